@@ -1,0 +1,144 @@
+"""The one ``App`` object every command receives in ``ctx.obj``: config, journal, lock, output."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import typer
+
+from golive.errors import GoliveError, UsageError
+from golive.secrets import redact
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from golive.config.models import GoliveConfig
+    from golive.core.journal import Journal
+    from golive.core.lock import Lock
+    from golive.core.runner import Planned, Runner
+
+__all__ = ["App"]
+
+
+class App:
+    def __init__(self, config_path: Path, verbose: bool = False) -> None:
+        self.config_path = config_path
+        self.verbose = verbose or os.environ.get("GOLIVE_DEBUG") == "1"
+        self.json = False
+        self.command = " ".join(["golive", *sys.argv[1:]])[:200]
+        self._locks: list[Lock] = []
+
+    # -- output ----------------------------------------------------------------------------------
+    @cached_property
+    def tty(self) -> bool:
+        return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+    @cached_property
+    def out(self) -> Console:
+        from rich.console import Console
+
+        if self.tty:
+            return Console(highlight=False)
+        return Console(highlight=False, no_color=True, width=1000, soft_wrap=True, force_terminal=False,
+                       force_interactive=False)
+
+    @cached_property
+    def err(self) -> Console:
+        from rich.console import Console
+
+        tty = sys.stderr.isatty() and not os.environ.get("NO_COLOR")
+        return Console(stderr=True, highlight=False, no_color=not tty, width=None if tty else 1000,
+                       soft_wrap=not tty, force_terminal=tty or None)
+
+    def say(self, text: str, style: str | None = None) -> None:
+        """A line for humans; silent under --json."""
+        if not self.json:
+            self.out.print(text, style=style if self.tty else None, markup=False)
+
+    def emit_json(self, doc: dict[str, Any]) -> None:
+        sys.stdout.write(json.dumps(redact(doc), default=str, sort_keys=False) + "\n")
+        sys.stdout.flush()
+
+    def done(self, doc: dict[str, Any]) -> None:
+        """The one JSON document of a command (only under --json)."""
+        if self.json:
+            self.emit_json({"ok": True, **doc})
+
+    def abort(self, message: str, code: int = 1, hint: str | None = None) -> NoReturn:
+        raise GoliveError(message, hint=hint) if code == 1 else UsageError(message, hint=hint)
+
+    def table(self, columns: list[str], rows: list[list[str]], title: str | None = None) -> None:
+        from rich import box
+        from rich.table import Table
+
+        if self.json:
+            return
+        table = Table(*columns, title=title if self.tty else None, box=box.SIMPLE_HEAD if self.tty else None,
+                      show_edge=False, pad_edge=False, header_style="bold" if self.tty else "")
+        for row in rows:
+            table.add_row(*row)
+        if title and not self.tty:
+            self.say(title)
+        self.out.print(table)
+
+    # -- config and state ------------------------------------------------------------------------
+    @cached_property
+    def config(self) -> GoliveConfig:
+        from golive.config.loader import load_config
+
+        config: GoliveConfig = load_config(self.config_path)
+        return config
+
+    @cached_property
+    def journal(self) -> Journal:
+        from golive.core.journal import Journal
+
+        return Journal(self.config.state_dir / "journal.db")
+
+    def lock(self) -> Lock:
+        from golive.core.lock import Lock
+
+        lock = Lock(self.config.state_dir)
+        lock.acquire(self.command)
+        if lock.took_over is not None:
+            self.warn(f"lock: the previous holder ({lock.took_over}) is gone; its run may need "
+                      "`golive rollback` or --resume")
+        self._locks.append(lock)
+        return lock
+
+    def release_locks(self) -> None:
+        for lock in self._locks:
+            lock.release()
+        self._locks.clear()
+
+    def warn(self, text: str) -> None:
+        self.err.print(f"warning: {text}", style="yellow", markup=False)
+
+    def runner(self, options: dict[str, Any] | None = None) -> Runner:
+        from golive.cli.render import run_view
+        from golive.core.faults import Faults
+        from golive.core.runner import Runner
+        from golive.core.step import Gateways, StepContext
+
+        ctx = StepContext(state_dir=self.config.state_dir, config=self.config, gateways=Gateways(self.config),
+                          options=options or {}, faults=Faults.from_env())
+        return Runner(self.journal, ctx, run_view(self))
+
+    # -- prompts ---------------------------------------------------------------------------------
+    def confirm(self, what: str, planned: list[Planned], yes: bool) -> None:
+        """Show the plan; ask unless --yes. No TTY and no --yes is a usage error (exit 2)."""
+        from golive.cli.render import show_plan
+
+        show_plan(self, what, planned)
+        if yes:
+            return
+        if self.json or not sys.stdin.isatty():
+            raise UsageError(f"{what} needs confirmation and there is no terminal to ask",
+                             hint="review it with --dry-run, then pass --yes")
+        if not typer.confirm("Proceed?", default=False):
+            raise GoliveError(f"{what}: not confirmed; nothing was changed")

@@ -1,0 +1,72 @@
+"""golive config check|show."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from golive.cli.options import Json, app_of
+
+app = typer.Typer(help="Validate golive.toml, or show it resolved (secrets redacted).", no_args_is_help=True)
+
+
+def _secret_refs(value: Any, path: str = "") -> list[tuple[str, Any]]:
+    from golive.secrets import SecretRef
+
+    if isinstance(value, SecretRef):
+        return [(path, value)]
+    if hasattr(value, "model_fields"):
+        return [r for name in type(value).model_fields for r in _secret_refs(getattr(value, name),
+                                                                            f"{path}.{name}".lstrip("."))]
+    if isinstance(value, list):
+        return [r for i, v in enumerate(value) for r in _secret_refs(v, f"{path}[{i}]")]
+    return []
+
+
+@app.command("check")
+def check(ctx: typer.Context, json: Json = False) -> None:
+    """Validate golive.toml: syntax, keys, types, file modes, and whether each secret reference resolves."""
+    a = app_of(ctx, json)
+    config = a.config
+    sections = [name for name in type(config).model_fields
+                if name not in ("base_dir", "path") and getattr(config, name) is not None]
+    refs = [{"key": key, "ref": str(ref), "available": ref.available()} for key, ref in _secret_refs(config)]
+    a.say(f"{config.path}: valid — sections: {', '.join(sections)}")
+    for ref in refs:
+        if not ref["available"]:
+            a.warn(f"{ref['key']} = {ref['ref']!r} does not resolve here (not set); commands that need it will stop")
+    a.done({"valid": True, "path": str(config.path), "sections": sections, "secrets": refs})
+
+
+def _plain(value: Any) -> Any:
+    from golive.secrets import SecretRef
+
+    if isinstance(value, SecretRef):
+        return str(value)
+    if hasattr(value, "model_fields"):
+        return {(f.alias or name): _plain(getattr(value, name)) for name, f in type(value).model_fields.items()
+                if name not in ("base_dir", "path") and getattr(value, name) is not None}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value if isinstance(value, int | float | bool | str) else str(value)
+
+
+@app.command("show")
+def show(ctx: typer.Context, json: Json = False) -> None:
+    """Show the resolved configuration (defaults filled in); secrets appear only as their references."""
+    import json as jsonlib
+
+    from golive.secrets import redact
+
+    a = app_of(ctx, json)
+    data = redact(_plain(a.config))
+    assert isinstance(data, dict)
+    for section, body in data.items():
+        a.say(f"[{section}]")
+        for key, value in body.items():
+            a.say(f"{key} = {jsonlib.dumps(value, default=str)}")
+        a.say("")
+    a.done({"config": data})

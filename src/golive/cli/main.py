@@ -1,0 +1,97 @@
+"""The root of the CLI: global options, command registration, and the one place errors are
+rendered (``GoliveGroup.invoke``), so the console script and ``CliRunner`` behave the same."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from golive import __version__
+from golive.cli import config_cmd, history_cmd, init_cmd, lock_cmd, rollback_cmd, status_cmd
+from golive.cli.application import App
+
+__all__ = ["app", "main"]
+
+
+def _sigterm(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+class GoliveGroup(TyperGroup):
+    def invoke(self, ctx: Any) -> Any:
+        from golive.errors import GoliveError, Interrupted
+
+        previous = signal.signal(signal.SIGTERM, _sigterm)
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            return self._fail(ctx, Interrupted("interrupted", hint="`golive status` shows where things stand"))
+        except GoliveError as exc:
+            return self._fail(ctx, exc)
+        except Exception as exc:
+            if type(exc).__module__.startswith(("typer", "click")):
+                raise
+            return self._fail(ctx, exc)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            if isinstance(ctx.obj, App):
+                ctx.obj.release_locks()
+
+    @staticmethod
+    def _fail(ctx: Any, exc: BaseException) -> Any:
+        from golive.cli.render import render_error
+
+        app = ctx.obj if isinstance(ctx.obj, App) else App(Path("golive.toml"))
+        raise typer.Exit(render_error(app, exc))
+
+
+app = typer.Typer(
+    cls=GoliveGroup,
+    name="golive",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"golive {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Annotated[Path, typer.Option("--config", "-c", envvar="GOLIVE_CONFIG",
+                                         help="The golive.toml to use.")] = Path("golive.toml"),
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show step logs and tracebacks.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Take a web application live on a new stack — and take it back with one command.
+
+    Every change is a journaled step that can be undone: `golive rollback` puts back what the
+    last run changed. Exit codes: 0 ok, 1 a check or step failed (system left stopped or rolled
+    back), 2 usage/config error, 3 another run holds the lock, 4 an undo failed (manual action
+    listed), 130 interrupted.
+    """
+    ctx.obj = App(config, verbose)
+
+
+app.command("init")(init_cmd.init)
+app.add_typer(config_cmd.app, name="config")
+app.command("status")(status_cmd.status)
+app.command("history")(history_cmd.history)
+app.command("rollback")(rollback_cmd.rollback)
+app.add_typer(lock_cmd.app, name="lock")
+
+
+def main() -> None:
+    app()

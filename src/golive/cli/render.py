@@ -1,0 +1,107 @@
+"""How runs, plans and errors look: a rich timeline on a terminal, plain lines when piped or with
+NO_COLOR, NDJSON events under --json."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import TYPE_CHECKING, Any
+
+from golive.errors import GoliveError, UndoFailed
+from golive.secrets import REDACTOR
+
+if TYPE_CHECKING:
+    from rich.status import Status
+
+    from golive.cli.application import App
+    from golive.core.runner import Planned
+
+__all__ = ["render_error", "run_view", "show_plan"]
+
+
+def show_plan(app: App, what: str, planned: list[Planned]) -> None:
+    if app.json:
+        return
+    changes = sum(len(p.changes) for p in planned)
+    app.say(f"Plan: {what} — {len(planned)} step(s), {changes} change(s)", style="bold")
+    for p in planned:
+        note = f"  ({p.note})" if p.note else ""
+        app.say(f"  [{p.seq}] {p.step.title}{note}")
+        for change in p.changes:
+            app.say(f"      {REDACTOR(str(change))}")
+
+
+class _View:
+    """Turns runner events into a timeline. One instance per run."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.status: Status | None = None
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        app, kind = self.app, event["event"]
+        if app.json:
+            app.emit_json(event)
+            return
+        label = f"[{event['seq']}/{event['total']}]" if event.get("total") else f"[{event.get('seq')}]"
+        if kind == "step.start":
+            self.label = label
+            self._spin(f"{label} {event['title']} …")
+        elif kind == "step.done":
+            self._line(f"✓ {self.label} {event['title']}  {event['seconds']:.2f}s", "green")
+        elif kind == "step.failed":
+            self._line(f"✗ [{event['seq']}] {event['title']}: {event['error']}", "red")
+        elif kind == "step.skip":
+            self._line(f"- [{event['seq']}] {event['title']}: {event['message']}", "dim")
+        elif kind == "undo.start":
+            self._spin(f"undo [{event['seq']}] {event['title']} …")
+        elif kind == "undo.done":
+            self._line(f"↶ undone [{event['seq']}] {event['title']}  {event['seconds']:.2f}s", "cyan")
+        elif kind == "undo.failed":
+            self._line(f"✗ undo [{event['seq']}] {event['title']}: {event['error']}", "red")
+        elif kind == "log" and app.verbose:
+            self._line(f"    {event['phase']}: {event['message']}", "dim")
+        elif kind == "run.start":
+            self._line(f"run {event['run']}: {event['command']} ({event['steps']} step(s))", "bold")
+        elif kind == "run.done":
+            self._line(f"run {event['run']}: {event['status']}", "bold")
+
+    def _spin(self, text: str) -> None:
+        if not self.app.tty:
+            return
+        if self.status is None:
+            self.status = self.app.out.status(text, spinner="dots")
+            self.status.start()
+        else:
+            self.status.update(text)
+
+    def _line(self, text: str, style: str) -> None:
+        if self.status is not None:
+            self.status.stop()
+            self.status = None
+        self.app.say(text, style=style)
+
+
+def run_view(app: App) -> _View:
+    return _View(app)
+
+
+def render_error(app: App, exc: BaseException) -> int:
+    """Print one line (plus the manual steps of a failed undo); return the exit code."""
+    if isinstance(exc, GoliveError):
+        code, text = exc.exit_code, REDACTOR(str(exc))
+        manual = exc.manual if isinstance(exc, UndoFailed) else []
+        doc: dict[str, Any] = exc.to_dict()
+    else:
+        code, text, manual = 1, REDACTOR(f"internal error: {type(exc).__name__}: {exc}"), []
+        doc = {"type": "InternalError", "message": text, "hint": "run with -v for the traceback"}
+        if not app.verbose:
+            text += " (run with -v for the traceback)"
+    if app.verbose:
+        sys.stderr.write(REDACTOR("".join(traceback.format_exception(exc))))
+    app.err.print(f"error: {text}", style="bold red", markup=False, highlight=False)
+    for item in manual:
+        app.err.print(f"  by hand: {REDACTOR(item)}", markup=False, highlight=False)
+    if app.json:
+        app.emit_json({"ok": False, "error": doc, "exit_code": code})
+    return code

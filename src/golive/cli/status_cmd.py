@@ -1,0 +1,55 @@
+"""golive status."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import typer
+
+from golive.cli.options import Json, app_of
+
+# part -> "module:function(config) -> dict[str, str]"; each part adds its own line as it lands.
+STATUS_PARTS: dict[str, str] = {}
+
+
+def _parts(config: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for part, target in STATUS_PARTS.items():
+        module, _, fn = target.partition(":")
+        try:
+            out[part] = getattr(importlib.import_module(module), fn)(config)
+        except Exception as exc:  # one unreachable part must not hide the others
+            out[part] = {"error": str(exc)}
+    return out
+
+
+def status(ctx: typer.Context, json: Json = False) -> None:
+    """What is live now and what is in flight: the lock, the last run, what a rollback would undo."""
+    from golive.core.lock import Lock
+
+    a = app_of(ctx, json)
+    config = a.config
+    lock = Lock(config.state_dir).status()
+    runs = a.journal.runs(1)
+    last = runs[0] if runs else None
+    undoable = a.journal.latest_undoable_run()
+    doc: dict[str, Any] = {"config": str(config.path), "state_dir": str(config.state_dir),
+                           "lock": lock.as_dict(), "last_run": last.as_dict() if last else None,
+                           "rollback_would_undo": undoable.id if undoable else None, "parts": _parts(config)}
+    a.say(f"config:    {config.path}")
+    a.say(f"state:     {config.state_dir}")
+    a.say(f"lock:      {lock.state}" + (f" — {lock.holder}" if lock.holder else ""))
+    if last is None:
+        a.say("last run:  none")
+    else:
+        crashed = last.status == "running" and lock.state != "held"
+        state = "crashed (its process is gone)" if crashed else last.status
+        doc["last_run"]["crashed"] = crashed
+        a.say(f"last run:  {last.id} {last.command} — {state}")
+    if undoable is not None:
+        n = len([s for s in a.journal.steps(undoable.id) if s.status in ("applying", "applied", "undo_failed")])
+        a.say(f"rollback:  would undo {n} step(s) of run {undoable.id} (`golive rollback`)")
+    for part, info in doc["parts"].items():
+        a.say(f"{part + ':':<10} " + ", ".join(f"{k}={v}" for k, v in info.items()))
+    a.done(doc)

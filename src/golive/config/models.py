@@ -1,0 +1,214 @@
+"""pydantic models of ``golive.toml``. Every section but ``[project]`` is optional until the command
+that needs it runs. Unknown keys are errors (``extra="forbid"``); secrets are references only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from golive.secrets import SecretRef, url_has_password
+
+__all__ = ["GoliveConfig", "Secret"]
+
+
+def _secret(value: Any) -> SecretRef:
+    if isinstance(value, SecretRef):
+        return value
+    if not isinstance(value, str):
+        raise ValueError('must be a reference string "env:NAME" or "file:PATH"')
+    return SecretRef.parse(value)
+
+
+Secret = Annotated[SecretRef, BeforeValidator(_secret)]
+
+
+def _db_url(value: Any) -> Any:
+    """A database URL may be a literal without a password, or a secret reference."""
+    if isinstance(value, str) and value.startswith(("env:", "file:")):
+        return SecretRef.parse(value)
+    if isinstance(value, str) and url_has_password(value):
+        raise ValueError('holds a password: put the URL in an environment variable and write url = "env:NAME"')
+    return value
+
+
+DbUrl = Annotated[SecretRef | str, BeforeValidator(_db_url)]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+
+class Project(Section):
+    name: str = "golive"
+    state_dir: Path = Path(".golive")
+
+
+class Linode(Section):
+    token: Secret
+    api_url: str = "https://api.linode.com/v4"
+
+
+class DnsRecord(Section):
+    name: str = Field(description='relative to [dns].domain; "" is the apex')
+    type: Literal["A", "AAAA", "CNAME"] = "A"
+
+    @field_validator("name")
+    @classmethod
+    def _apex(cls, value: str) -> str:
+        if value == "@":
+            raise ValueError('the apex is written "" (Linode never uses "@")')
+        return value
+
+
+class Dns(Section):
+    domain: str
+    records: list[DnsRecord] = Field(min_length=1)
+    old_target: str
+    new_target: str
+    old_target_v6: str | None = None
+    new_target_v6: str | None = None
+    cutover_ttl: int = Field(300, ge=0, le=2419200)
+    nameservers: list[str] = Field(default_factory=list)
+    propagation_timeout: float = Field(300, gt=0)
+
+
+class Freeze(Section):
+    method: Literal["file", "command", "postgres"] = "file"
+    flag_file: Path | None = None
+    on: list[str] | None = None
+    off: list[str] | None = None
+    status: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> Freeze:
+        if self.method == "file" and self.flag_file is None:
+            raise ValueError('method "file" needs flag_file = "/path/the/old/app/checks"')
+        if self.method == "command" and not (self.on and self.off):
+            raise ValueError('method "command" needs on = [...] and off = [...] commands')
+        return self
+
+
+class Source(Section):
+    url: DbUrl
+    freeze: Freeze | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, value: SecretRef | str) -> SecretRef | str:
+        if isinstance(value, str) and not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError('must start with sqlite:/// or postgresql:// (or be "env:NAME")')
+        return value
+
+
+class Target(Section):
+    url: DbUrl
+    backup_keep: int = Field(3, ge=1)
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, value: SecretRef | str) -> SecretRef | str:
+        if isinstance(value, str) and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError('must start with postgresql:// (or be "env:NAME")')
+        return value
+
+
+class Media(Section):
+    from_: Path = Field(alias="from")
+    to: Path
+
+
+class Sync(Section):
+    mapping: Path = Path("mapping.toml")
+    media: list[Media] = Field(default_factory=list)
+    max_rejects: int = Field(0, ge=0)
+
+
+class Color(Section):
+    name: str
+    host_port: int = Field(ge=1, le=65535)
+
+
+class Containers(Section):
+    docker_url: str | None = None
+    image: str
+    port: int = Field(8000, ge=1, le=65535)
+    env: dict[str, str] = Field(default_factory=dict)
+    env_file: Path | None = None
+    health_path: str = "/healthz"
+    health_timeout: float = Field(60, gt=0)
+    version_path: str | None = None
+    blue: Color
+    green: Color
+
+
+class Proxy(Section):
+    kind: Literal["apache"] = "apache"
+    upstream_file: Path
+    upstream_variable: str = "GOLIVE_UPSTREAM"
+    test_command: list[str] = Field(default_factory=lambda: ["apachectl", "configtest"])
+    reload_command: list[str] = Field(default_factory=lambda: ["apachectl", "graceful"])
+    public_url: str
+
+
+class Check(Section):
+    name: str
+    url: str
+    expect_status: int = 200
+    expect_body: str | None = None
+    expect_json: dict[str, Any] | None = None
+
+
+class Verify(Section):
+    checks: list[Check] = Field(default_factory=list)
+    latency_p95_ms: float = Field(200, gt=0)
+    requests: int = Field(20, ge=1)
+    host_override: str | None = None
+
+
+class Runbook(Section):
+    steps: list[str] = Field(default_factory=lambda: [
+        "preflight", "freeze", "backup", "sync", "swap", "dns-switch", "verify", "dns-verify"])
+    auto_rollback: Literal["off", "on-failure", "on-verify-failure"] = "on-failure"
+
+
+class Hooks(Section):
+    before: dict[str, list[str]] = Field(default_factory=dict)
+    after: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class GoliveConfig(Section):
+    project: Project = Field(default_factory=Project)
+    linode: Linode | None = None
+    dns: Dns | None = None
+    source: Source | None = None
+    target: Target | None = None
+    sync: Sync | None = None
+    containers: Containers | None = None
+    proxy: Proxy | None = None
+    verify: Verify | None = None
+    runbook: Runbook = Field(default_factory=Runbook)
+    hooks: Hooks = Field(default_factory=Hooks)
+
+    # Set by the loader: where the file was, so relative paths resolve beside it.
+    base_dir: Path = Field(default=Path("."), exclude=True)
+    path: Path = Field(default=Path("golive.toml"), exclude=True)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.resolve(self.project.state_dir)
+
+    def resolve(self, path: Path) -> Path:
+        return path if path.is_absolute() else self.base_dir / path
+
+    def require(self, section: str) -> Any:
+        """The named section, or a ConfigError saying it is needed and how to add it."""
+        from golive.errors import ConfigError
+
+        value = getattr(self, section)
+        if value is None:
+            raise ConfigError(f"{self.path} has no [{section}] section, which this command needs",
+                              hint=f"add [{section}] (see `golive init` for a commented example)")
+        return value

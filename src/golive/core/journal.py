@@ -1,0 +1,252 @@
+"""The journal: every run, step and event, durably, in SQLite (WAL, synchronous=FULL).
+
+The intent of a step (its plan and the state before) is committed before the step touches
+anything, and its result (the undo record) right after; that ordering is what makes resume and
+rollback after a crash possible. Everything written passes the redactor: no secret reaches disk.
+
+Step status: pending -> applying -> applied | failed; then undoing -> undone | undo_failed.
+Run status: running -> succeeded | failed | rolled_back | interrupted | partially_rolled_back.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from golive.errors import JournalError
+from golive.secrets import redact
+
+__all__ = ["SCHEMA_VERSION", "Journal", "RunRow", "StepRow", "now_iso"]
+
+SCHEMA_VERSION = 1
+UNDOABLE = ("applying", "applied", "undoing", "undo_failed")
+
+_SCHEMA = """
+CREATE TABLE runs (
+    id TEXT PRIMARY KEY, command TEXT NOT NULL, args TEXT NOT NULL DEFAULT '{}',
+    user TEXT, host TEXT, pid INTEGER, parent TEXT,
+    status TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT, error TEXT
+);
+CREATE TABLE steps (
+    run_id TEXT NOT NULL REFERENCES runs(id), seq INTEGER NOT NULL,
+    kind TEXT NOT NULL, title TEXT NOT NULL, params TEXT NOT NULL,
+    changes TEXT, before TEXT, record TEXT, status TEXT NOT NULL,
+    started_at TEXT, finished_at TEXT, undone_at TEXT, error TEXT,
+    PRIMARY KEY (run_id, seq)
+);
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, seq INTEGER,
+    ts TEXT NOT NULL, kind TEXT NOT NULL, phase TEXT, message TEXT, data TEXT
+);
+CREATE INDEX events_run ON events(run_id, id);
+"""
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(redact(value), sort_keys=True, default=str)
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: str
+    command: str
+    args: dict[str, Any]
+    user: str
+    host: str
+    pid: int
+    parent: str | None
+    status: str
+    started_at: str
+    finished_at: str | None
+    error: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class StepRow:
+    run_id: str
+    seq: int
+    kind: str
+    title: str
+    params: dict[str, Any]
+    changes: list[dict[str, Any]] | None
+    before: dict[str, Any] | None
+    record: dict[str, Any] | None
+    status: str
+    started_at: str | None
+    finished_at: str | None
+    undone_at: str | None
+    error: str | None
+
+    @property
+    def undo_record(self) -> dict[str, Any]:
+        return self.record if self.record is not None else (self.before or {})
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class Journal:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise JournalError(
+                f"journal {path} is unreadable: {exc}",
+                hint="move it aside (history is lost) or restore it from a backup",
+            ) from exc
+        os.chmod(path, 0o600)
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise JournalError(
+                f"journal {self.path} has schema v{version}, newer than this golive understands (v{SCHEMA_VERSION})",
+                hint="upgrade golive (pip install -U golive) to read it",
+            )
+        if version == 0:
+            with self._tx():
+                if self.db.execute("PRAGMA user_version").fetchone()[0] == 0:  # another process may have won
+                    for statement in filter(str.strip, _SCHEMA.split(";")):
+                        self.db.execute(statement)
+                    self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @contextmanager
+    def _tx(self) -> Iterator[None]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- writing -------------------------------------------------------------------------------
+    def start_run(self, command: str, args: dict[str, Any], steps: list[tuple[str, str, dict[str, Any]]],
+                  parent: str | None = None) -> str:
+        run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:4]
+        with self._tx():
+            self.db.execute(
+                "INSERT INTO runs (id, command, args, user, host, pid, parent, status, started_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?)",
+                (run_id, command, _dump(args), getpass.getuser(), socket.gethostname(), os.getpid(),
+                 parent, now_iso()),
+            )
+            for seq, (kind, title, params) in enumerate(steps, start=1):
+                self.db.execute(
+                    "INSERT INTO steps (run_id, seq, kind, title, params, status) VALUES (?, ?, ?, ?, ?, 'pending')",
+                    (run_id, seq, kind, title, _dump(params)),
+                )
+        return run_id
+
+    def claim_run(self, run_id: str) -> None:
+        """A resumed run now belongs to this process."""
+        self.db.execute("UPDATE runs SET pid = ?, host = ?, status = 'running', finished_at = NULL WHERE id = ?",
+                        (os.getpid(), socket.gethostname(), run_id))
+
+    def step_planned(self, run_id: str, seq: int, changes: list[dict[str, Any]]) -> None:
+        self.db.execute("UPDATE steps SET changes = ? WHERE run_id = ? AND seq = ?", (_dump(changes), run_id, seq))
+
+    def step_intent(self, run_id: str, seq: int, before: dict[str, Any]) -> None:
+        self.db.execute(
+            "UPDATE steps SET status = 'applying', before = ?, record = NULL, error = NULL, started_at = ?"
+            " WHERE run_id = ? AND seq = ?", (_dump(before), now_iso(), run_id, seq))
+
+    def step_applied(self, run_id: str, seq: int, record: dict[str, Any]) -> None:
+        self.db.execute("UPDATE steps SET status = 'applied', record = ?, finished_at = ? WHERE run_id = ? AND seq = ?",
+                        (_dump(record), now_iso(), run_id, seq))
+
+    def step_status(self, run_id: str, seq: int, status: str, error: str | None = None) -> None:
+        column = "undone_at" if status == "undone" else "finished_at"
+        self.db.execute(f"UPDATE steps SET status = ?, error = COALESCE(?, error), {column} = ?"
+                        " WHERE run_id = ? AND seq = ?", (status, redact(error), now_iso(), run_id, seq))
+
+    def finish_run(self, run_id: str, status: str, error: str | None = None) -> None:
+        self.db.execute("UPDATE runs SET status = ?, finished_at = ?, error = ? WHERE id = ?",
+                        (status, now_iso(), redact(error), run_id))
+
+    def event(self, run_id: str, kind: str, *, seq: int | None = None, phase: str | None = None,
+              message: str | None = None, data: dict[str, Any] | None = None, ts: str | None = None) -> None:
+        self.db.execute(
+            "INSERT INTO events (run_id, seq, ts, kind, phase, message, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (run_id, seq, ts or now_iso(), kind, phase, redact(message), _dump(data or {})),
+        )
+
+    # -- reading -------------------------------------------------------------------------------
+    def _load(self, table: str, key: str, column: str, text: str | None) -> Any:
+        if text is None:
+            return None
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise JournalError(
+                f"journal {self.path}: {table} row {key} has a corrupt {column} ({exc.msg})",
+                hint=f"inspect it with: sqlite3 {self.path} \"SELECT {column} FROM {table}\"; fix or move the journal aside",
+            ) from exc
+
+    def _run(self, row: tuple[Any, ...]) -> RunRow:
+        args = self._load("runs", row[0], "args", row[2])
+        return RunRow(row[0], row[1], args or {}, *row[3:])
+
+    _RUN_COLS = "id, command, args, user, host, pid, parent, status, started_at, finished_at, error"
+    _STEP_COLS = ("run_id, seq, kind, title, params, changes, before, record, status, started_at, finished_at,"
+                  " undone_at, error")
+
+    def runs(self, limit: int = 20) -> list[RunRow]:
+        rows = self.db.execute(f"SELECT {self._RUN_COLS} FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?",
+                               (limit,)).fetchall()
+        return [self._run(r) for r in rows]
+
+    def run(self, run_id: str) -> RunRow | None:
+        row = self.db.execute(f"SELECT {self._RUN_COLS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return self._run(row) if row else None
+
+    def steps(self, run_id: str) -> list[StepRow]:
+        rows = self.db.execute(f"SELECT {self._STEP_COLS} FROM steps WHERE run_id = ? ORDER BY seq",
+                               (run_id,)).fetchall()
+        out = []
+        for r in rows:
+            key = f"run={r[0]} seq={r[1]}"
+            loaded = [self._load("steps", key, col, r[i]) for i, col in
+                      ((4, "params"), (5, "changes"), (6, "before"), (7, "record"))]
+            out.append(StepRow(r[0], r[1], r[2], r[3], loaded[0] or {}, loaded[1], loaded[2], loaded[3], *r[8:]))
+        return out
+
+    def events(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT id, seq, ts, kind, phase, message, data FROM events WHERE run_id = ? ORDER BY id",
+                               (run_id,)).fetchall()
+        return [{"seq": r[1], "ts": r[2], "kind": r[3], "phase": r[4], "message": r[5],
+                 "data": self._load("events", str(r[0]), "data", r[6])} for r in rows]
+
+    def latest_undoable_run(self) -> RunRow | None:
+        """The most recent run that still has applied (or half-applied) steps."""
+        marks = ",".join("?" * len(UNDOABLE))
+        row = self.db.execute(
+            f"SELECT {', '.join('r.' + c.strip() for c in self._RUN_COLS.split(','))} FROM runs r"
+            f" WHERE EXISTS (SELECT 1 FROM steps s WHERE s.run_id = r.id AND s.status IN ({marks}))"
+            " ORDER BY r.started_at DESC, r.rowid DESC LIMIT 1", UNDOABLE).fetchone()
+        return self._run(row) if row else None

@@ -1,0 +1,267 @@
+"""The runner: the only place that sequences side effects.
+
+plan every step -> show -> confirm -> for each step: journal the intent and the state before,
+apply, check, journal the undo record. On failure, the step in flight and every applied step are
+undone newest first (unless the run was started with ``auto_rollback=False``). ``rollback`` undoes
+the applied steps of the most recent run that still has any; ``resume`` finishes a run that was
+interrupted or crashed.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from golive.core.change import Change
+from golive.core.journal import UNDOABLE, Journal, RunRow, StepRow, now_iso
+from golive.core.step import Step, StepContext, build_step
+from golive.errors import GoliveError, Interrupted, JournalError, StepFailed, UndoFailed
+from golive.secrets import REDACTOR
+
+__all__ = ["Planned", "RunOutcome", "Runner"]
+
+Event = dict[str, Any]
+View = Callable[[Event], None]
+Confirm = Callable[[list["Planned"]], None]
+
+
+@dataclass
+class Planned:
+    seq: int
+    step: Step
+    changes: list[Change]
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"seq": self.seq, "kind": self.step.kind, "title": self.step.title, "note": self.note,
+                "changes": [c.data for c in self.changes]}
+
+
+@dataclass
+class RunOutcome:
+    run_id: str | None
+    status: str
+    planned: list[Planned] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"run": self.run_id, "status": self.status, "steps": [p.as_dict() for p in self.planned]}
+
+
+@contextmanager
+def _shielded() -> Iterator[None]:
+    """Hold Ctrl-C/SIGTERM off while a journal write is in progress; they land right after it."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return REDACTOR(text.splitlines()[0] if text else text)
+
+
+class Runner:
+    def __init__(self, journal: Journal, ctx: StepContext, view: View | None = None) -> None:
+        self.journal = journal
+        self.ctx = ctx
+        self.view = view or (lambda event: None)
+        self._run_id: str | None = None
+        ctx.log_sink = self._log
+
+    # -- events ----------------------------------------------------------------------------------
+    def _emit(self, kind: str, seq: int | None = None, **data: Any) -> None:
+        event: Event = {"event": kind, "ts": now_iso(), "run": self._run_id, "seq": seq, **data}
+        if self._run_id is not None:
+            with _shielded():
+                self.journal.event(self._run_id, kind, seq=seq, phase=data.get("phase"),
+                                   message=data.get("message"), data=data, ts=event["ts"])
+        self.view(event)
+
+    def _log(self, phase: str, message: str) -> None:
+        self._emit("log", self.ctx.seq or None, phase=phase, message=REDACTOR(message))
+
+    # -- planning --------------------------------------------------------------------------------
+    def plan(self, steps: list[Step]) -> list[Planned]:
+        planned = []
+        for seq, step in enumerate(steps, start=1):
+            self.ctx.seq, self.ctx.kind = seq, step.kind
+            planned.append(Planned(seq, step, step.plan(self.ctx)))
+        return planned
+
+    # -- running ---------------------------------------------------------------------------------
+    def run(self, command: str, steps: list[Step], *, args: dict[str, Any] | None = None,
+            confirm: Confirm | None = None, auto_rollback: bool = True) -> RunOutcome:
+        planned = self.plan(steps)
+        if confirm is not None:
+            confirm(planned)
+        with _shielded():
+            self._run_id = self.journal.start_run(command, args or {},
+                                                  [(p.step.kind, p.step.title, p.step.params) for p in planned])
+            for p in planned:
+                self.journal.step_planned(self._run_id, p.seq, [c.data for c in p.changes])
+        self._emit("run.start", command=command, steps=len(planned))
+        return self._execute(planned, auto_rollback)
+
+    def resume(self, run: RunRow, *, auto_rollback: bool = True) -> RunOutcome:
+        rows = self.journal.steps(run.id)
+        if any(r.status in ("undoing", "undone", "undo_failed") for r in rows):
+            raise GoliveError(f"run {run.id} was rolled back (in part or whole) and cannot be resumed",
+                              hint="start a new run")
+        self._run_id = run.id
+        self.journal.claim_run(run.id)
+        self._emit("run.resume", command=run.command)
+        todo: list[Planned] = []
+        for row in rows:
+            step = build_step(row.kind, row.params)
+            if row.status == "applied":
+                self._emit("step.skip", row.seq, title=row.title, message="already applied")
+                continue
+            if row.before is not None:  # crashed or failed inside apply: put it back, then redo
+                self._undo_one(row, step)
+            self.ctx.seq, self.ctx.kind = row.seq, step.kind
+            todo.append(Planned(row.seq, step, step.plan(self.ctx)))
+        return self._execute(todo, auto_rollback)
+
+    def _execute(self, planned: list[Planned], auto_rollback: bool) -> RunOutcome:
+        assert self._run_id is not None
+        run_id = self._run_id
+        total = len(self.journal.steps(run_id))
+        for p in planned:
+            try:
+                self._apply_one(p, total)
+            except KeyboardInterrupt:
+                with _shielded():
+                    self.journal.finish_run(run_id, "interrupted", f"interrupted during step {p.seq}")
+                self._emit("run.interrupted", p.seq, title=p.step.title)
+                raise Interrupted(
+                    f"interrupted during step {p.seq} ({p.step.title}) of run {run_id}; the journal is consistent",
+                    hint="undo what was applied with `golive rollback`, or continue with --resume",
+                ) from None
+            except Exception as exc:
+                return self._fail(p, exc, auto_rollback)
+        with _shielded():
+            self.journal.finish_run(run_id, "succeeded")
+        self._emit("run.done", status="succeeded")
+        return RunOutcome(run_id, "succeeded", planned)
+
+    def _apply_one(self, p: Planned, total: int) -> None:
+        run_id, seq, step = self._run_id or "", p.seq, p.step
+        self.ctx.seq, self.ctx.kind = seq, step.kind
+        self._emit("step.start", seq, title=step.title, total=total,
+                   changes=[str(c) for c in p.changes])
+        started = time.monotonic()
+        before = step.snapshot(self.ctx)
+        with _shielded():
+            self.journal.step_intent(run_id, seq, before)  # durable before any side effect
+        self.ctx.checkpoint("before")
+        record = step.apply(self.ctx, before)
+        self.ctx.checkpoint("after")
+        with _shielded():
+            self.journal.step_applied(run_id, seq, record)
+        problems = step.check(self.ctx)
+        if problems:
+            raise StepFailed(step.title, "check after apply: " + "; ".join(problems))
+        self._emit("step.done", seq, title=step.title, seconds=round(time.monotonic() - started, 3))
+
+    def _fail(self, p: Planned, exc: Exception, auto_rollback: bool) -> RunOutcome:
+        run_id = self._run_id or ""
+        cause = exc.cause if isinstance(exc, StepFailed) else exc
+        reason = _describe(cause if isinstance(cause, BaseException) else exc)
+        row = next(r for r in self.journal.steps(run_id) if r.seq == p.seq)
+        with _shielded():
+            if row.before is None:
+                self.journal.step_status(run_id, p.seq, "failed", reason)
+            else:
+                self.journal.event(run_id, "step.error", seq=p.seq, message=reason)
+        self._emit("step.failed", p.seq, title=p.step.title, error=reason)
+        if not auto_rollback:
+            with _shielded():
+                self.journal.finish_run(run_id, "failed", reason)
+            raise StepFailed(p.step.title, reason,
+                             hint=f"nothing was undone (--no-rollback); undo with `golive rollback` (run {run_id})")
+        try:
+            undone = self._undo_run(run_id)
+        except UndoFailed as undo_exc:
+            with _shielded():
+                self.journal.finish_run(run_id, "partially_rolled_back", reason)
+            self._emit("run.done", status="partially_rolled_back")
+            raise UndoFailed(f"step {p.step.title} failed ({reason}) and {undo_exc.message}",
+                             manual=undo_exc.manual, hint=undo_exc.hint) from None
+        with _shielded():
+            self.journal.finish_run(run_id, "rolled_back", reason)
+        self._emit("run.done", status="rolled_back")
+        raise StepFailed(p.step.title, reason, hint=f"rolled back {undone} step(s); the system is as it was before run {run_id}")
+
+    # -- undoing ---------------------------------------------------------------------------------
+    def undoable(self, run_id: str) -> list[StepRow]:
+        rows = [r for r in self.journal.steps(run_id) if r.status in UNDOABLE or r.status == "failed"]
+        return [r for r in reversed(rows) if r.before is not None or r.record is not None]
+
+    def rollback_plan(self, run: RunRow) -> list[Planned]:
+        planned = []
+        for row in self.undoable(run.id):
+            changes = [Change.from_data(c).inverse() for c in row.changes or []]
+            planned.append(Planned(row.seq, build_step(row.kind, row.params), changes, note=row.status))
+        return planned
+
+    def rollback(self, run: RunRow, *, confirm: Confirm | None = None) -> RunOutcome:
+        planned = self.rollback_plan(run)
+        if confirm is not None:
+            confirm(planned)
+        with _shielded():
+            self._run_id = self.journal.start_run("rollback", {"target": run.id}, [], parent=run.id)
+        self._emit("run.start", command="rollback", target=run.id, steps=len(planned))
+        try:
+            undone = self._undo_run(run.id)
+        except UndoFailed as exc:
+            with _shielded():
+                self.journal.finish_run(self._run_id, "failed", exc.message)
+                self.journal.finish_run(run.id, "partially_rolled_back", exc.message)
+            self._emit("run.done", status="failed")
+            raise
+        with _shielded():
+            self.journal.finish_run(run.id, "rolled_back")
+            self.journal.finish_run(self._run_id, "succeeded")
+        self._emit("run.done", status="succeeded", undone=undone)
+        return RunOutcome(self._run_id, "succeeded", planned)
+
+    def _undo_run(self, run_id: str) -> int:
+        rows = self.undoable(run_id)
+        for done, row in enumerate(rows):
+            step = build_step(row.kind, row.params)
+            try:
+                self._undo_one(row, step)
+            except UndoFailed as exc:
+                left = [f"then run `golive rollback` again to undo the {len(rows) - done - 1} older step(s)"]
+                raise UndoFailed(exc.message, manual=exc.manual + (left if done + 1 < len(rows) else []),
+                                 hint=exc.hint) from None
+        return len(rows)
+
+    def _undo_one(self, row: StepRow, step: Step) -> None:
+        run_id = row.run_id
+        self.ctx.seq, self.ctx.kind = row.seq, step.kind
+        with _shielded():
+            self.journal.step_status(run_id, row.seq, "undoing")
+        self._emit("undo.start", row.seq, title=step.title, target_run=run_id)
+        started = time.monotonic()
+        try:
+            step.undo(self.ctx, row.undo_record)
+        except JournalError:
+            raise
+        except Exception as exc:
+            reason = _describe(exc)
+            with _shielded():
+                self.journal.step_status(run_id, row.seq, "undo_failed", reason)
+            self._emit("undo.failed", row.seq, title=step.title, error=reason)
+            raise UndoFailed(f"undo of step {row.seq} ({step.title}) of run {run_id} failed: {reason}",
+                             manual=step.manual_undo(row.undo_record),
+                             hint="do the manual steps listed, then `golive rollback` again") from None
+        with _shielded():
+            self.journal.step_status(run_id, row.seq, "undone")
+        self._emit("undo.done", row.seq, title=step.title, seconds=round(time.monotonic() - started, 3))

@@ -1,0 +1,99 @@
+"""The one error hierarchy of golive, rendered once by the CLI's ``main()``.
+
+    GoliveError                 exit 1 unless a subclass says otherwise
+    ├── UsageError              exit 2  bad flags, missing TTY for a prompt
+    ├── ConfigError             exit 2  golive.toml / mapping / secret problems (names key and line)
+    ├── JournalError            exit 2  journal unreadable, newer schema, corrupt row
+    ├── UnsafePlan              exit 2  a guardrail refused the plan (says how to override)
+    ├── CheckFailed             exit 1  a read-only check failed (preflight, verify)
+    ├── StepFailed              exit 1  a step failed; the system was left stopped or rolled back
+    ├── LockHeld                exit 3  another run holds the lock
+    ├── UndoFailed              exit 4  an undo failed: manual action needed
+    └── Interrupted             exit 130
+
+Every message is one line that names the thing at fault and says what to do.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CheckFailed",
+    "ConfigError",
+    "GoliveError",
+    "Interrupted",
+    "JournalError",
+    "LockHeld",
+    "StepFailed",
+    "UndoFailed",
+    "UnsafePlan",
+    "UsageError",
+]
+
+
+class GoliveError(Exception):
+    """Base class: an expected failure with a one-line message and an exit code."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} — {self.hint}" if self.hint else self.message
+
+    def to_dict(self) -> dict[str, object]:
+        return {"type": type(self).__name__, "message": self.message, "hint": self.hint}
+
+
+class UsageError(GoliveError):
+    exit_code = 2
+
+
+class ConfigError(GoliveError):
+    exit_code = 2
+
+
+class JournalError(GoliveError):
+    exit_code = 2
+
+
+class UnsafePlan(GoliveError):
+    exit_code = 2
+
+
+class CheckFailed(GoliveError):
+    exit_code = 1
+
+
+class StepFailed(GoliveError):
+    """A step failed. ``rolled_back`` says whether the applied steps were undone."""
+
+    exit_code = 1
+
+    def __init__(self, step: str, cause: BaseException | str, *, hint: str | None = None) -> None:
+        self.step = step
+        self.cause = cause
+        super().__init__(f"step {step} failed: {cause}", hint=hint)
+
+
+class LockHeld(GoliveError):
+    exit_code = 3
+
+
+class UndoFailed(GoliveError):
+    """An undo failed. ``manual`` lists what an operator must now do by hand."""
+
+    exit_code = 4
+
+    def __init__(self, message: str, *, manual: list[str], hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.manual = manual
+
+    def to_dict(self) -> dict[str, object]:
+        return {**super().to_dict(), "manual": self.manual}
+
+
+class Interrupted(GoliveError):
+    exit_code = 130

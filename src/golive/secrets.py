@@ -1,0 +1,123 @@
+"""Secret references (``env:NAME``, ``file:PATH``) and the redactor that keeps their values out of
+every output, log line, journal row and report.
+
+A secret is never written in ``golive.toml``: the config holds a *reference*, resolved only when a
+gateway needs the value. Each resolved value is registered with :data:`REDACTOR`, which every
+output path (console, JSON, journal, reports) passes text through.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from golive.errors import ConfigError
+
+__all__ = ["REDACTOR", "Redactor", "SecretRef", "redact", "redact_url"]
+
+MASK = "***"
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@")
+
+
+class Redactor:
+    """Masks every registered secret value, and any password embedded in a URL."""
+
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+
+    def add(self, value: str) -> None:
+        if len(value) >= 4:  # masking "a" everywhere would wreck output without hiding anything
+            self._values.add(value)
+
+    def __call__(self, text: str) -> str:
+        for value in sorted(self._values, key=len, reverse=True):
+            if value in text:
+                text = text.replace(value, MASK)
+        return _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
+
+
+REDACTOR = Redactor()
+
+
+def redact(value: object) -> object:
+    """Redact strings anywhere inside a JSON-like value."""
+    if isinstance(value, str):
+        return REDACTOR(value)
+    if isinstance(value, dict):
+        return {k: redact(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(v) for v in value]
+    return value
+
+
+def redact_url(url: str) -> str:
+    return REDACTOR(url)
+
+
+def url_has_password(url: str) -> bool:
+    return bool(_URL_PASSWORD.search(url))
+
+
+def check_private(path: Path, what: str) -> None:
+    """Refuse a file that group or others can read: it holds, or points at, secrets."""
+    mode = path.stat().st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(
+            f"{what} {path} is readable by group/others (mode {stat.S_IMODE(mode):04o})",
+            hint=f"run: chmod 600 {path}",
+        )
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """A reference to a secret: ``env:NAME`` or ``file:PATH``. ``str()`` never shows the value."""
+
+    ref: str
+    key_path: str = ""
+
+    @classmethod
+    def parse(cls, ref: str, key_path: str = "") -> SecretRef:
+        kind, _, rest = ref.partition(":")
+        if kind not in ("env", "file") or not rest:
+            raise ValueError('must be a reference "env:NAME" or "file:PATH", never the secret itself')
+        return cls(ref, key_path)
+
+    @property
+    def kind(self) -> str:
+        return self.ref.partition(":")[0]
+
+    @property
+    def target(self) -> str:
+        return self.ref.partition(":")[2]
+
+    def available(self) -> bool:
+        if self.kind == "env":
+            return bool(os.environ.get(self.target))
+        return Path(self.target).is_file()
+
+    def resolve(self) -> str:
+        where = f" (from {self.key_path})" if self.key_path else ""
+        if self.kind == "env":
+            value = os.environ.get(self.target)
+            if not value:
+                raise ConfigError(
+                    f"environment variable {self.target} is not set{where}",
+                    hint=f"export {self.target}=… before running golive",
+                )
+        else:
+            path = Path(self.target)
+            if not path.is_file():
+                raise ConfigError(f"secret file {path} does not exist{where}", hint="create it with mode 600")
+            check_private(path, "secret file")
+            value = path.read_text().strip()
+        REDACTOR.add(value)
+        return value
+
+    def __str__(self) -> str:
+        return self.ref
+
+    def __repr__(self) -> str:
+        return f"SecretRef({self.ref!r})"
