@@ -16,7 +16,7 @@ def _secret_refs(value: Any, path: str = "") -> list[tuple[str, Any]]:
 
     if isinstance(value, SecretRef):
         return [(path, value)]
-    if hasattr(value, "model_fields"):
+    if hasattr(type(value), "model_fields") and not isinstance(value, type):
         return [r for name in type(value).model_fields for r in _secret_refs(getattr(value, name),
                                                                             f"{path}.{name}".lstrip("."))]
     if isinstance(value, list):
@@ -44,7 +44,7 @@ def _plain(value: Any) -> Any:
 
     if isinstance(value, SecretRef):
         return str(value)
-    if hasattr(value, "model_fields"):
+    if hasattr(type(value), "model_fields") and not isinstance(value, type):
         return {(f.alias or name): _plain(getattr(value, name)) for name, f in type(value).model_fields.items()
                 if name not in ("base_dir", "path") and getattr(value, name) is not None}
     if isinstance(value, list):

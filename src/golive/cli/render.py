@@ -37,20 +37,21 @@ class _View:
     def __init__(self, app: App) -> None:
         self.app = app
         self.status: Status | None = None
+        self.total: int | None = None
 
     def __call__(self, event: dict[str, Any]) -> None:
         app, kind = self.app, event["event"]
         if app.json:
             app.emit_json(event)
             return
-        label = f"[{event['seq']}/{event['total']}]" if event.get("total") else f"[{event.get('seq')}]"
+        self.total = event.get("total") or getattr(self, "total", None)
+        label = f"[{event['seq']}/{self.total}]" if self.total else f"[{event.get('seq')}]"
         if kind == "step.start":
-            self.label = label
             self._spin(f"{label} {event['title']} …")
         elif kind == "step.done":
-            self._line(f"✓ {self.label} {event['title']}  {event['seconds']:.2f}s", "green")
+            self._line(f"✓ {label} {event['title']}  {event['seconds']:.2f}s", "green")
         elif kind == "step.failed":
-            self._line(f"✗ [{event['seq']}] {event['title']}: {event['error']}", "red")
+            self._line(f"✗ {label} {event['title']}: {event['error']}", "red")
         elif kind == "step.skip":
             self._line(f"- [{event['seq']}] {event['title']}: {event['message']}", "dim")
         elif kind == "undo.start":

@@ -91,11 +91,11 @@ def _message(err: dict[str, Any], root: Any) -> str:
     if err["type"] == "extra_forbidden":
         known = _fields_at(root, loc[:-1])
         close = difflib.get_close_matches(str(loc[-1]), known, n=1)
-        where = ".".join(str(p) for p in loc[:-1]) or "top level"
+        where = _dotted(loc[:-1]) or "top level"
         suggestion = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
         return f"unknown key {loc[-1]!r} in {where} — {suggestion}"
     if err["type"] == "missing":
-        return "is required but missing — add it"
+        return "is required but missing — add it"  # the caller puts the key path in front
     msg = str(err["msg"]).removeprefix("Value error, ")
     return msg
 
@@ -119,12 +119,16 @@ def load_config(path: Path) -> Any:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}", hint="fix the syntax at that line") from None
+        where = re.search(r"\(at line (\d+), column \d+\)", str(exc))
+        reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        at = f"{path}:{where[1]}" if where else str(path)
+        raise ConfigError(f"{at}: not valid TOML: {reason}", hint="fix the syntax at that line") from None
     try:
         config = GoliveConfig.model_validate(data)
     except ValidationError as exc:
         lines = locate_lines(text)
-        err = exc.errors()[0]
+        errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")  # a typo explains the rest
+        err = errors[0]
         loc = tuple(err["loc"])
         loc = tuple(p for p in loc if not (isinstance(p, str) and p.startswith(("function-", "union["))))
         line = _line_of(loc, lines)

@@ -20,7 +20,7 @@ from golive.core.change import Change
 from golive.core.journal import UNDOABLE, Journal, RunRow, StepRow, now_iso
 from golive.core.step import Step, StepContext, build_step
 from golive.errors import GoliveError, Interrupted, JournalError, StepFailed, UndoFailed
-from golive.secrets import REDACTOR
+from golive.secrets import REDACTOR, redact
 
 __all__ = ["Planned", "RunOutcome", "Runner"]
 
@@ -81,7 +81,7 @@ class Runner:
             with _shielded():
                 self.journal.event(self._run_id, kind, seq=seq, phase=data.get("phase"),
                                    message=data.get("message"), data=data, ts=event["ts"])
-        self.view(event)
+        self.view(redact(event))  # type: ignore[arg-type]
 
     def _log(self, phase: str, message: str) -> None:
         self._emit("log", self.ctx.seq or None, phase=phase, message=REDACTOR(message))
@@ -172,7 +172,7 @@ class Runner:
     def _fail(self, p: Planned, exc: Exception, auto_rollback: bool) -> RunOutcome:
         run_id = self._run_id or ""
         cause = exc.cause if isinstance(exc, StepFailed) else exc
-        reason = _describe(cause if isinstance(cause, BaseException) else exc)
+        reason = REDACTOR(cause) if isinstance(cause, str) else _describe(cause)
         row = next(r for r in self.journal.steps(run_id) if r.seq == p.seq)
         with _shielded():
             if row.before is None:

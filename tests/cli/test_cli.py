@@ -1,0 +1,186 @@
+"""The CLI through the real Typer app: exact user-visible lines, --json shapes, exit codes."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from golive.cli.application import App
+from golive.steps.files import WriteFile
+
+
+def applied_run(project: Path, n: int = 2) -> str:
+    app = App(project / "golive.toml")
+    outcome = app.runner().run("test", [WriteFile(path=str(project / f"f{i}.txt"), content=f"{i}\n")
+                                        for i in range(1, n + 1)])
+    assert outcome.run_id is not None
+    return outcome.run_id
+
+
+def test_help_lists_only_real_commands(cli) -> None:
+    result = cli("--help")
+    assert result.exit_code == 0
+    commands = re.findall(r"^│ (\w+)\s{2,}", result.stdout, re.M)
+    assert commands == ["init", "status", "history", "rollback", "config", "lock"]
+    assert "Exit codes: 0 ok" in result.stdout
+
+
+def test_version(cli) -> None:
+    from golive import __version__
+
+    assert cli("--version").stdout == f"golive {__version__}\n"
+
+
+def test_init_writes_private_files_that_validate(tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = cli("init")
+    assert result.lines == ["wrote golive.toml", "wrote mapping.toml", "next: edit them, then run `golive config check`"]
+    assert (tmp_path / "golive.toml").stat().st_mode & 0o777 == 0o600
+    check = cli("config", "check", env={"LINODE_TOKEN": "", "TARGET_DATABASE_URL": ""})
+    assert check.exit_code == 0
+    assert check.stdout == ("golive.toml: valid — sections: project, linode, dns, source, target, sync, containers,"
+                            " proxy, verify, runbook, hooks\n")
+    assert check.stderr.splitlines() == [
+        "warning: linode.token = 'env:LINODE_TOKEN' does not resolve here (not set); commands that need it will stop",
+        "warning: target.url = 'env:TARGET_DATABASE_URL' does not resolve here (not set); commands that need it will stop",
+    ]
+    again = cli("init")
+    assert (again.exit_code, again.stderr) == (
+        2, "error: golive.toml, mapping.toml already exist(s) — pass --force to overwrite\n")
+    assert cli("init", "--force").exit_code == 0
+
+
+def test_config_show_never_shows_a_secret_value(tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    cli("init")
+    env = {"LINODE_TOKEN": "tok-9f8e7d6c5b4a", "TARGET_DATABASE_URL": "postgresql://u:pw-very-secret@h/db"}
+    shown = cli("config", "show", env=env)
+    assert 'token = "env:LINODE_TOKEN"' in shown.lines
+    assert 'url = "env:TARGET_DATABASE_URL"' in shown.lines
+    as_json = json.loads(cli("config", "show", "--json", env=env).stdout)
+    assert as_json["ok"] is True and as_json["config"]["linode"]["token"] == "env:LINODE_TOKEN"
+    for out in (shown.stdout, shown.stderr, json.dumps(as_json)):
+        assert "tok-9f8e7d6c5b4a" not in out and "pw-very-secret" not in out
+
+
+def test_status_on_a_fresh_project(project: Path, cli) -> None:
+    result = cli("status")
+    assert result.lines == ["config:    golive.toml", f"state:     {project}/.golive", "lock:      free",
+                            "last run:  none"]
+    doc = json.loads(cli("status", "--json").stdout)
+    assert doc == {"ok": True, "config": "golive.toml", "state_dir": f"{project}/.golive",
+                   "lock": {"state": "free", "holder": None}, "last_run": None, "rollback_would_undo": None,
+                   "parts": {}}
+
+
+def test_history_and_status_after_a_run(project: Path, cli) -> None:
+    run_id = applied_run(project)
+    status = cli("status")
+    assert status.lines[3:] == [f"last run:  {run_id} test — succeeded",
+                                f"rollback:  would undo 2 step(s) of run {run_id} (`golive rollback`)"]
+    history = cli("history")
+    assert history.lines[0].split() == ["RUN", "COMMAND", "STARTED", "(UTC)", "TOOK", "STATUS", "APPLIED/UNDONE/STEPS"]
+    assert history.lines[1].split()[0:2] == [run_id, "test"]
+    assert history.lines[1].split()[-2:] == ["succeeded", "2/0/2"]
+    one = cli("history", run_id)
+    assert one.lines[0].startswith(f"run {run_id}: test — succeeded (by ")
+    assert [line.split()[:4] for line in one.lines[2:]] == [
+        ["1", "write", f"{project}/f1.txt", "applied"], ["2", "write", f"{project}/f2.txt", "applied"]]
+    doc = json.loads(cli("history", run_id, "--json").stdout)
+    assert set(doc) == {"ok", "run", "steps", "events"}
+    assert [s["status"] for s in doc["steps"]] == ["applied", "applied"]
+    assert [e["kind"] for e in doc["events"]][:2] == ["run.start", "step.start"]
+    missing = cli("history", "nope")
+    assert (missing.exit_code, missing.stderr) == (2, "error: no run nope in the journal — `golive history` lists the runs\n")
+
+
+def test_rollback_dry_run_then_prompt_needs_yes_without_tty(project: Path, cli) -> None:
+    run_id = applied_run(project)
+    dry = cli("rollback", "--dry-run")
+    assert dry.exit_code == 0
+    assert dry.lines[0] == f"Plan: rollback of run {run_id} (test) — 2 step(s), 2 change(s)"
+    assert dry.lines[1] == f"  [2] write {project}/f2.txt  (applied)"
+    assert dry.lines[2].startswith(f"      file {project}/f2.txt: delete (was 2 bytes sha256:")
+    assert (project / "f2.txt").exists()
+    asked = cli("rollback")
+    assert asked.exit_code == 2
+    assert asked.stderr == (f"error: rollback of run {run_id} (test) needs confirmation and there is no terminal"
+                            " to ask — review it with --dry-run, then pass --yes\n")
+    assert (project / "f2.txt").exists()
+
+
+def test_rollback_json_is_ndjson_events_then_a_result(project: Path, cli) -> None:
+    run_id = applied_run(project)
+    result = cli("rollback", "--yes", "--json")
+    events = [json.loads(line) for line in result.lines]
+    assert [e["event"] for e in events] == ["run.start", "undo.start", "log", "undo.done", "undo.start", "log",
+                                            "undo.done", "run.done", "result"]
+    assert events[2]["message"] == f"file {project}/f2.txt: remove" and events[2]["phase"] == "undo"
+    assert events[-1]["ok"] is True and events[-1]["target"] == run_id
+    assert not (project / "f1.txt").exists()
+    again = json.loads(cli("rollback", "--yes", "--json").stdout)
+    assert again == {"ok": True, "rolled_back": None, "steps": []}
+
+
+def test_json_error_document(project: Path, cli) -> None:
+    result = cli("history", "nope", "--json")
+    assert result.exit_code == 2
+    assert json.loads(result.stdout) == {"ok": False, "exit_code": 2, "error": {
+        "type": "UsageError", "message": "no run nope in the journal", "hint": "`golive history` lists the runs"}}
+
+
+def test_lock_status_and_release_of_a_stale_lock(project: Path, cli) -> None:
+    (project / ".golive").mkdir()
+    (project / ".golive" / "lock").write_text(json.dumps(
+        {"user": "ops", "host": __import__("socket").gethostname(), "pid": 999999, "command": "golive cutover",
+         "since": "2026-11-24T01:00:00.000+00:00"}))
+    status = cli("lock", "status")
+    assert status.lines[0].startswith("lock: stale — ops@")
+    assert status.lines[0].endswith("pid 999999 running `golive cutover` since 2026-11-24T01:00:00.000+00:00")
+    released = cli("lock", "release")
+    assert released.exit_code == 0 and released.stdout.startswith("lock: released (was held by ops@")
+    assert cli("lock", "status").stdout == "lock: free\n"
+
+
+def test_newer_journal_schema_is_refused(project: Path, cli) -> None:
+    applied_run(project)
+    db = sqlite3.connect(project / ".golive" / "journal.db")
+    db.execute("PRAGMA user_version = 99")
+    db.close()
+    result = cli("history")
+    assert (result.exit_code, result.stderr) == (2, (
+        f"error: journal {project}/.golive/journal.db has schema v99, newer than this golive understands (v1)"
+        " — upgrade golive (pip install -U golive) to read it\n"))
+
+
+def test_corrupt_journal_row_is_named(project: Path, cli) -> None:
+    run_id = applied_run(project)
+    db = sqlite3.connect(project / ".golive" / "journal.db")
+    db.execute("UPDATE steps SET record = '{broken' WHERE seq = 2")
+    db.commit()
+    db.close()
+    result = cli("rollback", "--yes")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        f"error: journal {project}/.golive/journal.db: steps row run={run_id} seq=2 has a corrupt record (")
+    assert "Traceback" not in result.stderr
+
+
+def test_not_a_database_is_a_clear_error(project: Path, cli) -> None:
+    (project / ".golive").mkdir()
+    (project / ".golive" / "journal.db").write_bytes(b"this is not sqlite at all" * 100)
+    result = cli("history")
+    assert result.exit_code == 2
+    assert result.stderr == (f"error: journal {project}/.golive/journal.db is unreadable: file is not a database"
+                             " — move it aside (history is lost) or restore it from a backup\n")
+
+
+def test_verbose_shows_a_traceback_only_then(project: Path, cli) -> None:
+    quiet = cli("history", "nope")
+    loud = cli("-v", "history", "nope")
+    assert "Traceback" not in quiet.stderr
+    assert "Traceback (most recent call last)" in loud.stderr

@@ -1,0 +1,94 @@
+"""A table of bad configs -> the exact one-line message (key path + line) and exit code 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+CASES = [
+    ('[project]\nname = "x"\nstat_dir = "y"\n',
+     "golive.toml:3: project.stat_dir: unknown key 'stat_dir' in project — did you mean 'state_dir'?"),
+    ('bogus = 1\n',
+     "golive.toml:1: bogus: unknown key 'bogus' in top level — known keys: project, linode, dns, source, target,"
+     " sync, containers, proxy, verify, runbook, hooks"),
+    ('[project]\nname = "x"\n\n[dns]\ndomain = "example.org"\nold_target = "1.2.3.4"\nnew_target = "5.6.7.8"\n',
+     "golive.toml:4: dns.records: is required but missing — add it"),
+    ('[linode]\ntoken = "abcd1234secret"\n',
+     'golive.toml:2: linode.token: must be a reference "env:NAME" or "file:PATH", never the secret itself'),
+    ('[dns]\ndomain = "e.org"\nold_target = "1"\nnew_target = "2"\nrecords = [{name = "@"}]\n',
+     'golive.toml:5: dns.records[0].name: the apex is written "" (Linode never uses "@")'),
+    ('[target]\nurl = "postgresql://u:hunter2@localhost/db"\n',
+     'golive.toml:2: target.url: holds a password: put the URL in an environment variable and write url = "env:NAME"'),
+    ('[containers]\nimage = "x"\n[containers.blue]\nname = "b"\nhost_port = "abc"\n'
+     '[containers.green]\nname = "g"\nhost_port = 2\n',
+     "golive.toml:5: containers.blue.host_port: Input should be a valid integer, unable to parse string as an integer"),
+    ('[project\nname = 1\n',
+     "golive.toml:1: not valid TOML: Expected ']' at the end of a table declaration — fix the syntax at that line"),
+    ('[[verify.checks]]\nname = "a"\nurl = "http://x"\n[[verify.checks]]\nname = "b"\nurll = "http://y"\n',
+     "golive.toml:6: verify.checks[1].urll: unknown key 'urll' in verify.checks[1] — did you mean 'url'? (and 1 more)"),
+    ('[source]\nurl = "mysql://x"\n',
+     'golive.toml:2: source.url: must start with sqlite:/// or postgresql:// (or be "env:NAME")'),
+    ('[source]\nurl = "sqlite:///x.db"\n[source.freeze]\nmethod = "file"\n',
+     'golive.toml:3: source.freeze: method "file" needs flag_file = "/path/the/old/app/checks"'),
+    ('[runbook]\nauto_rollback = "sometimes"\n',
+     "golive.toml:2: runbook.auto_rollback: Input should be 'off', 'on-failure' or 'on-verify-failure'"),
+    ('[sync]\nmax_rejects = -1\n',
+     "golive.toml:2: sync.max_rejects: Input should be greater than or equal to 0"),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), CASES)
+def test_bad_config_gives_one_line_with_key_path_and_line(project: Path, cli, text: str, message: str) -> None:
+    (project / "golive.toml").write_text(text)
+    result = cli("config", "check")
+    assert result.exit_code == 2
+    assert result.stderr == f"error: {message}\n"
+    assert result.stdout == ""
+
+
+def test_missing_config_says_how_to_make_one(tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = cli("status")
+    assert (result.exit_code, result.stderr) == (
+        2, "error: no config file at golive.toml — run `golive init` to write one, or pass -c PATH\n")
+
+
+def test_config_readable_by_others_is_refused_with_the_chmod(project: Path, cli) -> None:
+    (project / "golive.toml").chmod(0o644)
+    result = cli("config", "check")
+    assert (result.exit_code, result.stderr) == (
+        2, "error: config file golive.toml is readable by group/others (mode 0644) — run: chmod 600 golive.toml\n")
+
+
+def test_secret_file_readable_by_others_is_refused(project: Path) -> None:
+    from golive.errors import ConfigError
+    from golive.secrets import SecretRef
+
+    secret = project / "token"
+    secret.write_text("s3cr3t-token\n")
+    secret.chmod(0o640)
+    with pytest.raises(ConfigError) as caught:
+        SecretRef.parse(f"file:{secret}", "linode.token").resolve()
+    assert str(caught.value) == (f"secret file {secret} is readable by group/others (mode 0640) — run: chmod 600 {secret}")
+    secret.chmod(0o600)
+    assert SecretRef.parse(f"file:{secret}").resolve() == "s3cr3t-token"
+
+
+def test_config_option_and_env_var_choose_the_file(tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    other = tmp_path / "elsewhere.toml"
+    other.write_text('[project]\nname = "other"\n')
+    other.chmod(0o600)
+    assert cli("-c", str(other), "config", "check").stdout.startswith(f"{other}: valid")
+    assert cli("config", "check", env={"GOLIVE_CONFIG": str(other)}).stdout.startswith(f"{other}: valid")
+
+
+def test_line_locator_handles_arrays_of_tables_and_subtables() -> None:
+    from golive.config.loader import locate_lines
+
+    text = '[[table]]\nsource = "a"\n[table.columns]\nid = "id"\n[[table]]\nsource = "b"\n[table.columns]\nx = "y"\n'
+    lines = locate_lines(text)
+    assert lines[("table", 0, "source")] == 2
+    assert lines[("table", 0, "columns", "id")] == 4
+    assert lines[("table", 1, "columns", "x")] == 8

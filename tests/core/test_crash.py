@@ -1,0 +1,141 @@
+"""The crash test: a 5-step run of file steps is SIGKILLed inside step k, for every k and every
+point inside the step; `golive rollback --yes` then restores exactly the initial files, and a
+second rollback is a no-op."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+CRASHRUN = Path(__file__).parents[1] / "crashrun.py"
+
+
+def seed(root: Path) -> None:
+    (root / "a.txt").write_text("a: old\n")
+    (root / "c.txt").write_text("c: to be removed\n")
+    (root / "c.txt").chmod(0o640)
+    (root / "e.txt").write_text("e: old\n")
+    (root / "e.txt").chmod(0o600)
+
+
+def files(root: Path) -> dict[str, tuple[bytes, int]]:
+    return {p.name: (p.read_bytes(), p.stat().st_mode & 0o7777)
+            for p in sorted(root.glob("*.txt"))}
+
+
+def _env(root: Path, fault: str) -> dict[str, str]:
+    return {**os.environ, "GOLIVE_FAULT": fault, "GOLIVE_FAULT_MARKER": str(root / "paused"), "NO_COLOR": "1"}
+
+
+def crashrun(root: Path, fault: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(CRASHRUN), str(root), *extra], env=_env(root, fault), text=True,
+                          capture_output=True, timeout=60)
+
+
+def start_paused(root: Path, fault: str) -> subprocess.Popen[str]:
+    """Start a run that pauses at ``fault`` and return once it is paused there."""
+    proc = subprocess.Popen([sys.executable, str(CRASHRUN), str(root)], env=_env(root, fault), text=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while not (root / "paused").exists():
+        assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        time.sleep(0.02)
+    return proc
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("point", ["before", "mid", "after"])
+def test_sigkill_inside_step_k_then_rollback_restores_initial_files(project: Path, golive_proc, k: int, point: str) -> None:
+    seed(project)
+    initial = files(project)
+    proc = crashrun(project, f"{k}:{point}:kill")
+    assert proc.returncode == -signal.SIGKILL
+    assert files(project) != initial or (k == 1 and point in ("before", "mid"))
+
+    first = golive_proc("rollback", "--yes", cwd=project)
+    assert first.returncode == 0, first.stderr
+    assert files(project) == initial
+    assert f"rolled back {k} step(s) of run" in first.stdout
+    assert "is gone" in first.stderr  # the dead holder's lock was detected and taken over
+
+    second = golive_proc("rollback", "--yes", cwd=project)
+    assert (second.returncode, second.stdout) == (0, "nothing to roll back: no run has applied steps\n")
+    assert files(project) == initial
+
+
+def test_external_sigkill_while_paused_inside_a_step(project: Path, golive_proc) -> None:
+    seed(project)
+    initial = files(project)
+    proc = start_paused(project, "3:mid:pause")
+    proc.kill()
+    proc.wait(timeout=10)
+    status = golive_proc("status", cwd=project)
+    assert "crashed (its process is gone)" in status.stdout
+    assert "rollback:  would undo 3 step(s)" in status.stdout
+    assert golive_proc("rollback", "--yes", cwd=project).returncode == 0
+    assert files(project) == initial
+
+
+def test_a_failing_step_undoes_the_applied_ones(project: Path) -> None:
+    seed(project)
+    initial = files(project)
+    proc = crashrun(project, "4:mid:raise")
+    assert proc.returncode == 1
+    assert files(project) == initial
+    lines = [re.sub(r"  \d+\.\d\ds$", "", line) for line in proc.stdout.splitlines()]
+    run_id = lines[11].split()[1].rstrip(":")
+    assert lines[11:] == [
+        f"run {run_id}: crashrun (5 step(s))",
+        f"✓ [1/5] write {project}/a.txt",
+        f"✓ [2/5] write {project}/b.txt",
+        f"✓ [3/5] remove {project}/c.txt",
+        f"✗ [4/5] write {project}/d.txt: injected fault at step 4 (files.write) point mid",
+        f"↶ undone [4] write {project}/d.txt",
+        f"↶ undone [3] remove {project}/c.txt",
+        f"↶ undone [2] write {project}/b.txt",
+        f"↶ undone [1] write {project}/a.txt",
+        f"run {run_id}: rolled_back",
+    ]
+    assert proc.stderr.splitlines()[-1].startswith(f"error: step write {project}/d.txt failed: injected fault")
+    assert "rolled back 4 step(s)" in proc.stderr
+
+
+def test_no_rollback_leaves_steps_for_golive_rollback(project: Path, golive_proc) -> None:
+    seed(project)
+    initial = files(project)
+    proc = crashrun(project, "2:after:raise", "--no-rollback")
+    assert proc.returncode == 1
+    assert "nothing was undone (--no-rollback)" in proc.stderr
+    assert files(project) != initial
+    assert golive_proc("rollback", "--yes", cwd=project).returncode == 0
+    assert files(project) == initial
+
+
+def test_failed_undo_exits_4_and_names_the_manual_action(project: Path, golive_proc) -> None:
+    (project / "sub").mkdir()
+    (project / "sub" / "y.txt").write_text("y: old\n")
+    from golive.cli.application import App
+    from golive.steps.files import WriteFile
+
+    app = App(project / "golive.toml")
+    app.runner().run("t", [WriteFile(path=str(project / "x.txt"), content="x\n"),
+                           WriteFile(path=str(project / "sub" / "y.txt"), content="y\n")])
+    # Someone replaced the directory with a file: the undo of step 2 cannot put sub/y.txt back.
+    (project / "sub" / "y.txt").unlink()
+    (project / "sub").rmdir()
+    (project / "sub").write_text("not a directory")
+    result = golive_proc("rollback", "--yes", cwd=project)
+    assert result.returncode == 4
+    err = result.stderr.splitlines()
+    assert err[0].startswith(f"error: undo of step 2 (write {project}/sub/y.txt) of run ")
+    assert err[1:] == [f"  by hand: restore {project}/sub/y.txt (mode 644) from the base64 content in this step's"
+                       " undo record (`golive history --json` shows it)",
+                       "  by hand: then run `golive rollback` again to undo the 1 older step(s)"]
+    assert (project / "x.txt").exists()  # it stopped at the failure: older steps wait for the operator

@@ -1,0 +1,160 @@
+"""Runner tests with steps whose effects are in memory or on files: plan, apply, check, undo,
+resume and interruption, and the secrets the journal must never hold."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from golive.core.change import Change, plan_checksum
+from golive.core.faults import Faults
+from golive.core.journal import Journal
+from golive.core.runner import Runner
+from golive.core.step import Record, Step, StepContext, register_step
+from golive.errors import Interrupted, StepFailed
+from golive.secrets import REDACTOR, SecretRef
+from golive.steps.files import WriteFile
+
+STORE: dict[str, str] = {}
+
+
+class SetKey(Step):
+    """An in-memory key/value step: the smallest honest Step."""
+
+    kind = "test.set"
+    fail_check: ClassVar[bool] = False
+    interrupt: ClassVar[bool] = False
+
+    def __init__(self, key: str, value: str) -> None:
+        super().__init__(key=key, value=value)
+
+    @property
+    def title(self) -> str:
+        return f"set {self.params['key']}"
+
+    def plan(self, ctx: StepContext) -> list[Change]:
+        return [Change(f"key {self.params['key']}", STORE.get(self.params["key"]), self.params["value"])]
+
+    def snapshot(self, ctx: StepContext) -> Record:
+        return {"value": STORE.get(self.params["key"])}
+
+    def apply(self, ctx: StepContext, before: Record) -> Record:
+        if self.interrupt:
+            raise KeyboardInterrupt
+        STORE[self.params["key"]] = self.params["value"]
+        ctx.log("apply", f"key {self.params['key']} = {self.params['value']}")
+        return before
+
+    def undo(self, ctx: StepContext, record: Record) -> None:
+        if record["value"] is None:
+            STORE.pop(self.params["key"], None)
+        else:
+            STORE[self.params["key"]] = record["value"]
+
+    def check(self, ctx: StepContext) -> list[str]:
+        return ["read back differs"] if self.fail_check else []
+
+
+register_step("test.set", f"{__name__}:SetKey")
+
+
+@pytest.fixture
+def runner(tmp_path: Path) -> Runner:
+    STORE.clear()
+    SetKey.fail_check = SetKey.interrupt = False
+    events: list[dict[str, Any]] = []
+    r = Runner(Journal(tmp_path / "journal.db"), StepContext(state_dir=tmp_path), events.append)
+    r.events = events  # type: ignore[attr-defined]
+    return r
+
+
+def test_plan_is_exact_and_touches_nothing(runner: Runner) -> None:
+    STORE["a"] = "1"
+    planned = runner.plan([SetKey("a", "2"), SetKey("b", "3")])
+    assert [c for p in planned for c in p.changes] == [Change("key a", "1", "2"), Change("key b", None, "3")]
+    assert [str(c) for p in planned for c in p.changes] == ["key a: 1 -> 2", "key b: create 3"]
+    assert STORE == {"a": "1"}
+    assert runner.journal.runs() == []
+
+
+def test_change_values() -> None:
+    change = Change("dns www A", "203.0.113.10", "198.51.100.20")
+    assert change.inverse() == Change("dns www A", "198.51.100.20", "203.0.113.10")
+    assert change.data == {"what": "dns www A", "action": "update", "before": "203.0.113.10", "after": "198.51.100.20"}
+    assert Change.from_data(change.data) == change
+    assert str(Change("f", "x", None)) == "f: delete (was x)"
+    assert plan_checksum([change]) == plan_checksum([Change("dns www A", "203.0.113.10", "198.51.100.20")])
+    assert plan_checksum([change]) != plan_checksum([change.inverse()])
+
+
+def test_journal_holds_intent_before_and_record_after(runner: Runner) -> None:
+    STORE["a"] = "old"
+    outcome = runner.run("t", [SetKey("a", "new")])
+    row = runner.journal.steps(outcome.run_id or "")[0]
+    assert (row.status, row.before, row.record) == ("applied", {"value": "old"}, {"value": "old"})
+    assert row.changes == [{"what": "key a", "action": "update", "before": "old", "after": "new"}]
+    db = sqlite3.connect(runner.journal.path)
+    assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_failed_check_undoes_the_step_and_those_before(runner: Runner) -> None:
+    STORE["a"] = "old"
+    SetKey.fail_check = True
+    with pytest.raises(StepFailed) as caught:
+        runner.run("t", [SetKey("a", "new")])
+    assert str(caught.value).startswith("step set a failed: check after apply: read back differs")
+    assert STORE == {"a": "old"}
+    assert runner.journal.runs()[0].status == "rolled_back"
+
+
+def test_ctrl_c_leaves_a_consistent_journal_and_says_what_to_do(runner: Runner) -> None:
+    runner.run("first", [SetKey("a", "1")])
+    SetKey.interrupt = True
+    with pytest.raises(Interrupted) as caught:
+        runner.run("t", [SetKey("b", "2")])
+    assert caught.value.exit_code == 130
+    assert "undo what was applied with `golive rollback`, or continue with --resume" in str(caught.value)
+    run = runner.journal.runs()[0]
+    assert run.status == "interrupted"
+    assert runner.journal.steps(run.id)[0].status == "applying"
+
+
+def test_resume_after_a_crash_finishes_the_run(project: Path) -> None:
+    from tests.core.test_crash import crashrun, files, seed
+
+    seed(project)
+    crashrun(project, "3:mid:kill")
+    journal = Journal(project / ".golive" / "journal.db")
+    run = journal.runs()[0]
+    assert [s.status for s in journal.steps(run.id)] == ["applied", "applied", "applying", "pending", "pending"]
+    ctx = StepContext(state_dir=project / ".golive", faults=Faults())
+    outcome = Runner(journal, ctx).resume(run)
+    assert outcome.status == "succeeded"
+    assert [s.status for s in journal.steps(run.id)] == ["applied"] * 5
+    assert files(project) == {"a.txt": (b"a: new\n", 0o644), "b.txt": (b"b: created\n", 0o644),
+                              "d.txt": (b"d: secret-ish\n", 0o600), "e.txt": (b"e: new\n", 0o644)}
+
+
+def test_a_secret_never_reaches_the_journal(runner: Runner, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GOLIVE_TEST_TOKEN", "tok-0123456789abcdef")
+    token = SecretRef.parse("env:GOLIVE_TEST_TOKEN").resolve()
+    runner.run("t", [SetKey("a", f"Bearer {token}")])
+    dump = "\n".join(sqlite3.connect(runner.journal.path).iterdump())
+    assert token not in dump
+    assert "Bearer ***" in dump
+    assert all(token not in str(e) for e in runner.events)  # type: ignore[attr-defined]
+    assert REDACTOR("postgresql://app:hunter22@db/x") == "postgresql://app:***@db/x"
+
+
+def test_steps_rebuild_from_the_journal_in_another_process(runner: Runner, tmp_path: Path) -> None:
+    target = tmp_path / "x.txt"
+    runner.run("t", [WriteFile(path=str(target), content="hi")])
+    fresh = Runner(Journal(runner.journal.path), StepContext(state_dir=tmp_path))
+    run = fresh.journal.latest_undoable_run()
+    assert run is not None
+    fresh.rollback(run)
+    assert not target.exists()
+    assert fresh.journal.latest_undoable_run() is None
