@@ -4,6 +4,7 @@ second rollback is a no-op."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -139,3 +140,20 @@ def test_failed_undo_exits_4_and_names_the_manual_action(project: Path, golive_p
                        " undo record (`golive history --json` shows it)",
                        "  by hand: then run `golive rollback` again to undo the 1 older step(s)"]
     assert (project / "x.txt").exists()  # it stopped at the failure: older steps wait for the operator
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_inside_a_step_exits_130_with_a_consistent_journal(project: Path, golive_proc, sig: int) -> None:
+    seed(project)
+    initial = files(project)
+    proc = start_paused(project, "2:mid:pause")
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert err.splitlines()[-1].startswith("error: interrupted during step 2 (write ")
+    assert err.rstrip().endswith("the journal is consistent — undo what was applied with `golive rollback`,"
+                                 " or continue with --resume")
+    history = golive_proc("history", "--json", cwd=project)
+    assert json.loads(history.stdout)["runs"][0]["status"] == "interrupted"
+    assert golive_proc("rollback", "--yes", cwd=project).returncode == 0
+    assert files(project) == initial

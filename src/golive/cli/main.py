@@ -3,7 +3,6 @@ rendered (``GoliveGroup.invoke``), so the console script and ``CliRunner`` behav
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,15 +16,10 @@ from golive.cli.application import App
 __all__ = ["app", "main"]
 
 
-def _sigterm(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
 class GoliveGroup(TyperGroup):
     def invoke(self, ctx: Any) -> Any:
         from golive.errors import GoliveError, Interrupted
 
-        previous = signal.signal(signal.SIGTERM, _sigterm)
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt:
@@ -37,7 +31,6 @@ class GoliveGroup(TyperGroup):
                 raise
             return self._fail(ctx, exc)
         finally:
-            signal.signal(signal.SIGTERM, previous)
             if isinstance(ctx.obj, App):
                 ctx.obj.release_locks()
 

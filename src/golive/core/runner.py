@@ -10,6 +10,7 @@ interrupted or crashed.
 from __future__ import annotations
 
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -59,6 +60,23 @@ def _shielded() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (a supervisor stopping us) is handled like Ctrl-C: stop cleanly, journal consistent."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _describe(exc: BaseException) -> str:
@@ -129,6 +147,10 @@ class Runner:
         return self._execute(todo, auto_rollback)
 
     def _execute(self, planned: list[Planned], auto_rollback: bool) -> RunOutcome:
+        with _sigterm_interrupts():
+            return self._execute_all(planned, auto_rollback)
+
+    def _execute_all(self, planned: list[Planned], auto_rollback: bool) -> RunOutcome:
         assert self._run_id is not None
         run_id = self._run_id
         total = len(self.journal.steps(run_id))
@@ -218,7 +240,13 @@ class Runner:
             self._run_id = self.journal.start_run("rollback", {"target": run.id}, [], parent=run.id)
         self._emit("run.start", command="rollback", target=run.id, steps=len(planned))
         try:
-            undone = self._undo_run(run.id)
+            with _sigterm_interrupts():
+                undone = self._undo_run(run.id)
+        except KeyboardInterrupt:
+            with _shielded():
+                self.journal.finish_run(self._run_id, "interrupted", "interrupted")
+            raise Interrupted(f"rollback of run {run.id} interrupted; the journal is consistent",
+                              hint="run `golive rollback` again to finish it") from None
         except UndoFailed as exc:
             with _shielded():
                 self.journal.finish_run(self._run_id, "failed", exc.message)
