@@ -10,7 +10,7 @@ import typer
 from typer.core import TyperGroup
 
 from golive import __version__
-from golive.cli import config_cmd, history_cmd, init_cmd, lock_cmd, rollback_cmd, status_cmd
+from golive.cli import config_cmd, history_cmd, init_cmd, lock_cmd, report_cmd, rollback_cmd, status_cmd
 from golive.cli.application import App
 
 __all__ = ["app", "main"]
@@ -82,6 +82,7 @@ app.command("init")(init_cmd.init)
 app.add_typer(config_cmd.app, name="config")
 app.command("status")(status_cmd.status)
 app.command("history")(history_cmd.history)
+app.command("report")(report_cmd.report)
 app.command("rollback")(rollback_cmd.rollback)
 app.add_typer(lock_cmd.app, name="lock")
 

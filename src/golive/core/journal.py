@@ -185,6 +185,11 @@ class Journal:
         self.db.execute(f"UPDATE steps SET status = ?, error = COALESCE(?, error), {column} = ?"
                         " WHERE run_id = ? AND seq = ?", (status, redact(error), now_iso(), run_id, seq))
 
+    def step_error(self, run_id: str, seq: int, error: str) -> None:
+        """A step failed inside apply; its status stays undoable until the undo runs."""
+        self.db.execute("UPDATE steps SET error = ?, finished_at = ? WHERE run_id = ? AND seq = ?",
+                        (redact(error), now_iso(), run_id, seq))
+
     def finish_run(self, run_id: str, status: str, error: str | None = None) -> None:
         self.db.execute("UPDATE runs SET status = ?, finished_at = ?, error = ? WHERE id = ?",
                         (status, now_iso(), redact(error), run_id))
@@ -241,6 +246,12 @@ class Journal:
                                (run_id,)).fetchall()
         return [{"seq": r[1], "ts": r[2], "kind": r[3], "phase": r[4], "message": r[5],
                  "data": self._load("events", str(r[0]), "data", r[6])} for r in rows]
+
+    def children(self, run_id: str) -> list[RunRow]:
+        """Runs started on behalf of this one (its rollbacks), oldest first."""
+        rows = self.db.execute(f"SELECT {self._RUN_COLS} FROM runs WHERE parent = ? ORDER BY started_at, rowid",
+                               (run_id,)).fetchall()
+        return [self._run(r) for r in rows]
 
     def latest_undoable_run(self) -> RunRow | None:
         """The most recent run that still has applied (or half-applied) steps."""

@@ -200,7 +200,7 @@ class Runner:
             if row.before is None:
                 self.journal.step_status(run_id, p.seq, "failed", reason)
             else:
-                self.journal.event(run_id, "step.error", seq=p.seq, message=reason)
+                self.journal.step_error(run_id, p.seq, reason)
         self._emit("step.failed", p.seq, title=p.step.title, error=reason)
         if not auto_rollback:
             with _shielded():

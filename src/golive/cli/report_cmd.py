@@ -1,0 +1,33 @@
+"""golive report RUN --format md|html|svg."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from golive.cli.options import Json, app_of
+
+
+def report(
+    ctx: typer.Context,
+    run: Annotated[str, typer.Argument(help="The run id (`golive history` lists them).")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="md, html or svg.")] = "md",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Where to write it; '-' for stdout."
+                                                " Default: <state_dir>/reports/RUN.FORMAT")] = None,
+    json: Json = False,
+) -> None:
+    """Write the timeline report of a run: every step's apply and undo on one time axis, its changes and events."""
+    from golive.report import render_report
+
+    a = app_of(ctx, json)
+    text = render_report(a.journal, run, fmt)
+    if output is not None and str(output) == "-":
+        typer.echo(text, nl=False)
+        return
+    path = output or a.config.state_dir / "reports" / f"{run}.{fmt}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    a.say(f"wrote {path}")
+    a.done({"run": run, "format": fmt, "path": str(path)})

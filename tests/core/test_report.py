@@ -1,0 +1,69 @@
+"""Timeline reports from the journal: every step's apply and undo, in md, html and svg."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from golive.cli.application import App
+from golive.errors import StepFailed
+from golive.secrets import SecretRef
+from golive.steps.files import WriteFile
+from tests.core.test_crash import crashrun, seed
+
+
+def test_report_of_a_failed_and_rolled_back_run(project: Path, cli) -> None:
+    seed(project)
+    crashrun(project, "4:mid:raise")
+    run_id = App(project / "golive.toml").journal.runs()[0].id
+    md = cli("report", run_id, "-o", "-")
+    assert md.exit_code == 0
+    lines = md.lines
+    assert lines[:3] == [f"# golive run {run_id}", "", "- command: `crashrun`"]
+    assert "- status: **rolled_back**" in lines
+    timeline = [line.split(" | ")[1:3] for line in lines if line.startswith("| ") and "+" in line]
+    assert timeline == [
+        [f"write {project}/a.txt", "apply"], [f"write {project}/b.txt", "apply"], [f"remove {project}/c.txt", "apply"],
+        [f"write {project}/d.txt", "failed"], [f"write {project}/d.txt", "undo"], [f"remove {project}/c.txt", "undo"],
+        [f"write {project}/b.txt", "undo"], [f"write {project}/a.txt", "undo"]]
+    assert f"### [5] write {project}/e.txt — pending" in lines
+
+    svg = cli("report", run_id, "--format", "svg", "-o", "-").stdout
+    root = ET.fromstring(svg)
+    bars = [r for r in root.iter("{http://www.w3.org/2000/svg}rect") if r.find("{http://www.w3.org/2000/svg}title") is not None]
+    assert [b.get("fill") for b in bars].count("#1565c0") == 4  # four undo bars
+    assert [b.get("fill") for b in bars].count("#c62828") == 1  # one failed step
+
+    written = cli("report", run_id, "--format", "html")
+    path = project / ".golive" / "reports" / f"{run_id}.html"
+    assert written.stdout == f"wrote {path}\n"
+    assert path.read_text().startswith("<!doctype html>") and "<svg" in path.read_text()
+
+
+def test_a_later_rollback_shows_in_the_report_of_the_run(project: Path, cli) -> None:
+    seed(project)
+    crashrun(project, "3:after:kill")
+    assert cli("rollback", "--yes").exit_code == 0
+    run_id = App(project / "golive.toml").journal.runs()[1].id
+    kinds = [line.split(" | ")[2] for line in cli("report", run_id, "-o", "-").lines if line.startswith("| ") and "+" in line]
+    assert kinds == ["apply", "apply", "apply", "undo", "undo", "undo"]
+
+
+def test_no_secret_in_reports(project: Path, cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GOLIVE_TEST_SECRET", "pw-4242-very-secret")
+    secret = SecretRef.parse("env:GOLIVE_TEST_SECRET").resolve()
+    app = App(project / "golive.toml")
+    with pytest.raises(StepFailed):
+        app.runner().run("t", [WriteFile(path=str(project / "nodir" / "x.txt"), content=f"token={secret}")])
+    run_id = app.journal.runs()[0].id
+    for fmt in ("md", "html", "svg"):
+        out = cli("report", run_id, "--format", fmt, "-o", "-").stdout
+        assert secret not in out
+
+
+def test_unknown_format_and_run(project: Path, cli) -> None:
+    assert cli("report", "nope").stderr == "error: no run nope in the journal — `golive history` lists the runs\n"
+    bad = cli("report", "nope", "--format", "pdf")
+    assert (bad.exit_code, bad.stderr) == (2, "error: unknown report format 'pdf' — use one of: md, html, svg\n")
