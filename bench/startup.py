@@ -37,10 +37,10 @@ def timed(cmd: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def heavy_imports() -> list[str]:
+def heavy_imports(extra: str = "") -> list[str]:
     """The heavy top-level modules that `golive --help` imports (should be none)."""
     code = (
-        "import contextlib, io, sys\n"
+        f"import contextlib, io, sys\n{extra}\n"
         "sys.argv = ['golive', '--help']\n"
         "from golive.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
