@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from golive.config.models import GoliveConfig
     from golive.core.journal import Journal
     from golive.core.lock import Lock
-    from golive.core.runner import Planned, Runner
+    from golive.core.runner import Planned, Runner, RunOutcome
 
 __all__ = ["App"]
 
@@ -128,6 +128,23 @@ class App:
         ctx = StepContext(state_dir=self.config.state_dir, config=self.config, gateways=Gateways(self.config),
                           options=options or {}, faults=Faults.from_env())
         return Runner(self.journal, ctx, run_view(self))
+
+    def execute(self, command: str, what: str, steps: list[Any], *, yes: bool, dry_run: bool,
+                args: dict[str, Any] | None = None, options: dict[str, Any] | None = None) -> RunOutcome | None:
+        """The shape of every mutating command: plan; with --dry-run show it and stop; else lock,
+        show, confirm, run. Under --json the run's events are NDJSON, closed by a result line."""
+        from golive.cli.render import show_plan
+
+        if dry_run:
+            planned = self.runner(options).plan(steps)
+            show_plan(self, what, planned)
+            self.done({"dry_run": True, "steps": [p.as_dict() for p in planned]})
+            return None
+        self.lock()
+        outcome = self.runner(options).run(command, steps, args=args, confirm=lambda p: self.confirm(what, p, yes))
+        if self.json:
+            self.emit_json({"event": "result", "ok": True, **outcome.as_dict()})
+        return outcome
 
     # -- prompts ---------------------------------------------------------------------------------
     def confirm(self, what: str, planned: list[Planned], yes: bool) -> None:

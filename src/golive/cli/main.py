@@ -10,7 +10,17 @@ import typer
 from typer.core import TyperGroup
 
 from golive import __version__
-from golive.cli import config_cmd, history_cmd, init_cmd, lock_cmd, report_cmd, rollback_cmd, status_cmd
+from golive.cli import (
+    config_cmd,
+    dns_cmd,
+    history_cmd,
+    init_cmd,
+    lock_cmd,
+    report_cmd,
+    rollback_cmd,
+    sandbox_cmd,
+    status_cmd,
+)
 from golive.cli.application import App
 
 __all__ = ["app", "main"]
@@ -59,7 +69,15 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
+ROOT_HELP = (
+    "Take a web application live on a new stack — and take it back with one command.\n\n"
+    "Every change is a journaled step that can be undone: `golive rollback` puts back what the last run changed.\n\n"
+    "Exit codes: 0 ok, 1 a check or step failed (the system was left stopped or rolled back), 2 usage or config error,"
+    " 3 another run holds the lock, 4 an undo failed (the manual action is listed), 130 interrupted."
+)
+
+
+@app.callback(help=ROOT_HELP)
 def root(
     ctx: typer.Context,
     config: Annotated[Path, typer.Option("--config", "-c", envvar="GOLIVE_CONFIG",
@@ -68,13 +86,6 @@ def root(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
 ) -> None:
-    """Take a web application live on a new stack — and take it back with one command.
-
-    Every change is a journaled step that can be undone: `golive rollback` puts back what the
-    last run changed. Exit codes: 0 ok, 1 a check or step failed (system left stopped or rolled
-    back), 2 usage/config error, 3 another run holds the lock, 4 an undo failed (manual action
-    listed), 130 interrupted.
-    """
     ctx.obj = App(config, verbose)
 
 
@@ -85,6 +96,8 @@ app.command("history")(history_cmd.history)
 app.command("report")(report_cmd.report)
 app.command("rollback")(rollback_cmd.rollback)
 app.add_typer(lock_cmd.app, name="lock")
+app.add_typer(dns_cmd.app, name="dns")
+app.add_typer(sandbox_cmd.app, name="sandbox")
 
 
 def main() -> None:

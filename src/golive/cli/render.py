@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sys
 import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from golive.errors import GoliveError, UndoFailed
@@ -16,7 +18,7 @@ if TYPE_CHECKING:
     from golive.cli.application import App
     from golive.core.runner import Planned
 
-__all__ = ["render_error", "run_view", "show_plan"]
+__all__ = ["live_table", "render_error", "run_view", "show_plan"]
 
 
 def show_plan(app: App, what: str, planned: list[Planned]) -> None:
@@ -106,3 +108,37 @@ def render_error(app: App, exc: BaseException) -> int:
     if app.json:
         app.emit_json({"ok": False, "error": doc, "exit_code": code})
     return code
+
+
+@contextmanager
+def live_table(app: App, columns: list[str]) -> Iterator[Callable[[list[list[str]]], None]]:
+    """A table that redraws in place on a terminal; plain output shows only the last state."""
+    last: list[list[str]] = []
+
+    def update(rows: list[list[str]]) -> None:
+        last[:] = rows
+        if live is not None:
+            live.update(_table(columns, rows))
+
+    live = None
+    if app.tty and not app.json:
+        from rich.live import Live
+
+        live = Live(_table(columns, []), console=app.out, refresh_per_second=4)
+        live.start()
+    try:
+        yield update
+    finally:
+        if live is not None:
+            live.stop()
+        elif last:
+            app.table(columns, last)
+
+
+def _table(columns: list[str], rows: list[list[str]]) -> Any:
+    from rich.table import Table
+
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*row, style="green" if row[-1] == "ok" else "yellow")
+    return table

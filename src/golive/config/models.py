@@ -49,11 +49,13 @@ class Project(Section):
 class Linode(Section):
     token: Secret
     api_url: str = "https://api.linode.com/v4"
+    retries: int = Field(5, ge=0, le=20, description="retries on 408/429/5xx, honouring Retry-After")
+    retry_interval: float = Field(1.0, ge=0, description="seconds between retries when no Retry-After is given")
 
 
 class DnsRecord(Section):
     name: str = Field(description='relative to [dns].domain; "" is the apex')
-    type: Literal["A", "AAAA", "CNAME"] = "A"
+    type: Literal["A", "AAAA"] = "A"
 
     @field_validator("name")
     @classmethod
@@ -71,8 +73,25 @@ class Dns(Section):
     old_target_v6: str | None = None
     new_target_v6: str | None = None
     cutover_ttl: int = Field(300, ge=0, le=2419200)
+    switch_ttl: int | None = Field(None, ge=0, le=2419200, description="also set this TTL when switching")
     nameservers: list[str] = Field(default_factory=list)
     propagation_timeout: float = Field(300, gt=0)
+
+    @model_validator(mode="after")
+    def _v6_targets(self) -> Dns:
+        if any(r.type == "AAAA" for r in self.records) and not (self.old_target_v6 and self.new_target_v6):
+            raise ValueError("AAAA records need old_target_v6 and new_target_v6")
+        return self
+
+    def fqdn(self, name: str) -> str:
+        return f"{name}.{self.domain}" if name else self.domain
+
+    def target(self, rtype: str, side: str) -> str:
+        """The target a record of ``rtype`` has on ``side`` ("old" or "new")."""
+        if rtype == "AAAA":
+            value = self.old_target_v6 if side == "old" else self.new_target_v6
+            return value or ""
+        return self.old_target if side == "old" else self.new_target
 
 
 class Freeze(Section):

@@ -221,19 +221,21 @@ class Runner:
         raise StepFailed(p.step.title, reason, hint=f"rolled back {undone} step(s); the system is as it was before run {run_id}")
 
     # -- undoing ---------------------------------------------------------------------------------
-    def undoable(self, run_id: str) -> list[StepRow]:
+    def undoable(self, run_id: str, only: set[int] | None = None) -> list[StepRow]:
         rows = [r for r in self.journal.steps(run_id) if r.status in UNDOABLE or r.status == "failed"]
-        return [r for r in reversed(rows) if r.before is not None or r.record is not None]
+        return [r for r in reversed(rows) if (r.before is not None or r.record is not None)
+                and (only is None or r.seq in only)]
 
-    def rollback_plan(self, run: RunRow) -> list[Planned]:
+    def rollback_plan(self, run: RunRow, only: set[int] | None = None) -> list[Planned]:
         planned = []
-        for row in self.undoable(run.id):
+        for row in self.undoable(run.id, only):
             changes = [Change.from_data(c).inverse() for c in row.changes or []]
             planned.append(Planned(row.seq, build_step(row.kind, row.params), changes, note=row.status))
         return planned
 
-    def rollback(self, run: RunRow, *, confirm: Confirm | None = None) -> RunOutcome:
-        planned = self.rollback_plan(run)
+    def rollback(self, run: RunRow, *, confirm: Confirm | None = None, only: set[int] | None = None) -> RunOutcome:
+        """Undo the run's applied steps newest first (``only``: just those step numbers)."""
+        planned = self.rollback_plan(run, only)
         if confirm is not None:
             confirm(planned)
         with _shielded():
@@ -241,7 +243,7 @@ class Runner:
         self._emit("run.start", command="rollback", target=run.id, steps=len(planned))
         try:
             with _sigterm_interrupts():
-                undone = self._undo_run(run.id)
+                undone = self._undo_run(run.id, only)
         except KeyboardInterrupt:
             with _shielded():
                 self.journal.finish_run(self._run_id, "interrupted", "interrupted")
@@ -254,13 +256,14 @@ class Runner:
             self._emit("run.done", status="failed")
             raise
         with _shielded():
-            self.journal.finish_run(run.id, "rolled_back")
+            if not self.undoable(run.id):
+                self.journal.finish_run(run.id, "rolled_back")
             self.journal.finish_run(self._run_id, "succeeded")
         self._emit("run.done", status="succeeded", undone=undone)
         return RunOutcome(self._run_id, "succeeded", planned)
 
-    def _undo_run(self, run_id: str) -> int:
-        rows = self.undoable(run_id)
+    def _undo_run(self, run_id: str, only: set[int] | None = None) -> int:
+        rows = self.undoable(run_id, only)
         for done, row in enumerate(rows):
             step = build_step(row.kind, row.params)
             try:

@@ -69,6 +69,8 @@ class Step:
 STEP_KINDS: dict[str, str] = {
     "files.write": "golive.steps.files:WriteFile",
     "files.remove": "golive.steps.files:RemoveFile",
+    "dns.switch": "golive.dns.steps:Switch",
+    "dns.lower_ttl": "golive.dns.steps:LowerTtl",
 }
 
 
@@ -92,7 +94,9 @@ def build_step(kind: str, params: dict[str, Any]) -> Step:
 
 
 # name -> "module:factory"; a factory takes the config and returns the gateway object.
-GATEWAY_FACTORIES: dict[str, str] = {}
+GATEWAY_FACTORIES: dict[str, str] = {
+    "linode": "golive.dns.gateway:from_config",
+}
 
 
 class Gateways:

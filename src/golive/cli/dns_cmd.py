@@ -1,0 +1,139 @@
+"""golive dns show|plan|lower-ttl|switch|verify|revert."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import typer
+
+from golive.cli.options import DryRun, Json, Yes, app_of
+
+app = typer.Typer(help="DNS records through the Linode API: show, lower the TTL, switch, verify, revert.",
+                  no_args_is_help=True)
+
+
+
+def _side(value: str) -> str:
+    from golive.errors import UsageError
+
+    if value not in ("new", "old"):
+        raise UsageError(f"--to/--expect must be new or old, not {value!r}")
+    return value
+
+
+def _records(a: Any) -> tuple[Any, int, list[dict[str, Any]]]:
+    from golive.dns.steps import configured_records
+
+    dns = a.config.require("dns")
+    gateway = a.runner().ctx.gateways.get("linode")
+    domain_id, records = configured_records(dns, gateway)
+    return dns, domain_id, records
+
+
+@app.command("show")
+def show(ctx: typer.Context, json: Json = False) -> None:
+    """Show the configured records as Linode has them, and whether each points at the old or new target."""
+    a = app_of(ctx, json)
+    dns, domain_id, records = _records(a)
+    rows, out = [], []
+    for r in records:
+        side = next((s for s in ("new", "old") if r["target"] == dns.target(r["type"], s)), "elsewhere")
+        rows.append([dns.fqdn(r["name"]), r["type"], r["target"], str(r["ttl_sec"]), side, str(r["id"])])
+        out.append({**r, "fqdn": dns.fqdn(r["name"]), "points_at": side})
+    a.table(["NAME", "TYPE", "TARGET", "TTL", "POINTS AT", "ID"], rows, title=f"{dns.domain} (domain #{domain_id})")
+    a.done({"domain": dns.domain, "domain_id": domain_id, "records": out})
+
+
+@app.command("plan")
+def plan(ctx: typer.Context, to: Annotated[str, typer.Option("--to", help="new or old.")] = "new",
+         json: Json = False) -> None:
+    """Show the changes a switch would make; touch nothing."""
+    from golive.dns.steps import Switch
+
+    a = app_of(ctx, json)
+    a.execute("dns switch", f"dns switch to {_side(to)}", [Switch(to=to)], yes=False, dry_run=True)
+
+
+@app.command("lower-ttl")
+def lower_ttl(
+    ctx: typer.Context,
+    ttl: Annotated[int | None, typer.Option("--ttl", help="Seconds (default: [dns].cutover_ttl).")] = None,
+    dry_run: DryRun = False, yes: Yes = False, json: Json = False,
+) -> None:
+    """Lower the records' TTL ahead of the switch, and print the earliest safe switch time (now + the old TTL)."""
+    from golive.dns.steps import LowerTtl
+
+    a = app_of(ctx, json)
+    dns, _, records = _records(a)
+    value = dns.cutover_ttl if ttl is None else ttl
+    old_ttl = max((r["ttl_sec"] or 86400) for r in records)  # 0 means the zone default
+    outcome = a.execute("dns lower-ttl", f"dns lower TTL to {value}", [LowerTtl(ttl=value)], yes=yes, dry_run=dry_run)
+    if outcome is not None:
+        safe = datetime.now(UTC) + timedelta(seconds=old_ttl)
+        a.say(f"earliest safe switch: {safe:%Y-%m-%d %H:%M:%S} UTC (now + the old TTL of {old_ttl}s)")
+
+
+@app.command("switch")
+def switch(
+    ctx: typer.Context,
+    to: Annotated[str, typer.Option("--to", help="new or old.")] = "new",
+    force: Annotated[bool, typer.Option("--force", help="Also switch records that point at neither target.")] = False,
+    dry_run: DryRun = False, yes: Yes = False, json: Json = False,
+) -> None:
+    """Point the records at the new (or old) target: snapshot, update, read back. Undo restores the snapshot exactly."""
+    from golive.dns.steps import Switch
+
+    a = app_of(ctx, json)
+    outcome = a.execute("dns switch", f"dns switch to {_side(to)}", [Switch(to=to, force=force)], yes=yes,
+                        dry_run=dry_run, args={"to": to, "force": force})
+    if outcome is not None:
+        a.say(f"switched to {to}; check propagation with `golive dns verify --expect {to}`")
+
+
+@app.command("verify")
+def verify(
+    ctx: typer.Context,
+    expect: Annotated[str, typer.Option("--expect", help="new or old.")] = "new",
+    timeout: Annotated[float | None, typer.Option("--timeout", help="Seconds to wait (default:"
+                                                 " [dns].propagation_timeout).")] = None,
+    json: Json = False,
+) -> None:
+    """Ask every nameserver directly (no recursion, AA required) until all answer the expected target."""
+    from golive.cli.render import live_table
+    from golive.dns.verify import verify as run_verify
+
+    a = app_of(ctx, json)
+    dns = a.config.require("dns")
+    with live_table(a, ["SERVER", "NAME", "TYPE", "ANSWER", "TTL", "STATE"]) as update:
+        answers = run_verify(dns, _side(expect), dns.propagation_timeout if timeout is None else timeout,
+                             on_round=lambda rows: update([[r.server, r.name, r.rtype, ", ".join(r.values) or "-",
+                                                            str(r.ttl or "-"), r.state] for r in rows]))
+    a.say(f"all {len(dns.nameservers)} nameserver(s) answer {expect} for {len(dns.records)} record(s)")
+    a.done({"expect": expect, "answers": [{**r.__dict__, "ok": r.ok} for r in answers]})
+
+
+@app.command("revert")
+def revert(ctx: typer.Context, dry_run: DryRun = False, yes: Yes = False, json: Json = False) -> None:
+    """Undo the latest applied DNS switch from the journal: every record back exactly as it was."""
+    from golive.cli.render import show_plan
+    from golive.errors import GoliveError
+
+    a = app_of(ctx, json)
+    found = next(((run, step.seq) for run in a.journal.runs(500) for step in a.journal.steps(run.id)
+                  if step.kind == "dns.switch" and step.status in ("applied", "applying", "undo_failed")), None)
+    if found is None:
+        raise GoliveError("no applied DNS switch in the journal: nothing to revert",
+                          hint="`golive dns show` shows where the records point")
+    run, seq = found
+    runner = a.runner()
+    what = f"revert of dns switch (run {run.id}, step {seq})"
+    if dry_run:
+        show_plan(a, what, runner.rollback_plan(run, {seq}))
+        a.done({"dry_run": True, "run": run.id, "step": seq})
+        return
+    a.lock()
+    outcome = runner.rollback(run, confirm=lambda p: a.confirm(what, p, yes), only={seq})
+    a.say(f"reverted the dns switch of run {run.id}")
+    if a.json:
+        a.emit_json({"event": "result", "ok": True, "target": run.id, **outcome.as_dict()})

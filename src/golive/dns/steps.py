@@ -1,0 +1,178 @@
+"""DNS steps: lower the TTL ahead of time, and switch the records between old and new targets.
+
+Both snapshot every configured record (all fields) before touching anything; undo puts each
+record back field for field (only the ones that differ, so it is idempotent and safe with a
+read-only token when nothing was changed). If an update fails midway, the records already changed
+are put back before the step fails: no half-switched zone.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from golive.core.change import Change
+from golive.core.step import Record, Step, StepContext
+from golive.errors import ConfigError, GoliveError, UnsafePlan
+
+if TYPE_CHECKING:
+    from golive.config.models import Dns
+    from golive.dns.gateway import LinodeDns
+
+__all__ = ["LowerTtl", "Switch", "configured_records"]
+
+
+def configured_records(dns: Dns, gateway: LinodeDns) -> tuple[int, list[dict[str, Any]]]:
+    """The domain id and every Linode record matching [dns].records (several per name: round robin)."""
+    domain_id = gateway.domain_id(dns.domain)
+    everything = gateway.records(domain_id)
+    chosen = []
+    for wanted in dns.records:
+        found = [r for r in everything if r["name"] == wanted.name and r["type"] == wanted.type]
+        if not found:
+            raise ConfigError(f"no {wanted.type} record {dns.fqdn(wanted.name)!r} in Linode domain {dns.domain}",
+                              hint="create it in Linode, or fix [dns].records")
+        chosen += found
+    return domain_id, chosen
+
+
+def _label(dns: Dns, record: dict[str, Any]) -> str:
+    return f"dns {dns.fqdn(record['name'])} {record['type']} #{record['id']}"
+
+
+class _RecordsStep(Step):
+    """A step over the configured records: subclasses say what each record should become."""
+
+    def _dns(self, ctx: StepContext) -> Dns:
+        if ctx.config is None:
+            raise ConfigError("DNS steps need a config with [dns] and [linode]")
+        dns: Dns = ctx.config.require("dns")
+        return dns
+
+    def _gateway(self, ctx: StepContext) -> LinodeDns:
+        gateway: LinodeDns = ctx.gateways.get("linode")
+        return gateway
+
+    def _current(self, ctx: StepContext) -> tuple[int, list[dict[str, Any]]]:
+        return configured_records(self._dns(ctx), self._gateway(ctx))
+
+    def desired(self, ctx: StepContext, record: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def plan(self, ctx: StepContext) -> list[Change]:
+        dns = self._dns(ctx)
+        _, records = self._current(ctx)
+        changes = []
+        for record in records:
+            want = self.desired(ctx, record)
+            before = {k: record[k] for k in want}
+            changes.append(Change(_label(dns, record), _compact(before), _compact(want)))
+        return changes
+
+    def snapshot(self, ctx: StepContext) -> Record:
+        domain_id, records = self._current(ctx)
+        return {"domain_id": domain_id, "records": records}
+
+    def apply(self, ctx: StepContext, before: Record) -> Record:
+        dns, gateway = self._dns(ctx), self._gateway(ctx)
+        domain_id: int = before["domain_id"]
+        changed: list[dict[str, Any]] = []
+        for record in before["records"]:
+            want = self.desired(ctx, record)
+            if all(record[k] == v for k, v in want.items()):
+                continue
+            ctx.log("apply", f"{_label(dns, record)}: {_compact({k: record[k] for k in want})} -> {_compact(want)}")
+            try:
+                gateway.update(domain_id, record["id"], want)
+            except GoliveError as exc:
+                self._put_back(ctx, domain_id, changed)
+                raise GoliveError(f"{_label(dns, record)}: {exc.message}; the {len(changed)} record(s) changed before"
+                                  " it were put back", hint=exc.hint) from None
+            changed.append(record)
+            ctx.checkpoint("mid")
+        return before
+
+    def _put_back(self, ctx: StepContext, domain_id: int, records: list[dict[str, Any]]) -> None:
+        for record in reversed(records):
+            self._restore_one(ctx, domain_id, record)
+
+    def _restore_one(self, ctx: StepContext, domain_id: int, record: dict[str, Any]) -> None:
+        from golive.dns.gateway import MUTABLE
+
+        dns, gateway = self._dns(ctx), self._gateway(ctx)
+        now = gateway.record(domain_id, record["id"])
+        if now is None:
+            created = gateway.create(domain_id, record)
+            ctx.log("undo", f"{_label(dns, record)}: was deleted; recreated as #{created['id']}")
+            return
+        diff = {k: record[k] for k in MUTABLE if now.get(k) != record[k]}
+        if diff:
+            ctx.log("undo", f"{_label(dns, record)}: {_compact({k: now.get(k) for k in diff})} -> {_compact(diff)}")
+            gateway.update(domain_id, record["id"], diff)
+
+    def undo(self, ctx: StepContext, record: Record) -> None:
+        self._put_back(ctx, record["domain_id"], record["records"])
+
+    def check(self, ctx: StepContext) -> list[str]:
+        dns = self._dns(ctx)
+        _, records = self._current(ctx)
+        problems = []
+        for record in records:
+            want = self.desired(ctx, record)
+            if any(record[k] != v for k, v in want.items()):
+                problems.append(f"{_label(dns, record)} reads back {_compact({k: record[k] for k in want})},"
+                                f" expected {_compact(want)}")
+        return problems
+
+    def manual_undo(self, record: Record) -> list[str]:
+        return [f"in the Linode DNS manager, set record #{r['id']} ({r['name'] or '(apex)'} {r['type']}) back to"
+                f" target {r['target']}, TTL {r['ttl_sec']}" for r in record.get("records", [])]
+
+
+def _compact(values: dict[str, Any]) -> str:
+    if set(values) == {"target"}:
+        return str(values["target"])
+    return " ".join(f"{k}={v}" for k, v in values.items())
+
+
+class Switch(_RecordsStep):
+    """Point the configured records at the new (or old) target; refuse hand-changed records unless forced."""
+
+    kind = "dns.switch"
+
+    def __init__(self, to: str = "new", force: bool = False) -> None:
+        super().__init__(to=to, force=force)
+
+    @property
+    def title(self) -> str:
+        return f"dns switch to {self.params['to']}"
+
+    def desired(self, ctx: StepContext, record: dict[str, Any]) -> dict[str, Any]:
+        dns = self._dns(ctx)
+        to = self.params["to"]
+        other = "old" if to == "new" else "new"
+        want: dict[str, Any] = {"target": dns.target(record["type"], to)}
+        if dns.switch_ttl is not None:
+            want["ttl_sec"] = dns.switch_ttl
+        known = (dns.target(record["type"], to), dns.target(record["type"], other))
+        if record["target"] not in known and not self.params["force"]:
+            raise UnsafePlan(
+                f"{_label(dns, record)} points at {record['target']}, neither old ({known[1] if to == 'new' else known[0]})"
+                f" nor new ({known[0] if to == 'new' else known[1]}): someone changed it by hand",
+                hint="check it in Linode, then pass --force to switch it anyway")
+        return want
+
+
+class LowerTtl(_RecordsStep):
+    """Set the configured records' TTL (ahead of the switch, so resolvers forget the old answer quickly)."""
+
+    kind = "dns.lower_ttl"
+
+    def __init__(self, ttl: int = 300) -> None:
+        super().__init__(ttl=ttl)
+
+    @property
+    def title(self) -> str:
+        return f"dns lower TTL to {self.params['ttl']}"
+
+    def desired(self, ctx: StepContext, record: dict[str, Any]) -> dict[str, Any]:
+        return {"ttl_sec": self.params["ttl"]}
