@@ -239,7 +239,8 @@ class DnsServer:
 
     def start(self) -> DnsServer:
         for target in (self.udp.serve_forever, self.tcp.serve_forever, self._poll):
-            thread = threading.Thread(target=target, daemon=True, name="sandbox-dns")
+            kwargs = {"poll_interval": 0.05} if target != self._poll else {}
+            thread = threading.Thread(target=target, kwargs=kwargs, daemon=True, name="sandbox-dns")
             thread.start()
             self._threads.append(thread)
         return self

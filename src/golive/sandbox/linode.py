@@ -263,7 +263,8 @@ class LinodeEmulator:
         return f"http://{host!s}:{port}/v4"
 
     def start(self) -> LinodeEmulator:
-        self._thread = threading.Thread(target=self.server.serve_forever, name="linode-emulator", daemon=True)
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="linode-emulator", daemon=True)
         self._thread.start()
         return self
 

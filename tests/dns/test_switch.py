@@ -1,0 +1,180 @@
+"""`golive dns` end to end over real HTTP and DNS on loopback: switch, read back, verify with a
+propagation delay, revert to a zone equal field for field; retries, auth errors, a failure halfway
+and a crash halfway. The token never appears in any output or in the journal."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from golive.sandbox.dns import DnsServer
+from golive.sandbox.linode import LinodeEmulator
+from tests.dns.conftest import NEW, NEW6, OLD, OLD6, RO_TOKEN, TOKEN, zone
+
+
+def targets(emulator: LinodeEmulator) -> dict[tuple[str, str], str]:
+    """Where the configured records point (the apex AAAA is in the zone but not configured: never touched)."""
+    found = {(r["name"], r["type"]): r["target"] for r in zone(emulator) if r["type"] in ("A", "AAAA")}
+    assert found.pop(("", "AAAA")) == OLD6
+    return found
+
+
+def no_token_anywhere(project: Path, *outputs: str) -> None:
+    for out in outputs:
+        assert TOKEN not in out
+    journal = project / ".golive" / "journal.db"
+    if journal.exists():
+        assert TOKEN not in "\n".join(sqlite3.connect(journal).iterdump())
+
+
+def test_show_and_plan(dns_project: Path, emulator: LinodeEmulator, cli) -> None:
+    shown = cli("dns", "show")
+    assert shown.exit_code == 0, shown.stderr
+    rows = [line.split() for line in shown.lines[2:]]
+    assert [r[:5] for r in rows] == [["example.org", "A", OLD, "3600", "old"], ["www.example.org", "A", OLD, "3600", "old"],
+                                     ["www.example.org", "AAAA", OLD6, "3600", "old"]]
+    plan = cli("dns", "plan")
+    assert plan.lines[0] == "Plan: dns switch to new — 1 step(s), 3 change(s)"
+    assert plan.lines[2:] == [f"      dns example.org A #1: {OLD} -> {NEW}", f"      dns www.example.org A #3: {OLD} -> {NEW}",
+                              f"      dns www.example.org AAAA #4: {OLD6} -> {NEW6}"]
+    doc = json.loads(cli("dns", "show", "--json").stdout)
+    assert [r["points_at"] for r in doc["records"]] == ["old", "old", "old"]
+    no_token_anywhere(dns_project, shown.stdout, plan.stdout, json.dumps(doc))
+
+
+def test_switch_read_back_verify_with_delay_then_revert_exactly(dns_project: Path, emulator: LinodeEmulator,
+                                                                 nameservers: list[DnsServer], cli) -> None:
+    original = zone(emulator)
+    for server in nameservers:
+        server.delay = 1.5
+    switched = cli("dns", "switch", "--yes")
+    assert switched.exit_code == 0, switched.stderr
+    assert switched.lines[-1] == "switched to new; check propagation with `golive dns verify --expect new`"
+    assert targets(emulator) == {("", "A"): NEW, ("www", "A"): NEW, ("www", "AAAA"): NEW6}
+    started = time.monotonic()
+    verified = cli("dns", "verify", "--expect", "new", "--timeout", "10")
+    waited = time.monotonic() - started
+    assert verified.exit_code == 0, verified.stdout + verified.stderr
+    assert verified.lines[-1] == "all 2 nameserver(s) answer new for 3 record(s)"
+    assert 0.5 < waited < 10  # it had to wait for the delay, and stopped once all agreed
+    reverted = cli("dns", "revert", "--yes")
+    assert reverted.exit_code == 0, reverted.stderr
+    assert zone(emulator) == original  # every field of every record (but the `updated` stamp)
+    old = cli("dns", "verify", "--expect", "old", "--timeout", "10")
+    assert old.exit_code == 0
+    again = cli("dns", "revert", "--yes")
+    assert (again.exit_code, again.stderr) == (
+        1, "error: no applied DNS switch in the journal: nothing to revert — `golive dns show` shows where the records point\n")
+    no_token_anywhere(dns_project, switched.stdout, switched.stderr, verified.stdout, reverted.stdout)
+
+
+def test_verify_times_out_naming_the_lagging_servers(dns_project: Path, emulator: LinodeEmulator,
+                                                     nameservers: list[DnsServer], cli) -> None:
+    nameservers[1].delay = 60
+    assert cli("dns", "switch", "--yes").exit_code == 0
+    result = cli("dns", "verify", "--timeout", "1.5")
+    assert result.exit_code == 1
+    lagging = f"127.0.0.1:{nameservers[1].port}"
+    assert result.stderr.startswith("error: after 1.5s, 3 answer(s) are not new yet: ")
+    assert lagging in result.stderr and f"127.0.0.1:{nameservers[0].port}" not in result.stderr
+    assert f"({'example.org'} A -> {OLD})" in result.stderr
+
+
+def test_lower_ttl_prints_the_earliest_safe_switch(dns_project: Path, emulator: LinodeEmulator, cli) -> None:
+    result = cli("dns", "lower-ttl", "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert result.lines[-1].startswith("earliest safe switch: ")
+    assert result.lines[-1].endswith(" UTC (now + the old TTL of 3600s)")
+    ttls = {(r["name"], r["type"]): r["ttl_sec"] for r in zone(emulator) if r["type"] in ("A", "AAAA")}
+    assert ttls == {("", "A"): 300, ("", "AAAA"): 3600, ("www", "A"): 300, ("www", "AAAA"): 300}
+    assert cli("rollback", "--yes").exit_code == 0
+    assert {r["ttl_sec"] for r in zone(emulator) if r["type"] in ("A", "AAAA")} == {3600}
+
+
+def test_429_with_retry_after_then_success(dns_project: Path, emulator: LinodeEmulator, cli) -> None:
+    emulator.edit(lambda s: s["faults"].update({"rules": [{"method": "PUT", "path": "/records/", "status": 429,
+                                                          "times": 1, "retry_after": 1}]}))
+    started = time.monotonic()
+    result = cli("dns", "switch", "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert time.monotonic() - started >= 1.0  # Retry-After was honoured
+    assert [s for _, t, s, _ in emulator.responses if t.endswith("{recordId}")].count(429) == 1
+    assert targets(emulator)[("www", "A")] == NEW
+
+
+def test_401_bad_token_changes_nothing(dns_project: Path, emulator: LinodeEmulator, cli, monkeypatch) -> None:
+    monkeypatch.setenv("GOLIVE_TEST_LINODE_TOKEN", "tok-wrong-0000000000000000")
+    before = zone(emulator)
+    result = cli("dns", "switch", "--yes")
+    assert result.exit_code == 2
+    assert result.stderr == ("error: Linode rejected the token (find domain example.org: 401 Invalid Token)"
+                             " — check [linode].token: it must be a valid personal access token\n")
+    assert zone(emulator) == before
+    assert "tok-wrong" not in result.stderr + result.stdout
+
+
+def test_403_read_only_token_leaves_the_zone_whole(dns_project: Path, emulator: LinodeEmulator, cli, monkeypatch) -> None:
+    monkeypatch.setenv("GOLIVE_TEST_LINODE_TOKEN", RO_TOKEN)
+    before = zone(emulator)
+    result = cli("dns", "switch", "--yes")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: step dns switch to new failed: dns example.org A #1: the Linode token may"
+                                    " not do this (update record 1: 403 Unauthorized)")
+    assert zone(emulator) == before
+
+
+def test_500_on_the_second_of_three_updates_restores_the_first(dns_project: Path, emulator: LinodeEmulator, cli) -> None:
+    # the second record to be updated (#3, www A) fails every time; the first (#1) has been changed by then
+    emulator.edit(lambda s: s["faults"].update({"rules": [{"method": "PUT", "path": "/records/3$", "status": 500}]}))
+    before = zone(emulator)
+    result = cli("dns", "switch", "--yes")
+    assert result.exit_code == 1
+    assert "dns www.example.org A #3: the Linode API failed (update record 3: 500" in result.stderr
+    assert "the 1 record(s) changed before it were put back" in result.stderr
+    emulator.edit(lambda s: s["faults"].clear())
+    assert zone(emulator) == before
+    assert targets(emulator) == {("", "A"): OLD, ("www", "A"): OLD, ("www", "AAAA"): OLD6}
+    assert [r["ttl_sec"] for r in zone(emulator)] == [r["ttl_sec"] for r in before]
+
+
+def test_record_changed_by_hand_is_refused_unless_forced(dns_project: Path, emulator: LinodeEmulator, cli) -> None:
+    def by_hand(state: dict) -> None:
+        state["domains"][0]["records"][2]["target"] = "192.0.2.99"
+
+    emulator.edit(by_hand)
+    result = cli("dns", "switch", "--yes")
+    assert (result.exit_code, result.stderr) == (2, (
+        f"error: dns www.example.org A #3 points at 192.0.2.99, neither old ({OLD}) nor new ({NEW}): someone changed it"
+        " by hand — check it in Linode, then pass --force to switch it anyway\n"))
+    forced = cli("dns", "switch", "--yes", "--force")
+    assert forced.exit_code == 0
+    assert cli("rollback", "--yes").exit_code == 0
+    assert targets(emulator)[("www", "A")] == "192.0.2.99"
+
+
+def test_sigkill_during_a_switch_of_three_records_then_rollback(dns_project: Path, emulator: LinodeEmulator, cli) -> None:
+    original = zone(emulator)
+    env = {**os.environ, "NO_COLOR": "1", "GOLIVE_FAULT": "dns.switch:mid:pause",
+           "GOLIVE_FAULT_MARKER": str(dns_project / "paused")}
+    proc = subprocess.Popen([sys.executable, "-m", "golive", "dns", "switch", "--yes"], cwd=dns_project, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not (dns_project / "paused").exists():
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    out, err = proc.communicate(timeout=10)
+    assert targets(emulator) == {("", "A"): NEW, ("www", "A"): OLD, ("www", "AAAA"): OLD6}  # killed after 1 of 3
+    status = cli("status")
+    assert "crashed (its process is gone)" in status.stdout
+    rolled = cli("rollback", "--yes")
+    assert rolled.exit_code == 0, rolled.stderr
+    assert zone(emulator) == original
+    assert cli("rollback", "--yes").stdout == "nothing to roll back: no run has applied steps\n"
+    no_token_anywhere(dns_project, out, err, rolled.stdout, rolled.stderr, status.stdout)
