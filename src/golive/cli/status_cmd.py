@@ -10,7 +10,9 @@ import typer
 from golive.cli.options import Json, app_of
 
 # part -> "module:function(config) -> dict[str, str]"; each part adds its own line as it lands.
-STATUS_PARTS: dict[str, str] = {}
+STATUS_PARTS: dict[str, str] = {
+    "dns": "golive.dns.status:status",
+}
 
 
 def _parts(config: Any) -> dict[str, Any]:
@@ -18,9 +20,11 @@ def _parts(config: Any) -> dict[str, Any]:
     for part, target in STATUS_PARTS.items():
         module, _, fn = target.partition(":")
         try:
-            out[part] = getattr(importlib.import_module(module), fn)(config)
+            info = getattr(importlib.import_module(module), fn)(config)
         except Exception as exc:  # one unreachable part must not hide the others
-            out[part] = {"error": str(exc)}
+            info = {"error": str(exc)}
+        if info is not None:  # None: the part is not configured
+            out[part] = info
     return out
 
 
