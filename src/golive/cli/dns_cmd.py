@@ -58,7 +58,7 @@ def plan(ctx: typer.Context, to: Annotated[str, typer.Option("--to", help="new o
 @app.command("lower-ttl")
 def lower_ttl(
     ctx: typer.Context,
-    ttl: Annotated[int | None, typer.Option("--ttl", help="Seconds (default: [dns].cutover_ttl).")] = None,
+    ttl: Annotated[int | None, typer.Option("--ttl", help="Seconds (default: \\[dns].cutover_ttl).")] = None,
     dry_run: DryRun = False, yes: Yes = False, json: Json = False,
 ) -> None:
     """Lower the records' TTL ahead of the switch, and print the earliest safe switch time (now + the old TTL)."""
@@ -96,7 +96,7 @@ def verify(
     ctx: typer.Context,
     expect: Annotated[str, typer.Option("--expect", help="new or old.")] = "new",
     timeout: Annotated[float | None, typer.Option("--timeout", help="Seconds to wait (default:"
-                                                 " [dns].propagation_timeout).")] = None,
+                                                 " \\[dns].propagation_timeout).")] = None,
     json: Json = False,
 ) -> None:
     """Ask every nameserver directly (no recursion, AA required) until all answer the expected target."""

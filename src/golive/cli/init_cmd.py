@@ -18,6 +18,7 @@ def init(
 ) -> None:
     """Write a commented golive.toml (every section) and mapping.toml to start from."""
     from golive.errors import UsageError
+    from golive.sandbox.apache import vhost_snippet
 
     a = app_of(ctx, json)
     config = a.config_path
@@ -34,4 +35,7 @@ def init(
         os.chmod(path, 0o600)
         a.say(f"wrote {path}")
     a.say("next: edit them, then run `golive config check`")
+    a.say("Apache: the site golive swaps needs (see README, Blue-green swap):")
+    for line in vhost_snippet("/etc/apache2/golive-upstream.conf").splitlines():
+        a.say(f"    {line}")
     a.done({"written": [str(p) for p in targets]})

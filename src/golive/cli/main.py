@@ -20,6 +20,7 @@ from golive.cli import (
     rollback_cmd,
     sandbox_cmd,
     status_cmd,
+    swap_cmd,
 )
 from golive.cli.application import App
 
@@ -97,6 +98,7 @@ app.command("report")(report_cmd.report)
 app.command("rollback")(rollback_cmd.rollback)
 app.add_typer(lock_cmd.app, name="lock")
 app.add_typer(dns_cmd.app, name="dns")
+app.add_typer(swap_cmd.app, name="swap")
 app.add_typer(sandbox_cmd.app, name="sandbox")
 
 

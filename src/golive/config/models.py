@@ -159,8 +159,18 @@ class Containers(Section):
     health_path: str = "/healthz"
     health_timeout: float = Field(60, gt=0)
     version_path: str | None = None
+    bake_time: float = Field(900, ge=0, description="seconds after a swap before `swap finalize` may remove the old colour")
     blue: Color
     green: Color
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Containers:
+        if self.blue.name == self.green.name or self.blue.host_port == self.green.host_port:
+            raise ValueError("blue and green need different names and host ports")
+        return self
+
+    def color(self, name: str) -> Color:
+        return self.blue if name == "blue" else self.green
 
 
 class Proxy(Section):

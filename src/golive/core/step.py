@@ -71,6 +71,8 @@ STEP_KINDS: dict[str, str] = {
     "files.remove": "golive.steps.files:RemoveFile",
     "dns.switch": "golive.dns.steps:Switch",
     "dns.lower_ttl": "golive.dns.steps:LowerTtl",
+    "swap.swap": "golive.swap.steps:Swap",
+    "swap.finalize": "golive.swap.steps:Finalize",
 }
 
 
@@ -96,6 +98,8 @@ def build_step(kind: str, params: dict[str, Any]) -> Step:
 # name -> "module:factory"; a factory takes the config and returns the gateway object.
 GATEWAY_FACTORIES: dict[str, str] = {
     "linode": "golive.dns.gateway:from_config",
+    "docker": "golive.swap.docker_gateway:from_config",
+    "proxy": "golive.swap.proxy:from_config",
 }
 
 

@@ -1,0 +1,57 @@
+"""golive swap [--to COLOUR] [--image REF] / golive swap finalize."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+
+from golive.cli.options import DryRun, Json, Yes, app_of
+
+app = typer.Typer(help="Blue-green container swap behind the proxy (Apache), and its finalize.")
+
+
+@app.callback(invoke_without_command=True)
+def swap(
+    ctx: typer.Context,
+    to: Annotated[str | None, typer.Option("--to", help="green or blue (default: the idle colour).")] = None,
+    image: Annotated[str | None, typer.Option("--image", help="Image to start (default: \\[containers].image).")] = None,
+    dry_run: DryRun = False, yes: Yes = False, json: Json = False,
+) -> None:
+    """Start the idle colour from the image, wait for its health, point Apache at it with a tested
+    graceful reload, and confirm through the public URL. The old colour keeps running for rollback."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from golive.errors import UsageError
+    from golive.swap.steps import Swap
+
+    if to not in (None, "green", "blue"):
+        raise UsageError(f"--to must be green or blue, not {to!r}")
+    a = app_of(ctx, json)
+    outcome = a.execute("swap", f"swap to {to or 'the idle colour'}", [Swap(to=to, image=image)], yes=yes,
+                        dry_run=dry_run, args={"to": to, "image": image})
+    if outcome is not None:
+        a.say("swapped; the old colour keeps running until `golive swap finalize` (undo: `golive rollback`)")
+
+
+@app.command("finalize")
+def finalize(
+    ctx: typer.Context,
+    force: Annotated[bool, typer.Option("--force", help="Finalize before \\[containers].bake_time has passed.")] = False,
+    dry_run: DryRun = False, yes: Yes = False, json: Json = False,
+) -> None:
+    """After the bake time, stop and remove the old colour (undo recreates it from its recorded image)."""
+    from golive.errors import UnsafePlan
+    from golive.swap.steps import Finalize
+
+    a = app_of(ctx, json)
+    bake = a.config.require("containers").bake_time
+    last = next((s.finished_at for run in a.journal.runs(500) for s in a.journal.steps(run.id)
+                 if s.kind == "swap.swap" and s.status == "applied" and s.finished_at), None)
+    if last is not None and not force:
+        age = (datetime.now(UTC) - datetime.fromisoformat(last)).total_seconds()
+        if age < bake:
+            raise UnsafePlan(f"the last swap was {age:.0f}s ago, inside the bake time of {bake:g}s",
+                             hint="wait, watch `golive verify`, or pass --force")
+    a.execute("swap finalize", "swap finalize", [Finalize()], yes=yes, dry_run=dry_run)

@@ -1,0 +1,120 @@
+"""The Docker gateway: the only module that imports ``docker``. Containers as plain dicts."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from typing import TYPE_CHECKING, Any
+
+from golive.errors import GoliveError
+
+if TYPE_CHECKING:
+    from golive.config.models import GoliveConfig
+
+__all__ = ["DockerGateway", "from_config", "port_in_use"]
+
+
+def from_config(config: GoliveConfig) -> DockerGateway:
+    return DockerGateway(config.require("containers").docker_url)
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+class DockerGateway:
+    def __init__(self, url: str | None) -> None:
+        import docker
+
+        self.url = url or "the local Docker engine (DOCKER_HOST or /var/run/docker.sock)"
+        try:
+            self.client = docker.DockerClient(base_url=url) if url else docker.from_env()
+            self.client.ping()
+        except Exception as exc:
+            raise GoliveError(f"the Docker daemon at {self.url} does not answer ({type(exc).__name__})",
+                              hint="start dockerd, or fix [containers].docker_url; nothing was changed") from None
+
+    def close(self) -> None:
+        self.client.close()
+
+    def ensure_image(self, ref: str) -> str:
+        """The image id of ``ref``, pulling it if it is not here; a clear error if neither works."""
+        import docker.errors
+
+        try:
+            return str(self.client.images.get(ref).id)
+        except docker.errors.ImageNotFound:
+            pass
+        try:
+            return str(self.client.images.pull(ref).id)
+        except docker.errors.DockerException:
+            raise GoliveError(f"image {ref} is not on this host and cannot be pulled",
+                              hint="build or `docker load` it here, or fix --image / [containers].image") from None
+
+    def has_healthcheck(self, ref: str) -> bool:
+        config = self.client.images.get(ref).attrs.get("Config") or {}
+        test = (config.get("Healthcheck") or {}).get("Test") or []
+        return bool(test) and test != ["NONE"]
+
+    def container(self, name: str) -> dict[str, Any] | None:
+        import docker.errors
+
+        try:
+            c = self.client.containers.get(name)
+        except docker.errors.NotFound:
+            return None
+        attrs = c.attrs
+        config = attrs.get("Config") or {}
+        host = attrs.get("HostConfig") or {}
+        return {
+            "name": name, "id": c.id, "image": config.get("Image"), "status": c.status,
+            "running": c.status == "running", "labels": config.get("Labels") or {}, "env": config.get("Env") or [],
+            "ports": host.get("PortBindings") or {}, "restart": (host.get("RestartPolicy") or {}).get("Name") or "",
+            "health": ((attrs.get("State") or {}).get("Health") or {}).get("Status"),
+        }
+
+    def run(self, name: str, image: str, *, port: int, host_port: int, env: dict[str, str] | list[str],
+            labels: dict[str, str]) -> str:
+        container = self.client.containers.run(
+            image, name=name, detach=True, environment=env, labels=labels,
+            ports={f"{port}/tcp": ("127.0.0.1", host_port)}, restart_policy={"Name": "unless-stopped"})
+        return str(container.id)
+
+    def recreate(self, record: dict[str, Any]) -> str:
+        """Create a container again from what :meth:`container` recorded of it."""
+        ports = {key: (b[0].get("HostIp") or "127.0.0.1", int(b[0]["HostPort"]))
+                 for key, b in record["ports"].items() if b}
+        container = self.client.containers.create(
+            record["image"], name=record["name"], environment=record["env"], labels=record["labels"], ports=ports,
+            restart_policy={"Name": record["restart"]} if record["restart"] else None)
+        if record["running"]:
+            container.start()
+        return str(container.id)
+
+    def start(self, name: str) -> None:
+        self.client.containers.get(name).start()
+
+    def remove(self, name: str) -> None:
+        import docker.errors
+
+        with contextlib.suppress(docker.errors.NotFound):
+            self.client.containers.get(name).remove(force=True)
+
+    def health(self, name: str) -> str | None:
+        c = self.client.containers.get(name)
+        c.reload()
+        if c.status != "running":
+            return f"exited ({c.status})"
+        health = ((c.attrs.get("State") or {}).get("Health") or {}).get("Status")
+        return str(health) if health else None
+
+    def logs(self, name: str, lines: int = 20) -> list[str]:
+        import docker.errors
+
+        try:
+            raw = self.client.containers.get(name).logs(tail=lines)
+        except docker.errors.DockerException:
+            return []
+        return bytes(raw).decode(errors="replace").splitlines()

@@ -1,0 +1,254 @@
+"""The swap steps: move the proxy to the idle colour (Swap), and later remove the old one (Finalize).
+
+Swap keeps the live side untouched until the new colour is proven: the idle container is started
+and must pass its health check (Docker HEALTHCHECK when the image has one, else HTTP on the host
+port); only then is the upstream file rewritten, configtested (a failing test puts the old file
+back and nothing is reloaded) and Apache gracefully reloaded; then the public URL must answer from
+the new colour. Undo points the proxy back at the previous colour (restarting or recreating it if
+needed) and removes what the swap created.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from golive.core.change import Change
+from golive.core.step import Record, Step, StepContext
+from golive.errors import ConfigError, GoliveError
+
+if TYPE_CHECKING:
+    from golive.config.models import Containers
+    from golive.swap.docker_gateway import DockerGateway
+    from golive.swap.proxy import ProxyGateway
+
+__all__ = ["COLORS", "Finalize", "Swap", "live_color"]
+
+COLORS = ("blue", "green")
+
+
+def _containers(ctx: StepContext) -> Containers:
+    if ctx.config is None:
+        raise ConfigError("swap steps need a config with [containers] and [proxy]")
+    containers: Containers = ctx.config.require("containers")
+    return containers
+
+
+def _url(port: int) -> str:
+    return f"http://127.0.0.1:{port}"
+
+
+def live_color(containers: Containers, proxy: ProxyGateway) -> str:
+    upstream = proxy.upstream().rstrip("/")
+    for color in COLORS:
+        if upstream == _url(containers.color(color).host_port):
+            return color
+    raise ConfigError(f"the upstream file points at {upstream}, which is neither blue nor green",
+                      hint="point it at one of [containers.blue]/[containers.green]'s host ports")
+
+
+class _SwapBase(Step):
+    def _docker(self, ctx: StepContext) -> DockerGateway:
+        gateway: DockerGateway = ctx.gateways.get("docker")
+        return gateway
+
+    def _proxy(self, ctx: StepContext) -> ProxyGateway:
+        gateway: ProxyGateway = ctx.gateways.get("proxy")
+        return gateway
+
+    def _confirm_public(self, ctx: StepContext, host_port: int) -> None:
+        """The public URL answers healthy, and (with version_path) the same version as the container."""
+        from golive.swap.proxy import probe
+
+        c = _containers(ctx)
+        deadline = time.monotonic() + 15
+        status, _ = self._proxy(ctx).public(c.health_path, None, deadline)
+        if not 200 <= status < 300:
+            raise GoliveError(f"through the proxy, {c.health_path} answers {status or 'nothing'}",
+                              hint="check the proxy's error log")
+        if c.version_path:
+            _, expected = probe(_url(host_port) + c.version_path)
+            status, body = self._proxy(ctx).public(c.version_path, expected, deadline)
+            if body.strip() != expected.strip():
+                raise GoliveError(f"through the proxy, {c.version_path} answers {body.strip()!r}, not"
+                                  f" {expected.strip()!r} from 127.0.0.1:{host_port}", hint="check the proxy config")
+
+
+class Swap(_SwapBase):
+    """Start the idle colour from the image, prove it, point the proxy at it."""
+
+    kind = "swap.swap"
+
+    def __init__(self, to: str | None = None, image: str | None = None) -> None:
+        super().__init__(to=to, image=image)
+
+    @property
+    def title(self) -> str:
+        return f"swap to {self.params['to'] or 'the idle colour'}"
+
+    def _colors(self, ctx: StepContext) -> tuple[str, str]:
+        live = live_color(_containers(ctx), self._proxy(ctx))
+        idle = self.params["to"] or ("green" if live == "blue" else "blue")
+        if idle == live:
+            raise GoliveError(f"{idle} is already live", hint="nothing to swap; `golive status` shows the colours")
+        return live, idle
+
+    def _image(self, ctx: StepContext) -> str:
+        return str(self.params["image"] or _containers(ctx).image)
+
+    def plan(self, ctx: StepContext) -> list[Change]:
+        c, docker = _containers(ctx), self._docker(ctx)
+        live, idle = self._colors(ctx)
+        target = c.color(idle)
+        existing = docker.container(target.name)
+        before = f"{existing['status']} {existing['image']}" if existing else None
+        after = f"running {self._image(ctx)} on 127.0.0.1:{target.host_port}"
+        return [Change(f"container {target.name} ({idle})", before, after),
+                Change("proxy upstream", _url(c.color(live).host_port), _url(target.host_port))]
+
+    def snapshot(self, ctx: StepContext) -> Record:
+        c, docker, proxy = _containers(ctx), self._docker(ctx), self._proxy(ctx)
+        live, idle = self._colors(ctx)
+        live_record = docker.container(c.color(live).name)
+        return {"live": live, "idle": idle, "upstream_text": proxy.read(),
+                "live_container": live_record, "adopted": bool(live_record and "golive.color" not in live_record["labels"]),
+                "idle_container": docker.container(c.color(idle).name)}
+
+    def apply(self, ctx: StepContext, before: Record) -> Record:
+        from golive.swap.docker_gateway import port_in_use
+
+        c, docker, proxy = _containers(ctx), self._docker(ctx), self._proxy(ctx)
+        idle, image = c.color(before["idle"]), self._image(ctx)
+        if before["adopted"]:
+            ctx.log("apply", f"adopting {before['live_container']['name']} ({before['live']}), started outside golive")
+        docker.ensure_image(image)
+        docker.remove(idle.name)  # an old idle container: not live, replaced by the new release
+        if port_in_use(idle.host_port):
+            raise GoliveError(f"host port 127.0.0.1:{idle.host_port} for {before['idle']} is taken by something else",
+                              hint=f"free it, or change [containers.{before['idle']}].host_port")
+        ctx.log("apply", f"container {idle.name}: run {image} on 127.0.0.1:{idle.host_port}")
+        docker.run(idle.name, image, port=c.port, host_port=idle.host_port, env=self._env(ctx),
+                   labels={"golive.color": before["idle"], "golive.image": image})
+        self._wait_healthy(ctx, idle.name, idle.host_port, image)
+        ctx.log("apply", f"proxy upstream -> {_url(idle.host_port)}")
+        ctx.checkpoint("before-reload")
+        proxy.switch(proxy.line(_url(idle.host_port)))
+        ctx.checkpoint("after-reload")
+        self._confirm_public(ctx, idle.host_port)
+        return {**before, "image": image}
+
+    def _env(self, ctx: StepContext) -> dict[str, str]:
+        c = _containers(ctx)
+        env: dict[str, str] = {}
+        if c.env_file is not None and ctx.config is not None:
+            for line in ctx.config.resolve(c.env_file).read_text().splitlines():
+                if line.strip() and not line.lstrip().startswith("#") and "=" in line:
+                    key, _, value = line.partition("=")
+                    env[key.strip()] = value.strip()
+        return {**env, **c.env}
+
+    def _wait_healthy(self, ctx: StepContext, name: str, host_port: int, image: str) -> None:
+        from golive.swap.proxy import probe
+
+        c, docker = _containers(ctx), self._docker(ctx)
+        use_docker = docker.has_healthcheck(image)
+        deadline, last = time.monotonic() + c.health_timeout, "no answer"
+        ctx.checkpoint("health-wait")
+        while time.monotonic() < deadline:
+            state = docker.health(name)
+            if state is not None and state.startswith("exited"):
+                last = state
+                break
+            if use_docker:
+                last = f"docker health {state}"
+                if state == "healthy":
+                    return
+            else:
+                status, _ = probe(_url(host_port) + c.health_path, timeout=1)
+                last = f"GET {c.health_path} -> {status or 'no answer'}"
+                if 200 <= status < 300:
+                    return
+            time.sleep(0.2)
+        logs = docker.logs(name)
+        docker.remove(name)
+        tail = " | ".join(logs[-5:]) or "(no output)"
+        raise GoliveError(f"{name} did not become healthy within {c.health_timeout:g}s ({last}); it was removed."
+                          f" Last log lines: {tail}", hint="fix the image or raise [containers].health_timeout")
+
+    def undo(self, ctx: StepContext, record: Record) -> None:
+        c, docker, proxy = _containers(ctx), self._docker(ctx), self._proxy(ctx)
+        previous = c.color(record["live"])
+        live_record = record.get("live_container")
+        current = docker.container(previous.name)
+        if current is None and live_record:
+            ctx.log("undo", f"container {previous.name}: gone; recreate from {live_record['image']}")
+            docker.recreate(live_record)
+        elif current is not None and not current["running"]:
+            ctx.log("undo", f"container {previous.name}: start again")
+            docker.start(previous.name)
+        if record["upstream_text"] is not None and proxy.read() != record["upstream_text"]:
+            ctx.log("undo", f"proxy upstream -> {_url(previous.host_port)}")
+            proxy.switch(record["upstream_text"])
+            self._confirm_public(ctx, previous.host_port)
+        idle = c.color(record["idle"])
+        now_idle = docker.container(idle.name)
+        if now_idle is not None and now_idle["labels"].get("golive.color") == record["idle"]:
+            ctx.log("undo", f"container {idle.name}: remove")
+            docker.remove(idle.name)
+        if record.get("idle_container"):
+            docker.recreate(record["idle_container"])
+
+    def check(self, ctx: StepContext) -> list[str]:
+        c = _containers(ctx)
+        live = live_color(c, self._proxy(ctx))
+        expected = self.params["to"] or None
+        return [f"the proxy points at {live}, not {expected}"] if expected and live != expected else []
+
+    def manual_undo(self, record: Record) -> list[str]:
+        return [f"put back the upstream file: {str(record.get('upstream_text') or '').strip()!r}",
+                "run the proxy's configtest, then its graceful reload",
+                f"remove the {record['idle']} container golive started (docker rm -f)"]
+
+
+class Finalize(_SwapBase):
+    """After the bake time: stop and remove the old colour. Undo recreates it from the recorded image."""
+
+    kind = "swap.finalize"
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def title(self) -> str:
+        return "swap finalize"
+
+    def _old(self, ctx: StepContext) -> tuple[str, str]:
+        c = _containers(ctx)
+        live = live_color(c, self._proxy(ctx))
+        old = "green" if live == "blue" else "blue"
+        return old, c.color(old).name
+
+    def plan(self, ctx: StepContext) -> list[Change]:
+        old, name = self._old(ctx)
+        existing = self._docker(ctx).container(name)
+        return [Change(f"container {name} ({old})", f"{existing['status']} {existing['image']}" if existing else None, None)]
+
+    def snapshot(self, ctx: StepContext) -> Record:
+        old, name = self._old(ctx)
+        return {"old": old, "container": self._docker(ctx).container(name)}
+
+    def apply(self, ctx: StepContext, before: Record) -> Record:
+        if before["container"] is not None:
+            ctx.log("apply", f"container {before['container']['name']}: stop and remove")
+            self._docker(ctx).remove(before["container"]["name"])
+        return before
+
+    def undo(self, ctx: StepContext, record: Record) -> None:
+        saved: dict[str, Any] | None = record["container"]
+        if saved is not None and self._docker(ctx).container(saved["name"]) is None:
+            ctx.log("undo", f"container {saved['name']}: recreate from {saved['image']}")
+            self._docker(ctx).recreate(saved)
+
+    def manual_undo(self, record: Record) -> list[str]:
+        saved = record.get("container")
+        return [f"docker run the old colour again: {saved['name']} from {saved['image']}"] if saved else []

@@ -1,0 +1,179 @@
+"""Blue-green swap behind a real Apache with a real Docker engine, under a bounded load: not one
+request may fail during a swap, its undo, or any failure (which must leave blue answering)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from golive.sandbox.load import Load, LoadResult
+from tests.swap.conftest import SwapEnv, free_port
+
+
+def under_load(env: SwapEnv, action, settle: float = 0.4) -> LoadResult:
+    load = Load(env.apache.url + "/version", clients=8, max_seconds=90).start()
+    time.sleep(settle)
+    try:
+        action(load) if action.__code__.co_argcount else action()
+        time.sleep(settle)
+    finally:
+        result = load.stop()
+    assert result.requests > 50, "the load did not run"
+    assert result.failures == 0, f"{result.failures} failed requests: {result.errors}"
+    return result
+
+
+def blue_live(env: SwapEnv) -> None:
+    assert env.apache.upstream_file.read_text() == f"Define GOLIVE_UPSTREAM http://127.0.0.1:{env.blue_port}\n"
+    assert env.container(env.blue) is not None and env.container(env.blue).status == "running"
+
+
+def test_swap_to_green_and_rollback_fail_no_request(swap_env: SwapEnv, cli) -> None:
+    env = swap_env
+    blue_id = env.container(env.blue).id
+    outputs = []
+
+    def swap_then_back(load: Load) -> None:
+        load.phase = "swap"
+        outputs.append(cli("swap", "--yes"))
+        time.sleep(0.3)  # graceful: old children finish the request they are serving
+        load.phase = "green"
+        time.sleep(0.5)
+        load.phase = "undo"
+        outputs.append(cli("rollback", "--yes"))
+        time.sleep(0.3)
+        load.phase = "blue"
+
+    result = under_load(env, swap_then_back)
+    swapped, rolled = outputs
+    assert swapped.exit_code == 0, swapped.stderr
+    assert swapped.lines[1] == "  [1] swap to the idle colour"
+    assert swapped.lines[2] == (f"      container {env.green} (green): create running {env.images['green']}"
+                                f" on 127.0.0.1:{env.green_port}")
+    assert swapped.lines[3] == f"      proxy upstream: http://127.0.0.1:{env.blue_port} -> http://127.0.0.1:{env.green_port}"
+    assert rolled.exit_code == 0, rolled.stderr
+    by_phase = {phase: {s.body for s in result.samples if s.phase == phase} for phase in ("steady", "green", "blue")}
+    assert by_phase == {"steady": {"blue"}, "green": {"green"}, "blue": {"blue"}}
+    print(f"requests={result.requests} failures={result.failures} retries={result.retries}")
+    blue_live(env)
+    assert env.container(env.blue).id == blue_id  # the adopted container was kept, never recreated
+    assert env.container(env.green) is None
+
+
+def test_swap_with_docker_healthcheck_then_finalize_and_undo_it(swap_env: SwapEnv, cli) -> None:
+    env = swap_env
+    swapped = cli("-v", "swap", "--yes", "--image", env.images["green-hc"])
+    assert swapped.exit_code == 0, swapped.stderr
+    assert f"    apply: adopting {env.blue} (blue), started outside golive" in swapped.lines
+    labels = env.container(env.green).labels
+    assert (labels["golive.color"], labels["golive.image"]) == ("green", env.images["green-hc"])
+    assert env.container(env.green).attrs["State"]["Health"]["Status"] == "healthy"
+    finalized = cli("swap", "finalize", "--yes")
+    assert finalized.exit_code == 0, finalized.stderr
+    assert env.container(env.blue) is None
+    assert cli("rollback", "--yes").exit_code == 0  # undo finalize: blue comes back from its image
+    assert env.container(env.blue).status == "running"
+    assert env.images["blue"] in env.container(env.blue).image.tags
+    result = under_load(env, lambda: cli("rollback", "--yes"))  # undo the swap
+    assert result.bodies()[0] == "green" and result.bodies()[-1] == "blue"
+    blue_live(env)
+    assert env.container(env.green) is None
+
+
+def test_image_not_found_leaves_blue_live(swap_env: SwapEnv, cli) -> None:
+    env = swap_env
+    missing = f"127.0.0.1:{free_port()}/nothing-here:v1"  # a registry on loopback that does not exist
+    out = []
+    result = under_load(env, lambda: out.append(cli("swap", "--yes", "--image", missing)))
+    assert out[0].exit_code == 1
+    assert f"image {missing} is not on this host and cannot be pulled" in out[0].stderr
+    assert result.bodies() == ["blue"]
+    blue_live(env)
+
+
+def test_host_port_taken_leaves_blue_live(swap_env: SwapEnv, cli) -> None:
+    env = swap_env
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", env.green_port))
+    squatter.listen()
+    try:
+        out = []
+        result = under_load(env, lambda: out.append(cli("swap", "--yes")))
+    finally:
+        squatter.close()
+    assert out[0].exit_code == 1
+    assert f"host port 127.0.0.1:{env.green_port} for green is taken by something else" in out[0].stderr
+    assert result.bodies() == ["blue"]
+    blue_live(env)
+    assert env.container(env.green) is None
+
+
+def test_never_healthy_shows_logs_removes_it_and_leaves_blue_live(swap_env: SwapEnv, cli) -> None:
+    env = swap_env
+    env.write_config(image=env.images["broken"], health_timeout="2")
+    out = []
+    result = under_load(env, lambda: out.append(cli("swap", "--yes")))
+    assert out[0].exit_code == 1
+    err = out[0].stderr
+    assert f"{env.green} did not become healthy within 2s (GET /healthz -> 404); it was removed." in err
+    assert "Last log lines:" in err
+    assert result.bodies() == ["blue"]
+    blue_live(env)
+    assert env.container(env.green) is None
+
+
+def test_failing_configtest_never_reloads_and_leaves_blue_live(swap_env: SwapEnv, cli, tmp_path) -> None:
+    env = swap_env
+    broken = tmp_path / "broken.conf"
+    broken.write_text(env.apache.conf.read_text() + "ThisIsNotADirective on\n")
+    env.write_config(test_command=f'["apache2", "-f", "{broken}", "-t"]')
+    out = []
+    result = under_load(env, lambda: out.append(cli("swap", "--yes")))
+    assert out[0].exit_code == 1
+    assert f"proxy test `apache2 -f {broken} -t` failed:" in out[0].stderr
+    assert result.bodies() == ["blue"]
+    blue_live(env)
+    assert env.container(env.green) is None
+
+
+def test_docker_unreachable_is_a_clear_error(swap_env: SwapEnv, cli) -> None:
+    env = swap_env
+    env.write_config(docker_url="unix:///nonexistent/docker.sock")
+    out = cli("swap", "--yes")
+    assert out.exit_code == 1
+    assert out.stderr == ("error: the Docker daemon at unix:///nonexistent/docker.sock does not answer"
+                          " (DockerException) — start dockerd, or fix [containers].docker_url; nothing was changed\n")
+    blue_live(env)
+
+
+@pytest.mark.parametrize("fault", ["swap.swap:health-wait:pause", "swap.swap:before-reload:kill",
+                                   "swap.swap:after-reload:kill"])
+def test_sigkill_mid_swap_then_rollback(swap_env: SwapEnv, cli, fault: str) -> None:
+    env = swap_env
+    marker = env.project / "paused"
+
+    def crash_then_rollback() -> None:
+        proc = subprocess.Popen([sys.executable, "-m", "golive", "swap", "--yes"], cwd=env.project,
+                                env={**os.environ, "NO_COLOR": "1", "GOLIVE_FAULT": fault, "GOLIVE_FAULT_MARKER": str(marker)},
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if fault.endswith("pause"):
+            deadline = time.monotonic() + 30
+            while not marker.exists():
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.02)
+            proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+        assert proc.returncode == -signal.SIGKILL
+        rolled = cli("rollback", "--yes")
+        assert rolled.exit_code == 0, rolled.stderr
+
+    result = under_load(env, crash_then_rollback)
+    assert result.bodies()[0] == "blue" and result.bodies()[-1] == "blue"
+    blue_live(env)
+    assert env.container(env.green) is None
