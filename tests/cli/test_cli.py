@@ -25,7 +25,7 @@ def test_help_lists_only_real_commands(cli) -> None:
     result = cli("--help")
     assert result.exit_code == 0
     commands = re.findall(r"^│ (\w+)\s{2,}", result.stdout, re.M)
-    assert commands == ["init", "status", "history", "report", "rollback", "config", "lock", "dns", "sandbox"]
+    assert commands == ["init", "status", "history", "report", "rollback", "config", "lock", "dns", "swap", "sandbox"]
     assert "Exit codes: 0 ok" in result.stdout
 
 
@@ -38,7 +38,18 @@ def test_version(cli) -> None:
 def test_init_writes_private_files_that_validate(tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     result = cli("init")
-    assert result.lines == ["wrote golive.toml", "wrote mapping.toml", "next: edit them, then run `golive config check`"]
+    assert result.lines == [
+        "wrote golive.toml", "wrote mapping.toml", "next: edit them, then run `golive config check`",
+        "Apache: the site golive swaps needs (see README, Blue-green swap):",
+        "    # golive owns /etc/apache2/golive-upstream.conf: one line, `Define GOLIVE_UPSTREAM http://127.0.0.1:<port>`",
+        "    Include /etc/apache2/golive-upstream.conf",
+        "    <VirtualHost *:80>",
+        "        ProxyPreserveHost On",
+        "        # disablereuse: a graceful reload must not leave pooled connections to the old colour",
+        "        ProxyPass / ${GOLIVE_UPSTREAM}/ disablereuse=On retry=0",
+        "        ProxyPassReverse / ${GOLIVE_UPSTREAM}/",
+        "    </VirtualHost>",
+    ]
     assert (tmp_path / "golive.toml").stat().st_mode & 0o777 == 0o600
     check = cli("config", "check", env={"LINODE_TOKEN": "", "TARGET_DATABASE_URL": ""})
     assert check.exit_code == 0

@@ -12,8 +12,9 @@ import time
 
 import pytest
 
+from golive.sandbox.bluegreen import BlueGreen as SwapEnv
+from golive.sandbox.bluegreen import free_port
 from golive.sandbox.load import Load, LoadResult
-from tests.swap.conftest import SwapEnv, free_port
 
 
 def under_load(env: SwapEnv, action, settle: float = 0.4) -> LoadResult:
@@ -63,6 +64,7 @@ def test_swap_to_green_and_rollback_fail_no_request(swap_env: SwapEnv, cli) -> N
     print(f"requests={result.requests} failures={result.failures} retries={result.retries}")
     blue_live(env)
     assert env.container(env.blue).id == blue_id  # the adopted container was kept, never recreated
+    assert cli("status").lines[-1] == f"swap:      live=blue, upstream=http://127.0.0.1:{env.blue_port}"
     assert env.container(env.green) is None
 
 
@@ -116,7 +118,7 @@ def test_host_port_taken_leaves_blue_live(swap_env: SwapEnv, cli) -> None:
 
 def test_never_healthy_shows_logs_removes_it_and_leaves_blue_live(swap_env: SwapEnv, cli) -> None:
     env = swap_env
-    env.write_config(image=env.images["broken"], health_timeout="2")
+    env.write_config(image=env.images["broken"], health_timeout=2)
     out = []
     result = under_load(env, lambda: out.append(cli("swap", "--yes")))
     assert out[0].exit_code == 1
@@ -132,7 +134,7 @@ def test_failing_configtest_never_reloads_and_leaves_blue_live(swap_env: SwapEnv
     env = swap_env
     broken = tmp_path / "broken.conf"
     broken.write_text(env.apache.conf.read_text() + "ThisIsNotADirective on\n")
-    env.write_config(test_command=f'["apache2", "-f", "{broken}", "-t"]')
+    env.write_config(test_command=["apache2", "-f", str(broken), "-t"])
     out = []
     result = under_load(env, lambda: out.append(cli("swap", "--yes")))
     assert out[0].exit_code == 1

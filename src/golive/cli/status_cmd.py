@@ -12,6 +12,7 @@ from golive.cli.options import Json, app_of
 # part -> "module:function(config) -> dict[str, str]"; each part adds its own line as it lands.
 STATUS_PARTS: dict[str, str] = {
     "dns": "golive.dns.status:status",
+    "swap": "golive.swap.status:status",
 }
 
 

@@ -160,6 +160,7 @@ class Containers(Section):
     health_timeout: float = Field(60, gt=0)
     version_path: str | None = None
     bake_time: float = Field(900, ge=0, description="seconds after a swap before `swap finalize` may remove the old colour")
+    drain_time: float = Field(1.0, ge=0, description="seconds to let the proxy's old workers finish before a colour is removed")
     blue: Color
     green: Color
 

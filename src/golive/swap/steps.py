@@ -193,6 +193,7 @@ class Swap(_SwapBase):
         idle = c.color(record["idle"])
         now_idle = docker.container(idle.name)
         if now_idle is not None and now_idle["labels"].get("golive.color") == record["idle"]:
+            time.sleep(c.drain_time)  # the proxy's old workers may still be finishing requests to it
             ctx.log("undo", f"container {idle.name}: remove")
             docker.remove(idle.name)
         if record.get("idle_container"):
