@@ -88,3 +88,14 @@ def golive_proc() -> Iterator[Callable[..., subprocess.CompletedProcess[str]]]:
                               text=True, timeout=timeout)
 
     yield run
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[object]:
+    """A throwaway PostgreSQL cluster for the session (golive.sandbox.postgres); tests make databases in it."""
+    from golive.sandbox.postgres import PostgresCluster, find_bin_dir
+
+    require_real("postgresql", find_bin_dir() is not None, "no initdb (apt-get install postgresql)")
+    cluster = PostgresCluster().start()
+    yield cluster
+    cluster.stop()

@@ -98,7 +98,9 @@ class SecretRef:
             return bool(os.environ.get(self.target))
         return Path(self.target).is_file()
 
-    def resolve(self) -> str:
+    def resolve(self, *, url: bool = False) -> str:
+        """The secret's value, registered with the redactor. ``url=True``: the value is a URL whose
+        password is the secret (only that part is masked, so host and database stay readable)."""
         where = f" (from {self.key_path})" if self.key_path else ""
         if self.kind == "env":
             value = os.environ.get(self.target)
@@ -113,7 +115,12 @@ class SecretRef:
                 raise ConfigError(f"secret file {path} does not exist{where}", hint="create it with mode 600")
             check_private(path, "secret file")
             value = path.read_text().strip()
-        REDACTOR.add(value)
+        if url:
+            match = _URL_PASSWORD.search(value)
+            if match:
+                REDACTOR.add(match["pw"])
+        else:
+            REDACTOR.add(value)
         return value
 
     def __str__(self) -> str:

@@ -13,6 +13,7 @@ from golive import __version__
 from golive.cli import (
     config_cmd,
     dns_cmd,
+    freeze_cmd,
     history_cmd,
     init_cmd,
     lock_cmd,
@@ -97,6 +98,7 @@ app.command("history")(history_cmd.history)
 app.command("report")(report_cmd.report)
 app.command("rollback")(rollback_cmd.rollback)
 app.add_typer(lock_cmd.app, name="lock")
+app.add_typer(freeze_cmd.app, name="freeze")
 app.add_typer(dns_cmd.app, name="dns")
 app.add_typer(swap_cmd.app, name="swap")
 app.add_typer(sandbox_cmd.app, name="sandbox")

@@ -13,6 +13,7 @@ from golive.cli.options import Json, app_of
 STATUS_PARTS: dict[str, str] = {
     "dns": "golive.dns.status:status",
     "swap": "golive.swap.status:status",
+    "freeze": "golive.freeze.status:status",
 }
 
 

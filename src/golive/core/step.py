@@ -73,6 +73,7 @@ STEP_KINDS: dict[str, str] = {
     "dns.lower_ttl": "golive.dns.steps:LowerTtl",
     "swap.swap": "golive.swap.steps:Swap",
     "swap.finalize": "golive.swap.steps:Finalize",
+    "freeze.set": "golive.freeze.steps:Freeze",
 }
 
 

@@ -1,0 +1,39 @@
+"""The PostgreSQL gateway: the only module that imports ``psycopg``. Connection errors are turned
+into golive errors that name the database without its password."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from golive.errors import GoliveError
+from golive.secrets import REDACTOR, SecretRef
+
+__all__ = ["connect", "database_name", "resolve_url"]
+
+
+def resolve_url(url: SecretRef | str) -> str:
+    return url.resolve(url=True) if isinstance(url, SecretRef) else url
+
+
+def database_name(url: str) -> str:
+    from psycopg.conninfo import conninfo_to_dict
+
+    return str(conninfo_to_dict(url).get("dbname") or "")
+
+
+@contextmanager
+def connect(url: str, *, autocommit: bool = True, what: str = "database") -> Iterator[Any]:
+    import psycopg
+
+    try:
+        conn = psycopg.connect(url, autocommit=autocommit, connect_timeout=10)
+    except psycopg.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise GoliveError(f"cannot connect to the {what} {REDACTOR(url)}: {REDACTOR(first)}",
+                          hint="check that it runs and that the URL and credentials are right") from None
+    try:
+        yield conn
+    finally:
+        conn.close()

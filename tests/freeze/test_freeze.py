@@ -1,0 +1,119 @@
+"""`golive freeze` by each method, for real: a flag file, shell commands, and a PostgreSQL source
+made read-only with its open sessions ended. Undo puts the state before back."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from golive.sandbox.postgres import PostgresCluster
+
+SECRET = "s3cret-pw-d6f1a9"
+
+
+def write_config(project: Path, source: str) -> None:
+    config = project / "golive.toml"
+    config.write_text(f'[project]\nname = "freeze-test"\n\n{source}')
+    config.chmod(0o600)
+
+
+def test_file_method_round_trip(project: Path, cli) -> None:
+    flag = project / "MAINTENANCE"
+    write_config(project, f'[source]\nurl = "sqlite:///old.db"\n\n[source.freeze]\nmethod = "file"\nflag_file = "{flag}"\n')
+    assert cli("freeze", "status").stdout == "freeze: off (file)\n"
+    dry = cli("freeze", "on", "--dry-run")
+    assert dry.lines == ["Plan: freeze on — 1 step(s), 1 change(s)", "  [1] freeze writes",
+                         "      old application (file): writable -> frozen"]
+    assert not flag.exists()
+    assert cli("freeze", "on", "--yes").lines[-1] == "the old application is frozen (read-only)"
+    assert flag.read_text().startswith("frozen by golive at ")
+    assert cli("status").lines[-1] == "freeze:    frozen=on, method=file"
+    assert cli("freeze", "off", "--yes").exit_code == 0
+    assert not flag.exists()
+    assert cli("rollback", "--yes").exit_code == 0  # undo the unfreeze: the same flag text is back
+    assert flag.read_text().startswith("frozen by golive at ")
+    assert cli("rollback", "--yes").exit_code == 0  # undo the freeze
+    assert not flag.exists()
+
+
+def test_command_method_and_a_failing_command(project: Path, cli) -> None:
+    state = project / "state"
+    write_config(project, f"""[source]
+url = "sqlite:///old.db"
+
+[source.freeze]
+method = "command"
+on = ["sh", "-c", "echo frozen > {state}"]
+off = ["sh", "-c", "rm -f {state}"]
+status = ["test", "-e", "{state}"]
+""")
+    assert cli("freeze", "on", "--yes").exit_code == 0
+    assert state.read_text() == "frozen\n"
+    assert cli("freeze", "status", "--json").stdout == '{"ok": true, "frozen": true, "method": "command"}\n'
+    assert cli("rollback", "--yes").exit_code == 0
+    assert not state.exists()
+    write_config(project, f"""[source]
+url = "sqlite:///old.db"
+
+[source.freeze]
+method = "command"
+on = ["sh", "-c", "echo app busy >&2; exit 3"]
+off = ["true"]
+status = ["test", "-e", "{state}"]
+""")
+    failed = cli("freeze", "on", "--yes")
+    assert failed.exit_code == 1
+    assert failed.stderr.startswith("error: step freeze writes failed: freeze command `sh -c echo app busy >&2; exit 3`"
+                                    " exited 3: app busy")
+
+
+@pytest.fixture
+def source_db(pg_cluster: PostgresCluster) -> str:
+    name = f"flask_{uuid.uuid4().hex[:8]}"
+    pg_cluster.create_database(name)
+    pg_cluster.psql("CREATE TABLE entry (id serial PRIMARY KEY, name text)", name)
+    return name
+
+
+def test_postgres_method_makes_the_source_read_only_and_ends_sessions(project: Path, cli, pg_cluster: PostgresCluster,
+                                                                      source_db: str, monkeypatch) -> None:
+    url = pg_cluster.url(source_db, password=SECRET)  # trust auth ignores it; golive must still never show it
+    monkeypatch.setenv("GOLIVE_TEST_SOURCE_URL", url)
+    write_config(project, '[source]\nurl = "env:GOLIVE_TEST_SOURCE_URL"\n\n[source.freeze]\nmethod = "postgres"\n')
+    app_session = psycopg.connect(pg_cluster.url(source_db), autocommit=True)
+    app_session.execute("INSERT INTO entry (name) VALUES ('before')")
+
+    frozen = cli("-v", "freeze", "on", "--yes")
+    assert frozen.exit_code == 0, frozen.stderr
+    assert f"    apply: database {source_db}: ended 1 open session(s)" in frozen.lines
+    with pytest.raises(psycopg.OperationalError):
+        app_session.execute("SELECT 1")  # the old app's session was ended
+    with psycopg.connect(pg_cluster.url(source_db), autocommit=True) as conn, \
+            pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+        conn.execute("INSERT INTO entry (name) VALUES ('during')")
+    assert cli("freeze", "status").stdout == "freeze: on (postgres)\n"
+
+    rolled = cli("rollback", "--yes")
+    assert rolled.exit_code == 0, rolled.stderr
+    with psycopg.connect(pg_cluster.url(source_db), autocommit=True) as conn:
+        conn.execute("INSERT INTO entry (name) VALUES ('after')")
+        assert [r[0] for r in conn.execute("SELECT name FROM entry ORDER BY id")] == ["before", "after"]
+    assert cli("freeze", "status").stdout == "freeze: off (postgres)\n"
+    history = cli("history", "--json")
+    for out in (frozen.stdout, frozen.stderr, rolled.stdout, rolled.stderr, history.stdout):
+        assert SECRET not in out
+
+
+def test_unreachable_source_database_is_a_clear_error(project: Path, cli, pg_cluster: PostgresCluster,
+                                                       monkeypatch) -> None:
+    monkeypatch.setenv("GOLIVE_TEST_SOURCE_URL", pg_cluster.url("no_such_db", password=SECRET))
+    write_config(project, '[source]\nurl = "env:GOLIVE_TEST_SOURCE_URL"\n\n[source.freeze]\nmethod = "postgres"\n')
+    result = cli("freeze", "on", "--yes")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: cannot connect to the source database postgresql://postgres:***@127.0.0.1:"
+                                    f"{pg_cluster.port}/no_such_db: ")
+    assert 'database "no_such_db" does not exist' in result.stderr
+    assert SECRET not in result.stderr
