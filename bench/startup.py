@@ -37,15 +37,15 @@ def timed(cmd: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def heavy_imports(extra: str = "") -> list[str]:
-    """The heavy top-level modules that `golive --help` imports (should be none)."""
+def heavy_imports(extra: str = "", modules: tuple[str, ...] = HEAVY) -> list[str]:
+    """Which of ``modules`` (default: the heavy libraries) `golive --help` imports (should be none)."""
     code = (
         f"import contextlib, io, sys\n{extra}\n"
         "sys.argv = ['golive', '--help']\n"
         "from golive.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    try:\n        main()\n    except SystemExit:\n        pass\n"
-        f"print(','.join(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))))"
+        f"print(','.join(sorted(m for m in {modules!r} if m in sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     return [m for m in out.split(",") if m]

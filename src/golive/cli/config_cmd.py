@@ -6,9 +6,10 @@ from typing import Any
 
 import typer
 
+from golive.cli.groups import help_of
 from golive.cli.options import Json, app_of
 
-app = typer.Typer(help="Validate golive.toml, or show it resolved (secrets redacted).", no_args_is_help=True)
+app = typer.Typer(help=help_of("config"), no_args_is_help=True)
 
 
 def _secret_refs(value: Any, path: str = "") -> list[tuple[str, Any]]:

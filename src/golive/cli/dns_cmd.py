@@ -7,9 +7,10 @@ from typing import Annotated, Any
 
 import typer
 
+from golive.cli.groups import help_of
 from golive.cli.options import DryRun, Json, Yes, app_of
 
-app = typer.Typer(help="DNS records through the Linode API: show, lower the TTL, switch, verify, revert.",
+app = typer.Typer(help=help_of("dns"),
                   no_args_is_help=True)
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import typer
 
+from golive.cli.groups import help_of
 from golive.cli.options import DryRun, Json, Yes, app_of
 
-app = typer.Typer(help="Write freeze of the old application (maintenance mode): on, off, status.",
+app = typer.Typer(help=help_of("freeze"),
                   no_args_is_help=True)
 
 

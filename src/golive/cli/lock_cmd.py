@@ -6,9 +6,10 @@ from typing import Annotated
 
 import typer
 
+from golive.cli.groups import help_of
 from golive.cli.options import Json, app_of
 
-app = typer.Typer(help="The run lock: one mutating run at a time per state directory.", no_args_is_help=True)
+app = typer.Typer(help=help_of("lock"), no_args_is_help=True)
 
 
 @app.command("status")

@@ -3,6 +3,7 @@ rendered (``GoliveGroup.invoke``), so the console script and ``CliRunner`` behav
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,25 +11,40 @@ import typer
 from typer.core import TyperGroup
 
 from golive import __version__
-from golive.cli import (
-    config_cmd,
-    dns_cmd,
-    freeze_cmd,
-    history_cmd,
-    init_cmd,
-    lock_cmd,
-    report_cmd,
-    rollback_cmd,
-    sandbox_cmd,
-    status_cmd,
-    swap_cmd,
-)
+from golive.cli import history_cmd, init_cmd, report_cmd, rollback_cmd, status_cmd
 from golive.cli.application import App
+from golive.cli.groups import GROUPS, help_of
 
 __all__ = ["app", "main"]
 
 
 class GoliveGroup(TyperGroup):
+    """The root group: lazy subgroups (cli/groups.py), and the one place errors are rendered."""
+
+    _listing = False
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*super().list_commands(ctx), *(g for g in GROUPS if g not in self.commands)]
+
+    def get_command(self, ctx: Any, name: str) -> Any:
+        command = super().get_command(ctx, name)
+        if command is not None or name not in GROUPS:
+            return command
+        if self._listing:  # help only needs the name and one line: do not import the group
+            return TyperGroup(name=name, help=help_of(name))
+        module = importlib.import_module(GROUPS[name][0])
+        command = typer.main.get_command(module.app)
+        command.name = name
+        self.commands[name] = command
+        return command
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
     def invoke(self, ctx: Any) -> Any:
         from golive.errors import GoliveError, Interrupted
 
@@ -92,16 +108,11 @@ def root(
 
 
 app.command("init")(init_cmd.init)
-app.add_typer(config_cmd.app, name="config")
 app.command("status")(status_cmd.status)
 app.command("history")(history_cmd.history)
 app.command("report")(report_cmd.report)
 app.command("rollback")(rollback_cmd.rollback)
-app.add_typer(lock_cmd.app, name="lock")
-app.add_typer(freeze_cmd.app, name="freeze")
-app.add_typer(dns_cmd.app, name="dns")
-app.add_typer(swap_cmd.app, name="swap")
-app.add_typer(sandbox_cmd.app, name="sandbox")
+
 
 
 def main() -> None:

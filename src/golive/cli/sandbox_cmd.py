@@ -9,9 +9,10 @@ from typing import Annotated
 
 import typer
 
+from golive.cli.groups import help_of
 from golive.cli.options import app_of
 
-app = typer.Typer(help="Local stand-ins for rehearsals: the Linode API emulator and an authoritative DNS server.",
+app = typer.Typer(help=help_of("sandbox"),
                   no_args_is_help=True)
 
 State = Annotated[Path, typer.Option("--state", help="The emulator's JSON state file (created if missing).")]

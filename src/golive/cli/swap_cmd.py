@@ -7,9 +7,10 @@ from typing import Annotated
 
 import typer
 
+from golive.cli.groups import help_of
 from golive.cli.options import DryRun, Json, Yes, app_of
 
-app = typer.Typer(help="Blue-green container swap behind the proxy (Apache), and its finalize.")
+app = typer.Typer(help=help_of("swap"))
 
 
 @app.callback(invoke_without_command=True)
