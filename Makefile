@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench examples
 
 types: $(VENV)/.installed
 	$(BIN)/mypy

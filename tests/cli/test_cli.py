@@ -25,8 +25,8 @@ def test_help_lists_only_real_commands(cli) -> None:
     result = cli("--help")
     assert result.exit_code == 0
     commands = re.findall(r"^│ (\w+)\s{2,}", result.stdout, re.M)
-    assert commands == ["init", "status", "history", "report", "rollback", "config", "lock", "freeze", "dns", "swap",
-                        "sandbox"]
+    assert commands == ["init", "status", "history", "report", "rollback", "config", "lock", "freeze", "sync", "dns",
+                        "swap", "sandbox"]
     assert "Exit codes: 0 ok" in result.stdout
 
 

@@ -13,6 +13,8 @@ def rollback(
     ctx: typer.Context,
     run: Annotated[str | None, typer.Option("--run", help="Roll back this run (default: the most recent run"
                                             " that still has applied steps).")] = None,
+    restore_data: Annotated[bool, typer.Option("--restore-data", help="Also restore the new database from the backup"
+                                               " taken before a sync (default: leave its data as it is).")] = False,
     dry_run: DryRun = False,
     yes: Yes = False,
     json: Json = False,
@@ -30,7 +32,7 @@ def rollback(
     target = a.journal.run(run) if run else a.journal.latest_undoable_run()
     if run and target is None:
         raise UsageError(f"no run {run} in the journal", hint="`golive history` lists the runs")
-    runner = a.runner()
+    runner = a.runner({"restore_data": restore_data})
     if target is None or not runner.undoable(target.id):
         a.say("nothing to roll back: no run has applied steps")
         a.done({"rolled_back": None, "steps": []})

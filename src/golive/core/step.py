@@ -74,6 +74,7 @@ STEP_KINDS: dict[str, str] = {
     "swap.swap": "golive.swap.steps:Swap",
     "swap.finalize": "golive.swap.steps:Finalize",
     "freeze.set": "golive.freeze.steps:Freeze",
+    "sync.run": "golive.sync.steps:Sync",
 }
 
 

@@ -1,0 +1,13 @@
+"""Password hashers of the Django project for users migrated from Flask (Werkzeug).
+
+Werkzeug's default scrypt parameters (n=32768, r=8, p=1) need about 32 MiB, and OpenSSL refuses
+that under its default memory limit, so Django's stock ``ScryptPasswordHasher`` (maxmem=0) fails
+on every migrated scrypt hash. This subclass raises ``maxmem``; list it in ``PASSWORD_HASHERS``
+(after the default hasher, so new passwords still use Django's default).
+"""
+
+from django.contrib.auth.hashers import ScryptPasswordHasher
+
+
+class WerkzeugScryptPasswordHasher(ScryptPasswordHasher):
+    maxmem = 128 * 1024 * 1024

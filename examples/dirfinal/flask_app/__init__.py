@@ -1,0 +1,1 @@
+"""The old application: a Flask phone-directory site (Flask-SQLAlchemy on SQLite)."""

@@ -1,0 +1,1 @@
+"""The final data sync from the old (Flask) database into the new (Django) one."""

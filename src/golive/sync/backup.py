@@ -1,0 +1,64 @@
+"""Backups of the target database with pg_dump (custom format), and their restore with pg_restore.
+
+The password never reaches a command line (where `ps` would show it): it goes in PGPASSWORD.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+from golive.errors import GoliveError
+from golive.secrets import REDACTOR
+
+__all__ = ["dump", "restore"]
+
+
+def _tool(name: str) -> str:
+    from golive.sandbox.postgres import find_bin_dir
+
+    bin_dir = find_bin_dir()
+    if bin_dir is not None and (bin_dir / name).exists():
+        return str(bin_dir / name)
+    found = shutil.which(name)
+    if found is None:
+        raise GoliveError(f"{name} is not installed", hint="apt-get install postgresql-client")
+    return found
+
+
+def _split(url: str) -> tuple[str, dict[str, str]]:
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    params = conninfo_to_dict(url)
+    password = params.pop("password", None)
+    env = {**os.environ, **({"PGPASSWORD": str(password)} if password else {})}
+    return make_conninfo(**{k: str(v) for k, v in params.items() if v is not None}), env
+
+
+def _run(command: list[str], env: dict[str, str], what: str) -> None:
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=3600)
+    if done.returncode != 0:
+        raise GoliveError(f"{what} failed: {REDACTOR(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else '')}",
+                          hint="check the target database and disk space")
+
+
+def dump(url: str, directory: Path, keep: int) -> Path:
+    """pg_dump -Fc the target into ``directory``; keep the newest ``keep`` dumps."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"target-{datetime.now(UTC):%Y%m%d-%H%M%S-%f}.dump"
+    conninfo, env = _split(url)
+    _run([_tool("pg_dump"), "-Fc", "-f", str(path), "-d", conninfo], env, "pg_dump of the target")
+    for old in sorted(directory.glob("target-*.dump"))[:-keep]:
+        old.unlink()
+    return path
+
+
+def restore(url: str, path: Path) -> None:
+    if not path.exists():
+        raise GoliveError(f"backup {path} is gone", hint="restore the target by hand from another backup")
+    conninfo, env = _split(url)
+    _run([_tool("pg_restore"), "--clean", "--if-exists", "--single-transaction", "--no-owner", "-d", conninfo, str(path)],
+         env, f"pg_restore of {path}")

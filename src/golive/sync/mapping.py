@@ -1,0 +1,156 @@
+"""mapping.toml: which source tables feed which target tables, column by column.
+
+Errors name the table (by its target) and the column, with the line in the file.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from golive.errors import ConfigError
+from golive.sync.transforms import Transform, resolve_transform
+
+__all__ = ["Column", "Mapping", "TableMap", "load_mapping"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class ColumnSpec(_Model):
+    from_: str | list[str] = Field(alias="from")
+    transform: str | None = None
+
+
+class Options(_Model):
+    source_timezone: str = "UTC"
+    unknown_hashes: Literal["reject", "unusable"] = "reject"
+
+
+class TableSpec(_Model):
+    source: str | None = None
+    query: str | None = None
+    target: str
+    key: str | list[str]
+    changed: str | None = None
+    columns: dict[str, str | ColumnSpec]
+    defaults: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> TableSpec:
+        if (self.source is None) == (self.query is None):
+            raise ValueError("give exactly one of source = \"table\" or query = \"SELECT …\"")
+        return self
+
+
+class MappingSpec(_Model):
+    options: Options = Field(default_factory=Options)
+    table: list[TableSpec] = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class Column:
+    target: str
+    sources: tuple[str, ...]
+    transform: Transform | None
+    transform_name: str | None
+
+    def value(self, row: dict[str, Any]) -> Any:
+        values = [row[s] for s in self.sources]
+        raw = values[0] if len(values) == 1 else values
+        return self.transform(raw) if self.transform else raw
+
+
+@dataclass(frozen=True)
+class TableMap:
+    source: str | None
+    query: str | None
+    target: str
+    key: tuple[str, ...]  # source key columns
+    target_key: tuple[str, ...]  # the target columns they feed
+    changed: str | None
+    columns: tuple[Column, ...]
+    defaults: dict[str, Any]
+
+    @property
+    def source_columns(self) -> list[str]:
+        wanted = [s for c in self.columns for s in c.sources] + list(self.key)
+        if self.changed:
+            wanted.append(self.changed)
+        return list(dict.fromkeys(wanted))
+
+    @property
+    def target_columns(self) -> list[str]:
+        return [c.target for c in self.columns] + [k for k in self.defaults if k not in {c.target for c in self.columns}]
+
+    def label(self) -> str:
+        return f"{self.source or 'query'} -> {self.target}"
+
+
+@dataclass(frozen=True)
+class Mapping:
+    tables: tuple[TableMap, ...]
+    options: Options
+
+    def select(self, names: list[str] | None) -> tuple[TableMap, ...]:
+        if not names:
+            return self.tables
+        known = {t.target: t for t in self.tables} | {t.source: t for t in self.tables if t.source}
+        missing = [n for n in names if n not in known]
+        if missing:
+            raise ConfigError(f"--tables names {', '.join(missing)}, not in the mapping",
+                              hint=f"known: {', '.join(t.target for t in self.tables)}")
+        return tuple(t for t in self.tables if t.target in names or t.source in names)
+
+
+def _table(spec: TableSpec, options: Options, path: Path) -> TableMap:
+    columns = []
+    for target, value in spec.columns.items():
+        col = ColumnSpec(**{"from": value}) if isinstance(value, str) else value
+        sources = (col.from_,) if isinstance(col.from_, str) else tuple(col.from_)
+        if len(sources) > 1 and col.transform is None:
+            raise ConfigError(f"{path}: table {spec.target}, column {target}: several source columns need a transform")
+        transform = None
+        if col.transform:
+            try:
+                transform = resolve_transform(col.transform, source_timezone=options.source_timezone,
+                                              unknown_hashes=options.unknown_hashes)
+            except KeyError as exc:
+                raise ConfigError(f"{path}: table {spec.target}, column {target}: {exc.args[0]}") from None
+        columns.append(Column(target, sources, transform, col.transform))
+    key = (spec.key,) if isinstance(spec.key, str) else tuple(spec.key)
+    feeds = {c.sources[0]: c.target for c in columns if len(c.sources) == 1 and c.transform is None}
+    missing = [k for k in key if k not in feeds]
+    if missing:
+        raise ConfigError(f"{path}: table {spec.target}: key column(s) {', '.join(missing)} must be mapped as-is"
+                          " to a target column", hint=f'add e.g. {missing[0]} = "{missing[0]}" under [table.columns]')
+    return TableMap(spec.source, spec.query, spec.target, key, tuple(feeds[k] for k in key), spec.changed,
+                    tuple(columns), dict(spec.defaults))
+
+
+def load_mapping(path: Path) -> Mapping:
+    from golive.config.loader import _dotted, _line_of, locate_lines
+
+    if not path.exists():
+        raise ConfigError(f"no mapping file at {path}", hint="set [sync].mapping, or run `golive init` for an example")
+    text = path.read_text()
+    try:
+        data = tomllib.loads(text)
+        spec = MappingSpec.model_validate(data)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(err["loc"])
+        line = _line_of(loc, locate_lines(text))
+        where = data.get("table", [{}])[loc[1]].get("target", "?") if len(loc) > 1 and loc[0] == "table" and \
+            isinstance(loc[1], int) and loc[1] < len(data.get("table", [])) else None
+        table = f" (table {where})" if where else ""
+        raise ConfigError(f"{path}:{line or '?'}: {_dotted(loc)}{table}: {str(err['msg']).removeprefix('Value error, ')}") \
+            from None
+    return Mapping(tuple(_table(t, spec.options, path) for t in spec.table), spec.options)

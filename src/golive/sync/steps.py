@@ -1,0 +1,106 @@
+"""The sync step: back up the target (pg_dump), then sync and verify in one target transaction.
+
+Its undo leaves the new database as it is (rows users wrote there since are not thrown away),
+unless the rollback asks for data (`golive rollback --restore-data`): then the backup taken before
+the sync is restored.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from golive.core.change import Change
+from golive.core.step import Record, Step, StepContext
+from golive.errors import ConfigError
+
+if TYPE_CHECKING:
+    from golive.config.models import GoliveConfig
+    from golive.sync.engine import SyncEngine
+    from golive.sync.mapping import TableMap
+
+__all__ = ["Sync", "engine_for"]
+
+
+def engine_for(config: GoliveConfig, options: dict[str, Any] | None = None) -> tuple[SyncEngine, tuple[TableMap, ...]]:
+    from golive.db import resolve_url
+    from golive.sync.engine import SyncEngine
+    from golive.sync.mapping import load_mapping
+
+    options = options or {}
+    sync = config.sync
+    mapping = load_mapping(config.resolve(sync.mapping if sync else Path("mapping.toml")))
+    tables = mapping.select(options.get("tables"))
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    engine = SyncEngine(resolve_url(config.require("source").url), resolve_url(config.require("target").url), mapping,
+                        max_rejects=options.get("max_rejects", sync.max_rejects if sync else 0),
+                        reject_file=config.state_dir / "rejects" / f"{stamp}.ndjson", progress=options.get("progress"))
+    return engine, tables
+
+
+def _config(ctx: StepContext) -> GoliveConfig:
+    if ctx.config is None:
+        raise ConfigError("sync needs a config with [source], [target] and [sync]")
+    return ctx.config
+
+
+class Sync(Step):
+    kind = "sync.run"
+
+    def __init__(self, tables: list[str] | None = None) -> None:
+        super().__init__(tables=tables)
+
+    @property
+    def title(self) -> str:
+        return "sync " + (", ".join(self.params["tables"]) if self.params["tables"] else "all tables")
+
+    def plan(self, ctx: StepContext) -> list[Change]:
+        from golive.sync.engine import Source
+
+        engine, tables = engine_for(_config(ctx), {"tables": self.params["tables"]})
+        source = Source(engine.source_url)
+        try:
+            return [Change(f"table {t.label()}", None, f"{source.count(t)} source rows, verified") for t in tables]
+        finally:
+            source.close()
+
+    def snapshot(self, ctx: StepContext) -> Record:
+        from golive.db import resolve_url
+        from golive.sync.backup import dump
+
+        config = _config(ctx)
+        target = config.require("target")
+        path = dump(resolve_url(target.url), config.state_dir / "backups", target.backup_keep)
+        ctx.log("apply", f"backup of the target: {path}")
+        return {"backup": str(path)}
+
+    def apply(self, ctx: StepContext, before: Record) -> Record:
+        shown = ctx.options.get("progress")
+
+        def progress(table: str, done: int, total: int) -> None:
+            ctx.checkpoint("copy")  # a crash here is a crash in the middle of a COPY
+            if shown is not None:
+                shown(table, done, total)
+
+        engine, tables = engine_for(_config(ctx), {**ctx.options, "progress": progress, "tables": self.params["tables"]})
+        results = engine.run(tables)
+        for r in results:
+            ctx.log("apply", f"table {r.table}: read {r.read}, inserted {r.inserted}, updated {r.updated},"
+                    f" deleted {r.deleted}, unchanged {r.unchanged}, rejected {r.rejected}, verified")
+        ctx.options["results"] = results
+        return {**before, "results": [r.as_dict() for r in results]}
+
+    def undo(self, ctx: StepContext, record: Record) -> None:
+        from golive.db import resolve_url
+        from golive.sync.backup import restore
+
+        if not ctx.options.get("restore_data"):
+            ctx.log("undo", "the new database is left as it is (`golive rollback --restore-data` restores the"
+                    f" backup {record['backup']})")
+            return
+        ctx.log("undo", f"restore the target from {record['backup']}")
+        restore(resolve_url(_config(ctx).require("target").url), Path(record["backup"]))
+
+    def manual_undo(self, record: Record) -> list[str]:
+        return [f"pg_restore --clean --if-exists --single-transaction -d <target> {record['backup']}"]

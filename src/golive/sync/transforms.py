@@ -1,0 +1,113 @@
+"""Column transforms of the mapping: built-ins by name, or a custom one as "package.module:function".
+
+A transform takes the source value and returns the target value, or raises :class:`Reject` (the
+row goes to the reject file with the reason).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from golive.sync.passwords import PasswordReject, werkzeug_to_django
+
+__all__ = ["BUILTIN", "Reject", "resolve_transform"]
+
+Transform = Callable[[Any], Any]
+
+
+class Reject(ValueError):
+    """This value cannot be carried over; the reason says why."""
+
+
+def _bool(value: Any) -> bool | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "t", "yes", "y"):
+        return True
+    if text in ("0", "false", "f", "no", "n"):
+        return False
+    raise Reject(f"{value!r} is not a boolean (0/1, true/false, t/f)")
+
+
+def _int(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise Reject(f"{value!r} is not an integer") from None
+
+
+def _json(value: Any) -> Any:
+    if value is None or not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise Reject(f"not valid JSON ({exc.msg})") from None
+
+
+def to_utc(source_timezone: str) -> Transform:
+    zone = ZoneInfo(source_timezone)
+
+    def convert(value: Any) -> datetime | None:
+        if value is None or value == "":
+            return None
+        if isinstance(value, str):
+            try:
+                value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                raise Reject(f"{value!r} is not a date-time") from None
+        if not isinstance(value, datetime):
+            raise Reject(f"{value!r} is not a date-time")
+        if value.tzinfo is None:  # naive: read in the source's time zone
+            value = value.replace(tzinfo=zone)
+        converted: datetime = value.astimezone(UTC)
+        return converted
+
+    return convert
+
+
+def _password(unknown: str) -> Transform:
+    def convert(value: Any) -> str:
+        try:
+            return werkzeug_to_django(value, unknown=unknown)
+        except PasswordReject as exc:
+            raise Reject(str(exc)) from None
+
+    return convert
+
+
+BUILTIN: dict[str, Callable[..., Transform]] = {
+    "lower": lambda **_: lambda v: v.lower() if isinstance(v, str) else v,
+    "strip": lambda **_: lambda v: v.strip() if isinstance(v, str) else v,
+    "bool": lambda **_: _bool,
+    "int": lambda **_: _int,
+    "json": lambda **_: _json,
+    "null_if_empty": lambda **_: lambda v: None if v == "" else v,
+    "to_utc": lambda source_timezone="UTC", **_: to_utc(source_timezone),
+    "werkzeug_to_django": lambda unknown_hashes="reject", **_: _password(unknown_hashes),
+}
+
+
+def resolve_transform(name: str, **options: Any) -> Transform:
+    """A built-in by name, or "package.module:function" (the function is the transform)."""
+    if name in BUILTIN:
+        return BUILTIN[name](**options)
+    module, sep, attr = name.partition(":")
+    if not sep:
+        raise KeyError(f"unknown transform {name!r}: built-ins are {', '.join(BUILTIN)}, or use 'package.module:function'")
+    try:
+        fn = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise KeyError(f"transform {name!r} cannot be imported: {exc}") from None
+    transform: Transform = fn
+    return transform

@@ -1,0 +1,193 @@
+"""The final sync for real: a SQLite source written by the Flask models, a PostgreSQL target migrated
+by Django's own migrations, `golive sync`, and migrated users logging in through Django."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from golive.sandbox.postgres import PostgresCluster
+
+REPO = Path(__file__).resolve().parents[2]
+DJANGO = REPO / "examples" / "dirfinal" / "django_site"
+SECRET = "tgt-pw-8c1e55"
+
+
+@dataclass
+class Dir:
+    project: Path
+    source: Path
+    target_url: str  # without password, for the test's own connections
+
+    def sha(self) -> str:
+        return hashlib.sha256(self.source.read_bytes()).hexdigest()
+
+    def count(self, table: str) -> int:
+        with psycopg.connect(self.target_url) as conn:
+            return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+    def source_sql(self, sql: str) -> None:
+        db = sqlite3.connect(self.source)
+        db.execute(sql)
+        db.commit()
+        db.close()
+
+
+def django(dirfinal: Dir, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DATABASE_URL": dirfinal.target_url, "PYTHONPATH": str(DJANGO)}
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=DJANGO, env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+@pytest.fixture
+def dirfinal(tmp_path: Path, pg_cluster: PostgresCluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[Dir]:
+    from examples.dirfinal.flask_app.seed import seed
+
+    source = tmp_path / "flask.db"
+    seed(str(source), 30)
+    name = f"directory_{uuid.uuid4().hex[:8]}"
+    target_url = pg_cluster.create_database(name)
+    d = Dir(tmp_path / "project", source, target_url)
+    migrated = django(d, "migrate", "--noinput")
+    assert migrated.returncode == 0, migrated.stderr
+    d.project.mkdir()
+    config = d.project / "golive.toml"
+    config.write_text(f"""[project]
+name = "sync-test"
+
+[source]
+url = "sqlite:///{source}"
+
+[target]
+url = "env:GOLIVE_TEST_TARGET_URL"
+backup_keep = 3
+
+[sync]
+mapping = "{REPO / 'examples' / 'dirfinal' / 'mapping.toml'}"
+""")
+    config.chmod(0o600)
+    monkeypatch.chdir(d.project)
+    monkeypatch.setenv("GOLIVE_TEST_TARGET_URL", pg_cluster.url(name, password=SECRET))
+    monkeypatch.delenv("GOLIVE_FAULT", raising=False)
+    yield d
+
+
+def login(d: Dir, username: str, password: str) -> bool:
+    code = ("from django.contrib.auth import authenticate; "
+            f"print('OK' if authenticate(username={username!r}, password={password!r}) else 'NO')")
+    out = django(d, "shell", "-c", code)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip().splitlines()[-1] == "OK"  # (newer Django shells print a banner line first)
+
+
+def test_sync_then_users_log_in_through_django(dirfinal: Dir, cli) -> None:
+    before = dirfinal.sha()
+    result = cli("sync", "--yes", "--json")
+    assert result.exit_code == 0, result.stderr
+    events = [json.loads(line) for line in result.lines]
+    tables = {t["table"]: t for t in events[-1]["tables"]}
+    assert list(tables) == ["auth_user", "directory_entry", "directory_family", "directory_familymember",
+                            "directory_score"]
+    assert (tables["auth_user"]["read"], tables["auth_user"]["inserted"], tables["auth_user"]["verified"]) == (30, 30, True)
+    assert all(t["verified"] and t["rejected"] == 0 for t in tables.values())
+    assert dirfinal.count("directory_entry") == 60 and dirfinal.count("directory_score") == 90
+    verify = cli("sync", "--verify-only")
+    assert verify.exit_code == 0, verify.stderr
+    assert [line.split()[-1] for line in verify.lines[1:]] == ["yes"] * 5
+    db = sqlite3.connect(dirfinal.source)
+    pbkdf2_user = db.execute("SELECT username FROM user WHERE password_hash LIKE 'pbkdf2%' LIMIT 1").fetchone()[0]
+    scrypt_user = db.execute("SELECT username FROM user WHERE password_hash LIKE 'scrypt%' AND active = 1"
+                             " LIMIT 1").fetchone()[0]
+    db.close()
+    assert login(dirfinal, pbkdf2_user, f"pw-{pbkdf2_user}")
+    assert login(dirfinal, scrypt_user, f"pw-{scrypt_user}")
+    assert not login(dirfinal, pbkdf2_user, "wrong password")
+    # Django re-hashes a password with its own iteration count at login: verification sees that change
+    after_login = cli("sync", "--verify-only")
+    assert after_login.exit_code == 1
+    assert after_login.lines[1].split()[:3] == ["auth_user", "30", "no:"]
+    with psycopg.connect(dirfinal.target_url) as conn:
+        email = conn.execute("SELECT email FROM auth_user WHERE id = 1").fetchone()[0]
+        assert email == email.lower() and email.endswith("@example.org")
+        created = conn.execute("SELECT date_joined FROM auth_user WHERE id = 1").fetchone()[0]
+        assert created.isoformat() == "2024-01-02T09:00:00+00:00"  # naive source read as UTC
+    assert dirfinal.sha() == before  # the source was never written
+    assert SECRET not in result.stdout + result.stderr + cli("history", "--json").stdout
+
+
+def test_second_sync_moves_only_changes_and_keeps_rows_made_in_the_new_app(dirfinal: Dir, cli) -> None:
+    assert cli("sync", "--yes").exit_code == 0
+    with psycopg.connect(dirfinal.target_url) as conn:  # a user of the new site scores a point
+        new_id = conn.execute("INSERT INTO directory_score (user_id, points, reason, created_at)"
+                              " VALUES (1, 5, 'new site', now()) RETURNING id").fetchone()[0]
+    assert new_id == 91  # the sequence was moved past the synced ids
+    dirfinal.source_sql("INSERT INTO score (id, user_id, points, reason, created_at)"
+                        " VALUES (500, 2, 7, 'late', '2024-03-01 10:00:00')")
+    dirfinal.source_sql("UPDATE entry SET phone = '+1-555-0000' WHERE id = 3")
+    dirfinal.source_sql("DELETE FROM score WHERE id = 4")
+    before = dirfinal.sha()
+    second = cli("sync", "--yes", "--json")
+    assert second.exit_code == 0, second.stderr
+    tables = {t["table"]: t for t in json.loads(second.lines[-1])["tables"]}
+    assert (tables["directory_score"]["inserted"], tables["directory_score"]["deleted"]) == (1, 1)
+    assert tables["directory_entry"]["updated"] == 1 and tables["directory_entry"]["unchanged"] == 59
+    assert tables["auth_user"]["unchanged"] == 30
+    with psycopg.connect(dirfinal.target_url) as conn:
+        assert conn.execute("SELECT reason FROM directory_score WHERE id = %s", (new_id,)).fetchone() == ("new site",)
+        assert conn.execute("SELECT count(*) FROM directory_score WHERE id = 4").fetchone() == (0,)
+        assert conn.execute("SELECT phone FROM directory_entry WHERE id = 3").fetchone() == ("+1-555-0000",)
+    assert cli("sync", "--verify-only").exit_code == 0
+    assert dirfinal.sha() == before
+
+
+def test_a_rejected_row_stops_the_sync_before_anything_is_written(dirfinal: Dir, cli) -> None:
+    dirfinal.source_sql("UPDATE user SET active = 'maybe' WHERE id = 7")
+    result = cli("sync", "--yes")
+    assert result.exit_code == 1
+    assert ("1 row(s) rejected (max 0); first: table auth_user, key id=7, column is_active: 'maybe' is not a boolean"
+            in result.stderr)
+    assert dirfinal.count("auth_user") == 0
+    rejects = sorted((dirfinal.project / ".golive" / "rejects").glob("*.ndjson"))
+    assert json.loads(rejects[-1].read_text().splitlines()[0])["key"] == "id=7"
+    # allowing the reject is not enough: user 7 owns entries, whose foreign keys would dangle
+    allowed = cli("sync", "--yes", "--max-rejects", "1")
+    assert allowed.exit_code == 1
+    assert 'violates foreign key constraint "directory_entry_owner_id' in allowed.stderr
+    assert dirfinal.count("auth_user") == 0  # one transaction: nothing of it was committed
+    dirfinal.source_sql("UPDATE user SET active = 0 WHERE id = 7")
+    assert cli("sync", "--yes").exit_code == 0
+    assert dirfinal.count("auth_user") == 30
+
+
+def test_sigkill_mid_copy_leaves_the_target_as_it_was(dirfinal: Dir, cli) -> None:
+    env = {**os.environ, "NO_COLOR": "1", "GOLIVE_FAULT": "sync.run:copy:kill"}
+    proc = subprocess.run([sys.executable, "-m", "golive", "sync", "--yes"], cwd=dirfinal.project, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -9
+    assert dirfinal.count("auth_user") == 0 and dirfinal.count("directory_score") == 0
+    assert cli("rollback", "--yes").exit_code == 0
+    assert cli("sync", "--yes").exit_code == 0
+    assert dirfinal.count("auth_user") == 30
+
+
+def test_rollback_restore_data_puts_the_backup_back(dirfinal: Dir, cli) -> None:
+    assert cli("sync", "--yes").exit_code == 0
+    assert dirfinal.count("auth_user") == 30
+    plain = cli("-v", "rollback", "--yes", "--dry-run")
+    assert plain.exit_code == 0
+    restored = cli("-v", "rollback", "--yes", "--restore-data")
+    assert restored.exit_code == 0, restored.stderr
+    assert any(line.startswith("    undo: restore the target from ") for line in restored.lines)
+    assert dirfinal.count("auth_user") == 0 and dirfinal.count("directory_entry") == 0
+    assert SECRET not in restored.stdout + restored.stderr
