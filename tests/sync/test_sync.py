@@ -134,19 +134,32 @@ def test_second_sync_moves_only_changes_and_keeps_rows_made_in_the_new_app(dirfi
     assert new_id == 91  # the sequence was moved past the synced ids
     dirfinal.source_sql("INSERT INTO score (id, user_id, points, reason, created_at)"
                         " VALUES (500, 2, 7, 'late', '2024-03-01 10:00:00')")
-    dirfinal.source_sql("UPDATE entry SET phone = '+1-555-0000' WHERE id = 3")
+    dirfinal.source_sql("UPDATE entry SET phone = '+1-555-0000', updated_at = '2024-06-01 00:00:00.000000' WHERE id = 3")
     dirfinal.source_sql("DELETE FROM score WHERE id = 4")
     before = dirfinal.sha()
     second = cli("sync", "--yes", "--json")
     assert second.exit_code == 0, second.stderr
     tables = {t["table"]: t for t in json.loads(second.lines[-1])["tables"]}
-    assert (tables["directory_score"]["inserted"], tables["directory_score"]["deleted"]) == (1, 1)
-    assert tables["directory_entry"]["updated"] == 1 and tables["directory_entry"]["unchanged"] == 59
-    assert tables["auth_user"]["unchanged"] == 30
+    # the changed row, and the newest row of the last sync again (the overlap window re-reads it)
+    assert (tables["directory_entry"]["mode"], tables["directory_entry"]["read"]) == ("incremental", 2)
+    assert (tables["directory_entry"]["updated"], tables["directory_entry"]["unchanged"]) == (1, 59)
+    assert (tables["directory_score"]["mode"], tables["directory_score"]["inserted"]) == ("full", 1)  # no `changed`
+    assert tables["directory_score"]["deleted"] == 1
+    assert (tables["auth_user"]["read"], tables["auth_user"]["unchanged"]) == (1, 30)  # only the overlap row
     with psycopg.connect(dirfinal.target_url) as conn:
         assert conn.execute("SELECT reason FROM directory_score WHERE id = %s", (new_id,)).fetchone() == ("new site",)
         assert conn.execute("SELECT count(*) FROM directory_score WHERE id = 4").fetchone() == (0,)
         assert conn.execute("SELECT phone FROM directory_entry WHERE id = 3").fetchone() == ("+1-555-0000",)
+    # a change that did not move the change-tracking column escapes an incremental sync, not verification
+    assert dirfinal.sha() == before
+    dirfinal.source_sql("UPDATE entry SET phone = '+1-555-9999' WHERE id = 5")
+    before = dirfinal.sha()
+    assert cli("sync", "--yes").exit_code == 0
+    missed = cli("sync", "--verify-only")
+    assert missed.exit_code == 1 and missed.lines[2].split() == ["directory_entry", "60", "no:", "5"]
+    full = cli("sync", "--yes", "--full", "--json")
+    entry = next(t for t in json.loads(full.lines[-1])["tables"] if t["table"] == "directory_entry")
+    assert (entry["mode"], entry["read"], entry["updated"]) == ("full", 60, 1)
     assert cli("sync", "--verify-only").exit_code == 0
     assert dirfinal.sha() == before
 
@@ -163,7 +176,9 @@ def test_a_rejected_row_stops_the_sync_before_anything_is_written(dirfinal: Dir,
     # allowing the reject is not enough: user 7 owns entries, whose foreign keys would dangle
     allowed = cli("sync", "--yes", "--max-rejects", "1")
     assert allowed.exit_code == 1
-    assert 'violates foreign key constraint "directory_entry_owner_id' in allowed.stderr
+    assert allowed.stderr.startswith("error: step sync all tables failed: 2 pre-check problem(s); first: table"
+                                     " directory_entry, column owner_id: rows with key 6, 36 point at auth_user rows"
+                                     " that do not exist (orphans) — ")
     assert dirfinal.count("auth_user") == 0  # one transaction: nothing of it was committed
     dirfinal.source_sql("UPDATE user SET active = 0 WHERE id = 7")
     assert cli("sync", "--yes").exit_code == 0
@@ -191,3 +206,26 @@ def test_rollback_restore_data_puts_the_backup_back(dirfinal: Dir, cli) -> None:
     assert any(line.startswith("    undo: restore the target from ") for line in restored.lines)
     assert dirfinal.count("auth_user") == 0 and dirfinal.count("directory_entry") == 0
     assert SECRET not in restored.stdout + restored.stderr
+
+
+def test_emails_equal_but_for_case_are_caught_before_commit(dirfinal: Dir, cli) -> None:
+    dirfinal.source_sql("UPDATE user SET email = upper((SELECT email FROM user WHERE id = 2)) WHERE id = 5")
+    result = cli("sync", "--yes")
+    assert result.exit_code == 1
+    db = sqlite3.connect(dirfinal.source)
+    email = db.execute("SELECT lower(email) FROM user WHERE id = 2").fetchone()[0]
+    assert (f"first: table auth_user, column email: values equal but for case: 2={email}; 5={email}"
+            in result.stderr)
+    assert dirfinal.count("auth_user") == 0
+
+
+def test_nul_bytes_and_unknown_hashes_are_rejected_naming_table_key_and_column(dirfinal: Dir, cli) -> None:
+    dirfinal.source_sql("UPDATE entry SET name = 'bad' || char(0) || 'name' WHERE id = 9")
+    dirfinal.source_sql("UPDATE user SET password_hash = 'md5$abc$def' WHERE id = 4")
+    result = cli("sync", "--yes")
+    assert result.exit_code == 1
+    assert ("2 row(s) rejected (max 0); first: table auth_user, key id=4, column password: password hash format"
+            " 'unknown:md5' has no Django equivalent" in result.stderr)
+    rejects = sorted((dirfinal.project / ".golive" / "rejects").glob("*.ndjson"))[-1].read_text().splitlines()
+    assert json.loads(rejects[1]) == {"table": "directory_entry", "key": "id=9", "column": "name",
+                                      "reason": "NUL byte in text (PostgreSQL cannot store it)"}

@@ -12,12 +12,12 @@ from golive.cli.options import DryRun, Json, Yes, app_of
 
 app = typer.Typer(help=help_of("sync"))
 
-COLUMNS = ["TABLE", "READ", "INSERTED", "UPDATED", "DELETED", "UNCHANGED", "REJECTED", "SECONDS", "VERIFIED"]
+COLUMNS = ["TABLE", "MODE", "READ", "INSERTED", "UPDATED", "DELETED", "UNCHANGED", "REJECTED", "SECONDS", "VERIFIED"]
 
 
 def _row(r: Any) -> list[str]:
     verified = "yes" if r.verified else ("no: " + ", ".join(r.mismatched_keys[:3]) if r.verified is False else "-")
-    return [r.table, str(r.read), str(r.inserted), str(r.updated), str(r.deleted), str(r.unchanged), str(r.rejected),
+    return [r.table, r.mode, str(r.read), str(r.inserted), str(r.updated), str(r.deleted), str(r.unchanged), str(r.rejected),
             f"{r.seconds:.2f}", verified]
 
 
@@ -43,6 +43,8 @@ def sync(
     ctx: typer.Context,
     tables: Annotated[str | None, typer.Option("--tables", help="Only these tables (comma-separated, target or"
                                                " source names).")] = None,
+    full: Annotated[bool, typer.Option("--full", help="Read every source row, not only those changed since the"
+                                       " last sync's watermark.")] = False,
     verify_only: Annotated[bool, typer.Option("--verify-only", help="Compare source and target; write nothing.")] = False,
     max_rejects: Annotated[int | None, typer.Option("--max-rejects", help="Rows that may be rejected before the sync"
                                                     " stops (default: \\[sync].max_rejects).")] = None,
@@ -69,7 +71,7 @@ def sync(
     if max_rejects is not None:
         options["max_rejects"] = max_rejects
     with bar:
-        outcome = a.execute("sync", "sync " + (tables or "all tables"), [Sync(tables=names)], yes=yes, dry_run=dry_run,
+        outcome = a.execute("sync", "sync " + (tables or "all tables"), [Sync(tables=names, full=full)], yes=yes, dry_run=dry_run,
                             args={"tables": names}, options=options)
     if outcome is not None:
         results = options.get("results", [])

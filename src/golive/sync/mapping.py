@@ -30,6 +30,7 @@ class ColumnSpec(_Model):
 class Options(_Model):
     source_timezone: str = "UTC"
     unknown_hashes: Literal["reject", "unusable"] = "reject"
+    overlap_seconds: float = Field(300, ge=0, description="re-read rows changed this long before the last watermark")
 
 
 class TableSpec(_Model):
@@ -40,6 +41,8 @@ class TableSpec(_Model):
     changed: str | None = None
     columns: dict[str, str | ColumnSpec]
     defaults: dict[str, Any] = Field(default_factory=dict)
+    unique_ci: list[str] = Field(default_factory=list, description="target columns whose values must differ"
+                                 " case-insensitively (checked before commit)")
 
     @model_validator(mode="after")
     def _one_source(self) -> TableSpec:
@@ -76,6 +79,7 @@ class TableMap:
     changed: str | None
     columns: tuple[Column, ...]
     defaults: dict[str, Any]
+    unique_ci: tuple[str, ...] = ()
 
     @property
     def source_columns(self) -> list[str]:
@@ -129,8 +133,11 @@ def _table(spec: TableSpec, options: Options, path: Path) -> TableMap:
     if missing:
         raise ConfigError(f"{path}: table {spec.target}: key column(s) {', '.join(missing)} must be mapped as-is"
                           " to a target column", hint=f'add e.g. {missing[0]} = "{missing[0]}" under [table.columns]')
+    unknown = [c for c in spec.unique_ci if c not in {col.target for col in columns}]
+    if unknown:
+        raise ConfigError(f"{path}: table {spec.target}: unique_ci names {', '.join(unknown)}, which no column feeds")
     return TableMap(spec.source, spec.query, spec.target, key, tuple(feeds[k] for k in key), spec.changed,
-                    tuple(columns), dict(spec.defaults))
+                    tuple(columns), dict(spec.defaults), tuple(spec.unique_ci))
 
 
 def load_mapping(path: Path) -> Mapping:

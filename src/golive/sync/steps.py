@@ -48,15 +48,15 @@ def _config(ctx: StepContext) -> GoliveConfig:
 class Sync(Step):
     kind = "sync.run"
 
-    def __init__(self, tables: list[str] | None = None) -> None:
-        super().__init__(tables=tables)
+    def __init__(self, tables: list[str] | None = None, full: bool = False) -> None:
+        super().__init__(tables=tables, full=full)
 
     @property
     def title(self) -> str:
         return "sync " + (", ".join(self.params["tables"]) if self.params["tables"] else "all tables")
 
     def plan(self, ctx: StepContext) -> list[Change]:
-        from golive.sync.engine import Source
+        from golive.sync.source import Source
 
         engine, tables = engine_for(_config(ctx), {"tables": self.params["tables"]})
         source = Source(engine.source_url)
@@ -84,10 +84,13 @@ class Sync(Step):
                 shown(table, done, total)
 
         engine, tables = engine_for(_config(ctx), {**ctx.options, "progress": progress, "tables": self.params["tables"]})
-        results = engine.run(tables)
+        results = engine.run(tables, full=bool(self.params.get("full")))
         for r in results:
-            ctx.log("apply", f"table {r.table}: read {r.read}, inserted {r.inserted}, updated {r.updated},"
+            ctx.log("apply", f"table {r.table} ({r.mode}): read {r.read}, inserted {r.inserted}, updated {r.updated},"
                     f" deleted {r.deleted}, unchanged {r.unchanged}, rejected {r.rejected}, verified")
+            if r.hash_formats:
+                ctx.log("apply", f"table {r.table}: password hashes by format: "
+                        + ", ".join(f"{k} {v}" for k, v in sorted(r.hash_formats.items())))
         ctx.options["results"] = results
         return {**before, "results": [r.as_dict() for r in results]}
 

@@ -1,0 +1,57 @@
+"""Pre-checks on the staged rows of a table, before anything is committed: foreign keys that would
+dangle, and case-insensitive collisions on columns that must be unique (username, email). Each
+names the table, the keys and the column."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from golive.sync.mapping import TableMap
+from golive.sync.source import ident
+
+__all__ = ["collisions", "orphans"]
+
+_FKS = """
+SELECT a.attname, pt.relname, pa.attname
+FROM pg_constraint c
+JOIN pg_class t ON t.oid = c.conrelid
+JOIN pg_class pt ON pt.oid = c.confrelid
+JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+JOIN pg_attribute pa ON pa.attrelid = c.confrelid AND pa.attnum = c.confkey[1]
+WHERE c.contype = 'f' AND t.relname = %s AND cardinality(c.conkey) = 1
+"""
+
+
+def orphans(target: Any, table: TableMap, key_sql: str) -> list[str]:
+    """One message per foreign key of the staged rows that points at nothing."""
+    problems = []
+    order = ", ".join(f"s.{ident(k)}" for k in table.target_key)
+    for column, parent, parent_column in target.execute(_FKS, (table.target,)).fetchall():
+        if column not in table.target_columns:
+            continue
+        rows = target.execute(
+            f"SELECT {key_sql} FROM golive_stage s WHERE s.{ident(column)} IS NOT NULL AND NOT EXISTS"
+            f" (SELECT 1 FROM {ident(parent)} p WHERE p.{ident(parent_column)} = s.{ident(column)}) ORDER BY {order} LIMIT 6"
+        ).fetchall()
+        if rows:
+            keys = ", ".join(r[0] for r in rows[:5]) + (", …" if len(rows) > 5 else "")
+            problems.append(f"table {table.target}, column {column}: rows with key {keys} point at {parent} rows"
+                            " that do not exist (orphans)")
+    return problems
+
+
+def collisions(target: Any, table: TableMap, key_sql: str) -> list[str]:
+    """Values of ``unique_ci`` columns that differ only in case, among staged and existing rows."""
+    problems = []
+    same_key = " AND ".join(f"t.{ident(k)} = s.{ident(k)}" for k in table.target_key)
+    key_t = key_sql.replace("s.", "t.")
+    for column in table.unique_ci:
+        rows = target.execute(
+            f"SELECT lower(v), string_agg(k || '=' || v, '; ' ORDER BY k) FROM ("
+            f" SELECT {key_sql} AS k, s.{ident(column)}::text AS v FROM golive_stage s"
+            f" UNION ALL SELECT {key_t}, t.{ident(column)}::text FROM {ident(table.target)} t"
+            f" WHERE NOT EXISTS (SELECT 1 FROM golive_stage s WHERE {same_key})) AS x"
+            " WHERE v IS NOT NULL AND v <> '' GROUP BY lower(v) HAVING count(*) > 1 ORDER BY 1 LIMIT 5").fetchall()
+        for _, which in rows:
+            problems.append(f"table {table.target}, column {column}: values equal but for case: {which}")
+    return problems

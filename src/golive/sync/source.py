@@ -1,0 +1,93 @@
+"""The old database, opened read-only: SQLite with ``mode=ro``, or PostgreSQL in one
+``REPEATABLE READ READ ONLY`` transaction, so every table is read from the same snapshot."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from golive.errors import GoliveError
+from golive.sync.mapping import TableMap
+
+__all__ = ["Source", "ident"]
+
+
+def ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _text(raw: bytes) -> str:
+    # invalid UTF-8 survives as surrogates, so the row can be rejected with a reason instead of crashing
+    return raw.decode("utf-8", errors="surrogateescape")
+
+
+class Source:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.sqlite: sqlite3.Connection | None = None
+        self.pg: Any = None
+        if url.startswith("sqlite:///"):
+            path = Path(url.removeprefix("sqlite:///"))
+            if not path.exists():
+                raise GoliveError(f"source database {path} does not exist", hint="check [source].url")
+            self.sqlite = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            self.sqlite.row_factory = sqlite3.Row
+            self.sqlite.text_factory = _text
+            self.sqlite.execute("BEGIN")  # one read snapshot for every table
+        else:
+            import psycopg
+            from psycopg.rows import dict_row
+
+            self.pg = psycopg.connect(url, row_factory=dict_row)
+            self.pg.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+
+    @property
+    def placeholder(self) -> str:
+        return "?" if self.sqlite is not None else "%s"
+
+    def _origin(self, table: TableMap) -> str:
+        return ident(table.source) if table.source else f"({table.query}) AS q"
+
+    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> Iterator[dict[str, Any]]:
+        if self.sqlite is not None:
+            for row in self.sqlite.execute(sql, params):
+                yield dict(row)
+        else:
+            with self.pg.cursor(name="golive_read") as cur:
+                cur.itersize = 5000
+                cur.execute(sql, params)
+                yield from cur
+
+    def scalar(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        row = next(self._query(sql, params), None)
+        return next(iter(row.values())) if row else None
+
+    def count(self, table: TableMap) -> int:
+        return int(self.scalar(f"SELECT count(*) AS n FROM {self._origin(table)}") or 0)
+
+    def max_changed(self, table: TableMap) -> Any:
+        assert table.changed
+        return self.scalar(f"SELECT max({ident(table.changed)}) AS m FROM {self._origin(table)}")
+
+    def rows(self, table: TableMap, since: Any = None) -> Iterator[dict[str, Any]]:
+        """The mapped columns in key order; with ``since``, only rows changed at or after it (or never stamped)."""
+        cols = ", ".join(ident(c) for c in table.source_columns)
+        where, params = "", tuple[Any, ...]()
+        if since is not None and table.changed:
+            where = f" WHERE {ident(table.changed)} IS NULL OR {ident(table.changed)} >= {self.placeholder}"
+            params = (since,)
+        order = ", ".join(ident(k) for k in table.key)
+        yield from self._query(f"SELECT {cols} FROM {self._origin(table)}{where} ORDER BY {order}", params)
+
+    def keys(self, table: TableMap) -> Iterator[tuple[Any, ...]]:
+        cols = ", ".join(ident(k) for k in table.key)
+        for row in self._query(f"SELECT {cols} FROM {self._origin(table)}"):
+            yield tuple(row.values())
+
+    def close(self) -> None:
+        if self.sqlite is not None:
+            self.sqlite.close()
+        if self.pg is not None:
+            self.pg.close()
