@@ -229,3 +229,26 @@ def test_nul_bytes_and_unknown_hashes_are_rejected_naming_table_key_and_column(d
     rejects = sorted((dirfinal.project / ".golive" / "rejects").glob("*.ndjson"))[-1].read_text().splitlines()
     assert json.loads(rejects[1]) == {"table": "directory_entry", "key": "id=9", "column": "name",
                                       "reason": "NUL byte in text (PostgreSQL cannot store it)"}
+
+
+def test_media_copied_with_manifest_incrementally_and_referenced_files_checked(dirfinal: Dir, cli, tmp_path) -> None:
+    photos, published = tmp_path / "flask-static", tmp_path / "django-media"
+    for i in range(1, 61, 2):  # the seed gives odd entries a photo
+        (photos / "photos").mkdir(parents=True, exist_ok=True)
+        (photos / "photos" / f"{i}.jpg").write_bytes(bytes([i]) * (100 + i))
+    config = dirfinal.project / "golive.toml"
+    config.write_text(config.read_text() + f'\n[[sync.media]]\nfrom = "{photos}"\nto = "{published}"\n')
+    first = cli("sync", "--yes", "--json")
+    assert first.exit_code == 0, first.stderr
+    media = json.loads(first.lines[-1])["media"]
+    assert [(m["files"], m["copied"], m["unchanged"]) for m in media] == [(30, 30, 0)]
+    assert (published / "photos" / "7.jpg").read_bytes() == bytes([7]) * 107
+    assert json.loads((dirfinal.project / ".golive" / "media-manifest-0.json").read_text())["photos/7.jpg"]["size"] == 107
+    (photos / "photos" / "9.jpg").write_bytes(b"retouched")
+    second = json.loads(cli("sync", "--yes", "--json").lines[-1])["media"]
+    assert [(m["copied"], m["unchanged"], m["bytes_copied"]) for m in second] == [(1, 29, 9)]
+    (photos / "photos" / "11.jpg").unlink()
+    missing = cli("sync", "--yes", "--full")
+    assert missing.exit_code == 1
+    assert ("first: table directory_entry, key id=11, column photo: file photos/11.jpg is in none of the media folders"
+            in missing.stderr)

@@ -74,6 +74,9 @@ def sync(
         outcome = a.execute("sync", "sync " + (tables or "all tables"), [Sync(tables=names, full=full)], yes=yes, dry_run=dry_run,
                             args={"tables": names}, options=options)
     if outcome is not None:
-        results = options.get("results", [])
+        results, media = options.get("results", []), options.get("media", [])
         a.table(COLUMNS, [_row(r) for r in results])
-        a.done({"tables": [r.as_dict() for r in results]})
+        if media:
+            a.table(["MEDIA", "FILES", "COPIED", "BYTES", "UNCHANGED", "VERIFIED"],
+                    [[m.folder, str(m.files), str(m.copied), str(m.bytes_copied), str(m.unchanged), "yes"] for m in media])
+        a.done({"tables": [r.as_dict() for r in results], "media": [m.as_dict() for m in media]})

@@ -77,8 +77,10 @@ def _since(watermark: str, overlap: float, pg_source: bool) -> Any:
 
 class SyncEngine:
     def __init__(self, source_url: str, target_url: str, mapping: Mapping, *, max_rejects: int = 0,
-                 reject_file: Path | None = None, progress: Progress | None = None) -> None:
+                 reject_file: Path | None = None, progress: Progress | None = None,
+                 media_roots: tuple[Path, ...] = ()) -> None:
         self.source_url, self.target_url, self.mapping = source_url, target_url, mapping
+        self.media_roots = media_roots
         self.max_rejects, self.reject_file = max_rejects, reject_file
         self.progress = progress or (lambda table, done, total: None)
         self.rejects: list[dict[str, Any]] = []
@@ -98,6 +100,11 @@ class SyncEngine:
                 reason = "NUL byte in text" if "\x00" in value else "invalid UTF-8 in text"
                 self._reject(table, row, column.target, reason + " (PostgreSQL cannot store it)", record)
                 return None
+            if record and column.target in table.files and value and self.media_roots \
+                    and not any((root / str(value)).is_file() for root in self.media_roots):
+                key = ", ".join(f"{k}={row.get(k)!r}" for k in table.key)
+                self.problems.append(f"table {table.target}, key {key}, column {column.target}: file {value} is in"
+                                     " none of the media folders")
             out.append(value)
         return out + [v for k, v in table.defaults.items() if k not in {c.target for c in table.columns}]
 

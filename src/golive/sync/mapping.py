@@ -43,6 +43,8 @@ class TableSpec(_Model):
     defaults: dict[str, Any] = Field(default_factory=dict)
     unique_ci: list[str] = Field(default_factory=list, description="target columns whose values must differ"
                                  " case-insensitively (checked before commit)")
+    files: list[str] = Field(default_factory=list, description="target columns holding paths of media files, which"
+                             " must exist in a [[sync.media]] folder")
 
     @model_validator(mode="after")
     def _one_source(self) -> TableSpec:
@@ -80,6 +82,7 @@ class TableMap:
     columns: tuple[Column, ...]
     defaults: dict[str, Any]
     unique_ci: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
 
     @property
     def source_columns(self) -> list[str]:
@@ -133,11 +136,12 @@ def _table(spec: TableSpec, options: Options, path: Path) -> TableMap:
     if missing:
         raise ConfigError(f"{path}: table {spec.target}: key column(s) {', '.join(missing)} must be mapped as-is"
                           " to a target column", hint=f'add e.g. {missing[0]} = "{missing[0]}" under [table.columns]')
-    unknown = [c for c in spec.unique_ci if c not in {col.target for col in columns}]
-    if unknown:
-        raise ConfigError(f"{path}: table {spec.target}: unique_ci names {', '.join(unknown)}, which no column feeds")
+    for option in ("unique_ci", "files"):
+        unknown = [c for c in getattr(spec, option) if c not in {col.target for col in columns}]
+        if unknown:
+            raise ConfigError(f"{path}: table {spec.target}: {option} names {', '.join(unknown)}, which no column feeds")
     return TableMap(spec.source, spec.query, spec.target, key, tuple(feeds[k] for k in key), spec.changed,
-                    tuple(columns), dict(spec.defaults), tuple(spec.unique_ci))
+                    tuple(columns), dict(spec.defaults), tuple(spec.unique_ci), tuple(spec.files))
 
 
 def load_mapping(path: Path) -> Mapping:

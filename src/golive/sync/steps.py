@@ -35,7 +35,8 @@ def engine_for(config: GoliveConfig, options: dict[str, Any] | None = None) -> t
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     engine = SyncEngine(resolve_url(config.require("source").url), resolve_url(config.require("target").url), mapping,
                         max_rejects=options.get("max_rejects", sync.max_rejects if sync else 0),
-                        reject_file=config.state_dir / "rejects" / f"{stamp}.ndjson", progress=options.get("progress"))
+                        reject_file=config.state_dir / "rejects" / f"{stamp}.ndjson", progress=options.get("progress"),
+                        media_roots=tuple(config.resolve(m.from_) for m in sync.media) if sync else ())
     return engine, tables
 
 
@@ -84,6 +85,7 @@ class Sync(Step):
                 shown(table, done, total)
 
         engine, tables = engine_for(_config(ctx), {**ctx.options, "progress": progress, "tables": self.params["tables"]})
+        media = self._media(ctx)
         results = engine.run(tables, full=bool(self.params.get("full")))
         for r in results:
             ctx.log("apply", f"table {r.table} ({r.mode}): read {r.read}, inserted {r.inserted}, updated {r.updated},"
@@ -91,8 +93,22 @@ class Sync(Step):
             if r.hash_formats:
                 ctx.log("apply", f"table {r.table}: password hashes by format: "
                         + ", ".join(f"{k} {v}" for k, v in sorted(r.hash_formats.items())))
-        ctx.options["results"] = results
-        return {**before, "results": [r.as_dict() for r in results]}
+        ctx.options["results"], ctx.options["media"] = results, media
+        return {**before, "results": [r.as_dict() for r in results], "media": [m.as_dict() for m in media]}
+
+    def _media(self, ctx: StepContext) -> list[Any]:
+        """Copy the media folders first: additive, and the rows about to arrive may point at the files."""
+        from golive.sync.media import sync_media
+
+        config = _config(ctx)
+        done = []
+        for i, pair in enumerate(config.sync.media if config.sync else []):
+            result = sync_media(config.resolve(pair.from_), config.resolve(pair.to),
+                                config.state_dir / f"media-manifest-{i}.json")
+            ctx.log("apply", f"media {pair.from_} -> {pair.to}: {result.files} file(s), {result.copied} copied"
+                    f" ({result.bytes_copied} bytes), {result.unchanged} unchanged, verified")
+            done.append(result)
+        return done
 
     def undo(self, ctx: StepContext, record: Record) -> None:
         from golive.db import resolve_url
