@@ -85,6 +85,7 @@ class SyncEngine:
         self.progress = progress or (lambda table, done, total: None)
         self.rejects: list[dict[str, Any]] = []
         self.problems: list[str] = []
+        self.expected: dict[str, str] = {}
 
     # -- rows ------------------------------------------------------------------------------------
     def _transform(self, table: TableMap, row: dict[str, Any], record: bool = True) -> list[Any] | None:
@@ -96,7 +97,7 @@ class SyncEngine:
             except Reject as exc:
                 self._reject(table, row, column.target, str(exc), record)
                 return None
-            if isinstance(value, str) and ("\x00" in value or any("\udc80" <= ch <= "\udcff" for ch in value)):
+            if isinstance(value, str) and not _storable(value):
                 reason = "NUL byte in text" if "\x00" in value else "invalid UTF-8 in text"
                 self._reject(table, row, column.target, reason + " (PostgreSQL cannot store it)", record)
                 return None
@@ -161,7 +162,7 @@ class SyncEngine:
         key_s = _key_sql("s", table.target_key)
         self.problems += orphans(target, table, key_s) + collisions(target, table, key_s)
         self._merge(source, target, table, result, total)
-        self._verify(source, target, table, result, since)
+        self._verify(source, target, table, result, staged=since is not None, expected=self.expected)
         target.execute("INSERT INTO golive.sync_state (target, watermark, mode) VALUES (%s, %s, %s) ON CONFLICT (target)"
                        " DO UPDATE SET watermark = excluded.watermark, mode = excluded.mode, synced_at = now()",
                        (table.target, None if new_watermark is None else canonical(new_watermark).replace("\\N", ""),
@@ -175,6 +176,7 @@ class SyncEngine:
         target.execute(f"CREATE TEMP TABLE golive_stage (LIKE {ident(table.target)} INCLUDING DEFAULTS) ON COMMIT DROP")
         hashed = [c for c in table.columns if c.transform_name == "werkzeug_to_django"]
         formats: Counter[str] = Counter()
+        self.expected = {}  # key -> digest of the values staged: what verification must find in the target
         with target.cursor().copy(f"COPY golive_stage ({cols}) FROM STDIN") as copy:
             for row in source.rows(table, since):
                 result.read += 1
@@ -185,6 +187,7 @@ class SyncEngine:
                     result.rejected += 1
                 else:
                     copy.write_row([_adapt(v) for v in values])
+                    self.expected["\x1f".join(canonical(row[k]) for k in table.key)] = digest(values)
                 if result.read % 5000 == 0 or result.read == total:
                     self.progress(table.target, result.read, total)  # inside the COPY
         result.hash_formats = dict(formats)
@@ -217,18 +220,21 @@ class SyncEngine:
                            " FROM pg_get_serial_sequence(%s, %s) AS seq WHERE seq IS NOT NULL", (table.target, key))
 
     # -- verification ----------------------------------------------------------------------------
-    def _verify(self, source: Source, target: Any, table: TableMap, result: TableResult, since: Any = None) -> None:
-        """Digests of the mapped values, source side (transformed) against target side, by key.
-        After an incremental load, the rows just read; otherwise every synced row."""
-        expected: dict[str, str] = {}
-        for row in source.rows(table, since):
-            values = self._transform(table, row, record=False)
-            if values is not None:
-                expected["\x1f".join(canonical(row[k]) for k in table.key)] = digest(values)
+    def _verify(self, source: Source, target: Any, table: TableMap, result: TableResult, staged: bool = False,
+                expected: dict[str, str] | None = None) -> None:
+        """Digests of the mapped values, source side (transformed) against target side, by key: after a
+        load, those computed while staging (after an incremental load, only the staged rows are compared);
+        for --verify-only, computed from a fresh read of the source."""
+        if expected is None:
+            expected = {}
+            for row in source.rows(table):
+                values = self._transform(table, row, record=False)
+                if values is not None:
+                    expected["\x1f".join(canonical(row[k]) for k in table.key)] = digest(values)
         key_t = _key_sql("t", table.target_key)
         cols = ", ".join(f"t.{ident(c)}" for c in table.target_columns)
         scope = ""
-        if since is not None:
+        if staged:
             scope = f" AND {key_t} IN (SELECT {_key_sql('s', table.target_key)} FROM golive_stage s)"
         rows = target.execute(f"SELECT {key_t}, {cols} FROM {ident(table.target)} t JOIN golive.synced_keys k"
                               f" ON k.target = %s AND k.key = {key_t}{scope}", (table.target,)).fetchall()
@@ -256,6 +262,17 @@ class SyncEngine:
         finally:
             source.close()
         return results
+
+
+def _storable(text: str) -> bool:
+    """No NUL byte, and no lone surrogate (what invalid UTF-8 from SQLite decodes to)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _adapt(value: Any) -> Any:

@@ -66,8 +66,7 @@ class Column:
     transform_name: str | None
 
     def value(self, row: dict[str, Any]) -> Any:
-        values = [row[s] for s in self.sources]
-        raw = values[0] if len(values) == 1 else values
+        raw = row[self.sources[0]] if len(self.sources) == 1 else [row[s] for s in self.sources]
         return self.transform(raw) if self.transform else raw
 
 

@@ -14,6 +14,11 @@ __all__ = ["canonical", "compare", "digest"]
 
 def canonical(value: Any) -> str:
     """One text form per value, the same for what the source gave and what PostgreSQL returns."""
+    kind = type(value)
+    if kind is str:  # the common cases first: this runs for every value of every row
+        return value  # type: ignore[no-any-return]
+    if kind is int:
+        return str(value)
     if value is None:
         return "\\N"
     if isinstance(value, bool):
