@@ -30,6 +30,17 @@ def under_load(env: SwapEnv, action, settle: float = 0.4) -> LoadResult:
     return result
 
 
+def failed_swap(env: SwapEnv, cli, *args: str):
+    """A swap that must fail under load, leaving blue answering every request and green gone."""
+    out = []
+    result = under_load(env, lambda: out.append(cli("swap", "--yes", *args)))
+    assert out[0].exit_code == 1, out[0].stdout
+    assert result.bodies() == ["blue"]
+    blue_live(env)
+    assert env.container(env.green) is None
+    return out[0]
+
+
 def blue_live(env: SwapEnv) -> None:
     assert env.apache.upstream_file.read_text() == f"Define GOLIVE_UPSTREAM http://127.0.0.1:{env.blue_port}\n"
     assert env.container(env.blue) is not None and env.container(env.blue).status == "running"
@@ -91,12 +102,8 @@ def test_swap_with_docker_healthcheck_then_finalize_and_undo_it(swap_env: SwapEn
 def test_image_not_found_leaves_blue_live(swap_env: SwapEnv, cli) -> None:
     env = swap_env
     missing = f"127.0.0.1:{free_port()}/nothing-here:v1"  # a registry on loopback that does not exist
-    out = []
-    result = under_load(env, lambda: out.append(cli("swap", "--yes", "--image", missing)))
-    assert out[0].exit_code == 1
-    assert f"image {missing} is not on this host and cannot be pulled" in out[0].stderr
-    assert result.bodies() == ["blue"]
-    blue_live(env)
+    failed = failed_swap(env, cli, "--image", missing)
+    assert f"image {missing} is not on this host and cannot be pulled" in failed.stderr
 
 
 def test_host_port_taken_leaves_blue_live(swap_env: SwapEnv, cli) -> None:
@@ -105,29 +112,18 @@ def test_host_port_taken_leaves_blue_live(swap_env: SwapEnv, cli) -> None:
     squatter.bind(("127.0.0.1", env.green_port))
     squatter.listen()
     try:
-        out = []
-        result = under_load(env, lambda: out.append(cli("swap", "--yes")))
+        failed = failed_swap(env, cli)
     finally:
         squatter.close()
-    assert out[0].exit_code == 1
-    assert f"host port 127.0.0.1:{env.green_port} for green is taken by something else" in out[0].stderr
-    assert result.bodies() == ["blue"]
-    blue_live(env)
-    assert env.container(env.green) is None
+    assert f"host port 127.0.0.1:{env.green_port} for green is taken by something else" in failed.stderr
 
 
 def test_never_healthy_shows_logs_removes_it_and_leaves_blue_live(swap_env: SwapEnv, cli) -> None:
     env = swap_env
     env.write_config(image=env.images["broken"], health_timeout=2)
-    out = []
-    result = under_load(env, lambda: out.append(cli("swap", "--yes")))
-    assert out[0].exit_code == 1
-    err = out[0].stderr
+    err = failed_swap(env, cli).stderr
     assert f"{env.green} did not become healthy within 2s (GET /healthz -> 404); it was removed." in err
     assert "Last log lines:" in err
-    assert result.bodies() == ["blue"]
-    blue_live(env)
-    assert env.container(env.green) is None
 
 
 def test_failing_configtest_never_reloads_and_leaves_blue_live(swap_env: SwapEnv, cli, tmp_path) -> None:
@@ -135,13 +131,7 @@ def test_failing_configtest_never_reloads_and_leaves_blue_live(swap_env: SwapEnv
     broken = tmp_path / "broken.conf"
     broken.write_text(env.apache.conf.read_text() + "ThisIsNotADirective on\n")
     env.write_config(test_command=["apache2", "-f", str(broken), "-t"])
-    out = []
-    result = under_load(env, lambda: out.append(cli("swap", "--yes")))
-    assert out[0].exit_code == 1
-    assert f"proxy test `apache2 -f {broken} -t` failed:" in out[0].stderr
-    assert result.bodies() == ["blue"]
-    blue_live(env)
-    assert env.container(env.green) is None
+    assert f"proxy test `apache2 -f {broken} -t` failed:" in failed_swap(env, cli).stderr
 
 
 def test_docker_unreachable_is_a_clear_error(swap_env: SwapEnv, cli) -> None:
