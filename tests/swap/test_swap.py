@@ -137,11 +137,9 @@ def test_failing_configtest_never_reloads_and_leaves_blue_live(swap_env: SwapEnv
 def test_docker_unreachable_is_a_clear_error(swap_env: SwapEnv, cli) -> None:
     env = swap_env
     env.write_config(docker_url="unix:///nonexistent/docker.sock")
-    out = cli("swap", "--yes")
-    assert out.exit_code == 1
-    assert out.stderr == ("error: the Docker daemon at unix:///nonexistent/docker.sock does not answer"
-                          " (DockerException) — start dockerd, or fix [containers].docker_url; nothing was changed\n")
-    blue_live(env)
+    assert failed_swap(env, cli).stderr == (
+        "error: the Docker daemon at unix:///nonexistent/docker.sock does not answer (DockerException)"
+        " — start dockerd, or fix [containers].docker_url; nothing was changed\n")
 
 
 @pytest.mark.parametrize("fault", ["swap.swap:health-wait:pause", "swap.swap:before-reload:kill",
