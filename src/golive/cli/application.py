@@ -107,7 +107,7 @@ class App:
         lock.acquire(self.command)
         if lock.took_over is not None:
             self.warn(f"lock: the previous holder ({lock.took_over}) is gone; its run may need "
-                      "`golive rollback` or --resume")
+                      "`golive rollback` (`golive status` shows it)")
         self._locks.append(lock)
         return lock
 
