@@ -8,11 +8,13 @@ from typing import Any
 def status(config: Any) -> dict[str, str] | None:
     if config.dns is None or config.linode is None:
         return None
-    from golive.core.step import Gateways
+    from golive.dns.gateway import LinodeDns
     from golive.dns.steps import configured_records
 
     dns = config.dns
-    _, records = configured_records(dns, Gateways(config).get("linode"))
+    # status must answer quickly even when the API does not: no retries here
+    gateway = LinodeDns(config.linode.token.resolve(), config.linode.api_url, retries=0)
+    _, records = configured_records(dns, gateway)
     sides = [next((s for s in ("new", "old") if r["target"] == dns.target(r["type"], s)), "elsewhere") for r in records]
     summary = ", ".join(f"{sides.count(s)} {s}" for s in ("new", "old", "elsewhere") if sides.count(s))
     return {"records": f"{len(records)} ({summary})"}
