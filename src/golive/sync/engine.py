@@ -167,7 +167,7 @@ class SyncEngine:
                        " DO UPDATE SET watermark = excluded.watermark, mode = excluded.mode, synced_at = now()",
                        (table.target, None if new_watermark is None else canonical(new_watermark).replace("\\N", ""),
                         result.mode))
-        target.execute("DROP TABLE golive_stage, golive_src_keys")
+        target.execute("DROP TABLE golive_stage, golive_gone")
         result.seconds = round(time.monotonic() - started, 3)
         return result
 
@@ -191,10 +191,14 @@ class SyncEngine:
                 if result.read % 5000 == 0 or result.read == total:
                     self.progress(table.target, result.read, total)  # inside the COPY
         result.hash_formats = dict(formats)
-        target.execute("CREATE TEMP TABLE golive_src_keys (key text PRIMARY KEY) ON COMMIT DROP")
-        with target.cursor().copy("COPY golive_src_keys (key) FROM STDIN") as copy:
-            for key in source.keys(table):
-                copy.write_row(["\x1f".join(canonical(k) for k in key)])
+        # keys golive synced earlier that the source no longer has: found in memory, so only they are sent
+        synced = {row[0] for row in target.execute("SELECT key FROM golive.synced_keys WHERE target = %s",
+                                                   (table.target,))}
+        synced.difference_update("\x1f".join(canonical(k) for k in key) for key in source.keys(table))
+        target.execute("CREATE TEMP TABLE golive_gone (key text PRIMARY KEY) ON COMMIT DROP")
+        with target.cursor().copy("COPY golive_gone (key) FROM STDIN") as copy:
+            for key in synced:
+                copy.write_row([key])
 
     def _merge(self, source: Source, target: Any, table: TableMap, result: TableResult, total: int) -> None:
         cols = table.target_columns
@@ -204,15 +208,14 @@ class SyncEngine:
         same_key = " AND ".join(f"t.{ident(k)} = s.{ident(k)}" for k in table.target_key)
         differs = f"({', '.join('t.' + ident(c) for c in cols)}) IS DISTINCT FROM ({', '.join('s.' + ident(c) for c in cols)})"
         result.deleted = target.execute(
-            f"DELETE FROM {tgt} t USING golive.synced_keys k WHERE k.target = %s AND k.key = {key_t}"
-            f" AND NOT EXISTS (SELECT 1 FROM golive_src_keys s WHERE s.key = k.key)", (table.target,)).rowcount
+            f"DELETE FROM {tgt} t USING golive_gone g WHERE g.key = {key_t}").rowcount
         result.updated = target.execute(f"DELETE FROM {tgt} t USING golive_stage s WHERE {same_key} AND {differs}").rowcount
         inserted = target.execute(f"INSERT INTO {tgt} ({col_list}) SELECT {col_list} FROM golive_stage s"
                                   f" WHERE NOT EXISTS (SELECT 1 FROM {tgt} t WHERE {same_key})").rowcount
         result.inserted = inserted - result.updated
         result.unchanged = total - result.rejected - inserted
-        target.execute("DELETE FROM golive.synced_keys k WHERE k.target = %s AND NOT EXISTS"
-                       " (SELECT 1 FROM golive_src_keys s WHERE s.key = k.key)", (table.target,))
+        target.execute("DELETE FROM golive.synced_keys k USING golive_gone g WHERE k.target = %s AND k.key = g.key",
+                       (table.target,))
         target.execute(f"INSERT INTO golive.synced_keys SELECT %s, {key_s} FROM golive_stage s ON CONFLICT DO NOTHING",
                        (table.target,))
         for key in table.target_key:
