@@ -35,7 +35,7 @@ def canonical(value: Any) -> str:
 
 
 def digest(values: list[Any]) -> str:
-    return hashlib.blake2b("\x1f".join(canonical(v) for v in values).encode(), digest_size=12).hexdigest()
+    return hashlib.blake2b("\x1f".join(map(canonical, values)).encode(), digest_size=12).hexdigest()
 
 
 def compare(expected: dict[str, str], actual: dict[str, str]) -> list[str]:
