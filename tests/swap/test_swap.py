@@ -167,3 +167,16 @@ def test_sigkill_mid_swap_then_rollback(swap_env: SwapEnv, cli, fault: str) -> N
     assert result.bodies()[0] == "blue" and result.bodies()[-1] == "blue"
     blue_live(env)
     assert env.container(env.green) is None
+
+
+def test_rollback_starts_a_stopped_old_colour_before_pointing_back(swap_env: SwapEnv, cli) -> None:
+    env = swap_env
+    assert cli("swap", "--yes").exit_code == 0
+    env.container(env.blue).stop(timeout=1)  # someone stopped blue during the bake
+    out = []
+    result = under_load(env, lambda: out.append(cli("-v", "rollback", "--yes")))
+    assert out[0].exit_code == 0, out[0].stderr
+    assert f"    undo: container {env.blue}: start again" in out[0].lines
+    assert result.bodies()[0] == "green" and result.bodies()[-1] == "blue"
+    blue_live(env)
+    assert env.container(env.green) is None

@@ -183,9 +183,11 @@ class Swap(_SwapBase):
         if current is None and live_record:
             ctx.log("undo", f"container {previous.name}: gone; recreate from {live_record['image']}")
             docker.recreate(live_record)
+            self._await_old(ctx, previous.host_port)
         elif current is not None and not current["running"]:
             ctx.log("undo", f"container {previous.name}: start again")
             docker.start(previous.name)
+            self._await_old(ctx, previous.host_port)
         if record["upstream_text"] is not None and proxy.read() != record["upstream_text"]:
             ctx.log("undo", f"proxy upstream -> {_url(previous.host_port)}")
             proxy.switch(record["upstream_text"])
@@ -196,8 +198,22 @@ class Swap(_SwapBase):
             time.sleep(c.drain_time)  # the proxy's old workers may still be finishing requests to it
             ctx.log("undo", f"container {idle.name}: remove")
             docker.remove(idle.name)
-        if record.get("idle_container"):
+        if record.get("idle_container") and docker.container(idle.name) is None:
             docker.recreate(record["idle_container"])
+
+    def _await_old(self, ctx: StepContext, host_port: int) -> None:
+        """Before the proxy goes back to a colour that had to be started again, let it answer."""
+        from golive.swap.proxy import probe
+
+        c = _containers(ctx)
+        deadline = time.monotonic() + c.health_timeout
+        while time.monotonic() < deadline:
+            status, _ = probe(_url(host_port) + c.health_path, timeout=1)
+            if 200 <= status < 300:
+                return
+            time.sleep(0.2)
+        raise GoliveError(f"the previous colour on 127.0.0.1:{host_port} did not answer {c.health_path} within"
+                          f" {c.health_timeout:g}s after being started again", hint="check it with `docker logs`")
 
     def check(self, ctx: StepContext) -> list[str]:
         c = _containers(ctx)
