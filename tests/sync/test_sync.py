@@ -206,6 +206,10 @@ def test_rollback_restore_data_puts_the_backup_back(dirfinal: Dir, cli) -> None:
     assert any(line.startswith("    undo: restore the target from ") for line in restored.lines)
     assert dirfinal.count("auth_user") == 0 and dirfinal.count("directory_entry") == 0
     assert SECRET not in restored.stdout + restored.stderr
+    again = cli("sync", "--yes", "--json")  # the sync state went with the data: this one is full again
+    assert again.exit_code == 0, again.stderr
+    users = next(t for t in json.loads(again.lines[-1])["tables"] if t["table"] == "auth_user")
+    assert (users["mode"], users["inserted"]) == ("full", 30)
 
 
 def test_emails_equal_but_for_case_are_caught_before_commit(dirfinal: Dir, cli) -> None:

@@ -57,8 +57,15 @@ def dump(url: str, directory: Path, keep: int) -> Path:
 
 
 def restore(url: str, path: Path) -> None:
+    """Put the target back as the dump has it. golive's own sync state (schema ``golive``) is dropped
+    first: objects made after the dump are not touched by --clean, and a watermark newer than the data
+    would make the next incremental sync skip rows. Without it, the next sync is a full one (safe)."""
+    from golive.db import connect
+
     if not path.exists():
         raise GoliveError(f"backup {path} is gone", hint="restore the target by hand from another backup")
+    with connect(url, what="target database") as conn:
+        conn.execute("DROP SCHEMA IF EXISTS golive CASCADE")
     conninfo, env = _split(url)
     _run([_tool("pg_restore"), "--clean", "--if-exists", "--single-transaction", "--no-owner", "-d", conninfo, str(path)],
          env, f"pg_restore of {path}")
