@@ -256,3 +256,18 @@ def test_media_copied_with_manifest_incrementally_and_referenced_files_checked(d
     assert missing.exit_code == 1
     assert ("first: table directory_entry, key id=11, column photo: file photos/11.jpg is in none of the media folders"
             in missing.stderr)
+
+
+def test_a_source_row_never_overwrites_a_row_made_in_the_new_app(dirfinal: Dir, cli) -> None:
+    assert cli("sync", "--yes").exit_code == 0
+    with psycopg.connect(dirfinal.target_url) as conn:
+        conn.execute("INSERT INTO directory_score (id, user_id, points, reason, created_at)"
+                     " VALUES (700, 1, 3, 'new site', now())")
+    dirfinal.source_sql("INSERT INTO score (id, user_id, points, reason, created_at)"
+                        " VALUES (700, 2, 9, 'old site', '2024-03-01 10:00:00')")
+    result = cli("sync", "--yes")
+    assert result.exit_code == 1
+    assert ("first: table directory_score: rows with key 700 exist in the target but were not synced by golive"
+            " (made in the new application?); golive never overwrites them" in result.stderr)
+    with psycopg.connect(dirfinal.target_url) as conn:
+        assert conn.execute("SELECT reason FROM directory_score WHERE id = 700").fetchone() == ("new site",)

@@ -9,7 +9,7 @@ from typing import Any
 from golive.sync.mapping import TableMap
 from golive.sync.source import ident
 
-__all__ = ["collisions", "orphans"]
+__all__ = ["collisions", "foreign_rows", "orphans"]
 
 _FKS = """
 SELECT a.attname, pt.relname, pa.attname
@@ -55,3 +55,18 @@ def collisions(target: Any, table: TableMap, key_sql: str) -> list[str]:
         for _, which in rows:
             problems.append(f"table {table.target}, column {column}: values equal but for case: {which}")
     return problems
+
+
+def foreign_rows(target: Any, table: TableMap, key_sql: str) -> list[str]:
+    """Staged keys that exist in the target but were not put there by golive: rows of the new app."""
+    same_key = " AND ".join(f"t.{ident(k)} = s.{ident(k)}" for k in table.target_key)
+    order = ", ".join(f"s.{ident(k)}" for k in table.target_key)
+    rows = target.execute(
+        f"SELECT {key_sql} FROM golive_stage s JOIN {ident(table.target)} t ON {same_key} WHERE NOT EXISTS"
+        f" (SELECT 1 FROM golive.synced_keys k WHERE k.target = %s AND k.key = {key_sql}) ORDER BY {order} LIMIT 6",
+        (table.target,)).fetchall()
+    if not rows:
+        return []
+    keys = ", ".join(r[0] for r in rows[:5]) + (", …" if len(rows) > 5 else "")
+    return [f"table {table.target}: rows with key {keys} exist in the target but were not synced by golive"
+            " (made in the new application?); golive never overwrites them"]

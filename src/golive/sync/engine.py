@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from golive.errors import GoliveError
-from golive.sync.checks import collisions, orphans
+from golive.sync.checks import collisions, foreign_rows, orphans
 from golive.sync.mapping import Mapping, TableMap
 from golive.sync.passwords import hash_format
 from golive.sync.source import Source, ident
@@ -160,7 +160,8 @@ class SyncEngine:
         total = source.count(table)
         self._stage(source, target, table, since, total, result)
         key_s = _key_sql("s", table.target_key)
-        self.problems += orphans(target, table, key_s) + collisions(target, table, key_s)
+        self.problems += orphans(target, table, key_s) + collisions(target, table, key_s) + \
+            foreign_rows(target, table, key_s)
         self._merge(source, target, table, result, total)
         self._verify(source, target, table, result, staged=since is not None, expected=self.expected)
         target.execute("INSERT INTO golive.sync_state (target, watermark, mode) VALUES (%s, %s, %s) ON CONFLICT (target)"
