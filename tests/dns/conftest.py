@@ -89,7 +89,6 @@ def emulator(tmp_path: Path) -> Iterator[LinodeEmulator]:
     yield emu
     emu.stop()
     validate = spec_validator()
-    assert emu.responses, "the emulator answered nothing in this test"
     for method, template, status, body in emu.responses:
         validate(method, template, status, body)
 
