@@ -271,3 +271,22 @@ def test_a_source_row_never_overwrites_a_row_made_in_the_new_app(dirfinal: Dir, 
             " (made in the new application?); golive never overwrites them" in result.stderr)
     with psycopg.connect(dirfinal.target_url) as conn:
         assert conn.execute("SELECT reason FROM directory_score WHERE id = 700").fetchone() == ("new site",)
+
+
+def test_a_row_rejected_under_max_rejects_is_read_again_by_the_next_incremental_sync(dirfinal: Dir, cli) -> None:
+    assert cli("sync", "--yes").exit_code == 0
+    dirfinal.source_sql("UPDATE user SET active = 'maybe', updated_at = '2025-01-01 00:00:00.000000' WHERE id = 7")
+    dirfinal.source_sql("UPDATE user SET email = 'later8@example.org', updated_at = '2025-06-01 00:00:00.000000'"
+                        " WHERE id = 8")
+    allowed = cli("sync", "--yes", "--max-rejects", "1", "--json")
+    assert allowed.exit_code == 0, allowed.stderr
+    users = next(t for t in json.loads(allowed.lines[-1])["tables"] if t["table"] == "auth_user")
+    assert (users["rejected"], users["updated"]) == (1, 1)
+    # fixed by hand, without moving updated_at: the held-back watermark still reaches it
+    dirfinal.source_sql("UPDATE user SET active = 1, email = 'fixed7@example.org' WHERE id = 7")
+    again = cli("sync", "--yes", "--json")
+    assert again.exit_code == 0, again.stderr
+    users = next(t for t in json.loads(again.lines[-1])["tables"] if t["table"] == "auth_user")
+    assert (users["mode"], users["rejected"], users["updated"]) == ("incremental", 0, 1)
+    with psycopg.connect(dirfinal.target_url) as conn:
+        assert conn.execute("SELECT email FROM auth_user WHERE id = 7").fetchone() == ("fixed7@example.org",)

@@ -86,6 +86,7 @@ class SyncEngine:
         self.rejects: list[dict[str, Any]] = []
         self.problems: list[str] = []
         self.expected: dict[str, str] = {}
+        self.held_back: Any = None  # the earliest `changed` stamp of a rejected row in the current table
 
     # -- rows ------------------------------------------------------------------------------------
     def _transform(self, table: TableMap, row: dict[str, Any], record: bool = True) -> list[Any] | None:
@@ -153,6 +154,7 @@ class SyncEngine:
         started, result = time.monotonic(), TableResult(table.target)
         state = target.execute("SELECT watermark FROM golive.sync_state WHERE target = %s", (table.target,)).fetchone()
         new_watermark = source.max_changed(table) if table.changed else None
+        self.held_back = None
         since = None
         if not full and table.changed and state is not None and state[0] is not None:
             result.mode = "incremental"
@@ -164,6 +166,8 @@ class SyncEngine:
             foreign_rows(target, table, key_s)
         self._merge(source, target, table, result, total)
         self._verify(source, target, table, result, staged=since is not None, expected=self.expected)
+        if self.held_back is not None:
+            new_watermark = self.held_back  # rejected rows (allowed by --max-rejects) are read again next time
         target.execute("INSERT INTO golive.sync_state (target, watermark, mode) VALUES (%s, %s, %s) ON CONFLICT (target)"
                        " DO UPDATE SET watermark = excluded.watermark, mode = excluded.mode, synced_at = now()",
                        (table.target, None if new_watermark is None else canonical(new_watermark).replace("\\N", ""),
@@ -186,6 +190,9 @@ class SyncEngine:
                 values = self._transform(table, row)
                 if values is None:
                     result.rejected += 1
+                    stamp = row.get(table.changed) if table.changed else None
+                    if stamp is not None and (self.held_back is None or stamp < self.held_back):
+                        self.held_back = stamp  # the watermark must not pass a row that was not carried over
                 else:
                     copy.write_row([_adapt(v) for v in values])
                     self.expected["\x1f".join(canonical(row[k]) for k in table.key)] = digest(values)
