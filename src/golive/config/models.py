@@ -176,6 +176,9 @@ class Containers(Section):
 
 class Proxy(Section):
     kind: Literal["apache"] = "apache"
+    # reload: upstream_file is an Include (Define), switched by configtest + graceful restart;
+    # map: upstream_file is a mod_rewrite txt map, switched by an atomic rename (no restart)
+    switch: Literal["reload", "map"] = "reload"
     upstream_file: Path
     upstream_variable: str = "GOLIVE_UPSTREAM"
     test_command: list[str] = Field(default_factory=lambda: ["apachectl", "configtest"])

@@ -1,8 +1,15 @@
-"""The proxy gateway: golive's upstream include file, the configtest and the graceful reload (the
-only place that runs them), and HTTP probes through httpx."""
+"""The proxy gateway: golive's upstream file, the configtest and the graceful reload (the only place
+that runs them), and HTTP probes through httpx.
+
+Two switch modes (``[proxy].switch``): ``reload`` — the file is an Apache include
+(``Define VAR <url>``) and a switch is write, configtest, graceful reload; ``map`` — the file is a
+mod_rewrite ``txt:`` map (``upstream <url>``) that mod_rewrite re-reads when its mtime changes, and
+a switch is configtest, then an atomic rename with a new mtime: no restart, no closed connection.
+Either way the live colour is what the file points at; :meth:`ProxyGateway.upstream` reads both."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -15,7 +22,9 @@ from golive.errors import ConfigError, GoliveError
 if TYPE_CHECKING:
     from golive.config.models import GoliveConfig, Proxy
 
-__all__ = ["ProxyGateway", "from_config", "probe"]
+__all__ = ["MAP_KEY", "ProxyGateway", "from_config", "probe"]
+
+MAP_KEY = "upstream"  # the key of the RewriteMap line: `upstream http://127.0.0.1:<port>`
 
 
 def from_config(config: GoliveConfig) -> ProxyGateway:
@@ -33,29 +42,54 @@ def probe(url: str, timeout: float = 2.0) -> tuple[int, str]:
     return response.status_code, response.text
 
 
+def _like(tmp: Path, old: os.stat_result) -> None:
+    """In map mode Apache's children (www-data) read the file at request time: keep the old file's
+    mode and group. And mod_rewrite keeps a map's entries until its mtime changes (compared in
+    microseconds): two writes within one tick would leave the old colour cached, so move it on."""
+    os.chmod(tmp, old.st_mode & 0o7777)
+    with contextlib.suppress(OSError):
+        os.chown(tmp, -1, old.st_gid)
+    if tmp.stat().st_mtime_ns // 1_000_000_000 <= old.st_mtime_ns // 1_000_000_000:
+        later = old.st_mtime_ns + 1_000_000_000  # a whole second: a change even with 1 s timestamps
+        os.utime(tmp, ns=(later, later))
+
+
 class ProxyGateway:
     def __init__(self, proxy: Proxy, upstream_file: Path) -> None:
         self.proxy = proxy
         self.file = upstream_file
 
+    @property
+    def map_mode(self) -> bool:
+        return self.proxy.switch == "map"
+
     def line(self, url: str) -> str:
-        return f"Define {self.proxy.upstream_variable} {url}\n"
+        return f"{MAP_KEY} {url}\n" if self.map_mode else f"Define {self.proxy.upstream_variable} {url}\n"
 
     def read(self) -> str | None:
         return self.file.read_text() if self.file.exists() else None
 
     def upstream(self) -> str:
         """The URL the upstream file points at (the live colour)."""
-        text = self.read()
-        match = re.search(rf"^\s*Define\s+{re.escape(self.proxy.upstream_variable)}\s+(\S+)", text or "", re.M)
+        text = self.read() or ""
+        define = rf"^\s*Define\s+{re.escape(self.proxy.upstream_variable)}\s+(\S+)"
+        match = re.search(define, text, re.M) or re.search(rf"^\s*{MAP_KEY}\s+(\S+)", text, re.M)
         if match is None:
-            raise ConfigError(f"the upstream file {self.file} does not define {self.proxy.upstream_variable}",
+            wanted = f"has no `{MAP_KEY} <url>` line" if self.map_mode else f"does not define {self.proxy.upstream_variable}"
+            raise ConfigError(f"the upstream file {self.file} {wanted}",
                               hint=f"write it once by hand: {self.line('http://127.0.0.1:<blue host_port>').strip()}")
         return match[1]
 
     def write(self, text: str) -> None:
+        """Atomically (tmp + rename), keeping the old file's mode and group, with an mtime other than its."""
         tmp = self.file.with_name(f".{self.file.name}.golive-tmp")
         tmp.write_text(text)
+        try:
+            old = self.file.stat()
+        except FileNotFoundError:
+            old = None
+        if old is not None:
+            _like(tmp, old)
         os.replace(tmp, self.file)
 
     def _command(self, what: str, command: list[str]) -> None:
@@ -66,8 +100,10 @@ class ProxyGateway:
                               hint=f"fix [proxy].{what}_command") from None
         if done.returncode != 0:
             output = (done.stderr.strip() or done.stdout.strip()).splitlines()
+            unchanged = "the upstream file was not changed" if self.map_mode else \
+                "the proxy configuration was put back and not reloaded"
             raise GoliveError(f"proxy {what} `{' '.join(command)}` failed: {output[-1] if output else done.returncode}",
-                              hint="the proxy configuration was put back and not reloaded")
+                              hint=unchanged)
 
     def test(self) -> None:
         self._command("test", self.proxy.test_command)
@@ -76,7 +112,13 @@ class ProxyGateway:
         self._command("reload", self.proxy.reload_command)
 
     def switch(self, text: str) -> None:
-        """Write the upstream file, configtest, graceful reload — never reload a config that fails its test."""
+        """reload: write the upstream file, configtest, graceful reload — never reload a config that fails
+        its test. map: configtest (Apache's config parses and its map file exists), then write: Apache
+        picks the new map up on the next request, with no restart."""
+        if self.map_mode:
+            self.test()
+            self.write(text)
+            return
         previous = self.read()
         self.write(text)
         try:

@@ -60,18 +60,19 @@ class _SwapBase(Step):
         """The public URL answers healthy, and (with version_path) the same version as the container."""
         from golive.swap.proxy import probe
 
-        c = _containers(ctx)
+        c, proxy = _containers(ctx), self._proxy(ctx)
         deadline = time.monotonic() + 15
-        status, _ = self._proxy(ctx).public(c.health_path, None, deadline)
+        status, _ = proxy.public(c.health_path, None, deadline)
+        hint = (f"does the site use the RewriteMap of {proxy.file}, readable by Apache's user? (`golive init`"
+                " prints the vhost); see the proxy's error log") if proxy.map_mode else "check the proxy's error log"
         if not 200 <= status < 300:
-            raise GoliveError(f"through the proxy, {c.health_path} answers {status or 'nothing'}",
-                              hint="check the proxy's error log")
+            raise GoliveError(f"through the proxy, {c.health_path} answers {status or 'nothing'}", hint=hint)
         if c.version_path:
             _, expected = probe(_url(host_port) + c.version_path)
-            status, body = self._proxy(ctx).public(c.version_path, expected, deadline)
+            status, body = proxy.public(c.version_path, expected, deadline)
             if body.strip() != expected.strip():
                 raise GoliveError(f"through the proxy, {c.version_path} answers {body.strip()!r}, not"
-                                  f" {expected.strip()!r} from 127.0.0.1:{host_port}", hint="check the proxy config")
+                                  f" {expected.strip()!r} from 127.0.0.1:{host_port}", hint=hint)
 
 
 class Swap(_SwapBase):
@@ -130,7 +131,7 @@ class Swap(_SwapBase):
         docker.run(idle.name, image, port=c.port, host_port=idle.host_port, env=self._env(ctx),
                    labels={"golive.color": before["idle"], "golive.image": image})
         self._wait_healthy(ctx, idle.name, idle.host_port, image)
-        ctx.log("apply", f"proxy upstream -> {_url(idle.host_port)}")
+        ctx.log("apply", f"proxy upstream -> {_url(idle.host_port)}{' (map, no reload)' if proxy.map_mode else ''}")
         ctx.checkpoint("before-reload")
         proxy.switch(proxy.line(_url(idle.host_port)))
         ctx.checkpoint("after-reload")
@@ -222,8 +223,9 @@ class Swap(_SwapBase):
         return [f"the proxy points at {live}, not {expected}"] if expected and live != expected else []
 
     def manual_undo(self, record: Record) -> list[str]:
+        # map mode needs no reload, and a reload is harmless there: one list serves both modes
         return [f"put back the upstream file: {str(record.get('upstream_text') or '').strip()!r}",
-                "run the proxy's configtest, then its graceful reload",
+                "run the proxy's configtest, then (switch = \"reload\" only) its graceful reload",
                 f"remove the {record['idle']} container golive started (docker rm -f)"]
 
 
