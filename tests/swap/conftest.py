@@ -1,6 +1,7 @@
 """Real Docker engine and real Apache: images built locally (FROM scratch + static busybox), a
 blue container started by hand (as compose would have), Apache proxying to it on a loopback port,
-and a golive.toml pointing at all of it (golive.sandbox.bluegreen)."""
+and a golive.toml pointing at all of it (golive.sandbox.bluegreen). ``swap_env`` switches colours
+with the include + graceful reload, ``swap_env_map`` with the RewriteMap (no restart)."""
 
 from __future__ import annotations
 
@@ -37,11 +38,11 @@ def images(docker_client: Any) -> Iterator[dict[str, str]]:
         docker_client.images.remove(tag, force=True)
 
 
-@pytest.fixture
-def swap_env(tmp_path: Path, docker_client: Any, images: dict[str, str],
-             monkeypatch: pytest.MonkeyPatch) -> Iterator[BlueGreen]:
-    require_real("apache2", shutil.which("apache2") is not None and (MODULES / "mod_proxy_http.so").exists())
-    env = BlueGreen(tmp_path, docker_client, images)
+def _env(tmp_path: Path, docker_client: Any, images: dict[str, str], monkeypatch: pytest.MonkeyPatch,
+         switch: str) -> Iterator[BlueGreen]:
+    modules = ["mod_proxy_http.so"] + (["mod_rewrite.so"] if switch == "map" else [])
+    require_real("apache2", shutil.which("apache2") is not None and all((MODULES / m).exists() for m in modules))
+    env = BlueGreen(tmp_path, docker_client, images, switch=switch)
     try:
         env.up()
         monkeypatch.chdir(env.project)
@@ -50,3 +51,15 @@ def swap_env(tmp_path: Path, docker_client: Any, images: dict[str, str],
         yield env
     finally:
         env.down()
+
+
+@pytest.fixture
+def swap_env(tmp_path: Path, docker_client: Any, images: dict[str, str],
+             monkeypatch: pytest.MonkeyPatch) -> Iterator[BlueGreen]:
+    yield from _env(tmp_path, docker_client, images, monkeypatch, "reload")
+
+
+@pytest.fixture
+def swap_env_map(tmp_path: Path, docker_client: Any, images: dict[str, str],
+                 monkeypatch: pytest.MonkeyPatch) -> Iterator[BlueGreen]:
+    yield from _env(tmp_path, docker_client, images, monkeypatch, "map")

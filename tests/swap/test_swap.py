@@ -42,7 +42,9 @@ def failed_swap(env: SwapEnv, cli, *args: str):
 
 
 def blue_live(env: SwapEnv) -> None:
-    assert env.apache.upstream_file.read_text() == f"Define GOLIVE_UPSTREAM http://127.0.0.1:{env.blue_port}\n"
+    blue = f"http://127.0.0.1:{env.blue_port}"
+    line = f"upstream {blue}\n" if env.switch == "map" else f"Define GOLIVE_UPSTREAM {blue}\n"
+    assert env.apache.upstream_file.read_text() == line
     assert env.container(env.blue) is not None and env.container(env.blue).status == "running"
 
 

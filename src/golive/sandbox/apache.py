@@ -1,6 +1,14 @@
 """An Apache reverse proxy of its own: ServerRoot and config in a directory, a loopback port,
-mod_proxy/mod_proxy_http, and golive's upstream include. start / graceful / stop, for tests and
-the sandbox; and the vhost snippet golive expects in a real Apache (:func:`vhost_snippet`)."""
+mod_proxy/mod_proxy_http (and mod_rewrite in map mode), and golive's upstream file. start /
+graceful / stop, for tests and the sandbox; and the vhost snippet golive expects in a real Apache
+(:func:`vhost_snippet`), for either switch mode:
+
+- ``reload``: the upstream file is an include, ``Define VAR http://127.0.0.1:<port>``, used by
+  ``ProxyPass``; a switch is a configtest and a graceful restart.
+- ``map``: the upstream file is a mod_rewrite ``txt:`` map, ``upstream http://127.0.0.1:<port>``,
+  used by a ``RewriteRule … [P]``; mod_rewrite re-reads the map when its mtime changes, so a switch
+  is an atomic rename of the file, with no restart.
+"""
 
 from __future__ import annotations
 
@@ -10,17 +18,37 @@ from pathlib import Path
 
 import httpx
 
-__all__ = ["ApacheRunner", "upstream_line", "vhost_snippet"]
+from golive.swap.proxy import MAP_KEY
+
+__all__ = ["MAP_NAME", "ApacheRunner", "upstream_line", "vhost_snippet"]
 
 MODULES = Path("/usr/lib/apache2/modules")
+MAP_NAME = "golive"
 
 
-def upstream_line(variable: str, url: str) -> str:
-    return f"Define {variable} {url}\n"
+def upstream_line(variable: str, url: str, switch: str = "reload") -> str:
+    return f"{MAP_KEY} {url}\n" if switch == "map" else f"Define {variable} {url}\n"
 
 
-def vhost_snippet(upstream_file: str, variable: str = "GOLIVE_UPSTREAM") -> str:
-    """What the Apache site needs so that golive can move it between colours."""
+def _map_directives(upstream_file: str | Path, ports: tuple[int, ...], indent: str = "") -> str:
+    workers = "".join(f'{indent}<Proxy "http://127.0.0.1:{p}">\n{indent}    ProxySet retry=0\n{indent}</Proxy>\n'
+                      for p in ports)
+    reverse = "".join(f"{indent}ProxyPassReverse / http://127.0.0.1:{p}/\n" for p in ports)
+    return (f"{indent}RewriteEngine On\n"
+            f'{indent}RewriteMap {MAP_NAME} "txt:{upstream_file}"\n'
+            f'{indent}RewriteRule "^/(.*)$" "${{{MAP_NAME}:{MAP_KEY}}}/$1" [P,L]\n{reverse}{workers}')
+
+
+def vhost_snippet(upstream_file: str, variable: str = "GOLIVE_UPSTREAM", switch: str = "reload",
+                  ports: tuple[int, int] = (8001, 8002)) -> str:
+    """What the Apache site needs so that golive can move it between colours (``ports``: blue, green)."""
+    if switch == "map":
+        return (f"# golive owns {upstream_file}: one line, `{MAP_KEY} http://127.0.0.1:<port>`, readable by\n"
+                "# Apache's user; mod_rewrite re-reads it when it changes, so a switch needs no reload\n"
+                "<VirtualHost *:80>\n"
+                "    ProxyPreserveHost On\n"
+                f"{_map_directives(upstream_file, ports, '    ')}"
+                "</VirtualHost>\n")
     return (f"# golive owns {upstream_file}: one line, `Define {variable} http://127.0.0.1:<port>`\n"
             f"Include {upstream_file}\n"
             "<VirtualHost *:80>\n"
@@ -32,8 +60,10 @@ def vhost_snippet(upstream_file: str, variable: str = "GOLIVE_UPSTREAM") -> str:
 
 
 class ApacheRunner:
-    def __init__(self, root: Path, port: int, upstream_file: Path, variable: str = "GOLIVE_UPSTREAM") -> None:
+    def __init__(self, root: Path, port: int, upstream_file: Path, variable: str = "GOLIVE_UPSTREAM",
+                 switch: str = "reload", ports: tuple[int, ...] = ()) -> None:
         self.root, self.port, self.upstream_file, self.variable = root, port, upstream_file, variable
+        self.switch, self.ports = switch, ports  # ports: the colours' host ports, for map mode's workers
         self.conf = root / "httpd.conf"
 
     @property
@@ -48,9 +78,16 @@ class ApacheRunner:
     def reload_command(self) -> list[str]:
         return ["apache2", "-f", str(self.conf), "-k", "graceful"]
 
+    def _proxy_directives(self) -> str:
+        if self.switch == "map":
+            return _map_directives(self.upstream_file, self.ports)
+        return (f"Include {self.upstream_file}\n"
+                f"ProxyPass / ${{{self.variable}}}/ disablereuse=On retry=0\n"
+                f"ProxyPassReverse / ${{{self.variable}}}/\n")
+
     def write_config(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        mods = ["mpm_event", "authz_core", "proxy", "proxy_http"]
+        mods = ["mpm_event", "authz_core", "proxy", "proxy_http"] + (["rewrite"] if self.switch == "map" else [])
         loads = "".join(f"LoadModule {m}_module {MODULES}/mod_{m}.so\n" for m in mods)
         self.conf.write_text(
             f'ServerRoot "{self.root}"\nServerName 127.0.0.1\nListen 127.0.0.1:{self.port}\n'
@@ -58,13 +95,10 @@ class ApacheRunner:
             f"Mutex file:{self.root} default\nUser nobody\nGroup nogroup\n{loads}"
             "StartServers 2\nServerLimit 16\nThreadsPerChild 25\nMaxRequestWorkers 400\n"
             "KeepAlive On\nMaxKeepAliveRequests 0\nKeepAliveTimeout 5\nGracefulShutdownTimeout 30\n"
-            f"Include {self.upstream_file}\n"
-            "ProxyPreserveHost On\nProxyTimeout 10\n"
-            f"ProxyPass / ${{{self.variable}}}/ disablereuse=On retry=0\n"
-            f"ProxyPassReverse / ${{{self.variable}}}/\n")
+            f"ProxyPreserveHost On\nProxyTimeout 10\n{self._proxy_directives()}")
 
     def point_at(self, url: str) -> None:
-        self.upstream_file.write_text(upstream_line(self.variable, url))
+        self.upstream_file.write_text(upstream_line(self.variable, url, self.switch))
 
     def _run(self, *args: str) -> None:
         done = subprocess.run(["apache2", "-f", str(self.conf), *args], capture_output=True, text=True, timeout=30)

@@ -5,7 +5,9 @@ port, and the golive.toml sections that point at all of it. Used by the tests an
 from __future__ import annotations
 
 import contextlib
+import shutil
 import socket
+import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,12 +45,19 @@ class BlueGreen:
     root: Path
     docker: Any
     images: dict[str, str]
+    switch: str = "reload"  # [proxy].switch: "reload" (include + graceful) or "map" (RewriteMap, no restart)
     suffix: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
 
     def __post_init__(self) -> None:
         self.blue, self.green = f"golive-blue-{self.suffix}", f"golive-green-{self.suffix}"
         self.blue_port, self.green_port = free_port(), free_port()
-        self.apache = ApacheRunner(self.root / "apache", free_port(), self.root / "golive-upstream.conf")
+        upstream = self.root / "golive-upstream.conf"
+        if self.switch == "map":  # Apache's children (User nobody) read the map at request time
+            self.map_dir = Path(tempfile.mkdtemp(prefix="golive-map-"))
+            self.map_dir.chmod(0o755)
+            upstream = self.map_dir / "golive-upstream.map"
+        self.apache = ApacheRunner(self.root / "apache", free_port(), upstream, switch=self.switch,
+                                   ports=(self.blue_port, self.green_port))
         self.project = self.root / "project"
 
     def up(self) -> BlueGreen:
@@ -63,6 +72,8 @@ class BlueGreen:
         import docker.errors
 
         self.apache.stop()
+        if self.switch == "map":
+            shutil.rmtree(self.map_dir, ignore_errors=True)
         for name in (self.blue, self.green):
             with contextlib.suppress(docker.errors.NotFound):
                 self.docker.containers.get(name).remove(force=True)
@@ -93,6 +104,7 @@ host_port = {self.green_port}
 
 [proxy]
 kind = "apache"
+switch = "{self.switch}"
 upstream_file = "{self.apache.upstream_file}"
 test_command = {_toml_list(test_command or self.apache.test_command)}
 reload_command = {_toml_list(self.apache.reload_command)}
