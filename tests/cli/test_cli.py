@@ -66,6 +66,35 @@ def test_init_writes_private_files_that_validate(tmp_path: Path, cli, monkeypatc
     assert cli("init", "--force").exit_code == 0
 
 
+def test_init_switch_map_writes_map_mode_and_prints_its_vhost(tmp_path: Path, cli,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = cli("init", "--switch", "map")
+    assert result.lines[3:] == [
+        "Apache: the site golive swaps needs (see README, Blue-green swap):",
+        "    # golive owns /etc/apache2/golive-upstream.map: one line, `upstream http://127.0.0.1:<port>`, readable by",
+        "    # Apache's user; mod_rewrite re-reads it when it changes, so a switch needs no reload",
+        "    <VirtualHost *:80>",
+        "        ProxyPreserveHost On",
+        "        RewriteEngine On",
+        '        RewriteMap golive "txt:/etc/apache2/golive-upstream.map"',
+        '        RewriteRule "^/(.*)$" "${golive:upstream}/$1" [P,L]',
+        "        ProxyPassReverse / http://127.0.0.1:8001/",
+        "        ProxyPassReverse / http://127.0.0.1:8002/",
+        '        <Proxy "http://127.0.0.1:8001">',
+        "            ProxySet retry=0",
+        "        </Proxy>",
+        '        <Proxy "http://127.0.0.1:8002">',
+        "            ProxySet retry=0",
+        "        </Proxy>",
+        "    </VirtualHost>",
+    ]
+    shown = cli("config", "show", "--json", env={"LINODE_TOKEN": "", "TARGET_DATABASE_URL": ""})
+    proxy = json.loads(shown.stdout)["config"]["proxy"]
+    assert (proxy["switch"], proxy["upstream_file"]) == ("map", "/etc/apache2/golive-upstream.map")
+    assert cli("init", "--force", "--switch", "nginx").stderr == "error: --switch must be reload or map, not 'nginx'\n"
+
+
 def test_config_show_never_shows_a_secret_value(tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     cli("init")
