@@ -226,13 +226,17 @@ def test_emails_equal_but_for_case_are_caught_before_commit(dirfinal: Dir, cli) 
 def test_nul_bytes_and_unknown_hashes_are_rejected_naming_table_key_and_column(dirfinal: Dir, cli) -> None:
     dirfinal.source_sql("UPDATE entry SET name = 'bad' || char(0) || 'name' WHERE id = 9")
     dirfinal.source_sql("UPDATE user SET password_hash = 'md5$abc$def' WHERE id = 4")
+    dirfinal.source_sql("UPDATE entry SET phone = CAST(X'2B31FF35' AS TEXT) WHERE id = 12")  # not UTF-8
     result = cli("sync", "--yes")
     assert result.exit_code == 1
-    assert ("2 row(s) rejected (max 0); first: table auth_user, key id=4, column password: password hash format"
+    assert ("3 row(s) rejected (max 0); first: table auth_user, key id=4, column password: password hash format"
             " 'unknown:md5' has no Django equivalent" in result.stderr)
     rejects = sorted((dirfinal.project / ".golive" / "rejects").glob("*.ndjson"))[-1].read_text().splitlines()
-    assert json.loads(rejects[1]) == {"table": "directory_entry", "key": "id=9", "column": "name",
-                                      "reason": "NUL byte in text (PostgreSQL cannot store it)"}
+    assert [json.loads(line) for line in rejects[1:]] == [
+        {"table": "directory_entry", "key": "id=9", "column": "name", "reason": "NUL byte in text (PostgreSQL cannot store it)"},
+        {"table": "directory_entry", "key": "id=12", "column": "phone",
+         "reason": "invalid UTF-8 in text (PostgreSQL cannot store it)"}]
+    assert dirfinal.count("directory_entry") == 0
 
 
 def test_media_copied_with_manifest_incrementally_and_referenced_files_checked(dirfinal: Dir, cli, tmp_path) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from golive.sync.mapping import TableMap
 from golive.sync.source import ident
+from golive.sync.verify import key_sql
 
 __all__ = ["collisions", "foreign_rows", "orphans"]
 
@@ -57,16 +58,23 @@ def collisions(target: Any, table: TableMap, key_sql: str) -> list[str]:
     return problems
 
 
-def foreign_rows(target: Any, table: TableMap, key_sql: str) -> list[str]:
-    """Staged keys that exist in the target but were not put there by golive: rows of the new app."""
-    same_key = " AND ".join(f"t.{ident(k)} = s.{ident(k)}" for k in table.target_key)
-    order = ", ".join(f"s.{ident(k)}" for k in table.target_key)
-    rows = target.execute(
-        f"SELECT {key_sql} FROM golive_stage s JOIN {ident(table.target)} t ON {same_key} WHERE NOT EXISTS"
-        f" (SELECT 1 FROM golive.synced_keys k WHERE k.target = %s AND k.key = {key_sql}) ORDER BY {order} LIMIT 6",
-        (table.target,)).fetchall()
+def foreign_rows(target: Any, table: TableMap, new_keys: list[str]) -> list[str]:
+    """Staged keys golive never synced that exist in the target all the same: rows of the new app."""
+    if not new_keys:
+        return []
+    tgt = ident(table.target)
+    if target.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {tgt})").fetchone()[0]:
+        return []  # the usual first sync: nothing there to collide with
+    key_t = key_sql("t", table.target_key)
+    target.execute("CREATE TEMP TABLE golive_new_keys (key text) ON COMMIT DROP")
+    with target.cursor().copy("COPY golive_new_keys (key) FROM STDIN") as copy:
+        for key in new_keys:
+            copy.write_row((key,))
+    rows = target.execute(f"SELECT {key_t} FROM {tgt} t JOIN golive_new_keys n ON n.key = {key_t}"
+                          " ORDER BY 1 LIMIT 6").fetchall()
+    target.execute("DROP TABLE golive_new_keys")
     if not rows:
         return []
-    keys = ", ".join(r[0] for r in rows[:5]) + (", …" if len(rows) > 5 else "")
+    keys = ", ".join(r[0].replace("\x1f", ",") for r in rows[:5]) + (", …" if len(rows) > 5 else "")
     return [f"table {table.target}: rows with key {keys} exist in the target but were not synced by golive"
             " (made in the new application?); golive never overwrites them"]

@@ -1,43 +1,42 @@
 """The sync engine: source rows -> transforms -> COPY into a staging table -> merged into the target,
 all tables in one target transaction (constraints deferred), pre-checked and verified before commit.
 
-Incremental by default once a table has been synced: rows whose ``changed`` column is at or after
-the last watermark (less an overlap window) are read; every source key is read to find deletions.
-Rows golive synced are remembered in ``golive.synced_keys``: a key that disappears from the source is
+Rows move in batches, column by column (:mod:`golive.sync.rows`), into a temporary staging table by
+binary COPY when every column's type allows (text COPY otherwise). Incremental by default once a
+table has been synced: rows whose ``changed`` column is at or after the last watermark (less an
+overlap window) are read; every source key is read to find deletions. The keys golive synced are
+kept with the table's state (:mod:`golive.sync.state`): a key that disappears from the source is
 deleted from the target only if golive put it there, so rows created in the new application are
-never touched. Changed rows are replaced, unchanged ones left alone, and sequences moved past the
-explicit ids. The source is opened read-only (:mod:`golive.sync.source`) and never written.
+never touched. Changed rows are updated in place (columns the mapping does not feed keep their
+values), unchanged ones left alone, and sequences moved past the explicit ids. Verification then
+compares the staged rows with the target's in SQL (:mod:`golive.sync.verify`). The source is opened
+read-only (:mod:`golive.sync.source`) and never written.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from golive.errors import GoliveError
+from golive.errors import ConfigError, GoliveError
+from golive.sync import state
 from golive.sync.checks import collisions, foreign_rows, orphans
 from golive.sync.mapping import Mapping, TableMap
-from golive.sync.passwords import hash_format
+from golive.sync.merge import merge
+from golive.sync.pgtypes import ColumnType, column_types
+from golive.sync.rows import RowPipe
 from golive.sync.source import Source, ident
-from golive.sync.transforms import Reject
-from golive.sync.verify import canonical, compare, digest
+from golive.sync.verify import canonical, differing_keys, key_sql
 
 __all__ = ["SyncEngine", "TableResult"]
 
 Progress = Callable[[str, int, int], None]  # (table, done, total)
-
-_STATE = """
-CREATE SCHEMA IF NOT EXISTS golive;
-CREATE TABLE IF NOT EXISTS golive.synced_keys (target text NOT NULL, key text NOT NULL, PRIMARY KEY (target, key));
-CREATE TABLE IF NOT EXISTS golive.sync_state (target text PRIMARY KEY, watermark text, mode text NOT NULL,
-    synced_at timestamptz NOT NULL DEFAULT now())
-"""
 
 
 @dataclass
@@ -54,13 +53,18 @@ class TableResult:
     verified: bool | None = None
     mismatched_keys: list[str] = field(default_factory=list)
     hash_formats: dict[str, int] = field(default_factory=dict)
+    copy_format: str = "binary"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def _key_sql(alias: str, columns: tuple[str, ...]) -> str:
-    return "concat_ws(E'\\x1f', " + ", ".join(f"{alias}.{ident(c)}::text" for c in columns) + ")"
+@dataclass
+class _Staged:
+    keys: set[str]  # keys of the rows staged
+    seen: set[str]  # keys of every row read, rejected ones too
+    total: int = 0  # rows in the source table
+    earliest_rejected: Any = None
 
 
 def _since(watermark: str, overlap: float, pg_source: bool) -> Any:
@@ -83,37 +87,9 @@ class SyncEngine:
         self.media_roots = media_roots
         self.max_rejects, self.reject_file = max_rejects, reject_file
         self.progress = progress or (lambda table, done, total: None)
+        self.zone = ZoneInfo(mapping.options.source_timezone)
         self.rejects: list[dict[str, Any]] = []
         self.problems: list[str] = []
-        self.expected: dict[str, str] = {}
-        self.held_back: Any = None  # the earliest `changed` stamp of a rejected row in the current table
-
-    # -- rows ------------------------------------------------------------------------------------
-    def _transform(self, table: TableMap, row: dict[str, Any], record: bool = True) -> list[Any] | None:
-        """The target values of one source row, or None when it is rejected (recorded once, with the reason)."""
-        out: list[Any] = []
-        for column in table.columns:
-            try:
-                value = column.value(row)
-            except Reject as exc:
-                self._reject(table, row, column.target, str(exc), record)
-                return None
-            if isinstance(value, str) and not _storable(value):
-                reason = "NUL byte in text" if "\x00" in value else "invalid UTF-8 in text"
-                self._reject(table, row, column.target, reason + " (PostgreSQL cannot store it)", record)
-                return None
-            if record and column.target in table.files and value and self.media_roots \
-                    and not any((root / str(value)).is_file() for root in self.media_roots):
-                key = ", ".join(f"{k}={row.get(k)!r}" for k in table.key)
-                self.problems.append(f"table {table.target}, key {key}, column {column.target}: file {value} is in"
-                                     " none of the media folders")
-            out.append(value)
-        return out + [v for k, v in table.defaults.items() if k not in {c.target for c in table.columns}]
-
-    def _reject(self, table: TableMap, row: dict[str, Any], column: str, reason: str, record: bool) -> None:
-        if record:
-            key = ", ".join(f"{k}={row.get(k)!r}" for k in table.key)
-            self.rejects.append({"table": table.target, "key": key, "column": column, "reason": reason})
 
     # -- the run ---------------------------------------------------------------------------------
     def run(self, tables: tuple[TableMap, ...], full: bool = False) -> list[TableResult]:
@@ -122,10 +98,10 @@ class SyncEngine:
         source = Source(self.source_url)
         try:
             with psycopg.connect(self.target_url) as target, target.transaction():
-                target.execute("SET CONSTRAINTS ALL DEFERRED")
-                for statement in filter(str.strip, _STATE.split(";")):
-                    target.execute(statement)
-                results = [self._table(source, target, t, full) for t in tables]
+                self._session(target)
+                state.ensure(target)
+                types = {t.target: self._types(target, t) for t in tables}  # every table checked before a row moves
+                results = [self._table(source, target, t, types[t.target], full) for t in tables]
                 self._stop_if_rejected()
                 if self.problems:
                     raise GoliveError(f"{len(self.problems)} pre-check problem(s); first: {self.problems[0]}",
@@ -139,6 +115,23 @@ class SyncEngine:
             source.close()
         return results
 
+    def _session(self, target: Any) -> None:
+        target.execute("SET CONSTRAINTS ALL DEFERRED")
+        # naive time stamps that reach PostgreSQL as text are read in the source's zone, as to_utc reads them
+        target.execute("SELECT set_config('TimeZone', %s, true)", (self.mapping.options.source_timezone,))
+
+    def _types(self, target: Any, table: TableMap) -> dict[str, ColumnType]:
+        types = column_types(target, table.target)
+        unknown = [c for c in table.target_columns if c not in types]
+        if unknown:
+            raise ConfigError(f"mapping: table {table.target} has no column {', '.join(unknown)}",
+                              hint="fix the mapping, or migrate the target first")
+        unfed = [c for c, kind in types.items() if kind.required and c not in table.target_columns]
+        if unfed:
+            raise ConfigError(f"mapping: table {table.target}, column {unfed[0]} is NOT NULL and nothing feeds it",
+                              hint=f"map a source column to it, or give it a value under [table.defaults]: {unfed[0]} = …")
+        return types
+
     def _stop_if_rejected(self) -> None:
         if self.reject_file is not None and self.rejects:
             self.reject_file.parent.mkdir(parents=True, exist_ok=True)
@@ -150,145 +143,128 @@ class SyncEngine:
                 f" key {first['key']}, column {first['column']}: {first['reason']}",
                 hint=f"fix the source or the mapping; all rejects are in {self.reject_file}; nothing was written")
 
-    def _table(self, source: Source, target: Any, table: TableMap, full: bool) -> TableResult:
+    def _table(self, source: Source, target: Any, table: TableMap, types: dict[str, ColumnType],
+               full: bool) -> TableResult:
         started, result = time.monotonic(), TableResult(table.target)
-        state = target.execute("SELECT watermark FROM golive.sync_state WHERE target = %s", (table.target,)).fetchone()
+        before = state.load(target, table.target)
         new_watermark = source.max_changed(table) if table.changed else None
-        self.held_back = None
         since = None
-        if not full and table.changed and state is not None and state[0] is not None:
+        if not full and table.changed and before is not None and before.watermark is not None:
             result.mode = "incremental"
-            since = _since(state[0], self.mapping.options.overlap_seconds, source.pg is not None)
-        total = source.count(table)
-        self._stage(source, target, table, since, total, result)
-        key_s = _key_sql("s", table.target_key)
+            since = _since(before.watermark, self.mapping.options.overlap_seconds, source.pg is not None)
+        staged = self._stage_once(source, target, table, types, since, result)
+        synced = before.keys if before is not None else set()
+        gone = synced - (staged.seen if since is None else self._source_keys(source, table, synced, staged))
+        key_s = key_sql("s", table.target_key)
         self.problems += orphans(target, table, key_s) + collisions(target, table, key_s) + \
-            foreign_rows(target, table, key_s)
-        self._merge(source, target, table, result, total)
-        self._verify(source, target, table, result, staged=since is not None, expected=self.expected)
-        if self.held_back is not None:
-            new_watermark = self.held_back  # rejected rows (allowed by --max-rejects) are read again next time
-        target.execute("INSERT INTO golive.sync_state (target, watermark, mode) VALUES (%s, %s, %s) ON CONFLICT (target)"
-                       " DO UPDATE SET watermark = excluded.watermark, mode = excluded.mode, synced_at = now()",
-                       (table.target, None if new_watermark is None else canonical(new_watermark).replace("\\N", ""),
-                        result.mode))
-        target.execute("DROP TABLE golive_stage, golive_gone")
+            foreign_rows(target, table, sorted(staged.keys - synced))
+        merge(target, table, types, gone, result)
+        result.unchanged = staged.total - result.rejected - result.inserted - result.updated  # read or not
+        now_synced = (synced - gone) | staged.keys
+        differing = differing_keys(target, table, now_synced)
+        result.verified, result.mismatched_keys = not differing, [k.replace("\x1f", ",") for k in differing]
+        if staged.earliest_rejected is not None:
+            new_watermark = staged.earliest_rejected  # rejected rows (allowed by --max-rejects) are read again next time
+        state.save(target, table.target, None if new_watermark is None else canonical(new_watermark), result.mode,
+                   now_synced if now_synced != synced or before is None else None)
+        target.execute("DROP TABLE golive_stage")
         result.seconds = round(time.monotonic() - started, 3)
         return result
 
-    def _stage(self, source: Source, target: Any, table: TableMap, since: Any, total: int, result: TableResult) -> None:
+    def _source_keys(self, source: Source, table: TableMap, synced: set[str], staged: _Staged) -> set[str]:
+        """Every key the source has, for an incremental sync to find deletions. Skipped when the counts show
+        none: every synced key is still there if the source holds exactly them plus the new rows just read."""
+        new = staged.seen - synced
+        if staged.total - len(new) == len(synced):
+            return synced | new
+        return {"\x1f".join(map(canonical, key)) for key in source.keys(table)}
+
+    def _stage_once(self, source: Source, target: Any, table: TableMap, types: dict[str, ColumnType], since: Any,
+                    result: TableResult) -> _Staged:
+        """Stage the table; if SQLite turns out to hold text that is not valid UTF-8, stage it again reading
+        such text as it is, so those rows are rejected with a reason (a savepoint undoes the first try)."""
+        import sqlite3
+
+        marks = len(self.rejects), len(self.problems)
+        try:
+            with target.transaction():
+                return self._stage(source, target, table, types, since, result)
+        except sqlite3.OperationalError as exc:
+            if "decode" not in str(exc) or source.tolerant:
+                raise
+        del self.rejects[marks[0]:], self.problems[marks[1]:]
+        result.read = result.rejected = 0
+        source.tolerate_invalid_text()
+        return self._stage(source, target, table, types, since, result)
+
+    def _stage(self, source: Source, target: Any, table: TableMap, types: dict[str, ColumnType], since: Any,
+               result: TableResult) -> _Staged:
+        """COPY the source rows (all, or those changed since) into ``golive_stage``, shaped like the target."""
+        binary = all(types[c].binary for c in table.target_columns)
+        result.copy_format = "binary" if binary else "text"
+        pipe = RowPipe(table, types if binary else None, self.zone, self.media_roots)
+        total = source.count(table)
+        staged = _Staged(set(), set(), total)
         cols = ", ".join(ident(c) for c in table.target_columns)
         target.execute(f"CREATE TEMP TABLE golive_stage (LIKE {ident(table.target)} INCLUDING DEFAULTS) ON COMMIT DROP")
-        hashed = [c for c in table.columns if c.transform_name == "werkzeug_to_django"]
-        formats: Counter[str] = Counter()
-        self.expected = {}  # key -> digest of the values staged: what verification must find in the target
-        with target.cursor().copy(f"COPY golive_stage ({cols}) FROM STDIN") as copy:
-            for row in source.rows(table, since):
-                result.read += 1
-                for column in hashed:
-                    formats[hash_format(row[column.sources[0]])] += 1
-                values = self._transform(table, row)
-                if values is None:
-                    result.rejected += 1
-                    stamp = row.get(table.changed) if table.changed else None
-                    if stamp is not None and (self.held_back is None or stamp < self.held_back):
-                        self.held_back = stamp  # the watermark must not pass a row that was not carried over
-                else:
-                    copy.write_row([_adapt(v) for v in values])
-                    self.expected["\x1f".join(canonical(row[k]) for k in table.key)] = digest(values)
-                if result.read % 5000 == 0 or result.read == total:
-                    self.progress(table.target, result.read, total)  # inside the COPY
-        result.hash_formats = dict(formats)
-        # keys golive synced earlier that the source no longer has: found in memory, so only they are sent
-        synced = {row[0] for row in target.execute("SELECT key FROM golive.synced_keys WHERE target = %s",
-                                                   (table.target,))}
-        synced.difference_update("\x1f".join(canonical(k) for k in key) for key in source.keys(table))
-        target.execute("CREATE TEMP TABLE golive_gone (key text PRIMARY KEY) ON COMMIT DROP")
-        with target.cursor().copy("COPY golive_gone (key) FROM STDIN") as copy:
-            for key in synced:
-                copy.write_row([key])
+        with target.cursor().copy(f"COPY golive_stage ({cols}) FROM STDIN" + (" (FORMAT BINARY)" if binary else "")) as copy:
+            if binary:
+                copy.set_types([types[c].typname for c in table.target_columns])
+            for raw in source.batches(table, since):
+                batch = pipe.process(raw)
+                for row in batch.rows if binary else map(_adapt_row, batch.rows):
+                    copy.write_row(row)
+                result.read += len(raw)
+                result.rejected += len(batch.rejects)
+                staged.keys.update(batch.keys)
+                staged.seen.update(batch.seen)
+                self.rejects += batch.rejects
+                self.problems += batch.problems
+                if batch.earliest_rejected is not None and (staged.earliest_rejected is None
+                                                            or batch.earliest_rejected < staged.earliest_rejected):
+                    staged.earliest_rejected = batch.earliest_rejected
+                self.progress(table.target, result.read, max(total, result.read))  # inside the COPY
+        result.hash_formats = dict(pipe.formats)
+        return staged
 
-    def _merge(self, source: Source, target: Any, table: TableMap, result: TableResult, total: int) -> None:
-        cols = table.target_columns
-        col_list = ", ".join(ident(c) for c in cols)
-        tgt = ident(table.target)
-        key_t, key_s = _key_sql("t", table.target_key), _key_sql("s", table.target_key)
-        same_key = " AND ".join(f"t.{ident(k)} = s.{ident(k)}" for k in table.target_key)
-        differs = f"({', '.join('t.' + ident(c) for c in cols)}) IS DISTINCT FROM ({', '.join('s.' + ident(c) for c in cols)})"
-        result.deleted = target.execute(
-            f"DELETE FROM {tgt} t USING golive_gone g WHERE g.key = {key_t}").rowcount
-        result.updated = target.execute(f"DELETE FROM {tgt} t USING golive_stage s WHERE {same_key} AND {differs}").rowcount
-        inserted = target.execute(f"INSERT INTO {tgt} ({col_list}) SELECT {col_list} FROM golive_stage s"
-                                  f" WHERE NOT EXISTS (SELECT 1 FROM {tgt} t WHERE {same_key})").rowcount
-        result.inserted = inserted - result.updated
-        result.unchanged = total - result.rejected - inserted
-        target.execute("DELETE FROM golive.synced_keys k USING golive_gone g WHERE k.target = %s AND k.key = g.key",
-                       (table.target,))
-        target.execute(f"INSERT INTO golive.synced_keys SELECT %s, {key_s} FROM golive_stage s ON CONFLICT DO NOTHING",
-                       (table.target,))
-        for key in table.target_key:
-            target.execute(f"SELECT setval(seq, GREATEST((SELECT max({ident(key)}) FROM {tgt}), 1))"
-                           " FROM pg_get_serial_sequence(%s, %s) AS seq WHERE seq IS NOT NULL", (table.target, key))
-
-    # -- verification ----------------------------------------------------------------------------
-    def _verify(self, source: Source, target: Any, table: TableMap, result: TableResult, staged: bool = False,
-                expected: dict[str, str] | None = None) -> None:
-        """Digests of the mapped values, source side (transformed) against target side, by key: after a
-        load, those computed while staging (after an incremental load, only the staged rows are compared);
-        for --verify-only, computed from a fresh read of the source."""
-        if expected is None:
-            expected = {}
-            for row in source.rows(table):
-                values = self._transform(table, row, record=False)
-                if values is not None:
-                    expected["\x1f".join(canonical(row[k]) for k in table.key)] = digest(values)
-        key_t = _key_sql("t", table.target_key)
-        cols = ", ".join(f"t.{ident(c)}" for c in table.target_columns)
-        scope = ""
-        if staged:
-            scope = f" AND {key_t} IN (SELECT {_key_sql('s', table.target_key)} FROM golive_stage s)"
-        rows = target.execute(f"SELECT {key_t}, {cols} FROM {ident(table.target)} t JOIN golive.synced_keys k"
-                              f" ON k.target = %s AND k.key = {key_t}{scope}", (table.target,)).fetchall()
-        actual = {row[0]: digest(list(row[1:])) for row in rows}
-        differing = compare(expected, actual)
-        result.verified = not differing
-        result.mismatched_keys = [k.replace("\x1f", ",") for k in differing[:20]]
-
+    # -- verification alone ----------------------------------------------------------------------
     def verify_only(self, tables: tuple[TableMap, ...]) -> list[TableResult]:
-        """Verification without writing: the target as it is against the source now, every synced row."""
+        """The target as it is against the source now, every synced row; in a transaction that is always
+        rolled back (the staging table is temporary), so nothing is written."""
         import psycopg
 
         source = Source(self.source_url)
         try:
-            with psycopg.connect(self.target_url) as target, target.transaction():
-                target.execute("SET TRANSACTION READ ONLY")
-                found = target.execute("SELECT to_regclass('golive.synced_keys')").fetchone()
-                if found is None or found[0] is None:
-                    raise GoliveError("the target has no sync yet (no golive.synced_keys)", hint="run `golive sync` first")
-                results = []
-                for table in tables:
-                    result = TableResult(table.target, mode="verify", read=source.count(table))
-                    self._verify(source, target, table, result)
-                    results.append(result)
+            with psycopg.connect(self.target_url) as target, target.transaction(force_rollback=True):
+                if not state.exists(target):
+                    raise GoliveError("the target has no sync yet (no golive.sync_state)", hint="run `golive sync` first")
+                self._session(target)
+                return [self._verify_table(source, target, t) for t in tables]
         finally:
             source.close()
-        return results
+
+    def _verify_table(self, source: Source, target: Any, table: TableMap) -> TableResult:
+        started, result = time.monotonic(), TableResult(table.target, mode="verify")
+        types = self._types(target, table)
+        before = state.load(target, table.target)
+        synced = before.keys if before is not None else set()
+        staged = self._stage_once(source, target, table, types, None, result)
+        differing = differing_keys(target, table, synced)
+        gone = sorted(synced - staged.seen)
+        if gone:  # synced rows the source no longer has: a difference if the target still holds them
+            key_t = key_sql("t", table.target_key)
+            differing += [r[0] for r in target.execute(f"SELECT {key_t} FROM {ident(table.target)} t"
+                                                       f" WHERE {key_t} = ANY(%s) LIMIT 20", (gone,))]
+        result.verified, result.mismatched_keys = not differing, [k.replace("\x1f", ",") for k in differing[:20]]
+        target.execute("DROP TABLE golive_stage")
+        result.seconds = round(time.monotonic() - started, 3)
+        return result
 
 
-def _storable(text: str) -> bool:
-    """No NUL byte, and no lone surrogate (what invalid UTF-8 from SQLite decodes to)."""
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+def _adapt_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Text COPY: JSON values (from the ``json`` transform) go as jsonb."""
+    if not any(isinstance(v, dict | list) for v in row):
+        return row
+    from psycopg.types.json import Jsonb
 
-
-def _adapt(value: Any) -> Any:
-    if isinstance(value, dict | list):
-        from psycopg.types.json import Jsonb
-
-        return Jsonb(value)
-    return value
+    return tuple(Jsonb(v) if isinstance(v, dict | list) else v for v in row)

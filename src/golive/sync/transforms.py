@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from golive.sync.passwords import PasswordReject, werkzeug_to_django
 
-__all__ = ["BUILTIN", "Reject", "resolve_transform"]
+__all__ = ["BUILTIN", "Reject", "bool_value", "parse_datetime", "resolve_transform"]
 
 Transform = Callable[[Any], Any]
 
@@ -24,9 +24,17 @@ class Reject(ValueError):
     """This value cannot be carried over; the reason says why."""
 
 
-def _bool(value: Any) -> bool | None:
+_BOOLS: dict[Any, bool] = {1: True, 0: False, "1": True, "0": False, "t": True, "f": False, "true": True,
+                           "false": False}
+
+
+def bool_value(value: Any) -> bool | None:
     if value is None:
         return None
+    if value.__class__ is int or value.__class__ is str:  # the usual 0/1 of SQLite: one dict look-up
+        hit = _BOOLS.get(value)
+        if hit is not None:
+            return hit
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()
@@ -55,22 +63,35 @@ def _json(value: Any) -> Any:
         raise Reject(f"not valid JSON ({exc.msg})") from None
 
 
+def parse_datetime(value: Any) -> datetime:
+    """A datetime from an ISO 8601 text (``Z`` allowed) or a datetime; anything else is a reject."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            pass
+    raise Reject(f"{value!r} is not a date-time")
+
+
 def to_utc(source_timezone: str) -> Transform:
     zone = ZoneInfo(source_timezone)
+    utc = source_timezone.upper() in ("UTC", "ETC/UTC", "Z")
+    parse = datetime.fromisoformat
 
     def convert(value: Any) -> datetime | None:
         if value is None or value == "":
             return None
-        if isinstance(value, str):
-            try:
-                value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if utc and value.__class__ is str:
+            try:  # the common case, naive text read as UTC: one C call (replace(tzinfo=) costs 5x more)
+                return parse(value + "+00:00")
             except ValueError:
-                raise Reject(f"{value!r} is not a date-time") from None
-        if not isinstance(value, datetime):
-            raise Reject(f"{value!r} is not a date-time")
-        if value.tzinfo is None:  # naive: read in the source's time zone
-            value = value.replace(tzinfo=zone)
-        converted: datetime = value.astimezone(UTC)
+                pass  # it carries an offset (or is not a date-time): the general path decides
+        moment = parse_datetime(value)
+        if moment.tzinfo is None:  # naive: read in the source's time zone
+            moment = moment.replace(tzinfo=zone)
+        converted: datetime = moment.astimezone(UTC)
         return converted
 
     return convert
@@ -89,7 +110,7 @@ def _password(unknown: str) -> Transform:
 BUILTIN: dict[str, Callable[..., Transform]] = {
     "lower": lambda **_: lambda v: v.lower() if isinstance(v, str) else v,
     "strip": lambda **_: lambda v: v.strip() if isinstance(v, str) else v,
-    "bool": lambda **_: _bool,
+    "bool": lambda **_: bool_value,
     "int": lambda **_: _int,
     "json": lambda **_: _json,
     "null_if_empty": lambda **_: lambda v: None if v == "" else v,

@@ -1,0 +1,42 @@
+"""Staged rows into the target table: synced keys that left the source deleted, changed rows updated
+in place (the columns the mapping does not feed keep their values), new rows inserted, unchanged
+rows not written at all; then the table's sequences moved past the explicit ids."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from golive.sync.mapping import TableMap
+from golive.sync.pgtypes import ColumnType
+from golive.sync.source import ident
+from golive.sync.verify import key_sql
+
+__all__ = ["merge"]
+
+
+def _comparable(alias: str, column: str, types: dict[str, ColumnType]) -> str:
+    # json has no equality operator: compare its text
+    return f"{alias}.{ident(column)}::text" if types[column].typname == "json" else f"{alias}.{ident(column)}"
+
+
+def merge(target: Any, table: TableMap, types: dict[str, ColumnType], gone: set[str], result: Any) -> None:
+    cols = table.target_columns
+    col_list = ", ".join(ident(c) for c in cols)
+    tgt = ident(table.target)
+    same_key = " AND ".join(f"t.{ident(k)} = s.{ident(k)}" for k in table.target_key)
+    if gone:
+        result.deleted = target.execute(f"DELETE FROM {tgt} t WHERE {key_sql('t', table.target_key)} = ANY(%s)",
+                                        (sorted(gone),)).rowcount
+    if target.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {tgt})").fetchone()[0]:
+        result.inserted = target.execute(f"INSERT INTO {tgt} ({col_list}) SELECT {col_list} FROM golive_stage").rowcount
+    else:
+        t_values = ", ".join(_comparable("t", c, types) for c in cols)
+        s_values = ", ".join(_comparable("s", c, types) for c in cols)
+        result.updated = target.execute(
+            f"UPDATE {tgt} t SET ({col_list}) = ROW({', '.join('s.' + ident(c) for c in cols)}) FROM golive_stage s"
+            f" WHERE {same_key} AND ({t_values}) IS DISTINCT FROM ({s_values})").rowcount
+        result.inserted = target.execute(f"INSERT INTO {tgt} ({col_list}) SELECT {col_list} FROM golive_stage s"
+                                         f" WHERE NOT EXISTS (SELECT 1 FROM {tgt} t WHERE {same_key})").rowcount
+    for key in table.target_key:
+        target.execute(f"SELECT setval(seq, GREATEST((SELECT max({ident(key)}) FROM {tgt}), 1))"
+                       " FROM pg_get_serial_sequence(%s, %s) AS seq WHERE seq IS NOT NULL", (table.target, key))

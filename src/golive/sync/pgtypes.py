@@ -1,0 +1,213 @@
+"""The target table's column types, and how a column of source values is made to fit them.
+
+Binary COPY is used when every mapped column has a type listed here: each value must then be of the
+Python type psycopg's binary dumper for that column expects, so a batch of values is checked column
+by column (``set(map(type, values))``, C speed) and only the values that do not fit go through a
+per-value coercion — the same reading PostgreSQL's text input would have given them (``"12"`` into
+a bigint column is 12; a naive time stamp is read in the mapping's ``source_timezone``), or a
+:class:`Reject` naming what is wrong. Checks PostgreSQL would otherwise fail the whole COPY on
+(integer range, ``varchar(n)`` length) are made here too, so the reject names the row and column.
+Tables with any other column type fall back to text COPY, where PostgreSQL parses every value.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, tzinfo
+from decimal import Decimal, InvalidOperation
+from functools import partial
+from operator import attrgetter, is_not
+from typing import Any
+
+from golive.sync.transforms import Reject, bool_value, parse_datetime
+
+__all__ = ["ColumnType", "column_types", "fit_column"]
+
+_INT_RANGE = {"int2": (-(2**15), 2**15 - 1), "int4": (-(2**31), 2**31 - 1), "int8": (-(2**63), 2**63 - 1)}
+_TEXT = ("text", "varchar", "bpchar")
+
+
+@dataclass(frozen=True)
+class ColumnType:
+    name: str
+    typname: str  # pg_type.typname: int8, varchar, timestamptz, …
+    length: int | None = None  # varchar(n) / char(n)
+    required: bool = False  # NOT NULL with no default: a row cannot be inserted without a value for it
+
+    @property
+    def binary(self) -> bool:
+        return self.typname in _FITS
+
+
+def column_types(conn: Any, table: str) -> dict[str, ColumnType]:
+    found = conn.execute("SELECT to_regclass(%s)", (_quoted(table),)).fetchone()
+    if found is None or found[0] is None:
+        from golive.errors import ConfigError
+
+        raise ConfigError(f"the target database has no table {table}",
+                          hint="run the new application's migrations first (python manage.py migrate), or fix the mapping")
+    rows = conn.execute(
+        "SELECT a.attname, t.typname, CASE WHEN t.typname IN ('varchar', 'bpchar') AND a.atttypmod > 4"
+        " THEN a.atttypmod - 4 END, a.attnotnull AND NOT a.atthasdef AND a.attidentity = '' AND a.attgenerated = ''"
+        " FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid"
+        " WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped", (_quoted(table),)).fetchall()
+    return {name: ColumnType(name, typname, length, required) for name, typname, length, required in rows}
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+# -- per-value coercions: what PostgreSQL's text input would have made of the value ----------------------
+
+def _int(value: Any, kind: ColumnType, zone: tzinfo) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str | float | Decimal):
+        raise Reject(f"{value!r} is not an integer")
+    try:
+        number = int(value.strip()) if isinstance(value, str) else int(value)
+    except ValueError:
+        raise Reject(f"{value!r} is not an integer") from None
+    if number != value and not isinstance(value, str):
+        raise Reject(f"{value!r} is not an integer")
+    low, high = _INT_RANGE[kind.typname]
+    if not low <= number <= high:
+        raise Reject(f"{value!r} is out of range for {kind.typname}")
+    return number
+
+
+def _float(value: Any, kind: ColumnType, zone: tzinfo) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise Reject(f"{value!r} is not a number") from None
+
+
+def _numeric(value: Any, kind: ColumnType, zone: tzinfo) -> Decimal:
+    try:
+        return Decimal(str(value).strip()) if not isinstance(value, bool) else Decimal(int(value))
+    except InvalidOperation:
+        raise Reject(f"{value!r} is not a number") from None
+
+
+def _text(value: Any, kind: ColumnType, zone: tzinfo) -> str:
+    if isinstance(value, bytes | bytearray | memoryview):
+        raise Reject(f"binary data into a {kind.typname} column")
+    text = value if isinstance(value, str) else str(value)
+    if kind.length is not None and len(text) > kind.length:
+        raise Reject(f"{len(text)} characters, longer than {kind.typname}({kind.length})")
+    return text
+
+
+def _bool(value: Any, kind: ColumnType, zone: tzinfo) -> bool:
+    result = bool_value(value)
+    assert result is not None
+    return result
+
+
+def _timestamptz(value: Any, kind: ColumnType, zone: tzinfo) -> datetime:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    moment = parse_datetime(value)
+    return moment.replace(tzinfo=zone) if moment.tzinfo is None else moment
+
+
+def _timestamp(value: Any, kind: ColumnType, zone: tzinfo) -> datetime:
+    moment = _timestamptz(value, kind, zone)
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo is not zone else moment.replace(tzinfo=None)
+
+
+def _date(value: Any, kind: ColumnType, zone: tzinfo) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    try:
+        return date.fromisoformat(value.strip()) if isinstance(value, str) else _fail(value, "a date")
+    except ValueError:
+        raise Reject(f"{value!r} is not a date") from None
+
+
+def _uuid(value: Any, kind: ColumnType, zone: tzinfo) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise Reject(f"{value!r} is not a UUID") from None
+
+
+def _bytea(value: Any, kind: ColumnType, zone: tzinfo) -> bytes:
+    if isinstance(value, bytearray | memoryview):
+        return bytes(value)
+    raise Reject(f"{value!r} is not binary data")
+
+
+def _json(value: Any, kind: ColumnType, zone: tzinfo) -> Any:
+    if isinstance(value, str):  # text COPY would have parsed it as JSON text
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise Reject(f"not valid JSON ({exc.msg})") from None
+    return value
+
+
+def _fail(value: Any, what: str) -> Any:
+    raise Reject(f"{value!r} is not {what}")
+
+
+Fit = Callable[[Any, ColumnType, tzinfo], Any]
+_NONE = type(None)
+# typname -> (the Python types its binary dumper takes as they are, the coercion for any other value)
+_FITS: dict[str, tuple[frozenset[type], Fit]] = {
+    **{name: (frozenset({int}), _int) for name in _INT_RANGE},
+    "float4": (frozenset({float}), _float), "float8": (frozenset({float}), _float),
+    "numeric": (frozenset({Decimal}), _numeric),
+    **{name: (frozenset({str}), _text) for name in _TEXT},
+    "bool": (frozenset({bool}), _bool),
+    "timestamptz": (frozenset(), _timestamptz),  # aware datetimes: checked below
+    "timestamp": (frozenset(), _timestamp),
+    "date": (frozenset({date}), _date),
+    "uuid": (frozenset({uuid.UUID}), _uuid),
+    "bytea": (frozenset({bytes}), _bytea),
+    "json": (frozenset({dict, list}), _json), "jsonb": (frozenset({dict, list}), _json),
+}
+
+
+def _fits_as_is(values: list[Any], kind: ColumnType) -> bool:
+    """Whether every value already is what the binary dumper takes (checked with C loops: map, filter)."""
+    kinds = set(map(type, values))
+    has_none = _NONE in kinds
+    kinds.discard(_NONE)
+    present = list(filter(_not_none, values)) if has_none else values
+    if kind.typname in ("timestamptz", "timestamp"):
+        if kinds - {datetime}:
+            return False
+        zones = set(map(_tzinfo, present))
+        return (None not in zones) if kind.typname == "timestamptz" else zones <= {None}
+    if not kinds <= _FITS[kind.typname][0]:
+        return False
+    if kind.typname in _INT_RANGE and kinds:
+        low, high = _INT_RANGE[kind.typname]
+        return bool(low <= min(present) and max(present) <= high)
+    if kind.length is not None and kinds:
+        return max(map(len, present)) <= kind.length
+    return True
+
+
+_tzinfo = attrgetter("tzinfo")
+_not_none = partial(is_not, None)
+
+
+def fit_column(values: list[Any], kind: ColumnType, zone: tzinfo, bad: Callable[[int, str], None]) -> list[Any]:
+    """The column's values as its binary type takes them; ``bad(row, reason)`` for each that cannot be."""
+    if _fits_as_is(values, kind):
+        return values
+    expected, fit = _FITS[kind.typname]
+    out = list(values)
+    for i, value in enumerate(values):
+        if value is None or (type(value) in expected and _fits_as_is([value], kind)):
+            continue
+        try:
+            out[i] = fit(value, kind, zone)
+        except Reject as exc:
+            bad(i, str(exc))
+    return out

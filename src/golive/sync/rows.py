@@ -1,0 +1,168 @@
+"""From a batch of source rows to target rows, column by column.
+
+A batch (a few thousand source rows, tuples in ``TableMap.source_columns`` order) is turned around
+into columns, and each column goes through its transform with ``map`` — a C loop — falling back to
+value by value only when something in the column is rejected. Then each column is made to fit its
+target type (:mod:`golive.sync.pgtypes`, for binary COPY), text is checked for what PostgreSQL
+cannot store (NUL, invalid UTF-8), and media paths are looked up. A row with any problem is rejected
+once, for its first column at fault, with the reason; the others come out as tuples in
+``TableMap.target_columns`` order, ready for ``copy.write_row``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import tzinfo
+from pathlib import Path
+from typing import Any
+
+from golive.sync.mapping import Column, TableMap
+from golive.sync.passwords import hash_format
+from golive.sync.pgtypes import ColumnType, fit_column
+from golive.sync.transforms import Reject
+from golive.sync.verify import canonical
+
+__all__ = ["Batch", "RowPipe"]
+
+
+@dataclass
+class Batch:
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)  # canonical keys of ``rows``
+    seen: list[str] = field(default_factory=list)  # canonical keys of every row read, rejected ones too
+    rejects: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    earliest_rejected: Any = None  # the smallest `changed` stamp among rejected rows
+
+
+class RowPipe:
+    def __init__(self, table: TableMap, types: dict[str, ColumnType] | None, zone: tzinfo,
+                 media_roots: tuple[Path, ...] = ()) -> None:
+        """``types``: the target's column types when the table goes by binary COPY, else None (text COPY)."""
+        self.table, self.types, self.zone, self.media_roots = table, types, zone, media_roots
+        self.index = {name: i for i, name in enumerate(table.source_columns)}
+        self.key_index = [self.index[k] for k in table.key]
+        self.formats: Counter[str] = Counter()
+        mapped = {c.target for c in table.columns}
+        self.defaults = [(k, v) for k, v in table.defaults.items() if k not in mapped]
+
+    def process(self, raw: list[tuple[Any, ...]]) -> Batch:
+        batch, bad = Batch(), dict[int, tuple[str, str]]()  # bad: row index -> (column, reason), the first column at fault
+        columns = list(zip(*raw, strict=True)) if raw else [() for _ in self.index]
+        out: list[Any] = []
+        for column in self.table.columns:
+            def reject(i: int, reason: str, name: str = column.target) -> None:
+                bad.setdefault(i, (name, reason))
+            values = self._transformed(column, columns, reject)
+            if self.types is not None:
+                values = fit_column(values, self.types[column.target], self.zone, reject)
+            _check_text(values, reject)
+            if column.target in self.table.files and self.media_roots:
+                batch.problems += self._missing_files(column, values, raw)
+            out.append(values)
+        for name, value in self.defaults:
+            out.append([self._default(name, value)] * len(raw))
+        target_key = [out[self.table.target_columns.index(k)] for k in self.table.target_key]
+        if not bad:
+            batch.rows = list(zip(*out, strict=True))
+            batch.keys = batch.seen = self._keys(target_key)
+            return batch
+        keep = [i for i in range(len(raw)) if i not in bad]
+        batch.rows = [tuple(col[i] for col in out) for i in keep]
+        batch.keys = self._keys([[col[i] for i in keep] for col in target_key])
+        # a rejected row's key, as the source has it, still counts as present (it must not be deleted)
+        batch.seen = batch.keys + self._keys([[columns[i][r] for r in sorted(bad)] for i in self.key_index])
+        self._rejects(batch, raw, bad)
+        return batch
+
+    def _transformed(self, column: Column, columns: list[Any], reject: Callable[[int, str], None]) -> list[Any]:
+        if len(column.sources) == 1:
+            values: list[Any] = list(columns[self.index[column.sources[0]]])
+        else:
+            values = [list(parts) for parts in zip(*(columns[self.index[s]] for s in column.sources), strict=True)]
+        if column.transform_name == "werkzeug_to_django":
+            self.formats.update(map(hash_format, values))
+        if column.transform is None:
+            return values
+        try:
+            return list(map(column.transform, values))
+        except Reject:  # someone in this batch is rejected: find who, value by value
+            pass
+        out = []
+        for i, value in enumerate(values):
+            try:
+                out.append(column.transform(value))
+            except Reject as exc:
+                reject(i, str(exc))
+                out.append(None)
+        return out
+
+    def _default(self, name: str, value: Any) -> Any:
+        if self.types is None or value is None:
+            return value
+        fitted = fit_column([value], self.types[name], self.zone, lambda i, reason: _bad_default(name, reason))
+        return fitted[0]
+
+    def _keys(self, key_columns: list[Any]) -> list[str]:
+        if len(key_columns) == 1:
+            values = key_columns[0]
+            return list(map(str, values)) if set(map(type, values)) <= {int, str} else list(map(canonical, values))
+        return ["\x1f".join(map(canonical, parts)) for parts in zip(*key_columns, strict=True)]
+
+    def _missing_files(self, column: Column, values: list[Any], raw: list[tuple[Any, ...]]) -> list[str]:
+        problems = []
+        for i, value in enumerate(values):
+            if value and not any((root / str(value)).is_file() for root in self.media_roots):
+                problems.append(f"table {self.table.target}, key {self._label(raw[i])}, column {column.target}: file"
+                                f" {value} is in none of the media folders")
+        return problems
+
+    def _label(self, row: tuple[Any, ...]) -> str:
+        return ", ".join(f"{k}={row[i]!r}" for k, i in zip(self.table.key, self.key_index, strict=True))
+
+    def _rejects(self, batch: Batch, raw: list[tuple[Any, ...]], bad: dict[int, tuple[str, str]]) -> None:
+        changed = self.index.get(self.table.changed) if self.table.changed else None
+        for i in sorted(bad):
+            column, reason = bad[i]
+            batch.rejects.append({"table": self.table.target, "key": self._label(raw[i]), "column": column,
+                                  "reason": reason})
+            stamp = raw[i][changed] if changed is not None else None
+            if stamp is not None and (batch.earliest_rejected is None or stamp < batch.earliest_rejected):
+                batch.earliest_rejected = stamp
+
+
+def _check_text(values: list[Any], reject: Callable[[int, str], None]) -> None:
+    """NUL bytes and lone surrogates (what invalid UTF-8 from SQLite decodes to) cannot be stored."""
+    kinds = set(map(type, values))
+    if str not in kinds:
+        return
+    texts = list(filter(None, values)) if kinds <= {str, type(None)} else [v for v in values if v.__class__ is str]
+    joined = "".join(texts)
+    try:
+        joined.encode("utf-8")
+        if "\x00" not in joined:
+            return  # the usual case: one C-speed look at the whole column
+    except UnicodeEncodeError:
+        pass
+    for i, value in enumerate(values):
+        if isinstance(value, str):
+            if "\x00" in value:
+                reject(i, "NUL byte in text (PostgreSQL cannot store it)")
+            elif not _encodes(value):
+                reject(i, "invalid UTF-8 in text (PostgreSQL cannot store it)")
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _bad_default(name: str, reason: str) -> None:
+    from golive.errors import ConfigError
+
+    raise ConfigError(f"mapping default for {name}: {reason}", hint="fix the value under [table.defaults]")

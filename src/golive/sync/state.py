@@ -1,0 +1,81 @@
+"""golive's own state in the target database, schema ``golive``: per target table, the watermark of
+the last sync, its mode, and the set of keys golive put there (so that rows made by the new
+application are never touched). It lives in the target so that it commits, rolls back and is
+restored (`rollback --restore-data`) together with the data it describes.
+
+The key set is one compressed value per table rather than a row per key: a million keys cost a few
+megabytes written once, instead of a million index insertions in every full sync.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["TableState", "ensure", "exists", "load", "save"]
+
+_SCHEMA = [
+    "CREATE SCHEMA IF NOT EXISTS golive",
+    "CREATE TABLE IF NOT EXISTS golive.sync_state (target text PRIMARY KEY, watermark text, mode text NOT NULL,"
+    " synced_at timestamptz NOT NULL DEFAULT now())",
+    "ALTER TABLE golive.sync_state ADD COLUMN IF NOT EXISTS synced_keys bytea",
+    "ALTER TABLE golive.sync_state ADD COLUMN IF NOT EXISTS synced_count bigint",
+]
+
+
+@dataclass
+class TableState:
+    watermark: str | None
+    keys: set[str]
+
+
+def ensure(conn: Any) -> None:
+    """Create the schema, and carry keys kept by golive before 0.x (a row per key) into the new form."""
+    for statement in _SCHEMA:
+        conn.execute(statement)
+    old = conn.execute("SELECT to_regclass('golive.synced_keys')").fetchone()
+    if old is None or old[0] is None:
+        return
+    targets: dict[str, set[str]] = {}
+    for target, key in conn.execute("SELECT target, key FROM golive.synced_keys"):
+        targets.setdefault(target, set()).add(key)
+    for target, keys in targets.items():
+        conn.execute("UPDATE golive.sync_state SET synced_keys = %s, synced_count = %s WHERE target = %s",
+                     (_pack(keys), len(keys), target))
+    conn.execute("DROP TABLE golive.synced_keys")
+
+
+def exists(conn: Any) -> bool:
+    found = conn.execute("SELECT to_regclass('golive.sync_state')").fetchone()
+    return found is not None and found[0] is not None
+
+
+def load(conn: Any, target: str) -> TableState | None:
+    row = conn.execute("SELECT watermark, synced_keys FROM golive.sync_state WHERE target = %s", (target,)).fetchone()
+    if row is None:
+        return None
+    return TableState(row[0], _unpack(row[1]))
+
+
+def save(conn: Any, target: str, watermark: str | None, mode: str, keys: set[str] | None) -> None:
+    """Record a table's sync; ``keys`` None keeps the key set as it was (nothing added or deleted)."""
+    if keys is None:
+        conn.execute("UPDATE golive.sync_state SET watermark = %s, mode = %s, synced_at = now() WHERE target = %s",
+                     (watermark, mode, target))
+        return
+    conn.execute("INSERT INTO golive.sync_state (target, watermark, mode, synced_keys, synced_count)"
+                 " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (target) DO UPDATE SET watermark = excluded.watermark,"
+                 " mode = excluded.mode, synced_keys = excluded.synced_keys, synced_count = excluded.synced_count,"
+                 " synced_at = now()", (target, watermark, mode, _pack(keys), len(keys)))
+
+
+def _pack(keys: set[str]) -> bytes:
+    return zlib.compress(json.dumps(list(keys), separators=(",", ":")).encode(), 1)
+
+
+def _unpack(blob: bytes | None) -> set[str]:
+    if not blob:
+        return set()
+    return set(json.loads(zlib.decompress(blob)))
