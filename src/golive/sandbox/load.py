@@ -5,6 +5,11 @@ stopped (or ``max_seconds``/``max_requests``). A failure is a non-2xx answer or 
 One case is a retry, not a failure, as browsers do: a *reused* idle connection that the server
 closed (Apache's graceful reload closes idle keep-alive connections) fails before any response
 byte; the client retries once on a new connection, and only a failed retry counts as a failure.
+
+By default each client sends its next request as soon as the last one is answered (a closed loop,
+as fast as the machine allows). With ``rate`` each client sends ``rate`` requests a second on a
+fixed schedule; a request's latency is then counted from when it was *due*, so a stall also counts
+against the requests that had to wait behind it (no coordinated omission).
 """
 
 from __future__ import annotations
@@ -67,11 +72,12 @@ class LoadResult:
 
 
 class Load:
-    def __init__(self, url: str, clients: int = 8, max_seconds: float = 120, max_requests: int = 500_000) -> None:
+    def __init__(self, url: str, clients: int = 8, max_seconds: float = 120, max_requests: int = 500_000,
+                 rate: float | None = None) -> None:
         parts = urlsplit(url)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
         self.path = parts.path or "/"
-        self.clients, self.max_seconds, self.max_requests = clients, max_seconds, max_requests
+        self.clients, self.max_seconds, self.max_requests, self.rate = clients, max_seconds, max_requests, rate
         self.phase = "steady"
         self._samples: list[Sample] = []
         self._errors: list[str] = []
@@ -84,7 +90,7 @@ class Load:
     def start(self) -> Load:
         self._t0 = time.monotonic()
         for i in range(self.clients):
-            thread = threading.Thread(target=self._client, name=f"load-{i}", daemon=True)
+            thread = threading.Thread(target=self._client, args=(i,), name=f"load-{i}", daemon=True)
             thread.start()
             self._threads.append(thread)
         return self
@@ -103,30 +109,44 @@ class Load:
         response = conn.getresponse()
         return response.status, response.read().decode(errors="replace").strip()
 
-    def _client(self) -> None:
-        conn, used = self._connect(), False
+    def _due(self, index: int, sent: int) -> float:
+        """When request ``sent`` of client ``index`` starts: now, or its slot on the paced schedule."""
+        if self.rate is None:
+            return time.monotonic()
+        due = self._t0 + (sent + index / self.clients) / self.rate  # clients spread over one interval
+        self._stop.wait(max(0.0, due - time.monotonic()))
+        return due
+
+    def _exchange(self, conn: http.client.HTTPConnection, used: bool) -> tuple[http.client.HTTPConnection, int, str]:
+        try:
+            status, body = self._once(conn)
+        except RETRYABLE as exc:
+            conn.close()
+            conn = self._connect()
+            if not used:
+                return conn, 0, type(exc).__name__
+            with self._lock:  # the server closed an idle reused connection: retry once, as a browser does
+                self._retries += 1
+            try:
+                status, body = self._once(conn)
+            except (OSError, http.client.HTTPException) as again:
+                status, body = 0, f"{type(again).__name__} on retry"
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
+            conn = self._connect()
+            status, body = 0, type(exc).__name__
+        return conn, status, body
+
+    def _client(self, index: int) -> None:
+        conn, used, sent = self._connect(), False, 0
         while not self._stop.is_set():
             if time.monotonic() - self._t0 > self.max_seconds or len(self._samples) >= self.max_requests:
                 break
-            started, phase = time.monotonic(), self.phase
-            try:
-                status, body = self._once(conn)
-            except RETRYABLE as exc:
-                conn.close()
-                conn = self._connect()
-                if used:  # the server closed an idle reused connection: retry once, as a browser does
-                    with self._lock:
-                        self._retries += 1
-                    try:
-                        status, body = self._once(conn)
-                    except (OSError, http.client.HTTPException) as again:
-                        status, body = 0, f"{type(again).__name__} on retry"
-                else:
-                    status, body = 0, type(exc).__name__
-            except (OSError, http.client.HTTPException) as exc:
-                conn.close()
-                conn = self._connect()
-                status, body = 0, type(exc).__name__
+            started = self._due(index, sent)
+            if self._stop.is_set():
+                break
+            phase, sent = self.phase, sent + 1
+            conn, status, body = self._exchange(conn, used)
             used = status != 0
             sample = Sample(started - self._t0, time.monotonic() - started, status, body, phase)
             with self._lock:
