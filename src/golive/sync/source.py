@@ -71,19 +71,10 @@ class Source:
         assert table.changed
         return self.scalar(f"SELECT max({ident(table.changed)}) AS m FROM {self._origin(table)}")
 
-    def rows(self, table: TableMap, since: Any = None) -> Iterator[dict[str, Any]]:
-        """The mapped columns in key order; with ``since``, only rows changed at or after it (or never stamped)."""
-        cols = ", ".join(ident(c) for c in table.source_columns)
-        where, params = "", tuple[Any, ...]()
-        if since is not None and table.changed:
-            where = f" WHERE {ident(table.changed)} IS NULL OR {ident(table.changed)} >= {self.placeholder}"
-            params = (since,)
-        order = ", ".join(ident(k) for k in table.key)
-        yield from self._query(f"SELECT {cols} FROM {self._origin(table)}{where} ORDER BY {order}", params)
-
     def batches(self, table: TableMap, since: Any = None, size: int = 5000, columns: str | None = None,
                 ordered: bool = True) -> Iterator[list[tuple[Any, ...]]]:
-        """Like :meth:`rows`, as lists of tuples in ``table.source_columns`` order: the fast path."""
+        """The mapped columns in key order, as lists of tuples in ``table.source_columns`` order; with
+        ``since``, only rows changed at or after it (or never stamped)."""
         cols = columns or ", ".join(ident(c) for c in table.source_columns)
         where, params = "", tuple[Any, ...]()
         if since is not None and table.changed:

@@ -11,7 +11,6 @@ directly. Target rows golive never synced (made by the new application) are not 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -45,10 +44,6 @@ def canonical(value: Any) -> str:
     if isinstance(value, float | Decimal):
         return format(float(value), ".15g")
     return str(value)
-
-
-def digest(values: list[Any]) -> str:
-    return hashlib.blake2b("\x1f".join(map(canonical, values)).encode(), digest_size=12).hexdigest()
 
 
 def key_sql(alias: str, columns: tuple[str, ...]) -> str:
