@@ -141,3 +141,21 @@ def test_a_failed_sync_leaves_nothing(tmp_path: Path, pg_cluster) -> None:
         engine(source, url, mapping).run(mapping.tables)
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT count(*) FROM person").fetchone()[0] == 0
+
+
+def test_a_postgresql_source_is_read_in_one_snapshot_and_synced(tmp_path: Path, pg_cluster) -> None:
+    name = f"old_{uuid.uuid4().hex[:8]}"
+    source_url = pg_cluster.create_database(name)
+    pg_cluster.psql("CREATE TABLE person (id int PRIMARY KEY, name text, born timestamp, age smallint, addr text);"
+                    "INSERT INTO person SELECT i, ' P' || i || ' ', timestamp '2001-02-03 04:05:06' + i * interval '1 h',"
+                    " i % 90, NULL FROM generate_series(1, 6000) i", name)
+    _, url, mapping = make(tmp_path, pg_cluster, 0)
+    [result] = SyncEngine(source_url, url, mapping).run(mapping.tables)
+    assert (result.read, result.inserted, result.verified, result.copy_format) == (6000, 6000, True, "binary")
+    pg_cluster.psql("UPDATE person SET name = 'renamed' WHERE id = 10; DELETE FROM person WHERE id = 11", name)
+    [again] = SyncEngine(source_url, url, mapping).run(mapping.tables)
+    assert (again.mode, again.updated, again.deleted, again.verified) == ("full", 1, 1, True)  # no `changed`: all read
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT name, born FROM person WHERE id = 10").fetchone()[0] == "renamed"
+        assert str(conn.execute("SELECT born AT TIME ZONE 'UTC' FROM person WHERE id = 1").fetchone()[0]) == \
+            "2001-02-03 05:05:06"  # a naive source time stamp, read as UTC
