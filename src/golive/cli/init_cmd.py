@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from importlib import resources
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -20,6 +21,14 @@ def _template(name: str, switch: str) -> str:
         for old, new in zip(RELOAD_LINES, MAP_LINES, strict=True):
             text = text.replace(old, new, 1)
     return text
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.chmod(path, 0o600)
 
 
 def _snippet(config_text: str) -> str:
@@ -54,11 +63,7 @@ def init(
         raise UsageError(f"{', '.join(existing)} already exist(s)", hint="pass --force to overwrite")
     texts = {path: _template(name, switch) for path, name in targets.items()}
     for path, text in texts.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.chmod(path, 0o600)
+        _write_private(path, text)
         a.say(f"wrote {path}")
     a.say("next: edit them, then run `golive config check`")
     a.say("Apache: the site golive swaps needs (see README, Blue-green swap):")

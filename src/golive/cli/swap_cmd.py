@@ -20,8 +20,9 @@ def swap(
     image: Annotated[str | None, typer.Option("--image", help="Image to start (default: \\[containers].image).")] = None,
     dry_run: DryRun = False, yes: Yes = False, json: Json = False,
 ) -> None:
-    """Start the idle colour from the image, wait for its health, point Apache at it with a tested
-    graceful reload, and confirm through the public URL. The old colour keeps running for rollback."""
+    """Start the idle colour from the image, wait for its health, point Apache at it (a tested graceful
+    reload, or in the proxy's map switch mode a RewriteMap renamed into place, no restart), and confirm
+    through the public URL. The old colour keeps running for rollback."""
     if ctx.invoked_subcommand is not None:
         return
     from golive.errors import UsageError

@@ -3,8 +3,9 @@
 Swap keeps the live side untouched until the new colour is proven: the idle container is started
 and must pass its health check (Docker HEALTHCHECK when the image has one, else HTTP on the host
 port); only then is the upstream file rewritten, configtested (a failing test puts the old file
-back and nothing is reloaded) and Apache gracefully reloaded; then the public URL must answer from
-the new colour. Undo points the proxy back at the previous colour (restarting or recreating it if
+back and nothing is reloaded) and Apache gracefully reloaded — or, with ``[proxy] switch = "map"``,
+configtested and the RewriteMap renamed into place, with no reload; then the public URL must
+answer from the new colour. Undo points the proxy back at the previous colour (restarting or recreating it if
 needed) and removes what the swap created.
 """
 
