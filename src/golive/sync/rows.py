@@ -31,7 +31,7 @@ __all__ = ["Batch", "RowPipe"]
 class Batch:
     rows: list[tuple[Any, ...]] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)  # canonical keys of ``rows``
-    seen: list[str] = field(default_factory=list)  # canonical keys of every row read, rejected ones too
+    rejected_keys: list[str] = field(default_factory=list)  # canonical keys of the rejected rows, as read
     rejects: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     earliest_rejected: Any = None  # the smallest `changed` stamp among rejected rows
@@ -67,13 +67,13 @@ class RowPipe:
         target_key = [out[self.table.target_columns.index(k)] for k in self.table.target_key]
         if not bad:
             batch.rows = list(zip(*out, strict=True))
-            batch.keys = batch.seen = self._keys(target_key)
+            batch.keys = self._keys(target_key)
             return batch
         keep = [i for i in range(len(raw)) if i not in bad]
         batch.rows = [tuple(col[i] for col in out) for i in keep]
         batch.keys = self._keys([[col[i] for i in keep] for col in target_key])
         # a rejected row's key, as the source has it, still counts as present (it must not be deleted)
-        batch.seen = batch.keys + self._keys([[columns[i][r] for r in sorted(bad)] for i in self.key_index])
+        batch.rejected_keys = self._keys([[columns[i][r] for r in sorted(bad)] for i in self.key_index])
         self._rejects(batch, raw, bad)
         return batch
 
