@@ -88,3 +88,22 @@ def test_map_sigkill_mid_switch_then_rollback(swap_env_map: SwapEnv, cli, fault:
     assert result.failures == 0 and result.retries == 0
     blue_live(env)
     assert env.container(env.green) is None
+
+
+def test_map_mode_against_a_site_that_ignores_the_map_is_caught_and_undone(swap_env: SwapEnv, cli) -> None:
+    """golive set to map mode, Apache still proxying through the include: the configtest passes, but
+    the confirmation through the public URL sees blue, so the swap fails and is undone."""
+    env = swap_env  # Apache in reload mode: it never reads the map below
+    unused = env.project / "golive-upstream.map"
+    unused.write_text(f"upstream http://127.0.0.1:{env.blue_port}\n")
+    config = env.project / "golive.toml"
+    config.write_text(config.read_text().replace('switch = "reload"', 'switch = "map"')
+                      .replace(f'upstream_file = "{env.apache.upstream_file}"', f'upstream_file = "{unused}"'))
+    out = []
+    result = under_load(env, lambda: out.append(cli("swap", "--yes")))
+    assert out[0].exit_code == 1, out[0].stdout
+    assert (f"through the proxy, /version answers 'blue', not 'green' from 127.0.0.1:{env.green_port}"
+            f" — does the site use the RewriteMap of {unused}") in out[0].stderr
+    assert result.bodies() == ["blue"] and result.failures == 0
+    assert unused.read_text() == f"upstream http://127.0.0.1:{env.blue_port}\n"  # put back by the undo
+    assert env.container(env.green) is None
