@@ -156,26 +156,30 @@ class SyncEngine:
                full: bool) -> TableResult:
         started, result = time.monotonic(), TableResult(table.target)
         before = state.load(target, table.target)
-        new_watermark = source.max_changed(table) if table.changed else None
+        total, new_watermark = source.count_and_max_changed(table)
         since = None
         if not full and table.changed and before is not None and before.watermark is not None:
             result.mode = "incremental"
             since = _since(before.watermark, self.mapping.options.overlap_seconds, source.pg is not None)
-        staged = self._stage_once(source, target, table, types, since, result)
+        staged = self._stage_once(source, target, table, types, since, result, total)
         synced = before.keys if before is not None else set()
+        added = staged.keys - synced
         gone = synced - (staged.keys | staged.rejected if since is None else self._source_keys(source, table, synced, staged))
         key_s = key_sql("s", table.target_key)
         self.problems += orphans(target, table, key_s) + collisions(target, table, key_s) + \
-            foreign_rows(target, table, sorted(staged.keys - synced))
+            foreign_rows(target, table, sorted(added))
         merge(target, table, types, gone, result)
         result.unchanged = staged.total - result.rejected - result.inserted - result.updated  # read or not
-        now_synced = (synced - gone) | staged.keys
-        differing = differing_keys(target, table, now_synced, staged.count, staged.bounds)
+        changed_keys = bool(added or gone) or before is None
+        if changed_keys:
+            synced -= gone
+            synced |= added  # (the loaded set is this run's own: changed in place)
+        differing = differing_keys(target, table, synced, staged.count, staged.bounds)
         result.verified, result.mismatched_keys = not differing, [k.replace("\x1f", ",") for k in differing]
         if staged.earliest_rejected is not None:
             new_watermark = staged.earliest_rejected  # rejected rows (allowed by --max-rejects) are read again next time
         state.save(target, table.target, None if new_watermark is None else canonical(new_watermark), result.mode,
-                   now_synced if now_synced != synced or before is None else None)
+                   synced if changed_keys else None)
         target.execute("DROP TABLE golive_stage")
         result.seconds = round(time.monotonic() - started, 3)
         return result
@@ -183,13 +187,13 @@ class SyncEngine:
     def _source_keys(self, source: Source, table: TableMap, synced: set[str], staged: _Staged) -> set[str]:
         """Every key the source has, for an incremental sync to find deletions. Skipped when the counts show
         none: every synced key is still there if the source holds exactly them plus the new rows just read."""
-        new = (staged.keys | staged.rejected) - synced
+        new = (staged.keys - synced) | (staged.rejected - synced)
         if staged.total - len(new) == len(synced):
             return synced | new
         return {"\x1f".join(map(canonical, key)) for key in source.keys(table)}
 
     def _stage_once(self, source: Source, target: Any, table: TableMap, types: dict[str, ColumnType], since: Any,
-                    result: TableResult) -> _Staged:
+                    result: TableResult, total: int) -> _Staged:
         """Stage the table; if SQLite turns out to hold text that is not valid UTF-8, stage it again reading
         such text as it is, so those rows are rejected with a reason (a savepoint undoes the first try)."""
         import sqlite3
@@ -197,22 +201,21 @@ class SyncEngine:
         marks = len(self.rejects), len(self.problems)
         try:
             with target.transaction():
-                return self._stage(source, target, table, types, since, result)
+                return self._stage(source, target, table, types, since, result, total)
         except sqlite3.OperationalError as exc:
             if "decode" not in str(exc) or source.tolerant:
                 raise
         del self.rejects[marks[0]:], self.problems[marks[1]:]
         result.read = result.rejected = 0
         source.tolerate_invalid_text()
-        return self._stage(source, target, table, types, since, result)
+        return self._stage(source, target, table, types, since, result, total)
 
     def _stage(self, source: Source, target: Any, table: TableMap, types: dict[str, ColumnType], since: Any,
-               result: TableResult) -> _Staged:
+               result: TableResult, total: int) -> _Staged:
         """COPY the source rows (all, or those changed since) into ``golive_stage``, shaped like the target."""
         binary = all(types[c].binary for c in table.target_columns)
         result.copy_format = "binary" if binary else "text"
         pipe = RowPipe(table, types if binary else None, self.zone, self.media_roots)
-        total = source.count(table)
         staged = _Staged(set(), set(), total)
         key_at = None
         if len(table.target_key) == 1 and binary and types[table.target_key[0]].typname in ("int2", "int4", "int8"):
@@ -262,7 +265,7 @@ class SyncEngine:
         types = self._types(target, table)
         before = state.load(target, table.target)
         synced = before.keys if before is not None else set()
-        staged = self._stage_once(source, target, table, types, None, result)
+        staged = self._stage_once(source, target, table, types, None, result, source.count(table))
         differing = differing_keys(target, table, synced, staged.count, staged.bounds)
         gone = sorted(synced - staged.keys - staged.rejected)
         if gone:  # synced rows the source no longer has: a difference if the target still holds them

@@ -67,9 +67,11 @@ class Source:
     def count(self, table: TableMap) -> int:
         return int(self.scalar(f"SELECT count(*) AS n FROM {self._origin(table)}") or 0)
 
-    def max_changed(self, table: TableMap) -> Any:
-        assert table.changed
-        return self.scalar(f"SELECT max({ident(table.changed)}) AS m FROM {self._origin(table)}")
+    def count_and_max_changed(self, table: TableMap) -> tuple[int, Any]:
+        """The row count and the newest ``changed`` stamp (None without one), in one scan."""
+        newest = f"max({ident(table.changed)})" if table.changed else "NULL"
+        row = next(self._query(f"SELECT count(*) AS n, {newest} AS m FROM {self._origin(table)}"))
+        return int(row["n"] or 0), row["m"]
 
     def batches(self, table: TableMap, since: Any = None, size: int = 5000, columns: str | None = None,
                 ordered: bool = True) -> Iterator[list[tuple[Any, ...]]]:
