@@ -58,7 +58,7 @@ def collisions(target: Any, table: TableMap, key_sql: str) -> list[str]:
     return problems
 
 
-def foreign_rows(target: Any, table: TableMap, new_keys: list[str]) -> list[str]:
+def foreign_rows(target: Any, table: TableMap, new_keys: set[str]) -> list[str]:
     """Staged keys golive never synced that exist in the target all the same: rows of the new app."""
     if not new_keys:
         return []
@@ -68,7 +68,7 @@ def foreign_rows(target: Any, table: TableMap, new_keys: list[str]) -> list[str]
     key_t = key_sql("t", table.target_key)
     target.execute("CREATE TEMP TABLE golive_new_keys (key text) ON COMMIT DROP")
     with target.cursor().copy("COPY golive_new_keys (key) FROM STDIN") as copy:
-        for key in new_keys:
+        for key in sorted(new_keys):
             copy.write_row((key,))
     rows = target.execute(f"SELECT {key_t} FROM {tgt} t JOIN golive_new_keys n ON n.key = {key_t}"
                           " ORDER BY 1 LIMIT 6").fetchall()

@@ -167,7 +167,7 @@ class SyncEngine:
         gone = synced - (staged.keys | staged.rejected if since is None else self._source_keys(source, table, synced, staged))
         key_s = key_sql("s", table.target_key)
         self.problems += orphans(target, table, key_s) + collisions(target, table, key_s) + \
-            foreign_rows(target, table, sorted(added))
+            foreign_rows(target, table, added)
         merge(target, table, types, gone, result)
         result.unchanged = staged.total - result.rejected - result.inserted - result.updated  # read or not
         changed_keys = bool(added or gone) or before is None
