@@ -32,8 +32,11 @@ class TableState:
 
 def ensure(conn: Any) -> None:
     """Create the schema, and carry keys kept by golive before 0.x (a row per key) into the new form."""
-    for statement in _SCHEMA:
-        conn.execute(statement)
+    current = conn.execute("SELECT count(*) FROM information_schema.columns WHERE table_schema = 'golive'"
+                           " AND table_name = 'sync_state' AND column_name IN ('synced_keys', 'synced_count')").fetchone()
+    if current[0] < 2:  # (ALTER TABLE would lock the state table for the whole sync even with nothing to add)
+        for statement in _SCHEMA:
+            conn.execute(statement)
     old = conn.execute("SELECT to_regclass('golive.synced_keys')").fetchone()
     if old is None or old[0] is None:
         return
