@@ -51,3 +51,23 @@ def test_transforms() -> None:
     assert resolve_transform("json")('{"a": 1}') == {"a": 1}
     assert resolve_transform("null_if_empty")("") is None
     assert resolve_transform("golive.sync.passwords:hash_format")("scrypt:1:8:1$a$0f") == "scrypt"
+
+
+@pytest.mark.parametrize(("name", "options", "column", "fast"), [
+    ("strip", {}, [" a ", "b\t", "\u2003c"], True),
+    ("strip", {}, [" a ", None, 3], False),  # not all text: one by one
+    ("lower", {}, ["ÄB", "cD"], True),
+    ("bool", {}, [1, 0, "t", "false"], True),
+    ("bool", {}, [1, "yes", None], False),
+    ("null_if_empty", {}, ["", "x", None], True),
+    ("to_utc", {"source_timezone": "UTC"}, ["2024-01-02 03:04:05", "2024-01-02T03:04:05.123456"], True),
+    ("to_utc", {"source_timezone": "UTC"}, ["2024-01-02 03:04:05+02:00", "2024-01-02Z"], False),
+    ("to_utc", {"source_timezone": "Europe/Vienna"}, ["2024-01-02 03:04:05"], False),
+])
+def test_a_whole_column_transformed_at_once_gives_what_value_by_value_gives(name: str, options: dict[str, str],
+                                                                            column: list[object], fast: bool) -> None:
+    transform = resolve_transform(name, **options)
+    many = transform.many(column)  # type: ignore[attr-defined]
+    assert (many is not None) is fast
+    if fast:
+        assert many == [transform(v) for v in column]

@@ -86,6 +86,10 @@ class RowPipe:
             self.formats.update(map(hash_format, values))
         if column.transform is None:
             return values
+        many = getattr(column.transform, "many", None)
+        fast = many(values) if many is not None else None
+        if fast is not None:
+            return fast  # type: ignore[no-any-return]
         try:
             return list(map(column.transform, values))
         except Reject:  # someone in this batch is rejected: find who, value by value
