@@ -163,3 +163,23 @@ def test_a_postgresql_source_is_read_in_one_snapshot_and_synced(tmp_path: Path, 
         assert conn.execute("SELECT name, born FROM person WHERE id = 10").fetchone()[0] == "renamed"
         assert str(conn.execute("SELECT born AT TIME ZONE 'UTC' FROM person WHERE id = 1").fetchone()[0]) == \
             "2001-02-03 05:05:06"  # a naive source time stamp, read as UTC
+
+
+def test_a_synced_row_rejected_under_max_rejects_keeps_its_old_version_and_the_sync_verifies(tmp_path: Path,
+                                                                                              pg_cluster) -> None:
+    rows = RANGE_ROWS + 50  # a full re-sync verified by ranges, where the rejected row is only on the target side
+    source, url, mapping = make(tmp_path, pg_cluster, rows)
+    engine(source, url, mapping).run(mapping.tables)
+    db = sqlite3.connect(source)
+    db.execute("UPDATE person SET age = 'unknown' WHERE id = 10")
+    db.execute("UPDATE person SET name = ' renamed ' WHERE id = 11")
+    db.commit()
+    db.close()
+    sync = engine(source, url, mapping, max_rejects=1)
+    [result] = sync.run(mapping.tables, full=True)
+    assert (result.rejected, result.updated, result.deleted, result.verified) == (1, 1, 0, True)
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT id, age, name FROM person WHERE id IN (10, 11) ORDER BY id").fetchall() == \
+            [(10, 10, "P10"), (11, 11, "renamed")]
+    [checked] = engine(source, url, mapping).verify_only(mapping.tables)  # the source and target do differ there
+    assert (checked.verified, checked.mismatched_keys) == (False, ["10"])

@@ -174,7 +174,9 @@ class SyncEngine:
         if changed_keys:
             synced -= gone
             synced |= added  # (the loaded set is this run's own: changed in place)
-        differing = differing_keys(target, table, synced, staged.count, staged.bounds)
+        # a synced row rejected this time (allowed by --max-rejects) keeps its old version: not a difference
+        expected = synced - staged.rejected if staged.rejected else synced
+        differing = differing_keys(target, table, expected, staged.count, staged.bounds)
         result.verified, result.mismatched_keys = not differing, [k.replace("\x1f", ",") for k in differing]
         if staged.earliest_rejected is not None:
             new_watermark = staged.earliest_rejected  # rejected rows (allowed by --max-rejects) are read again next time
