@@ -22,18 +22,25 @@ def _row(r: Any) -> list[str]:
 
 
 def _progress(a: Any) -> tuple[Any, Any]:
+    """A bar per table: rows copied of the source's, rows/s, ETA; then the merge and verify phases by name."""
     if not a.tty or a.json:
         return nullcontext(), None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
+    from rich.text import Text
 
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("rows"),
-                   TransferSpeedColumn(), TimeRemainingColumn(), console=a.out)
+    class Rate(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text(f"{speed:,.0f} rows/s" if speed else "", style="progress.data.speed")
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("rows"), Rate(),
+                   TimeRemainingColumn(), console=a.out)
     tasks: dict[str, Any] = {}
 
-    def update(table: str, done: int, total: int) -> None:
+    def update(table: str, done: int, total: int, phase: str = "copy") -> None:
         if table not in tasks:
             tasks[table] = bar.add_task(table, total=total)
-        bar.update(tasks[table], completed=done)
+        bar.update(tasks[table], completed=done, description=table if phase == "copy" else f"{table} ({phase})")
 
     return bar, update
 
@@ -57,8 +64,10 @@ def sync(
     a = app_of(ctx, json)
     names = [t.strip() for t in tables.split(",") if t.strip()] if tables else None
     if verify_only:
-        engine, selected = engine_for(a.config, {"tables": names})
-        results = engine.verify_only(selected)
+        bar, update = _progress(a)
+        engine, selected = engine_for(a.config, {"tables": names, "progress": update})
+        with bar:
+            results = engine.verify_only(selected)
         a.table(["TABLE", "SOURCE ROWS", "VERIFIED"], [[r.table, str(r.read), _row(r)[-1]] for r in results])
         a.done({"verified": all(r.verified for r in results), "tables": [r.as_dict() for r in results]})
         if not all(r.verified for r in results):

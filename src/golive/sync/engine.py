@@ -38,7 +38,7 @@ from golive.sync.verify import RANGE_ROWS, canonical, differing_keys, key_sql
 
 __all__ = ["SyncEngine", "TableResult"]
 
-Progress = Callable[[str, int, int], None]  # (table, done, total)
+Progress = Callable[[str, int, int, str], None]  # (table, rows done, rows in all, phase: copy | merge | verify)
 
 
 @dataclass
@@ -95,7 +95,7 @@ class SyncEngine:
         self.source_url, self.target_url, self.mapping = source_url, target_url, mapping
         self.media_roots = media_roots
         self.max_rejects, self.reject_file = max_rejects, reject_file
-        self.progress = progress or (lambda table, done, total: None)
+        self.progress = progress or (lambda table, done, total, phase: None)
         self.zone = ZoneInfo(mapping.options.source_timezone)
         self.rejects: list[dict[str, Any]] = []
         self.problems: list[str] = []
@@ -165,6 +165,7 @@ class SyncEngine:
         synced = before.keys if before is not None else set()
         added = staged.keys - synced
         gone = synced - (staged.keys | staged.rejected if since is None else self._source_keys(source, table, synced, staged))
+        self.progress(table.target, result.read, max(total, result.read), "merge")
         key_s = key_sql("s", table.target_key)
         self.problems += orphans(target, table, key_s) + collisions(target, table, key_s) + \
             foreign_rows(target, table, added)
@@ -174,6 +175,7 @@ class SyncEngine:
         if changed_keys:
             synced -= gone
             synced |= added  # (the loaded set is this run's own: changed in place)
+        self.progress(table.target, result.read, max(total, result.read), "verify")
         # a synced row rejected this time (allowed by --max-rejects) keeps its old version: not a difference
         expected = synced - staged.rejected if staged.rejected else synced
         differing = differing_keys(target, table, expected, staged.count, staged.bounds)
@@ -242,7 +244,7 @@ class SyncEngine:
                 if batch.earliest_rejected is not None and (staged.earliest_rejected is None
                                                             or batch.earliest_rejected < staged.earliest_rejected):
                     staged.earliest_rejected = batch.earliest_rejected
-                self.progress(table.target, result.read, max(total, result.read))  # inside the COPY
+                self.progress(table.target, result.read, max(total, result.read), "copy")  # inside the COPY
         result.hash_formats = dict(pipe.formats)
         return staged
 
@@ -268,6 +270,7 @@ class SyncEngine:
         before = state.load(target, table.target)
         synced = before.keys if before is not None else set()
         staged = self._stage_once(source, target, table, types, None, result, source.count(table))
+        self.progress(table.target, result.read, max(staged.total, result.read), "verify")
         differing = differing_keys(target, table, synced, staged.count, staged.bounds)
         gone = sorted(synced - staged.keys - staged.rejected)
         if gone:  # synced rows the source no longer has: a difference if the target still holds them

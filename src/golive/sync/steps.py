@@ -79,10 +79,11 @@ class Sync(Step):
     def apply(self, ctx: StepContext, before: Record) -> Record:
         shown = ctx.options.get("progress")
 
-        def progress(table: str, done: int, total: int) -> None:
-            ctx.checkpoint("copy")  # a crash here is a crash in the middle of a COPY
+        def progress(table: str, done: int, total: int, phase: str = "copy") -> None:
+            if phase == "copy":
+                ctx.checkpoint("copy")  # a crash here is a crash in the middle of a COPY
             if shown is not None:
-                shown(table, done, total)
+                shown(table, done, total, phase)
 
         engine, tables = engine_for(_config(ctx), {**ctx.options, "progress": progress, "tables": self.params["tables"]})
         media = self._media(ctx)
