@@ -183,3 +183,15 @@ def test_a_synced_row_rejected_under_max_rejects_keeps_its_old_version_and_the_s
             [(10, 10, "P10"), (11, 11, "renamed")]
     [checked] = engine(source, url, mapping).verify_only(mapping.tables)  # the source and target do differ there
     assert (checked.verified, checked.mismatched_keys) == (False, ["10"])
+
+
+def test_invalid_utf8_where_no_row_can_be_rejected_for_it_is_one_clear_error(tmp_path: Path, pg_cluster) -> None:
+    source, url, mapping = make(tmp_path, pg_cluster, 10, MAPPING.replace('key = "id"', 'key = "id"\nchanged = "born"'))
+    db = sqlite3.connect(source)
+    db.execute("UPDATE person SET born = CAST(X'FF' AS TEXT) WHERE id = 4")  # the newest `changed` stamp, unreadable
+    db.commit()
+    db.close()
+    with pytest.raises(GoliveError) as caught:
+        engine(source, url, mapping).run(mapping.tables)
+    assert caught.value.message.startswith("the source holds text that is not valid UTF-8 outside what golive can reject")
+    assert caught.value.hint == "fix that value in the source (it is in a key or `changed` column)"

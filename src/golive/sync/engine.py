@@ -106,7 +106,7 @@ class SyncEngine:
 
         source = Source(self.source_url)
         try:
-            with psycopg.connect(self.target_url) as target, target.transaction():
+            with _undecodable(), psycopg.connect(self.target_url) as target, target.transaction():
                 self._session(target)
                 state.ensure(target)
                 types = {t.target: self._types(target, t) for t in tables}  # every table checked before a row moves
@@ -256,7 +256,7 @@ class SyncEngine:
 
         source = Source(self.source_url)
         try:
-            with psycopg.connect(self.target_url) as target, target.transaction(force_rollback=True):
+            with _undecodable(), psycopg.connect(self.target_url) as target, target.transaction(force_rollback=True):
                 if not state.exists(target):
                     raise GoliveError("the target has no sync yet (no golive.sync_state)", hint="run `golive sync` first")
                 self._session(target)
@@ -281,6 +281,21 @@ class SyncEngine:
         target.execute("DROP TABLE golive_stage")
         result.seconds = round(time.monotonic() - started, 3)
         return result
+
+
+@contextmanager
+def _undecodable() -> Iterator[None]:
+    """Text that is not UTF-8 where a row cannot be rejected for it (a key or `changed` column, read outside
+    the staging): one line naming it, not a traceback."""
+    import sqlite3
+
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if "decode" not in str(exc):
+            raise
+        raise GoliveError(f"the source holds text that is not valid UTF-8 outside what golive can reject row by row:"
+                          f" {exc}", hint="fix that value in the source (it is in a key or `changed` column)") from None
 
 
 @contextmanager

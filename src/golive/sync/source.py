@@ -26,6 +26,7 @@ def _text(raw: bytes) -> str:
 class Source:
     def __init__(self, url: str) -> None:
         self.url = url
+        self.tolerant = False  # reading text that is not valid UTF-8 (see tolerate_invalid_text)
         self.sqlite: sqlite3.Connection | None = None
         self.pg: Any = None
         if url.startswith("sqlite:///"):
@@ -34,7 +35,6 @@ class Source:
                 raise GoliveError(f"source database {path} does not exist", hint="check [source].url")
             self.sqlite = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
             self.sqlite.row_factory = sqlite3.Row
-            self.tolerant = False
             self.sqlite.execute("BEGIN")  # one read snapshot for every table
         else:
             import psycopg
