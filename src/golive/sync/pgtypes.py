@@ -22,6 +22,7 @@ from functools import partial
 from operator import attrgetter, is_not
 from typing import Any
 
+from golive.sync.source import ident
 from golive.sync.transforms import Reject, bool_value, parse_datetime
 
 __all__ = ["ColumnType", "column_types", "fit_column"]
@@ -43,7 +44,7 @@ class ColumnType:
 
 
 def column_types(conn: Any, table: str) -> dict[str, ColumnType]:
-    found = conn.execute("SELECT to_regclass(%s)", (_quoted(table),)).fetchone()
+    found = conn.execute("SELECT to_regclass(%s)", (ident(table),)).fetchone()
     if found is None or found[0] is None:
         from golive.errors import ConfigError
 
@@ -53,12 +54,8 @@ def column_types(conn: Any, table: str) -> dict[str, ColumnType]:
         "SELECT a.attname, t.typname, CASE WHEN t.typname IN ('varchar', 'bpchar') AND a.atttypmod > 4"
         " THEN a.atttypmod - 4 END, a.attnotnull AND NOT a.atthasdef AND a.attidentity = '' AND a.attgenerated = ''"
         " FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid"
-        " WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped", (_quoted(table),)).fetchall()
+        " WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped", (ident(table),)).fetchall()
     return {name: ColumnType(name, typname, length, required) for name, typname, length, required in rows}
-
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 # -- per-value coercions: what PostgreSQL's text input would have made of the value ----------------------

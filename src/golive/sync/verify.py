@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from golive.sync.mapping import TableMap
+from golive.sync.pgtypes import column_types
 from golive.sync.source import ident
 
 __all__ = ["RANGE_ROWS", "canonical", "differing_keys", "key_sql"]
@@ -86,8 +87,7 @@ def _by_ranges(conn: Any, table: TableMap, synced: set[str], limit: int, bounds:
                      f" (SELECT {k} AS k, row_number() OVER (ORDER BY {k}) AS n FROM golive_stage) x"
                      f" WHERE n % {RANGE_ROWS} = 1")
 
-    typnames = dict(conn.execute("SELECT a.attname, t.typname FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid"
-                                 " WHERE a.attrelid = 'golive_stage'::regclass AND a.attnum > 0").fetchall())
+    typnames = {name: kind.typname for name, kind in column_types(conn, table.target).items()}
 
     def sums(origin: str, alias: str) -> dict[int, tuple[int, Any]]:
         # a range's row count and the sum of its rows' 64-bit hashes: no sort, no text, one scan
