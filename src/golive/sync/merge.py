@@ -19,14 +19,16 @@ def _comparable(alias: str, column: str, types: dict[str, ColumnType]) -> str:
     return f"{alias}.{ident(column)}::text" if types[column].typname == "json" else f"{alias}.{ident(column)}"
 
 
-def merge(target: Any, table: TableMap, types: dict[str, ColumnType], gone: set[str], result: Any) -> None:
+def merge(target: Any, table: TableMap, types: dict[str, ColumnType], gone: set[Any], result: Any,
+          int_key: bool = False) -> None:
+    """``gone``: keys to delete, ints with ``int_key`` (one integer key column), else canonical text."""
     cols = table.target_columns
     col_list = ", ".join(ident(c) for c in cols)
     tgt = ident(table.target)
     same_key = " AND ".join(f"t.{ident(k)} = s.{ident(k)}" for k in table.target_key)
     if gone:
-        result.deleted = target.execute(f"DELETE FROM {tgt} t WHERE {key_sql('t', table.target_key)} = ANY(%s)",
-                                        (sorted(gone),)).rowcount
+        key_t = f"t.{ident(table.target_key[0])}" if int_key else key_sql("t", table.target_key)
+        result.deleted = target.execute(f"DELETE FROM {tgt} t WHERE {key_t} = ANY(%s)", (sorted(gone),)).rowcount
     if target.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {tgt})").fetchone()[0]:
         result.inserted = target.execute(f"INSERT INTO {tgt} ({col_list}) SELECT {col_list} FROM golive_stage").rowcount
     else:
@@ -38,5 +40,7 @@ def merge(target: Any, table: TableMap, types: dict[str, ColumnType], gone: set[
         result.inserted = target.execute(f"INSERT INTO {tgt} ({col_list}) SELECT {col_list} FROM golive_stage s"
                                          f" WHERE NOT EXISTS (SELECT 1 FROM {tgt} t WHERE {same_key})").rowcount
     for key in table.target_key:
+        if types[key].typname not in ("int2", "int4", "int8"):
+            continue  # only integer columns have sequences behind them (and GREATEST(text, 1) fails)
         target.execute(f"SELECT setval(seq, GREATEST((SELECT max({ident(key)}) FROM {tgt}), 1))"
                        " FROM pg_get_serial_sequence(%s, %s) AS seq WHERE seq IS NOT NULL", (table.target, key))
