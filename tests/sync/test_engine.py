@@ -195,3 +195,60 @@ def test_invalid_utf8_where_no_row_can_be_rejected_for_it_is_one_clear_error(tmp
         engine(source, url, mapping).run(mapping.tables)
     assert caught.value.message.startswith("the source holds text that is not valid UTF-8 outside what golive can reject")
     assert caught.value.hint == "fix that value in the source (it is in a key or `changed` column)"
+
+
+def _state(url: str) -> tuple[str | None, bytes]:
+    with psycopg.connect(url) as conn:
+        watermark, keys = conn.execute("SELECT watermark, synced_keys FROM golive.sync_state").fetchone()
+    return watermark, bytes(keys)
+
+
+def test_integer_keys_are_kept_as_ints_other_keys_as_text_and_both_find_deletions(tmp_path: Path, pg_cluster) -> None:
+    source, url, mapping = make(tmp_path, pg_cluster, 10)
+    engine(source, url, mapping).run(mapping.tables)
+    assert _state(url)[1][:1] == b"I"  # a packed int64 array, not text
+    db = sqlite3.connect(source)
+    db.execute("DELETE FROM person WHERE id = 4")
+    db.execute("INSERT INTO person VALUES (11, 'P11', '2001-02-03 04:05:11', 11, '10.0.11.1')")
+    db.commit()
+    db.close()
+    with psycopg.connect(url) as conn:
+        conn.execute("INSERT INTO person (id, name) VALUES (500, 'made in the new app')")
+    [result] = engine(source, url, mapping).run(mapping.tables, full=True)
+    assert (result.deleted, result.inserted, result.verified) == (1, 1, True)
+
+    text_keyed = tmp_path / "text"
+    text_keyed.mkdir()
+    mapping_text = MAPPING.replace('key = "id"', 'key = "addr"') + 'note = "addr"\n'
+    ddl = "CREATE TABLE person (id bigint, name varchar(20) NOT NULL, born timestamptz, age int4, note text PRIMARY KEY)"
+    source, url, mapping = make(text_keyed, pg_cluster, 10, mapping_text, ddl)
+    engine(source, url, mapping).run(mapping.tables)
+    assert _state(url)[1][:1] == b"\x78"  # NUL-joined text, compressed
+    db = sqlite3.connect(source)
+    db.execute("DELETE FROM person WHERE id = 4")
+    db.commit()
+    db.close()
+    [result] = engine(source, url, mapping).run(mapping.tables)
+    assert (result.deleted, result.verified) == (1, True)
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM person WHERE note = '10.0.4.1'").fetchone()[0] == 0
+
+
+def test_the_watermark_is_the_newest_stamp_read_or_asked_of_the_source(tmp_path: Path, pg_cluster) -> None:
+    source, url, mapping = make(tmp_path, pg_cluster, 30, MAPPING.replace('key = "id"', 'key = "id"\nchanged = "born"'))
+    engine(source, url, mapping).run(mapping.tables)
+    assert _state(url)[0] == "2001-02-03 04:05:30"  # the newest of the rows read (id 30: second 30)
+    db = sqlite3.connect(source)
+    db.execute("UPDATE person SET born = '2001-02-03 04:05:31' WHERE id = 7")
+    db.commit()
+    [result] = engine(source, url, mapping).run(mapping.tables)
+    assert (result.mode, result.updated, _state(url)[0]) == ("incremental", 1, "2001-02-03 04:05:31")
+    # the newest rows leave, and what is left is older than the overlap window: nothing is read, so the source
+    # is asked for its newest stamp
+    db.execute("DELETE FROM person WHERE born >= '2001-02-03 04:05:30'")
+    db.execute("UPDATE person SET born = '1999-01-01 00:00:00' WHERE id = 5")
+    db.commit()
+    db.close()
+    [result] = engine(source, url, mapping).run(mapping.tables)
+    assert (result.deleted, result.verified) == (2, True)
+    assert _state(url)[0] == "2001-02-03 04:05:29"

@@ -58,15 +58,16 @@ def collisions(target: Any, table: TableMap, key_sql: str) -> list[str]:
     return problems
 
 
-def foreign_rows(target: Any, table: TableMap, new_keys: set[str]) -> list[str]:
-    """Staged keys golive never synced that exist in the target all the same: rows of the new app."""
+def foreign_rows(target: Any, table: TableMap, new_keys: set[Any], int_key: bool = False) -> list[str]:
+    """Staged keys golive never synced that exist in the target all the same: rows of the new app.
+    ``new_keys``: ints with ``int_key`` (one integer key column), else canonical text."""
     if not new_keys:
         return []
     tgt = ident(table.target)
     if target.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {tgt})").fetchone()[0]:
         return []  # the usual first sync: nothing there to collide with
-    key_t = key_sql("t", table.target_key)
-    target.execute("CREATE TEMP TABLE golive_new_keys (key text) ON COMMIT DROP")
+    key_t = f"t.{ident(table.target_key[0])}" if int_key else key_sql("t", table.target_key)
+    target.execute(f"CREATE TEMP TABLE golive_new_keys (key {'int8' if int_key else 'text'}) ON COMMIT DROP")
     with target.cursor().copy("COPY golive_new_keys (key) FROM STDIN") as copy:
         for key in sorted(new_keys):
             copy.write_row((key,))
@@ -75,6 +76,6 @@ def foreign_rows(target: Any, table: TableMap, new_keys: set[str]) -> list[str]:
     target.execute("DROP TABLE golive_new_keys")
     if not rows:
         return []
-    keys = ", ".join(r[0].replace("\x1f", ",") for r in rows[:5]) + (", …" if len(rows) > 5 else "")
+    keys = ", ".join(str(r[0]).replace("\x1f", ",") for r in rows[:5]) + (", …" if len(rows) > 5 else "")
     return [f"table {table.target}: rows with key {keys} exist in the target but were not synced by golive"
             " (made in the new application?); golive never overwrites them"]

@@ -34,7 +34,7 @@ from golive.sync.merge import merge
 from golive.sync.pgtypes import ColumnType, column_types
 from golive.sync.rows import RowPipe
 from golive.sync.source import Source, ident
-from golive.sync.verify import RANGE_ROWS, canonical, differing_keys, key_sql
+from golive.sync.verify import RANGE_ROWS, as_int_key, canonical, differing_keys, key_sql
 
 __all__ = ["SyncEngine", "TableResult"]
 
@@ -63,12 +63,23 @@ class TableResult:
 
 @dataclass
 class _Staged:
-    keys: set[str]  # keys of the rows staged
-    rejected: set[str]  # keys of rows read but rejected (still in the source: not to be deleted)
+    keys: set[Any]  # keys of the rows staged: ints for a table keyed by one integer column, else canonical text
+    rejected: set[Any]  # keys of rows read but rejected (still in the source: not to be deleted)
     total: int = 0  # rows in the source table
     earliest_rejected: Any = None
+    newest: Any = None  # the largest `changed` stamp read
+    newest_known: bool = True  # False: the stamps do not compare in Python; the source is asked instead
     count: int = 0  # rows staged
     bounds: list[Any] | None = None  # every RANGE_ROWS-th staged key, for an integer key read in key order
+
+    def see_newest(self, batch: Any) -> None:
+        if not batch.newest_known:
+            self.newest_known = False
+        elif batch.newest is not None and self.newest_known:
+            try:
+                self.newest = batch.newest if self.newest is None else max(self.newest, batch.newest)
+            except TypeError:
+                self.newest_known = False
 
     def add(self, rows: list[tuple[Any, ...]], key_at: int | None) -> None:
         if self.bounds is not None and key_at is not None:
@@ -126,6 +137,8 @@ class SyncEngine:
 
     def _session(self, target: Any) -> None:
         target.execute("SET CONSTRAINTS ALL DEFERRED")
+        # a few big scans and joins per table: compiling them costs more than it saves (-0.2 s a 1M-row table)
+        target.execute("SET LOCAL jit = off")
         # naive time stamps that reach PostgreSQL as text are read in the source's zone, as to_utc reads them
         target.execute("SELECT set_config('TimeZone', %s, true)", (self.mapping.options.source_timezone,))
 
@@ -155,21 +168,29 @@ class SyncEngine:
     def _table(self, source: Source, target: Any, table: TableMap, types: dict[str, ColumnType],
                full: bool) -> TableResult:
         started, result = time.monotonic(), TableResult(table.target)
-        before = state.load(target, table.target)
-        total, new_watermark = source.count_and_max_changed(table)
+        int_key = _int_key(table, types)
+        before = state.load(target, table.target, int_key)
+        total = source.count(table)
         since = None
         if not full and table.changed and before is not None and before.watermark is not None:
             result.mode = "incremental"
             since = _since(before.watermark, self.mapping.options.overlap_seconds, source.pg is not None)
         staged = self._stage_once(source, target, table, types, since, result, total)
+        new_watermark = staged.newest
+        if table.changed and (not staged.newest_known or (since is not None and staged.newest is None)):
+            # (an incremental read that found no stamp at all: the newest may now be older than the window)
+            new_watermark = source.count_and_max_changed(table)[1]
+        if isinstance(new_watermark, str) and not new_watermark.isascii() and not _encodes(new_watermark):
+            raise _not_utf8(f"the newest `{table.changed}` stamp of {table.label()}")
         synced = before.keys if before is not None else set()
         added = staged.keys - synced
-        gone = synced - (staged.keys | staged.rejected if since is None else self._source_keys(source, table, synced, staged))
+        gone = synced - (staged.keys | staged.rejected) if since is None else \
+            self._gone_since(source, table, synced, staged, int_key)
         self.progress(table.target, result.read, max(total, result.read), "merge")
         key_s = key_sql("s", table.target_key)
         self.problems += orphans(target, table, key_s) + collisions(target, table, key_s) + \
-            foreign_rows(target, table, added)
-        merge(target, table, types, gone, result)
+            foreign_rows(target, table, added, int_key)
+        merge(target, table, types, gone, result, int_key)
         result.unchanged = staged.total - result.rejected - result.inserted - result.updated  # read or not
         changed_keys = bool(added or gone) or before is None
         if changed_keys:
@@ -178,8 +199,8 @@ class SyncEngine:
         self.progress(table.target, result.read, max(total, result.read), "verify")
         # a synced row rejected this time (allowed by --max-rejects) keeps its old version: not a difference
         expected = synced - staged.rejected if staged.rejected else synced
-        differing = differing_keys(target, table, expected, staged.count, staged.bounds)
-        result.verified, result.mismatched_keys = not differing, [k.replace("\x1f", ",") for k in differing]
+        differing = differing_keys(target, table, expected, staged.count, staged.bounds, int_key=int_key)
+        result.verified, result.mismatched_keys = not differing, [str(k).replace("\x1f", ",") for k in differing]
         if staged.earliest_rejected is not None:
             new_watermark = staged.earliest_rejected  # rejected rows (allowed by --max-rejects) are read again next time
         state.save(target, table.target, None if new_watermark is None else canonical(new_watermark), result.mode,
@@ -188,13 +209,16 @@ class SyncEngine:
         result.seconds = round(time.monotonic() - started, 3)
         return result
 
-    def _source_keys(self, source: Source, table: TableMap, synced: set[str], staged: _Staged) -> set[str]:
-        """Every key the source has, for an incremental sync to find deletions. Skipped when the counts show
-        none: every synced key is still there if the source holds exactly them plus the new rows just read."""
+    def _gone_since(self, source: Source, table: TableMap, synced: set[Any], staged: _Staged,
+                    int_key: bool) -> set[Any]:
+        """Synced keys the source no longer has, for an incremental sync: every source key is read, unless
+        the counts show none gone (the source holds exactly the synced keys plus the new rows just read)."""
         new = (staged.keys - synced) | (staged.rejected - synced)
         if staged.total - len(new) == len(synced):
-            return synced | new
-        return {"\x1f".join(map(canonical, key)) for key in source.keys(table)}
+            return set()
+        if int_key:
+            return synced - {as_int_key(key[0]) for key in source.keys(table)}
+        return synced - {"\x1f".join(map(canonical, key)) for key in source.keys(table)}
 
     def _stage_once(self, source: Source, target: Any, table: TableMap, types: dict[str, ColumnType], since: Any,
                     result: TableResult, total: int) -> _Staged:
@@ -219,10 +243,10 @@ class SyncEngine:
         """COPY the source rows (all, or those changed since) into ``golive_stage``, shaped like the target."""
         binary = all(types[c].binary for c in table.target_columns)
         result.copy_format = "binary" if binary else "text"
-        pipe = RowPipe(table, types if binary else None, self.zone, self.media_roots)
+        pipe = RowPipe(table, types if binary else None, self.zone, self.media_roots, _int_key(table, types))
         staged = _Staged(set(), set(), total)
         key_at = None
-        if len(table.target_key) == 1 and binary and types[table.target_key[0]].typname in ("int2", "int4", "int8"):
+        if _int_key(table, types):
             key_at, staged.bounds = table.target_columns.index(table.target_key[0]), []
         cols = ", ".join(ident(c) for c in table.target_columns)
         target.execute(f"CREATE TEMP TABLE golive_stage (LIKE {ident(table.target)} INCLUDING DEFAULTS) ON COMMIT DROP")
@@ -239,6 +263,7 @@ class SyncEngine:
                 staged.keys.update(batch.keys)
                 staged.add(batch.rows, key_at)
                 staged.rejected.update(batch.rejected_keys)
+                staged.see_newest(batch)
                 self.rejects += batch.rejects
                 self.problems += batch.problems
                 if batch.earliest_rejected is not None and (staged.earliest_rejected is None
@@ -267,20 +292,36 @@ class SyncEngine:
     def _verify_table(self, source: Source, target: Any, table: TableMap) -> TableResult:
         started, result = time.monotonic(), TableResult(table.target, mode="verify")
         types = self._types(target, table)
-        before = state.load(target, table.target)
+        int_key = _int_key(table, types)
+        before = state.load(target, table.target, int_key)
         synced = before.keys if before is not None else set()
         staged = self._stage_once(source, target, table, types, None, result, source.count(table))
         self.progress(table.target, result.read, max(staged.total, result.read), "verify")
-        differing = differing_keys(target, table, synced, staged.count, staged.bounds)
+        differing = differing_keys(target, table, synced, staged.count, staged.bounds, int_key=int_key)
         gone = sorted(synced - staged.keys - staged.rejected)
         if gone:  # synced rows the source no longer has: a difference if the target still holds them
-            key_t = key_sql("t", table.target_key)
+            key_t = f"t.{ident(table.target_key[0])}" if int_key else key_sql("t", table.target_key)
             differing += [r[0] for r in target.execute(f"SELECT {key_t} FROM {ident(table.target)} t"
                                                        f" WHERE {key_t} = ANY(%s) LIMIT 20", (gone,))]
-        result.verified, result.mismatched_keys = not differing, [k.replace("\x1f", ",") for k in differing[:20]]
+        result.verified, result.mismatched_keys = not differing, [str(k).replace("\x1f", ",") for k in differing[:20]]
         target.execute("DROP TABLE golive_stage")
         result.seconds = round(time.monotonic() - started, 3)
         return result
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _int_key(table: TableMap, types: dict[str, ColumnType]) -> bool:
+    """Keyed by one integer column, and staged by binary COPY (so its values are fitted to ints): keys are
+    kept as ints, not text — cheaper to collect, compare and store."""
+    return len(table.target_key) == 1 and types[table.target_key[0]].typname in ("int2", "int4", "int8") and \
+        all(types[c].binary for c in table.target_columns)
 
 
 @contextmanager
@@ -294,8 +335,12 @@ def _undecodable() -> Iterator[None]:
     except sqlite3.OperationalError as exc:
         if "decode" not in str(exc):
             raise
-        raise GoliveError(f"the source holds text that is not valid UTF-8 outside what golive can reject row by row:"
-                          f" {exc}", hint="fix that value in the source (it is in a key or `changed` column)") from None
+        raise _not_utf8(str(exc)) from None
+
+
+def _not_utf8(detail: str) -> GoliveError:
+    return GoliveError(f"the source holds text that is not valid UTF-8 outside what golive can reject row by row:"
+                       f" {detail}", hint="fix that value in the source (it is in a key or `changed` column)")
 
 
 @contextmanager

@@ -15,6 +15,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import tzinfo
+from functools import partial
+from operator import is_not
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ from golive.sync.mapping import Column, TableMap
 from golive.sync.passwords import hash_format
 from golive.sync.pgtypes import ColumnType, fit_column
 from golive.sync.transforms import Reject
-from golive.sync.verify import canonical
+from golive.sync.verify import as_int_key, canonical
 
 __all__ = ["Batch", "RowPipe"]
 
@@ -30,18 +32,22 @@ __all__ = ["Batch", "RowPipe"]
 @dataclass
 class Batch:
     rows: list[tuple[Any, ...]] = field(default_factory=list)
-    keys: list[str] = field(default_factory=list)  # canonical keys of ``rows``
-    rejected_keys: list[str] = field(default_factory=list)  # canonical keys of the rejected rows, as read
+    keys: list[Any] = field(default_factory=list)  # keys of ``rows``: ints (int_key) or canonical text
+    rejected_keys: list[Any] = field(default_factory=list)  # keys of the rejected rows, as read
     rejects: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     earliest_rejected: Any = None  # the smallest `changed` stamp among rejected rows
+    newest: Any = None  # the largest `changed` stamp among the rows read (rejected or not)
+    newest_known: bool = True  # False when the stamps could not be compared (mixed types: ask the source)
 
 
 class RowPipe:
     def __init__(self, table: TableMap, types: dict[str, ColumnType] | None, zone: tzinfo,
-                 media_roots: tuple[Path, ...] = ()) -> None:
-        """``types``: the target's column types when the table goes by binary COPY, else None (text COPY)."""
+                 media_roots: tuple[Path, ...] = (), int_key: bool = False) -> None:
+        """``types``: the target's column types when the table goes by binary COPY, else None (text COPY).
+        ``int_key``: the table is keyed by one integer column (binary COPY): keys come out as ints."""
         self.table, self.types, self.zone, self.media_roots = table, types, zone, media_roots
+        self.int_key = int_key
         self.index = {name: i for i, name in enumerate(table.source_columns)}
         self.key_index = [self.index[k] for k in table.key]
         self.formats: Counter[str] = Counter()
@@ -51,6 +57,8 @@ class RowPipe:
     def process(self, raw: list[tuple[Any, ...]]) -> Batch:
         batch, bad = Batch(), dict[int, tuple[str, str]]()  # bad: row index -> (column, reason), the first column at fault
         columns = list(zip(*raw, strict=True)) if raw else [() for _ in self.index]
+        if self.table.changed:
+            self._newest(batch, columns[self.index[self.table.changed]])
         out: list[Any] = []
         for column in self.table.columns:
             def reject(i: int, reason: str, name: str = column.target) -> None:
@@ -73,9 +81,18 @@ class RowPipe:
         batch.rows = [tuple(col[i] for col in out) for i in keep]
         batch.keys = self._keys([[col[i] for i in keep] for col in target_key])
         # a rejected row's key, as the source has it, still counts as present (it must not be deleted)
-        batch.rejected_keys = self._keys([[columns[i][r] for r in sorted(bad)] for i in self.key_index])
+        raw_keys = [[columns[i][r] for r in sorted(bad)] for i in self.key_index]
+        batch.rejected_keys = list(map(as_int_key, raw_keys[0])) if self.int_key else self._keys(raw_keys)
         self._rejects(batch, raw, bad)
         return batch
+
+    @staticmethod
+    def _newest(batch: Batch, stamps: tuple[Any, ...]) -> None:
+        present = list(filter(_not_none, stamps))
+        try:
+            batch.newest = max(present) if present else None
+        except TypeError:  # e.g. text and numbers in one SQLite column: the source orders those its own way
+            batch.newest_known = False
 
     def _transformed(self, column: Column, columns: list[Any], reject: Callable[[int, str], None]) -> list[Any]:
         if len(column.sources) == 1:
@@ -109,7 +126,9 @@ class RowPipe:
         fitted = fit_column([value], self.types[name], self.zone, lambda i, reason: _bad_default(name, reason))
         return fitted[0]
 
-    def _keys(self, key_columns: list[Any]) -> list[str]:
+    def _keys(self, key_columns: list[Any]) -> list[Any]:
+        if self.int_key:
+            return list(key_columns[0])  # fitted to the integer column: ints already
         if len(key_columns) == 1:
             values = key_columns[0]
             return list(map(str, values)) if set(map(type, values)) <= {int, str} else list(map(canonical, values))
@@ -135,6 +154,9 @@ class RowPipe:
             stamp = raw[i][changed] if changed is not None else None
             if stamp is not None and (batch.earliest_rejected is None or stamp < batch.earliest_rejected):
                 batch.earliest_rejected = stamp
+
+
+_not_none = partial(is_not, None)
 
 
 def _check_text(values: list[Any], reject: Callable[[int, str], None]) -> None:

@@ -4,14 +4,20 @@ application are never touched). It lives in the target so that it commits, rolls
 restored (`rollback --restore-data`) together with the data it describes.
 
 The key set is one compressed value per table rather than a row per key: a million keys cost a few
-megabytes written once, instead of a million index insertions in every full sync.
+megabytes written once, instead of a million index insertions in every full sync. A table keyed by
+one integer column keeps its keys as Python ints, packed as sorted 64-bit integers (``I`` + zlib of
+the array); any other key as canonical text joined by NUL (zlib alone).
 """
 
 from __future__ import annotations
 
+import sys
 import zlib
+from array import array
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
+
+from golive.sync.verify import as_int_key
 
 __all__ = ["TableState", "ensure", "exists", "load", "save"]
 
@@ -24,10 +30,13 @@ _SCHEMA = [
 ]
 
 
+Key = int | str  # an int for a table keyed by one integer column, else the key's canonical text
+
+
 @dataclass
 class TableState:
     watermark: str | None
-    keys: set[str]
+    keys: set[Key]
 
 
 def ensure(conn: Any) -> None:
@@ -40,7 +49,7 @@ def ensure(conn: Any) -> None:
     old = conn.execute("SELECT to_regclass('golive.synced_keys')").fetchone()
     if old is None or old[0] is None:
         return
-    targets: dict[str, set[str]] = {}
+    targets: dict[str, set[Key]] = {}
     for target, key in conn.execute("SELECT target, key FROM golive.synced_keys"):
         targets.setdefault(target, set()).add(key)
     for target, keys in targets.items():
@@ -54,14 +63,20 @@ def exists(conn: Any) -> bool:
     return found is not None and found[0] is not None
 
 
-def load(conn: Any, target: str) -> TableState | None:
+def load(conn: Any, target: str, int_key: bool = False) -> TableState | None:
+    """The table's state; ``int_key``: the keys as ints (the table is keyed by one integer column), whatever
+    form they were kept in."""
     row = conn.execute("SELECT watermark, synced_keys FROM golive.sync_state WHERE target = %s", (target,)).fetchone()
     if row is None:
         return None
-    return TableState(row[0], _unpack(row[1]))
+    keys = _unpack(row[1])
+    if int_key != _packed_ints(row[1]) and keys:
+        # kept as text by an older golive, or the key column is no longer an integer one
+        keys = set(map(as_int_key, keys)) if int_key else set(map(str, keys))
+    return TableState(row[0], keys)
 
 
-def save(conn: Any, target: str, watermark: str | None, mode: str, keys: set[str] | None) -> None:
+def save(conn: Any, target: str, watermark: str | None, mode: str, keys: set[Key] | None) -> None:
     """Record a table's sync; ``keys`` None keeps the key set as it was (nothing added or deleted)."""
     if keys is None:
         conn.execute("UPDATE golive.sync_state SET watermark = %s, mode = %s, synced_at = now() WHERE target = %s",
@@ -73,12 +88,32 @@ def save(conn: Any, target: str, watermark: str | None, mode: str, keys: set[str
                  " synced_at = now()", (target, watermark, mode, _pack(keys), len(keys)))
 
 
-# Keys are joined by NUL, which no key can hold: they are values PostgreSQL stored, and its text cannot hold
-# NUL. (A split is some 3x faster than JSON on a million keys.)
-def _pack(keys: set[str]) -> bytes:
-    return zlib.compress("\x00".join(keys).encode(), 1)
+# Text keys are joined by NUL, which no key can hold: they are values PostgreSQL stored, and its text cannot
+# hold NUL. (A split is some 3x faster than JSON on a million keys.) Integer keys go as a sorted int64 array,
+# little-endian, behind a b"I" (a zlib stream never starts with it): some 4x faster both ways.
+_INTS = b"I"
 
 
-def _unpack(blob: bytes | None) -> set[str]:
-    text = zlib.decompress(blob).decode() if blob else ""
+def _pack(keys: set[Key]) -> bytes:
+    if keys and set(map(type, keys)) == {int}:
+        ints = array("q", sorted(cast(set[int], keys)))  # (int8 keys: they fit)
+        if sys.byteorder == "big":
+            ints.byteswap()
+        return _INTS + zlib.compress(ints.tobytes(), 1)
+    return zlib.compress("\x00".join(map(str, keys)).encode(), 1)
+
+
+def _packed_ints(blob: bytes | None) -> bool:
+    return blob is not None and blob[:1] == _INTS
+
+
+def _unpack(blob: bytes | None) -> set[Key]:
+    if not blob:
+        return set()
+    if _packed_ints(blob):
+        ints = array("q", zlib.decompress(blob[1:]))
+        if sys.byteorder == "big":
+            ints.byteswap()
+        return set(ints)
+    text = zlib.decompress(blob).decode()
     return set(text.split("\x00")) if text else set()

@@ -20,7 +20,7 @@ from golive.sync.mapping import TableMap
 from golive.sync.pgtypes import column_types
 from golive.sync.source import ident
 
-__all__ = ["RANGE_ROWS", "canonical", "differing_keys", "key_sql"]
+__all__ = ["RANGE_ROWS", "as_int_key", "canonical", "differing_keys", "key_sql"]
 
 RANGE_ROWS = 4096
 
@@ -47,19 +47,38 @@ def canonical(value: Any) -> str:
     return str(value)
 
 
+def as_int_key(value: Any) -> Any:
+    """A key value of a table keyed by one integer column, as the int the target stores (``"12"`` from a
+    SQLite text column is 12, as binary COPY fitting makes it); a value that is no integer stays as its
+    canonical text, which matches no key."""
+    if type(value) is int:
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+        return int(value)
+    return canonical(value)
+
+
 def key_sql(alias: str, columns: tuple[str, ...]) -> str:
     return "concat_ws(E'\\x1f', " + ", ".join(f"{alias}.{ident(c)}::text" for c in columns) + ")"
 
 
-def differing_keys(conn: Any, table: TableMap, synced: set[str], staged: int, bounds: list[Any] | None = None,
-                   limit: int = 20) -> list[str]:
+def differing_keys(conn: Any, table: TableMap, synced: set[Any], staged: int, bounds: list[Any] | None = None,
+                   limit: int = 20, int_key: bool = False) -> list[Any]:
     """Staged keys whose target row is missing or differs, and synced keys the target has in a staged
     range but the stage does not (in key order, at most ``limit``). ``bounds``: the range boundaries
-    when the engine saw them go by (an integer key read in order), saving a sort."""
+    when the engine saw them go by (an integer key read in order), saving a sort. Keys are ints with
+    ``int_key`` (one integer key column), else canonical text, as in ``synced``."""
     present = conn.execute(f"SELECT count(*) FROM {ident(table.target)}").fetchone()[0]
     if len(table.target_key) == 1 and staged >= RANGE_ROWS and 2 * staged >= present:
-        return _by_ranges(conn, table, synced, limit, bounds if bounds and bounds == sorted(bounds) else None)
-    return _rows(conn, table, synced, "", (), limit, full=False)
+        return _by_ranges(conn, table, synced, limit, bounds if bounds and bounds == sorted(bounds) else None, int_key)
+    return _rows(conn, table, synced, "", (), limit, full=False, int_key=int_key)
 
 
 def _row_text(alias: str, table: TableMap) -> str:
@@ -77,7 +96,8 @@ def _row_hash(alias: str, table: TableMap, typnames: dict[str, str]) -> str:
     return f"hashtextextended({_row_text(alias, table)}, 0)"
 
 
-def _by_ranges(conn: Any, table: TableMap, synced: set[str], limit: int, bounds: list[Any] | None) -> list[str]:
+def _by_ranges(conn: Any, table: TableMap, synced: set[Any], limit: int, bounds: list[Any] | None,
+               int_key: bool) -> list[Any]:
     k = ident(table.target_key[0])
     conn.execute("DROP TABLE IF EXISTS golive_bounds")
     if bounds is not None:
@@ -99,26 +119,28 @@ def _by_ranges(conn: Any, table: TableMap, synced: set[str], limit: int, bounds:
     source, target = sums("golive_stage", "s"), sums(ident(table.target), "t")
     if bounds is None:
         bounds = conn.execute("SELECT b FROM golive_bounds").fetchone()[0]
-    found: list[str] = []
+    found: list[Any] = []
     for bucket in sorted(b for b in source.keys() | target.keys() if source.get(b) != target.get(b)):
         low, high = bounds[bucket - 1], bounds[bucket] if bucket < len(bounds) else None
         where = f" AND x.{k} >= %s" + (f" AND x.{k} < %s" if high is not None else "")
-        found += _rows(conn, table, synced, where, (low,) if high is None else (low, high), limit - len(found), full=True)
+        found += _rows(conn, table, synced, where, (low,) if high is None else (low, high), limit - len(found), full=True,
+                       int_key=int_key)
         if len(found) >= limit:
             break
     return found
 
 
-def _rows(conn: Any, table: TableMap, synced: set[str], where: str, params: tuple[Any, ...], limit: int,
-          full: bool) -> list[str]:
+def _rows(conn: Any, table: TableMap, synced: set[Any], where: str, params: tuple[Any, ...], limit: int,
+          full: bool, int_key: bool = False) -> list[Any]:
     """Row by row within a key range: staged rows missing or different in the target; with ``full``,
     also target rows in the range that were synced by golive but are not staged."""
     same_key = " AND ".join(f"t.{ident(c)} = s.{ident(c)}" for c in table.target_key)
     first = ident(table.target_key[0])
     differs = f"{_row_text('t', table)} IS DISTINCT FROM {_row_text('s', table)}"
     join = "FULL JOIN" if full else "LEFT JOIN"
+    keys = f"s.{first}, t.{first}" if int_key else f"{key_sql('s', table.target_key)}, {key_sql('t', table.target_key)}"
     rows = conn.execute(
-        f"SELECT {key_sql('s', table.target_key)}, {key_sql('t', table.target_key)}, s.{first} IS NULL"
+        f"SELECT {keys}, s.{first} IS NULL"
         f" FROM (SELECT * FROM golive_stage x WHERE true{where}) s {join}"
         f" (SELECT * FROM {ident(table.target)} x WHERE true{where}) t ON {same_key}"
         f" WHERE s.{first} IS NULL OR t.{first} IS NULL OR {differs}"
