@@ -99,26 +99,22 @@ def _row_hash(alias: str, table: TableMap, typnames: dict[str, str]) -> str:
 def _by_ranges(conn: Any, table: TableMap, synced: set[Any], limit: int, bounds: list[Any] | None,
                int_key: bool) -> list[Any]:
     k = ident(table.target_key[0])
-    conn.execute("DROP TABLE IF EXISTS golive_bounds")
-    if bounds is not None:
-        conn.execute("CREATE TEMP TABLE golive_bounds ON COMMIT DROP AS SELECT %s::int8[] AS b", (bounds,))
-    else:
-        conn.execute(f"CREATE TEMP TABLE golive_bounds ON COMMIT DROP AS SELECT array_agg(k ORDER BY k) AS b FROM"
-                     f" (SELECT {k} AS k, row_number() OVER (ORDER BY {k}) AS n FROM golive_stage) x"
-                     f" WHERE n % {RANGE_ROWS} = 1")
-
+    if bounds is None:
+        bounds = conn.execute(f"SELECT array_agg(k ORDER BY k) FROM (SELECT {k} AS k, row_number() OVER (ORDER BY {k})"
+                              f" AS n FROM golive_stage) x WHERE n % {RANGE_ROWS} = 1").fetchone()[0]
     typnames = {name: kind.typname for name, kind in column_types(conn, table.target).items()}
+    # the boundaries go as a parameter (not a temporary table) so the target's scan can run in parallel workers
+    # (its rows, even those written in this transaction, are visible to them; a temporary table is not)
+    edges = f"%(b)s::{typnames[table.target_key[0]]}[]"
 
     def sums(origin: str, alias: str) -> dict[int, tuple[int, Any]]:
-        # a range's row count and the sum of its rows' 64-bit hashes: no sort, no text, one scan
+        # a range's row count and the sum of its rows' 64-bit hashes: no text, one scan
         rows = conn.execute(
-            f"SELECT width_bucket({alias}.{k}, g.b), count(*), sum({_row_hash(alias, table, typnames)})"
-            f" FROM {origin} {alias}, golive_bounds g WHERE {alias}.{k} >= g.b[1] GROUP BY 1")
+            f"SELECT width_bucket({alias}.{k}, {edges}), count(*), sum({_row_hash(alias, table, typnames)})"
+            f" FROM {origin} {alias} WHERE {alias}.{k} >= %(low)s GROUP BY 1", {"b": bounds, "low": bounds[0]})
         return {bucket: (n, total) for bucket, n, total in rows}
 
     source, target = sums("golive_stage", "s"), sums(ident(table.target), "t")
-    if bounds is None:
-        bounds = conn.execute("SELECT b FROM golive_bounds").fetchone()[0]
     found: list[Any] = []
     for bucket in sorted(b for b in source.keys() | target.keys() if source.get(b) != target.get(b)):
         low, high = bounds[bucket - 1], bounds[bucket] if bucket < len(bounds) else None
