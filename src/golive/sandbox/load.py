@@ -68,7 +68,7 @@ class LoadResult:
         if q >= 1:
             return values[-1]
         return values[min(len(values) - 1, int(q * len(values)))] if len(values) < 20 else \
-            statistics.quantiles(values, n=100)[int(q * 100) - 1]
+            statistics.quantiles(values, n=100, method="inclusive")[int(q * 100) - 1]  # (never past the max)
 
 
 class Load:
