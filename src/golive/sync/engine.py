@@ -32,7 +32,7 @@ from golive.sync.checks import collisions, foreign_rows, orphans
 from golive.sync.mapping import Mapping, TableMap
 from golive.sync.merge import merge
 from golive.sync.pgtypes import ColumnType, column_types
-from golive.sync.rows import RowPipe
+from golive.sync.rows import RowPipe, encodes
 from golive.sync.source import Source, ident
 from golive.sync.verify import RANGE_ROWS, as_int_key, canonical, differing_keys, key_sql
 
@@ -180,7 +180,7 @@ class SyncEngine:
         if table.changed and (not staged.newest_known or (since is not None and staged.newest is None)):
             # (an incremental read that found no stamp at all: the newest may now be older than the window)
             new_watermark = source.count_and_max_changed(table)[1]
-        if isinstance(new_watermark, str) and not new_watermark.isascii() and not _encodes(new_watermark):
+        if isinstance(new_watermark, str) and not new_watermark.isascii() and not encodes(new_watermark):
             raise _not_utf8(f"the newest `{table.changed}` stamp of {table.label()}")
         synced = before.keys if before is not None else set()
         added = staged.keys - synced
@@ -307,14 +307,6 @@ class SyncEngine:
         target.execute("DROP TABLE golive_stage")
         result.seconds = round(time.monotonic() - started, 3)
         return result
-
-
-def _encodes(text: str) -> bool:
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _int_key(table: TableMap, types: dict[str, ColumnType]) -> bool:

@@ -25,7 +25,7 @@ from typing import Any
 from golive.sync.source import ident
 from golive.sync.transforms import Reject, bool_value, parse_datetime
 
-__all__ = ["ColumnType", "column_types", "fit_column"]
+__all__ = ["ColumnType", "column_types", "fit_column", "not_none"]
 
 _INT_RANGE = {"int2": (-(2**15), 2**15 - 1), "int4": (-(2**31), 2**31 - 1), "int8": (-(2**63), 2**63 - 1)}
 _TEXT = ("text", "varchar", "bpchar")
@@ -174,7 +174,7 @@ def _fits_as_is(values: list[Any], kind: ColumnType) -> bool:
     kinds = set(map(type, values))
     has_none = _NONE in kinds
     kinds.discard(_NONE)
-    present = list(filter(_not_none, values)) if has_none else values
+    present = list(filter(not_none, values)) if has_none else values
     if kind.typname in ("timestamptz", "timestamp"):
         if kinds - {datetime}:
             return False
@@ -191,7 +191,7 @@ def _fits_as_is(values: list[Any], kind: ColumnType) -> bool:
 
 
 _tzinfo = attrgetter("tzinfo")
-_not_none = partial(is_not, None)
+not_none = partial(is_not, None)
 
 
 def fit_column(values: list[Any], kind: ColumnType, zone: tzinfo, bad: Callable[[int, str], None]) -> list[Any]:

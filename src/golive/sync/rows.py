@@ -15,18 +15,16 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import tzinfo
-from functools import partial
-from operator import is_not
 from pathlib import Path
 from typing import Any
 
 from golive.sync.mapping import Column, TableMap
 from golive.sync.passwords import hash_format
-from golive.sync.pgtypes import ColumnType, fit_column
+from golive.sync.pgtypes import ColumnType, fit_column, not_none
 from golive.sync.transforms import Reject
 from golive.sync.verify import as_int_key, canonical
 
-__all__ = ["Batch", "RowPipe"]
+__all__ = ["Batch", "RowPipe", "encodes"]
 
 
 @dataclass
@@ -88,7 +86,7 @@ class RowPipe:
 
     @staticmethod
     def _newest(batch: Batch, stamps: tuple[Any, ...]) -> None:
-        present = list(filter(_not_none, stamps))
+        present = list(filter(not_none, stamps))
         try:
             batch.newest = max(present) if present else None
         except TypeError:  # e.g. text and numbers in one SQLite column: the source orders those its own way
@@ -156,9 +154,6 @@ class RowPipe:
                 batch.earliest_rejected = stamp
 
 
-_not_none = partial(is_not, None)
-
-
 def _check_text(values: list[Any], reject: Callable[[int, str], None]) -> None:
     """NUL bytes and lone surrogates (what invalid UTF-8 from SQLite decodes to) cannot be stored."""
     kinds = set(map(type, values))
@@ -176,11 +171,12 @@ def _check_text(values: list[Any], reject: Callable[[int, str], None]) -> None:
         if isinstance(value, str):
             if "\x00" in value:
                 reject(i, "NUL byte in text (PostgreSQL cannot store it)")
-            elif not _encodes(value):
+            elif not encodes(value):
                 reject(i, "invalid UTF-8 in text (PostgreSQL cannot store it)")
 
 
-def _encodes(text: str) -> bool:
+def encodes(text: str) -> bool:
+    """Whether the text can be stored as UTF-8 (no lone surrogates)."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
