@@ -104,7 +104,7 @@ def test_sync_then_users_log_in_through_django(dirfinal: Dir, cli) -> None:
     assert dirfinal.count("directory_entry") == 60 and dirfinal.count("directory_score") == 90
     verify = cli("sync", "--verify-only")
     assert verify.exit_code == 0, verify.stderr
-    assert [line.split()[-1] for line in verify.lines[1:]] == ["yes"] * 5
+    assert [line.split()[-2:] for line in verify.lines[1:]] == [["digests", "yes"]] * 5  # the sync's record
     db = sqlite3.connect(dirfinal.source)
     pbkdf2_user = db.execute("SELECT username FROM user WHERE password_hash LIKE 'pbkdf2%' LIMIT 1").fetchone()[0]
     scrypt_user = db.execute("SELECT username FROM user WHERE password_hash LIKE 'scrypt%' AND active = 1"
@@ -114,9 +114,14 @@ def test_sync_then_users_log_in_through_django(dirfinal: Dir, cli) -> None:
     assert login(dirfinal, scrypt_user, f"pw-{scrypt_user}")
     assert not login(dirfinal, pbkdf2_user, "wrong password")
     # Django re-hashes a password with its own iteration count at login: verification sees that change
-    after_login = cli("sync", "--verify-only")
+    after_login = cli("sync", "--verify-only", "--json")
     assert after_login.exit_code == 1
-    assert after_login.lines[1].split()[:3] == ["auth_user", "30", "no:"]
+    users = next(e for e in map(json.loads, after_login.lines) if "tables" in e)["tables"][0]
+    assert (users["table"], users["read"], users["verified"]) == ("auth_user", 30, False)
+    assert users["checked"] == "digests, 1 range(s) row by row" and len(users["mismatched_keys"]) == 2
+    deep = next(e for e in map(json.loads, cli("sync", "--verify-only", "--deep", "--json").lines) if "tables" in e)
+    deep = deep["tables"][0]
+    assert (deep["checked"], deep["mismatched_keys"]) == ("every row", users["mismatched_keys"])
     with psycopg.connect(dirfinal.target_url) as conn:
         email = conn.execute("SELECT email FROM auth_user WHERE id = 1").fetchone()[0]
         assert email == email.lower() and email.endswith("@example.org")
@@ -156,7 +161,9 @@ def test_second_sync_moves_only_changes_and_keeps_rows_made_in_the_new_app(dirfi
     before = dirfinal.sha()
     assert cli("sync", "--yes").exit_code == 0
     missed = cli("sync", "--verify-only")
-    assert missed.exit_code == 1 and missed.lines[2].split() == ["directory_entry", "60", "no:", "5"]
+    assert missed.exit_code == 1 and missed.lines[2].split() == ["directory_entry", "60", "digests,", "1", "range(s)", "row",
+                                                                 "by", "row", "no:", "5"]
+    assert cli("sync", "--verify-only", "--deep").lines[2].split() == ["directory_entry", "60", "every", "row", "no:", "5"]
     full = cli("sync", "--yes", "--full", "--json")
     entry = next(t for t in json.loads(full.lines[-1])["tables"] if t["table"] == "directory_entry")
     assert (entry["mode"], entry["read"], entry["updated"]) == ("full", 60, 1)

@@ -1,4 +1,4 @@
-"""golive sync [--tables a,b] [--verify-only] [--max-rejects N] [--dry-run] [--yes] [--json]."""
+"""golive sync [--tables a,b] [--verify-only [--deep]] [--max-rejects N] [--dry-run] [--yes] [--json]."""
 
 from __future__ import annotations
 
@@ -52,7 +52,11 @@ def sync(
                                                " source names).")] = None,
     full: Annotated[bool, typer.Option("--full", help="Read every source row, not only those changed since the"
                                        " last sync's watermark.")] = False,
-    verify_only: Annotated[bool, typer.Option("--verify-only", help="Compare source and target; write nothing.")] = False,
+    verify_only: Annotated[bool, typer.Option("--verify-only", help="Compare source and target; write nothing. Quick"
+                                              " where the last sync recorded digests: only ranges where either side"
+                                              " changed are compared row by row.")] = False,
+    deep: Annotated[bool, typer.Option("--deep", help="With --verify-only: transform and compare every row, not the"
+                                       " digests the last sync recorded.")] = False,
     max_rejects: Annotated[int | None, typer.Option("--max-rejects", help="Rows that may be rejected before the sync"
                                                     " stops (default: \\[sync].max_rejects).")] = None,
     dry_run: DryRun = False, yes: Yes = False, json: Json = False,
@@ -63,12 +67,17 @@ def sync(
 
     a = app_of(ctx, json)
     names = [t.strip() for t in tables.split(",") if t.strip()] if tables else None
+    if deep and not verify_only:
+        from golive.errors import UsageError
+
+        raise UsageError("--deep goes with --verify-only", hint="golive sync --verify-only --deep")
     if verify_only:
         bar, update = _progress(a)
         engine, selected = engine_for(a.config, {"tables": names, "progress": update})
         with bar:
-            results = engine.verify_only(selected)
-        a.table(["TABLE", "SOURCE ROWS", "VERIFIED"], [[r.table, str(r.read), _row(r)[-1]] for r in results])
+            results = engine.verify_only(selected, deep=deep)
+        a.table(["TABLE", "SOURCE ROWS", "CHECKED", "VERIFIED"], [[r.table, str(r.read), r.checked, _row(r)[-1]]
+                                                                  for r in results])
         a.done({"verified": all(r.verified for r in results), "tables": [r.as_dict() for r in results]})
         if not all(r.verified for r in results):
             from golive.errors import CheckFailed

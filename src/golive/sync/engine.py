@@ -18,23 +18,33 @@ from __future__ import annotations
 import gc
 import json
 import time
+from array import array
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from golive.errors import ConfigError, GoliveError
-from golive.sync import state
+from golive.sync import digests, state
 from golive.sync.checks import collisions, foreign_rows, orphans
 from golive.sync.mapping import Mapping, TableMap
 from golive.sync.merge import merge
 from golive.sync.pgtypes import ColumnType, column_types
 from golive.sync.rows import RowPipe, encodes
 from golive.sync.source import Source, ident
-from golive.sync.verify import RANGE_ROWS, as_int_key, canonical, differing_keys, key_sql
+from golive.sync.verify import (
+    RANGE_ROWS,
+    as_int_key,
+    canonical,
+    differing_keys,
+    key_sql,
+    range_differences,
+    range_sums,
+    row_hashes,
+)
 
 __all__ = ["SyncEngine", "TableResult"]
 
@@ -56,6 +66,7 @@ class TableResult:
     mismatched_keys: list[str] = field(default_factory=list)
     hash_formats: dict[str, int] = field(default_factory=dict)
     copy_format: str = "binary"
+    checked: str = ""  # --verify-only: how ("digests", "digests, N range(s) row by row", "every row")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -71,6 +82,26 @@ class _Staged:
     newest_known: bool = True  # False: the stamps do not compare in Python; the source is asked instead
     count: int = 0  # rows staged
     bounds: list[Any] | None = None  # every RANGE_ROWS-th staged key, for an integer key read in key order
+    # for the digest record (an integer key): every row read, its key and digest (UNVERIFIED if rejected);
+    # digestible goes False when a key read was not an int (the record is then not kept)
+    read_keys: array[int] = field(default_factory=lambda: array("q"))
+    read_digests: array[int] = field(default_factory=lambda: array("Q"))
+    digestible: bool = True
+
+    def digest(self, raw: list[tuple[Any, ...]], key_at: int, batch: Any) -> None:
+        rejected = batch.rejected_keys
+        # every row staged: its key fitted to the integer column is the one read, as an int
+        keys = batch.keys if not rejected and len(batch.keys) == len(raw) else digests.int_keys(raw, key_at)
+        if keys is None:
+            self.digestible = False
+        if keys is None or not self.digestible:
+            return
+        found = digests.row_digests(raw)
+        if rejected:
+            out = set(rejected)
+            found = [digests.UNVERIFIED if k in out else d for k, d in zip(keys, found, strict=True)]
+        self.read_keys.extend(keys)
+        self.read_digests.extend(found)
 
     def see_newest(self, batch: Any) -> None:
         if not batch.newest_known:
@@ -190,6 +221,10 @@ class SyncEngine:
         key_s = key_sql("s", table.target_key)
         self.problems += orphans(target, table, key_s) + collisions(target, table, key_s) + \
             foreign_rows(target, table, added, int_key)
+        carried = self._carried(target, table, types, before, since, staged)
+        touched = sorted(staged.keys | gone) if carried is not None else []
+        typnames = {c: kind.typname for c, kind in types.items()}
+        written_before = row_hashes(target, table, touched, typnames)
         merge(target, table, types, gone, result, int_key)
         result.unchanged = staged.total - result.rejected - result.inserted - result.updated  # read or not
         changed_keys = bool(added or gone) or before is None
@@ -199,15 +234,42 @@ class SyncEngine:
         self.progress(table.target, result.read, max(total, result.read), "verify")
         # a synced row rejected this time (allowed by --max-rejects) keeps its old version: not a difference
         expected = synced - staged.rejected if staged.rejected else synced
-        differing = differing_keys(target, table, expected, staged.count, staged.bounds, int_key=int_key)
+        verdict = differing_keys(target, table, expected, staged.count, staged.bounds, int_key=int_key)
+        differing = verdict.found
         result.verified, result.mismatched_keys = not differing, [str(k).replace("\x1f", ",") for k in differing]
         if staged.earliest_rejected is not None:
             new_watermark = staged.earliest_rejected  # rejected rows (allowed by --max-rejects) are read again next time
+        record, ordered = None, None
+        if int_key and staged.digestible and not differing:
+            if since is None:  # every row read: a new record
+                ordered = state.sorted_ints(synced)
+                if ordered is not None:
+                    sums = verdict.ranges or digests.Ranges.of(
+                        staged.bounds or [], range_sums(target, table, staged.bounds or [], None, typnames))
+                    record = digests.Record(self._fingerprint(table, types), digests.aligned(
+                        ordered, staged.read_keys, staged.read_digests), sums)
+            elif carried is not None and before is not None and before.sorted_keys is not None:
+                carried.ranges.move(written_before, row_hashes(target, table, touched, typnames))
+                ordered, carried.digests = digests.updated_digests(
+                    before.sorted_keys, carried.digests, cast(set[int], gone), cast(set[int], added),
+                    dict(zip(staged.read_keys, staged.read_digests, strict=True)))
+                record = carried if len(ordered) == len(synced) else None
         state.save(target, table.target, None if new_watermark is None else canonical(new_watermark), result.mode,
-                   synced if changed_keys else None)
+                   synced if changed_keys else None, record, ordered if record is not None else None)
         target.execute("DROP TABLE golive_stage")
         result.seconds = round(time.monotonic() - started, 3)
         return result
+
+    def _fingerprint(self, table: TableMap, types: dict[str, ColumnType]) -> str:
+        return digests.fingerprint(table, self.mapping.options, {c: types[c].typname for c in table.target_columns},
+                                   {c: types[c].length for c in table.target_columns})
+
+    def _carried(self, target: Any, table: TableMap, types: dict[str, ColumnType], before: state.TableState | None,
+                 since: Any, staged: _Staged) -> digests.Record | None:
+        """The record an incremental sync carries forward: the last one, when it was made under this mapping."""
+        if since is None or before is None or before.record is None or not staged.digestible:
+            return None
+        return before.record if before.record.fingerprint == self._fingerprint(table, types) else None
 
     def _gone_since(self, source: Source, table: TableMap, synced: set[Any], staged: _Staged,
                     int_key: bool) -> set[Any]:
@@ -221,7 +283,8 @@ class SyncEngine:
         return synced - {"\x1f".join(map(canonical, key)) for key in source.keys(table)}
 
     def _stage_once(self, source: Source, target: Any, table: TableMap, types: dict[str, ColumnType], since: Any,
-                    result: TableResult, total: int) -> _Staged:
+                    result: TableResult, total: int, ranges: list[tuple[Any, Any]] | None = None,
+                    digest: bool = True) -> _Staged:
         """Stage the table; if SQLite turns out to hold text that is not valid UTF-8, stage it again reading
         such text as it is, so those rows are rejected with a reason (a savepoint undoes the first try)."""
         import sqlite3
@@ -229,18 +292,20 @@ class SyncEngine:
         marks = len(self.rejects), len(self.problems)
         try:
             with target.transaction():
-                return self._stage(source, target, table, types, since, result, total)
+                return self._stage(source, target, table, types, since, result, total, ranges, digest)
         except sqlite3.OperationalError as exc:
             if "decode" not in str(exc) or source.tolerant:
                 raise
         del self.rejects[marks[0]:], self.problems[marks[1]:]
         result.read = result.rejected = 0
         source.tolerate_invalid_text()
-        return self._stage(source, target, table, types, since, result, total)
+        return self._stage(source, target, table, types, since, result, total, ranges, digest)
 
     def _stage(self, source: Source, target: Any, table: TableMap, types: dict[str, ColumnType], since: Any,
-               result: TableResult, total: int) -> _Staged:
-        """COPY the source rows (all, or those changed since) into ``golive_stage``, shaped like the target."""
+               result: TableResult, total: int, ranges: list[tuple[Any, Any]] | None = None,
+               digest: bool = True) -> _Staged:
+        """COPY the source rows (all, those changed since, or those in key ``ranges``) into ``golive_stage``,
+        shaped like the target; an integer-keyed table's rows read are digested for the record."""
         binary = all(types[c].binary for c in table.target_columns)
         result.copy_format = "binary" if binary else "text"
         pipe = RowPipe(table, types if binary else None, self.zone, self.media_roots, _int_key(table, types))
@@ -254,8 +319,10 @@ class SyncEngine:
                 _no_gc():
             if binary:
                 copy.set_types([types[c].typname for c in table.target_columns])
-            for raw in source.batches(table, since):
+            for raw in source.batches(table, since, ranges=ranges):
                 batch = pipe.process(raw)
+                if key_at is not None and digest:
+                    staged.digest(raw, pipe.key_index[0], batch)
                 for row in batch.rows if binary else map(_adapt_row, batch.rows):
                     copy.write_row(row)
                 result.read += len(raw)
@@ -274,9 +341,10 @@ class SyncEngine:
         return staged
 
     # -- verification alone ----------------------------------------------------------------------
-    def verify_only(self, tables: tuple[TableMap, ...]) -> list[TableResult]:
+    def verify_only(self, tables: tuple[TableMap, ...], deep: bool = False) -> list[TableResult]:
         """The target as it is against the source now, every synced row; in a transaction that is always
-        rolled back (the staging table is temporary), so nothing is written."""
+        rolled back (the staging table is temporary), so nothing is written. Quick where the last sync
+        left a record (:mod:`golive.sync.digests`) unless ``deep``: every row transformed and compared."""
         import psycopg
 
         source = Source(self.source_url)
@@ -285,19 +353,26 @@ class SyncEngine:
                 if not state.exists(target):
                     raise GoliveError("the target has no sync yet (no golive.sync_state)", hint="run `golive sync` first")
                 self._session(target)
-                return [self._verify_table(source, target, t) for t in tables]
+                state.ensure(target)  # (a state kept by an older golive: the record's columns, rolled back after)
+                return [self._verify_table(source, target, t, deep) for t in tables]
         finally:
             source.close()
 
-    def _verify_table(self, source: Source, target: Any, table: TableMap) -> TableResult:
+    def _verify_table(self, source: Source, target: Any, table: TableMap, deep: bool = False) -> TableResult:
         started, result = time.monotonic(), TableResult(table.target, mode="verify")
         types = self._types(target, table)
         int_key = _int_key(table, types)
         before = state.load(target, table.target, int_key)
+        if not deep and before is not None and before.record is not None and \
+                before.record.fingerprint == self._fingerprint(table, types) and self._verify_quick(
+                    source, target, table, types, before, result):
+            result.seconds = round(time.monotonic() - started, 3)
+            return result
+        result = TableResult(table.target, mode="verify", checked="every row")
         synced = before.keys if before is not None else set()
-        staged = self._stage_once(source, target, table, types, None, result, source.count(table))
+        staged = self._stage_once(source, target, table, types, None, result, source.count(table), digest=False)
         self.progress(table.target, result.read, max(staged.total, result.read), "verify")
-        differing = differing_keys(target, table, synced, staged.count, staged.bounds, int_key=int_key)
+        differing = differing_keys(target, table, synced, staged.count, staged.bounds, int_key=int_key).found
         gone = sorted(synced - staged.keys - staged.rejected)
         if gone:  # synced rows the source no longer has: a difference if the target still holds them
             key_t = f"t.{ident(table.target_key[0])}" if int_key else key_sql("t", table.target_key)
@@ -307,6 +382,60 @@ class SyncEngine:
         target.execute("DROP TABLE golive_stage")
         result.seconds = round(time.monotonic() - started, 3)
         return result
+
+    def _verify_quick(self, source: Source, target: Any, table: TableMap, types: dict[str, ColumnType],
+                      before: state.TableState, result: TableResult) -> bool:
+        """Both sides against the last sync's record: the target's range sums (one scan) and the source rows'
+        digests (read, not transformed). Ranges where either differs are staged and compared row by row.
+        False when the record cannot settle it (keys that are not ints, or too many ranges differ)."""
+        record, recorded_keys = before.record, before.sorted_keys
+        assert record is not None and recorded_keys is not None
+        bounds = record.ranges.bounds
+        dirty = record.ranges.differing(range_sums(target, table, bounds))
+        keys, found = array("q"), array("Q")
+        key_at, expected = table.source_columns.index(table.key[0]), len(recorded_keys)
+        for raw in source.batches(table):
+            batch_keys = digests.int_keys(raw, key_at)
+            if batch_keys is None:
+                return False
+            keys.extend(batch_keys)
+            found.extend(digests.row_digests(raw))
+            result.read += len(raw)
+            self.progress(table.target, result.read, max(expected, result.read), "read")
+        if keys != recorded_keys or found != record.digests:
+            dirty |= _dirty_ranges(bounds, recorded_keys, record.digests, keys, found)
+        if len(dirty) > max(4, (len(bounds) + 1) // 4):
+            return False  # much has changed: every row, the ordinary way
+        differing: list[Any] = []
+        if dirty:
+            self.progress(table.target, result.read, max(expected, result.read), "verify")
+            ranges = [(bounds[b - 1] if b > 0 else None, bounds[b] if b < len(bounds) else None) for b in sorted(dirty)]
+            self._stage_once(source, target, table, types, None, TableResult(table.target), result.read, ranges,
+                             digest=False)
+            for bucket in sorted(dirty):
+                differing += range_differences(target, table, before.keys, bounds, bucket, 20 - len(differing))
+                if len(differing) >= 20:
+                    break
+            target.execute("DROP TABLE golive_stage")
+        result.verified, result.mismatched_keys = not differing, [str(k) for k in differing]
+        result.checked = f"digests, {len(dirty)} range(s) row by row" if dirty else "digests"
+        return True
+
+
+def _dirty_ranges(bounds: list[int], keys: array[int], found: array[int], now_keys: array[int],
+                  now_found: array[int]) -> set[int]:
+    """The ``width_bucket`` ranges whose keys or digests now are not those recorded (both sorted by key)."""
+    from bisect import bisect_left
+
+    dirty = set()
+    edges = [None, *bounds, None]
+    for bucket in range(len(bounds) + 1):
+        low, high = edges[bucket], edges[bucket + 1]
+        a = (0 if low is None else bisect_left(keys, low), len(keys) if high is None else bisect_left(keys, high))
+        b = (0 if low is None else bisect_left(now_keys, low), len(now_keys) if high is None else bisect_left(now_keys, high))
+        if keys[a[0]:a[1]] != now_keys[b[0]:b[1]] or found[a[0]:a[1]] != now_found[b[0]:b[1]]:
+            dirty.add(bucket)
+    return dirty
 
 
 def _int_key(table: TableMap, types: dict[str, ColumnType]) -> bool:

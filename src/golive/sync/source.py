@@ -74,20 +74,30 @@ class Source:
         return int(row["n"] or 0), row["m"]
 
     def batches(self, table: TableMap, since: Any = None, size: int = 5000, columns: str | None = None,
-                ordered: bool = True) -> Iterator[list[tuple[Any, ...]]]:
+                ordered: bool = True, ranges: list[tuple[Any, Any]] | None = None) -> Iterator[list[tuple[Any, ...]]]:
         """The mapped columns in key order, as lists of tuples in ``table.source_columns`` order; with
-        ``since``, only rows changed at or after it (or never stamped)."""
+        ``since``, only rows changed at or after it (or never stamped); with ``ranges`` (a table keyed by
+        one column), only rows whose key is in one of the ``[low, high)`` ranges (None: unbounded)."""
         cols = columns or ", ".join(ident(c) for c in table.source_columns)
-        where, params = "", tuple[Any, ...]()
+        conditions, params = [], list[Any]()
         if since is not None and table.changed:
-            where = f" WHERE {ident(table.changed)} IS NULL OR {ident(table.changed)} >= {self.placeholder}"
-            params = (since,)
+            conditions.append(f"({ident(table.changed)} IS NULL OR {ident(table.changed)} >= {self.placeholder})")
+            params.append(since)
+        if ranges is not None:
+            key, either = ident(table.key[0]), []
+            for low, high in ranges:
+                parts = [f"{key} >= {self.placeholder}"] * (low is not None) + \
+                    [f"{key} < {self.placeholder}"] * (high is not None)
+                either.append("(" + (" AND ".join(parts) or "true") + ")")
+                params += [v for v in (low, high) if v is not None]
+            conditions.append("(" + (" OR ".join(either) or "false") + ")")
+        where = " WHERE " + " AND ".join(conditions) if conditions else ""
         order = ", ".join(ident(k) for k in table.key)
         sql = f"SELECT {cols} FROM {self._origin(table)}{where}" + (f" ORDER BY {order}" if ordered else "")
         if self.sqlite is not None:
             cursor = self.sqlite.cursor()
             cursor.row_factory = None  # plain tuples
-            cursor.execute(sql, params)
+            cursor.execute(sql, tuple(params))
             while batch := cursor.fetchmany(size):
                 yield batch
             return
@@ -95,7 +105,7 @@ class Source:
 
         with self.pg.cursor(name="golive_batches", row_factory=tuple_row) as cur:
             cur.itersize = size
-            cur.execute(sql, params)
+            cur.execute(sql, tuple(params))
             while batch := cur.fetchmany(size):
                 yield batch
 

@@ -17,9 +17,10 @@ from array import array
 from dataclasses import dataclass
 from typing import Any, cast
 
+from golive.sync.digests import Ranges, Record
 from golive.sync.verify import as_int_key
 
-__all__ = ["TableState", "ensure", "exists", "load", "save"]
+__all__ = ["TableState", "ensure", "exists", "load", "save", "sorted_ints"]
 
 _SCHEMA = [
     "CREATE SCHEMA IF NOT EXISTS golive",
@@ -27,7 +28,13 @@ _SCHEMA = [
     " synced_at timestamptz NOT NULL DEFAULT now())",
     "ALTER TABLE golive.sync_state ADD COLUMN IF NOT EXISTS synced_keys bytea",
     "ALTER TABLE golive.sync_state ADD COLUMN IF NOT EXISTS synced_count bigint",
+    # what the last verifying sync recorded, for a quick --verify-only (golive.sync.digests)
+    "ALTER TABLE golive.sync_state ADD COLUMN IF NOT EXISTS fingerprint text",
+    "ALTER TABLE golive.sync_state ADD COLUMN IF NOT EXISTS row_digests bytea",
+    "ALTER TABLE golive.sync_state ADD COLUMN IF NOT EXISTS verified_ranges text",
+    "ALTER TABLE golive.sync_state ALTER COLUMN row_digests SET STORAGE EXTERNAL",  # random bytes: no compression try
 ]
+_COLUMNS = ("synced_keys", "synced_count", "fingerprint", "row_digests", "verified_ranges")
 
 
 Key = int | str  # an int for a table keyed by one integer column, else the key's canonical text
@@ -37,13 +44,15 @@ Key = int | str  # an int for a table keyed by one integer column, else the key'
 class TableState:
     watermark: str | None
     keys: set[Key]
+    sorted_keys: array[int] | None = None  # the int keys in order (kept that way), for the digest record
+    record: Record | None = None  # what the last verifying sync recorded, aligned with sorted_keys
 
 
 def ensure(conn: Any) -> None:
     """Create the schema, and carry keys kept by golive before 0.x (a row per key) into the new form."""
     current = conn.execute("SELECT count(*) FROM information_schema.columns WHERE table_schema = 'golive'"
-                           " AND table_name = 'sync_state' AND column_name IN ('synced_keys', 'synced_count')").fetchone()
-    if current[0] < 2:  # (ALTER TABLE would lock the state table for the whole sync even with nothing to add)
+                           " AND table_name = 'sync_state' AND column_name = ANY(%s)", (list(_COLUMNS),)).fetchone()
+    if current[0] < len(_COLUMNS):  # (ALTER TABLE would lock the state table for the whole sync even with nothing to add)
         for statement in _SCHEMA:
             conn.execute(statement)
     old = conn.execute("SELECT to_regclass('golive.synced_keys')").fetchone()
@@ -66,26 +75,49 @@ def exists(conn: Any) -> bool:
 def load(conn: Any, target: str, int_key: bool = False) -> TableState | None:
     """The table's state; ``int_key``: the keys as ints (the table is keyed by one integer column), whatever
     form they were kept in."""
-    row = conn.execute("SELECT watermark, synced_keys FROM golive.sync_state WHERE target = %s", (target,)).fetchone()
+    row = conn.execute("SELECT watermark, synced_keys, fingerprint, row_digests, verified_ranges FROM golive.sync_state"
+                       " WHERE target = %s", (target,)).fetchone()
     if row is None:
         return None
-    keys = _unpack(row[1])
-    if int_key != _packed_ints(row[1]) and keys:
+    watermark, blob, fingerprint, digests, ranges = row
+    if int_key and _packed_ints(blob):
+        ints = _ints(blob)
+        state = TableState(watermark, set(ints), ints)
+        if fingerprint is not None and digests is not None and ranges is not None:
+            record = Record(fingerprint, Record.unpack(digests), Ranges.loads(ranges))
+            if len(record.digests) == len(ints):
+                state.record = record
+        return state
+    keys = _unpack(blob)
+    if int_key != _packed_ints(blob) and keys:
         # kept as text by an older golive, or the key column is no longer an integer one
         keys = set(map(as_int_key, keys)) if int_key else set(map(str, keys))
-    return TableState(row[0], keys)
+    return TableState(watermark, keys)
 
 
-def save(conn: Any, target: str, watermark: str | None, mode: str, keys: set[Key] | None) -> None:
-    """Record a table's sync; ``keys`` None keeps the key set as it was (nothing added or deleted)."""
+def save(conn: Any, target: str, watermark: str | None, mode: str, keys: set[Key] | None,
+         record: Record | None = None, sorted_keys: array[int] | None = None) -> None:
+    """Record a table's sync; ``keys`` None keeps the key set as it was (nothing added or deleted).
+    ``record``: what this sync verified, for a quick ``--verify-only`` (None: nothing usable, cleared);
+    ``sorted_keys``: ``keys`` already sorted, when the caller has them."""
+    verified = (record.fingerprint, record.pack(), record.ranges.dumps()) if record is not None else (None, None, None)
     if keys is None:
-        conn.execute("UPDATE golive.sync_state SET watermark = %s, mode = %s, synced_at = now() WHERE target = %s",
-                     (watermark, mode, target))
+        conn.execute("UPDATE golive.sync_state SET watermark = %s, mode = %s, synced_at = now(), fingerprint = %s,"
+                     " row_digests = %s, verified_ranges = %s WHERE target = %s", (watermark, mode, *verified, target))
         return
-    conn.execute("INSERT INTO golive.sync_state (target, watermark, mode, synced_keys, synced_count)"
-                 " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (target) DO UPDATE SET watermark = excluded.watermark,"
-                 " mode = excluded.mode, synced_keys = excluded.synced_keys, synced_count = excluded.synced_count,"
-                 " synced_at = now()", (target, watermark, mode, _pack(keys), len(keys)))
+    conn.execute("INSERT INTO golive.sync_state (target, watermark, mode, synced_keys, synced_count, fingerprint,"
+                 " row_digests, verified_ranges) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (target) DO UPDATE"
+                 " SET watermark = excluded.watermark, mode = excluded.mode, synced_keys = excluded.synced_keys,"
+                 " synced_count = excluded.synced_count, fingerprint = excluded.fingerprint,"
+                 " row_digests = excluded.row_digests, verified_ranges = excluded.verified_ranges, synced_at = now()",
+                 (target, watermark, mode, _pack(keys, sorted_keys), len(keys), *verified))
+
+
+def sorted_ints(keys: set[Key]) -> array[int] | None:
+    """The keys as a sorted int64 array, when they are all ints (a table keyed by one integer column)."""
+    if keys and set(map(type, keys)) != {int}:
+        return None
+    return array("q", sorted(cast(set[int], keys)))
 
 
 # Text keys are joined by NUL, which no key can hold: they are values PostgreSQL stored, and its text cannot
@@ -94,10 +126,11 @@ def save(conn: Any, target: str, watermark: str | None, mode: str, keys: set[Key
 _INTS = b"I"
 
 
-def _pack(keys: set[Key]) -> bytes:
-    if keys and set(map(type, keys)) == {int}:
-        ints = array("q", sorted(cast(set[int], keys)))  # (int8 keys: they fit)
+def _pack(keys: set[Key], ordered: array[int] | None = None) -> bytes:
+    ints = ordered if ordered is not None else sorted_ints(keys)
+    if ints is not None and len(ints):
         if sys.byteorder == "big":
+            ints = array("q", ints)
             ints.byteswap()
         return _INTS + zlib.compress(ints.tobytes(), 1)
     return zlib.compress("\x00".join(map(str, keys)).encode(), 1)
@@ -107,13 +140,17 @@ def _packed_ints(blob: bytes | None) -> bool:
     return blob is not None and blob[:1] == _INTS
 
 
+def _ints(blob: bytes) -> array[int]:
+    ints = array("q", zlib.decompress(blob[1:]))
+    if sys.byteorder == "big":
+        ints.byteswap()
+    return ints
+
+
 def _unpack(blob: bytes | None) -> set[Key]:
     if not blob:
         return set()
     if _packed_ints(blob):
-        ints = array("q", zlib.decompress(blob[1:]))
-        if sys.byteorder == "big":
-            ints.byteswap()
-        return set(ints)
+        return set(_ints(blob))
     text = zlib.decompress(blob).decode()
     return set(text.split("\x00")) if text else set()

@@ -12,15 +12,18 @@ directly. Target rows golive never synced (made by the new application) are not 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from golive.sync.digests import Ranges
 from golive.sync.mapping import TableMap
 from golive.sync.pgtypes import column_types
 from golive.sync.source import ident
 
-__all__ = ["RANGE_ROWS", "as_int_key", "canonical", "differing_keys", "key_sql"]
+__all__ = ["RANGE_ROWS", "Verdict", "as_int_key", "canonical", "differing_keys", "key_sql", "range_differences", "range_sums",
+           "range_where", "row_hashes"]
 
 RANGE_ROWS = 4096
 
@@ -69,8 +72,14 @@ def key_sql(alias: str, columns: tuple[str, ...]) -> str:
     return "concat_ws(E'\\x1f', " + ", ".join(f"{alias}.{ident(c)}::text" for c in columns) + ")"
 
 
+@dataclass
+class Verdict:
+    found: list[Any]  # keys that differ (at most the limit), in key order
+    ranges: Ranges | None = None  # the target's range sums as verified, when the ranges were compared
+
+
 def differing_keys(conn: Any, table: TableMap, synced: set[Any], staged: int, bounds: list[Any] | None = None,
-                   limit: int = 20, int_key: bool = False) -> list[Any]:
+                   limit: int = 20, int_key: bool = False) -> Verdict:
     """Staged keys whose target row is missing or differs, and synced keys the target has in a staged
     range but the stage does not (in key order, at most ``limit``). ``bounds``: the range boundaries
     when the engine saw them go by (an integer key read in order), saving a sort. Keys are ints with
@@ -78,7 +87,7 @@ def differing_keys(conn: Any, table: TableMap, synced: set[Any], staged: int, bo
     present = conn.execute(f"SELECT count(*) FROM {ident(table.target)}").fetchone()[0]
     if len(table.target_key) == 1 and staged >= RANGE_ROWS and 2 * staged >= present:
         return _by_ranges(conn, table, synced, limit, bounds if bounds and bounds == sorted(bounds) else None, int_key)
-    return _rows(conn, table, synced, "", (), limit, full=False, int_key=int_key)
+    return Verdict(_rows(conn, table, synced, "", (), limit, full=False, int_key=int_key))
 
 
 def _row_text(alias: str, table: TableMap) -> str:
@@ -96,34 +105,67 @@ def _row_hash(alias: str, table: TableMap, typnames: dict[str, str]) -> str:
     return f"hashtextextended({_row_text(alias, table)}, 0)"
 
 
+def range_sums(conn: Any, table: TableMap, bounds: list[Any], origin: str | None = None,
+               typnames: dict[str, str] | None = None) -> dict[int, tuple[int, int]]:
+    """Per key range (``width_bucket`` of the key in ``bounds``; 0 below the first) the rows' count and the
+    sum of their 64-bit hashes, over ``origin`` (default: the target table): one scan, no text, no sort.
+    The boundaries go as a parameter (not a temporary table) so the target's scan can run in parallel
+    workers (its rows, even those written in this transaction, are visible to them; a temporary table's
+    are not)."""
+    if typnames is None:
+        typnames = {name: kind.typname for name, kind in column_types(conn, table.target).items()}
+    k = f"x.{ident(table.target_key[0])}"
+    bucket = f"width_bucket({k}, %(b)s::{typnames[table.target_key[0]]}[])" if bounds else "0"
+    rows = conn.execute(f"SELECT {bucket}, count(*), coalesce(sum({_row_hash('x', table, typnames)}), 0)"
+                        f" FROM {origin or ident(table.target)} x GROUP BY 1", {"b": bounds})
+    return {int(b): (int(n), int(total)) for b, n, total in rows}
+
+
+def row_hashes(conn: Any, table: TableMap, keys: list[int], typnames: dict[str, str]) -> dict[int, int]:
+    """The target rows' hashes (as ``range_sums`` adds them up), by key, for the keys given that it has."""
+    if not keys:
+        return {}
+    k = f"x.{ident(table.target_key[0])}"
+    return dict(conn.execute(f"SELECT {k}, {_row_hash('x', table, typnames)} FROM {ident(table.target)} x"
+                             f" WHERE {k} = ANY(%s)", (keys,)).fetchall())
+
+
+def range_where(bounds: list[Any], bucket: int, column: str) -> tuple[str, tuple[Any, ...]]:
+    """A ``width_bucket`` range as a condition on ``x.<column>``, and its parameters."""
+    conditions, params = [], []
+    if bucket > 0:
+        conditions.append(f" AND x.{column} >= %s")
+        params.append(bounds[bucket - 1])
+    if bucket < len(bounds):
+        conditions.append(f" AND x.{column} < %s")
+        params.append(bounds[bucket])
+    return "".join(conditions), tuple(params)
+
+
+def range_differences(conn: Any, table: TableMap, synced: set[Any], bounds: list[Any], bucket: int,
+                      limit: int) -> list[Any]:
+    """Row by row in one ``width_bucket`` range of an integer key (the staging table holding the source's
+    rows of that range): the keys that differ, at most ``limit``."""
+    where, params = range_where(bounds, bucket, ident(table.target_key[0]))
+    return _rows(conn, table, synced, where, params, limit, full=True, int_key=True)
+
+
 def _by_ranges(conn: Any, table: TableMap, synced: set[Any], limit: int, bounds: list[Any] | None,
-               int_key: bool) -> list[Any]:
+               int_key: bool) -> Verdict:
     k = ident(table.target_key[0])
     if bounds is None:
         bounds = conn.execute(f"SELECT array_agg(k ORDER BY k) FROM (SELECT {k} AS k, row_number() OVER (ORDER BY {k})"
                               f" AS n FROM golive_stage) x WHERE n % {RANGE_ROWS} = 1").fetchone()[0]
     typnames = {name: kind.typname for name, kind in column_types(conn, table.target).items()}
-    # the boundaries go as a parameter (not a temporary table) so the target's scan can run in parallel workers
-    # (its rows, even those written in this transaction, are visible to them; a temporary table is not)
-    edges = f"%(b)s::{typnames[table.target_key[0]]}[]"
-
-    def sums(origin: str, alias: str) -> dict[int, tuple[int, Any]]:
-        # a range's row count and the sum of its rows' 64-bit hashes: no text, one scan
-        rows = conn.execute(
-            f"SELECT width_bucket({alias}.{k}, {edges}), count(*), sum({_row_hash(alias, table, typnames)})"
-            f" FROM {origin} {alias} WHERE {alias}.{k} >= %(low)s GROUP BY 1", {"b": bounds, "low": bounds[0]})
-        return {bucket: (n, total) for bucket, n, total in rows}
-
-    source, target = sums("golive_stage", "s"), sums(ident(table.target), "t")
+    source = range_sums(conn, table, bounds, "golive_stage", typnames)
+    target = range_sums(conn, table, bounds, None, typnames)
     found: list[Any] = []
     for bucket in sorted(b for b in source.keys() | target.keys() if source.get(b) != target.get(b)):
-        low, high = bounds[bucket - 1], bounds[bucket] if bucket < len(bounds) else None
-        where = f" AND x.{k} >= %s" + (f" AND x.{k} < %s" if high is not None else "")
-        found += _rows(conn, table, synced, where, (low,) if high is None else (low, high), limit - len(found), full=True,
-                       int_key=int_key)
+        where, params = range_where(bounds, bucket, k)
+        found += _rows(conn, table, synced, where, params, limit - len(found), full=True, int_key=int_key)
         if len(found) >= limit:
             break
-    return found
+    return Verdict(found, Ranges.of(bounds, target) if int_key else None)
 
 
 def _rows(conn: Any, table: TableMap, synced: set[Any], where: str, params: tuple[Any, ...], limit: int,

@@ -1,0 +1,223 @@
+"""What a sync recorded when it verified a table, so that ``sync --verify-only`` can check the table
+again without transforming every row.
+
+A sync that verified a table (keyed by one integer column) records, with the table's state:
+
+- a digest of each synced source row *as read* (xxh3-64 of its values, marshalled), in the order of the
+  sorted key set; 0 marks a row not verified (rejected, so the target kept its old version);
+- per key range (the verification's ranges) the target's row count and sum of row hashes, as verified;
+- a fingerprint of everything that shapes a mapped row: the table's mapping, the options, the target's
+  column types, golive's transform code, the Python version (marshal's output).
+
+Verification then reads the source and computes the digests (no transforms, no COPY), and the target's
+range sums (one scan, in parallel workers). A range whose source rows and target sums both match the
+record holds, row for row, what the last sync verified equal; a range where either side differs is
+re-read, transformed and compared row by row, which names the keys. An incremental sync keeps the record
+current: the digests of the rows it read, and the sums moved by the hashes of the rows it wrote, before
+and after. Changes made behind golive's back (in the source without moving ``changed``, or in the
+target by hand or by the new application) show as differing ranges.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import marshal
+import sys
+from array import array
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable
+from dataclasses import dataclass
+from itertools import repeat
+from operator import itemgetter
+from pathlib import Path
+from typing import Any
+
+__all__ = ["UNVERIFIED", "Ranges", "Record", "fingerprint", "int_keys", "row_digests", "updated_digests"]
+
+UNVERIFIED = 0  # the digest of a row the last sync did not verify (no real digest is 0: see row_digests)
+_MARSHAL = 2  # marshal format 2: no back-references, so equal values always marshal alike
+
+
+def _xxh3() -> Any:
+    import xxhash
+
+    return xxhash.xxh3_64_intdigest
+
+
+def row_digests(raw: list[tuple[Any, ...]]) -> list[int]:
+    """A 64-bit digest of each source row as read (its values and their types), never 0."""
+    digest = _xxh3()
+    try:
+        out = list(map(digest, map(marshal.dumps, raw, repeat(_MARSHAL, len(raw)))))
+    except ValueError:  # a value marshal cannot write (a PostgreSQL source's dates, decimals…): its repr
+        out = [_one(row, digest) for row in raw]
+    return [d or 1 for d in out] if UNVERIFIED in out else out
+
+
+def _one(row: tuple[Any, ...], digest: Any) -> int:
+    try:
+        return digest(marshal.dumps(row, _MARSHAL))  # type: ignore[no-any-return]
+    except ValueError:
+        return digest(repr(row).encode("utf-8", "surrogatepass"), seed=1)  # type: ignore[no-any-return]
+
+
+_INT64 = range(-(2**63), 2**63)
+
+
+def int_keys(raw: list[tuple[Any, ...]], at: int) -> list[int] | None:
+    """The rows' keys (column ``at``) when every one is a Python int that fits int64, else None."""
+    keys = list(map(itemgetter(at), raw))
+    if set(map(type, keys)) <= {int} and (not keys or (min(keys) in _INT64 and max(keys) in _INT64)):
+        return keys
+    return None
+
+
+@dataclass
+class Ranges:
+    """The target's rows by key range, as verified: ``counts[b]`` and ``sums[b]`` for bucket ``b`` as
+    PostgreSQL's ``width_bucket(key, bounds)`` numbers them (0: below the first bound)."""
+
+    bounds: list[int]
+    counts: list[int]
+    sums: list[int]
+
+    @classmethod
+    def of(cls, bounds: list[int], found: dict[int, tuple[int, int]]) -> Ranges:
+        buckets = range(len(bounds) + 1)
+        return cls(list(bounds), [found.get(b, (0, 0))[0] for b in buckets], [found.get(b, (0, 0))[1] for b in buckets])
+
+    def bucket(self, key: int) -> int:
+        return bisect_right(self.bounds, key)
+
+    def differing(self, found: dict[int, tuple[int, int]]) -> set[int]:
+        """Buckets whose count or sum now (``found``) is not the recorded one."""
+        return {b for b in range(len(self.bounds) + 1) if found.get(b, (0, 0)) != (self.counts[b], self.sums[b])}
+
+    def move(self, before: dict[int, int], after: dict[int, int]) -> None:
+        """Account for rows golive rewrote: their hashes before and after (a key absent: no row)."""
+        for key, h in before.items():
+            b = self.bucket(key)
+            self.counts[b] -= 1
+            self.sums[b] -= h
+        for key, h in after.items():
+            b = self.bucket(key)
+            self.counts[b] += 1
+            self.sums[b] += h
+
+    def dumps(self) -> str:
+        return json.dumps({"bounds": self.bounds, "counts": self.counts, "sums": self.sums}, separators=(",", ":"))
+
+    @classmethod
+    def loads(cls, text: str) -> Ranges:
+        data = json.loads(text)
+        return cls(data["bounds"], data["counts"], data["sums"])
+
+
+@dataclass
+class Record:
+    fingerprint: str
+    digests: array[int]  # "Q", one per synced key, in sorted key order
+    ranges: Ranges
+
+    def pack(self) -> bytes:
+        digests = self.digests
+        if sys.byteorder == "big":
+            digests = array("Q", digests)
+            digests.byteswap()
+        return digests.tobytes()
+
+    @staticmethod
+    def unpack(blob: bytes) -> array[int]:
+        digests = array("Q", blob)
+        if sys.byteorder == "big":
+            digests.byteswap()
+        return digests
+
+
+def aligned(keys: array[int], read_keys: array[int], read_digests: array[int]) -> array[int]:
+    """Digests in the order of ``keys`` (sorted) from rows read in any order; UNVERIFIED where none was read."""
+    if read_keys == keys:
+        return read_digests
+    found = dict(zip(read_keys, read_digests, strict=True))
+    return array("Q", (found.get(k, UNVERIFIED) for k in keys))
+
+
+def updated_digests(keys: array[int], digests: array[int], gone: Iterable[int], added: Iterable[int],
+                    read: dict[int, int]) -> tuple[array[int], array[int]]:
+    """The recorded digests carried over an incremental sync: keys no longer synced (``gone``) drop out,
+    new ones (``added``) come in, and the digests of the rows ``read`` (key -> digest) replace theirs.
+    Positions are found by bisection: the cost is the rows changed, not the table (plus C-speed copies).
+    Returns the new sorted keys and their digests."""
+    keys, digests = _without(keys, digests, sorted(gone))
+    keys, digests = _with(keys, digests, sorted(added))
+    out = array("Q", digests)
+    for key, digest in read.items():
+        i = bisect_left(keys, key)
+        if i < len(keys) and keys[i] == key:
+            out[i] = digest
+    return keys, out
+
+
+def _without(keys: array[int], digests: array[int], gone: list[int]) -> tuple[array[int], array[int]]:
+    if not gone:
+        return keys, digests
+    out_k, out_d, start = array("q"), array("Q"), 0
+    for key in gone:
+        i = bisect_left(keys, key, start)
+        if i < len(keys) and keys[i] == key:
+            out_k.extend(keys[start:i])
+            out_d.extend(digests[start:i])
+            start = i + 1
+    out_k.extend(keys[start:])
+    out_d.extend(digests[start:])
+    return out_k, out_d
+
+
+def _with(keys: array[int], digests: array[int], added: list[int]) -> tuple[array[int], array[int]]:
+    if not added:
+        return keys, digests
+    out_k, out_d, start = array("q"), array("Q"), 0
+    for key in added:
+        i = bisect_left(keys, key, start)
+        out_k.extend(keys[start:i])
+        out_d.extend(digests[start:i])
+        out_k.append(key)
+        out_d.append(UNVERIFIED)  # its digest comes with the rows read
+        start = i
+    out_k.extend(keys[start:])
+    out_d.extend(digests[start:])
+    return out_k, out_d
+
+
+def fingerprint(table: Any, options: Any, typnames: dict[str, str], lengths: dict[str, int | None]) -> str:
+    """Everything that shapes the mapped rows of ``table``: a record made under another is not used."""
+    import golive
+
+    here = Path(__file__).parent
+    code = {name: hashlib.sha256((here / name).read_bytes()).hexdigest()
+            for name in ("transforms.py", "pgtypes.py", "passwords.py", "rows.py", "digests.py")}
+    for column in table.columns:  # custom transforms: their module's source
+        name = column.transform_name or ""
+        if ":" in name:
+            code[name] = _module_digest(name.partition(":")[0])
+    parts = {
+        "golive": golive.__version__, "python": list(sys.version_info[:2]), "code": code,
+        "table": [table.source, table.query, table.target, list(table.key), table.changed,
+                  [[c.target, list(c.sources), c.transform_name] for c in table.columns], repr(sorted(table.defaults.items()))],
+        "options": options.model_dump(), "types": typnames, "lengths": lengths,
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=repr).encode()).hexdigest()
+
+
+def _module_digest(module: str) -> str:
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        spec = None
+    origin = spec.origin if spec is not None else None
+    if origin is None or not Path(origin).is_file():
+        return "unknown"
+    return hashlib.sha256(Path(origin).read_bytes()).hexdigest()

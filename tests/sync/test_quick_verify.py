@@ -1,0 +1,131 @@
+"""Quick verification against real PostgreSQL: ``--verify-only`` compares the source rows' digests and
+the target's range sums with what the last sync recorded, checks row by row only the ranges where
+either side changed, and names the same keys as the deep comparison of every row."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from pathlib import Path
+
+import psycopg
+
+from golive.sync import digests
+from golive.sync.engine import SyncEngine
+from golive.sync.mapping import load_mapping
+from golive.sync.state import load
+from golive.sync.verify import RANGE_ROWS, range_sums
+
+MAPPING = """[[table]]
+source = "person"
+target = "person"
+key = "id"
+changed = "updated_at"
+[table.columns]
+id = "id"
+name = { from = "name", transform = "strip" }
+age = "age"
+updated_at = { from = "updated_at", transform = "to_utc" }
+"""
+DDL = "CREATE TABLE person (id bigint PRIMARY KEY, name varchar(40) NOT NULL, age int4, updated_at timestamptz)"
+ROWS = 4 * RANGE_ROWS + 500  # five ranges
+
+
+class Setup:
+    def __init__(self, tmp_path: Path, pg_cluster, mapping: str = MAPPING) -> None:
+        self.source = tmp_path / "old.db"
+        db = sqlite3.connect(self.source)
+        db.execute("CREATE TABLE person (id INTEGER PRIMARY KEY, name TEXT, age INTEGER, updated_at TEXT)")
+        db.executemany("INSERT INTO person VALUES (?, ?, ?, ?)",
+                       [(i, f" P{i} ", i % 90, "2024-01-01 00:00:00") for i in range(1, ROWS + 1)])
+        db.commit()
+        db.close()
+        name = f"quick_{uuid.uuid4().hex[:8]}"
+        self.url = pg_cluster.create_database(name)
+        pg_cluster.psql(DDL, name)
+        (tmp_path / "mapping.toml").write_text(mapping)
+        self.mapping = load_mapping(tmp_path / "mapping.toml")
+
+    def engine(self, **options) -> SyncEngine:
+        return SyncEngine(f"sqlite:///{self.source}", self.url, self.mapping, **options)
+
+    def sync(self, **options):
+        [result] = self.engine(**options).run(self.mapping.tables)
+        return result
+
+    def verify(self, deep: bool = False):
+        [result] = self.engine().verify_only(self.mapping.tables, deep=deep)
+        return result
+
+    def source_sql(self, *statements: str) -> None:
+        db = sqlite3.connect(self.source)
+        for statement in statements:
+            db.execute(statement)
+        db.commit()
+        db.close()
+
+    def target_sql(self, *statements: str) -> None:
+        with psycopg.connect(self.url) as conn:
+            for statement in statements:
+                conn.execute(statement)
+
+
+def test_quick_verification_names_the_keys_the_deep_one_does(tmp_path: Path, pg_cluster) -> None:
+    s = Setup(tmp_path, pg_cluster)
+    assert s.sync().verified
+    quick = s.verify()
+    assert (quick.checked, quick.verified, quick.read) == ("digests", True, ROWS)
+    # behind golive's back: a source row changed without moving `changed`, a target row edited by hand, a row
+    # deleted in the target, and a row made by the new application (not a difference)
+    s.source_sql("UPDATE person SET age = 1 WHERE id = 5000")
+    s.target_sql("UPDATE person SET name = 'edited' WHERE id = 777", "DELETE FROM person WHERE id = 13000",
+                 "INSERT INTO person (id, name) VALUES (9000000, 'new app')")
+    quick, deep = s.verify(), s.verify(deep=True)
+    assert (quick.verified, quick.mismatched_keys) == (False, ["777", "5000", "13000"])
+    assert quick.checked == "digests, 4 range(s) row by row"  # ranges 1, 2, 4 and the last (the new app's row)
+    assert (deep.checked, deep.mismatched_keys) == ("every row", quick.mismatched_keys)
+
+
+def test_an_incremental_sync_carries_the_record_exactly(tmp_path: Path, pg_cluster) -> None:
+    s = Setup(tmp_path, pg_cluster)
+    s.sync()
+    s.source_sql("UPDATE person SET name = 'Changed', updated_at = '2025-01-01 00:00:00' WHERE id % 97 = 0",
+                 "DELETE FROM person WHERE id IN (3, 9000)",
+                 "INSERT INTO person VALUES (-5, 'Below', 1, '2025-01-01 00:00:00')",
+                 f"INSERT INTO person VALUES ({ROWS + 10}, 'Above', 1, '2025-01-01 00:00:00')")
+    result = s.sync()
+    assert (result.mode, result.updated, result.deleted, result.inserted) == ("incremental", ROWS // 97, 2, 2)
+    with psycopg.connect(s.url) as conn:
+        state = load(conn, "person", int_key=True)
+        record = state.record
+        assert record is not None and list(state.sorted_keys) == sorted(state.keys)
+        # the sums moved by the rows written equal the target's sums computed now, range by range
+        now = range_sums(conn, s.mapping.tables[0], record.ranges.bounds)
+        assert record.ranges.differing(now) == set() and sum(record.ranges.counts) == ROWS
+    db = sqlite3.connect(s.source)
+    rows = db.execute("SELECT id, name, age, updated_at FROM person ORDER BY id").fetchall()
+    db.close()
+    assert list(record.digests) == digests.row_digests(rows)  # and the digests are the source's rows now
+    assert s.verify().checked == "digests"
+
+
+def test_a_row_rejected_by_the_last_sync_keeps_its_range_checked_row_by_row(tmp_path: Path, pg_cluster) -> None:
+    s = Setup(tmp_path, pg_cluster)
+    s.source_sql("UPDATE person SET age = 'old' WHERE id = 6000")
+    assert s.sync(max_rejects=1).rejected == 1
+    quick = s.verify()  # a row never synced and still rejected: the target has nothing to compare
+    assert (quick.checked, quick.verified) == ("digests, 1 range(s) row by row", True)
+
+
+def test_verification_compares_every_row_when_the_record_does_not_apply(tmp_path: Path, pg_cluster) -> None:
+    s = Setup(tmp_path, pg_cluster)
+    s.sync()
+    s.source_sql("UPDATE person SET age = age + 1 WHERE id % 500 = 0")  # every range, stamps not moved
+    spread = s.verify()
+    assert (spread.checked, spread.verified) == ("every row", False) and spread.mismatched_keys[:2] == ["500", "1000"]
+    s.engine().run(s.mapping.tables, full=True)
+    assert s.verify().checked == "digests"
+    (tmp_path / "mapping.toml").write_text(MAPPING.replace('{ from = "name", transform = "strip" }', '"name"'))
+    s.mapping = load_mapping(tmp_path / "mapping.toml")  # a mapping changed since the record was made
+    changed = s.verify()
+    assert (changed.checked, changed.verified) == ("every row", False)  # names no longer stripped in the source's view
