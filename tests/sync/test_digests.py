@@ -58,8 +58,8 @@ def test_ranges_move_with_the_rows_written_and_survive_a_round_trip() -> None:
     ranges = Ranges.of([10, 20], {0: (2, 5), 1: (3, 7), 2: (1, 1)})
     assert (ranges.counts, ranges.sums) == ([2, 3, 1], [5, 7, 1])
     assert [ranges.bucket(k) for k in (9, 10, 19, 20, 10**12)] == [0, 1, 1, 2, 2]  # as width_bucket numbers them
-    # key 12 rewritten (hash 4 -> 6), key 25 deleted (hash 1), key 3 inserted (hash 2**70: sums are exact)
-    ranges.move({12: 4, 25: 1}, {12: 6, 3: 2**70})
+    # before: key 12 (hash 4) and key 25 (hash 1); after: key 12 (hash 6), key 3 (2**70: sums are exact)
+    ranges.move({1: (1, 4), 2: (1, 1)}, {1: (1, 6), 0: (1, 2**70)})
     assert (ranges.counts, ranges.sums) == ([3, 3, 0], [5 + 2**70, 9, 0])
     assert ranges.differing({0: (3, 5 + 2**70), 1: (3, 9)}) == set()
     assert ranges.differing({0: (3, 5 + 2**70), 1: (3, 8), 2: (1, 0)}) == {1, 2}

@@ -94,16 +94,12 @@ class Ranges:
         """Buckets whose count or sum now (``found``) is not the recorded one."""
         return {b for b in range(len(self.bounds) + 1) if found.get(b, (0, 0)) != (self.counts[b], self.sums[b])}
 
-    def move(self, before: dict[int, int], after: dict[int, int]) -> None:
-        """Account for rows golive rewrote: their hashes before and after (a key absent: no row)."""
-        for key, h in before.items():
-            b = self.bucket(key)
-            self.counts[b] -= 1
-            self.sums[b] -= h
-        for key, h in after.items():
-            b = self.bucket(key)
-            self.counts[b] += 1
-            self.sums[b] += h
+    def move(self, before: dict[int, tuple[int, int]], after: dict[int, tuple[int, int]]) -> None:
+        """Account for rows golive rewrote: their ranges' counts and hash sums before and after."""
+        for sign, found in ((-1, before), (1, after)):
+            for b, (n, total) in found.items():
+                self.counts[b] += sign * n
+                self.sums[b] += sign * total
 
     def dumps(self) -> str:
         return json.dumps({"bounds": self.bounds, "counts": self.counts, "sums": self.sums}, separators=(",", ":"))

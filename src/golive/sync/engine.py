@@ -43,7 +43,6 @@ from golive.sync.verify import (
     key_sql,
     range_differences,
     range_sums,
-    row_hashes,
 )
 
 __all__ = ["SyncEngine", "TableResult"]
@@ -224,7 +223,8 @@ class SyncEngine:
         carried = self._carried(target, table, types, before, since, staged)
         touched = sorted(staged.keys | gone) if carried is not None else []
         typnames = {c: kind.typname for c, kind in types.items()}
-        written_before = row_hashes(target, table, touched, typnames)
+        written_before = range_sums(target, table, carried.ranges.bounds, None, typnames, touched) \
+            if carried is not None else {}
         merge(target, table, types, gone, result, int_key)
         result.unchanged = staged.total - result.rejected - result.inserted - result.updated  # read or not
         changed_keys = bool(added or gone) or before is None
@@ -249,7 +249,9 @@ class SyncEngine:
                     record = digests.Record(self._fingerprint(table, types), digests.aligned(
                         ordered, staged.read_keys, staged.read_digests), sums)
             elif carried is not None and before is not None and before.sorted_keys is not None:
-                carried.ranges.move(written_before, row_hashes(target, table, touched, typnames))
+                # the rows written: the target's now equal the staged ones (verified), whose sums come cheaper
+                carried.ranges.move(written_before, range_sums(target, table, carried.ranges.bounds, "golive_stage",
+                                                               typnames))
                 ordered, carried.digests = digests.updated_digests(
                     before.sorted_keys, carried.digests, cast(set[int], gone), cast(set[int], added),
                     dict(zip(staged.read_keys, staged.read_digests, strict=True)))

@@ -23,7 +23,7 @@ from golive.sync.pgtypes import column_types
 from golive.sync.source import ident
 
 __all__ = ["RANGE_ROWS", "Verdict", "as_int_key", "canonical", "differing_keys", "key_sql", "range_differences", "range_sums",
-           "range_where", "row_hashes"]
+           "range_where"]
 
 RANGE_ROWS = 4096
 
@@ -84,8 +84,10 @@ def differing_keys(conn: Any, table: TableMap, synced: set[Any], staged: int, bo
     range but the stage does not (in key order, at most ``limit``). ``bounds``: the range boundaries
     when the engine saw them go by (an integer key read in order), saving a sort. Keys are ints with
     ``int_key`` (one integer key column), else canonical text, as in ``synced``."""
-    present = conn.execute(f"SELECT count(*) FROM {ident(table.target)}").fetchone()[0]
-    if len(table.target_key) == 1 and staged >= RANGE_ROWS and 2 * staged >= present:
+    # by ranges when most of the table was staged (an incremental sync's few rows: row by row); the synced
+    # keys settle it without counting the target when they alone outnumber the staged rows twice
+    if len(table.target_key) == 1 and staged >= RANGE_ROWS and 2 * staged >= len(synced) and \
+            2 * staged >= conn.execute(f"SELECT count(*) FROM {ident(table.target)}").fetchone()[0]:
         return _by_ranges(conn, table, synced, limit, bounds if bounds and bounds == sorted(bounds) else None, int_key)
     return Verdict(_rows(conn, table, synced, "", (), limit, full=False, int_key=int_key))
 
@@ -106,28 +108,22 @@ def _row_hash(alias: str, table: TableMap, typnames: dict[str, str]) -> str:
 
 
 def range_sums(conn: Any, table: TableMap, bounds: list[Any], origin: str | None = None,
-               typnames: dict[str, str] | None = None) -> dict[int, tuple[int, int]]:
+               typnames: dict[str, str] | None = None, keys: list[Any] | None = None) -> dict[int, tuple[int, int]]:
     """Per key range (``width_bucket`` of the key in ``bounds``; 0 below the first) the rows' count and the
-    sum of their 64-bit hashes, over ``origin`` (default: the target table): one scan, no text, no sort.
-    The boundaries go as a parameter (not a temporary table) so the target's scan can run in parallel
-    workers (its rows, even those written in this transaction, are visible to them; a temporary table's
-    are not)."""
+    sum of their 64-bit hashes, over ``origin`` (default: the target table), or only its rows with the
+    ``keys`` given: one scan, no text, no sort. The boundaries go as a parameter (not a temporary table)
+    so the target's scan can run in parallel workers (its rows, even those written in this transaction,
+    are visible to them; a temporary table's are not)."""
+    if keys is not None and not keys:
+        return {}
     if typnames is None:
         typnames = {name: kind.typname for name, kind in column_types(conn, table.target).items()}
     k = f"x.{ident(table.target_key[0])}"
     bucket = f"width_bucket({k}, %(b)s::{typnames[table.target_key[0]]}[])" if bounds else "0"
+    where = f" WHERE {k} = ANY(%(k)s)" if keys is not None else ""
     rows = conn.execute(f"SELECT {bucket}, count(*), coalesce(sum({_row_hash('x', table, typnames)}), 0)"
-                        f" FROM {origin or ident(table.target)} x GROUP BY 1", {"b": bounds})
+                        f" FROM {origin or ident(table.target)} x{where} GROUP BY 1", {"b": bounds, "k": keys})
     return {int(b): (int(n), int(total)) for b, n, total in rows}
-
-
-def row_hashes(conn: Any, table: TableMap, keys: list[int], typnames: dict[str, str]) -> dict[int, int]:
-    """The target rows' hashes (as ``range_sums`` adds them up), by key, for the keys given that it has."""
-    if not keys:
-        return {}
-    k = f"x.{ident(table.target_key[0])}"
-    return dict(conn.execute(f"SELECT {k}, {_row_hash('x', table, typnames)} FROM {ident(table.target)} x"
-                             f" WHERE {k} = ANY(%s)", (keys,)).fetchall())
 
 
 def range_where(bounds: list[Any], bucket: int, column: str) -> tuple[str, tuple[Any, ...]]:
