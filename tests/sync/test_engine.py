@@ -163,6 +163,12 @@ def test_a_postgresql_source_is_read_in_one_snapshot_and_synced(tmp_path: Path, 
         assert conn.execute("SELECT name, born FROM person WHERE id = 10").fetchone()[0] == "renamed"
         assert str(conn.execute("SELECT born AT TIME ZONE 'UTC' FROM person WHERE id = 1").fetchone()[0]) == \
             "2001-02-03 05:05:06"  # a naive source time stamp, read as UTC
+    # quick verification of a PostgreSQL source (its time stamps are digested by their repr), then a change
+    [quick] = SyncEngine(source_url, url, mapping).verify_only(mapping.tables)
+    assert (quick.checked, quick.verified, quick.read) == ("digests", True, 5999)
+    pg_cluster.psql("UPDATE person SET born = born + interval '1 s' WHERE id = 4000", name)
+    [changed] = SyncEngine(source_url, url, mapping).verify_only(mapping.tables)
+    assert (changed.checked, changed.mismatched_keys) == ("digests, 1 range(s) row by row", ["4000"])
 
 
 def test_a_synced_row_rejected_under_max_rejects_keeps_its_old_version_and_the_sync_verifies(tmp_path: Path,

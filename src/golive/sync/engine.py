@@ -394,23 +394,17 @@ class SyncEngine:
         assert record is not None and recorded_keys is not None
         bounds = record.ranges.bounds
         dirty = record.ranges.differing(range_sums(target, table, bounds))
-        keys, found = array("q"), array("Q")
-        key_at, expected = table.source_columns.index(table.key[0]), len(recorded_keys)
-        for raw in source.batches(table):
-            batch_keys = digests.int_keys(raw, key_at)
-            if batch_keys is None:
-                return False
-            keys.extend(batch_keys)
-            found.extend(digests.row_digests(raw))
-            result.read += len(raw)
-            self.progress(table.target, result.read, max(expected, result.read), "read")
+        read = self._read_digests(source, table, result, len(recorded_keys))
+        if read is None:
+            return False
+        keys, found = read
         if keys != recorded_keys or found != record.digests:
             dirty |= _dirty_ranges(bounds, recorded_keys, record.digests, keys, found)
         if len(dirty) > max(4, (len(bounds) + 1) // 4):
             return False  # much has changed: every row, the ordinary way
         differing: list[Any] = []
         if dirty:
-            self.progress(table.target, result.read, max(expected, result.read), "verify")
+            self.progress(table.target, result.read, max(len(recorded_keys), result.read), "verify")
             ranges = [(bounds[b - 1] if b > 0 else None, bounds[b] if b < len(bounds) else None) for b in sorted(dirty)]
             self._stage_once(source, target, table, types, None, TableResult(table.target), result.read, ranges,
                              digest=False)
@@ -422,6 +416,31 @@ class SyncEngine:
         result.verified, result.mismatched_keys = not differing, [str(k) for k in differing]
         result.checked = f"digests, {len(dirty)} range(s) row by row" if dirty else "digests"
         return True
+
+    def _read_digests(self, source: Source, table: TableMap, result: TableResult,
+                      expected: int) -> tuple[array[int], array[int]] | None:
+        """Every source row's key and digest, in key order (None: a key that is not an int). Text that is not
+        UTF-8 is read as the sync read it (surrogates; such rows were rejected, so their ranges differ)."""
+        import sqlite3
+
+        key_at = table.source_columns.index(table.key[0])
+        while True:
+            keys, found = array("q"), array("Q")
+            result.read = 0
+            try:
+                for raw in source.batches(table):
+                    batch_keys = digests.int_keys(raw, key_at)
+                    if batch_keys is None:
+                        return None
+                    keys.extend(batch_keys)
+                    found.extend(digests.row_digests(raw))
+                    result.read += len(raw)
+                    self.progress(table.target, result.read, max(expected, result.read), "read")
+                return keys, found
+            except sqlite3.OperationalError as exc:
+                if "decode" not in str(exc) or source.tolerant:
+                    raise
+                source.tolerate_invalid_text()
 
 
 def _dirty_ranges(bounds: list[int], keys: array[int], found: array[int], now_keys: array[int],
