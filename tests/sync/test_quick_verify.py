@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -13,7 +14,7 @@ import psycopg
 from golive.sync import digests
 from golive.sync.engine import SyncEngine
 from golive.sync.mapping import load_mapping
-from golive.sync.state import load
+from golive.sync.state import load, load_base
 from golive.sync.verify import RANGE_ROWS, range_sums
 
 MAPPING = """[[table]]
@@ -37,7 +38,7 @@ class Setup:
         db = sqlite3.connect(self.source)
         db.execute("CREATE TABLE person (id INTEGER PRIMARY KEY, name TEXT, age INTEGER, updated_at TEXT)")
         db.executemany("INSERT INTO person VALUES (?, ?, ?, ?)",
-                       [(i, f" P{i} ", i % 90, "2024-01-01 00:00:00") for i in range(1, ROWS + 1)])
+                       [(i, f" P{i} ", i % 90, str(datetime(2024, 1, 1) + timedelta(minutes=i))) for i in range(1, ROWS + 1)])
         db.commit()
         db.close()
         name = f"quick_{uuid.uuid4().hex[:8]}"
@@ -102,11 +103,29 @@ def test_an_incremental_sync_carries_the_record_exactly(tmp_path: Path, pg_clust
         # the sums moved by the rows written equal the target's sums computed now, range by range
         now = range_sums(conn, s.mapping.tables[0], record.ranges.bounds)
         assert record.ranges.differing(now) == set() and sum(record.ranges.counts) == ROWS
+        # the incremental sync wrote only a patch: the rows it read (the changed ones, the overlap's, the new)
+        changed = {i for i in range(1, ROWS + 1) if i % 97 == 0} | {-5, ROWS + 10}
+        assert changed <= record.patch.keys() and len(record.patch) <= len(changed) + 6  # (+ the overlap's rows)
+        assert load_base(conn, "person", record)
+        assert len(record.base_keys) == ROWS  # the full sync's
+        current = record.current(state.sorted_keys)
     db = sqlite3.connect(s.source)
     rows = db.execute("SELECT id, name, age, updated_at FROM person ORDER BY id").fetchall()
     db.close()
-    assert list(record.digests) == digests.row_digests(rows)  # and the digests are the source's rows now
+    assert list(current) == digests.row_digests(rows)  # the digests of the source's rows now
     assert s.verify().checked == "digests"
+
+
+def test_a_patch_of_a_quarter_of_the_rows_is_folded_into_a_new_base(tmp_path: Path, pg_cluster) -> None:
+    s = Setup(tmp_path, pg_cluster)
+    s.sync()
+    s.source_sql("UPDATE person SET age = 0, updated_at = '2025-01-01 00:00:00' WHERE id % 3 = 0",
+                 "DELETE FROM person WHERE id = 10")
+    assert (s.sync().updated, s.verify().checked) == (ROWS // 3, "digests")
+    with psycopg.connect(s.url) as conn:
+        state = load(conn, "person", int_key=True)
+        assert state.record.patch == {} and load_base(conn, "person", state.record)
+        assert state.record.base_keys == state.sorted_keys and len(state.sorted_keys) == ROWS - 1
 
 
 def test_a_row_rejected_by_the_last_sync_keeps_its_range_checked_row_by_row(tmp_path: Path, pg_cluster) -> None:

@@ -33,7 +33,8 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-__all__ = ["UNVERIFIED", "Ranges", "Record", "fingerprint", "int_keys", "row_digests", "updated_digests"]
+__all__ = ["UNVERIFIED", "Ranges", "Record", "aligned", "fingerprint", "int_keys", "pack", "pack_patch", "row_digests",
+           "unpack", "unpack_patch", "updated_digests"]
 
 UNVERIFIED = 0  # the digest of a row the last sync did not verify (no real digest is 0: see row_digests)
 _MARSHAL = 2  # marshal format 2: no back-references, so equal values always marshal alike
@@ -112,23 +113,55 @@ class Ranges:
 
 @dataclass
 class Record:
+    """What the last verifying syncs recorded: a base of digests written by the last sync that read every
+    row (loaded only when needed: a million rows make 16 MB), and a patch of the digests of rows read
+    since, which is all an incremental sync reads and writes."""
+
     fingerprint: str
-    digests: array[int]  # "Q", one per synced key, in sorted key order
     ranges: Ranges
+    patch: dict[int, int]  # key -> digest of the rows read since the base was written
+    base_keys: array[int] | None = None  # "q", sorted
+    base_digests: array[int] | None = None  # "Q", aligned with base_keys
+    base_changed: bool = False  # the base is new (a full read, or the patch folded in): to be written
 
-    def pack(self) -> bytes:
-        digests = self.digests
-        if sys.byteorder == "big":
-            digests = array("Q", digests)
-            digests.byteswap()
-        return digests.tobytes()
+    def current(self, keys: array[int]) -> array[int] | None:
+        """The digests of the sorted synced ``keys`` now: the base's, the patch's where it has them (the
+        base must be loaded). None if the record does not cover the keys."""
+        assert self.base_keys is not None and self.base_digests is not None
+        gone: set[int] | tuple[()] = ()
+        added: set[int] | tuple[()] = ()
+        if self.base_keys != keys:
+            old, new = set(self.base_keys), set(keys)
+            gone, added = old - new, new - old
+        got_keys, got = updated_digests(self.base_keys, self.base_digests, gone, added, self.patch)
+        return got if got_keys == keys else None
 
-    @staticmethod
-    def unpack(blob: bytes) -> array[int]:
-        digests = array("Q", blob)
-        if sys.byteorder == "big":
-            digests.byteswap()
-        return digests
+
+def pack(values: array[int]) -> bytes:
+    """An int64 ("q") or uint64 ("Q") array as little-endian bytes."""
+    if sys.byteorder == "big":
+        values = array(values.typecode, values)
+        values.byteswap()
+    return values.tobytes()
+
+
+def unpack(blob: bytes, typecode: str) -> array[int]:
+    values = array(typecode, blob)
+    if sys.byteorder == "big":
+        values.byteswap()
+    return values
+
+
+def pack_patch(patch: dict[int, int]) -> bytes:
+    keys = sorted(patch)
+    return pack(array("q", keys)) + pack(array("Q", map(patch.__getitem__, keys)))
+
+
+def unpack_patch(blob: bytes | None) -> dict[int, int]:
+    if not blob:
+        return {}
+    half = len(blob) // 2
+    return dict(zip(unpack(blob[:half], "q"), unpack(blob[half:], "Q"), strict=True))
 
 
 def aligned(keys: array[int], read_keys: array[int], read_digests: array[int]) -> array[int]:

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from golive.errors import ConfigError, GoliveError
@@ -239,25 +239,23 @@ class SyncEngine:
         result.verified, result.mismatched_keys = not differing, [str(k).replace("\x1f", ",") for k in differing]
         if staged.earliest_rejected is not None:
             new_watermark = staged.earliest_rejected  # rejected rows (allowed by --max-rejects) are read again next time
-        record, ordered = None, None
+        record = None
         if int_key and staged.digestible and not differing:
-            if since is None:  # every row read: a new record
+            if since is None:  # every row read: a new record, its base the digests of this read
                 ordered = state.sorted_ints(synced)
                 if ordered is not None:
                     sums = verdict.ranges or digests.Ranges.of(
                         staged.bounds or [], range_sums(target, table, staged.bounds or [], None, typnames))
-                    record = digests.Record(self._fingerprint(table, types), digests.aligned(
-                        ordered, staged.read_keys, staged.read_digests), sums)
-            elif carried is not None and before is not None and before.sorted_keys is not None:
+                    record = digests.Record(self._fingerprint(table, types), sums, {}, ordered, digests.aligned(
+                        ordered, staged.read_keys, staged.read_digests), base_changed=True)
+            elif carried is not None:
                 # the rows written: the target's now equal the staged ones (verified), whose sums come cheaper
                 carried.ranges.move(written_before, range_sums(target, table, carried.ranges.bounds, "golive_stage",
                                                                typnames))
-                ordered, carried.digests = digests.updated_digests(
-                    before.sorted_keys, carried.digests, cast(set[int], gone), cast(set[int], added),
-                    dict(zip(staged.read_keys, staged.read_digests, strict=True)))
-                record = carried if len(ordered) == len(synced) else None
+                carried.patch.update(zip(staged.read_keys, staged.read_digests, strict=True))
+                record = self._folded(target, table, carried, synced)
         state.save(target, table.target, None if new_watermark is None else canonical(new_watermark), result.mode,
-                   synced if changed_keys else None, record, ordered if record is not None else None)
+                   synced if changed_keys else None, record)
         target.execute("DROP TABLE golive_stage")
         result.seconds = round(time.monotonic() - started, 3)
         return result
@@ -272,6 +270,21 @@ class SyncEngine:
         if since is None or before is None or before.record is None or not staged.digestible:
             return None
         return before.record if before.record.fingerprint == self._fingerprint(table, types) else None
+
+    @staticmethod
+    def _folded(target: Any, table: TableMap, record: digests.Record, synced: set[Any]) -> digests.Record | None:
+        """The record, its patch folded into a new base once it holds a quarter of the table's rows (so the
+        patch an incremental sync reads and writes stays small)."""
+        if len(record.patch) <= max(RANGE_ROWS, len(synced) // 4):
+            return record
+        ordered = state.sorted_ints(synced)
+        if ordered is None or not state.load_base(target, table.target, record):
+            return None
+        current = record.current(ordered)
+        if current is None:
+            return None
+        record.base_keys, record.base_digests, record.patch, record.base_changed = ordered, current, {}, True
+        return record
 
     def _gone_since(self, source: Source, table: TableMap, synced: set[Any], staged: _Staged,
                     int_key: bool) -> set[Any]:
@@ -390,21 +403,32 @@ class SyncEngine:
         """Both sides against the last sync's record: the target's range sums (one scan) and the source rows'
         digests (read, not transformed). Ranges where either differs are staged and compared row by row.
         False when the record cannot settle it (keys that are not ints, or too many ranges differ)."""
-        record, recorded_keys = before.record, before.sorted_keys
-        assert record is not None and recorded_keys is not None
+        record, keys_now = before.record, before.sorted_keys
+        assert record is not None and keys_now is not None
+        if not state.load_base(target, table.target, record):
+            return False
+        recorded = record.current(keys_now)  # the digests of the synced rows as last verified
+        if recorded is None:
+            return False
+        from concurrent.futures import ThreadPoolExecutor
+
         bounds = record.ranges.bounds
-        dirty = record.ranges.differing(range_sums(target, table, bounds))
-        read = self._read_digests(source, table, result, len(recorded_keys))
+        typnames = {c: kind.typname for c, kind in types.items()}
+        # the target's scan runs on the server while this thread reads the source (the wait releases the GIL)
+        with ThreadPoolExecutor(1, thread_name_prefix="golive-sums") as pool:
+            sums = pool.submit(range_sums, target, table, bounds, None, typnames)
+            read = self._read_digests(source, table, result, len(keys_now))
+            dirty = record.ranges.differing(sums.result())
         if read is None:
             return False
         keys, found = read
-        if keys != recorded_keys or found != record.digests:
-            dirty |= _dirty_ranges(bounds, recorded_keys, record.digests, keys, found)
+        if keys != keys_now or found != recorded:
+            dirty |= _dirty_ranges(bounds, keys_now, recorded, keys, found)
         if len(dirty) > max(4, (len(bounds) + 1) // 4):
             return False  # much has changed: every row, the ordinary way
         differing: list[Any] = []
         if dirty:
-            self.progress(table.target, result.read, max(len(recorded_keys), result.read), "verify")
+            self.progress(table.target, result.read, max(len(keys_now), result.read), "verify")
             ranges = [(bounds[b - 1] if b > 0 else None, bounds[b] if b < len(bounds) else None) for b in sorted(dirty)]
             self._stage_once(source, target, table, types, None, TableResult(table.target), result.read, ranges,
                              digest=False)

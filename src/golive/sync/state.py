@@ -11,16 +11,15 @@ the array); any other key as canonical text joined by NUL (zlib alone).
 
 from __future__ import annotations
 
-import sys
 import zlib
 from array import array
 from dataclasses import dataclass
 from typing import Any, cast
 
-from golive.sync.digests import Ranges, Record
+from golive.sync.digests import Ranges, Record, pack, pack_patch, unpack, unpack_patch
 from golive.sync.verify import as_int_key
 
-__all__ = ["TableState", "ensure", "exists", "load", "save", "sorted_ints"]
+__all__ = ["TableState", "ensure", "exists", "load", "load_base", "save", "sorted_ints"]
 
 _SCHEMA = [
     "CREATE SCHEMA IF NOT EXISTS golive",
@@ -32,9 +31,13 @@ _SCHEMA = [
     "ALTER TABLE golive.sync_state ADD COLUMN IF NOT EXISTS fingerprint text",
     "ALTER TABLE golive.sync_state ADD COLUMN IF NOT EXISTS row_digests bytea",
     "ALTER TABLE golive.sync_state ADD COLUMN IF NOT EXISTS verified_ranges text",
-    "ALTER TABLE golive.sync_state ALTER COLUMN row_digests SET STORAGE EXTERNAL",  # random bytes: no compression try
+    "ALTER TABLE golive.sync_state ADD COLUMN IF NOT EXISTS digest_keys bytea",
+    "ALTER TABLE golive.sync_state ADD COLUMN IF NOT EXISTS digest_patch bytea",
+    # random bytes and sorted integers written once: not worth a compression attempt
+    "ALTER TABLE golive.sync_state ALTER COLUMN row_digests SET STORAGE EXTERNAL",
+    "ALTER TABLE golive.sync_state ALTER COLUMN digest_keys SET STORAGE EXTERNAL",
 ]
-_COLUMNS = ("synced_keys", "synced_count", "fingerprint", "row_digests", "verified_ranges")
+_COLUMNS = ("synced_keys", "synced_count", "fingerprint", "row_digests", "verified_ranges", "digest_keys", "digest_patch")
 
 
 Key = int | str  # an int for a table keyed by one integer column, else the key's canonical text
@@ -74,19 +77,18 @@ def exists(conn: Any) -> bool:
 
 def load(conn: Any, target: str, int_key: bool = False) -> TableState | None:
     """The table's state; ``int_key``: the keys as ints (the table is keyed by one integer column), whatever
-    form they were kept in."""
-    row = conn.execute("SELECT watermark, synced_keys, fingerprint, row_digests, verified_ranges FROM golive.sync_state"
-                       " WHERE target = %s", (target,)).fetchone()
+    form they were kept in. A digest record comes without its base (see ``load_base``)."""
+    row = conn.execute("SELECT watermark, synced_keys, fingerprint, verified_ranges, digest_patch,"
+                       " row_digests IS NOT NULL AND digest_keys IS NOT NULL FROM golive.sync_state WHERE target = %s",
+                       (target,)).fetchone()
     if row is None:
         return None
-    watermark, blob, fingerprint, digests, ranges = row
+    watermark, blob, fingerprint, ranges, patch, has_base = row
     if int_key and _packed_ints(blob):
         ints = _ints(blob)
         state = TableState(watermark, set(ints), ints)
-        if fingerprint is not None and digests is not None and ranges is not None:
-            record = Record(fingerprint, Record.unpack(digests), Ranges.loads(ranges))
-            if len(record.digests) == len(ints):
-                state.record = record
+        if fingerprint is not None and ranges is not None and has_base:
+            state.record = Record(fingerprint, Ranges.loads(ranges), unpack_patch(patch))
         return state
     keys = _unpack(blob)
     if int_key != _packed_ints(blob) and keys:
@@ -95,22 +97,35 @@ def load(conn: Any, target: str, int_key: bool = False) -> TableState | None:
     return TableState(watermark, keys)
 
 
+def load_base(conn: Any, target: str, record: Record) -> bool:
+    """Fill in the record's base (False if it has none, or a broken one)."""
+    row = conn.execute("SELECT digest_keys, row_digests FROM golive.sync_state WHERE target = %s", (target,)).fetchone()
+    if row is None or row[0] is None or row[1] is None or len(row[0]) != len(row[1]):
+        return False
+    record.base_keys, record.base_digests = unpack(row[0], "q"), unpack(row[1], "Q")
+    return True
+
+
 def save(conn: Any, target: str, watermark: str | None, mode: str, keys: set[Key] | None,
-         record: Record | None = None, sorted_keys: array[int] | None = None) -> None:
+         record: Record | None = None) -> None:
     """Record a table's sync; ``keys`` None keeps the key set as it was (nothing added or deleted).
     ``record``: what this sync verified, for a quick ``--verify-only`` (None: nothing usable, cleared);
-    ``sorted_keys``: ``keys`` already sorted, when the caller has them."""
-    verified = (record.fingerprint, record.pack(), record.ranges.dumps()) if record is not None else (None, None, None)
-    if keys is None:
-        conn.execute("UPDATE golive.sync_state SET watermark = %s, mode = %s, synced_at = now(), fingerprint = %s,"
-                     " row_digests = %s, verified_ranges = %s WHERE target = %s", (watermark, mode, *verified, target))
-        return
-    conn.execute("INSERT INTO golive.sync_state (target, watermark, mode, synced_keys, synced_count, fingerprint,"
-                 " row_digests, verified_ranges) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (target) DO UPDATE"
-                 " SET watermark = excluded.watermark, mode = excluded.mode, synced_keys = excluded.synced_keys,"
-                 " synced_count = excluded.synced_count, fingerprint = excluded.fingerprint,"
-                 " row_digests = excluded.row_digests, verified_ranges = excluded.verified_ranges, synced_at = now()",
-                 (target, watermark, mode, _pack(keys, sorted_keys), len(keys), *verified))
+    its base is written only when it changed (its keys, sorted, are then ``keys``)."""
+    values: dict[str, Any] = {"watermark": watermark, "mode": mode}
+    if keys is not None:
+        ordered = record.base_keys if record is not None and record.base_changed else None
+        values |= {"synced_keys": _pack(keys, ordered), "synced_count": len(keys)}
+    if record is None:
+        values |= dict.fromkeys(("fingerprint", "verified_ranges", "digest_patch", "row_digests", "digest_keys"))
+    else:
+        values |= {"fingerprint": record.fingerprint, "verified_ranges": record.ranges.dumps(),
+                   "digest_patch": pack_patch(record.patch)}
+        if record.base_changed and record.base_keys is not None and record.base_digests is not None:
+            values |= {"row_digests": pack(record.base_digests), "digest_keys": pack(record.base_keys)}
+    names = list(values)
+    conn.execute(f"INSERT INTO golive.sync_state (target, {', '.join(names)}) VALUES (%s{', %s' * len(names)})"
+                 f" ON CONFLICT (target) DO UPDATE SET {', '.join(f'{n} = excluded.{n}' for n in names)},"
+                 " synced_at = now()", (target, *values.values()))
 
 
 def sorted_ints(keys: set[Key]) -> array[int] | None:
@@ -127,12 +142,9 @@ _INTS = b"I"
 
 
 def _pack(keys: set[Key], ordered: array[int] | None = None) -> bytes:
-    ints = ordered if ordered is not None else sorted_ints(keys)
+    ints = ordered if ordered is not None and len(ordered) == len(keys) else sorted_ints(keys)
     if ints is not None and len(ints):
-        if sys.byteorder == "big":
-            ints = array("q", ints)
-            ints.byteswap()
-        return _INTS + zlib.compress(ints.tobytes(), 1)
+        return _INTS + zlib.compress(pack(ints), 1)
     return zlib.compress("\x00".join(map(str, keys)).encode(), 1)
 
 
@@ -141,10 +153,7 @@ def _packed_ints(blob: bytes | None) -> bool:
 
 
 def _ints(blob: bytes) -> array[int]:
-    ints = array("q", zlib.decompress(blob[1:]))
-    if sys.byteorder == "big":
-        ints.byteswap()
-    return ints
+    return unpack(zlib.decompress(blob[1:]), "q")
 
 
 def _unpack(blob: bytes | None) -> set[Key]:
