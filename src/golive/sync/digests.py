@@ -13,9 +13,10 @@ Verification then reads the source and computes the digests (no transforms, no C
 range sums (one scan, in parallel workers). A range whose source rows and target sums both match the
 record holds, row for row, what the last sync verified equal; a range where either side differs is
 re-read, transformed and compared row by row, which names the keys. An incremental sync keeps the record
-current: the digests of the rows it read, and the sums moved by the hashes of the rows it wrote, before
-and after. Changes made behind golive's back (in the source without moving ``changed``, or in the
-target by hand or by the new application) show as differing ranges.
+current: the digests of the rows it read go to a patch over the base (folded in once it holds a quarter
+of the table), and the range sums move by the sums of the rows it wrote, before and after. Changes made
+behind golive's back (in the source without moving ``changed``, or in the target by hand or by the new
+application) show as differing ranges.
 """
 
 from __future__ import annotations

@@ -7,6 +7,11 @@ The key set is one compressed value per table rather than a row per key: a milli
 megabytes written once, instead of a million index insertions in every full sync. A table keyed by
 one integer column keeps its keys as Python ints, packed as sorted 64-bit integers (``I`` + zlib of
 the array); any other key as canonical text joined by NUL (zlib alone).
+
+For a quick ``--verify-only`` a table keyed by one integer column also keeps the digest record of
+:mod:`golive.sync.digests`: its fingerprint and range sums, a base (sorted keys and their digests, as
+raw little-endian arrays, written only by a sync that read every row or folded the patch in) and a
+patch (the digests of rows read since), which is all an incremental sync loads and writes.
 """
 
 from __future__ import annotations
