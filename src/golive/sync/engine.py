@@ -19,6 +19,7 @@ import gc
 import json
 import time
 from array import array
+from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -197,6 +198,13 @@ class SyncEngine:
 
     def _table(self, source: Source, target: Any, table: TableMap, types: dict[str, ColumnType],
                full: bool) -> TableResult:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(1, thread_name_prefix="golive-digests") as pool:  # (waits for its work on the way out)
+            return self._sync_table(source, target, table, types, full, pool)
+
+    def _sync_table(self, source: Source, target: Any, table: TableMap, types: dict[str, ColumnType],
+                    full: bool, pool: Any) -> TableResult:
         started, result = time.monotonic(), TableResult(table.target)
         int_key = _int_key(table, types)
         before = state.load(target, table.target, int_key)
@@ -205,11 +213,15 @@ class SyncEngine:
         if not full and table.changed and before is not None and before.watermark is not None:
             result.mode = "incremental"
             since = _since(before.watermark, self.mapping.options.overlap_seconds, source.pg is not None)
-        staged = self._stage_once(source, target, table, types, since, result, total)
+        # an incremental sync digests the few rows it reads as it stages them; a full read digests them all
+        # again from the same snapshot in a thread, while the server merges and verifies (below)
+        staged = self._stage_once(source, target, table, types, since, result, total, digest=since is not None)
         new_watermark = staged.newest
         if table.changed and (not staged.newest_known or (since is not None and staged.newest is None)):
             # (an incremental read that found no stamp at all: the newest may now be older than the window)
             new_watermark = source.count_and_max_changed(table)[1]
+        background = pool.submit(self._read_digests, source, table, TableResult(table.target), 0, False) \
+            if since is None and int_key else None
         if isinstance(new_watermark, str) and not new_watermark.isascii() and not encodes(new_watermark):
             raise _not_utf8(f"the newest `{table.changed}` stamp of {table.label()}")
         synced = before.keys if before is not None else set()
@@ -241,13 +253,19 @@ class SyncEngine:
             new_watermark = staged.earliest_rejected  # rejected rows (allowed by --max-rejects) are read again next time
         record = None
         if int_key and staged.digestible and not differing:
-            if since is None:  # every row read: a new record, its base the digests of this read
+            read = background.result() if background is not None else None
+            if since is None and read is not None:  # every row read: a new record, its base the digests read
                 ordered = state.sorted_ints(synced)
                 if ordered is not None:
+                    keys, found = read
+                    for key in staged.rejected:  # (allowed by --max-rejects) the target does not hold them
+                        at = bisect_left(keys, key)
+                        if at < len(keys) and keys[at] == key:
+                            found[at] = digests.UNVERIFIED
                     sums = verdict.ranges or digests.Ranges.of(
                         staged.bounds or [], range_sums(target, table, staged.bounds or [], None, typnames))
-                    record = digests.Record(self._fingerprint(table, types), sums, {}, ordered, digests.aligned(
-                        ordered, staged.read_keys, staged.read_digests), base_changed=True)
+                    record = digests.Record(self._fingerprint(table, types), sums, {}, ordered,
+                                            digests.aligned(ordered, keys, found), base_changed=True)
             elif carried is not None:
                 # the rows written: the target's now equal the staged ones (verified), whose sums come cheaper
                 carried.ranges.move(written_before, range_sums(target, table, carried.ranges.bounds, "golive_stage",
@@ -441,10 +459,11 @@ class SyncEngine:
         result.checked = f"digests, {len(dirty)} range(s) row by row" if dirty else "digests"
         return True
 
-    def _read_digests(self, source: Source, table: TableMap, result: TableResult,
-                      expected: int) -> tuple[array[int], array[int]] | None:
-        """Every source row's key and digest, in key order (None: a key that is not an int). Text that is not
-        UTF-8 is read as the sync read it (surrogates; such rows were rejected, so their ranges differ)."""
+    def _read_digests(self, source: Source, table: TableMap, result: TableResult, expected: int,
+                      progress: bool = True) -> tuple[array[int], array[int]] | None:
+        """Every source row's key and digest, in key order (None: a key that is not an int, or keys that do
+        not strictly increase). Text that is not UTF-8 is read as the sync read it (surrogates; such rows
+        were rejected, so their ranges differ)."""
         import sqlite3
 
         key_at = table.source_columns.index(table.key[0])
@@ -454,12 +473,13 @@ class SyncEngine:
             try:
                 for raw in source.batches(table):
                     batch_keys = digests.int_keys(raw, key_at)
-                    if batch_keys is None:
+                    if batch_keys is None or not _increasing(batch_keys, keys[-1] if keys else None):
                         return None
                     keys.extend(batch_keys)
                     found.extend(digests.row_digests(raw))
                     result.read += len(raw)
-                    self.progress(table.target, result.read, max(expected, result.read), "read")
+                    if progress:
+                        self.progress(table.target, result.read, max(expected, result.read), "read")
                 return keys, found
             except sqlite3.OperationalError as exc:
                 if "decode" not in str(exc) or source.tolerant:
@@ -467,10 +487,14 @@ class SyncEngine:
                 source.tolerate_invalid_text()
 
 
+def _increasing(keys: list[int], last: int | None) -> bool:
+    """Whether the keys strictly increase (after ``last``), checked at C speed."""
+    return (last is None or not keys or keys[0] > last) and keys == sorted(keys) and len(set(keys)) == len(keys)
+
+
 def _dirty_ranges(bounds: list[int], keys: array[int], found: array[int], now_keys: array[int],
                   now_found: array[int]) -> set[int]:
     """The ``width_bucket`` ranges whose keys or digests now are not those recorded (both sorted by key)."""
-    from bisect import bisect_left
 
     dirty = set()
     edges = [None, *bounds, None]

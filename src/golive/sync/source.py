@@ -33,7 +33,8 @@ class Source:
             path = Path(url.removeprefix("sqlite:///"))
             if not path.exists():
                 raise GoliveError(f"source database {path} does not exist", hint="check [source].url")
-            self.sqlite = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            # (a sync reads the rows' digests again in a thread while the server merges: one reader at a time)
+            self.sqlite = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
             self.sqlite.row_factory = sqlite3.Row
             self.sqlite.execute("BEGIN")  # one read snapshot for every table
         else:
