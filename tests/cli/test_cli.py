@@ -174,6 +174,12 @@ def test_json_error_document(project: Path, cli) -> None:
         "type": "UsageError", "message": "no run nope in the journal", "hint": "`golive history` lists the runs"}}
 
 
+def test_a_flag_without_the_one_it_goes_with_is_a_usage_error(project: Path, cli) -> None:
+    result = cli("sync", "--deep")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "error: --deep goes with --verify-only — golive sync --verify-only --deep"
+
+
 def test_lock_status_and_release_of_a_stale_lock(project: Path, cli) -> None:
     (project / ".golive").mkdir()
     (project / ".golive" / "lock").write_text(json.dumps(
