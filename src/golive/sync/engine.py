@@ -9,8 +9,10 @@ kept with the table's state (:mod:`golive.sync.state`): a key that disappears fr
 deleted from the target only if golive put it there, so rows created in the new application are
 never touched. Changed rows are updated in place (columns the mapping does not feed keep their
 values), unchanged ones left alone, and sequences moved past the explicit ids. Verification then
-compares the staged rows with the target's in SQL (:mod:`golive.sync.verify`). The source is opened
-read-only (:mod:`golive.sync.source`) and never written.
+compares the staged rows with the target's in SQL (:mod:`golive.sync.verify`), and a verified table
+keyed by one integer column gets a record of its rows' digests and its target's range sums, which
+makes ``--verify-only`` quick (:mod:`golive.sync.digests`). The source is opened read-only
+(:mod:`golive.sync.source`) and never written.
 """
 
 from __future__ import annotations
@@ -495,7 +497,6 @@ def _increasing(keys: list[int], last: int | None) -> bool:
 def _dirty_ranges(bounds: list[int], keys: array[int], found: array[int], now_keys: array[int],
                   now_found: array[int]) -> set[int]:
     """The ``width_bucket`` ranges whose keys or digests now are not those recorded (both sorted by key)."""
-
     dirty = set()
     edges = [None, *bounds, None]
     for bucket in range(len(bounds) + 1):
