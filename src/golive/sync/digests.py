@@ -3,8 +3,9 @@ again without transforming every row.
 
 A sync that verified a table (keyed by one integer column) records, with the table's state:
 
-- a digest of each synced source row *as read* (xxh3-64 of its values, marshalled), in the order of the
-  sorted key set; 0 marks a row not verified (rejected, so the target kept its old version);
+- a digest of each synced source row *as read* (xxh3-64 of its values, marshalled; for a PostgreSQL
+  source, the source server's 64-bit hash of the row's text, so only hashes travel), in the order of
+  the sorted key set; 0 marks a row not verified (rejected, so the target kept its old version);
 - per key range (the verification's ranges) the target's row count and sum of row hashes, as verified;
 - a fingerprint of everything that shapes a mapped row: the table's mapping, the options, the target's
   column types, golive's transform code, the Python version (marshal's output).
@@ -35,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["UNVERIFIED", "Ranges", "Record", "aligned", "fingerprint", "int_keys", "pack", "pack_patch", "row_digests",
-           "unpack", "unpack_patch", "updated_digests"]
+           "server_digests", "unpack", "unpack_patch", "updated_digests"]
 
 UNVERIFIED = 0  # the digest of a row the last sync did not verify (no real digest is 0: see row_digests)
 _MARSHAL = 2  # marshal format 2: no back-references, so equal values always marshal alike
@@ -62,6 +63,12 @@ def _one(row: tuple[Any, ...], digest: Any) -> int:
         return digest(marshal.dumps(row, _MARSHAL))  # type: ignore[no-any-return]
     except ValueError:
         return digest(repr(row).encode("utf-8", "surrogatepass"), seed=1)  # type: ignore[no-any-return]
+
+
+def server_digests(hashes: list[int]) -> list[int]:
+    """A PostgreSQL source's row hashes (signed int8, see ``Source.digest_batches``) as digests, never 0."""
+    out = [h & 0xFFFF_FFFF_FFFF_FFFF for h in hashes]
+    return [d or 1 for d in out] if UNVERIFIED in out else out
 
 
 _INT64 = range(-(2**63), 2**63)

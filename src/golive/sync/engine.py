@@ -90,7 +90,7 @@ class _Staged:
     read_digests: array[int] = field(default_factory=lambda: array("Q"))
     digestible: bool = True
 
-    def digest(self, raw: list[tuple[Any, ...]], key_at: int, batch: Any) -> None:
+    def digest(self, raw: list[tuple[Any, ...]], key_at: int, batch: Any, source: Source, table: TableMap) -> None:
         rejected = batch.rejected_keys
         # every row staged: its key fitted to the integer column is the one read, as an int
         keys = batch.keys if not rejected and len(batch.keys) == len(raw) else digests.int_keys(raw, key_at)
@@ -98,7 +98,11 @@ class _Staged:
             self.digestible = False
         if keys is None or not self.digestible:
             return
-        found = digests.row_digests(raw)
+        if source.pg is not None:  # hashed by the source server, as _read_digests reads them
+            hashes = dict(pair for part in source.digest_batches(table, list(keys)) for pair in part)
+            found = digests.server_digests([hashes.get(k, 0) for k in keys])
+        else:
+            found = digests.row_digests(raw)
         if rejected:
             out = set(rejected)
             found = [digests.UNVERIFIED if k in out else d for k, d in zip(keys, found, strict=True)]
@@ -357,7 +361,7 @@ class SyncEngine:
             for raw in source.batches(table, since, ranges=ranges):
                 batch = pipe.process(raw)
                 if key_at is not None and digest:
-                    staged.digest(raw, pipe.key_index[0], batch)
+                    staged.digest(raw, pipe.key_index[0], batch, source, table)
                 for row in batch.rows if binary else map(_adapt_row, batch.rows):
                     copy.write_row(row)
                 result.read += len(raw)
@@ -473,12 +477,13 @@ class SyncEngine:
             keys, found = array("q"), array("Q")
             result.read = 0
             try:
-                for raw in source.batches(table):
-                    batch_keys = digests.int_keys(raw, key_at)
+                pg = source.pg is not None  # (a PostgreSQL source hashes its rows itself: the hashes come, not rows)
+                for raw in source.digest_batches(table) if pg else source.batches(table):
+                    batch_keys = digests.int_keys(raw, 0 if pg else key_at)
                     if batch_keys is None or not _increasing(batch_keys, keys[-1] if keys else None):
                         return None
                     keys.extend(batch_keys)
-                    found.extend(digests.row_digests(raw))
+                    found.extend(digests.server_digests([r[1] for r in raw]) if pg else digests.row_digests(raw))
                     result.read += len(raw)
                     if progress:
                         self.progress(table.target, result.read, max(expected, result.read), "read")

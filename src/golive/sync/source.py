@@ -110,6 +110,23 @@ class Source:
             while batch := cur.fetchmany(size):
                 yield batch
 
+    def digest_batches(self, table: TableMap, keys: list[Any] | None = None,
+                       size: int = 5000) -> Iterator[list[tuple[Any, int]]]:
+        """A PostgreSQL source's rows as (key, 64-bit hash of the row's text), in key order, hashed by the
+        source server (all rows, or those with the ``keys`` given): what :mod:`golive.sync.digests` keeps
+        for such a source."""
+        from psycopg.rows import tuple_row
+
+        key = ident(table.key[0])
+        cols = ", ".join(ident(c) for c in table.source_columns)
+        where = f" WHERE {key} = ANY(%s)" if keys is not None else ""
+        with self.pg.cursor(name="golive_digests", row_factory=tuple_row) as cur:
+            cur.itersize = size
+            cur.execute(f"SELECT {key}, hashtextextended(ROW({cols})::text, 0) FROM {self._origin(table)}{where}"
+                        f" ORDER BY {key}", (keys,) if keys is not None else ())
+            while batch := cur.fetchmany(size):
+                yield batch
+
     def tolerate_invalid_text(self) -> None:
         """Read text that is not valid UTF-8 (as surrogates, so the row is rejected with a reason) — at the
         cost of a Python call per value, so only once a table was found to need it."""
