@@ -53,7 +53,7 @@ class TableState:
     watermark: str | None
     keys: set[Key]
     sorted_keys: array[int] | None = None  # the int keys in order (kept that way), for the digest record
-    record: Record | None = None  # what the last verifying sync recorded, aligned with sorted_keys
+    record: Record | None = None  # what the last verifying syncs recorded (its base loaded on demand: load_base)
 
 
 def ensure(conn: Any) -> None:
