@@ -4,6 +4,7 @@ may fail, no keep-alive connection may be closed on a client, and Apache is neve
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import subprocess
@@ -48,6 +49,26 @@ def test_map_swap_and_rollback_fail_no_request_and_never_restart_apache(swap_env
     blue_live(env)
     assert cli("status").lines[-1] == f"swap:      live=blue, upstream=http://127.0.0.1:{env.blue_port}"
     assert env.container(env.green) is None
+
+
+def _raw_get(port: int, target: str) -> tuple[int, bytes]:
+    """GET a request target exactly as written (no client-side normalising of %-escapes)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", target)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def test_map_mode_passes_paths_as_the_client_sent_them(swap_env_map: SwapEnv) -> None:
+    # mod_rewrite refuses a rewritten path holding a decoded `?` (AH10508, 403); the vhost forwards the
+    # path still encoded, as ProxyPass does in reload mode, so the application answers it
+    env = swap_env_map
+    for target in ("/version%3Fx", "/version?x=%3F", "/version", "/no%20such%3Ffile?a=1"):
+        assert _raw_get(env.apache.port, target) == _raw_get(env.blue_port, target), target
+    assert _raw_get(env.apache.port, "/version?x=%3F") == (200, b"blue\n")
 
 
 def test_map_never_healthy_leaves_blue_live(swap_env_map: SwapEnv, cli) -> None:
@@ -98,12 +119,13 @@ def test_map_mode_against_a_site_that_ignores_the_map_is_caught_and_undone(swap_
     unused.write_text(f"upstream http://127.0.0.1:{env.blue_port}\n")
     config = env.project / "golive.toml"
     config.write_text(config.read_text().replace('switch = "reload"', 'switch = "map"')
-                      .replace(f'upstream_file = "{env.apache.upstream_file}"', f'upstream_file = "{unused}"'))
+                      .replace(f'upstream_file = "{env.apache.upstream_file}"', f'upstream_file = "{unused}"')
+                      .replace("[proxy]\n", "[proxy]\nconfirm_timeout = 2\n"))
     out = []
     result = under_load(env, lambda: out.append(cli("swap", "--yes")))
     assert out[0].exit_code == 1, out[0].stdout
-    assert (f"through the proxy, /version answers 'blue', not 'green' from 127.0.0.1:{env.green_port}"
-            f" — does the site use the RewriteMap of {unused}") in out[0].stderr
+    assert (f"through the proxy, /version answers 'blue', not 'green' from 127.0.0.1:{env.green_port}, after 2s"
+            f" ([proxy].confirm_timeout) — does the site use the RewriteMap of {unused}") in out[0].stderr
     assert result.bodies() == ["blue"] and result.failures == 0
     assert unused.read_text() == f"upstream http://127.0.0.1:{env.blue_port}\n"  # put back by the undo
     assert env.container(env.green) is None

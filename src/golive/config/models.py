@@ -184,6 +184,9 @@ class Proxy(Section):
     test_command: list[str] = Field(default_factory=lambda: ["apachectl", "configtest"])
     reload_command: list[str] = Field(default_factory=lambda: ["apachectl", "graceful"])
     public_url: str
+    # after a switch, how long public_url may take to answer healthy from the new colour before the swap
+    # fails and is undone (the colour is already healthy: this is the proxy's part, so it fails fast)
+    confirm_timeout: float = Field(15, gt=0)
 
 
 class Check(Section):

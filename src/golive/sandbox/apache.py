@@ -36,6 +36,9 @@ def _map_directives(upstream_file: str | Path, ports: tuple[int, ...], indent: s
     reverse = "".join(f"{indent}ProxyPassReverse / http://127.0.0.1:{p}/\n" for p in ports)
     return (f"{indent}RewriteEngine On\n"
             f'{indent}RewriteMap {MAP_NAME} "txt:{upstream_file}"\n'
+            f"{indent}# the path as the client sent it, still encoded (a %3F stays %3F); the query string follows\n"
+            f'{indent}RewriteCond %{{THE_REQUEST}} "^\\S+\\s+(/[^?\\s]*)"\n'
+            f'{indent}RewriteRule "^" "${{{MAP_NAME}:{MAP_KEY}}}%1" [P,L,NE]\n'
             f'{indent}RewriteRule "^/(.*)$" "${{{MAP_NAME}:{MAP_KEY}}}/$1" [P,L]\n{reverse}{workers}')
 
 

@@ -62,18 +62,19 @@ class _SwapBase(Step):
         from golive.swap.proxy import probe
 
         c, proxy = _containers(ctx), self._proxy(ctx)
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + proxy.proxy.confirm_timeout
         status, _ = proxy.public(c.health_path, None, deadline)
         hint = (f"does the site use the RewriteMap of {proxy.file}, readable by Apache's user? (`golive init`"
                 " prints the vhost); see the proxy's error log") if proxy.map_mode else "check the proxy's error log"
+        waited = f"after {proxy.proxy.confirm_timeout:g}s ([proxy].confirm_timeout)"
         if not 200 <= status < 300:
-            raise GoliveError(f"through the proxy, {c.health_path} answers {status or 'nothing'}", hint=hint)
+            raise GoliveError(f"through the proxy, {c.health_path} answers {status or 'nothing'} {waited}", hint=hint)
         if c.version_path:
             _, expected = probe(_url(host_port) + c.version_path)
             status, body = proxy.public(c.version_path, expected, deadline)
             if body.strip() != expected.strip():
                 raise GoliveError(f"through the proxy, {c.version_path} answers {body.strip()!r}, not"
-                                  f" {expected.strip()!r} from 127.0.0.1:{host_port}", hint=hint)
+                                  f" {expected.strip()!r} from 127.0.0.1:{host_port}, {waited}", hint=hint)
 
 
 class Swap(_SwapBase):
