@@ -182,3 +182,16 @@ def test_rollback_starts_a_stopped_old_colour_before_pointing_back(swap_env: Swa
     assert result.bodies()[0] == "green" and result.bodies()[-1] == "blue"
     blue_live(env)
     assert env.container(env.green) is None
+
+
+def test_a_sandbox_that_cannot_start_takes_down_what_it_started(tmp_path, docker_client, images) -> None:
+    import docker.errors
+
+    env = SwapEnv(tmp_path, docker_client, images)
+    with socket.socket() as taken:  # Apache's port, already taken: Apache cannot start
+        taken.bind(("127.0.0.1", env.apache.port))
+        taken.listen()
+        with pytest.raises(RuntimeError, match="apache"):
+            env.up()
+    with pytest.raises(docker.errors.NotFound):
+        docker_client.containers.get(env.blue)  # the blue container it had started was removed

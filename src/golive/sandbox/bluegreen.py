@@ -61,11 +61,16 @@ class BlueGreen:
         self.project = self.root / "project"
 
     def up(self) -> BlueGreen:
-        self.docker.containers.run(self.images["blue"], name=self.blue, detach=True,
-                                   ports={"8000/tcp": ("127.0.0.1", self.blue_port)})
-        self.apache.start(f"http://127.0.0.1:{self.blue_port}")
-        self.project.mkdir(parents=True, exist_ok=True)
-        self.write_config()
+        """Blue running and Apache serving it; if any part fails, what was started is taken down again."""
+        try:
+            self.docker.containers.run(self.images["blue"], name=self.blue, detach=True,
+                                       ports={"8000/tcp": ("127.0.0.1", self.blue_port)})
+            self.apache.start(f"http://127.0.0.1:{self.blue_port}")
+            self.project.mkdir(parents=True, exist_ok=True)
+            self.write_config()
+        except BaseException:
+            self.down()
+            raise
         return self
 
     def down(self) -> None:
