@@ -185,8 +185,13 @@ def test_rollback_starts_a_stopped_old_colour_before_pointing_back(swap_env: Swa
 
 
 def test_a_sandbox_that_cannot_start_takes_down_what_it_started(tmp_path, docker_client, images) -> None:
+    import shutil
+
     import docker.errors
 
+    from tests.conftest import require_real
+
+    require_real("apache2", shutil.which("apache2") is not None)
     env = SwapEnv(tmp_path, docker_client, images)
     with socket.socket() as taken:  # Apache's port, already taken: Apache cannot start
         taken.bind(("127.0.0.1", env.apache.port))
