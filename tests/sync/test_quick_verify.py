@@ -179,3 +179,22 @@ def test_a_postgresql_source_hashes_its_own_rows(tmp_path: Path, pg_cluster) -> 
     pg_cluster.psql("UPDATE person SET name = 'renamed' WHERE id = 4200", name)  # `changed` not moved
     missed = verify()
     assert (missed.checked, missed.mismatched_keys) == ("digests, 1 range(s) row by row", ["4200"])
+
+
+def test_reading_digests_stops_when_the_sync_is_over(tmp_path: Path, pg_cluster) -> None:
+    # a full read digests its rows in a thread; a sync that failed or was interrupted sets `stop` so
+    # that the thread gives up at its next batch instead of reading the rest of the table
+    import threading
+
+    from golive.sync.engine import TableResult
+    from golive.sync.source import Source
+
+    s = Setup(tmp_path, pg_cluster)
+    source, table, stop = Source(f"sqlite:///{s.source}"), s.mapping.tables[0], threading.Event()
+    try:
+        read = s.engine()._read_digests(source, table, TableResult("person"), 0, False, stop)
+        assert read is not None and len(read[0]) == ROWS
+        stop.set()
+        assert s.engine()._read_digests(source, table, TableResult("person"), 0, False, stop) is None
+    finally:
+        source.close()

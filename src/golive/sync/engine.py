@@ -204,13 +204,18 @@ class SyncEngine:
 
     def _table(self, source: Source, target: Any, table: TableMap, types: dict[str, ColumnType],
                full: bool) -> TableResult:
+        import threading
         from concurrent.futures import ThreadPoolExecutor
 
+        stop = threading.Event()
         with ThreadPoolExecutor(1, thread_name_prefix="golive-digests") as pool:  # (waits for its work on the way out)
-            return self._sync_table(source, target, table, types, full, pool)
+            try:
+                return self._sync_table(source, target, table, types, full, pool, stop)
+            finally:
+                stop.set()  # a sync that failed or was interrupted does not wait for the rest of the digests
 
     def _sync_table(self, source: Source, target: Any, table: TableMap, types: dict[str, ColumnType],
-                    full: bool, pool: Any) -> TableResult:
+                    full: bool, pool: Any, stop: Any) -> TableResult:
         started, result = time.monotonic(), TableResult(table.target)
         int_key = _int_key(table, types)
         before = state.load(target, table.target, int_key)
@@ -226,7 +231,7 @@ class SyncEngine:
         if table.changed and (not staged.newest_known or (since is not None and staged.newest is None)):
             # (an incremental read that found no stamp at all: the newest may now be older than the window)
             new_watermark = source.count_and_max_changed(table)[1]
-        background = pool.submit(self._read_digests, source, table, TableResult(table.target), 0, False) \
+        background = pool.submit(self._read_digests, source, table, TableResult(table.target), 0, False, stop) \
             if since is None and int_key else None
         if isinstance(new_watermark, str) and not new_watermark.isascii() and not encodes(new_watermark):
             raise _not_utf8(f"the newest `{table.changed}` stamp of {table.label()}")
@@ -466,10 +471,10 @@ class SyncEngine:
         return True
 
     def _read_digests(self, source: Source, table: TableMap, result: TableResult, expected: int,
-                      progress: bool = True) -> tuple[array[int], array[int]] | None:
+                      progress: bool = True, stop: Any = None) -> tuple[array[int], array[int]] | None:
         """Every source row's key and digest, in key order (None: a key that is not an int, or keys that do
-        not strictly increase). Text that is not UTF-8 is read as the sync read it (surrogates; such rows
-        were rejected, so their ranges differ)."""
+        not strictly increase, or ``stop`` was set). Text that is not UTF-8 is read as the sync read it
+        (surrogates; such rows were rejected, so their ranges differ)."""
         import sqlite3
 
         key_at = table.source_columns.index(table.key[0])
@@ -480,7 +485,8 @@ class SyncEngine:
                 pg = source.pg is not None  # (a PostgreSQL source hashes its rows itself: the hashes come, not rows)
                 for raw in source.digest_batches(table) if pg else source.batches(table):
                     batch_keys = digests.int_keys(raw, 0 if pg else key_at)
-                    if batch_keys is None or not _increasing(batch_keys, keys[-1] if keys else None):
+                    if batch_keys is None or not _increasing(batch_keys, keys[-1] if keys else None) or \
+                            (stop is not None and stop.is_set()):
                         return None
                     keys.extend(batch_keys)
                     found.extend(digests.server_digests([r[1] for r in raw]) if pg else digests.row_digests(raw))
