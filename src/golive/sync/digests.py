@@ -30,6 +30,7 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
 from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
@@ -186,8 +187,7 @@ def updated_digests(keys: array[int], digests: array[int], gone: Iterable[int], 
     new ones (``added``) come in, and the digests of the rows ``read`` (key -> digest) replace theirs.
     Positions are found by bisection: the cost is the rows changed, not the table (plus C-speed copies).
     Returns the new sorted keys and their digests."""
-    keys, digests = _without(keys, digests, sorted(gone))
-    keys, digests = _with(keys, digests, sorted(added))
+    keys, digests = _spliced(keys, digests, set(gone), set(added))
     out = array("Q", digests)
     for key, digest in read.items():
         i = bisect_left(keys, key)
@@ -196,32 +196,23 @@ def updated_digests(keys: array[int], digests: array[int], gone: Iterable[int], 
     return keys, out
 
 
-def _without(keys: array[int], digests: array[int], gone: list[int]) -> tuple[array[int], array[int]]:
-    if not gone:
+def _spliced(keys: array[int], digests: array[int], gone: set[int],
+             added: set[int]) -> tuple[array[int], array[int]]:
+    """``keys`` (sorted) less ``gone`` (keys it has) plus ``added`` (keys it has not; their digests come
+    with the rows read), with their digests: one pass of C-speed copies between the changed places."""
+    if not gone and not added:
         return keys, digests
     out_k, out_d, start = array("q"), array("Q"), 0
-    for key in gone:
-        i = bisect_left(keys, key, start)
-        if i < len(keys) and keys[i] == key:
-            out_k.extend(keys[start:i])
-            out_d.extend(digests[start:i])
-            start = i + 1
-    out_k.extend(keys[start:])
-    out_d.extend(digests[start:])
-    return out_k, out_d
-
-
-def _with(keys: array[int], digests: array[int], added: list[int]) -> tuple[array[int], array[int]]:
-    if not added:
-        return keys, digests
-    out_k, out_d, start = array("q"), array("Q"), 0
-    for key in added:
+    for key in sorted(gone | added):
         i = bisect_left(keys, key, start)
         out_k.extend(keys[start:i])
         out_d.extend(digests[start:i])
-        out_k.append(key)
-        out_d.append(UNVERIFIED)  # its digest comes with the rows read
         start = i
+        if key in added:
+            out_k.append(key)
+            out_d.append(UNVERIFIED)
+        elif i < len(keys) and keys[i] == key:
+            start = i + 1  # gone: skipped
     out_k.extend(keys[start:])
     out_d.extend(digests[start:])
     return out_k, out_d
@@ -231,9 +222,7 @@ def fingerprint(table: Any, options: Any, typnames: dict[str, str], lengths: dic
     """Everything that shapes the mapped rows of ``table``: a record made under another is not used."""
     import golive
 
-    here = Path(__file__).parent
-    code = {name: hashlib.sha256((here / name).read_bytes()).hexdigest()
-            for name in ("transforms.py", "pgtypes.py", "passwords.py", "rows.py", "digests.py")}
+    code = dict(_own_code())
     for column in table.columns:  # custom transforms: their module's source
         name = column.transform_name or ""
         if ":" in name:
@@ -245,6 +234,14 @@ def fingerprint(table: Any, options: Any, typnames: dict[str, str], lengths: dic
         "options": options.model_dump(), "types": typnames, "lengths": lengths,
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=repr).encode()).hexdigest()
+
+
+@cache
+def _own_code() -> tuple[tuple[str, str], ...]:
+    """The sha256 of golive's modules that shape a mapped row (read once a process, not per table)."""
+    here = Path(__file__).parent
+    return tuple((name, hashlib.sha256((here / name).read_bytes()).hexdigest())
+                 for name in ("transforms.py", "pgtypes.py", "passwords.py", "rows.py", "digests.py"))
 
 
 def _module_digest(module: str) -> str:

@@ -349,7 +349,8 @@ class SyncEngine:
                result: TableResult, total: int, ranges: list[tuple[Any, Any]] | None = None,
                digest: bool = True) -> _Staged:
         """COPY the source rows (all, those changed since, or those in key ``ranges``) into ``golive_stage``,
-        shaped like the target; an integer-keyed table's rows read are digested for the record."""
+        shaped like the target; with ``digest``, an integer-keyed table's rows read are digested for the
+        record as they go (an incremental sync's few rows; a full read digests them in a thread)."""
         binary = all(types[c].binary for c in table.target_columns)
         result.copy_format = "binary" if binary else "text"
         pipe = RowPipe(table, types if binary else None, self.zone, self.media_roots, _int_key(table, types))
