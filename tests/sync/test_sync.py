@@ -219,6 +219,35 @@ def test_rollback_restore_data_puts_the_backup_back(dirfinal: Dir, cli) -> None:
     assert (users["mode"], users["inserted"]) == ("full", 30)
 
 
+def test_restore_data_first_keeps_what_users_wrote_since_the_backup(dirfinal: Dir, cli) -> None:
+    assert cli("sync", "--yes").exit_code == 0
+    with psycopg.connect(dirfinal.target_url, autocommit=True) as app:  # the new application, after the cutover
+        app.execute("UPDATE auth_user SET email = 'moved@example.org' WHERE id = 3")
+        new_id = app.execute("INSERT INTO auth_user (password, is_superuser, username, first_name, last_name, email,"
+                             " is_staff, is_active, date_joined) VALUES ('!', false, 'newcomer', '', '',"
+                             " 'new@example.org', false, true, now()) RETURNING id").fetchone()[0]
+        app.execute("INSERT INTO auth_group (name) VALUES ('editors')")  # a table golive does not sync
+        score = app.execute("DELETE FROM directory_score WHERE id = (SELECT min(id) FROM directory_score)"
+                            " RETURNING id").fetchone()[0]
+    result = cli("rollback", "--yes", "--restore-data")
+    assert result.exit_code == 0, result.stderr
+    kept = next(Path(line.split(" kept in ")[1]) for line in result.lines if line.startswith("    ! kept before the restore"))
+    assert ("! kept before the restore: 3 row(s) written since the backup (public.auth_group 1, public.auth_user 2);"
+            " 1 synced row(s) deleted since (directory_score 1)") in result.stdout
+    users = [json.loads(line) for line in (kept / "public.auth_user.ndjson").read_text().splitlines()]
+    assert sorted((u["id"], u["email"]) for u in users) == [(3, "moved@example.org"), (new_id, "new@example.org")]
+    assert [json.loads(line)["name"] for line in (kept / "public.auth_group.ndjson").read_text().splitlines()] == ["editors"]
+    assert [json.loads(line) for line in (kept / "deleted.ndjson").read_text().splitlines()] == [
+        {"table": "directory_score", "key": str(score)}]
+    assert sorted(p.name for p in kept.iterdir()) == ["before-restore.dump", "deleted.ndjson", "public.auth_group.ndjson",
+                                                      "public.auth_user.ndjson", "summary.json"]
+    assert {oct(p.stat().st_mode & 0o777) for p in kept.iterdir()} == {"0o600"}
+    summary = json.loads((kept / "summary.json").read_text())
+    assert summary["sync_rows_included"] is False and summary["written"] == {"public.auth_group": 1, "public.auth_user": 2}
+    assert dirfinal.count("auth_user") == 0 and dirfinal.count("auth_group") == 0  # then the backup was restored
+    assert SECRET not in result.stdout + result.stderr + (kept / "summary.json").read_text()
+
+
 def test_emails_equal_but_for_case_are_caught_before_commit(dirfinal: Dir, cli) -> None:
     dirfinal.source_sql("UPDATE user SET email = upper((SELECT email FROM user WHERE id = 2)) WHERE id = 5")
     result = cli("sync", "--yes")

@@ -62,6 +62,8 @@ class _View:
             self._line(f"↶ undone [{event['seq']}] {event['title']}  {event['seconds']:.2f}s", "cyan")
         elif kind == "undo.failed":
             self._line(f"✗ undo [{event['seq']}] {event['title']}: {event['error']}", "red")
+        elif kind == "log" and event["phase"] == "notice":
+            self._line(f"    ! {event['message']}", "yellow")
         elif kind == "log" and app.verbose:
             self._line(f"    {event['phase']}: {event['message']}", "dim")
         elif kind == "run.start":

@@ -14,7 +14,8 @@ def rollback(
     run: Annotated[str | None, typer.Option("--run", help="Roll back this run (default: the most recent run"
                                             " that still has applied steps).")] = None,
     restore_data: Annotated[bool, typer.Option("--restore-data", help="Also restore the new database from the backup"
-                                               " taken before a sync (default: leave its data as it is).")] = False,
+                                               " taken before a sync (default: leave its data as it is). What the"
+                                               " restore replaces is kept first, in <state_dir>/reconcile/.")] = False,
     dry_run: DryRun = False,
     yes: Yes = False,
     json: Json = False,

@@ -149,6 +149,10 @@ class StepContext:
         if self.log_sink is not None:
             self.log_sink(phase, message)
 
+    def notice(self, message: str) -> None:
+        """A log line the operator must see even without ``-v`` (where something was kept, what to do)."""
+        self.log("notice", message)
+
     def checkpoint(self, point: str) -> None:
         """A named point inside a step where a drill or crash test may inject a fault."""
         self.faults.hit(self.seq, self.kind, point)

@@ -1,6 +1,9 @@
 """Backups of the target database with pg_dump (custom format), and their restore with pg_restore.
 
-The password never reaches a command line (where `ps` would show it): it goes in PGPASSWORD.
+A dump runs in a snapshot golive exports and holds open, and the snapshot's text (``xmin:xmax:xip``) is
+kept with the backup: it says exactly which transactions' rows the dump saw, which is how a restore
+knows what it would throw away (:mod:`golive.sync.reconcile`). The password never reaches a command
+line (where `ps` would show it): it goes in PGPASSWORD.
 """
 
 from __future__ import annotations
@@ -8,13 +11,17 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from golive.errors import GoliveError
 from golive.secrets import REDACTOR
 
-__all__ = ["dump", "restore"]
+__all__ = ["Backup", "dump", "dump_in", "restore"]
 
 
 def _tool(name: str) -> str:
@@ -45,15 +52,46 @@ def _run(command: list[str], env: dict[str, str], what: str) -> None:
                           hint="check the target database and disk space")
 
 
-def dump(url: str, directory: Path, keep: int) -> Path:
+@dataclass(frozen=True)
+class Backup:
+    path: Path
+    snapshot: str  # the snapshot the dump ran in, as PostgreSQL writes a pg_snapshot: "xmin:xmax:xip,…"
+
+
+@contextmanager
+def snapshot(url: str) -> Iterator[tuple[Any, str, str]]:
+    """A read-only REPEATABLE READ transaction on ``url`` whose snapshot is exported: (connection,
+    snapshot id for ``pg_dump --snapshot``, the snapshot's text), held open until the block ends."""
+    from psycopg import IsolationLevel
+
+    from golive.db import connect
+
+    with connect(url, autocommit=False, what="target database") as conn:
+        conn.isolation_level, conn.read_only = IsolationLevel.REPEATABLE_READ, True
+        exported, text = conn.execute("SELECT pg_export_snapshot(), pg_current_snapshot()::text").fetchone()
+        try:
+            yield conn, exported, text
+        finally:
+            conn.rollback()
+
+
+def dump_in(url: str, exported: str, path: Path) -> None:
+    """pg_dump -Fc the database as the exported snapshot ``exported`` (held open by the caller) sees it."""
+    conninfo, env = _split(url)
+    _run([_tool("pg_dump"), "-Fc", f"--snapshot={exported}", "-f", str(path), "-d", conninfo], env,
+         "pg_dump of the target")
+    path.chmod(0o600)
+
+
+def dump(url: str, directory: Path, keep: int) -> Backup:
     """pg_dump -Fc the target into ``directory``; keep the newest ``keep`` dumps."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"target-{datetime.now(UTC):%Y%m%d-%H%M%S-%f}.dump"
-    conninfo, env = _split(url)
-    _run([_tool("pg_dump"), "-Fc", "-f", str(path), "-d", conninfo], env, "pg_dump of the target")
+    with snapshot(url) as (_, exported, text):
+        dump_in(url, exported, path)
     for old in sorted(directory.glob("target-*.dump"))[:-keep]:
         old.unlink()
-    return path
+    return Backup(path, text)
 
 
 def restore(url: str, path: Path) -> None:

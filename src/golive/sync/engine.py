@@ -147,6 +147,7 @@ class SyncEngine:
         self.zone = ZoneInfo(mapping.options.source_timezone)
         self.rejects: list[dict[str, Any]] = []
         self.problems: list[str] = []
+        self.xact: int | None = None  # the last run's target transaction id (its rows' xmin), once it began
 
     # -- the run ---------------------------------------------------------------------------------
     def run(self, tables: tuple[TableMap, ...], full: bool = False) -> list[TableResult]:
@@ -156,6 +157,7 @@ class SyncEngine:
         try:
             with _undecodable(), psycopg.connect(self.target_url) as target, target.transaction():
                 self._session(target)
+                self.xact = int(target.execute("SELECT pg_current_xact_id()::text").fetchone()[0])  # type: ignore[index]
                 state.ensure(target)
                 types = {t.target: self._types(target, t) for t in tables}  # every table checked before a row moves
                 results = [self._table(source, target, t, types[t.target], full) for t in tables]

@@ -24,7 +24,7 @@ from typing import Any, cast
 from golive.sync.digests import Ranges, Record, pack, pack_patch, unpack, unpack_patch
 from golive.sync.verify import as_int_key
 
-__all__ = ["TableState", "ensure", "exists", "load", "load_base", "save", "sorted_ints"]
+__all__ = ["TableState", "ensure", "exists", "load", "load_base", "save", "sorted_ints", "unpack_keys"]
 
 _SCHEMA = [
     "CREATE SCHEMA IF NOT EXISTS golive",
@@ -159,6 +159,11 @@ def _packed_ints(blob: bytes | None) -> bool:
 
 def _ints(blob: bytes) -> array[int]:
     return unpack(zlib.decompress(blob[1:]), "q")
+
+
+def unpack_keys(blob: bytes | None) -> set[Key]:
+    """A kept key set as it was kept: ints (one integer key column) or canonical text."""
+    return _unpack(blob)
 
 
 def _unpack(blob: bytes | None) -> set[Key]:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from golive.core.change import Change
 from golive.core.step import Record, Step, StepContext
-from golive.errors import ConfigError
+from golive.errors import ConfigError, GoliveError
 
 if TYPE_CHECKING:
     from golive.config.models import GoliveConfig
@@ -46,6 +46,18 @@ def _config(ctx: StepContext) -> GoliveConfig:
     return ctx.config
 
 
+def _key_columns(config: GoliveConfig) -> dict[str, tuple[str, ...]]:
+    """Each mapped target table's key columns (none if the mapping no longer loads: deleted keys unnamed)."""
+    from golive.sync.mapping import load_mapping
+
+    sync = config.sync
+    try:
+        mapping = load_mapping(config.resolve(sync.mapping if sync else Path("mapping.toml")))
+    except GoliveError:
+        return {}
+    return {t.target: t.target_key for t in mapping.tables}
+
+
 class Sync(Step):
     kind = "sync.run"
 
@@ -72,9 +84,10 @@ class Sync(Step):
 
         config = _config(ctx)
         target = config.require("target")
-        path = dump(resolve_url(target.url), config.state_dir / "backups", target.backup_keep)
-        ctx.log("apply", f"backup of the target: {path}")
-        return {"backup": str(path)}
+        backup = dump(resolve_url(target.url), config.state_dir / "backups", target.backup_keep)
+        ctx.log("apply", f"backup of the target: {backup.path}")
+        # the dump's snapshot: what a restore would lose is what it did not see (golive.sync.reconcile)
+        return {"backup": str(backup.path), "backup_snapshot": backup.snapshot}
 
     def apply(self, ctx: StepContext, before: Record) -> Record:
         shown = ctx.options.get("progress")
@@ -95,7 +108,8 @@ class Sync(Step):
                 ctx.log("apply", f"table {r.table}: password hashes by format: "
                         + ", ".join(f"{k} {v}" for k, v in sorted(r.hash_formats.items())))
         ctx.options["results"], ctx.options["media"] = results, media
-        return {**before, "results": [r.as_dict() for r in results], "media": [m.as_dict() for m in media]}
+        return {**before, "results": [r.as_dict() for r in results], "media": [m.as_dict() for m in media],
+                "sync_transaction": engine.xact}
 
     def _media(self, ctx: StepContext) -> list[Any]:
         """Copy the media folders first: additive, and the rows about to arrive may point at the files."""
@@ -114,13 +128,22 @@ class Sync(Step):
     def undo(self, ctx: StepContext, record: Record) -> None:
         from golive.db import resolve_url
         from golive.sync.backup import restore
+        from golive.sync.reconcile import keep
 
         if not ctx.options.get("restore_data"):
             ctx.log("undo", "the new database is left as it is (`golive rollback --restore-data` restores the"
                     f" backup {record['backup']})")
             return
-        ctx.log("undo", f"restore the target from {record['backup']}")
-        restore(resolve_url(_config(ctx).require("target").url), Path(record["backup"]))
+        config = _config(ctx)
+        url, backup = resolve_url(config.require("target").url), Path(record["backup"])
+        if not backup.exists():
+            raise GoliveError(f"backup {backup} is gone", hint="restore the target by hand from another backup")
+        # nothing users wrote is lost: what the restore replaces is kept first (a failure here stops it)
+        kept = keep(url, record.get("backup_snapshot"), record.get("sync_transaction"), _key_columns(config),
+                    config.state_dir / "reconcile")
+        ctx.notice(f"kept before the restore: {kept.describe()}")
+        ctx.log("undo", f"restore the target from {backup}")
+        restore(url, backup)
 
     def manual_undo(self, record: Record) -> list[str]:
         return [f"pg_restore --clean --if-exists --single-transaction -d <target> {record['backup']}"]

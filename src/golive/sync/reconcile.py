@@ -1,0 +1,139 @@
+"""What `golive rollback --restore-data` would throw away, kept before it restores the backup.
+
+The restore puts the target back as the dump taken before the sync saw it. Rows written since — by
+the new application after the cutover, or by anyone between the dump and the sync — would be lost with
+it, so before restoring golive keeps, in ``<state_dir>/reconcile/<stamp>/`` (owner-only):
+
+- ``<schema>.<table>.ndjson``: every row version the backup's dump did not see, in every table of the
+  target (golive's own schema aside), except the ones the sync itself wrote. PostgreSQL stamps each row
+  version with the transaction that wrote it (``xmin``); the dump ran in an exported snapshot whose text
+  the sync's undo record keeps (:mod:`golive.sync.backup`), and the sync's own transaction id is kept too.
+  A row is ``row_to_json`` of it: inserted or updated since, the file cannot tell which.
+- ``deleted.ndjson``: keys golive synced that the target no longer holds (deleted in the new application).
+- ``before-restore.dump``: the whole target as it was, by pg_dump in the same snapshot as the files.
+- ``summary.json``: the counts, the backup, and how the rows were told apart.
+
+Without the sync's transaction id (a crash between its commit and its undo record) its own rows are kept
+too; without the backup's snapshot (a backup taken by an older golive) no row can be told apart, and the
+dump is all there is. Either way nothing is thrown away that is not in these files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from golive.sync.backup import dump_in, snapshot
+from golive.sync.source import ident
+
+__all__ = ["Kept", "keep"]
+
+# A row version's transaction as a 64-bit id (``xmin`` is its low 32 bits; ``n`` the next id now):
+# the latest id at or before ``n`` with those low bits.
+_FULL_XID = "({n} - (({n} - t.xmin::text::bigint) %% 4294967296 + 4294967296) %% 4294967296)"  # (%%: a parameter query)
+_NEXT = "(SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint)"
+
+
+@dataclass
+class Kept:
+    directory: Path
+    written: dict[str, int] = field(default_factory=dict)  # "schema.table" -> rows written since the backup
+    deleted: dict[str, int] = field(default_factory=dict)  # target table -> synced keys no longer there
+    told_apart: bool = True  # False: no backup snapshot; only the dump keeps what was there
+
+    def describe(self) -> str:
+        rows = sum(self.written.values())
+        parts = [f"{rows} row(s) written since the backup" + (
+            f" ({', '.join(f'{t} {n}' for t, n in sorted(self.written.items()))})" if rows else "")]
+        if self.deleted:
+            parts.append(f"{sum(self.deleted.values())} synced row(s) deleted since ("
+                         + ", ".join(f"{t} {n}" for t, n in sorted(self.deleted.items())) + ")")
+        if not self.told_apart:
+            parts = ["the backup has no snapshot to tell rows apart (taken by an older golive): the whole target"]
+        return "; ".join(parts) + f", and the target as it was, kept in {self.directory}"
+
+
+def keep(url: str, backup_snapshot: str | None, sync_xact: int | None, keys: dict[str, tuple[str, ...]],
+         root: Path) -> Kept:
+    """Write what a restore of the backup would lose into a new folder under ``root``. ``keys``: each
+    synced target table's key columns (for the deleted synced keys)."""
+    directory = root / datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
+    directory.mkdir(parents=True, mode=0o700)
+    kept = Kept(directory, told_apart=backup_snapshot is not None)
+    with snapshot(url) as (conn, exported, _):
+        dump_in(url, exported, directory / "before-restore.dump")
+        if backup_snapshot is not None:
+            for schema, table in conn.execute(
+                    "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                    " WHERE c.relkind = 'r' AND n.nspname NOT IN ('information_schema', 'golive')"
+                    " AND n.nspname NOT LIKE 'pg\\_%' ORDER BY 1, 2").fetchall():
+                written = _written(conn, schema, table, backup_snapshot, sync_xact, directory)
+                if written:
+                    kept.written[f"{schema}.{table}"] = written
+            kept.deleted = _deleted(conn, keys, directory)
+    summary = {"backup_snapshot": backup_snapshot, "sync_transaction": sync_xact, "written": kept.written,
+               "deleted": kept.deleted, "sync_rows_included": backup_snapshot is not None and sync_xact is None}
+    _write(directory / "summary.json", [json.dumps(summary, indent=2)])
+    return kept
+
+
+def _written(conn: Any, schema: str, table: str, backup_snapshot: str, sync_xact: int | None,
+             directory: Path) -> int:
+    """Rows of one table whose version the backup's snapshot did not see and the sync did not write."""
+    full = _FULL_XID.format(n="x.n")
+    own = f" AND {full} <> %(own)s" if sync_xact is not None else ""
+    out, count = None, 0
+    with conn.cursor(name="golive_reconcile") as rows:  # (streamed: the table may be large, the rows few)
+        rows.execute(
+            f"SELECT row_to_json(t)::text FROM {ident(schema)}.{ident(table)} t, (SELECT {_NEXT} AS n) x"
+            f" WHERE t.xmin::text::bigint > 2{own}"  # (1 and 2: bootstrap and frozen rows, older than any dump)
+            f" AND NOT pg_visible_in_snapshot({full}::text::xid8, %(snapshot)s::pg_snapshot)",
+            {"own": sync_xact, "snapshot": backup_snapshot})
+        try:
+            for (line,) in rows:
+                if out is None:
+                    out = _open(directory / f"{schema}.{table}.ndjson")
+                out.write(line + "\n")
+                count += 1
+        finally:
+            if out is not None:
+                out.close()
+    return count
+
+
+def _deleted(conn: Any, keys: dict[str, tuple[str, ...]], directory: Path) -> dict[str, int]:
+    """Keys golive synced (its state, as the snapshot sees it) that their target table no longer holds."""
+    from golive.sync import state
+    from golive.sync.verify import key_sql
+
+    if not state.exists(conn):
+        return {}
+    lines, counts = [], {}
+    for target, blob in conn.execute("SELECT target, synced_keys FROM golive.sync_state ORDER BY target").fetchall():
+        columns = keys.get(target)
+        synced = state.unpack_keys(blob)
+        if columns is None or not synced:
+            continue  # (a table the mapping no longer names: its key columns are not known)
+        ints = isinstance(next(iter(synced)), int)
+        key = f"t.{ident(columns[0])}" if ints and len(columns) == 1 else key_sql("t", columns)
+        present = {r[0] for r in conn.execute(f"SELECT {key} FROM {ident(target)} t")}
+        gone = sorted(synced - present, key=str)
+        if gone:
+            counts[target] = len(gone)
+            lines += [json.dumps({"table": target, "key": str(k).replace("\x1f", ",")}) for k in gone]
+    if lines:
+        _write(directory / "deleted.ndjson", lines)
+    return counts
+
+
+def _open(path: Path) -> TextIO:
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8")
+
+
+def _write(path: Path, lines: list[str]) -> None:
+    with _open(path) as out:
+        out.writelines(line + "\n" for line in lines)

@@ -1,0 +1,55 @@
+"""What a restore would throw away, told apart by the transaction that wrote each row (real PostgreSQL):
+a row written by a transaction still open when the backup's dump began is kept, as is one written after;
+one the dump saw, and one the sync itself wrote, are not."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import psycopg
+
+from golive.sandbox.postgres import PostgresCluster
+from golive.sync.backup import dump
+from golive.sync.reconcile import keep
+
+
+def test_rows_are_told_apart_by_the_snapshot_of_the_backups_dump(tmp_path: Path, pg_cluster: PostgresCluster) -> None:
+    url = pg_cluster.create_database(f"reconcile_{uuid.uuid4().hex[:8]}")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE note (id serial PRIMARY KEY, body text NOT NULL)")
+        conn.execute("CREATE SCHEMA app")
+        conn.execute("CREATE TABLE app.tag (name text PRIMARY KEY)")
+        conn.execute("INSERT INTO note (body) VALUES ('seen by the dump')")
+    straddling = psycopg.connect(url)  # open across the dump: its rows commit after it began
+    straddling.execute("INSERT INTO note (body) VALUES ('written while the dump ran')")
+    with psycopg.connect(url, autocommit=True) as conn:  # a later transaction done before the dump: the open one
+        conn.execute("INSERT INTO note (body) VALUES ('also seen by the dump')")  # is now below the snapshot's xmax
+    backup = dump(url, tmp_path / "backups", 3)
+    _, high, running = backup.snapshot.split(":")
+    assert running and int(running) < int(high)  # (what makes this test: an xid the snapshot holds as in progress)
+    straddling.commit()
+    straddling.close()
+    with psycopg.connect(url, autocommit=True) as conn:
+        with conn.transaction():  # the sync, in one transaction
+            sync = int(conn.execute("SELECT pg_current_xact_id()::text").fetchone()[0])
+            conn.execute("INSERT INTO note (body) VALUES ('written by the sync')")
+            conn.execute("UPDATE note SET body = 'seen by the dump, updated by the sync' WHERE id = 1")
+        conn.execute("INSERT INTO note (body) VALUES ('written after')")
+        conn.execute("INSERT INTO app.tag VALUES ('after')")
+
+    kept = keep(url, backup.snapshot, sync, {}, tmp_path / "reconcile")
+    bodies = sorted(json.loads(line)["body"] for line in (kept.directory / "public.note.ndjson").read_text().splitlines())
+    assert bodies == ["written after", "written while the dump ran"]
+    assert kept.written == {"app.tag": 1, "public.note": 2}
+    assert (kept.directory / "before-restore.dump").stat().st_size > 0
+
+    without_sync = keep(url, backup.snapshot, None, {}, tmp_path / "reconcile")  # its id never recorded: kept too
+    assert without_sync.written == {"app.tag": 1, "public.note": 4}  # + the sync's insert and update
+    assert json.loads((without_sync.directory / "summary.json").read_text())["sync_rows_included"] is True
+
+    blind = keep(url, None, sync, {}, tmp_path / "reconcile")  # a backup with no snapshot: the dump is all there is
+    assert (blind.written, blind.told_apart) == ({}, False)
+    assert sorted(p.name for p in blind.directory.iterdir()) == ["before-restore.dump", "summary.json"]
+    assert "the whole target" in blind.describe()
