@@ -248,6 +248,21 @@ def test_restore_data_first_keeps_what_users_wrote_since_the_backup(dirfinal: Di
     assert SECRET not in result.stdout + result.stderr + (kept / "summary.json").read_text()
 
 
+def test_status_shows_the_last_sync_and_the_backup_a_data_rollback_would_restore(dirfinal: Dir, cli) -> None:
+    before = cli("status", "--json")
+    assert before.exit_code == 0, before.stderr
+    assert json.loads(before.stdout)["parts"]["sync"] == {"last": "never", "backup": "none"}
+    assert cli("sync", "--yes").exit_code == 0
+    after = cli("status")
+    assert after.exit_code == 0, after.stderr
+    line = next(line for line in after.lines if line.startswith("sync:"))
+    backup = next((dirfinal.project / ".golive" / "backups").glob("target-*.dump")).name
+    rows = sum(dirfinal.count(t) for t in ("auth_user", "directory_entry", "directory_family", "directory_familymember",
+                                           "directory_score"))
+    assert line.endswith(f", mode=full, tables=5, synced_rows={rows}, backup={backup}"), line
+    assert SECRET not in after.stdout + after.stderr
+
+
 def test_emails_equal_but_for_case_are_caught_before_commit(dirfinal: Dir, cli) -> None:
     dirfinal.source_sql("UPDATE user SET email = upper((SELECT email FROM user WHERE id = 2)) WHERE id = 5")
     result = cli("sync", "--yes")

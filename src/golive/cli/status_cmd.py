@@ -14,6 +14,7 @@ STATUS_PARTS: dict[str, str] = {
     "dns": "golive.dns.status:status",
     "swap": "golive.swap.status:status",
     "freeze": "golive.freeze.status:status",
+    "sync": "golive.sync.status:status",
 }
 
 
