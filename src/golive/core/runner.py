@@ -229,8 +229,9 @@ class Runner:
     def rollback_plan(self, run: RunRow, only: set[int] | None = None) -> list[Planned]:
         planned = []
         for row in self.undoable(run.id, only):
-            changes = [Change.from_data(c).inverse() for c in row.changes or []]
-            planned.append(Planned(row.seq, build_step(row.kind, row.params), changes, note=row.status))
+            step = build_step(row.kind, row.params)
+            changes = step.undo_plan(self.ctx, [Change.from_data(c) for c in row.changes or []], row.undo_record)
+            planned.append(Planned(row.seq, step, changes, note=row.status))
         return planned
 
     def rollback(self, run: RunRow, *, confirm: Confirm | None = None, only: set[int] | None = None) -> RunOutcome:

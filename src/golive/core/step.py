@@ -58,6 +58,11 @@ class Step:
     def check(self, ctx: StepContext) -> list[str]:
         return []
 
+    def undo_plan(self, ctx: StepContext, changes: list[Change], record: Record) -> list[Change]:
+        """What undoing the step would change, from the changes it made and its undo ``record``
+        (shown by `rollback --dry-run` and its prompt): by default each change reversed."""
+        return [c.inverse() for c in changes]
+
     def manual_undo(self, record: Record) -> list[str]:
         return [f"restore by hand what step {self.title} changed (undo record: {record})"]
 

@@ -125,6 +125,14 @@ class Sync(Step):
             done.append(result)
         return done
 
+    def undo_plan(self, ctx: StepContext, changes: list[Change], record: Record) -> list[Change]:
+        backup = Path(record.get("backup", "?")).name
+        if not ctx.options.get("restore_data"):
+            kept = f"left as it is; `golive rollback --restore-data` would restore the backup {backup}"
+            return [Change("target database", kept, kept)]
+        return [Change("target database", "as it is now", f"the backup {backup} (what it replaces is kept first in"
+                       f" {ctx.state_dir / 'reconcile'}/)")]
+
     def undo(self, ctx: StepContext, record: Record) -> None:
         from golive.db import resolve_url
         from golive.sync.backup import restore
