@@ -269,6 +269,24 @@ def test_status_shows_the_last_sync_and_the_backup_a_data_rollback_would_restore
     assert SECRET not in after.stdout + after.stderr
 
 
+def test_the_plan_says_what_was_synced_last_and_whether_this_sync_is_incremental(dirfinal: Dir, cli,
+                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    first = cli("sync", "--dry-run")
+    assert first.exit_code == 0, first.stderr
+    assert "      table user -> auth_user: create 30 source rows, full, verified" in first.lines
+    assert cli("sync", "--yes").exit_code == 0
+    second = cli("sync", "--dry-run")
+    user = next(line for line in second.lines if line.startswith("      table user -> auth_user: "))
+    assert user.startswith("      table user -> auth_user: 30 rows synced (full, ") and \
+        user.endswith(" UTC) -> 30 source rows, incremental, verified"), user
+    assert cli("sync", "--dry-run", "--full").lines[2].endswith(" -> 30 source rows, full, verified")
+    monkeypatch.setenv("GOLIVE_TEST_TARGET_URL", f"postgresql://golive:{SECRET}@127.0.0.1:1/nowhere")
+    down = cli("sync", "--yes")  # the target unreachable: said before any prompt, and no run is started
+    assert (down.exit_code, down.stdout) == (1, "")
+    assert down.stderr.startswith("error: cannot connect to the target database postgresql://golive:***@127.0.0.1:1/")
+    assert SECRET not in down.stderr
+
+
 def test_emails_equal_but_for_case_are_caught_before_commit(dirfinal: Dir, cli) -> None:
     dirfinal.source_sql("UPDATE user SET email = upper((SELECT email FROM user WHERE id = 2)) WHERE id = 5")
     result = cli("sync", "--yes")

@@ -69,12 +69,28 @@ class Sync(Step):
         return "sync " + (", ".join(self.params["tables"]) if self.params["tables"] else "all tables")
 
     def plan(self, ctx: StepContext) -> list[Change]:
+        """Per table: what golive synced there last (its state in the target), and what this sync reads."""
+        from golive.db import connect
+        from golive.sync import state
         from golive.sync.source import Source
 
         engine, tables = engine_for(_config(ctx), {"tables": self.params["tables"]})
+        last: dict[str, tuple[Any, ...]] = {}
+        with connect(engine.target_url, what="target database") as target:  # (unreachable: said before any prompt)
+            if state.exists(target):
+                last = {row[0]: row[1:] for row in target.execute(
+                    "SELECT target, synced_count, mode, synced_at, watermark FROM golive.sync_state")}
         source = Source(engine.source_url)
         try:
-            return [Change(f"table {t.label()}", None, f"{source.count(t)} source rows, verified") for t in tables]
+            changes = []
+            for t in tables:
+                count, mode, when, watermark = last.get(t.target, (None, None, None, None))
+                before = None if mode is None else \
+                    f"{count if count is not None else '?'} rows synced ({mode}, {when:%Y-%m-%d %H:%M:%S %Z})"
+                how = "incremental" if before is not None and t.changed and watermark is not None and \
+                    not self.params.get("full") else "full"
+                changes.append(Change(f"table {t.label()}", before, f"{source.count(t)} source rows, {how}, verified"))
+            return changes
         finally:
             source.close()
 
