@@ -254,6 +254,26 @@ def test_restore_data_first_keeps_what_users_wrote_since_the_backup(dirfinal: Di
     assert SECRET not in result.stdout + result.stderr + (kept / "summary.json").read_text()
 
 
+def test_restore_data_stops_untouched_while_the_new_app_holds_a_lock_then_succeeds(dirfinal: Dir, cli) -> None:
+    config = dirfinal.project / "golive.toml"
+    config.write_text(config.read_text().replace("backup_keep = 3", "backup_keep = 3\nlock_timeout = 1"))
+    assert cli("sync", "--yes").exit_code == 0
+    app = psycopg.connect(dirfinal.target_url, application_name="django-web")  # mid-transaction: holds its lock
+    app.execute("SELECT count(*) FROM auth_user")
+    try:
+        stuck = cli("rollback", "--yes", "--restore-data")
+        assert stuck.exit_code == 4, stuck.stderr
+        assert "waited 1 s for a lock other sessions hold on the target and stopped, its data untouched" in stuck.stderr
+        assert "django-web from 127.0.0.1 (idle in transaction)" in stuck.stderr
+        assert "stop the new application (or end those sessions" in stuck.stderr
+        assert dirfinal.count("auth_user") == 30  # pg_restore's one transaction rolled back
+    finally:
+        app.close()
+    again = cli("rollback", "--yes", "--restore-data")
+    assert again.exit_code == 0, again.stderr
+    assert dirfinal.count("auth_user") == 0
+
+
 def test_status_shows_the_last_sync_and_the_backup_a_data_rollback_would_restore(dirfinal: Dir, cli) -> None:
     before = cli("status", "--json")
     assert before.exit_code == 0, before.stderr

@@ -125,6 +125,8 @@ class Source(Section):
 class Target(Section):
     url: DbUrl
     backup_keep: int = Field(3, ge=1)
+    # how long `rollback --restore-data` waits for a lock another session (the new application) holds
+    lock_timeout: float = Field(30.0, gt=0)
 
     @field_validator("url")
     @classmethod

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -94,16 +95,85 @@ def dump(url: str, directory: Path, keep: int) -> Backup:
     return Backup(path, text)
 
 
-def restore(url: str, path: Path) -> None:
+def restore(url: str, path: Path, lock_timeout: float = 30.0) -> None:
     """Put the target back as the dump has it. golive's own sync state (schema ``golive``) is dropped
     first: objects made after the dump are not touched by --clean, and a watermark newer than the data
-    would make the next incremental sync skip rows. Without it, the next sync is a full one (safe)."""
+    would make the next incremental sync skip rows. Without it, the next sync is a full one (safe).
+
+    A lock another session holds (the new application, mid-transaction) is waited for ``lock_timeout``
+    seconds; then the restore is cancelled, its one transaction rolled back, naming the sessions. (A
+    watchdog does it: pg_restore sets its own ``lock_timeout`` to 0, whatever PGOPTIONS says.)"""
+    import psycopg
+
     from golive.db import connect
 
     if not path.exists():
         raise GoliveError(f"backup {path} is gone", hint="restore the target by hand from another backup")
     with connect(url, what="target database") as conn:
-        conn.execute("DROP SCHEMA IF EXISTS golive CASCADE")
+        conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{max(1, round(lock_timeout * 1000))}ms",))
+        try:
+            conn.execute("DROP SCHEMA IF EXISTS golive CASCADE")
+        except psycopg.errors.LockNotAvailable:
+            holders = [r[0] for r in conn.execute(
+                "SELECT DISTINCT l.pid FROM pg_locks l JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n"
+                " ON n.oid = c.relnamespace WHERE n.nspname = 'golive' AND l.pid <> pg_backend_pid()")]
+            raise _locked(path, lock_timeout, "the target untouched", _sessions(conn, holders)) from None
     conninfo, env = _split(url)
-    _run([_tool("pg_restore"), "--clean", "--if-exists", "--single-transaction", "--no-owner", "-d", conninfo, str(path)],
-         env, f"pg_restore of {path}")
+    env["PGAPPNAME"] = name = f"golive-restore-{os.getpid()}"  # (the watchdog finds its session by this)
+    command = [_tool("pg_restore"), "--clean", "--if-exists", "--single-transaction", "--no-owner", "-d", conninfo,
+               str(path)]
+    with tempfile.TemporaryFile("w+") as errors:
+        proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=errors, text=True)
+        try:
+            blockers = _watch(url, proc, name, lock_timeout)
+        finally:
+            if proc.poll() is None:  # (interrupted: the restore's transaction dies with its connection)
+                proc.terminate()
+                proc.wait()
+        if blockers is not None:
+            raise _locked(path, lock_timeout, "its data untouched (golive's sync state is dropped: the next"
+                          " sync is a full one)", blockers)
+        if proc.returncode != 0:
+            errors.seek(0)
+            lines = errors.read().strip().splitlines()
+            raise GoliveError(f"pg_restore of {path} failed: {REDACTOR(lines[-1] if lines else '')}",
+                              hint="check the target database and disk space")
+
+
+def _watch(url: str, proc: subprocess.Popen[str], name: str, lock_timeout: float) -> str | None:
+    """Wait for pg_restore; if its session waits longer than ``lock_timeout`` for a lock, cancel it and
+    say who holds the lock (None: it finished, well or not)."""
+    from golive.db import connect
+
+    with connect(url, what="target database") as watch:
+        while True:
+            try:
+                proc.wait(timeout=0.2)
+                return None
+            except subprocess.TimeoutExpired:
+                pass
+            row = watch.execute(
+                "SELECT pid, pg_blocking_pids(pid) FROM pg_stat_activity WHERE application_name = %s"
+                " AND wait_event_type = 'Lock' AND now() - query_start > make_interval(secs => %s)",
+                (name, lock_timeout)).fetchone()
+            if row is not None:
+                blockers = _sessions(watch, row[1])
+                watch.execute("SELECT pg_cancel_backend(%s)", (row[0],))
+                proc.wait()
+                return blockers
+
+
+def _sessions(conn: Any, pids: list[int]) -> str:
+    rows = conn.execute(
+        "SELECT pid, coalesce(nullif(application_name, ''), usename), coalesce(host(client_addr), 'local'), state"
+        " FROM pg_stat_activity WHERE pid = ANY(%s) ORDER BY pid", (pids,)).fetchall()
+    return f"{len(rows)} session(s): " + ("; ".join(f"pid {pid} {who} from {addr} ({state})"
+                                                   for pid, who, addr, state in rows[:5]) or "gone since")
+
+
+def _locked(path: Path, lock_timeout: float, left: str, holders: str) -> GoliveError:
+    return GoliveError(
+        f"the restore of {path.name} waited {lock_timeout:g} s for a lock other sessions hold on the target and"
+        f" stopped, {left}; held by {holders}",
+        hint="stop the new application (or end those sessions: SELECT pg_terminate_backend(pid)), then run"
+             " `golive rollback --restore-data` again; [target].lock_timeout sets the wait")

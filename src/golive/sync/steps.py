@@ -167,7 +167,7 @@ class Sync(Step):
                     config.state_dir / "reconcile")
         ctx.notice(f"kept before the restore: {kept.describe()}")
         ctx.log("undo", f"restore the target from {backup}")
-        restore(url, backup)
+        restore(url, backup, config.require("target").lock_timeout)
 
     def manual_undo(self, record: Record) -> list[str]:
         return [f"pg_restore --clean --if-exists --single-transaction -d <target> {record['backup']}"]
