@@ -274,6 +274,20 @@ def test_restore_data_stops_untouched_while_the_new_app_holds_a_lock_then_succee
     assert dirfinal.count("auth_user") == 0
 
 
+def test_a_backup_that_waits_on_a_migrations_lock_stops_leaving_no_partial_dump(dirfinal: Dir, cli) -> None:
+    config = dirfinal.project / "golive.toml"
+    config.write_text(config.read_text().replace("backup_keep = 3", "backup_keep = 3\nlock_timeout = 1"))
+    with psycopg.connect(dirfinal.target_url) as migration:  # a migration mid-way: the table locked
+        migration.execute("LOCK TABLE auth_group IN ACCESS EXCLUSIVE MODE")
+        stuck = cli("sync", "--yes")
+    assert stuck.exit_code == 1
+    assert ("pg_dump of the target waited for a lock another session holds on public.auth_group (a migration"
+            " running?) and stopped") in stuck.stderr
+    assert list((dirfinal.project / ".golive" / "backups").iterdir()) == []  # no partial dump a restore could pick
+    assert dirfinal.count("auth_user") == 0
+    assert cli("sync", "--yes").exit_code == 0
+
+
 def test_status_shows_the_last_sync_and_the_backup_a_data_rollback_would_restore(dirfinal: Dir, cli) -> None:
     before = cli("status", "--json")
     assert before.exit_code == 0, before.stderr

@@ -49,8 +49,14 @@ def _split(url: str) -> tuple[str, dict[str, str]]:
 def _run(command: list[str], env: dict[str, str], what: str) -> None:
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=3600)
     if done.returncode != 0:
-        raise GoliveError(f"{what} failed: {REDACTOR(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else '')}",
-                          hint="check the target database and disk space")
+        lines = done.stderr.strip().splitlines()
+        said = next((line for line in lines if " error: " in line), lines[-1] if lines else "")  # (not its detail)
+        if "lock timeout" in said or ("statement timeout" in said and any("LOCK TABLE " in line for line in lines)):
+            locked = next((line.split("LOCK TABLE ")[1].split(" IN ")[0] for line in lines if "LOCK TABLE " in line), "a table")
+            raise GoliveError(f"{what} waited for a lock another session holds on {locked} (a migration running?)"
+                              " and stopped", hint="let it finish (or end it), then run again; [target].lock_timeout"
+                              " sets the wait")
+        raise GoliveError(f"{what} failed: {REDACTOR(said)}", hint="check the target database and disk space")
 
 
 @dataclass(frozen=True)
@@ -76,20 +82,26 @@ def snapshot(url: str) -> Iterator[tuple[Any, str, str]]:
             conn.rollback()
 
 
-def dump_in(url: str, exported: str, path: Path) -> None:
-    """pg_dump -Fc the database as the exported snapshot ``exported`` (held open by the caller) sees it."""
+def dump_in(url: str, exported: str, path: Path, lock_timeout: float = 30.0) -> None:
+    """pg_dump -Fc the database as the exported snapshot ``exported`` (held open by the caller) sees it;
+    a table another session holds locked (a migration running) is waited for ``lock_timeout`` seconds."""
     conninfo, env = _split(url)
-    _run([_tool("pg_dump"), "-Fc", f"--snapshot={exported}", "-f", str(path), "-d", conninfo], env,
-         "pg_dump of the target")
-    path.chmod(0o600)
+    partial = path.with_name(path.name + ".partial")  # (a failed dump leaves no file a restore could pick up)
+    try:
+        _run([_tool("pg_dump"), "-Fc", f"--snapshot={exported}", f"--lock-wait-timeout={max(1, round(lock_timeout * 1000))}",
+              "-f", str(partial), "-d", conninfo], env, "pg_dump of the target")
+        partial.chmod(0o600)
+        partial.rename(path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
-def dump(url: str, directory: Path, keep: int) -> Backup:
+def dump(url: str, directory: Path, keep: int, lock_timeout: float = 30.0) -> Backup:
     """pg_dump -Fc the target into ``directory``; keep the newest ``keep`` dumps."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"target-{datetime.now(UTC):%Y%m%d-%H%M%S-%f}.dump"
     with snapshot(url) as (_, exported, text):
-        dump_in(url, exported, path)
+        dump_in(url, exported, path, lock_timeout)
     for old in sorted(directory.glob("target-*.dump"))[:-keep]:
         old.unlink()
     return Backup(path, text)

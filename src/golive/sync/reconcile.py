@@ -58,14 +58,14 @@ class Kept:
 
 
 def keep(url: str, backup_snapshot: str | None, sync_xact: int | None, keys: dict[str, tuple[str, ...]],
-         root: Path) -> Kept:
+         root: Path, lock_timeout: float = 30.0) -> Kept:
     """Write what a restore of the backup would lose into a new folder under ``root``. ``keys``: each
     synced target table's key columns (for the deleted synced keys)."""
     directory = root / datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
     directory.mkdir(parents=True, mode=0o700)
     kept = Kept(directory, told_apart=backup_snapshot is not None)
     with snapshot(url) as (conn, exported, _):
-        dump_in(url, exported, directory / "before-restore.dump")
+        dump_in(url, exported, directory / "before-restore.dump", lock_timeout)
         if backup_snapshot is not None:
             for schema, table in conn.execute(
                     "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"

@@ -100,7 +100,7 @@ class Sync(Step):
 
         config = _config(ctx)
         target = config.require("target")
-        backup = dump(resolve_url(target.url), config.state_dir / "backups", target.backup_keep)
+        backup = dump(resolve_url(target.url), config.state_dir / "backups", target.backup_keep, target.lock_timeout)
         ctx.log("apply", f"backup of the target: {backup.path}")
         # the dump's snapshot: what a restore would lose is what it did not see (golive.sync.reconcile)
         return {"backup": str(backup.path), "backup_snapshot": backup.snapshot}
@@ -163,11 +163,12 @@ class Sync(Step):
         if not backup.exists():
             raise GoliveError(f"backup {backup} is gone", hint="restore the target by hand from another backup")
         # nothing users wrote is lost: what the restore replaces is kept first (a failure here stops it)
+        wait = config.require("target").lock_timeout
         kept = keep(url, record.get("backup_snapshot"), record.get("sync_transaction"), _key_columns(config),
-                    config.state_dir / "reconcile")
+                    config.state_dir / "reconcile", wait)
         ctx.notice(f"kept before the restore: {kept.describe()}")
         ctx.log("undo", f"restore the target from {backup}")
-        restore(url, backup, config.require("target").lock_timeout)
+        restore(url, backup, wait)
 
     def manual_undo(self, record: Record) -> list[str]:
         return [f"pg_restore --clean --if-exists --single-transaction -d <target> {record['backup']}"]
