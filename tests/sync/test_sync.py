@@ -288,6 +288,24 @@ def test_a_backup_that_waits_on_a_migrations_lock_stops_leaving_no_partial_dump(
     assert cli("sync", "--yes").exit_code == 0
 
 
+def test_a_sync_that_waits_on_the_new_apps_row_lock_stops_with_nothing_written(dirfinal: Dir, cli) -> None:
+    config = dirfinal.project / "golive.toml"
+    config.write_text(config.read_text().replace("backup_keep = 3", "backup_keep = 3\nlock_timeout = 1"))
+    assert cli("sync", "--yes").exit_code == 0
+    dirfinal.source_sql("UPDATE user SET email = 'renamed@example.org', updated_at = '2031-01-01 00:00:00' WHERE id = 3")
+    with psycopg.connect(dirfinal.target_url) as app:  # the new application, mid-transaction on that user
+        app.execute("SELECT 1 FROM auth_user WHERE id = 3 FOR UPDATE")
+        stuck = cli("sync", "--yes")
+    assert stuck.exit_code == 1
+    assert ("the sync of table auth_user waited 1 s for a lock another session holds on the target (the new"
+            " application writing, or a migration) and stopped; nothing was written") in stuck.stderr
+    with psycopg.connect(dirfinal.target_url) as conn:
+        assert conn.execute("SELECT email FROM auth_user WHERE id = 3").fetchone()[0] != "renamed@example.org"
+    assert cli("sync", "--yes").exit_code == 0
+    with psycopg.connect(dirfinal.target_url) as conn:
+        assert conn.execute("SELECT email FROM auth_user WHERE id = 3").fetchone()[0] == "renamed@example.org"
+
+
 def test_status_shows_the_last_sync_and_the_backup_a_data_rollback_would_restore(dirfinal: Dir, cli) -> None:
     before = cli("status", "--json")
     assert before.exit_code == 0, before.stderr

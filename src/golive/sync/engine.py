@@ -139,8 +139,10 @@ def _since(watermark: str, overlap: float, pg_source: bool) -> Any:
 class SyncEngine:
     def __init__(self, source_url: str, target_url: str, mapping: Mapping, *, max_rejects: int = 0,
                  reject_file: Path | None = None, progress: Progress | None = None,
-                 media_roots: tuple[Path, ...] = ()) -> None:
+                 media_roots: tuple[Path, ...] = (), lock_timeout: float = 30.0) -> None:
         self.source_url, self.target_url, self.mapping = source_url, target_url, mapping
+        self.lock_timeout = lock_timeout  # s a statement waits for a lock another session holds, then the run stops
+        self._at = "golive's state"  # what the run works on now (named when a lock wait stops it)
         self.media_roots = media_roots
         self.max_rejects, self.reject_file = max_rejects, reject_file
         self.progress = progress or (lambda table, done, total, phase: None)
@@ -155,12 +157,16 @@ class SyncEngine:
 
         source = Source(self.source_url)
         try:
-            with _undecodable(), psycopg.connect(self.target_url) as target, target.transaction():
+            with _undecodable(), self._lock_waits("sync"), psycopg.connect(self.target_url) as target, \
+                    target.transaction():
                 self._session(target)
                 self.xact = int(target.execute("SELECT pg_current_xact_id()::text").fetchone()[0])  # type: ignore[index]
                 state.ensure(target)
                 types = {t.target: self._types(target, t) for t in tables}  # every table checked before a row moves
-                results = [self._table(source, target, t, types[t.target], full) for t in tables]
+                results = []
+                for t in tables:
+                    self._at = f"table {t.target}"
+                    results.append(self._table(source, target, t, types[t.target], full))
                 self._stop_if_rejected()
                 if self.problems:
                     raise GoliveError(f"{len(self.problems)} pre-check problem(s); first: {self.problems[0]}",
@@ -174,7 +180,23 @@ class SyncEngine:
             source.close()
         return results
 
+    @contextmanager
+    def _lock_waits(self, what: str) -> Iterator[None]:
+        """A lock another session holds (the new application writing, a migration) waited for longer than
+        ``lock_timeout``: one line naming what was being done, the transaction rolled back."""
+        import psycopg
+
+        self._at = "golive's state"
+        try:
+            yield
+        except psycopg.errors.LockNotAvailable:
+            raise GoliveError(f"the {what} of {self._at} waited {self.lock_timeout:g} s for a lock another session holds"
+                              " on the target (the new application writing, or a migration) and stopped; nothing was"
+                              " written", hint="stop what writes to the target (or let it finish), then run again;"
+                              " [target].lock_timeout sets the wait") from None
+
     def _session(self, target: Any) -> None:
+        target.execute("SELECT set_config('lock_timeout', %s, true)", (f"{max(1, round(self.lock_timeout * 1000))}ms",))
         target.execute("SET CONSTRAINTS ALL DEFERRED")
         # a few big scans and joins per table: compiling them costs more than it saves (-0.2 s a 1M-row table)
         target.execute("SET LOCAL jit = off")
@@ -396,12 +418,17 @@ class SyncEngine:
 
         source = Source(self.source_url)
         try:
-            with _undecodable(), psycopg.connect(self.target_url) as target, target.transaction(force_rollback=True):
+            with _undecodable(), self._lock_waits("verification"), psycopg.connect(self.target_url) as target, \
+                    target.transaction(force_rollback=True):
                 if not state.exists(target):
                     raise GoliveError("the target has no sync yet (no golive.sync_state)", hint="run `golive sync` first")
                 self._session(target)
                 state.ensure(target)  # (a state kept by an older golive: the record's columns, rolled back after)
-                return [self._verify_table(source, target, t, deep) for t in tables]
+                results = []
+                for t in tables:
+                    self._at = f"table {t.target}"
+                    results.append(self._verify_table(source, target, t, deep))
+                return results
         finally:
             source.close()
 
