@@ -254,6 +254,25 @@ def test_restore_data_first_keeps_what_users_wrote_since_the_backup(dirfinal: Di
     assert SECRET not in result.stdout + result.stderr + (kept / "summary.json").read_text()
 
 
+def test_a_plain_rollback_lists_what_users_wrote_since_the_sync_and_leaves_it(dirfinal: Dir, cli) -> None:
+    assert cli("sync", "--yes").exit_code == 0
+    assert cli("rollback", "--yes").exit_code == 0  # nothing written since: nothing to list, no folder
+    assert not (dirfinal.project / ".golive" / "reconcile").exists() or \
+        list((dirfinal.project / ".golive" / "reconcile").iterdir()) == []
+    assert cli("sync", "--yes").exit_code == 0
+    with psycopg.connect(dirfinal.target_url, autocommit=True) as app:
+        app.execute("UPDATE auth_user SET email = 'moved@example.org' WHERE id = 4")
+    result = cli("rollback", "--yes")
+    assert result.exit_code == 0, result.stderr
+    line = next(line for line in result.lines if line.startswith("    ! written to the new database since the sync"))
+    assert ", to reconcile with the old application (the new database is left as it is): 1 row(s) written since the" \
+           " backup (public.auth_user 1) kept in " in line
+    kept = Path(line.split(" kept in ")[1])
+    assert sorted(p.name for p in kept.iterdir()) == ["public.auth_user.ndjson", "summary.json"]  # no dump: no restore
+    assert json.loads((kept / "public.auth_user.ndjson").read_text())["email"] == "moved@example.org"
+    assert dirfinal.count("auth_user") == 30  # left as it is
+
+
 def test_restore_data_stops_untouched_while_the_new_app_holds_a_lock_then_succeeds(dirfinal: Dir, cli) -> None:
     config = dirfinal.project / "golive.toml"
     config.write_text(config.read_text().replace("backup_keep = 3", "backup_keep = 3\nlock_timeout = 1"))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,10 +41,11 @@ _NEXT = "(SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint)"
 
 @dataclass
 class Kept:
-    directory: Path
+    directory: Path | None  # None: nothing to keep (no dump asked for, no row written or deleted since)
     written: dict[str, int] = field(default_factory=dict)  # "schema.table" -> rows written since the backup
     deleted: dict[str, int] = field(default_factory=dict)  # target table -> synced keys no longer there
     told_apart: bool = True  # False: no backup snapshot; only the dump keeps what was there
+    dumped: bool = True
 
     def describe(self) -> str:
         rows = sum(self.written.values())
@@ -53,19 +55,42 @@ class Kept:
             parts.append(f"{sum(self.deleted.values())} synced row(s) deleted since ("
                          + ", ".join(f"{t} {n}" for t, n in sorted(self.deleted.items())) + ")")
         if not self.told_apart:
-            parts = ["the backup has no snapshot to tell rows apart (taken by an older golive): the whole target"]
-        return "; ".join(parts) + f", and the target as it was, kept in {self.directory}"
+            parts = ["the backup has no snapshot to tell rows apart (taken by an older golive)" +
+                     (": the whole target" if self.dumped else "")]
+        if self.directory is None:
+            return "; ".join(parts)
+        return "; ".join(parts) + (", and the target as it was," if self.dumped else "") + f" kept in {self.directory}"
 
 
 def keep(url: str, backup_snapshot: str | None, sync_xact: int | None, keys: dict[str, tuple[str, ...]],
-         root: Path, lock_timeout: float = 30.0) -> Kept:
+         root: Path, lock_timeout: float = 30.0, dump: bool = True) -> Kept:
     """Write what a restore of the backup would lose into a new folder under ``root``. ``keys``: each
-    synced target table's key columns (for the deleted synced keys)."""
+    synced target table's key columns (for the deleted synced keys). Without ``dump`` (a rollback that
+    leaves the data: the rows only, for reconciliation) no folder is left when there is nothing to keep."""
     directory = root / datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
     directory.mkdir(parents=True, mode=0o700)
-    kept = Kept(directory, told_apart=backup_snapshot is not None)
+    kept = Kept(directory, told_apart=backup_snapshot is not None, dumped=dump)
+    try:
+        _keep(url, backup_snapshot, sync_xact, keys, kept, directory, lock_timeout, dump)
+    except BaseException:
+        if not dump:  # (the rows stay in the target: a half-written folder would only mislead)
+            shutil.rmtree(directory, ignore_errors=True)
+        raise
+    if not dump and not kept.written and not kept.deleted:
+        shutil.rmtree(directory)
+        kept.directory = None
+        return kept
+    summary = {"backup_snapshot": backup_snapshot, "sync_transaction": sync_xact, "written": kept.written,
+               "deleted": kept.deleted, "sync_rows_included": backup_snapshot is not None and sync_xact is None}
+    _write(directory / "summary.json", [json.dumps(summary, indent=2)])
+    return kept
+
+
+def _keep(url: str, backup_snapshot: str | None, sync_xact: int | None, keys: dict[str, tuple[str, ...]], kept: Kept,
+          directory: Path, lock_timeout: float, dump: bool) -> None:
     with snapshot(url) as (conn, exported, _):
-        dump_in(url, exported, directory / "before-restore.dump", lock_timeout)
+        if dump:
+            dump_in(url, exported, directory / "before-restore.dump", lock_timeout)
         if backup_snapshot is not None:
             for schema, table in conn.execute(
                     "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
@@ -74,11 +99,7 @@ def keep(url: str, backup_snapshot: str | None, sync_xact: int | None, keys: dic
                 written = _written(conn, schema, table, backup_snapshot, sync_xact, directory)
                 if written:
                     kept.written[f"{schema}.{table}"] = written
-            kept.deleted = _deleted(conn, keys, directory)
-    summary = {"backup_snapshot": backup_snapshot, "sync_transaction": sync_xact, "written": kept.written,
-               "deleted": kept.deleted, "sync_rows_included": backup_snapshot is not None and sync_xact is None}
-    _write(directory / "summary.json", [json.dumps(summary, indent=2)])
-    return kept
+        kept.deleted = _deleted(conn, keys, directory)
 
 
 def _written(conn: Any, schema: str, table: str, backup_snapshot: str, sync_xact: int | None,

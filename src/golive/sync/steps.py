@@ -158,6 +158,8 @@ class Sync(Step):
         if not ctx.options.get("restore_data"):
             ctx.log("undo", "the new database is left as it is (`golive rollback --restore-data` restores the"
                     f" backup {record['backup']})")
+            if "results" in record:  # (a sync that committed: users may have written since, for the old app to take)
+                self._reconcile(ctx, record)
             return
         config = _config(ctx)
         url, backup = resolve_url(config.require("target").url), Path(record["backup"])
@@ -170,6 +172,29 @@ class Sync(Step):
         ctx.notice(f"kept before the restore: {kept.describe()}")
         ctx.log("undo", f"restore the target from {backup}")
         restore(url, backup, wait)
+
+    @staticmethod
+    def _reconcile(ctx: StepContext, record: Record) -> None:
+        """A rollback that leaves the data: the rows written since the sync, listed for reconciliation with
+        the old application (they stay in the new database, so a failure here only says so)."""
+        from golive.db import resolve_url
+        from golive.sync.reconcile import keep
+
+        config = _config(ctx)
+        target = config.require("target")
+        try:
+            kept = keep(resolve_url(target.url), record.get("backup_snapshot"), record.get("sync_transaction"),
+                        _key_columns(config), config.state_dir / "reconcile", target.lock_timeout, dump=False)
+        except GoliveError as exc:
+            ctx.notice(f"could not list the rows written to the new database since the sync ({exc.message}); they"
+                       " are still there")
+            return
+        if not kept.told_apart:
+            ctx.notice("the rows written to the new database since the sync cannot be told apart (its backup was"
+                       " taken by an older golive); they are still there")
+        if kept.directory is not None:
+            ctx.notice(f"written to the new database since the sync, to reconcile with the old application (the new"
+                       f" database is left as it is): {kept.describe()}")
 
     def manual_undo(self, record: Record) -> list[str]:
         return [f"pg_restore --clean --if-exists --single-transaction -d <target> {record['backup']}"]
