@@ -106,14 +106,17 @@ def _written(conn: Any, schema: str, table: str, backup_snapshot: str, sync_xact
              directory: Path) -> int:
     """Rows of one table whose version the backup's snapshot did not see and the sync did not write."""
     full = _FULL_XID.format(n="x.n")
-    own = f" AND {full} <> %(own)s" if sync_xact is not None else ""
+    # cheap tests first, on the 32-bit xid: a row older than the snapshot's xmin was seen by the dump (and a
+    # frozen one, of age INT_MAX, is older than any); the sync's own rows are most of what is left
+    own = " AND t.xmin <> (%(own)s::bigint %% 4294967296)::text::xid" if sync_xact is not None else ""
+    oldest = int(backup_snapshot.split(":")[0]) % 2**32
     out, count = None, 0
     with conn.cursor(name="golive_reconcile") as rows:  # (streamed: the table may be large, the rows few)
         rows.execute(
             f"SELECT row_to_json(t)::text FROM {ident(schema)}.{ident(table)} t, (SELECT {_NEXT} AS n) x"
-            f" WHERE t.xmin::text::bigint > 2{own}"  # (1 and 2: bootstrap and frozen rows, older than any dump)
+            f" WHERE age(t.xmin) <= age(%(oldest)s::text::xid){own}"
             f" AND NOT pg_visible_in_snapshot({full}::text::xid8, %(snapshot)s::pg_snapshot)",
-            {"own": sync_xact, "snapshot": backup_snapshot})
+            {"own": sync_xact, "oldest": oldest, "snapshot": backup_snapshot})
         try:
             for (line,) in rows:
                 if out is None:
