@@ -325,6 +325,28 @@ def test_a_sync_that_waits_on_the_new_apps_row_lock_stops_with_nothing_written(d
         assert conn.execute("SELECT email FROM auth_user WHERE id = 3").fetchone()[0] == "renamed@example.org"
 
 
+def test_a_source_the_old_app_keeps_locked_is_one_line_not_a_traceback(dirfinal: Dir, cli,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("golive.sync.source.BUSY_SECONDS", 0.2)
+    said = f"error: the source database {dirfinal.source} stayed locked by another process for 0.2 s (the old application"
+
+    def locked(*args: str) -> None:
+        writer = sqlite3.connect(dirfinal.source, isolation_level=None)  # the old app, mid-write
+        writer.execute("BEGIN EXCLUSIVE")
+        try:
+            result = cli(*args)
+        finally:
+            writer.execute("ROLLBACK")
+            writer.close()
+        assert result.exit_code == 1 and result.stderr.startswith(said), result.stderr
+
+    locked("sync", "--dry-run")
+    locked("sync", "--yes")
+    assert dirfinal.count("auth_user") == 0
+    assert cli("sync", "--yes").exit_code == 0
+    locked("sync", "--verify-only")
+
+
 def test_status_shows_the_last_sync_and_the_backup_a_data_rollback_would_restore(dirfinal: Dir, cli) -> None:
     before = cli("status", "--json")
     assert before.exit_code == 0, before.stderr

@@ -37,7 +37,7 @@ from golive.sync.mapping import Mapping, TableMap
 from golive.sync.merge import merge
 from golive.sync.pgtypes import ColumnType, column_types
 from golive.sync.rows import RowPipe, encodes
-from golive.sync.source import Source, ident
+from golive.sync.source import Source, ident, unlocked
 from golive.sync.verify import (
     RANGE_ROWS,
     as_int_key,
@@ -157,8 +157,8 @@ class SyncEngine:
 
         source = Source(self.source_url)
         try:
-            with _undecodable(), self._lock_waits("sync"), psycopg.connect(self.target_url) as target, \
-                    target.transaction():
+            with unlocked(self.source_url), _undecodable(), self._lock_waits("sync"), \
+                    psycopg.connect(self.target_url) as target, target.transaction():
                 self._session(target)
                 self.xact = int(target.execute("SELECT pg_current_xact_id()::text").fetchone()[0])  # type: ignore[index]
                 state.ensure(target)
@@ -418,8 +418,8 @@ class SyncEngine:
 
         source = Source(self.source_url)
         try:
-            with _undecodable(), self._lock_waits("verification"), psycopg.connect(self.target_url) as target, \
-                    target.transaction(force_rollback=True):
+            with unlocked(self.source_url), _undecodable(), self._lock_waits("verification"), \
+                    psycopg.connect(self.target_url) as target, target.transaction(force_rollback=True):
                 if not state.exists(target):
                     raise GoliveError("the target has no sync yet (no golive.sync_state)", hint="run `golive sync` first")
                 self._session(target)

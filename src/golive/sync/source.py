@@ -5,13 +5,30 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from golive.errors import GoliveError
 from golive.sync.mapping import TableMap
 
-__all__ = ["Source", "ident"]
+__all__ = ["Source", "ident", "unlocked"]
+
+BUSY_SECONDS = 5.0  # how long a SQLite read waits for another process's write lock
+
+
+@contextmanager
+def unlocked(url: str) -> Iterator[None]:
+    """A SQLite source another process kept locked past ``BUSY_SECONDS`` (the old application writing):
+    one line naming it, not a traceback."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if "database is locked" not in str(exc):
+            raise
+        raise GoliveError(f"the source database {url.removeprefix('sqlite:///')} stayed locked by another process for"
+                          f" {BUSY_SECONDS:g} s (the old application writing?)",
+                          hint="freeze its writes first (`golive freeze on`), or run again when it is quiet") from None
 
 
 def ident(name: str) -> str:
@@ -34,7 +51,8 @@ class Source:
             if not path.exists():
                 raise GoliveError(f"source database {path} does not exist", hint="check [source].url")
             # (a sync reads the rows' digests again in a thread while the server merges: one reader at a time)
-            self.sqlite = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+            self.sqlite = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False,
+                                          timeout=BUSY_SECONDS)
             self.sqlite.row_factory = sqlite3.Row
             self.sqlite.execute("BEGIN")  # one read snapshot for every table
         else:

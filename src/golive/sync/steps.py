@@ -7,6 +7,7 @@ the sync is restored.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -73,7 +74,7 @@ class Sync(Step):
         """Per table: what golive synced there last (its state in the target), and what this sync reads."""
         from golive.db import connect
         from golive.sync import state
-        from golive.sync.source import Source
+        from golive.sync.source import Source, unlocked
 
         engine, tables = engine_for(_config(ctx), {"tables": self.params["tables"]})
         last: dict[str, tuple[Any, ...]] = {}
@@ -81,9 +82,8 @@ class Sync(Step):
             if state.exists(target):
                 last = {row[0]: row[1:] for row in target.execute(
                     "SELECT target, synced_count, mode, synced_at, watermark FROM golive.sync_state")}
-        source = Source(engine.source_url)
-        try:
-            changes = []
+        changes = []
+        with unlocked(engine.source_url), contextlib.closing(Source(engine.source_url)) as source:
             for t in tables:
                 count, mode, when, watermark = last.get(t.target, (None, None, None, None))
                 before = None if mode is None else \
@@ -91,9 +91,7 @@ class Sync(Step):
                 how = "incremental" if before is not None and t.changed and watermark is not None and \
                     not self.params.get("full") else "full"
                 changes.append(Change(f"table {t.label()}", before, f"{source.count(t)} source rows, {how}, verified"))
-            return changes
-        finally:
-            source.close()
+        return changes
 
     def snapshot(self, ctx: StepContext) -> Record:
         from golive.db import resolve_url
