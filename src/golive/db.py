@@ -10,7 +10,7 @@ from typing import Any
 from golive.errors import GoliveError
 from golive.secrets import REDACTOR, SecretRef
 
-__all__ = ["connect", "database_name", "resolve_url"]
+__all__ = ["connect", "database_name", "open_connection", "resolve_url"]
 
 
 def resolve_url(url: SecretRef | str) -> str:
@@ -23,16 +23,21 @@ def database_name(url: str) -> str:
     return str(conninfo_to_dict(url).get("dbname") or "")
 
 
-@contextmanager
-def connect(url: str, *, autocommit: bool = True, what: str = "database") -> Iterator[Any]:
+def open_connection(url: str, *, autocommit: bool = True, what: str = "database", **kwargs: Any) -> Any:
+    """A psycopg connection (the caller closes it); a failure names the database without its password."""
     import psycopg
 
     try:
-        conn = psycopg.connect(url, autocommit=autocommit, connect_timeout=10)
+        return psycopg.connect(url, autocommit=autocommit, connect_timeout=10, **kwargs)
     except psycopg.Error as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise GoliveError(f"cannot connect to the {what} {REDACTOR(url)}: {REDACTOR(first)}",
                           hint="check that it runs and that the URL and credentials are right") from None
+
+
+@contextmanager
+def connect(url: str, *, autocommit: bool = True, what: str = "database") -> Iterator[Any]:
+    conn = open_connection(url, autocommit=autocommit, what=what)
     try:
         yield conn
     finally:

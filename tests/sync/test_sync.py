@@ -347,6 +347,24 @@ def test_a_source_the_old_app_keeps_locked_is_one_line_not_a_traceback(dirfinal:
     locked("sync", "--verify-only")
 
 
+@pytest.mark.parametrize("source, said", [
+    ("sqlite:///{tmp}/missing.db", "error: source database {tmp}/missing.db does not exist — check [source].url"),
+    ("sqlite:///{tmp}/notes.txt", "error: source database {tmp}/notes.txt cannot be read: file is not a database"),
+    (f"postgresql://flask:{SECRET}@127.0.0.1:1/old", "error: cannot connect to the source database"
+                                                     " postgresql://flask:***@127.0.0.1:1/old: connection failed"),
+])
+def test_a_source_that_cannot_be_read_is_one_line_naming_it(dirfinal: Dir, cli, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch, source: str, said: str) -> None:
+    (tmp_path / "notes.txt").write_text("not a database\n" * 100)
+    config = dirfinal.project / "golive.toml"
+    config.write_text(config.read_text().replace(f'url = "sqlite:///{dirfinal.source}"', 'url = "env:GOLIVE_TEST_SOURCE"'))
+    monkeypatch.setenv("GOLIVE_TEST_SOURCE", source.format(tmp=tmp_path))
+    for args in (("sync", "--dry-run"), ("sync", "--yes"), ("sync", "--verify-only")):
+        result = cli(*args)
+        assert result.exit_code == 1 and result.stderr.startswith(said.format(tmp=tmp_path)), (args, result.stderr)
+        assert "internal error" not in result.stderr and SECRET not in result.stderr
+
+
 def test_status_shows_the_last_sync_and_the_backup_a_data_rollback_would_restore(dirfinal: Dir, cli) -> None:
     before = cli("status", "--json")
     assert before.exit_code == 0, before.stderr

@@ -26,9 +26,13 @@ def unlocked(url: str) -> Iterator[None]:
     except sqlite3.OperationalError as exc:
         if "database is locked" not in str(exc):
             raise
-        raise GoliveError(f"the source database {url.removeprefix('sqlite:///')} stayed locked by another process for"
-                          f" {BUSY_SECONDS:g} s (the old application writing?)",
-                          hint="freeze its writes first (`golive freeze on`), or run again when it is quiet") from None
+        raise _locked(url) from None
+
+
+def _locked(url: str) -> GoliveError:
+    return GoliveError(f"the source database {url.removeprefix('sqlite:///')} stayed locked by another process for"
+                       f" {BUSY_SECONDS:g} s (the old application writing?)",
+                       hint="freeze its writes first (`golive freeze on`), or run again when it is quiet")
 
 
 def ident(name: str) -> str:
@@ -55,11 +59,20 @@ class Source:
                                           timeout=BUSY_SECONDS)
             self.sqlite.row_factory = sqlite3.Row
             self.sqlite.execute("BEGIN")  # one read snapshot for every table
+            try:
+                self.sqlite.execute("SELECT count(*) FROM sqlite_master").fetchone()  # (a file that is no database)
+            except sqlite3.DatabaseError as exc:
+                self.sqlite.close()
+                if "database is locked" in str(exc):
+                    raise _locked(url) from None
+                raise GoliveError(f"source database {path} cannot be read: {exc}",
+                                  hint="check [source].url: it must name the old application's SQLite file") from None
         else:
-            import psycopg
             from psycopg.rows import dict_row
 
-            self.pg = psycopg.connect(url, row_factory=dict_row)
+            from golive.db import open_connection
+
+            self.pg = open_connection(url, autocommit=False, what="source database", row_factory=dict_row)
             self.pg.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
 
     @property
