@@ -72,9 +72,8 @@ def keep(url: str, backup_snapshot: str | None, sync_xact: int | None, keys: dic
     kept = Kept(directory, told_apart=backup_snapshot is not None, dumped=dump)
     try:
         _keep(url, backup_snapshot, sync_xact, keys, kept, directory, lock_timeout, dump)
-    except BaseException:
-        if not dump:  # (the rows stay in the target: a half-written folder would only mislead)
-            shutil.rmtree(directory, ignore_errors=True)
+    except BaseException:  # (nothing is restored then, the rows stay in the target: a half-written folder misleads)
+        shutil.rmtree(directory, ignore_errors=True)
         raise
     if not dump and not kept.written and not kept.deleted:
         shutil.rmtree(directory)
