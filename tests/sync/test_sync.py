@@ -365,6 +365,22 @@ def test_a_source_that_cannot_be_read_is_one_line_naming_it(dirfinal: Dir, cli, 
         assert "internal error" not in result.stderr and SECRET not in result.stderr
 
 
+def test_restore_data_whose_keeping_fails_restores_nothing_and_leaves_no_folder(dirfinal: Dir, cli) -> None:
+    config = dirfinal.project / "golive.toml"
+    config.write_text(config.read_text().replace("backup_keep = 3", "backup_keep = 3\nlock_timeout = 1"))
+    assert cli("sync", "--yes").exit_code == 0
+    with psycopg.connect(dirfinal.target_url) as migration:  # the dump of the target as it is cannot be taken
+        migration.execute("LOCK TABLE auth_group IN ACCESS EXCLUSIVE MODE")
+        stuck = cli("rollback", "--yes", "--restore-data")
+    assert stuck.exit_code == 4
+    assert "pg_dump of the target waited for a lock another session holds on public.auth_group" in stuck.stderr
+    reconcile = dirfinal.project / ".golive" / "reconcile"
+    assert not reconcile.exists() or list(reconcile.iterdir()) == []
+    assert dirfinal.count("auth_user") == 30  # nothing restored
+    assert cli("rollback", "--yes", "--restore-data").exit_code == 0
+    assert dirfinal.count("auth_user") == 0
+
+
 def test_status_shows_the_last_sync_and_the_backup_a_data_rollback_would_restore(dirfinal: Dir, cli) -> None:
     before = cli("status", "--json")
     assert before.exit_code == 0, before.stderr
