@@ -68,7 +68,8 @@ def test_swap_to_green_and_rollback_fail_no_request(swap_env: SwapEnv, cli) -> N
     swapped, rolled = outputs
     assert swapped.exit_code == 0, swapped.stderr
     assert swapped.lines[1] == "  [1] swap to the idle colour"
-    assert swapped.lines[2] == (f"      container {env.green} (green): create running {env.images['green']}"
+    built = env.docker.images.get(env.images["green"]).id.removeprefix("sha256:")[:12]
+    assert swapped.lines[2] == (f"      container {env.green} (green): create running {env.images['green']} ({built})"
                                 f" on 127.0.0.1:{env.green_port}")
     assert swapped.lines[3] == f"      proxy upstream: http://127.0.0.1:{env.blue_port} -> http://127.0.0.1:{env.green_port}"
     assert rolled.exit_code == 0, rolled.stderr
@@ -104,6 +105,8 @@ def test_swap_with_docker_healthcheck_then_finalize_and_undo_it(swap_env: SwapEn
 def test_image_not_found_leaves_blue_live(swap_env: SwapEnv, cli) -> None:
     env = swap_env
     missing = f"127.0.0.1:{free_port()}/nothing-here:v1"  # a registry on loopback that does not exist
+    planned = cli("swap", "--dry-run", "--image", missing)
+    assert f"create running {missing} (not on this host: pulled first) on " in planned.stdout
     failed = failed_swap(env, cli, "--image", missing)
     assert f"image {missing} is not on this host and cannot be pulled" in failed.stderr
 

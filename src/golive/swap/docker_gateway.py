@@ -39,6 +39,15 @@ class DockerGateway:
     def close(self) -> None:
         self.client.close()
 
+    def local_image(self, ref: str) -> str | None:
+        """The image id of ``ref`` on this host (None: not here; a swap would pull it first)."""
+        import docker.errors
+
+        try:
+            return str(self.client.images.get(ref).id)
+        except docker.errors.ImageNotFound:
+            return None
+
     def ensure_image(self, ref: str) -> str:
         """The image id of ``ref``, pulling it if it is not here; a clear error if neither works."""
         import docker.errors

@@ -105,7 +105,10 @@ class Swap(_SwapBase):
         target = c.color(idle)
         existing = docker.container(target.name)
         before = f"{existing['status']} {existing['image']}" if existing else None
-        after = f"running {self._image(ctx)} on 127.0.0.1:{target.host_port}"
+        image = self._image(ctx)
+        found = docker.local_image(image)  # the exact build that goes live, or that it is not here yet
+        built = f"{found.removeprefix('sha256:')[:12]}" if found else "not on this host: pulled first"
+        after = f"running {image} ({built}) on 127.0.0.1:{target.host_port}"
         return [Change(f"container {target.name} ({idle})", before, after),
                 Change("proxy upstream", _url(c.color(live).host_port), _url(target.host_port))]
 
