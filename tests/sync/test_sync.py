@@ -271,6 +271,9 @@ def test_a_plain_rollback_lists_what_users_wrote_since_the_sync_and_leaves_it(di
     assert sorted(p.name for p in kept.iterdir()) == ["public.auth_user.ndjson", "summary.json"]  # no dump: no restore
     assert json.loads((kept / "public.auth_user.ndjson").read_text())["email"] == "moved@example.org"
     assert dirfinal.count("auth_user") == 30  # left as it is
+    synced = json.loads(cli("history", "--json").stdout)["runs"][1]  # (the newest is the rollback)
+    told = [line for line in cli("history", synced["id"]).lines if line.startswith("  ! rollback ")]
+    assert len(told) == 1 and told[0].endswith(f"[1] {line.removeprefix('    ! ')}"), told
 
 
 def test_restore_data_stops_untouched_while_the_new_app_holds_a_lock_then_succeeds(dirfinal: Dir, cli) -> None:

@@ -54,4 +54,9 @@ def history(
             [[str(s.seq), s.title, s.status, _duration(s.started_at, s.finished_at), str(len(s.changes or []))]
              for s in steps])
     events = journal.events(run)
+    # what the operator had to be told (where data was kept, what to do), by the run and by its rollbacks
+    for r, said in [(found, events), *((c, journal.events(c.id)) for c in journal.children(run))]:
+        for e in said:
+            if e["kind"] == "log" and e["phase"] == "notice":
+                a.say(f"  ! {'' if r is found else f'rollback {r.id}: '}[{e['seq']}] {e['message']}")
     a.done({"run": found.as_dict(), "steps": [s.as_dict() for s in steps], "events": events})
