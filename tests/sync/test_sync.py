@@ -384,6 +384,18 @@ def test_restore_data_whose_keeping_fails_restores_nothing_and_leaves_no_folder(
     assert dirfinal.count("auth_user") == 0
 
 
+def test_restore_data_blocked_by_a_table_made_since_names_it_and_changes_no_data(dirfinal: Dir, cli) -> None:
+    assert cli("sync", "--yes").exit_code == 0
+    with psycopg.connect(dirfinal.target_url, autocommit=True) as app:  # a migration after the cutover
+        app.execute("CREATE TABLE directory_badge (id serial PRIMARY KEY, user_id int REFERENCES auth_user (id))")
+    failed = cli("rollback", "--yes", "--restore-data")
+    assert failed.exit_code == 4
+    assert ("failed: pg_restore: error: could not execute query: ERROR:  cannot drop constraint auth_user_pkey on"
+            " table public.auth_user because other objects depend on it — its one transaction was rolled back")\
+        in failed.stderr
+    assert dirfinal.count("auth_user") == 30
+
+
 def test_status_shows_the_last_sync_and_the_backup_a_data_rollback_would_restore(dirfinal: Dir, cli) -> None:
     before = cli("status", "--json")
     assert before.exit_code == 0, before.stderr

@@ -50,13 +50,18 @@ def _run(command: list[str], env: dict[str, str], what: str) -> None:
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=3600)
     if done.returncode != 0:
         lines = done.stderr.strip().splitlines()
-        said = next((line for line in lines if " error: " in line), lines[-1] if lines else "")  # (not its detail)
+        said = _said(lines)
         if "lock timeout" in said or ("statement timeout" in said and any("LOCK TABLE " in line for line in lines)):
             locked = next((line.split("LOCK TABLE ")[1].split(" IN ")[0] for line in lines if "LOCK TABLE " in line), "a table")
             raise GoliveError(f"{what} waited for a lock another session holds on {locked} (a migration running?)"
                               " and stopped", hint="let it finish (or end it), then run again; [target].lock_timeout"
                               " sets the wait")
         raise GoliveError(f"{what} failed: {REDACTOR(said)}", hint="check the target database and disk space")
+
+
+def _said(lines: list[str]) -> str:
+    """The line of a pg_dump/pg_restore complaint that says what went wrong (not its detail or command)."""
+    return next((line for line in lines if " error: " in line), lines[-1] if lines else "")
 
 
 @dataclass(frozen=True)
@@ -147,9 +152,10 @@ def restore(url: str, path: Path, lock_timeout: float = 30.0) -> None:
                           " sync is a full one)", blockers)
         if proc.returncode != 0:
             errors.seek(0)
-            lines = errors.read().strip().splitlines()
-            raise GoliveError(f"pg_restore of {path} failed: {REDACTOR(lines[-1] if lines else '')}",
-                              hint="check the target database and disk space")
+            raise GoliveError(f"pg_restore of {path} failed: {REDACTOR(_said(errors.read().strip().splitlines()))}",
+                              hint="its one transaction was rolled back: the target's data is as it was (golive's"
+                                   " sync state is dropped: the next sync is a full one); fix the cause, then run the"
+                                   " rollback again")
 
 
 def _watch(url: str, proc: subprocess.Popen[str], name: str, lock_timeout: float) -> str | None:
