@@ -113,7 +113,8 @@ def _md(run: RunRow, steps: list[StepRow], spans: list[Span], events: list[dict[
     for event in events:
         what = event.get("message") or (event["data"] or {}).get("title") or ""
         where = f"[{event['seq']}] " if event["seq"] else ""
-        lines.append(f"- {event['ts']} `{event['kind']}` {where}{what}".rstrip())
+        by = f"(rollback {event['rollback']}) " if event.get("rollback") else ""
+        lines.append(f"- {event['ts']} `{event['kind']}` {by}{where}{what}".rstrip())
     return REDACTOR("\n".join(lines) + "\n")
 
 
@@ -126,7 +127,9 @@ def render_report(journal: Journal, run_id: str, fmt: str) -> str:
     spans = timeline(journal, run)
     if fmt == "svg":
         return REDACTOR(_svg(run, spans))
-    markdown = _md(run, journal.steps(run_id), spans, journal.events(run_id))
+    # the run's events, then those of every `golive rollback` aimed at it (what the undo did and said)
+    events = [*journal.events(run_id), *({**e, "rollback": c.id} for c in journal.children(run_id) for e in journal.events(c.id))]
+    markdown = _md(run, journal.steps(run_id), spans, events)
     if fmt == "md":
         return markdown
     body = html.escape(markdown)
