@@ -9,7 +9,9 @@ import uuid
 from pathlib import Path
 
 import psycopg
+import pytest
 
+from golive.errors import GoliveError
 from golive.sandbox.postgres import PostgresCluster
 from golive.sync.backup import dump
 from golive.sync.reconcile import keep
@@ -53,3 +55,16 @@ def test_rows_are_told_apart_by_the_snapshot_of_the_backups_dump(tmp_path: Path,
     assert (blind.written, blind.told_apart) == ({}, False)
     assert sorted(p.name for p in blind.directory.iterdir()) == ["before-restore.dump", "summary.json"]
     assert "the whole target" in blind.describe()
+
+
+def test_a_keeping_that_fails_leaves_no_folder(tmp_path: Path, pg_cluster: PostgresCluster) -> None:
+    url = pg_cluster.create_database(f"reconcile_{uuid.uuid4().hex[:8]}")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE note (id serial PRIMARY KEY, body text NOT NULL)")
+    backup = dump(url, tmp_path / "backups", 3)
+    with psycopg.connect(url) as migration:  # the dump of the target as it is cannot be taken
+        migration.execute("LOCK TABLE note IN ACCESS EXCLUSIVE MODE")
+        with pytest.raises(GoliveError) as stopped:
+            keep(url, backup.snapshot, None, {}, tmp_path / "reconcile", lock_timeout=1)
+    assert "pg_dump of the target waited for a lock another session holds on public.note" in stopped.value.message
+    assert list((tmp_path / "reconcile").iterdir()) == []  # (so `--restore-data` stops there, restoring nothing)

@@ -276,24 +276,48 @@ def test_a_plain_rollback_lists_what_users_wrote_since_the_sync_and_leaves_it(di
     assert len(told) == 1 and told[0].endswith(f"[1] {line.removeprefix('    ! ')}"), told
 
 
-def test_restore_data_stops_untouched_while_the_new_app_holds_a_lock_then_succeeds(dirfinal: Dir, cli) -> None:
-    config = dirfinal.project / "golive.toml"
-    config.write_text(config.read_text().replace("backup_keep = 3", "backup_keep = 3\nlock_timeout = 1"))
+def test_restore_data_holds_writes_off_ends_the_apps_sessions_and_allows_writes_after(dirfinal: Dir, cli) -> None:
     assert cli("sync", "--yes").exit_code == 0
     app = psycopg.connect(dirfinal.target_url, application_name="django-web")  # mid-transaction: holds its lock
     app.execute("SELECT count(*) FROM auth_user")
     try:
-        stuck = cli("rollback", "--yes", "--restore-data")
-        assert stuck.exit_code == 4, stuck.stderr
-        assert "waited 1 s for a lock other sessions hold on the target and stopped, its data untouched" in stuck.stderr
-        assert "django-web from 127.0.0.1 (idle in transaction)" in stuck.stderr
-        assert "stop the new application (or end those sessions" in stuck.stderr
-        assert dirfinal.count("auth_user") == 30  # pg_restore's one transaction rolled back
+        restored = cli("-v", "rollback", "--yes", "--restore-data")
+        assert restored.exit_code == 0, restored.stderr
+        assert "    undo: writes to the target held off: new sessions read-only, open ones ended" in restored.lines
+        with pytest.raises(psycopg.OperationalError):  # its session was ended (its transaction wrote nothing)
+            app.execute("SELECT 1")
     finally:
         app.close()
-    again = cli("rollback", "--yes", "--restore-data")
-    assert again.exit_code == 0, again.stderr
     assert dirfinal.count("auth_user") == 0
+    with psycopg.connect(dirfinal.target_url, autocommit=True) as later:  # writes allowed again, setting gone
+        later.execute("INSERT INTO auth_group (name) VALUES ('after')")
+        assert later.execute("SELECT count(*) FROM pg_db_role_setting r JOIN pg_database d ON d.oid = r.setdatabase"
+                             " WHERE d.datname = current_database()").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("restore", [True, False], ids=["finished", "given-up"])
+def test_an_interrupted_data_rollback_leaves_writes_held_and_the_next_rollback_finishes_it(dirfinal: Dir, cli,
+                                                                                          restore: bool) -> None:
+    assert cli("sync", "--yes").exit_code == 0
+    env = {**os.environ, "NO_COLOR": "1", "GOLIVE_FAULT": "sync.run:restore:kill"}
+    proc = subprocess.run([sys.executable, "-m", "golive", "rollback", "--yes", "--restore-data"], cwd=dirfinal.project,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -9, proc.stderr
+    with psycopg.connect(dirfinal.target_url, autocommit=True) as app, pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+        app.execute("INSERT INTO auth_group (name) VALUES ('while held')")  # held off: nothing written is lost
+    assert "writes=held (a data rollback was interrupted: `golive rollback --restore-data` finishes it)" in \
+        next(line for line in cli("status").lines if line.startswith("sync:"))
+    refused = cli("sync", "--yes")
+    assert refused.exit_code == 1, refused.stderr
+    assert "the target is read-only: a data rollback (`golive rollback --restore-data`) was interrupted" in refused.stderr
+    finished = cli("rollback", "--yes", *(["--restore-data"] if restore else []))
+    assert finished.exit_code == 0, finished.stderr
+    assert dirfinal.count("auth_user") == (0 if restore else 30)  # given up: the data stays as it is
+    assert restore or ("    ! an interrupted data rollback had left the target read-only: writes are allowed again"
+                       " (its data was not restored)") in finished.lines
+    with psycopg.connect(dirfinal.target_url, autocommit=True) as app:
+        app.execute("INSERT INTO auth_group (name) VALUES ('after')")
+    assert "writes=" not in next(line for line in cli("status").lines if line.startswith("sync:"))
 
 
 def test_a_backup_that_waits_on_a_migrations_lock_stops_leaving_no_partial_dump(dirfinal: Dir, cli) -> None:
@@ -366,22 +390,6 @@ def test_a_source_that_cannot_be_read_is_one_line_naming_it(dirfinal: Dir, cli, 
         result = cli(*args)
         assert result.exit_code == 1 and result.stderr.startswith(said.format(tmp=tmp_path)), (args, result.stderr)
         assert "internal error" not in result.stderr and SECRET not in result.stderr
-
-
-def test_restore_data_whose_keeping_fails_restores_nothing_and_leaves_no_folder(dirfinal: Dir, cli) -> None:
-    config = dirfinal.project / "golive.toml"
-    config.write_text(config.read_text().replace("backup_keep = 3", "backup_keep = 3\nlock_timeout = 1"))
-    assert cli("sync", "--yes").exit_code == 0
-    with psycopg.connect(dirfinal.target_url) as migration:  # the dump of the target as it is cannot be taken
-        migration.execute("LOCK TABLE auth_group IN ACCESS EXCLUSIVE MODE")
-        stuck = cli("rollback", "--yes", "--restore-data")
-    assert stuck.exit_code == 4
-    assert "pg_dump of the target waited for a lock another session holds on public.auth_group" in stuck.stderr
-    reconcile = dirfinal.project / ".golive" / "reconcile"
-    assert not reconcile.exists() or list(reconcile.iterdir()) == []
-    assert dirfinal.count("auth_user") == 30  # nothing restored
-    assert cli("rollback", "--yes", "--restore-data").exit_code == 0
-    assert dirfinal.count("auth_user") == 0
 
 
 def test_restore_data_blocked_by_a_table_made_since_names_it_and_changes_no_data(dirfinal: Dir, cli) -> None:

@@ -8,6 +8,7 @@ line (where `ps` would show it): it goes in PGPASSWORD.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -22,7 +23,7 @@ from typing import Any
 from golive.errors import GoliveError
 from golive.secrets import REDACTOR
 
-__all__ = ["Backup", "dump", "dump_in", "restore"]
+__all__ = ["FROZEN_MARK", "Backup", "dump", "dump_in", "release_writes", "restore", "writes_are_held", "writes_held"]
 
 
 def _tool(name: str) -> str:
@@ -112,6 +113,62 @@ def dump(url: str, directory: Path, keep: int, lock_timeout: float = 30.0) -> Ba
     return Backup(path, text)
 
 
+# a database-level setting golive adds while it holds writes off the target, so that whatever runs next knows
+FROZEN_MARK = "golive.restore_freeze"
+
+
+@contextmanager
+def writes_held(url: str) -> Iterator[str | None]:
+    """Writes to the target held off while a data rollback keeps and replaces its data: new sessions start
+    read-only (``ALTER DATABASE … SET default_transaction_read_only``) and the open ones are ended; put back
+    after, also when the block fails. Yields None, or why it could not be done (the role may not alter the
+    database). If golive dies inside, the target stays read-only (nothing written is lost) and carries
+    ``FROZEN_MARK``: the next rollback or sync puts it back (``release_writes``)."""
+    import psycopg
+    from psycopg import sql
+
+    from golive.db import connect
+
+    with connect(url, what="target database") as conn:
+        conn.execute("SET default_transaction_read_only = off")  # (held off already: an interrupted rollback)
+        database = sql.Identifier(conn.execute("SELECT current_database()").fetchone()[0])
+        try:
+            conn.execute(sql.SQL("ALTER DATABASE {} SET default_transaction_read_only = on").format(database))
+            conn.execute(sql.SQL("ALTER DATABASE {} SET {} = on").format(database, sql.Identifier(*FROZEN_MARK.split("."))))
+        except psycopg.errors.InsufficientPrivilege as exc:
+            yield f"{str(exc).strip().splitlines()[0]}"
+            return
+        try:
+            for (pid,) in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                                       " AND pid <> pg_backend_pid() AND backend_type = 'client backend'").fetchall():
+                # (waits up to 5 s for it to be gone; another role's session may go on until it reconnects)
+                with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
+                    conn.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
+            yield None
+        finally:
+            release_writes(conn)
+
+
+def writes_are_held(conn: Any) -> bool:
+    """Whether golive holds writes off the target (``writes_held``, left so by an interrupted rollback)."""
+    return bool(conn.execute("SELECT count(*) FROM pg_db_role_setting r, unnest(r.setconfig) s WHERE r.setrole = 0"
+                             " AND r.setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                             " AND s LIKE %s", (f"{FROZEN_MARK}=%",)).fetchone()[0])
+
+
+def release_writes(conn: Any) -> bool:
+    """Writes allowed again on the target, if golive held them off (True then)."""
+    from psycopg import sql
+
+    if not writes_are_held(conn):
+        return False
+    conn.execute("SET default_transaction_read_only = off")  # (this session began while they were held off)
+    database = sql.Identifier(conn.execute("SELECT current_database()").fetchone()[0])
+    conn.execute(sql.SQL("ALTER DATABASE {} RESET default_transaction_read_only").format(database))
+    conn.execute(sql.SQL("ALTER DATABASE {} RESET {}").format(database, sql.Identifier(*FROZEN_MARK.split("."))))
+    return True
+
+
 def restore(url: str, path: Path, lock_timeout: float = 30.0) -> None:
     """Put the target back as the dump has it. golive's own sync state (schema ``golive``) is dropped
     first: objects made after the dump are not touched by --clean, and a watermark newer than the data
@@ -128,6 +185,7 @@ def restore(url: str, path: Path, lock_timeout: float = 30.0) -> None:
         raise GoliveError(f"backup {path} is gone", hint="restore the target by hand from another backup")
     with connect(url, what="target database") as conn:
         conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{max(1, round(lock_timeout * 1000))}ms",))
+        conn.execute("SET default_transaction_read_only = off")  # (others' writes may be held off: writes_held)
         try:
             conn.execute("DROP SCHEMA IF EXISTS golive CASCADE")
         except psycopg.errors.LockNotAvailable:
@@ -137,6 +195,7 @@ def restore(url: str, path: Path, lock_timeout: float = 30.0) -> None:
             raise _locked(path, lock_timeout, "the target untouched", _sessions(conn, holders)) from None
     conninfo, env = _split(url)
     env["PGAPPNAME"] = name = f"golive-restore-{os.getpid()}"  # (the watchdog finds its session by this)
+    env["PGOPTIONS"] = f"{env.get('PGOPTIONS', '')} -c default_transaction_read_only=off".strip()
     command = [_tool("pg_restore"), "--clean", "--if-exists", "--single-transaction", "--no-owner", "-d", conninfo,
                str(path)]
     with tempfile.TemporaryFile("w+") as errors:

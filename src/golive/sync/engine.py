@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 
 from golive.errors import ConfigError, GoliveError
 from golive.sync import digests, state
+from golive.sync.backup import writes_are_held
 from golive.sync.checks import collisions, foreign_rows, orphans
 from golive.sync.mapping import Mapping, TableMap
 from golive.sync.merge import merge
@@ -159,6 +160,10 @@ class SyncEngine:
         try:
             with unlocked(self.source_url), _undecodable(), self._lock_waits("sync"), \
                     psycopg.connect(self.target_url) as target, target.transaction():
+                if writes_are_held(target):  # (the sync step's plan says so first)
+                    from golive.sync.steps import _held
+
+                    raise _held()
                 self._session(target)
                 self.xact = int(target.execute("SELECT pg_current_xact_id()::text").fetchone()[0])  # type: ignore[index]
                 state.ensure(target)

@@ -11,16 +11,19 @@ def status(config: Any) -> dict[str, str] | None:
         return None
     from golive.db import connect, resolve_url
     from golive.sync import state
+    from golive.sync.backup import writes_are_held
 
     info = {"last": "never"}
     with connect(resolve_url(config.target.url), what="target database") as conn:
+        if writes_are_held(conn):
+            info["writes"] = "held (a data rollback was interrupted: `golive rollback --restore-data` finishes it)"
         if state.exists(conn):
             row = conn.execute("SELECT max(synced_at), count(*), coalesce(sum(synced_count), 0),"
                                " (SELECT mode FROM golive.sync_state ORDER BY synced_at DESC LIMIT 1)"
                                " FROM golive.sync_state").fetchone()
             if row[1]:
                 last = row[0].astimezone().isoformat(timespec="seconds")
-                info = {"last": last, "mode": str(row[3]), "tables": str(row[1]), "synced_rows": str(row[2])}
+                info |= {"last": last, "mode": str(row[3]), "tables": str(row[1]), "synced_rows": str(row[2])}
     backups = sorted((config.state_dir / "backups").glob("target-*.dump"))
     info["backup"] = backups[-1].name if backups else "none"
     return info

@@ -48,6 +48,12 @@ def _config(ctx: StepContext) -> GoliveConfig:
     return ctx.config
 
 
+def _held() -> GoliveError:
+    return GoliveError("the target is read-only: a data rollback (`golive rollback --restore-data`) was interrupted",
+                       hint="run `golive rollback --restore-data --yes` to finish it (or `golive rollback --yes` to"
+                            " keep the data and allow writes again)")
+
+
 def _key_columns(config: GoliveConfig) -> dict[str, tuple[str, ...]]:
     """Each mapped target table's key columns (none if the mapping no longer loads: deleted keys unnamed)."""
     from golive.sync.mapping import load_mapping
@@ -74,11 +80,14 @@ class Sync(Step):
         """Per table: what golive synced there last (its state in the target), and what this sync reads."""
         from golive.db import connect
         from golive.sync import state
+        from golive.sync.backup import writes_are_held
         from golive.sync.source import Source, unlocked
 
         engine, tables = engine_for(_config(ctx), {"tables": self.params["tables"]})
         last: dict[str, tuple[Any, ...]] = {}
         with connect(engine.target_url, what="target database") as target:  # (unreachable: said before any prompt)
+            if writes_are_held(target):
+                raise _held()
             if state.exists(target):
                 last = {row[0]: row[1:] for row in target.execute(
                     "SELECT target, synced_count, mode, synced_at, watermark FROM golive.sync_state")}
@@ -150,26 +159,50 @@ class Sync(Step):
 
     def undo(self, ctx: StepContext, record: Record) -> None:
         from golive.db import resolve_url
-        from golive.sync.backup import restore
+        from golive.sync.backup import restore, writes_held
         from golive.sync.reconcile import keep
 
         if not ctx.options.get("restore_data"):
             ctx.log("undo", "the new database is left as it is (`golive rollback --restore-data` restores the"
                     f" backup {record['backup']})")
             if "results" in record:  # (a sync that committed: users may have written since, for the old app to take)
+                self._release(ctx)
                 self._reconcile(ctx, record)
             return
         config = _config(ctx)
         url, backup = resolve_url(config.require("target").url), Path(record["backup"])
         if not backup.exists():
             raise GoliveError(f"backup {backup} is gone", hint="restore the target by hand from another backup")
-        # nothing users wrote is lost: what the restore replaces is kept first (a failure here stops it)
         wait = config.require("target").lock_timeout
-        kept = keep(url, record.get("backup_snapshot"), record.get("sync_transaction"), _key_columns(config),
-                    config.state_dir / "reconcile", wait)
-        ctx.notice(f"kept before the restore: {kept.describe()}")
-        ctx.log("undo", f"restore the target from {backup}")
-        restore(url, backup, wait)
+        # nothing users wrote is lost: writes are held off (new sessions read-only, open ones ended), what the
+        # restore replaces is kept (a failure here stops it), then the backup restored, then writes allowed again
+        with writes_held(url) as refused:
+            if refused:
+                ctx.notice(f"writes to the target could not be held off for the restore ({refused}): what the new"
+                           " application writes between the keeping and the restore is lost — stop it first")
+            else:
+                ctx.log("undo", "writes to the target held off: new sessions read-only, open ones ended")
+            kept = keep(url, record.get("backup_snapshot"), record.get("sync_transaction"), _key_columns(config),
+                        config.state_dir / "reconcile", wait)
+            ctx.notice(f"kept before the restore: {kept.describe()}")
+            ctx.log("undo", f"restore the target from {backup}")
+            ctx.checkpoint("restore")
+            restore(url, backup, wait)
+
+    @staticmethod
+    def _release(ctx: StepContext) -> None:
+        """Writes allowed again if an interrupted data rollback left them held off (this one leaves the data)."""
+        from golive.db import connect, resolve_url
+        from golive.sync.backup import release_writes
+
+        try:
+            with connect(resolve_url(_config(ctx).require("target").url), what="target database") as conn:
+                released = release_writes(conn)
+        except GoliveError:
+            return  # (unreachable: nothing held, or nothing to do about it now; status says so)
+        if released:
+            ctx.notice("an interrupted data rollback had left the target read-only: writes are allowed again"
+                       " (its data was not restored)")
 
     @staticmethod
     def _reconcile(ctx: StepContext, record: Record) -> None:

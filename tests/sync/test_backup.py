@@ -1,0 +1,38 @@
+"""Restore against real PostgreSQL: a lock another session holds is waited for `lock_timeout`, then the
+restore is cancelled by its watchdog (pg_restore sets its own lock_timeout to 0), its data untouched."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from golive.errors import GoliveError
+from golive.sandbox.postgres import PostgresCluster
+from golive.sync.backup import dump, restore
+
+
+def test_a_restore_held_up_by_a_lock_is_cancelled_naming_the_holder(tmp_path: Path, pg_cluster: PostgresCluster) -> None:
+    url = pg_cluster.create_database(f"backup_{uuid.uuid4().hex[:8]}")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE note (id int PRIMARY KEY)")
+    backup = dump(url, tmp_path, 3)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("INSERT INTO note VALUES (1), (2)")
+    holder = psycopg.connect(url, application_name="django-web")  # mid-transaction: its lock blocks the DROP
+    holder.execute("SELECT count(*) FROM note")
+    try:
+        with pytest.raises(GoliveError) as stopped:
+            restore(url, backup.path, lock_timeout=1)
+    finally:
+        holder.close()
+    assert "waited 1 s for a lock other sessions hold on the target and stopped, its data untouched" in stopped.value.message
+    assert "held by 1 session(s): pid " in stopped.value.message
+    assert " django-web from 127.0.0.1 (idle in transaction)" in stopped.value.message
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM note").fetchone()[0] == 2  # its one transaction rolled back
+    restore(url, backup.path, lock_timeout=1)
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM note").fetchone()[0] == 0
