@@ -212,8 +212,8 @@ def test_rollback_restore_data_puts_the_backup_back(dirfinal: Dir, cli) -> None:
     assert plain.lines[-1] == ("      target database: unchanged (left as it is; `golive rollback --restore-data` would"
                                f" restore the backup {backup})")  # a plain rollback deletes nothing
     planned = cli("rollback", "--dry-run", "--restore-data")
-    assert planned.lines[-1].startswith(f"      target database: as it is now -> the backup {backup} (what it replaces is"
-                                        " kept first in "), planned.stdout
+    assert planned.lines[-1].startswith(f"      target database: as it is now -> the backup {backup} (writes held off"
+                                        " meanwhile, its sessions ended; what it replaces is kept first in "), planned.stdout
     restored = cli("-v", "rollback", "--yes", "--restore-data")
     assert restored.exit_code == 0, restored.stderr
     assert any(line.startswith("    undo: restore the target from ") for line in restored.lines)

@@ -154,8 +154,8 @@ class Sync(Step):
         if not ctx.options.get("restore_data"):
             kept = f"left as it is; `golive rollback --restore-data` would restore the backup {backup}"
             return [Change("target database", kept, kept)]
-        return [Change("target database", "as it is now", f"the backup {backup} (what it replaces is kept first in"
-                       f" {ctx.state_dir / 'reconcile'}/)")]
+        return [Change("target database", "as it is now", f"the backup {backup} (writes held off meanwhile, its"
+                       f" sessions ended; what it replaces is kept first in {ctx.state_dir / 'reconcile'}/)")]
 
     def undo(self, ctx: StepContext, record: Record) -> None:
         from golive.db import resolve_url
