@@ -139,12 +139,11 @@ def writes_held(url: str) -> Iterator[str | None]:
             yield f"{str(exc).strip().splitlines()[0]}"
             return
         try:
-            # (PostgreSQL 14+ waits up to 5 s for each to be gone; another role's session may go on until it reconnects)
-            wait = ", 5000" if int(conn.execute("SHOW server_version_num").fetchone()[0]) >= 140000 else ""
+            # (each waited for up to 5 s; another role's session may go on until it reconnects)
             for (pid,) in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
                                        " AND pid <> pg_backend_pid() AND backend_type = 'client backend'").fetchall():
                 with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
-                    conn.execute(f"SELECT pg_terminate_backend(%s{wait})", (pid,))
+                    conn.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
             yield None
         finally:
             release_writes(conn)
