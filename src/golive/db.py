@@ -10,7 +10,7 @@ from typing import Any
 from golive.errors import GoliveError
 from golive.secrets import REDACTOR, SecretRef
 
-__all__ = ["connect", "database_name", "open_connection", "resolve_url"]
+__all__ = ["connect", "database_name", "open_connection", "require_version", "resolve_url"]
 
 
 def resolve_url(url: SecretRef | str) -> str:
@@ -42,3 +42,11 @@ def connect(url: str, *, autocommit: bool = True, what: str = "database") -> Ite
         yield conn
     finally:
         conn.close()
+
+
+def require_version(conn: Any, major: int, what: str) -> None:
+    """A clear error when the server is older than PostgreSQL ``major`` (golive uses its functions)."""
+    number = int(conn.execute("SHOW server_version_num").fetchone()[0])
+    if number < major * 10000:
+        raise GoliveError(f"the {what} runs PostgreSQL {number // 10000}; golive needs {major} or later",
+                          hint=f"upgrade it to PostgreSQL {major}+ (Django 5.2 needs 14 too)")

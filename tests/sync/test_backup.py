@@ -36,3 +36,23 @@ def test_a_restore_held_up_by_a_lock_is_cancelled_naming_the_holder(tmp_path: Pa
     restore(url, backup.path, lock_timeout=1)
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT count(*) FROM note").fetchone()[0] == 0
+
+
+def test_a_target_older_than_postgresql_14_is_named_with_the_fix(pg_cluster: PostgresCluster) -> None:
+    from golive.db import require_version
+
+    with psycopg.connect(pg_cluster.create_database(f"version_{uuid.uuid4().hex[:8]}")) as conn:
+        require_version(conn, 14, "target database")  # this machine's PostgreSQL 15: no complaint
+
+    class Old:  # (no PostgreSQL 13 server can run here: what it answers to SHOW server_version_num)
+        def execute(self, sql: str) -> Old:
+            assert sql == "SHOW server_version_num"
+            return self
+
+        def fetchone(self) -> tuple[str]:
+            return ("130012",)
+
+    with pytest.raises(GoliveError) as old:
+        require_version(Old(), 14, "target database")
+    assert str(old.value) == ("the target database runs PostgreSQL 13; golive needs 14 or later — upgrade it to"
+                              " PostgreSQL 14+ (Django 5.2 needs 14 too)")

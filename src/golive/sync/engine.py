@@ -201,6 +201,9 @@ class SyncEngine:
                               " [target].lock_timeout sets the wait") from None
 
     def _session(self, target: Any) -> None:
+        from golive.db import require_version
+
+        require_version(target, 14, "target database")  # (hash_record_extended, pg_snapshot)
         target.execute("SELECT set_config('lock_timeout', %s, true)", (f"{max(1, round(self.lock_timeout * 1000))}ms",))
         target.execute("SET CONSTRAINTS ALL DEFERRED")
         # a few big scans and joins per table: compiling them costs more than it saves (-0.2 s a 1M-row table)

@@ -78,7 +78,7 @@ class Sync(Step):
 
     def plan(self, ctx: StepContext) -> list[Change]:
         """Per table: what golive synced there last (its state in the target), and what this sync reads."""
-        from golive.db import connect
+        from golive.db import connect, require_version
         from golive.sync import state
         from golive.sync.backup import writes_are_held
         from golive.sync.source import Source, unlocked
@@ -86,6 +86,7 @@ class Sync(Step):
         engine, tables = engine_for(_config(ctx), {"tables": self.params["tables"]})
         last: dict[str, tuple[Any, ...]] = {}
         with connect(engine.target_url, what="target database") as target:  # (unreachable: said before any prompt)
+            require_version(target, 14, "target database")
             if writes_are_held(target):
                 raise _held()
             if state.exists(target):
