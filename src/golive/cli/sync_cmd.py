@@ -22,7 +22,8 @@ def _row(r: Any) -> list[str]:
 
 
 def _progress(a: Any) -> tuple[Any, Any]:
-    """A bar per table: rows copied of the source's, rows/s, ETA; then the merge and verify phases by name."""
+    """A bar per table: rows copied of the source's, rows/s, ETA; then the merge and verify phases by name.
+    A bar per media folder too, in files."""
     if not a.tty or a.json:
         return nullcontext(), None
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
@@ -31,15 +32,15 @@ def _progress(a: Any) -> tuple[Any, Any]:
     class Rate(ProgressColumn):
         def render(self, task: Any) -> Text:
             speed = task.finished_speed or task.speed
-            return Text(f"{speed:,.0f} rows/s" if speed else "", style="progress.data.speed")
+            return Text(f"{speed:,.0f} {task.fields['unit']}/s" if speed else "", style="progress.data.speed")
 
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("rows"), Rate(),
-                   TimeRemainingColumn(), console=a.out)
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[unit]}"),
+                   Rate(), TimeRemainingColumn(), console=a.out)
     tasks: dict[str, Any] = {}
 
     def update(table: str, done: int, total: int, phase: str = "copy") -> None:
-        if table not in tasks:
-            tasks[table] = bar.add_task(table, total=total)
+        if table not in tasks:  # (a media folder's bar counts files)
+            tasks[table] = bar.add_task(table, total=total, unit="files" if table.startswith("media ") else "rows")
         bar.update(tasks[table], completed=done, description=table if phase == "copy" else f"{table} ({phase})")
 
     return bar, update

@@ -142,9 +142,16 @@ class Sync(Step):
 
         config = _config(ctx)
         done = []
+        shown = ctx.options.get("progress")
         for i, pair in enumerate(config.sync.media if config.sync else []):
+            label = f"media {pair.from_}"
+
+            def progress(done: int, total: int, label: str = label) -> None:
+                if shown is not None:
+                    shown(label, done, total)
+
             result = sync_media(config.resolve(pair.from_), config.resolve(pair.to),
-                                config.state_dir / f"media-manifest-{i}.json")
+                                config.state_dir / f"media-manifest-{i}.json", progress)
             ctx.log("apply", f"media {pair.from_} -> {pair.to}: {result.files} file(s), {result.copied} copied"
                     f" ({result.bytes_copied} bytes), {result.unchanged} unchanged, verified")
             done.append(result)
