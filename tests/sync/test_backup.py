@@ -28,7 +28,7 @@ def test_a_restore_held_up_by_a_lock_is_cancelled_naming_the_holder(tmp_path: Pa
             restore(url, backup.path, lock_timeout=1)
     finally:
         holder.close()
-    assert "waited 1 s for a lock other sessions hold on the target and stopped, its data untouched" in stopped.value.message
+    assert "waited 1 s for a lock other sessions hold on the target and stopped, the target untouched" in stopped.value.message
     assert "held by 1 session(s): pid " in stopped.value.message
     assert " django-web from 127.0.0.1 (idle in transaction)" in stopped.value.message
     with psycopg.connect(url) as conn:

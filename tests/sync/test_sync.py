@@ -398,10 +398,13 @@ def test_restore_data_blocked_by_a_table_made_since_names_it_and_changes_no_data
         app.execute("CREATE TABLE directory_badge (id serial PRIMARY KEY, user_id int REFERENCES auth_user (id))")
     failed = cli("rollback", "--yes", "--restore-data")
     assert failed.exit_code == 4
-    assert ("failed: pg_restore: error: could not execute query: ERROR:  cannot drop constraint auth_user_pkey on"
-            " table public.auth_user because other objects depend on it — its one transaction was rolled back")\
-        in failed.stderr
+    assert ("failed: ERROR:  cannot drop constraint auth_user_pkey on table public.auth_user because other objects"
+            " depend on it — its one transaction was rolled back: the target is as it was") in failed.stderr
     assert dirfinal.count("auth_user") == 30
+    again = cli("sync", "--yes", "--json")  # golive's state went back with the data: the next sync is incremental
+    assert again.exit_code == 0, again.stderr
+    users = next(t for t in json.loads(again.lines[-1])["tables"] if t["table"] == "auth_user")
+    assert (users["mode"], users["inserted"], users["verified"]) == ("incremental", 0, True)
 
 
 def test_status_shows_the_last_sync_and_the_backup_a_data_rollback_would_restore(dirfinal: Dir, cli) -> None:

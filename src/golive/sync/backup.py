@@ -61,8 +61,10 @@ def _run(command: list[str], env: dict[str, str], what: str) -> None:
 
 
 def _said(lines: list[str]) -> str:
-    """The line of a pg_dump/pg_restore complaint that says what went wrong (not its detail or command)."""
-    return next((line for line in lines if " error: " in line), lines[-1] if lines else "")
+    """The line of a pg_dump/pg_restore/psql complaint that says what went wrong (not its detail or command;
+    without psql's ``psql:<stdin>:N:`` position)."""
+    said = next((line for line in lines if " error: " in line or "ERROR:" in line), lines[-1] if lines else "")
+    return said.split(": ", 1)[1] if said.startswith("psql:") and ": " in said else said
 
 
 @dataclass(frozen=True)
@@ -170,51 +172,44 @@ def release_writes(conn: Any) -> bool:
 
 
 def restore(url: str, path: Path, lock_timeout: float = 30.0) -> None:
-    """Put the target back as the dump has it. golive's own sync state (schema ``golive``) is dropped
-    first: objects made after the dump are not touched by --clean, and a watermark newer than the data
-    would make the next incremental sync skip rows. Without it, the next sync is a full one (safe).
+    """Put the target back as the dump has it, in one transaction: golive's own sync state (schema
+    ``golive``) dropped, then pg_restore's script (``--clean``) run by psql. (The state goes because
+    objects made after the dump are not touched by --clean, and a watermark newer than the data would make
+    the next incremental sync skip rows; a dump that has it brings it back. Dropped in the same transaction,
+    a failed restore leaves state and data together as they were.)
 
     A lock another session holds (the new application, mid-transaction) is waited for ``lock_timeout``
     seconds; then the restore is cancelled, its one transaction rolled back, naming the sessions. (A
-    watchdog does it: pg_restore sets its own ``lock_timeout`` to 0, whatever PGOPTIONS says.)"""
-    import psycopg
-
-    from golive.db import connect
-
+    watchdog does it: pg_restore's script sets ``lock_timeout`` to 0, whatever PGOPTIONS says.)"""
     if not path.exists():
         raise GoliveError(f"backup {path} is gone", hint="restore the target by hand from another backup")
-    with connect(url, what="target database") as conn:
-        conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{max(1, round(lock_timeout * 1000))}ms",))
-        conn.execute("SET default_transaction_read_only = off")  # (others' writes may be held off: writes_held)
-        try:
-            conn.execute("DROP SCHEMA IF EXISTS golive CASCADE")
-        except psycopg.errors.LockNotAvailable:
-            holders = [r[0] for r in conn.execute(
-                "SELECT DISTINCT l.pid FROM pg_locks l JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n"
-                " ON n.oid = c.relnamespace WHERE n.nspname = 'golive' AND l.pid <> pg_backend_pid()")]
-            raise _locked(path, lock_timeout, "the target untouched", _sessions(conn, holders)) from None
     conninfo, env = _split(url)
     env["PGAPPNAME"] = name = f"golive-restore-{os.getpid()}"  # (the watchdog finds its session by this)
-    env["PGOPTIONS"] = f"{env.get('PGOPTIONS', '')} -c default_transaction_read_only=off".strip()
-    command = [_tool("pg_restore"), "--clean", "--if-exists", "--single-transaction", "--no-owner", "-d", conninfo,
-               str(path)]
-    with tempfile.TemporaryFile("w+") as errors:
-        proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=errors, text=True)
+    env["PGOPTIONS"] = f"{env.get('PGOPTIONS', '')} -c default_transaction_read_only=off".strip()  # (writes_held)
+    script = [_tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "-f", "-", str(path)]
+    run = [_tool("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction",
+           "-c", "DROP SCHEMA IF EXISTS golive CASCADE", "-f", "-", "-d", conninfo]
+    with tempfile.TemporaryFile("w+") as errors, tempfile.TemporaryFile("w+") as script_errors:
+        writer = subprocess.Popen(script, env=env, stdout=subprocess.PIPE, stderr=script_errors)
+        assert writer.stdout is not None
+        proc = subprocess.Popen(run, env=env, stdin=writer.stdout, stdout=subprocess.DEVNULL, stderr=errors, text=True)
+        writer.stdout.close()  # (psql's now: if psql stops, pg_restore stops too)
         try:
             blockers = _watch(url, proc, name, lock_timeout)
         finally:
-            if proc.poll() is None:  # (interrupted: the restore's transaction dies with its connection)
-                proc.terminate()
-                proc.wait()
+            for child in (proc, writer):
+                if child.poll() is None:  # (interrupted: the restore's transaction dies with its connection)
+                    child.terminate()
+                child.wait()
         if blockers is not None:
-            raise _locked(path, lock_timeout, "its data untouched (golive's sync state is dropped: the next"
-                          " sync is a full one)", blockers)
-        if proc.returncode != 0:
-            errors.seek(0)
-            raise GoliveError(f"pg_restore of {path} failed: {REDACTOR(_said(errors.read().strip().splitlines()))}",
-                              hint="its one transaction was rolled back: the target's data is as it was (golive's"
-                                   " sync state is dropped: the next sync is a full one); fix the cause, then run the"
-                                   " rollback again")
+            raise _locked(path, lock_timeout, "the target untouched", blockers)
+        if proc.returncode != 0 or writer.returncode != 0:
+            for stream in (errors, script_errors):
+                stream.seek(0)
+            said = _said(errors.read().strip().splitlines()) or _said(script_errors.read().strip().splitlines())
+            raise GoliveError(f"the restore of {path} failed: {REDACTOR(said)}",
+                              hint="its one transaction was rolled back: the target is as it was; fix the cause,"
+                                   " then run the rollback again")
 
 
 def _watch(url: str, proc: subprocess.Popen[str], name: str, lock_timeout: float) -> str | None:
