@@ -400,6 +400,9 @@ def test_restore_data_blocked_by_a_table_made_since_names_it_and_changes_no_data
     assert failed.exit_code == 4
     assert ("failed: ERROR:  cannot drop constraint auth_user_pkey on table public.auth_user because other objects"
             " depend on it — its one transaction was rolled back: the target is as it was") in failed.stderr
+    backup = next((dirfinal.project / ".golive" / "backups").glob("target-*.dump"))
+    assert (f"  by hand: pg_restore --clean --if-exists --no-owner -f - {backup} | psql -X -v ON_ERROR_STOP=1"
+            " --single-transaction -c 'DROP SCHEMA IF EXISTS golive CASCADE' -f - -d <target>") in failed.stderr
     assert dirfinal.count("auth_user") == 30
     again = cli("sync", "--yes", "--json")  # golive's state went back with the data: the next sync is incremental
     assert again.exit_code == 0, again.stderr

@@ -236,4 +236,8 @@ class Sync(Step):
                        f" database is left as it is): {kept.describe()}")
 
     def manual_undo(self, record: Record) -> list[str]:
-        return [f"pg_restore --clean --if-exists --single-transaction -d <target> {record['backup']}"]
+        # what golive runs: the data and golive's sync state restored together, in one transaction
+        return [f"pg_restore --clean --if-exists --no-owner -f - {record['backup']} | psql -X -v ON_ERROR_STOP=1"
+                " --single-transaction -c 'DROP SCHEMA IF EXISTS golive CASCADE' -f - -d <target>",
+                "ALTER DATABASE <target> RESET default_transaction_read_only; ALTER DATABASE <target> RESET"
+                " golive.restore_freeze  (if `golive status` shows writes=held)"]
