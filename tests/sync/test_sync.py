@@ -307,9 +307,11 @@ def test_an_interrupted_data_rollback_leaves_writes_held_and_the_next_rollback_f
         app.execute("INSERT INTO auth_group (name) VALUES ('while held')")  # held off: nothing written is lost
     assert "writes=held (a data rollback was interrupted: `golive rollback --restore-data` finishes it)" in \
         next(line for line in cli("status").lines if line.startswith("sync:"))
-    refused = cli("sync", "--yes")
-    assert refused.exit_code == 1, refused.stderr
-    assert "the target is read-only: a data rollback (`golive rollback --restore-data`) was interrupted" in refused.stderr
+    for args in (("sync", "--yes"), ("sync", "--verify-only")):
+        refused = cli(*args)
+        assert refused.exit_code == 1, refused.stderr
+        assert "the target is read-only: a data rollback (`golive rollback --restore-data`) was interrupted" in \
+            refused.stderr
     finished = cli("rollback", "--yes", *(["--restore-data"] if restore else []))
     assert finished.exit_code == 0, finished.stderr
     assert dirfinal.count("auth_user") == (0 if restore else 30)  # given up: the data stays as it is

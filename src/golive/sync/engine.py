@@ -430,6 +430,10 @@ class SyncEngine:
                     psycopg.connect(self.target_url) as target, target.transaction(force_rollback=True):
                 if not state.exists(target):
                     raise GoliveError("the target has no sync yet (no golive.sync_state)", hint="run `golive sync` first")
+                if writes_are_held(target):  # (its staging table could not even be made)
+                    from golive.sync.steps import _held
+
+                    raise _held()
                 self._session(target)
                 state.ensure(target)  # (a state kept by an older golive: the record's columns, rolled back after)
                 results = []
