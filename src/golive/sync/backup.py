@@ -23,7 +23,8 @@ from typing import Any
 from golive.errors import GoliveError
 from golive.secrets import REDACTOR
 
-__all__ = ["FROZEN_MARK", "Backup", "dump", "dump_in", "release_writes", "restore", "writes_are_held", "writes_held"]
+__all__ = ["FROZEN_MARK", "Backup", "dump", "dump_in", "held_error", "release_writes", "restore", "writes_are_held",
+           "writes_held"]
 
 
 def _tool(name: str) -> str:
@@ -156,6 +157,13 @@ def writes_are_held(conn: Any) -> bool:
     return bool(conn.execute("SELECT count(*) FROM pg_db_role_setting r, unnest(r.setconfig) s WHERE r.setrole = 0"
                              " AND r.setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())"
                              " AND s LIKE %s", (f"{FROZEN_MARK}=%",)).fetchone()[0])
+
+
+def held_error() -> GoliveError:
+    """What a sync or verification says while writes are held off (an interrupted data rollback)."""
+    return GoliveError("the target is read-only: a data rollback (`golive rollback --restore-data`) was interrupted",
+                       hint="run `golive rollback --restore-data --yes` to finish it (or `golive rollback --yes` to"
+                            " keep the data and allow writes again)")
 
 
 def release_writes(conn: Any) -> bool:

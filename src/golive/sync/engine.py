@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 
 from golive.errors import ConfigError, GoliveError
 from golive.sync import digests, state
-from golive.sync.backup import writes_are_held
+from golive.sync.backup import held_error, writes_are_held
 from golive.sync.checks import collisions, foreign_rows, orphans
 from golive.sync.mapping import Mapping, TableMap
 from golive.sync.merge import merge
@@ -161,9 +161,7 @@ class SyncEngine:
             with unlocked(self.source_url), _undecodable(), self._lock_waits("sync"), \
                     psycopg.connect(self.target_url) as target, target.transaction():
                 if writes_are_held(target):  # (the sync step's plan says so first)
-                    from golive.sync.steps import _held
-
-                    raise _held()
+                    raise held_error()
                 self._session(target)
                 self.xact = int(target.execute("SELECT pg_current_xact_id()::text").fetchone()[0])  # type: ignore[index]
                 state.ensure(target)
@@ -431,9 +429,7 @@ class SyncEngine:
                 if not state.exists(target):
                     raise GoliveError("the target has no sync yet (no golive.sync_state)", hint="run `golive sync` first")
                 if writes_are_held(target):  # (its staging table could not even be made)
-                    from golive.sync.steps import _held
-
-                    raise _held()
+                    raise held_error()
                 self._session(target)
                 state.ensure(target)  # (a state kept by an older golive: the record's columns, rolled back after)
                 results = []

@@ -48,12 +48,6 @@ def _config(ctx: StepContext) -> GoliveConfig:
     return ctx.config
 
 
-def _held() -> GoliveError:
-    return GoliveError("the target is read-only: a data rollback (`golive rollback --restore-data`) was interrupted",
-                       hint="run `golive rollback --restore-data --yes` to finish it (or `golive rollback --yes` to"
-                            " keep the data and allow writes again)")
-
-
 def _key_columns(config: GoliveConfig) -> dict[str, tuple[str, ...]]:
     """Each mapped target table's key columns (none if the mapping no longer loads: deleted keys unnamed)."""
     from golive.sync.mapping import load_mapping
@@ -80,7 +74,7 @@ class Sync(Step):
         """Per table: what golive synced there last (its state in the target), and what this sync reads."""
         from golive.db import connect, require_version
         from golive.sync import state
-        from golive.sync.backup import writes_are_held
+        from golive.sync.backup import held_error, writes_are_held
         from golive.sync.source import Source, unlocked
 
         engine, tables = engine_for(_config(ctx), {"tables": self.params["tables"]})
@@ -88,7 +82,7 @@ class Sync(Step):
         with connect(engine.target_url, what="target database") as target:  # (unreachable: said before any prompt)
             require_version(target, 14, "target database")
             if writes_are_held(target):
-                raise _held()
+                raise held_error()
             if state.exists(target):
                 last = {row[0]: row[1:] for row in target.execute(
                     "SELECT target, synced_count, mode, synced_at, watermark FROM golive.sync_state")}
