@@ -56,3 +56,22 @@ def test_a_target_older_than_postgresql_14_is_named_with_the_fix(pg_cluster: Pos
         require_version(Old(), 14, "target database")
     assert str(old.value) == ("the target database runs PostgreSQL 13; golive needs 14 or later — upgrade it to"
                               " PostgreSQL 14+ (Django 5.2 needs 14 too)")
+
+
+def test_a_role_that_may_not_alter_the_database_gets_the_reason_and_nothing_held(pg_cluster: PostgresCluster) -> None:
+    from golive.sync.backup import writes_are_held, writes_held
+
+    name = f"hold_{uuid.uuid4().hex[:8]}"
+    pg_cluster.create_database(name)
+    role = f"web_{uuid.uuid4().hex[:6]}"
+    pg_cluster.psql(f"CREATE ROLE {role} LOGIN")  # (trust auth on loopback: no password needed)
+    with writes_held(pg_cluster.url(name, user=role)) as refused:
+        assert refused is not None and refused.startswith("must be owner of database")
+    with psycopg.connect(pg_cluster.url(name)) as conn:
+        assert not writes_are_held(conn)
+    with writes_held(pg_cluster.url(name)) as refused:  # its owner may: held, then released
+        assert refused is None
+        with psycopg.connect(pg_cluster.url(name)) as conn:
+            assert writes_are_held(conn)
+    with psycopg.connect(pg_cluster.url(name)) as conn:
+        assert not writes_are_held(conn)
