@@ -403,13 +403,28 @@ def test_restore_data_blocked_by_a_table_made_since_names_it_and_changes_no_data
     assert ("failed: ERROR:  cannot drop constraint auth_user_pkey on table public.auth_user because other objects"
             " depend on it — its one transaction was rolled back: the target is as it was") in failed.stderr
     backup = next((dirfinal.project / ".golive" / "backups").glob("target-*.dump"))
-    assert (f"  by hand: pg_restore --clean --if-exists --no-owner -f - {backup} | psql -X -v ON_ERROR_STOP=1"
-            " --single-transaction -c 'DROP SCHEMA IF EXISTS golive CASCADE' -f - -d <target>") in failed.stderr
+    assert f"  by hand: pg_restore --clean --if-exists --no-owner -f restore.sql {backup}  (then, only if it" \
+           " succeeded:)" in failed.stderr
+    assert ("  by hand: psql -X -v ON_ERROR_STOP=1 --single-transaction -c 'DROP SCHEMA IF EXISTS golive CASCADE'"
+            " -f restore.sql -d <target>") in failed.stderr
     assert dirfinal.count("auth_user") == 30
     again = cli("sync", "--yes", "--json")  # golive's state went back with the data: the next sync is incremental
     assert again.exit_code == 0, again.stderr
     users = next(t for t in json.loads(again.lines[-1])["tables"] if t["table"] == "auth_user")
     assert (users["mode"], users["inserted"], users["verified"]) == ("incremental", 0, True)
+
+
+def test_a_damaged_backup_is_found_before_the_target_is_touched(dirfinal: Dir, cli) -> None:
+    dirfinal.source_sql("UPDATE entry SET phone = '+1-555-0101' WHERE id = 1")  # (the backup of a synced target)
+    assert cli("sync", "--yes").exit_code == 0
+    assert cli("sync", "--yes", "--full").exit_code == 0
+    backup = max((dirfinal.project / ".golive" / "backups").glob("target-*.dump"))
+    backup.write_bytes(backup.read_bytes()[: backup.stat().st_size * 2 // 3])  # cut short (a full disk, a bad copy)
+    failed = cli("rollback", "--yes", "--restore-data")
+    assert failed.exit_code == 4
+    assert f"reading the backup {backup} failed: pg_restore: error: " in failed.stderr
+    assert dirfinal.count("auth_user") == 30 and dirfinal.count("directory_score") == 90  # untouched
+    assert not list(backup.parent.glob(".restore-*"))  # (its script went too)
 
 
 def test_status_shows_the_last_sync_and_the_backup_a_data_rollback_would_restore(dirfinal: Dir, cli) -> None:

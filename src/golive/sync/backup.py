@@ -194,35 +194,33 @@ def restore(url: str, path: Path, lock_timeout: float = 30.0) -> None:
     conninfo, env = _split(url)
     env["PGAPPNAME"] = name = f"golive-restore-{os.getpid()}"  # (the watchdog finds its session by this)
     env["PGOPTIONS"] = f"{env.get('PGOPTIONS', '')} -c default_transaction_read_only=off".strip()  # (writes_held)
-    script = [_tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "-f", "-", str(path)]
-    run = [_tool("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction",
-           "-c", "DROP SCHEMA IF EXISTS golive CASCADE", "-f", "-", "-d", conninfo]
-    with tempfile.TemporaryFile("w+") as errors, tempfile.TemporaryFile("w+") as script_errors:
-        writer = subprocess.Popen(script, env=env, stdout=subprocess.PIPE, stderr=script_errors)
-        assert writer.stdout is not None
-        proc = subprocess.Popen(run, env=env, stdin=writer.stdout, stdout=subprocess.DEVNULL, stderr=errors, text=True)
-        writer.stdout.close()  # (psql's now: if psql stops, pg_restore stops too)
+    # the whole script first, checked, then run: a script cut short by a failing pg_restore would otherwise
+    # reach its end in psql and be committed, half a restore (it is owner-only, next to the dumps, and goes)
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".restore-", suffix=".sql") as script, \
+            tempfile.TemporaryFile("w+") as errors:
+        _run([_tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "-f", script.name, str(path)], env,
+             f"reading the backup {path}")
+        proc = subprocess.Popen([_tool("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction",
+                                 "-c", "DROP SCHEMA IF EXISTS golive CASCADE", "-f", script.name, "-d", conninfo],
+                                env=env, stdout=subprocess.DEVNULL, stderr=errors, text=True)
         try:
             blockers = _watch(url, proc, name, lock_timeout)
         finally:
-            for child in (proc, writer):
-                if child.poll() is None:  # (interrupted: the restore's transaction dies with its connection)
-                    child.terminate()
-                child.wait()
+            if proc.poll() is None:  # (interrupted: the restore's transaction dies with its connection)
+                proc.terminate()
+                proc.wait()
         if blockers is not None:
             raise _locked(path, lock_timeout, "the target untouched", blockers)
-        if proc.returncode != 0 or writer.returncode != 0:
-            for stream in (errors, script_errors):
-                stream.seek(0)
-            said = _said(errors.read().strip().splitlines()) or _said(script_errors.read().strip().splitlines())
-            raise GoliveError(f"the restore of {path} failed: {REDACTOR(said)}",
+        if proc.returncode != 0:
+            errors.seek(0)
+            raise GoliveError(f"the restore of {path} failed: {REDACTOR(_said(errors.read().strip().splitlines()))}",
                               hint="its one transaction was rolled back: the target is as it was; fix the cause,"
                                    " then run the rollback again")
 
 
 def _watch(url: str, proc: subprocess.Popen[str], name: str, lock_timeout: float) -> str | None:
-    """Wait for pg_restore; if its session waits longer than ``lock_timeout`` for a lock, cancel it and
-    say who holds the lock (None: it finished, well or not)."""
+    """Wait for the restore (psql); if its session waits longer than ``lock_timeout`` for a lock, cancel it
+    and say who holds the lock (None: it finished, well or not)."""
     from golive.db import connect
 
     with connect(url, what="target database") as watch:

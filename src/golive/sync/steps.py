@@ -231,7 +231,9 @@ class Sync(Step):
 
     def manual_undo(self, record: Record) -> list[str]:
         # what golive runs: the data and golive's sync state restored together, in one transaction
-        return [f"pg_restore --clean --if-exists --no-owner -f - {record['backup']} | psql -X -v ON_ERROR_STOP=1"
-                " --single-transaction -c 'DROP SCHEMA IF EXISTS golive CASCADE' -f - -d <target>",
+        return [f"pg_restore --clean --if-exists --no-owner -f restore.sql {record['backup']}  (then, only if it"
+                " succeeded:)",
+                "psql -X -v ON_ERROR_STOP=1 --single-transaction -c 'DROP SCHEMA IF EXISTS golive CASCADE'"
+                " -f restore.sql -d <target>",
                 "ALTER DATABASE <target> RESET default_transaction_read_only; ALTER DATABASE <target> RESET"
                 " golive.restore_freeze  (if `golive status` shows writes=held)"]
