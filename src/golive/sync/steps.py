@@ -190,6 +190,8 @@ class Sync(Step):
             ctx.log("undo", f"restore the target from {backup}")
             ctx.checkpoint("restore")
             restore(url, backup, wait)
+        if not refused:
+            ctx.log("undo", "writes to the target allowed again")
 
     @staticmethod
     def _release(ctx: StepContext) -> None:
