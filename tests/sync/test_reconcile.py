@@ -14,7 +14,7 @@ import pytest
 from golive.errors import GoliveError
 from golive.sandbox.postgres import PostgresCluster
 from golive.sync.backup import dump
-from golive.sync.reconcile import keep
+from golive.sync.reconcile import count_written, keep
 
 
 def test_rows_are_told_apart_by_the_snapshot_of_the_backups_dump(tmp_path: Path, pg_cluster: PostgresCluster) -> None:
@@ -45,6 +45,7 @@ def test_rows_are_told_apart_by_the_snapshot_of_the_backups_dump(tmp_path: Path,
     bodies = sorted(json.loads(line)["body"] for line in (kept.directory / "public.note.ndjson").read_text().splitlines())
     assert bodies == ["written after", "written while the dump ran"]
     assert kept.written == {"app.tag": 1, "public.note": 2}
+    assert count_written(url, backup.snapshot, sync) == kept.written  # (what a rollback's plan shows)
     assert (kept.directory / "before-restore.dump").stat().st_size > 0
 
     without_sync = keep(url, backup.snapshot, None, {}, tmp_path / "reconcile")  # its id never recorded: kept too

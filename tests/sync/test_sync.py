@@ -209,11 +209,12 @@ def test_rollback_restore_data_puts_the_backup_back(dirfinal: Dir, cli) -> None:
     plain = cli("-v", "rollback", "--yes", "--dry-run")
     assert plain.exit_code == 0
     backup = next((dirfinal.project / ".golive" / "backups").glob("target-*.dump")).name
-    assert plain.lines[-1] == ("      target database: unchanged (left as it is; `golive rollback --restore-data` would"
-                               f" restore the backup {backup})")  # a plain rollback deletes nothing
+    assert plain.lines[-1] == ("      target database: unchanged (left as it is; no row written since the sync;"
+                               f" `golive rollback --restore-data` would restore the backup {backup})")  # nothing deleted
     planned = cli("rollback", "--dry-run", "--restore-data")
-    assert planned.lines[-1].startswith(f"      target database: as it is now -> the backup {backup} (writes held off"
-                                        " meanwhile, its sessions ended; what it replaces is kept first in "), planned.stdout
+    assert planned.lines[-1].startswith(f"      target database: as it is now; no row written since the sync -> the backup"
+                                        f" {backup} (writes held off meanwhile, its sessions ended; what it replaces is"
+                                        " kept first in "), planned.stdout
     restored = cli("-v", "rollback", "--yes", "--restore-data")
     assert restored.exit_code == 0, restored.stderr
     assert any(line.startswith("    undo: restore the target from ") for line in restored.lines)
@@ -235,6 +236,9 @@ def test_restore_data_first_keeps_what_users_wrote_since_the_backup(dirfinal: Di
         app.execute("INSERT INTO auth_group (name) VALUES ('editors')")  # a table golive does not sync
         score = app.execute("DELETE FROM directory_score WHERE id = (SELECT min(id) FROM directory_score)"
                             " RETURNING id").fetchone()[0]
+    planned = cli("rollback", "--dry-run", "--restore-data")  # the plan says how much the rollback will keep
+    assert planned.lines[-1].startswith("      target database: as it is now; 3 row(s) written since the sync"
+                                        " (public.auth_group 1, public.auth_user 2), kept first -> the backup "), planned.stdout
     result = cli("rollback", "--yes", "--restore-data")
     assert result.exit_code == 0, result.stderr
     kept = next(Path(line.split(" kept in ")[1]) for line in result.lines if line.startswith("    ! kept before the restore"))

@@ -31,7 +31,7 @@ from typing import Any, TextIO
 from golive.sync.backup import dump_in, snapshot
 from golive.sync.source import ident
 
-__all__ = ["Kept", "keep"]
+__all__ = ["Kept", "count_written", "keep"]
 
 # A row version's transaction as a 64-bit id (``xmin`` is its low 32 bits; ``n`` the next id now):
 # the latest id at or before ``n`` with those low bits.
@@ -91,31 +91,55 @@ def _keep(url: str, backup_snapshot: str | None, sync_xact: int | None, keys: di
         if dump:
             dump_in(url, exported, directory / "before-restore.dump", lock_timeout)
         if backup_snapshot is not None:
-            for schema, table in conn.execute(
-                    "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-                    " WHERE c.relkind = 'r' AND n.nspname NOT IN ('information_schema', 'golive')"
-                    " AND n.nspname NOT LIKE 'pg\\_%' ORDER BY 1, 2").fetchall():
+            for schema, table in _tables(conn):
                 written = _written(conn, schema, table, backup_snapshot, sync_xact, directory)
                 if written:
                     kept.written[f"{schema}.{table}"] = written
         kept.deleted = _deleted(conn, keys, directory)
 
 
-def _written(conn: Any, schema: str, table: str, backup_snapshot: str, sync_xact: int | None,
-             directory: Path) -> int:
-    """Rows of one table whose version the backup's snapshot did not see and the sync did not write."""
+def _since(schema: str, table: str, backup_snapshot: str, sync_xact: int | None) -> tuple[str, dict[str, Any]]:
+    """FROM and WHERE (and their parameters) for the rows of one table whose version the backup's snapshot
+    did not see and the sync did not write."""
     full = _FULL_XID.format(n="x.n")
     # cheap tests first, on the 32-bit xid: a row older than the snapshot's xmin was seen by the dump (and a
     # frozen one, of age INT_MAX, is older than any); the sync's own rows are most of what is left
     own = " AND t.xmin <> (%(own)s::bigint %% 4294967296)::text::xid" if sync_xact is not None else ""
-    oldest = int(backup_snapshot.split(":")[0]) % 2**32
-    out, count = None, 0
-    with conn.cursor(name="golive_reconcile") as rows:  # (streamed: the table may be large, the rows few)
-        rows.execute(
-            f"SELECT row_to_json(t)::text FROM {ident(schema)}.{ident(table)} t, (SELECT {_NEXT} AS n) x"
+    return (f" FROM {ident(schema)}.{ident(table)} t, (SELECT {_NEXT} AS n) x"
             f" WHERE age(t.xmin) <= age(%(oldest)s::text::xid){own}"
             f" AND NOT pg_visible_in_snapshot({full}::text::xid8, %(snapshot)s::pg_snapshot)",
-            {"own": sync_xact, "oldest": oldest, "snapshot": backup_snapshot})
+            {"own": sync_xact, "oldest": int(backup_snapshot.split(":")[0]) % 2**32, "snapshot": backup_snapshot})
+
+
+def _tables(conn: Any) -> list[tuple[str, str]]:
+    return [tuple(r) for r in conn.execute(
+        "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE c.relkind = 'r' AND n.nspname NOT IN ('information_schema', 'golive')"
+        " AND n.nspname NOT LIKE 'pg\\_%' ORDER BY 1, 2").fetchall()]
+
+
+def count_written(url: str, backup_snapshot: str, sync_xact: int | None) -> dict[str, int]:
+    """How many rows each table holds that were written since the backup (not by the sync): what a rollback
+    would list, counted without writing anything (for its plan)."""
+    from golive.db import connect
+
+    counts = {}
+    with connect(url, what="target database") as conn:
+        for schema, table in _tables(conn):
+            where, params = _since(schema, table, backup_snapshot, sync_xact)
+            found = conn.execute(f"SELECT count(*){where}", params).fetchone()[0]
+            if found:
+                counts[f"{schema}.{table}"] = int(found)
+    return counts
+
+
+def _written(conn: Any, schema: str, table: str, backup_snapshot: str, sync_xact: int | None,
+             directory: Path) -> int:
+    """Rows of one table written since the backup (``_since``), into ``<schema>.<table>.ndjson``."""
+    where, params = _since(schema, table, backup_snapshot, sync_xact)
+    out, count = None, 0
+    with conn.cursor(name="golive_reconcile") as rows:  # (streamed: the table may be large, the rows few)
+        rows.execute(f"SELECT row_to_json(t)::text{where}", params)
         try:
             for (line,) in rows:
                 if out is None:

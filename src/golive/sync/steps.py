@@ -153,11 +153,34 @@ class Sync(Step):
 
     def undo_plan(self, ctx: StepContext, changes: list[Change], record: Record) -> list[Change]:
         backup = Path(record.get("backup", "?")).name
+        written, some = self._written_since(ctx, record)
+        listed, first = (", listed for reconciliation", ", kept first") if some else ("", "")
         if not ctx.options.get("restore_data"):
-            kept = f"left as it is; `golive rollback --restore-data` would restore the backup {backup}"
+            kept = f"left as it is{f'; {written}{listed}' if written else ''}; `golive rollback --restore-data`" \
+                   f" would restore the backup {backup}"
             return [Change("target database", kept, kept)]
-        return [Change("target database", "as it is now", f"the backup {backup} (writes held off meanwhile, its"
-                       f" sessions ended; what it replaces is kept first in {ctx.state_dir / 'reconcile'}/)")]
+        return [Change("target database", f"as it is now{f'; {written}{first}' if written else ''}",
+                       f"the backup {backup} (writes held off meanwhile, its sessions ended; what it replaces is kept"
+                       f" first in {ctx.state_dir / 'reconcile'}/)")]
+
+    @staticmethod
+    def _written_since(ctx: StepContext, record: Record) -> tuple[str, bool]:
+        """For the plan: how much users wrote since the sync, which the rollback keeps ("" if not known), and
+        whether there is any."""
+        from golive.db import resolve_url
+        from golive.sync.reconcile import count_written
+
+        if "results" not in record or record.get("backup_snapshot") is None:
+            return "", False  # (no sync committed, or a backup that cannot tell rows apart)
+        try:
+            counts = count_written(resolve_url(_config(ctx).require("target").url), record["backup_snapshot"],
+                                   record.get("sync_transaction"))
+        except GoliveError as exc:
+            return f"rows written since the sync not counted ({exc.message})", False
+        if not counts:
+            return "no row written since the sync", False
+        return (f"{sum(counts.values())} row(s) written since the sync"
+                f" ({', '.join(f'{t} {n}' for t, n in sorted(counts.items()))})"), True
 
     def undo(self, ctx: StepContext, record: Record) -> None:
         from golive.db import resolve_url
