@@ -102,8 +102,9 @@ def _since(schema: str, table: str, backup_snapshot: str, sync_xact: int | None)
     """FROM and WHERE (and their parameters) for the rows of one table whose version the backup's snapshot
     did not see and the sync did not write."""
     full = _FULL_XID.format(n="x.n")
-    # cheap tests first, on the 32-bit xid: a row older than the snapshot's xmin was seen by the dump (and a
-    # frozen one, of age INT_MAX, is older than any); the sync's own rows are most of what is left
+    # cheap tests first, on the 32-bit xid: a row older than the snapshot's xmin was seen by the dump (rows of
+    # xmin 1 or 2, bootstrap or frozen before 9.4, are of age INT_MAX: older than any; rows frozen since keep
+    # their xmin); the sync's own rows are most of what is left
     own = " AND t.xmin <> (%(own)s::bigint %% 4294967296)::text::xid" if sync_xact is not None else ""
     return (f" FROM {ident(schema)}.{ident(table)} t, (SELECT {_NEXT} AS n) x"
             f" WHERE age(t.xmin) <= age(%(oldest)s::text::xid){own}"
