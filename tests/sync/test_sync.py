@@ -280,6 +280,22 @@ def test_a_plain_rollback_lists_what_users_wrote_since_the_sync_and_leaves_it(di
     assert len(told) == 1 and told[0].endswith(f"[1] {line.removeprefix('    ! ')}"), told
 
 
+def test_a_plain_rollback_behind_a_migrations_lock_still_rolls_back_saying_what_it_could_not_list(
+        dirfinal: Dir, cli) -> None:
+    config = dirfinal.project / "golive.toml"
+    config.write_text(config.read_text().replace("backup_keep = 3", "backup_keep = 3\nlock_timeout = 1"))
+    assert cli("sync", "--yes").exit_code == 0
+    with psycopg.connect(dirfinal.target_url) as migration:
+        migration.execute("LOCK TABLE auth_group IN ACCESS EXCLUSIVE MODE")
+        result = cli("rollback", "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert ("target database: unchanged (left as it is; rows written since the sync not counted (canceling statement"
+            " due to lock timeout);") in result.stdout
+    assert ("    ! could not list the rows written to the new database since the sync (canceling statement due to lock"
+            " timeout); they are still there") in result.lines
+    assert dirfinal.count("auth_user") == 30
+
+
 def test_restore_data_holds_writes_off_ends_the_apps_sessions_and_allows_writes_after(dirfinal: Dir, cli) -> None:
     assert cli("sync", "--yes").exit_code == 0
     app = psycopg.connect(dirfinal.target_url, application_name="django-web")  # mid-transaction: holds its lock

@@ -23,7 +23,7 @@ from typing import Any
 from golive.errors import GoliveError
 from golive.secrets import REDACTOR
 
-__all__ = ["FROZEN_MARK", "Backup", "dump", "dump_in", "held_error", "release_writes", "restore", "writes_are_held",
+__all__ = ["FROZEN_MARK", "Backup", "dump", "dump_in", "held_error", "ms_setting", "release_writes", "restore", "writes_are_held",
            "writes_held"]
 
 
@@ -68,6 +68,11 @@ def _said(lines: list[str]) -> str:
     return said.split(": ", 1)[1] if said.startswith("psql:") and ": " in said else said
 
 
+def ms_setting(seconds: float) -> str:
+    """Seconds as a PostgreSQL time setting (``lock_timeout``, ``--lock-wait-timeout``), at least 1 ms."""
+    return f"{max(1, round(seconds * 1000))}ms"
+
+
 @dataclass(frozen=True)
 class Backup:
     path: Path
@@ -75,9 +80,10 @@ class Backup:
 
 
 @contextmanager
-def snapshot(url: str) -> Iterator[tuple[Any, str, str]]:
+def snapshot(url: str, lock_timeout: float = 30.0) -> Iterator[tuple[Any, str, str]]:
     """A read-only REPEATABLE READ transaction on ``url`` whose snapshot is exported: (connection,
-    snapshot id for ``pg_dump --snapshot``, the snapshot's text), held open until the block ends."""
+    snapshot id for ``pg_dump --snapshot``, the snapshot's text), held open until the block ends. Its
+    statements wait at most ``lock_timeout`` for a lock (a migration's)."""
     from psycopg import IsolationLevel
 
     from golive.db import connect
@@ -85,6 +91,7 @@ def snapshot(url: str) -> Iterator[tuple[Any, str, str]]:
     with connect(url, autocommit=False, what="target database") as conn:
         conn.isolation_level, conn.read_only = IsolationLevel.REPEATABLE_READ, True
         exported, text = conn.execute("SELECT pg_export_snapshot(), pg_current_snapshot()::text").fetchone()
+        conn.execute("SELECT set_config('lock_timeout', %s, true)", (ms_setting(lock_timeout),))
         try:
             yield conn, exported, text
         finally:
@@ -97,7 +104,7 @@ def dump_in(url: str, exported: str, path: Path, lock_timeout: float = 30.0) -> 
     conninfo, env = _split(url)
     partial = path.with_name(path.name + ".partial")  # (a failed dump leaves no file a restore could pick up)
     try:
-        _run([_tool("pg_dump"), "-Fc", f"--snapshot={exported}", f"--lock-wait-timeout={max(1, round(lock_timeout * 1000))}",
+        _run([_tool("pg_dump"), "-Fc", f"--snapshot={exported}", f"--lock-wait-timeout={ms_setting(lock_timeout)}",
               "-f", str(partial), "-d", conninfo], env, "pg_dump of the target")
         partial.chmod(0o600)
         partial.rename(path)
@@ -109,7 +116,7 @@ def dump(url: str, directory: Path, keep: int, lock_timeout: float = 30.0) -> Ba
     """pg_dump -Fc the target into ``directory``; keep the newest ``keep`` dumps."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"target-{datetime.now(UTC):%Y%m%d-%H%M%S-%f}.dump"
-    with snapshot(url) as (_, exported, text):
+    with snapshot(url, lock_timeout) as (_, exported, text):
         dump_in(url, exported, path, lock_timeout)
     for old in sorted(directory.glob("target-*.dump"))[:-keep]:
         old.unlink()

@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 
 from golive.errors import ConfigError, GoliveError
 from golive.sync import digests, state
-from golive.sync.backup import held_error, writes_are_held
+from golive.sync.backup import held_error, ms_setting, writes_are_held
 from golive.sync.checks import collisions, foreign_rows, orphans
 from golive.sync.mapping import Mapping, TableMap
 from golive.sync.merge import merge
@@ -202,7 +202,7 @@ class SyncEngine:
         from golive.db import require_version
 
         require_version(target, 14, "target database")  # (hash_record_extended, pg_snapshot)
-        target.execute("SELECT set_config('lock_timeout', %s, true)", (f"{max(1, round(self.lock_timeout * 1000))}ms",))
+        target.execute("SELECT set_config('lock_timeout', %s, true)", (ms_setting(self.lock_timeout),))
         target.execute("SET CONSTRAINTS ALL DEFERRED")
         # a few big scans and joins per table: compiling them costs more than it saves (-0.2 s a 1M-row table)
         target.execute("SET LOCAL jit = off")

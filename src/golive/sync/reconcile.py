@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from golive.sync.backup import dump_in, snapshot
+from golive.sync.backup import dump_in, ms_setting, snapshot
 from golive.sync.source import ident
 
 __all__ = ["Kept", "count_written", "keep"]
@@ -87,7 +87,7 @@ def keep(url: str, backup_snapshot: str | None, sync_xact: int | None, keys: dic
 
 def _keep(url: str, backup_snapshot: str | None, sync_xact: int | None, keys: dict[str, tuple[str, ...]], kept: Kept,
           directory: Path, lock_timeout: float, dump: bool) -> None:
-    with snapshot(url) as (conn, exported, _):
+    with snapshot(url, lock_timeout) as (conn, exported, _):
         if dump:
             dump_in(url, exported, directory / "before-restore.dump", lock_timeout)
         if backup_snapshot is not None:
@@ -119,13 +119,14 @@ def _tables(conn: Any) -> list[tuple[str, str]]:
         " AND n.nspname NOT LIKE 'pg\\_%' ORDER BY 1, 2").fetchall()]
 
 
-def count_written(url: str, backup_snapshot: str, sync_xact: int | None) -> dict[str, int]:
+def count_written(url: str, backup_snapshot: str, sync_xact: int | None, lock_timeout: float = 30.0) -> dict[str, int]:
     """How many rows each table holds that were written since the backup (not by the sync): what a rollback
     would list, counted without writing anything (for its plan)."""
     from golive.db import connect
 
     counts = {}
     with connect(url, what="target database") as conn:
+        conn.execute("SELECT set_config('lock_timeout', %s, false)", (ms_setting(lock_timeout),))
         for schema, table in _tables(conn):
             where, params = _since(schema, table, backup_snapshot, sync_xact)
             found = conn.execute(f"SELECT count(*){where}", params).fetchone()[0]

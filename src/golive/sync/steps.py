@@ -48,6 +48,10 @@ def _config(ctx: StepContext) -> GoliveConfig:
     return ctx.config
 
 
+def _first_line(exc: Exception) -> str:
+    return exc.message if isinstance(exc, GoliveError) else (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 def _key_columns(config: GoliveConfig) -> dict[str, tuple[str, ...]]:
     """Each mapped target table's key columns (none if the mapping no longer loads: deleted keys unnamed)."""
     from golive.sync.mapping import load_mapping
@@ -172,11 +176,12 @@ class Sync(Step):
 
         if "results" not in record or record.get("backup_snapshot") is None:
             return "", False  # (no sync committed, or a backup that cannot tell rows apart)
+        target = _config(ctx).require("target")
         try:
-            counts = count_written(resolve_url(_config(ctx).require("target").url), record["backup_snapshot"],
-                                   record.get("sync_transaction"))
-        except GoliveError as exc:
-            return f"rows written since the sync not counted ({exc.message})", False
+            counts = count_written(resolve_url(target.url), record["backup_snapshot"], record.get("sync_transaction"),
+                                   target.lock_timeout)
+        except Exception as exc:  # (a plan that cannot count says so; the rollback is not held up by it)
+            return f"rows written since the sync not counted ({_first_line(exc)})", False
         if not counts:
             return "no row written since the sync", False
         return (f"{sum(counts.values())} row(s) written since the sync"
@@ -243,9 +248,9 @@ class Sync(Step):
         try:
             kept = keep(resolve_url(target.url), record.get("backup_snapshot"), record.get("sync_transaction"),
                         _key_columns(config), config.state_dir / "reconcile", target.lock_timeout, dump=False)
-        except GoliveError as exc:
-            ctx.notice(f"could not list the rows written to the new database since the sync ({exc.message}); they"
-                       " are still there")
+        except Exception as exc:  # (whatever it is, the rows stay where they are: the rollback goes on)
+            ctx.notice(f"could not list the rows written to the new database since the sync ({_first_line(exc)});"
+                       " they are still there")
             return
         if not kept.told_apart:
             ctx.notice("the rows written to the new database since the sync cannot be told apart (its backup was"
