@@ -70,3 +70,17 @@ def test_a_keeping_that_fails_leaves_no_folder(tmp_path: Path, pg_cluster: Postg
             keep(url, backup.snapshot, None, {}, tmp_path / "reconcile", lock_timeout=1)
     assert "pg_dump of the target waited for a lock another session holds on public.note" in stopped.value.message
     assert list((tmp_path / "reconcile").iterdir()) == []  # (so `--restore-data` stops there, restoring nothing)
+
+
+def test_only_the_newest_dumps_are_kept_and_every_row_file(tmp_path: Path, pg_cluster: PostgresCluster) -> None:
+    url = pg_cluster.create_database(f"reconcile_{uuid.uuid4().hex[:8]}")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE note (id serial PRIMARY KEY, body text NOT NULL)")
+    backup = dump(url, tmp_path / "backups", 3)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("INSERT INTO note (body) VALUES ('written since')")
+    blind = keep(url, None, None, {}, tmp_path / "reconcile", dumps_kept=2).directory  # (rows not told apart)
+    folders = [keep(url, backup.snapshot, None, {}, tmp_path / "reconcile", dumps_kept=2).directory for _ in range(3)]
+    assert [(f / "before-restore.dump").exists() for f in folders if f is not None] == [False, True, True]
+    assert all((f / "public.note.ndjson").exists() for f in folders if f is not None)  # (the rows: always)
+    assert blind is not None and (blind / "before-restore.dump").exists()  # (its dump is all there is: kept)

@@ -63,10 +63,12 @@ class Kept:
 
 
 def keep(url: str, backup_snapshot: str | None, sync_xact: int | None, keys: dict[str, tuple[str, ...]],
-         root: Path, lock_timeout: float = 30.0, dump: bool = True) -> Kept:
+         root: Path, lock_timeout: float = 30.0, dump: bool = True, dumps_kept: int | None = None) -> Kept:
     """Write what a restore of the backup would lose into a new folder under ``root``. ``keys``: each
     synced target table's key columns (for the deleted synced keys). Without ``dump`` (a rollback that
-    leaves the data: the rows only, for reconciliation) no folder is left when there is nothing to keep."""
+    leaves the data: the rows only, for reconciliation) no folder is left when there is nothing to keep.
+    ``dumps_kept``: only the newest so many ``before-restore.dump`` files stay (drills restore often); the
+    row files always do."""
     directory = root / datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
     directory.mkdir(parents=True, mode=0o700)
     kept = Kept(directory, told_apart=backup_snapshot is not None, dumped=dump)
@@ -82,7 +84,18 @@ def keep(url: str, backup_snapshot: str | None, sync_xact: int | None, keys: dic
     summary = {"backup_snapshot": backup_snapshot, "sync_transaction": sync_xact, "written": kept.written,
                "deleted": kept.deleted, "sync_rows_included": backup_snapshot is not None and sync_xact is None}
     _write(directory / "summary.json", [json.dumps(summary, indent=2)])
+    if dump and dumps_kept is not None:
+        for old in sorted(root.glob("*/before-restore.dump"))[:-dumps_kept]:
+            if _told_apart(old.parent):  # (where rows could not be told apart, the dump is all there is)
+                old.unlink()
     return kept
+
+
+def _told_apart(folder: Path) -> bool:
+    try:
+        return json.loads((folder / "summary.json").read_text()).get("backup_snapshot") is not None
+    except (OSError, ValueError):
+        return False
 
 
 def _keep(url: str, backup_snapshot: str | None, sync_xact: int | None, keys: dict[str, tuple[str, ...]], kept: Kept,
