@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from golive.errors import GoliveError
+from golive.errors import GoliveError, first_line
 from golive.secrets import REDACTOR, SecretRef
 
 __all__ = ["connect", "database_name", "open_connection", "require_version", "resolve_url"]
@@ -30,8 +30,7 @@ def open_connection(url: str, *, autocommit: bool = True, what: str = "database"
     try:
         return psycopg.connect(url, autocommit=autocommit, connect_timeout=10, **kwargs)
     except psycopg.Error as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise GoliveError(f"cannot connect to the {what} {REDACTOR(url)}: {REDACTOR(first)}",
+        raise GoliveError(f"cannot connect to the {what} {REDACTOR(url)}: {first_line(exc)}",
                           hint="check that it runs and that the URL and credentials are right") from None
 
 

@@ -27,7 +27,16 @@ __all__ = [
     "UndoFailed",
     "UnsafePlan",
     "UsageError",
+    "first_line",
 ]
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception as one line for a person (its first line, or its type), secrets redacted."""
+    from golive.secrets import REDACTOR  # (secrets imports this module)
+
+    text = str(exc).strip() or type(exc).__name__
+    return REDACTOR(text.splitlines()[0])
 
 
 class GoliveError(Exception):

@@ -20,7 +20,7 @@ from typing import Any
 from golive.core.change import Change
 from golive.core.journal import UNDOABLE, Journal, RunRow, StepRow, now_iso
 from golive.core.step import Step, StepContext, build_step
-from golive.errors import GoliveError, Interrupted, JournalError, StepFailed, UndoFailed
+from golive.errors import GoliveError, Interrupted, JournalError, StepFailed, UndoFailed, first_line
 from golive.secrets import REDACTOR, redact
 
 __all__ = ["Planned", "RunOutcome", "Runner"]
@@ -77,11 +77,6 @@ def _sigterm_interrupts() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return REDACTOR(text.splitlines()[0] if text else text)
 
 
 class Runner:
@@ -194,7 +189,7 @@ class Runner:
     def _fail(self, p: Planned, exc: Exception, auto_rollback: bool) -> RunOutcome:
         run_id = self._run_id or ""
         cause = exc.cause if isinstance(exc, StepFailed) else exc
-        reason = REDACTOR(cause) if isinstance(cause, str) else _describe(cause)
+        reason = REDACTOR(cause) if isinstance(cause, str) else first_line(cause)
         row = next(r for r in self.journal.steps(run_id) if r.seq == p.seq)
         with _shielded():
             if row.before is None:
@@ -287,7 +282,7 @@ class Runner:
         except JournalError:
             raise
         except Exception as exc:
-            reason = _describe(exc)
+            reason = first_line(exc)
             with _shielded():
                 self.journal.step_status(run_id, row.seq, "undo_failed", reason)
             self._emit("undo.failed", row.seq, title=step.title, error=reason)

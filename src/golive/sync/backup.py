@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from golive.errors import GoliveError
+from golive.errors import GoliveError, first_line
 from golive.secrets import REDACTOR
 
 __all__ = ["FROZEN_MARK", "Backup", "dump", "dump_in", "held_error", "ms_setting", "release_writes", "restore", "writes_are_held",
@@ -146,7 +146,7 @@ def writes_held(url: str) -> Iterator[str | None]:
             conn.execute(sql.SQL("ALTER DATABASE {} SET default_transaction_read_only = on").format(database))
             conn.execute(sql.SQL("ALTER DATABASE {} SET {} = on").format(database, sql.Identifier(*FROZEN_MARK.split("."))))
         except psycopg.errors.InsufficientPrivilege as exc:
-            yield f"{str(exc).strip().splitlines()[0]}"
+            yield first_line(exc)
             return
         try:
             # (each waited for up to 5 s; another role's session may go on until it reconnects)

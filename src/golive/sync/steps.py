@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from golive.core.change import Change
 from golive.core.step import Record, Step, StepContext
-from golive.errors import ConfigError, GoliveError
+from golive.errors import ConfigError, GoliveError, first_line
 
 if TYPE_CHECKING:
     from golive.config.models import GoliveConfig
@@ -46,10 +46,6 @@ def _config(ctx: StepContext) -> GoliveConfig:
     if ctx.config is None:
         raise ConfigError("sync needs a config with [source], [target] and [sync]")
     return ctx.config
-
-
-def _first_line(exc: Exception) -> str:
-    return exc.message if isinstance(exc, GoliveError) else (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _key_columns(config: GoliveConfig) -> dict[str, tuple[str, ...]]:
@@ -181,7 +177,7 @@ class Sync(Step):
             counts = count_written(resolve_url(target.url), record["backup_snapshot"], record.get("sync_transaction"),
                                    target.lock_timeout)
         except Exception as exc:  # (a plan that cannot count says so; the rollback is not held up by it)
-            return f"rows written since the sync not counted ({_first_line(exc)})", False
+            return f"rows written since the sync not counted ({first_line(exc)})", False
         if not counts:
             return "no row written since the sync", False
         return (f"{sum(counts.values())} row(s) written since the sync"
@@ -249,7 +245,7 @@ class Sync(Step):
             kept = keep(resolve_url(target.url), record.get("backup_snapshot"), record.get("sync_transaction"),
                         _key_columns(config), config.state_dir / "reconcile", target.lock_timeout, dump=False)
         except Exception as exc:  # (whatever it is, the rows stay where they are: the rollback goes on)
-            ctx.notice(f"could not list the rows written to the new database since the sync ({_first_line(exc)});"
+            ctx.notice(f"could not list the rows written to the new database since the sync ({first_line(exc)});"
                        " they are still there")
             return
         if not kept.told_apart:
