@@ -23,6 +23,10 @@ CASES = [
     ('[containers]\nimage = "x"\n[containers.blue]\nname = "b"\nhost_port = "abc"\n'
      '[containers.green]\nname = "g"\nhost_port = 2\n',
      "golive.toml:5: containers.blue.host_port: Input should be a valid integer, unable to parse string as an integer"),
+    ('[containers]\nimage = "x"\nenv = { DATABASE_URL = "postgres://app:hunter2@db/app" }\n'
+     'blue = { name = "b", host_port = 1 }\ngreen = { name = "g", host_port = 2 }\n',
+     'golive.toml:3: containers.env.DATABASE_URL: holds a password: write "env:NAME" (a variable of golive\'s'
+     ' environment) or move it to env_file'),
     ('[project\nname = 1\n',
      "golive.toml:1: not valid TOML: Expected ']' at the end of a table declaration — fix the syntax at that line"),
     ('[[verify.checks]]\nname = "a"\nurl = "http://x"\n[[verify.checks]]\nname = "b"\nurll = "http://y"\n',

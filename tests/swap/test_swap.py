@@ -145,6 +145,11 @@ def test_docker_unreachable_is_a_clear_error(swap_env: SwapEnv, cli) -> None:
     assert failed_swap(env, cli).stderr == (
         "error: the Docker daemon at unix:///nonexistent/docker.sock does not answer (DockerException)"
         " — start dockerd, or fix [containers].docker_url; nothing was changed\n")
+    env.write_config()  # no docker_url: the SDK's environment, named as it was found
+    planned = cli("swap", "--dry-run", env={"DOCKER_HOST": "tcp://127.0.0.1:1"})
+    assert (planned.exit_code, planned.stderr) == (1, "error: the Docker daemon at tcp://127.0.0.1:1 (DOCKER_HOST) does"
+                                                      " not answer (DockerException) — start dockerd, or fix"
+                                                      " [containers].docker_url; nothing was changed\n")
 
 
 @pytest.mark.parametrize("fault", ["swap.swap:health-wait:pause", "swap.swap:before-reload:kill",
@@ -203,3 +208,89 @@ def test_a_sandbox_that_cannot_start_takes_down_what_it_started(tmp_path, docker
             env.up()
     with pytest.raises(docker.errors.NotFound):
         docker_client.containers.get(env.blue)  # the blue container it had started was removed
+
+
+def test_container_secrets_stay_out_of_the_journal_and_a_recreated_colour_gets_them_back(
+        tmp_path, docker_client, images, cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+    import shutil
+    import stat
+
+    from golive.sandbox.apache import MODULES
+    from tests.conftest import require_real
+
+    require_real("apache2", shutil.which("apache2") is not None and (MODULES / "mod_proxy_http.so").exists())
+    blue_env = {"DATABASE_URL": "postgres://app:blue-pw-5521@db/app", "DJANGO_SECRET_KEY": "blue-key-9af3c1"}
+    env = SwapEnv(tmp_path, docker_client, images, blue_env=blue_env).up()
+    try:
+        monkeypatch.chdir(env.project)
+        monkeypatch.delenv("DOCKER_HOST", raising=False)
+        env_file = env.project / "app.env"
+        env_file.write_text("# the new release's settings\nDATABASE_URL=postgres://app:green-pw-7730@db/app\n"
+                            "DEBUG=0\nFROM_GOLIVE\n")
+        env_file.chmod(0o644)
+        env.write_config(containers_extra='env_file = "app.env"\nenv = { DJANGO_SECRET_KEY = "env:GREEN_KEY" }\n')
+        secrets = [*blue_env.values(), "green-pw-7730", "green-key-40d2e8"]
+        run_env = {"GREEN_KEY": "green-key-40d2e8", "FROM_GOLIVE": "passed-through"}
+
+        shared = cli("swap", "--yes", env=run_env)  # the env_file holds secrets: it must be the owner's alone
+        assert (shared.exit_code, shared.stderr) == (2, f"error: [containers].env_file {env_file} is readable by"
+                                                        f" group/others (mode 0644) — run: chmod 600 {env_file}\n")
+        env_file.chmod(0o600)
+        swapped = cli("swap", "--yes", env=run_env)
+        assert swapped.exit_code == 0, swapped.stderr
+        green = env.container(env.green).attrs["Config"]["Env"]
+        assert {"DATABASE_URL=postgres://app:green-pw-7730@db/app", "DJANGO_SECRET_KEY=green-key-40d2e8",
+                "DEBUG=0", "FROM_GOLIVE=passed-through"} <= set(green)
+        assert cli("swap", "finalize", "--yes").exit_code == 0
+        assert env.container(env.blue) is None
+        assert cli("rollback", "--yes").exit_code == 0  # undo finalize: blue is created again, secrets and all
+        recreated = env.container(env.blue).attrs["Config"]["Env"]
+        assert {f"{k}={v}" for k, v in blue_env.items()} <= set(recreated)
+        result = under_load(env, lambda: cli("rollback", "--yes"))  # undo the swap
+        assert result.bodies()[-1] == "blue"
+        blue_live(env)
+
+        state = env.project / ".golive"
+        kept = sorted((state / "containers").iterdir())
+        assert kept and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in kept)
+        assert stat.S_IMODE((state / "containers").stat().st_mode) == 0o700
+        runs = [line.split()[0] for line in cli("history").lines[1:]]
+        shown = [cli("history", run, "--json").stdout for run in runs]
+        shown += [cli("report", run, "--format", "md", "-o", "-").stdout for run in runs]
+        on_disk = [p.read_bytes().decode(errors="replace") for p in state.rglob("*")
+                   if p.is_file() and p.parent.name != "containers"]
+        for text in [swapped.stdout, swapped.stderr, *shown, *on_disk]:
+            for secret in secrets:
+                assert secret not in text
+        records = json.loads(cli("history", runs[-1], "--json").stdout)
+        assert "DJANGO_SECRET_KEY" in json.dumps(records)  # the names are kept, to say what a manual recreate needs
+    finally:
+        env.down()
+
+
+def test_a_missing_env_file_stops_the_swap_before_the_prompt(swap_env: SwapEnv, cli) -> None:
+    env = swap_env
+    env.write_config(containers_extra='env_file = "missing.env"\n')
+    for args in (["--dry-run"], ["--yes"]):
+        failed = cli("swap", *args)
+        assert (failed.exit_code, failed.stderr) == (
+            2, f"error: [containers].env_file {env.project}/missing.env does not exist — create it (KEY=value lines,"
+               " mode 600), or remove env_file\n")
+    blue_live(env)
+    assert env.container(env.green) is None
+    assert cli("history").stdout.startswith("no runs")
+
+
+def test_finalize_with_no_old_colour_makes_no_run(swap_env: SwapEnv, cli) -> None:
+    import json
+
+    env = swap_env
+    assert cli("swap", "--yes").exit_code == 0
+    env.container(env.blue).remove(force=True)  # someone removed the old colour by hand
+    nothing = cli("swap", "finalize", "--yes")
+    assert (nothing.exit_code, nothing.stdout) == (0, f"nothing to finalize: container {env.blue} (blue) does not exist\n")
+    doc = json.loads(cli("swap", "finalize", "--yes", "--json").stdout)
+    assert doc == {"ok": True, "finalized": False, "reason": f"container {env.blue} (blue) does not exist"}
+    assert "would undo 1 step(s) of run" in cli("status").stdout
+    assert [line.split()[1] for line in cli("history").lines[1:]] == ["swap"]  # rollback still undoes the swap

@@ -37,6 +37,18 @@ def _db_url(value: Any) -> Any:
 DbUrl = Annotated[SecretRef | str, BeforeValidator(_db_url)]
 
 
+def _env_value(value: Any) -> Any:
+    """A container variable: a literal without a password, or a secret reference."""
+    if isinstance(value, str) and value.startswith(("env:", "file:")):
+        return SecretRef.parse(value)
+    if isinstance(value, str) and url_has_password(value):
+        raise ValueError('holds a password: write "env:NAME" (a variable of golive\'s environment) or move it to env_file')
+    return value
+
+
+EnvValue = Annotated[SecretRef | str, BeforeValidator(_env_value)]
+
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
@@ -156,7 +168,8 @@ class Containers(Section):
     docker_url: str | None = None
     image: str
     port: int = Field(8000, ge=1, le=65535)
-    env: dict[str, str] = Field(default_factory=dict)
+    # the container's environment; secrets as references ("env:NAME", "file:PATH") or in env_file (0600)
+    env: dict[str, EnvValue] = Field(default_factory=dict)
     env_file: Path | None = None
     health_path: str = "/healthz"
     health_timeout: float = Field(60, gt=0)

@@ -46,6 +46,7 @@ class BlueGreen:
     docker: Any
     images: dict[str, str]
     switch: str = "reload"  # [proxy].switch: "reload" (include + graceful) or "map" (RewriteMap, no restart)
+    blue_env: dict[str, str] = field(default_factory=dict)  # the hand-started blue's environment
     suffix: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
 
     def __post_init__(self) -> None:
@@ -63,7 +64,7 @@ class BlueGreen:
     def up(self) -> BlueGreen:
         """Blue running and Apache serving it; if any part fails, what was started is taken down again."""
         try:
-            self.docker.containers.run(self.images["blue"], name=self.blue, detach=True,
+            self.docker.containers.run(self.images["blue"], name=self.blue, detach=True, environment=self.blue_env,
                                        ports={"8000/tcp": ("127.0.0.1", self.blue_port)})
             self.apache.start(f"http://127.0.0.1:{self.blue_port}")
             self.project.mkdir(parents=True, exist_ok=True)
@@ -84,7 +85,7 @@ class BlueGreen:
                 self.docker.containers.get(name).remove(force=True)
 
     def write_config(self, *, image: str | None = None, health_timeout: float = 10, docker_url: str | None = None,
-                     test_command: list[str] | None = None) -> Path:
+                     test_command: list[str] | None = None, containers_extra: str = "") -> Path:
         config = self.project / "golive.toml"
         docker_line = f'docker_url = "{docker_url}"\n' if docker_url else ""
         config.write_text(f"""\
@@ -98,7 +99,7 @@ health_path = "/healthz"
 health_timeout = {health_timeout}
 version_path = "/version"
 bake_time = 0
-
+{containers_extra}
 [containers.blue]
 name = "{self.blue}"
 host_port = {self.blue_port}

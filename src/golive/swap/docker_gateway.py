@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +29,8 @@ class DockerGateway:
     def __init__(self, url: str | None) -> None:
         import docker
 
-        self.url = url or "the local Docker engine (DOCKER_HOST or /var/run/docker.sock)"
+        host = os.environ.get("DOCKER_HOST")
+        self.url = url or (f"{host} (DOCKER_HOST)" if host else "unix:///var/run/docker.sock (the default)")
         try:
             self.client = docker.DockerClient(base_url=url) if url else docker.from_env()
             self.client.ping()
@@ -91,12 +93,13 @@ class DockerGateway:
             ports={f"{port}/tcp": ("127.0.0.1", host_port)}, restart_policy={"Name": "unless-stopped"})
         return str(container.id)
 
-    def recreate(self, record: dict[str, Any]) -> str:
-        """Create a container again from what :meth:`container` recorded of it."""
+    def recreate(self, record: dict[str, Any], env: list[str]) -> str:
+        """Create a container again from what :meth:`container` recorded of it (``env``: its environment,
+        kept out of the journal)."""
         ports = {key: (b[0].get("HostIp") or "127.0.0.1", int(b[0]["HostPort"]))
                  for key, b in record["ports"].items() if b}
         container = self.client.containers.create(
-            record["image"], name=record["name"], environment=record["env"], labels=record["labels"], ports=ports,
+            record["image"], name=record["name"], environment=env, labels=record["labels"], ports=ports,
             restart_policy={"Name": record["restart"]} if record["restart"] else None)
         if record["running"]:
             container.start()

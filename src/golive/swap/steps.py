@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from golive.core.change import Change
 from golive.core.step import Record, Step, StepContext
 from golive.errors import ConfigError, GoliveError
+from golive.swap.kept import env_of, keep
 
 if TYPE_CHECKING:
     from golive.config.models import Containers
@@ -46,6 +47,35 @@ def live_color(containers: Containers, proxy: ProxyGateway) -> str:
             return color
     raise ConfigError(f"the upstream file points at {upstream}, which is neither blue nor green",
                       hint="point it at one of [containers.blue]/[containers.green]'s host ports")
+
+
+def _env_file(ctx: StepContext) -> dict[str, str]:
+    """[containers].env_file as ``docker run --env-file`` reads it: ``KEY=value`` lines (the value as
+    written), ``KEY`` alone takes golive's own variable, ``#`` lines are comments. It holds the
+    application's secrets, so like a secret file it must be the owner's alone."""
+    import os
+
+    from golive.secrets import check_private
+
+    c = _containers(ctx)
+    assert c.env_file is not None and ctx.config is not None
+    path = ctx.config.resolve(c.env_file)
+    if not path.is_file():
+        raise ConfigError(f"[containers].env_file {path} does not exist",
+                          hint="create it (KEY=value lines, mode 600), or remove env_file")
+    check_private(path, "[containers].env_file")
+    env: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if not sep:
+            if key in os.environ:
+                env[key] = os.environ[key]
+            continue
+        env[key] = value
+    return env
 
 
 class _SwapBase(Step):
@@ -102,6 +132,7 @@ class Swap(_SwapBase):
     def plan(self, ctx: StepContext) -> list[Change]:
         c, docker = _containers(ctx), self._docker(ctx)
         live, idle = self._colors(ctx)
+        self._env(ctx)  # a missing env_file or secret stops the swap here, before the prompt
         target = c.color(idle)
         existing = docker.container(target.name)
         before = f"{existing['status']} {existing['image']}" if existing else None
@@ -115,10 +146,10 @@ class Swap(_SwapBase):
     def snapshot(self, ctx: StepContext) -> Record:
         c, docker, proxy = _containers(ctx), self._docker(ctx), self._proxy(ctx)
         live, idle = self._colors(ctx)
-        live_record = docker.container(c.color(live).name)
+        live_record = keep(ctx.state_dir, docker.container(c.color(live).name))
         return {"live": live, "idle": idle, "upstream_text": proxy.read(),
                 "live_container": live_record, "adopted": bool(live_record and "golive.color" not in live_record["labels"]),
-                "idle_container": docker.container(c.color(idle).name)}
+                "idle_container": keep(ctx.state_dir, docker.container(c.color(idle).name))}
 
     def apply(self, ctx: StepContext, before: Record) -> Record:
         from golive.swap.docker_gateway import port_in_use
@@ -144,14 +175,15 @@ class Swap(_SwapBase):
         return {**before, "image": image}
 
     def _env(self, ctx: StepContext) -> dict[str, str]:
+        """The new container's environment: env_file's variables, then [containers].env's (secret
+        references resolved, so the redactor knows their values)."""
+        from golive.secrets import SecretRef
+
         c = _containers(ctx)
-        env: dict[str, str] = {}
-        if c.env_file is not None and ctx.config is not None:
-            for line in ctx.config.resolve(c.env_file).read_text().splitlines():
-                if line.strip() and not line.lstrip().startswith("#") and "=" in line:
-                    key, _, value = line.partition("=")
-                    env[key.strip()] = value.strip()
-        return {**env, **c.env}
+        env = _env_file(ctx) if c.env_file is not None else {}
+        for key, value in c.env.items():
+            env[key] = value.resolve() if isinstance(value, SecretRef) else value
+        return env
 
     def _wait_healthy(self, ctx: StepContext, name: str, host_port: int, image: str) -> None:
         from golive.swap.proxy import probe
@@ -188,7 +220,7 @@ class Swap(_SwapBase):
         current = docker.container(previous.name)
         if current is None and live_record:
             ctx.log("undo", f"container {previous.name}: gone; recreate from {live_record['image']}")
-            docker.recreate(live_record)
+            docker.recreate(live_record, env_of(ctx.state_dir, live_record))
             self._await_old(ctx, previous.host_port)
         elif current is not None and not current["running"]:
             ctx.log("undo", f"container {previous.name}: start again")
@@ -205,7 +237,7 @@ class Swap(_SwapBase):
             ctx.log("undo", f"container {idle.name}: remove")
             docker.remove(idle.name)
         if record.get("idle_container") and docker.container(idle.name) is None:
-            docker.recreate(record["idle_container"])
+            docker.recreate(record["idle_container"], env_of(ctx.state_dir, record["idle_container"]))
 
     def _await_old(self, ctx: StepContext, host_port: int) -> None:
         """Before the proxy goes back to a colour that had to be started again, let it answer."""
@@ -259,7 +291,7 @@ class Finalize(_SwapBase):
 
     def snapshot(self, ctx: StepContext) -> Record:
         old, name = self._old(ctx)
-        return {"old": old, "container": self._docker(ctx).container(name)}
+        return {"old": old, "container": keep(ctx.state_dir, self._docker(ctx).container(name))}
 
     def apply(self, ctx: StepContext, before: Record) -> Record:
         if before["container"] is not None:
@@ -271,7 +303,7 @@ class Finalize(_SwapBase):
         saved: dict[str, Any] | None = record["container"]
         if saved is not None and self._docker(ctx).container(saved["name"]) is None:
             ctx.log("undo", f"container {saved['name']}: recreate from {saved['image']}")
-            self._docker(ctx).recreate(saved)
+            self._docker(ctx).recreate(saved, env_of(ctx.state_dir, saved))
 
     def manual_undo(self, record: Record) -> list[str]:
         saved = record.get("container")
