@@ -258,3 +258,33 @@ def test_the_watermark_is_the_newest_stamp_read_or_asked_of_the_source(tmp_path:
     [result] = engine(source, url, mapping).run(mapping.tables)
     assert (result.deleted, result.verified) == (2, True)
     assert _state(url)[0] == "2001-02-03 04:05:29"
+
+
+def test_a_source_column_the_old_app_renamed_stops_the_sync_before_a_row_moves(tmp_path: Path, pg_cluster) -> None:
+    # SQLite reads a double-quoted name that is no column as a string: unchecked, every row's name
+    # would become the text "name", and verification (same values on both sides) would agree
+    source, url, mapping = make(tmp_path, pg_cluster, 20)
+    engine(source, url, mapping).run(mapping.tables)
+    db = sqlite3.connect(source)
+    db.execute("ALTER TABLE person RENAME COLUMN name TO full_name")
+    db.commit()
+    db.close()
+    said = "mapping: source table person has no column name (it has: id, full_name, born, age, addr)"
+    for attempt in (lambda: engine(source, url, mapping).run(mapping.tables, full=True),
+                    lambda: engine(source, url, mapping).verify_only(mapping.tables)):
+        with pytest.raises(ConfigError) as caught:
+            attempt()
+        assert caught.value.message == said
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM person WHERE name = 'name'").fetchone()[0] == 0
+    # the same for a PostgreSQL source (columns are case-sensitive there), and a table that is gone
+    name = f"old_{uuid.uuid4().hex[:8]}"
+    source_url = pg_cluster.create_database(name)
+    pg_cluster.psql('CREATE TABLE person (id int PRIMARY KEY, "Name" text, born timestamp, age int)', name)
+    with pytest.raises(ConfigError) as caught:
+        SyncEngine(source_url, url, mapping).run(mapping.tables)
+    assert caught.value.message == "mapping: source table person has no column name (it has: id, Name, born, age)"
+    pg_cluster.psql("DROP TABLE person", name)
+    with pytest.raises(ConfigError) as caught:
+        SyncEngine(source_url, url, mapping).run(mapping.tables)
+    assert caught.value.message.startswith('mapping: source table person cannot be read: relation "person" does not exist')

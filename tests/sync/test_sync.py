@@ -562,3 +562,16 @@ def test_a_row_rejected_under_max_rejects_is_read_again_by_the_next_incremental_
     assert (users["mode"], users["rejected"], users["updated"]) == ("incremental", 0, 1)
     with psycopg.connect(dirfinal.target_url) as conn:
         assert conn.execute("SELECT email FROM auth_user WHERE id = 7").fetchone() == ("fixed7@example.org",)
+
+
+def test_a_source_schema_that_drifted_from_the_mapping_is_refused_at_the_plan(dirfinal: Dir, cli) -> None:
+    assert cli("sync", "--yes").exit_code == 0  # the rehearsal
+    dirfinal.source_sql("ALTER TABLE entry RENAME COLUMN phone TO phone_number")  # the old app migrated since
+    said = ("error: mapping: source table entry has no column phone (it has: id, name, phone_number, email, photo,"
+            " approved, owner_id, created_at, updated_at) — fix [[table]] directory_entry in mapping.toml: the old"
+            " application's schema differs from the mapping\n")
+    for args in (["--dry-run"], ["--yes"], ["--verify-only"]):
+        refused = cli("sync", *args)
+        assert (refused.exit_code, refused.stderr) == (2, said), args
+    with psycopg.connect(dirfinal.target_url) as conn:
+        assert conn.execute("SELECT count(*) FROM directory_entry WHERE phone = 'phone'").fetchone()[0] == 0

@@ -166,6 +166,8 @@ class SyncEngine:
                 self.xact = int(target.execute("SELECT pg_current_xact_id()::text").fetchone()[0])  # type: ignore[index]
                 state.ensure(target)
                 types = {t.target: self._types(target, t) for t in tables}  # every table checked before a row moves
+                for t in tables:
+                    source.check(t)
                 results = []
                 for t in tables:
                     self._at = f"table {t.target}"
@@ -432,6 +434,8 @@ class SyncEngine:
                     raise held_error()
                 self._session(target)
                 state.ensure(target)  # (a state kept by an older golive: the record's columns, rolled back after)
+                for t in tables:
+                    source.check(t)
                 results = []
                 for t in tables:
                     self._at = f"table {t.target}"

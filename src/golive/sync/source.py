@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from golive.errors import GoliveError
+from golive.errors import GoliveError, first_line
 from golive.sync.mapping import TableMap
 
 __all__ = ["Source", "ident", "unlocked"]
@@ -95,6 +95,33 @@ class Source:
     def scalar(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
         row = next(self._query(sql, params), None)
         return next(iter(row.values())) if row else None
+
+    def check(self, table: TableMap) -> None:
+        """Every column the mapping reads exists in the source. Needed before any read: SQLite takes a
+        double-quoted name that is no column for a string literal, so a column the old application
+        renamed would sync its own name into every row, and verification would agree."""
+        from golive.errors import ConfigError
+
+        what = f"source table {table.source}" if table.source else f"the query for {table.target}"
+        try:
+            if self.sqlite is not None:
+                found = [d[0] for d in self.sqlite.execute(f"SELECT * FROM {self._origin(table)} LIMIT 0").description]
+            else:
+                with self.pg.transaction(), self.pg.cursor() as cur:  # (a savepoint: an error keeps the snapshot)
+                    cur.execute(f"SELECT * FROM {self._origin(table)} LIMIT 0")
+                    found = [d.name for d in cur.description or []]
+        except Exception as exc:  # no such table, or a query that does not run
+            if "locked" in str(exc):
+                raise
+            raise ConfigError(f"mapping: {what} cannot be read: {first_line(exc)}",
+                              hint="fix mapping.toml, or [source].url if it names the wrong database") from None
+        fold = (lambda name: name.lower()) if self.sqlite is not None else (lambda name: name)
+        have = {fold(name) for name in found}
+        missing = [c for c in table.source_columns if fold(c) not in have]
+        if missing:
+            raise ConfigError(f"mapping: {what} has no column {', '.join(missing)} (it has: {', '.join(found)})",
+                              hint=f"fix [[table]] {table.target} in mapping.toml: the old application's schema"
+                                   " differs from the mapping")
 
     def count(self, table: TableMap) -> int:
         return int(self.scalar(f"SELECT count(*) AS n FROM {self._origin(table)}") or 0)

@@ -89,6 +89,7 @@ class Sync(Step):
         changes = []
         with unlocked(engine.source_url), contextlib.closing(Source(engine.source_url)) as source:
             for t in tables:
+                source.check(t)
                 count, mode, when, watermark = last.get(t.target, (None, None, None, None))
                 before = None if mode is None else \
                     f"{count if count is not None else '?'} rows synced ({mode}, {when:%Y-%m-%d %H:%M:%S %Z})"
