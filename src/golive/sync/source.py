@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -115,7 +115,7 @@ class Source:
                 raise
             raise ConfigError(f"mapping: {what} cannot be read: {first_line(exc)}",
                               hint="fix mapping.toml, or [source].url if it names the wrong database") from None
-        fold = (lambda name: name.lower()) if self.sqlite is not None else (lambda name: name)
+        fold: Callable[[str], str] = str.lower if self.sqlite is not None else str  # (SQLite: names ignore case)
         have = {fold(name) for name in found}
         missing = [c for c in table.source_columns if fold(c) not in have]
         if missing:
