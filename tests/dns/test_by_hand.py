@@ -25,7 +25,7 @@ def servers(tmp_path: Path) -> Iterator[tuple[int, int]]:
     state = tmp_path / "linode-state.json"
     procs = [
         subprocess.Popen([sys.executable, "-m", "golive", "sandbox", "linode", "--port", str(api), "--state", str(state),
-                          "--seed", "example.org", "--target", "203.0.113.10"], env=env, cwd=tmp_path,
+                          "--seed", "example.org", "--target", "203.0.113.10", "--ttl", "300"], env=env, cwd=tmp_path,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
     ]
     deadline = time.monotonic() + 20

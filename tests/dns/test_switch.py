@@ -53,7 +53,7 @@ def test_switch_read_back_verify_with_delay_then_revert_exactly(dns_project: Pat
     original = zone(emulator)
     for server in nameservers:
         server.delay = 1.5
-    switched = cli("dns", "switch", "--yes")
+    switched = cli("dns", "switch", "--yes", "--no-ttl-wait")
     assert switched.exit_code == 0, switched.stderr
     assert switched.lines[-1] == "switched to new; check propagation with `golive dns verify --expect new`"
     assert targets(emulator) == {("", "A"): NEW, ("www", "A"): NEW, ("www", "AAAA"): NEW6}
@@ -77,7 +77,7 @@ def test_switch_read_back_verify_with_delay_then_revert_exactly(dns_project: Pat
 def test_verify_times_out_naming_the_lagging_servers(dns_project: Path, emulator: LinodeEmulator,
                                                      nameservers: list[DnsServer], cli) -> None:
     nameservers[1].delay = 60
-    assert cli("dns", "switch", "--yes").exit_code == 0
+    assert cli("dns", "switch", "--yes", "--no-ttl-wait").exit_code == 0
     result = cli("dns", "verify", "--timeout", "1.5")
     assert result.exit_code == 1
     lagging = f"127.0.0.1:{nameservers[1].port}"
@@ -101,7 +101,7 @@ def test_429_with_retry_after_then_success(dns_project: Path, emulator: LinodeEm
     emulator.edit(lambda s: s["faults"].update({"rules": [{"method": "PUT", "path": "/records/", "status": 429,
                                                           "times": 1, "retry_after": 1}]}))
     started = time.monotonic()
-    result = cli("dns", "switch", "--yes")
+    result = cli("dns", "switch", "--yes", "--no-ttl-wait")
     assert result.exit_code == 0, result.stderr
     assert time.monotonic() - started >= 1.0  # Retry-After was honoured
     assert [s for _, t, s, _ in emulator.responses if t.endswith("{recordId}")].count(429) == 1
@@ -111,7 +111,7 @@ def test_429_with_retry_after_then_success(dns_project: Path, emulator: LinodeEm
 def test_401_bad_token_changes_nothing(dns_project: Path, emulator: LinodeEmulator, cli, monkeypatch) -> None:
     monkeypatch.setenv("GOLIVE_TEST_LINODE_TOKEN", "tok-wrong-0000000000000000")
     before = zone(emulator)
-    result = cli("dns", "switch", "--yes")
+    result = cli("dns", "switch", "--yes", "--no-ttl-wait")
     assert result.exit_code == 2
     assert result.stderr == ("error: Linode rejected the token (find domain example.org: 401 Invalid Token)"
                              " — check [linode].token: it must be a valid personal access token\n")
@@ -122,7 +122,7 @@ def test_401_bad_token_changes_nothing(dns_project: Path, emulator: LinodeEmulat
 def test_403_read_only_token_leaves_the_zone_whole(dns_project: Path, emulator: LinodeEmulator, cli, monkeypatch) -> None:
     monkeypatch.setenv("GOLIVE_TEST_LINODE_TOKEN", RO_TOKEN)
     before = zone(emulator)
-    result = cli("dns", "switch", "--yes")
+    result = cli("dns", "switch", "--yes", "--no-ttl-wait")
     assert result.exit_code == 1
     assert result.stderr.startswith("error: step dns switch to new failed: dns example.org A #1: the Linode token may"
                                     " not do this (update record 1: 403 Unauthorized)")
@@ -133,7 +133,7 @@ def test_500_on_the_second_of_three_updates_restores_the_first(dns_project: Path
     # the second record to be updated (#3, www A) fails every time; the first (#1) has been changed by then
     emulator.edit(lambda s: s["faults"].update({"rules": [{"method": "PUT", "path": "/records/3$", "status": 500}]}))
     before = zone(emulator)
-    result = cli("dns", "switch", "--yes")
+    result = cli("dns", "switch", "--yes", "--no-ttl-wait")
     assert result.exit_code == 1
     assert "dns www.example.org A #3: the Linode API failed (update record 3: 500" in result.stderr
     assert "the 1 record(s) changed before it were put back" in result.stderr
@@ -148,11 +148,11 @@ def test_record_changed_by_hand_is_refused_unless_forced(dns_project: Path, emul
         state["domains"][0]["records"][2]["target"] = "192.0.2.99"
 
     emulator.edit(by_hand)
-    result = cli("dns", "switch", "--yes")
+    result = cli("dns", "switch", "--yes", "--no-ttl-wait")
     assert (result.exit_code, result.stderr) == (2, (
         f"error: dns www.example.org A #3 points at 192.0.2.99, neither old ({OLD}) nor new ({NEW}): someone changed it"
         " by hand — check it in Linode, then pass --force to switch it anyway\n"))
-    forced = cli("dns", "switch", "--yes", "--force")
+    forced = cli("dns", "switch", "--yes", "--force", "--no-ttl-wait")
     assert forced.exit_code == 0
     assert cli("rollback", "--yes").exit_code == 0
     assert targets(emulator)[("www", "A")] == "192.0.2.99"
@@ -162,7 +162,7 @@ def test_sigkill_during_a_switch_of_three_records_then_rollback(dns_project: Pat
     original = zone(emulator)
     env = {**os.environ, "NO_COLOR": "1", "GOLIVE_FAULT": "dns.switch:mid:pause",
            "GOLIVE_FAULT_MARKER": str(dns_project / "paused")}
-    proc = subprocess.Popen([sys.executable, "-m", "golive", "dns", "switch", "--yes"], cwd=dns_project, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "golive", "dns", "switch", "--yes", "--no-ttl-wait"], cwd=dns_project, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
     while not (dns_project / "paused").exists():
@@ -178,3 +178,39 @@ def test_sigkill_during_a_switch_of_three_records_then_rollback(dns_project: Pat
     assert zone(emulator) == original
     assert cli("rollback", "--yes").stdout == "nothing to roll back: no run has applied steps\n"
     no_token_anywhere(dns_project, out, err, rolled.stdout, rolled.stderr, status.stdout)
+
+
+def test_switch_waits_for_resolvers_to_forget_the_long_ttl(dns_project: Path, emulator: LinodeEmulator, cli) -> None:
+    before = zone(emulator)
+    for args in (["--dry-run"], ["--yes"]):  # records still at 3600 s: a switch, and its undo, would take an hour
+        early = cli("dns", "switch", *args)
+        assert (early.exit_code, early.stderr) == (2, (
+            "error: the records' TTL is still 3600s: resolvers would keep the old answer that long after the switch"
+            " (and the new one after an undo) — run `golive dns lower-ttl` at least 3600s before the switch, or pass"
+            " --no-ttl-wait\n"))
+    assert zone(emulator) == before
+    assert cli("dns", "lower-ttl", "--yes").exit_code == 0
+    soon = cli("dns", "switch", "--yes")  # lowered, but resolvers may still hold the 3600 s answer
+    assert soon.exit_code == 2
+    assert " UTC from 3600s: resolvers may hold the old answer until " in soon.stderr
+    assert soon.stderr.endswith("s from now) — wait until then, or pass --no-ttl-wait\n")
+    assert targets(emulator) == {("", "A"): OLD, ("www", "A"): OLD, ("www", "AAAA"): OLD6}
+    journal = sqlite3.connect(dns_project / ".golive" / "journal.db")  # an hour and a bit goes by
+    journal.execute("UPDATE steps SET finished_at = '2020-01-01T00:00:00+00:00' WHERE kind = 'dns.lower_ttl'")
+    journal.commit()
+    journal.close()
+    switched = cli("dns", "switch", "--yes")
+    assert switched.exit_code == 0, switched.stderr
+    assert targets(emulator) == {("", "A"): NEW, ("www", "A"): NEW, ("www", "AAAA"): NEW6}
+
+
+def test_lower_ttl_never_raises_a_shorter_ttl_nor_asks_for_one_linode_would_round(dns_project: Path,
+                                                                                  emulator: LinodeEmulator, cli) -> None:
+    rounded = cli("dns", "lower-ttl", "--yes", "--ttl", "600")  # Linode keeps 300 or 3600, nothing between
+    assert (rounded.exit_code, rounded.stderr) == (2, "error: --ttl 600: Linode would round 600s up to 3600s; it keeps"
+                                                      " only 30, 120, 300, 3600, 7200, … seconds — pick one of them\n")
+    assert cli("dns", "lower-ttl", "--yes", "--ttl", "120").exit_code == 0
+    higher = cli("dns", "lower-ttl", "--yes", "--ttl", "300")
+    assert higher.exit_code == 0, higher.stderr
+    assert "      dns www.example.org A #3: unchanged (ttl_sec=120)" in higher.lines
+    assert {r["ttl_sec"] for r in zone(emulator) if r["type"] == "A"} == {120}

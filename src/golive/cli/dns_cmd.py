@@ -64,11 +64,16 @@ def lower_ttl(
 ) -> None:
     """Lower the records' TTL ahead of the switch, and print the earliest safe switch time (now + the old TTL)."""
     from golive.dns.steps import LowerTtl
+    from golive.dns.ttl import effective, ttl_problem
 
     a = app_of(ctx, json)
     dns, _, records = _records(a)
     value = dns.cutover_ttl if ttl is None else ttl
-    old_ttl = max((r["ttl_sec"] or 86400) for r in records)  # 0 means the zone default
+    if ttl_problem(value):
+        from golive.errors import UsageError
+
+        raise UsageError(f"--ttl {value}: {ttl_problem(value)}", hint="pick one of them")
+    old_ttl = max(effective(r["ttl_sec"]) for r in records)
     outcome = a.execute("dns lower-ttl", f"dns lower TTL to {value}", [LowerTtl(ttl=value)], yes=yes, dry_run=dry_run)
     if outcome is not None:
         safe = datetime.now(UTC) + timedelta(seconds=old_ttl)
@@ -80,12 +85,26 @@ def switch(
     ctx: typer.Context,
     to: Annotated[str, typer.Option("--to", help="new or old.")] = "new",
     force: Annotated[bool, typer.Option("--force", help="Also switch records that point at neither target.")] = False,
+    no_ttl_wait: Annotated[bool, typer.Option("--no-ttl-wait", help="Switch even though resolvers may still hold the"
+                                              " old answer for a long TTL (a rehearsal; an emergency).")] = False,
     dry_run: DryRun = False, yes: Yes = False, json: Json = False,
 ) -> None:
-    """Point the records at the new (or old) target: snapshot, update, read back. Undo restores the snapshot exactly."""
+    """Point the records at the new (or old) target: snapshot, update, read back. Undo restores the snapshot exactly.
+
+    Refused while the records' TTL is longer than [dns].cutover_ttl, or less than the old TTL has passed
+    since `golive dns lower-ttl`: until then resolvers keep the old answer, and would keep the new one
+    after an undo."""
     from golive.dns.steps import Switch
 
     a = app_of(ctx, json)
+    if not no_ttl_wait:
+        from golive.dns.ttl import last_lowered, wait_reason
+        from golive.errors import UnsafePlan
+
+        dns, _, records = _records(a)
+        reason = wait_reason(records, dns.cutover_ttl, last_lowered(a.journal), datetime.now(UTC))
+        if reason is not None:
+            raise UnsafePlan(reason[0], hint=reason[1])
     outcome = a.execute("dns switch", f"dns switch to {_side(to)}", [Switch(to=to, force=force)], yes=yes,
                         dry_run=dry_run, args={"to": to, "force": force})
     if outcome is not None:

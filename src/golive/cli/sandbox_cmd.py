@@ -28,6 +28,8 @@ def linode(
     seed: Annotated[str | None, typer.Option("--seed", help="Create this domain (apex and www A records) on a new"
                                              " state file.")] = None,
     target: Annotated[str, typer.Option("--target", help="Where --seed's records point.")] = "203.0.113.10",
+    ttl: Annotated[int, typer.Option("--ttl", help="--seed's TTL in seconds (at most \\[dns].cutover_ttl lets a"
+                                      " rehearsal switch at once).")] = 3600,
 ) -> None:
     """Serve the Linode API v4 Domains emulator on 127.0.0.1:PORT until Ctrl-C."""
     from golive.errors import UsageError
@@ -42,7 +44,7 @@ def linode(
     emulator = LinodeEmulator(state, port=port)
     emulator.edit(lambda s: s["tokens"].update({token: ["domains:read_write"]}))
     if seed and fresh:
-        emulator.edit(lambda s: seed_domain(s, seed, target))
+        emulator.edit(lambda s: seed_domain(s, seed, target, ttl=ttl))
     a.say(f"Linode emulator on {emulator.url} (state {state}); set [linode].api_url to it. Ctrl-C stops it.")
     try:
         emulator.serve_forever()

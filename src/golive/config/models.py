@@ -89,6 +89,16 @@ class Dns(Section):
     nameservers: list[str] = Field(default_factory=list)
     propagation_timeout: float = Field(300, gt=0)
 
+    @field_validator("cutover_ttl", "switch_ttl")
+    @classmethod
+    def _linode_ttl(cls, value: int | None) -> int | None:
+        from golive.dns.ttl import ttl_problem
+
+        problem = None if value is None else ttl_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
     @model_validator(mode="after")
     def _v6_targets(self) -> Dns:
         if any(r.type == "AAAA" for r in self.records) and not (self.old_target_v6 and self.new_target_v6):

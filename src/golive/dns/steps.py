@@ -175,4 +175,7 @@ class LowerTtl(_RecordsStep):
         return f"dns lower TTL to {self.params['ttl']}"
 
     def desired(self, ctx: StepContext, record: dict[str, Any]) -> dict[str, Any]:
-        return {"ttl_sec": self.params["ttl"]}
+        from golive.dns.ttl import effective
+
+        # lower, never raise: a record already at a shorter TTL keeps it
+        return {"ttl_sec": min(self.params["ttl"], effective(record["ttl_sec"]))}

@@ -14,9 +14,10 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from golive.dns.ttl import ALLOWED_TTLS
+
 __all__ = ["ALLOWED_TTLS", "NS_SERVERS", "Api", "ApiError", "new_state", "round_ttl"]
 
-ALLOWED_TTLS = (0, 30, 120, 300, 3600, 7200, 14400, 28800, 57600, 86400, 172800, 345600, 604800, 1209600, 2419200)
 NS_SERVERS = tuple(f"ns{i}.linode.com" for i in range(1, 6))
 RECORD_TYPES = ("A", "AAAA", "NS", "MX", "CNAME", "TXT", "SRV", "PTR", "CAA")
 DOMAIN_FILTERABLE = ("domain", "group", "tags")

@@ -1,0 +1,76 @@
+"""When a DNS switch is safe to make: a resolver keeps the answer it fetched for the record's TTL.
+
+A switch made while the records still have a long TTL (or less than the old TTL after lowering it)
+reaches users only as their resolvers' copies expire — and so would its undo: a cutover that has to
+be taken back at 2 a.m. keeps sending some users to the new server for hours. ``dns switch`` (and
+anything that switches for it) asks :func:`wait_reason` first; ``--no-ttl-wait`` skips it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from golive.core.journal import Journal
+
+__all__ = ["ALLOWED_TTLS", "DEFAULT_TTL", "Lowered", "effective", "last_lowered", "ttl_problem", "wait_reason"]
+
+DEFAULT_TTL = 86400  # Linode's ttl_sec 0: the zone's default, a day unless the domain says otherwise
+# the TTLs Linode keeps; any other value is rounded up to the next (../shared/linode/README.md)
+ALLOWED_TTLS = (0, 30, 120, 300, 3600, 7200, 14400, 28800, 57600, 86400, 172800, 345600, 604800, 1209600, 2419200)
+
+
+def ttl_problem(value: int) -> str | None:
+    """Why Linode would not keep ``value`` as a record's TTL (None: it would)."""
+    if value in ALLOWED_TTLS[1:]:
+        return None
+    if value == 0:
+        return "0 is the zone's default TTL (a day), not a short one"
+    rounded = next((t for t in ALLOWED_TTLS if t >= value), ALLOWED_TTLS[-1])
+    return (f"Linode would round {value}s up to {rounded}s; it keeps only "
+            + ", ".join(str(t) for t in ALLOWED_TTLS[1:6]) + ", … seconds")
+
+
+def effective(ttl_sec: int | None) -> int:
+    return ttl_sec or DEFAULT_TTL
+
+
+@dataclass(frozen=True)
+class Lowered:
+    """The latest applied ``dns lower-ttl``: when it finished, and the longest TTL it replaced."""
+
+    at: datetime
+    old_ttl: int
+
+    @property
+    def safe_at(self) -> datetime:
+        return self.at + timedelta(seconds=self.old_ttl)
+
+
+def last_lowered(journal: Journal, runs: int = 500) -> Lowered | None:
+    for run in journal.runs(runs):
+        for step in reversed(journal.steps(run.id)):
+            if step.kind == "dns.lower_ttl" and step.status == "applied" and step.finished_at and step.before:
+                lowered = [effective(r.get("ttl_sec")) for r in step.before.get("records", [])
+                           if effective(r.get("ttl_sec")) > int(step.params.get("ttl", 0))]
+                if lowered:  # (one that found every TTL already short changed nothing to wait for)
+                    return Lowered(datetime.fromisoformat(step.finished_at), max(lowered))
+    return None
+
+
+def wait_reason(records: list[dict[str, Any]], cutover_ttl: int, lowered: Lowered | None,
+                now: datetime) -> tuple[str, str] | None:
+    """Why the switch should wait (message, hint), or None when every resolver's copy is short-lived."""
+    longest = max((effective(r.get("ttl_sec")) for r in records), default=0)
+    if longest > cutover_ttl:
+        return (f"the records' TTL is still {longest}s: resolvers would keep the old answer that long after"
+                f" the switch (and the new one after an undo)",
+                f"run `golive dns lower-ttl` at least {longest}s before the switch, or pass --no-ttl-wait")
+    if lowered is not None and now < lowered.safe_at:
+        left = int((lowered.safe_at - now).total_seconds()) + 1
+        return (f"the TTL was lowered at {lowered.at:%H:%M:%S} UTC from {lowered.old_ttl}s: resolvers may hold the"
+                f" old answer until {lowered.safe_at:%Y-%m-%d %H:%M:%S} UTC ({left}s from now)",
+                "wait until then, or pass --no-ttl-wait")
+    return None
