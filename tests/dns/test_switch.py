@@ -214,3 +214,35 @@ def test_lower_ttl_never_raises_a_shorter_ttl_nor_asks_for_one_linode_would_roun
     assert higher.exit_code == 0, higher.stderr
     assert "      dns www.example.org A #3: unchanged (ttl_sec=120)" in higher.lines
     assert {r["ttl_sec"] for r in zone(emulator) if r["type"] == "A"} == {120}
+
+
+def test_a_silent_linode_api_is_an_error_in_seconds_and_status_does_not_wait_for_it(
+        dns_project: Path, emulator: LinodeEmulator, cli, monkeypatch) -> None:
+    import socket
+
+    from golive.cli import status_cmd
+
+    silent = socket.socket()  # accepts connections (the kernel's backlog) and never answers
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    config = dns_project / "golive.toml"
+    text = config.read_text().replace(emulator.url, f"http://127.0.0.1:{silent.getsockname()[1]}/v4")
+    try:
+        config.write_text(text.replace("retry_interval = 0.05", "retry_interval = 0.05\ntimeout = 0.5"))
+        started = time.monotonic()
+        shown = cli("dns", "show")
+        took = time.monotonic() - started
+        assert (shown.exit_code, shown.stderr) == (1, (
+            f"error: cannot reach the Linode API at http://127.0.0.1:{silent.getsockname()[1]}/v4 (find domain"
+            " example.org): no answer within 0.5s ([linode].timeout) — check [linode].api_url and the network;"
+            " nothing was changed by this call\n"))
+        assert took < 5  # one attempt and one retry of 0.5 s each, not the SDK's wait without end
+        config.write_text(text.replace("retry_interval = 0.05", "retry_interval = 0.05\ntimeout = 60"))
+        monkeypatch.setattr(status_cmd, "STATUS_WAIT", 1.0)
+        started = time.monotonic()
+        status = cli("status")
+        assert time.monotonic() - started < 5
+        assert status.exit_code == 0
+        assert "dns:       error=no answer within 1s" in status.lines
+    finally:
+        silent.close()

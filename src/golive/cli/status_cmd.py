@@ -18,14 +18,35 @@ STATUS_PARTS: dict[str, str] = {
 }
 
 
+# a part that has not answered by then (an API or database that accepts the connection and stays silent)
+# is shown as such: status is the quick look at 2 a.m., it must not hang on the one thing that is down
+STATUS_WAIT = 10.0
+
+
 def _parts(config: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for part, target in STATUS_PARTS.items():
+    """Every part asked at once, each in its own (daemon) thread, for at most STATUS_WAIT seconds in all."""
+    import threading
+    import time
+
+    answers: dict[str, Any] = {}
+
+    def ask(part: str, target: str) -> None:
         module, _, fn = target.partition(":")
         try:
-            info = getattr(importlib.import_module(module), fn)(config)
+            answers[part] = getattr(importlib.import_module(module), fn)(config)
         except Exception as exc:  # one unreachable part must not hide the others
-            info = {"error": str(exc)}
+            answers[part] = {"error": str(exc)}
+
+    threads = {part: threading.Thread(target=ask, args=(part, target), daemon=True, name=f"status-{part}")
+               for part, target in STATUS_PARTS.items()}
+    for thread in threads.values():
+        thread.start()
+    deadline = time.monotonic() + STATUS_WAIT
+    for thread in threads.values():
+        thread.join(max(0.0, deadline - time.monotonic()))
+    out: dict[str, Any] = {}
+    for part in STATUS_PARTS:
+        info = answers.get(part, {"error": f"no answer within {STATUS_WAIT:g}s"})
         if info is not None:  # None: the part is not configured
             out[part] = info
     return out

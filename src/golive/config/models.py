@@ -63,6 +63,7 @@ class Linode(Section):
     api_url: str = "https://api.linode.com/v4"
     retries: int = Field(5, ge=0, le=20, description="retries on 408/429/5xx, honouring Retry-After")
     retry_interval: float = Field(1.0, ge=0, description="seconds between retries when no Retry-After is given")
+    timeout: float = Field(10.0, gt=0, le=300, description="seconds to wait for each answer of the Linode API")
 
 
 class DnsRecord(Section):

@@ -21,16 +21,34 @@ MUTABLE = ("target", "priority", "weight", "port", "service", "protocol", "ttl_s
 
 def from_config(config: GoliveConfig) -> LinodeDns:
     linode = config.require("linode")
-    return LinodeDns(linode.token.resolve(), linode.api_url, retries=linode.retries, interval=linode.retry_interval)
+    return LinodeDns(linode.token.resolve(), linode.api_url, retries=linode.retries, interval=linode.retry_interval,
+                     timeout=linode.timeout)
 
 
 class LinodeDns:
-    def __init__(self, token: str, api_url: str, *, retries: int = 5, interval: float = 1.0) -> None:
+    def __init__(self, token: str, api_url: str, *, retries: int = 5, interval: float = 1.0,
+                 timeout: float = 10.0) -> None:
         from linode_api4 import LinodeClient
+        from requests.adapters import HTTPAdapter
 
-        self.api_url = api_url
+        self.api_url, self.timeout = api_url, timeout
         self.client = LinodeClient(token, base_url=api_url, retry=retries > 0, retry_max=retries,
                                    retry_rate_limit_interval=interval, retry_statuses=[500, 503, 504])
+
+        class TimedAdapter(HTTPAdapter):
+            """The SDK sends without a timeout: an API that accepts the connection and never answers
+            would hold golive (and `golive status`) forever. Each attempt waits at most ``timeout``; a
+            silent API is retried once (a refused or unreachable one twice), not ``retries`` times."""
+
+            def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+                if kwargs.get("timeout") is None:
+                    kwargs["timeout"] = timeout
+                return super().send(request, *args, **kwargs)
+
+        retry = self.client.session.get_adapter(api_url).max_retries.new(connect=min(retries, 2), read=min(retries, 1))
+        adapter = TimedAdapter(max_retries=retry)
+        self.client.session.mount("http://", adapter)
+        self.client.session.mount("https://", adapter)
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         from linode_api4.errors import ApiError
@@ -41,7 +59,10 @@ class LinodeDns:
         except ApiError as exc:
             raise _translate(exc, what, self.api_url) from None
         except RequestException as exc:
-            reason = type(exc).__name__
+            text = str(exc)
+            reason = (f"no answer within {self.timeout:g}s ([linode].timeout)" if "Read timed out" in text else
+                      "connection refused" if "Connection refused" in text else
+                      "the connection timed out" if "timed out" in text else type(exc).__name__)
             raise GoliveError(f"cannot reach the Linode API at {self.api_url} ({what}): {reason}",
                               hint="check [linode].api_url and the network; nothing was changed by this call") from None
 
