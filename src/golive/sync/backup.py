@@ -44,7 +44,7 @@ def _split(url: str) -> tuple[str, dict[str, str]]:
 
     params = conninfo_to_dict(url)
     password = params.pop("password", None)
-    env = {**os.environ, **({"PGPASSWORD": str(password)} if password else {})}
+    env = {"PGCONNECT_TIMEOUT": "10", **os.environ, **({"PGPASSWORD": str(password)} if password else {})}
     return make_conninfo(**{k: str(v) for k, v in params.items() if v is not None}), env
 
 

@@ -159,7 +159,7 @@ class SyncEngine:
         source = Source(self.source_url)
         try:
             with unlocked(self.source_url), _undecodable(), self._lock_waits("sync"), \
-                    psycopg.connect(self.target_url) as target, target.transaction():
+                    psycopg.connect(self.target_url, connect_timeout=10) as target, target.transaction():
                 if writes_are_held(target):  # (the sync step's plan says so first)
                     raise held_error()
                 self._session(target)
@@ -427,7 +427,7 @@ class SyncEngine:
         source = Source(self.source_url)
         try:
             with unlocked(self.source_url), _undecodable(), self._lock_waits("verification"), \
-                    psycopg.connect(self.target_url) as target, target.transaction(force_rollback=True):
+                    psycopg.connect(self.target_url, connect_timeout=10) as target, target.transaction(force_rollback=True):
                 if not state.exists(target):
                     raise GoliveError("the target has no sync yet (no golive.sync_state)", hint="run `golive sync` first")
                 if writes_are_held(target):  # (its staging table could not even be made)
