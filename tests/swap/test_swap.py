@@ -294,3 +294,26 @@ def test_finalize_with_no_old_colour_makes_no_run(swap_env: SwapEnv, cli) -> Non
     assert doc == {"ok": True, "finalized": False, "reason": f"container {env.blue} (blue) does not exist"}
     assert "would undo 1 step(s) of run" in cli("status").stdout
     assert [line.split()[1] for line in cli("history").lines[1:]] == ["swap"]  # rollback still undoes the swap
+
+
+def test_rollback_after_finalize_brings_back_the_old_build_even_when_its_tag_moved_on(swap_env: SwapEnv, cli) -> None:
+    env = swap_env
+    repo = env.images["blue"].split(":")[0] + "-app"
+    env.docker.images.get(env.images["blue"]).tag(repo, "latest")  # the release process's mutable tag
+    env.container(env.blue).remove(force=True)
+    env.docker.containers.run(f"{repo}:latest", name=env.blue, detach=True,
+                              ports={"8000/tcp": ("127.0.0.1", env.blue_port)})
+    try:
+        env.docker.images.get(env.images["green"]).tag(repo, "latest")  # the new build takes the tag
+        assert cli("swap", "--yes", "--image", f"{repo}:latest").exit_code == 0
+        assert cli("swap", "finalize", "--yes").exit_code == 0
+        undone = cli("-v", "rollback", "--yes")  # undo finalize: blue made again, from the build it ran
+        assert undone.exit_code == 0, undone.stderr
+        blue_build = env.docker.images.get(env.images["blue"]).id
+        assert f"    undo: container {env.blue}: recreate from {repo}:latest ({blue_build[7:19]})" in undone.lines
+        assert env.container(env.blue).attrs["Image"] == blue_build
+        result = under_load(env, lambda: cli("rollback", "--yes"))  # undo the swap: the old release answers
+        assert result.bodies()[-1] == "blue"
+        blue_live(env)
+    finally:
+        env.docker.images.remove(f"{repo}:latest", force=True)

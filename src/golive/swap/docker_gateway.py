@@ -80,7 +80,8 @@ class DockerGateway:
         config = attrs.get("Config") or {}
         host = attrs.get("HostConfig") or {}
         return {
-            "name": name, "id": c.id, "image": config.get("Image"), "status": c.status,
+            # image: the reference it was started from (a tag may move on to a newer build); image_id: the build
+            "name": name, "id": c.id, "image": config.get("Image"), "image_id": attrs.get("Image"), "status": c.status,
             "running": c.status == "running", "labels": config.get("Labels") or {}, "env": config.get("Env") or [],
             "ports": host.get("PortBindings") or {}, "restart": (host.get("RestartPolicy") or {}).get("Name") or "",
             "health": ((attrs.get("State") or {}).get("Health") or {}).get("Status"),
@@ -93,17 +94,24 @@ class DockerGateway:
             ports={f"{port}/tcp": ("127.0.0.1", host_port)}, restart_policy={"Name": "unless-stopped"})
         return str(container.id)
 
-    def recreate(self, record: dict[str, Any], env: list[str]) -> str:
+    def recreate(self, record: dict[str, Any], env: list[str]) -> str | None:
         """Create a container again from what :meth:`container` recorded of it (``env``: its environment,
-        kept out of the journal)."""
+        kept out of the journal), from the very build it ran: a tag such as ``latest`` has often moved on
+        to the release being rolled back. Returns None, or what went wrong with that build (it was
+        deleted: the container was made from the tag instead)."""
         ports = {key: (b[0].get("HostIp") or "127.0.0.1", int(b[0]["HostPort"]))
                  for key, b in record["ports"].items() if b}
+        build, problem = record.get("image_id"), None
+        if build is None or self.local_image(build) is None:
+            problem = (f"its build {str(build).removeprefix('sha256:')[:12]} is no longer on this host: made from"
+                       f" {record['image']} instead, which may now be another build") if build else None
+            build = record["image"]
         container = self.client.containers.create(
-            record["image"], name=record["name"], environment=env, labels=record["labels"], ports=ports,
+            build, name=record["name"], environment=env, labels=record["labels"], ports=ports,
             restart_policy={"Name": record["restart"]} if record["restart"] else None)
         if record["running"]:
             container.start()
-        return str(container.id)
+        return problem
 
     def start(self, name: str) -> None:
         self.client.containers.get(name).start()

@@ -78,6 +78,17 @@ def _env_file(ctx: StepContext) -> dict[str, str]:
     return env
 
 
+def _build(record: dict[str, Any]) -> str:
+    """The image a recorded container ran: its reference and the build (image id) it was."""
+    build = str(record.get("image_id") or "").removeprefix("sha256:")[:12]
+    return f"{record['image']} ({build})" if build else str(record["image"])
+
+
+def _recreated(ctx: StepContext, record: dict[str, Any], problem: str | None) -> None:
+    if problem:
+        ctx.notice(f"container {record['name']} was created again, but {problem}; check `docker inspect`")
+
+
 class _SwapBase(Step):
     def _docker(self, ctx: StepContext) -> DockerGateway:
         gateway: DockerGateway = ctx.gateways.get("docker")
@@ -219,8 +230,8 @@ class Swap(_SwapBase):
         live_record = record.get("live_container")
         current = docker.container(previous.name)
         if current is None and live_record:
-            ctx.log("undo", f"container {previous.name}: gone; recreate from {live_record['image']}")
-            docker.recreate(live_record, env_of(ctx.state_dir, live_record))
+            ctx.log("undo", f"container {previous.name}: gone; recreate from {_build(live_record)}")
+            _recreated(ctx, live_record, docker.recreate(live_record, env_of(ctx.state_dir, live_record)))
             self._await_old(ctx, previous.host_port)
         elif current is not None and not current["running"]:
             ctx.log("undo", f"container {previous.name}: start again")
@@ -237,7 +248,8 @@ class Swap(_SwapBase):
             ctx.log("undo", f"container {idle.name}: remove")
             docker.remove(idle.name)
         if record.get("idle_container") and docker.container(idle.name) is None:
-            docker.recreate(record["idle_container"], env_of(ctx.state_dir, record["idle_container"]))
+            idle_record = record["idle_container"]
+            _recreated(ctx, idle_record, docker.recreate(idle_record, env_of(ctx.state_dir, idle_record)))
 
     def _await_old(self, ctx: StepContext, host_port: int) -> None:
         """Before the proxy goes back to a colour that had to be started again, let it answer."""
@@ -302,9 +314,9 @@ class Finalize(_SwapBase):
     def undo(self, ctx: StepContext, record: Record) -> None:
         saved: dict[str, Any] | None = record["container"]
         if saved is not None and self._docker(ctx).container(saved["name"]) is None:
-            ctx.log("undo", f"container {saved['name']}: recreate from {saved['image']}")
-            self._docker(ctx).recreate(saved, env_of(ctx.state_dir, saved))
+            ctx.log("undo", f"container {saved['name']}: recreate from {_build(saved)}")
+            _recreated(ctx, saved, self._docker(ctx).recreate(saved, env_of(ctx.state_dir, saved)))
 
     def manual_undo(self, record: Record) -> list[str]:
         saved = record.get("container")
-        return [f"docker run the old colour again: {saved['name']} from {saved['image']}"] if saved else []
+        return [f"docker run the old colour again: {saved['name']} from {_build(saved)}"] if saved else []
