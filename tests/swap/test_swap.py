@@ -317,3 +317,50 @@ def test_rollback_after_finalize_brings_back_the_old_build_even_when_its_tag_mov
         blue_live(env)
     finally:
         env.docker.images.remove(f"{repo}:latest", force=True)
+
+
+def test_an_adopted_container_comes_back_with_its_volumes_networks_and_settings(swap_env: SwapEnv, cli,
+                                                                                tmp_path) -> None:
+    import httpx
+
+    env = swap_env
+    media = tmp_path / "media"
+    media.mkdir()
+    (media / "photo.txt").write_text("a user's photo\n")
+    media.chmod(0o755)
+    network = env.docker.networks.create(f"golive-net-{env.suffix}")
+    try:
+        env.container(env.blue).remove(force=True)  # blue as compose would run it: a volume, a network, a user
+        env.docker.containers.run(env.images["blue"], name=env.blue, detach=True, user="65534",
+                                  ports={"8000/tcp": ("127.0.0.1", env.blue_port)}, labels={"com.example.app": "web"},
+                                  volumes={str(media): {"bind": "/www/media", "mode": "ro"}},
+                                  restart_policy={"Name": "always"}, network=network.name)
+        network.reload()
+        env.docker.api.disconnect_container_from_network(env.blue, network.name)
+        env.docker.api.connect_container_to_network(env.blue, network.name, aliases=["web", "directory"])
+        before = env.container(env.blue).attrs
+        assert cli("swap", "--yes").exit_code == 0
+        assert cli("swap", "finalize", "--yes").exit_code == 0
+        assert cli("rollback", "--yes").exit_code == 0  # undo finalize: blue made again, as it was
+        after = env.container(env.blue).attrs
+        assert after["Id"] != before["Id"]
+        for key in ("User", "Labels", "Entrypoint", "Cmd", "WorkingDir", "ExposedPorts"):
+            assert after["Config"][key] == before["Config"][key], key
+        for key in ("Binds", "PortBindings", "RestartPolicy", "NetworkMode"):
+            assert after["HostConfig"][key] == before["HostConfig"][key], key
+        assert {"web", "directory"} <= set(after["NetworkSettings"]["Networks"][network.name]["Aliases"])
+        deadline = time.monotonic() + 10
+        while True:  # the volume is back: the old colour serves the users' files again
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{env.blue_port}/media/photo.txt", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        assert answer.text == "a user's photo\n"
+        result = under_load(env, lambda: cli("rollback", "--yes"))
+        assert result.bodies()[-1] == "blue"
+        blue_live(env)
+    finally:
+        env.down()
+        network.remove()

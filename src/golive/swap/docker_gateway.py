@@ -79,7 +79,13 @@ class DockerGateway:
         attrs = c.attrs
         config = attrs.get("Config") or {}
         host = attrs.get("HostConfig") or {}
+        networks = (attrs.get("NetworkSettings") or {}).get("Networks") or {}
         return {
+            # everything to create it again as it was (volumes, networks and their aliases, command, user,
+            # limits…); its environment is kept out of the journal (golive.swap.kept)
+            "config": {k: v for k, v in config.items() if k != "Env"}, "host_config": host,
+            "networks": {name: {k: e.get(k) for k in ("Aliases", "IPAMConfig", "Links") if e.get(k)}
+                         for name, e in networks.items()},
             # image: the reference it was started from (a tag may move on to a newer build); image_id: the build
             "name": name, "id": c.id, "image": config.get("Image"), "image_id": attrs.get("Image"), "status": c.status,
             "running": c.status == "running", "labels": config.get("Labels") or {}, "env": config.get("Env") or [],
@@ -106,12 +112,31 @@ class DockerGateway:
             problem = (f"its build {str(build).removeprefix('sha256:')[:12]} is no longer on this host: made from"
                        f" {record['image']} instead, which may now be another build") if build else None
             build = record["image"]
+        if "config" in record:
+            self._create_as_was(record, env, build)
+            return problem
         container = self.client.containers.create(
             build, name=record["name"], environment=env, labels=record["labels"], ports=ports,
             restart_policy={"Name": record["restart"]} if record["restart"] else None)
         if record["running"]:
             container.start()
         return problem
+
+    def _create_as_was(self, record: dict[str, Any], env: list[str], build: str) -> None:
+        """The Engine API's own create, with the recorded Config and HostConfig; the first network at
+        create (the API takes one there), the others connected after, each with its aliases."""
+        networks: dict[str, dict[str, Any]] = record.get("networks") or {}
+        mode = record["host_config"].get("NetworkMode") or "default"
+        first = mode if mode in networks else next(iter(networks), None)
+        spec = {**record["config"], "Env": env, "Image": build, "HostConfig": record["host_config"],
+                "NetworkingConfig": {"EndpointsConfig": {first: networks[first]} if first else {}}}
+        created = self.client.api.create_container_from_config(spec, record["name"])
+        for name, endpoint in networks.items():
+            if name != first:
+                self.client.api.connect_container_to_network(created["Id"], name, aliases=endpoint.get("Aliases"),
+                                                             links=endpoint.get("Links"))
+        if record["running"]:
+            self.client.api.start(created["Id"])
 
     def start(self, name: str) -> None:
         self.client.containers.get(name).start()
