@@ -30,6 +30,10 @@ CASES = [
     ('[dns]\ndomain = "e.org"\nold_target = "1"\nnew_target = "2"\nrecords = [{name = ""}]\ncutover_ttl = 60\n',
      "golive.toml:6: dns.cutover_ttl: Linode would round 60s up to 120s; it keeps only 30, 120, 300, 3600, 7200,"
      " … seconds"),
+    ('[containers]\nimage = "x"\nvolumes = ["/srv/media"]\n'
+     'blue = { name = "b", host_port = 1 }\ngreen = { name = "g", host_port = 2 }\n',
+     "golive.toml:3: containers.volumes: '/srv/media' is not \"/host/path:/container/path[:ro|rw]\" nor"
+     " \"volume:/path[:ro|rw]\""),
     ('[project\nname = 1\n',
      "golive.toml:1: not valid TOML: Expected ']' at the end of a table declaration — fix the syntax at that line"),
     ('[[verify.checks]]\nname = "a"\nurl = "http://x"\n[[verify.checks]]\nname = "b"\nurll = "http://y"\n',

@@ -364,3 +364,39 @@ def test_an_adopted_container_comes_back_with_its_volumes_networks_and_settings(
     finally:
         env.down()
         network.remove()
+
+
+def test_the_new_colour_gets_its_volumes_networks_and_hosts_and_a_missing_one_stops_the_plan(
+        swap_env: SwapEnv, cli, tmp_path) -> None:
+    env = swap_env
+    media = tmp_path / "media"
+    media.mkdir()
+    (media / "photo.txt").write_text("a user's photo\n")
+    media.chmod(0o755)
+    networks = [env.docker.networks.create(f"golive-{name}-{env.suffix}") for name in ("db", "cache")]
+    try:
+        extra = (f'volumes = ["{tmp_path}/medai:/www/media:ro"]\nnetworks = ["{networks[0].name}", "nope-{env.suffix}"]\n'
+                 'extra_hosts = { "host.docker.internal" = "host-gateway" }\n')
+        env.write_config(containers_extra=extra)  # a typo'd media path, a network nobody made
+        for args in (["--dry-run"], ["--yes"]):
+            refused = cli("swap", *args)
+            assert (refused.exit_code, refused.stderr) == (2, (
+                f"error: [containers] names host path {tmp_path}/medai, network nope-{env.suffix}, which does not exist"
+                " — create it, or fix [containers].volumes / networks\n"))
+        assert env.container(env.green) is None
+        env.write_config(containers_extra=extra.replace("medai", "media").replace(f"nope-{env.suffix}", networks[1].name))
+        result = under_load(env, lambda: cli("swap", "--yes"))
+        assert result.bodies()[-1] == "green"
+        green = env.container(env.green).attrs
+        assert green["HostConfig"]["Binds"] == [f"{media}:/www/media:ro"]
+        assert green["HostConfig"]["ExtraHosts"] == ["host.docker.internal:host-gateway"]
+        assert {n.name for n in networks} <= set(green["NetworkSettings"]["Networks"])
+        import httpx
+
+        assert httpx.get(env.apache.url + "/media/photo.txt").text == "a user's photo\n"  # through Apache, from green
+        assert cli("rollback", "--yes").exit_code == 0
+        blue_live(env)
+    finally:
+        env.down()
+        for network in networks:
+            network.remove()

@@ -182,6 +182,10 @@ class Containers(Section):
     # the container's environment; secrets as references ("env:NAME", "file:PATH") or in env_file (0600)
     env: dict[str, EnvValue] = Field(default_factory=dict)
     env_file: Path | None = None
+    # what the new colour needs besides its image (docker run's -v, --network, --add-host)
+    volumes: list[str] = Field(default_factory=list, description='"/host/path:/container/path[:ro]" or "volume:/path"')
+    networks: list[str] = Field(default_factory=list, description="Docker networks to attach the new colour to")
+    extra_hosts: dict[str, str] = Field(default_factory=dict, description='e.g. "host.docker.internal" = "host-gateway"')
     health_path: str = "/healthz"
     health_timeout: float = Field(60, gt=0)
     version_path: str | None = None
@@ -189,6 +193,16 @@ class Containers(Section):
     drain_time: float = Field(1.0, ge=0, description="seconds to let the proxy's old workers finish before a colour is removed")
     blue: Color
     green: Color
+
+    @field_validator("volumes")
+    @classmethod
+    def _volume_syntax(cls, volumes: list[str]) -> list[str]:
+        for volume in volumes:
+            parts = volume.split(":")
+            if len(parts) not in (2, 3) or not parts[0] or not parts[1].startswith("/") or \
+                    (len(parts) == 3 and parts[2] not in ("ro", "rw")):
+                raise ValueError(f'{volume!r} is not "/host/path:/container/path[:ro|rw]" nor "volume:/path[:ro|rw]"')
+        return volumes
 
     @model_validator(mode="after")
     def _distinct(self) -> Containers:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from golive.errors import GoliveError
@@ -30,6 +31,7 @@ class DockerGateway:
         import docker
 
         host = os.environ.get("DOCKER_HOST")
+        self.local = not (url or host or "").startswith(("tcp://", "ssh://", "http://", "https://"))
         self.url = url or (f"{host} (DOCKER_HOST)" if host else "unix:///var/run/docker.sock (the default)")
         try:
             self.client = docker.DockerClient(base_url=url) if url else docker.from_env()
@@ -94,11 +96,41 @@ class DockerGateway:
         }
 
     def run(self, name: str, image: str, *, port: int, host_port: int, env: dict[str, str] | list[str],
-            labels: dict[str, str]) -> str:
-        container = self.client.containers.run(
-            image, name=name, detach=True, environment=env, labels=labels,
-            ports={f"{port}/tcp": ("127.0.0.1", host_port)}, restart_policy={"Name": "unless-stopped"})
+            labels: dict[str, str], volumes: Sequence[str] = (), networks: Sequence[str] = (),
+            extra_hosts: dict[str, str] | None = None) -> str:
+        """Create and start a container; it is on its first network from the start, the others are
+        connected before it starts (so the application never runs without its database)."""
+        container = self.client.containers.create(
+            image, name=name, environment=env, labels=labels, volumes=list(volumes), extra_hosts=extra_hosts or None,
+            ports={f"{port}/tcp": ("127.0.0.1", host_port)}, restart_policy={"Name": "unless-stopped"},
+            network=networks[0] if networks else None)
+        for network in networks[1:]:
+            self.client.networks.get(network).connect(container)
+        container.start()
         return str(container.id)
+
+    def missing(self, volumes: Sequence[str], networks: Sequence[str]) -> list[str]:
+        """What the new colour would mount or join but does not exist (docker would quietly make an empty
+        directory or volume in its place: the new release without its users' files)."""
+        import docker.errors
+
+        absent = []
+        for volume in volumes:
+            source = volume.split(":")[0]
+            if source.startswith("/"):
+                if self.local and not os.path.exists(source):  # (a remote engine's paths are not ours to see)
+                    absent.append(f"host path {source}")
+                continue
+            try:
+                self.client.volumes.get(source)
+            except docker.errors.NotFound:
+                absent.append(f"volume {source}")
+        for network in networks:
+            try:
+                self.client.networks.get(network)
+            except docker.errors.NotFound:
+                absent.append(f"network {network}")
+        return absent
 
     def recreate(self, record: dict[str, Any], env: list[str]) -> str | None:
         """Create a container again from what :meth:`container` recorded of it (``env``: its environment,

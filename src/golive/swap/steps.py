@@ -144,6 +144,10 @@ class Swap(_SwapBase):
         c, docker = _containers(ctx), self._docker(ctx)
         live, idle = self._colors(ctx)
         self._env(ctx)  # a missing env_file or secret stops the swap here, before the prompt
+        absent = docker.missing(c.volumes, c.networks)
+        if absent:  # (a bind of a host path docker cannot see from a remote docker_url is its own error then)
+            raise ConfigError(f"[containers] names {', '.join(absent)}, which does not exist",
+                              hint="create it, or fix [containers].volumes / networks")
         target = c.color(idle)
         existing = docker.container(target.name)
         before = f"{existing['status']} {existing['image']}" if existing else None
@@ -176,7 +180,8 @@ class Swap(_SwapBase):
                               hint=f"free it, or change [containers.{before['idle']}].host_port")
         ctx.log("apply", f"container {idle.name}: run {image} on 127.0.0.1:{idle.host_port}")
         docker.run(idle.name, image, port=c.port, host_port=idle.host_port, env=self._env(ctx),
-                   labels={"golive.color": before["idle"], "golive.image": image})
+                   labels={"golive.color": before["idle"], "golive.image": image}, volumes=c.volumes,
+                   networks=c.networks, extra_hosts=c.extra_hosts)
         self._wait_healthy(ctx, idle.name, idle.host_port, image)
         ctx.log("apply", f"proxy upstream -> {_url(idle.host_port)}{' (map, no reload)' if proxy.map_mode else ''}")
         ctx.checkpoint("before-reload")
