@@ -400,3 +400,12 @@ def test_the_new_colour_gets_its_volumes_networks_and_hosts_and_a_missing_one_st
         env.down()
         for network in networks:
             network.remove()
+
+
+def test_a_reload_that_fails_is_undone_without_a_manual_step_when_blue_still_answers(swap_env: SwapEnv, cli) -> None:
+    env = swap_env
+    env.write_config(reload_command=["sh", "-c", "echo 'AH00000: httpd (pid 1) not signalled' >&2; exit 1"])
+    failed = failed_swap(env, cli)  # exit 1 (not 4): rolled back, blue answering throughout, green removed
+    assert "proxy reload `sh -c echo 'AH00000: httpd (pid 1) not signalled' >&2; exit 1` failed: AH00000: httpd (pid 1)" \
+           " not signalled — Apache may still run its previous configuration" in failed.stderr
+    assert "the public URL answers from blue all the same, so the undo goes on" in failed.stdout

@@ -85,7 +85,8 @@ class BlueGreen:
                 self.docker.containers.get(name).remove(force=True)
 
     def write_config(self, *, image: str | None = None, health_timeout: float = 10, docker_url: str | None = None,
-                     test_command: list[str] | None = None, containers_extra: str = "") -> Path:
+                     test_command: list[str] | None = None, containers_extra: str = "",
+                     reload_command: list[str] | None = None) -> Path:
         config = self.project / "golive.toml"
         docker_line = f'docker_url = "{docker_url}"\n' if docker_url else ""
         config.write_text(f"""\
@@ -113,7 +114,7 @@ kind = "apache"
 switch = "{self.switch}"
 upstream_file = "{self.apache.upstream_file}"
 test_command = {_toml_list(test_command or self.apache.test_command)}
-reload_command = {_toml_list(self.apache.reload_command)}
+reload_command = {_toml_list(reload_command or self.apache.reload_command)}
 public_url = "{self.apache.url}"
 """)
         config.chmod(0o600)

@@ -22,7 +22,7 @@ from golive.errors import ConfigError, GoliveError
 if TYPE_CHECKING:
     from golive.config.models import GoliveConfig, Proxy
 
-__all__ = ["MAP_KEY", "ProxyGateway", "from_config", "probe"]
+__all__ = ["MAP_KEY", "ProxyGateway", "ReloadFailed", "from_config", "probe"]
 
 MAP_KEY = "upstream"  # the key of the RewriteMap line: `upstream http://127.0.0.1:<port>`
 
@@ -52,6 +52,11 @@ def _like(tmp: Path, old: os.stat_result) -> None:
     if tmp.stat().st_mtime_ns // 1_000_000_000 <= old.st_mtime_ns // 1_000_000_000:
         later = old.st_mtime_ns + 1_000_000_000  # a whole second: a change even with 1 s timestamps
         os.utime(tmp, ns=(later, later))
+
+
+class ReloadFailed(GoliveError):
+    """The proxy's reload command failed: what Apache runs now is not known from here (the public URL
+    tells)."""
 
 
 class ProxyGateway:
@@ -100,10 +105,13 @@ class ProxyGateway:
                               hint=f"fix [proxy].{what}_command") from None
         if done.returncode != 0:
             output = (done.stderr.strip() or done.stdout.strip()).splitlines()
+            said = f"proxy {what} `{' '.join(command)}` failed: {output[-1] if output else done.returncode}"
+            if what == "reload":
+                raise ReloadFailed(said, hint="Apache may still run its previous configuration: is it running, and"
+                                              " may golive signal it? fix [proxy].reload_command")
             unchanged = "the upstream file was not changed" if self.map_mode else \
                 "the proxy configuration was put back and not reloaded"
-            raise GoliveError(f"proxy {what} `{' '.join(command)}` failed: {output[-1] if output else done.returncode}",
-                              hint=unchanged)
+            raise GoliveError(said, hint=unchanged)
 
     def test(self) -> None:
         self._command("test", self.proxy.test_command)

@@ -244,8 +244,7 @@ class Swap(_SwapBase):
             self._await_old(ctx, previous.host_port)
         if record["upstream_text"] is not None and proxy.read() != record["upstream_text"]:
             ctx.log("undo", f"proxy upstream -> {_url(previous.host_port)}")
-            proxy.switch(record["upstream_text"])
-            self._confirm_public(ctx, previous.host_port)
+            self._switch_back(ctx, record["upstream_text"], previous.host_port, record["live"])
         idle = c.color(record["idle"])
         now_idle = docker.container(idle.name)
         if now_idle is not None and now_idle["labels"].get("golive.color") == record["idle"]:
@@ -255,6 +254,24 @@ class Swap(_SwapBase):
         if record.get("idle_container") and docker.container(idle.name) is None:
             idle_record = record["idle_container"]
             _recreated(ctx, idle_record, docker.recreate(idle_record, env_of(ctx.state_dir, idle_record)))
+
+    def _switch_back(self, ctx: StepContext, text: str, host_port: int, color: str) -> None:
+        """Point the proxy back. A reload that fails (Apache not signalled, often the very failure the
+        swap is being undone for) does not fail the undo if the public URL answers from the previous
+        colour anyway: then the live side is right, and what is left is the new colour to remove."""
+        from golive.swap.proxy import ReloadFailed
+
+        try:
+            self._proxy(ctx).switch(text)
+        except ReloadFailed as failed:
+            try:
+                self._confirm_public(ctx, host_port)
+            except GoliveError:
+                raise failed from None
+            ctx.notice(f"{failed.message}; the public URL answers from {color} all the same, so the undo goes on —"
+                       " fix [proxy].reload_command before the next swap")
+            return
+        self._confirm_public(ctx, host_port)
 
     def _await_old(self, ctx: StepContext, host_port: int) -> None:
         """Before the proxy goes back to a colour that had to be started again, let it answer."""
