@@ -158,3 +158,33 @@ def test_steps_rebuild_from_the_journal_in_another_process(runner: Runner, tmp_p
     fresh.rollback(run)
     assert not target.exists()
     assert fresh.journal.latest_undoable_run() is None
+
+
+def test_rollback_through_a_run_takes_back_the_night_in_one_command(project: Path, cli) -> None:
+    import json
+
+    from golive.cli.application import App
+    from golive.steps.files import WriteFile
+
+    app = App(project / "golive.toml")
+    runs = []
+    for name in ("yesterday", "freeze", "sync", "swap"):  # one run each, as the runbook's commands make them
+        runs.append(app.runner().run(name, [WriteFile(path=str(project / f"{name}.txt"), content=name)]).run_id)
+    assert cli("rollback", "--run", runs[0], "--through", runs[1]).exit_code == 2
+    assert cli("rollback", "--through", "20990101-000000-0000").stderr == (
+        "error: no run 20990101-000000-0000 in the journal — `golive history` lists the runs\n")
+    planned = cli("rollback", "--through", runs[1], "--dry-run")
+    assert [line for line in planned.lines if line.startswith("Plan:")] == [
+        f"Plan: rollback of run {runs[3]} (swap) — 1 step(s), 1 change(s)",
+        f"Plan: rollback of run {runs[2]} (sync) — 1 step(s), 1 change(s)",
+        f"Plan: rollback of run {runs[1]} (freeze) — 1 step(s), 1 change(s)"]
+    unasked = cli("rollback", "--through", runs[1])  # no terminal, no --yes: nothing is done
+    assert unasked.exit_code == 2 and "needs confirmation and there is no terminal to ask" in unasked.stderr
+    assert all((project / f"{name}.txt").exists() for name in ("freeze", "sync", "swap"))
+    done = cli("rollback", "--through", runs[1], "--yes", "--json")
+    assert done.exit_code == 0, done.stderr
+    assert json.loads(done.lines[-1])["targets"] == [runs[3], runs[2], runs[1]]
+    assert [(project / f"{n}.txt").exists() for n in ("yesterday", "freeze", "sync", "swap")] == [True, False, False, False]
+    again = cli("rollback", "--through", runs[1], "--yes")
+    assert (again.exit_code, again.stdout) == (0, f"nothing to roll back: no run since {runs[1]} has applied steps\n")
+    assert f"would undo 1 step(s) of run {runs[0]}" in cli("status").stdout  # the run before it is left alone

@@ -152,6 +152,10 @@ class App:
         from golive.cli.render import show_plan
 
         show_plan(self, what, planned)
+        self.ask(what, yes)
+
+    def ask(self, what: str, yes: bool) -> None:
+        """Ask before a plan already shown; unless --yes. No TTY and no --yes is a usage error (exit 2)."""
         if yes:
             return
         if self.json or not sys.stdin.isatty():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -13,6 +13,9 @@ def rollback(
     ctx: typer.Context,
     run: Annotated[str | None, typer.Option("--run", help="Roll back this run (default: the most recent run"
                                             " that still has applied steps).")] = None,
+    through: Annotated[str | None, typer.Option("--through", help="Roll back every run that still has applied"
+                                                " steps, newest first, back to and including this one (say, the"
+                                                " night's `freeze on`): one plan, one confirmation.")] = None,
     restore_data: Annotated[bool, typer.Option("--restore-data", help="Also restore the new database from the backup"
                                                " taken before a sync (default: leave its data as it is). What the"
                                                " restore replaces is kept first, in <state_dir>/reconcile/.")] = False,
@@ -23,13 +26,19 @@ def rollback(
     """Undo the applied steps of the most recent run that still has any, newest first.
 
     Safe after a crash (a half-applied step is put back from the state recorded before it
-    started) and safe to run twice: a second rollback finds nothing to do.
+    started). Each call undoes one run: a second call undoes the run before it — `golive status`
+    says which run that would be. To take back a whole night of runs at once, use --through RUN.
     """
     from golive.errors import UsageError
 
     a = app_of(ctx, json)
+    if run and through:
+        raise UsageError("--run and --through cannot be given together", hint="--run undoes one run; --through a series")
     if not dry_run:
         a.lock()
+    if through:
+        _through(a, through, restore_data, dry_run, yes)
+        return
     target = a.journal.run(run) if run else a.journal.latest_undoable_run()
     if run and target is None:
         raise UsageError(f"no run {run} in the journal", hint="`golive history` lists the runs")
@@ -51,3 +60,39 @@ def rollback(
     if not a.json:
         return
     a.emit_json({"event": "result", "ok": True, "target": target.id, **outcome.as_dict()})
+
+
+def _through(a: Any, first: str, restore_data: bool, dry_run: bool, yes: bool) -> None:
+    """Every run with applied steps from the newest back to ``first``: all their plans shown, one
+    confirmation, then each rolled back in turn (a failure stops there; the same command resumes)."""
+    from golive.cli.render import show_plan
+    from golive.errors import UsageError
+
+    if a.journal.run(first) is None:
+        raise UsageError(f"no run {first} in the journal", hint="`golive history` lists the runs")
+    options = {"restore_data": restore_data}
+    runner = a.runner(options)
+    runs = []
+    for run in a.journal.runs(10_000):  # newest first
+        if runner.undoable(run.id):
+            runs.append(run)
+        if run.id == first:
+            break
+    if not runs:
+        a.say(f"nothing to roll back: no run since {first} has applied steps")
+        a.done({"rolled_back": [], "steps": []})
+        return
+    plans = [(run, runner.rollback_plan(run)) for run in runs]
+    for run, planned in plans:
+        show_plan(a, f"rollback of run {run.id} ({run.command})", planned)
+    if dry_run:
+        a.done({"dry_run": True, "targets": [run.id for run in runs],
+                "steps": [{"run": run.id, **p.as_dict()} for run, planned in plans for p in planned]})
+        return
+    a.ask(f"rollback of {len(runs)} run(s), newest first, back to {first}", yes)
+    outcomes = []
+    for run, planned in plans:
+        outcomes.append(a.runner(options).rollback(run).as_dict())
+        a.say(f"rolled back {len(planned)} step(s) of run {run.id} ({run.command})")
+    if a.json:
+        a.emit_json({"event": "result", "ok": True, "targets": [run.id for run in runs], "rollbacks": outcomes})
