@@ -575,3 +575,17 @@ def test_a_source_schema_that_drifted_from_the_mapping_is_refused_at_the_plan(di
         assert (refused.exit_code, refused.stderr) == (2, said), args
     with psycopg.connect(dirfinal.target_url) as conn:
         assert conn.execute("SELECT count(*) FROM directory_entry WHERE phone = 'phone'").fetchone()[0] == 0
+
+
+def test_a_sync_while_the_old_app_is_not_frozen_says_so(dirfinal: Dir, cli) -> None:
+    config = dirfinal.project / "golive.toml"
+    flag = dirfinal.project / "maintenance.flag"
+    config.write_text(config.read_text().replace("\n[target]", f'\n[source.freeze]\nmethod = "file"\nflag_file = "{flag}"\n'
+                                                 "\n[target]"))
+    warned = ("warning: the old application is not frozen: what it writes after this sync reaches the new database only"
+              " with the next sync (for the final sync, `golive freeze on` first)\n")
+    rehearsal = cli("sync", "--dry-run")
+    assert (rehearsal.exit_code, rehearsal.stderr) == (0, warned)
+    assert cli("freeze", "on", "--yes").exit_code == 0
+    final = cli("sync", "--yes")
+    assert (final.exit_code, final.stderr) == (0, "")

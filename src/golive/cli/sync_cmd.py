@@ -46,6 +46,21 @@ def _progress(a: Any) -> tuple[Any, Any]:
     return bar, update
 
 
+def _unfrozen_warning(a: Any) -> None:
+    """A rehearsal sync runs while the old application takes writes; the final one must not: say so."""
+    from golive.freeze.steps import frozen
+
+    if a.config.source is None or a.config.source.freeze is None:
+        return
+    try:
+        on = frozen(a.config)
+    except Exception:  # (its status cannot be read: `golive freeze status` says why)
+        return
+    if not on:
+        a.warn("the old application is not frozen: what it writes after this sync reaches the new database only"
+               " with the next sync (for the final sync, `golive freeze on` first)")
+
+
 @app.callback(invoke_without_command=True)
 def sync(
     ctx: typer.Context,
@@ -85,6 +100,7 @@ def sync(
 
             raise CheckFailed("source and target differ", hint="the VERIFIED column names the first differing keys")
         return
+    _unfrozen_warning(a)
     bar, update = _progress(a)
     options: dict[str, Any] = {"progress": update}
     if max_rejects is not None:
