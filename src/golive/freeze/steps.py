@@ -71,6 +71,8 @@ def frozen(config: GoliveConfig) -> bool:
 
 
 def _pg_set(ctx: StepContext, read_only: bool, end_sessions: bool) -> None:
+    from psycopg import sql
+
     from golive.db import connect, database_name, resolve_url
 
     assert ctx.config is not None
@@ -81,7 +83,7 @@ def _pg_set(ctx: StepContext, read_only: bool, end_sessions: bool) -> None:
                 f"{'on' if read_only else 'off'}")
         conn.execute("SET default_transaction_read_only = off")  # this session must write, even when frozen
         setting = "SET default_transaction_read_only = on" if read_only else "RESET default_transaction_read_only"
-        conn.execute(f'ALTER DATABASE "{name}" {setting}')
+        conn.execute(sql.SQL("ALTER DATABASE {} " + setting).format(sql.Identifier(name)))
         if end_sessions:
             ended = conn.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
                                  " WHERE datname = %s AND pid <> pg_backend_pid()", (name,)).fetchone()
