@@ -91,7 +91,7 @@ def switch(
 ) -> None:
     """Point the records at the new (or old) target: snapshot, update, read back. Undo restores the snapshot exactly.
 
-    Refused while the records' TTL is longer than [dns].cutover_ttl, or less than the old TTL has passed
+    Refused while the records' TTL is longer than \\[dns].cutover_ttl, or less than the old TTL has passed
     since `golive dns lower-ttl`: until then resolvers keep the old answer, and would keep the new one
     after an undo."""
     from golive.dns.steps import Switch
