@@ -28,3 +28,33 @@ def test_every_group_loads_and_has_help(cli) -> None:
         result = cli(name, "--help")
         assert result.exit_code == 0, name
         assert " ".join(text.split()[:4]) in " ".join(result.stdout.split()), name
+
+
+def test_no_config_key_in_any_help_text_is_eaten_as_rich_markup(cli) -> None:
+    """`[dns].cutover_ttl` in a docstring or an option's help must show as written: rich takes an
+    unescaped `[dns]` for a style tag and drops it."""
+    import re
+
+    import typer.main
+
+    from golive.cli.groups import GROUPS
+    from golive.cli.main import app
+
+    def commands(command, path):
+        yield path, command
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from commands(sub, [*path, name])
+
+    root = typer.main.get_command(app)
+    checked = 0
+    for group in GROUPS:
+        for path, command in commands(root.get_command(None, group), [group]):
+            texts = [command.help or ""] + [getattr(p, "help", None) or "" for p in command.params]
+            wanted = {m for text in texts for m in re.findall(r"\[[a-z_]+(?:\.[a-z_]+)*\]", text)}
+            if not wanted:
+                continue
+            shown = cli(*path, "--help", env={"COLUMNS": "200"}).stdout
+            for key in wanted:
+                assert key in shown, f"golive {' '.join(path)} --help lost {key}"
+                checked += 1
+    assert checked >= 5  # (the help texts do name config keys: the check looked at some)
