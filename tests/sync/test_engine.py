@@ -59,7 +59,7 @@ def test_verification_by_key_ranges_names_exactly_the_keys_that_differ(tmp_path:
         conn.execute("UPDATE person SET name = 'changed by hand' WHERE id = 777")
         conn.execute("UPDATE person SET born = born + interval '1 second' WHERE id = 9000")
         conn.execute("DELETE FROM person WHERE id = 5000")
-        conn.execute("INSERT INTO person (id, name) VALUES (5000000, 'made in the new app')")  # not a difference
+        conn.execute("INSERT INTO person (id, name) VALUES (5000000, 'made in new app')")  # not a difference
     [checked] = engine(source, url, mapping).verify_only(mapping.tables)
     assert (checked.verified, checked.mismatched_keys) == (False, ["777", "5000", "9000"])
 
@@ -126,7 +126,7 @@ def test_keys_kept_by_an_older_golive_are_carried_over(tmp_path: Path, pg_cluste
         conn.execute("INSERT INTO golive.sync_state VALUES ('person', NULL, 'full', now())")
         conn.execute("INSERT INTO golive.synced_keys SELECT 'person', i::text FROM generate_series(1, 6) i")
         conn.execute("INSERT INTO person (id, name) SELECT i, 'old' FROM generate_series(1, 6) i")
-        conn.execute("INSERT INTO person (id, name) VALUES (7, 'made in the new app')")
+        conn.execute("INSERT INTO person (id, name) VALUES (7, 'made in new app')")
     [result] = engine(source, url, mapping).run(mapping.tables)
     # 6 was synced by golive and has left the source: deleted; 7 was never synced: left alone
     assert (result.deleted, result.updated, result.verified) == (1, 5, True)
@@ -219,7 +219,7 @@ def test_integer_keys_are_kept_as_ints_other_keys_as_text_and_both_find_deletion
     db.commit()
     db.close()
     with psycopg.connect(url) as conn:
-        conn.execute("INSERT INTO person (id, name) VALUES (500, 'made in the new app')")
+        conn.execute("INSERT INTO person (id, name) VALUES (500, 'made in new app')")
     [result] = engine(source, url, mapping).run(mapping.tables, full=True)
     assert (result.deleted, result.inserted, result.verified) == (1, 1, True)
 
@@ -288,3 +288,62 @@ def test_a_source_column_the_old_app_renamed_stops_the_sync_before_a_row_moves(t
     with pytest.raises(ConfigError) as caught:
         SyncEngine(source_url, url, mapping).run(mapping.tables)
     assert caught.value.message.startswith('mapping: source table person cannot be read: relation "person" does not exist')
+
+
+def test_rows_changed_in_the_new_database_since_golive_wrote_them_stop_the_sync_unless_the_source_wins(
+        tmp_path: Path, pg_cluster) -> None:
+    import json
+
+    source, url, mapping = make(tmp_path, pg_cluster, 50)  # no `changed` column: rows compared by content
+    engine(source, url, mapping).run(mapping.tables)
+    with psycopg.connect(url) as conn:  # the new application at work: an edit, a delete, a row of its own
+        conn.execute("UPDATE person SET name = 'edited in new app' WHERE id = 5")
+        conn.execute("DELETE FROM person WHERE id = 7")
+        conn.execute("INSERT INTO person (id, name) VALUES (1000, 'made in new app')")
+    db = sqlite3.connect(source)
+    db.execute("UPDATE person SET name = ' renamed at source ' WHERE id = 6")  # the source moves on too
+    db.commit()
+    db.close()
+    with pytest.raises(GoliveError) as caught:
+        engine(source, url, mapping).run(mapping.tables)
+    assert caught.value.message == ("2 row(s) changed in the new database since golive wrote them would be overwritten:"
+                                    " table person, keys 5, 7; nothing was written")
+    assert "golive sync --source-wins" in (caught.value.hint or "")
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT id, name FROM person WHERE id IN (5, 6, 7, 1000) ORDER BY id").fetchall() == \
+            [(5, "edited in new app"), (6, "P6"), (1000, "made in new app")]
+    # before the cutover the source is the truth: --source-wins overwrites them, their versions kept first
+    kept = tmp_path / "overwritten"
+    wins = engine(source, url, mapping, source_wins=True, overwritten_dir=kept)
+    [result] = wins.run(mapping.tables)
+    assert (result.updated, result.inserted, result.verified) == (2, 1, True)
+    [folder] = kept.iterdir()
+    assert [json.loads(line)["name"] for line in (folder / "person.ndjson").read_text().splitlines()] == \
+        ["edited in new app"]  # (the deleted row has no version left to keep)
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT id, name FROM person WHERE id IN (5, 6, 7, 1000) ORDER BY id").fetchall() == \
+            [(5, "P5"), (6, "renamed at source"), (7, "P7"), (1000, "made in new app")]
+    # what golive wrote is golive's: the next syncs, full or not, find nothing to protect
+    [again] = engine(source, url, mapping).run(mapping.tables, full=True)
+    assert (again.updated, again.inserted, again.deleted) == (0, 0, 0)
+
+
+def test_an_incremental_sync_stops_only_for_rows_both_sides_changed(tmp_path: Path, pg_cluster) -> None:
+    source, url, mapping = make(tmp_path, pg_cluster, 30, MAPPING.replace('key = "id"', 'key = "id"\nchanged = "born"'))
+    db = sqlite3.connect(source)
+    db.execute("UPDATE person SET born = '1990-01-01 00:00:00' WHERE id = 3")  # long before the overlap window
+    db.commit()
+    db.close()
+    engine(source, url, mapping).run(mapping.tables)
+    with psycopg.connect(url) as conn:
+        conn.execute("UPDATE person SET age = 99 WHERE id IN (3, 4)")
+    db = sqlite3.connect(source)
+    db.execute("UPDATE person SET born = '2030-01-01 00:00:00' WHERE id IN (4, 8)")  # 4 changed on both sides
+    db.commit()
+    db.close()
+    with pytest.raises(GoliveError, match=r"^1 row\(s\) changed in the new database .*: table person, keys 4; nothing"):
+        engine(source, url, mapping).run(mapping.tables)
+    [result] = engine(source, url, mapping, source_wins=True, overwritten_dir=tmp_path / "kept").run(mapping.tables)
+    assert (result.mode, result.updated) == ("incremental", 2)
+    with psycopg.connect(url) as conn:  # 3 was not read (its source row did not change): the new app's age stays
+        assert conn.execute("SELECT id, age FROM person WHERE id IN (3, 4) ORDER BY id").fetchall() == [(3, 99), (4, 4)]

@@ -589,3 +589,19 @@ def test_a_sync_while_the_old_app_is_not_frozen_says_so(dirfinal: Dir, cli) -> N
     assert cli("freeze", "on", "--yes").exit_code == 0
     final = cli("sync", "--yes")
     assert (final.exit_code, final.stderr) == (0, "")
+
+
+def test_after_a_data_restore_the_restored_rows_are_golives_own(dirfinal: Dir, cli) -> None:
+    assert cli("sync", "--yes").exit_code == 0
+    dirfinal.source_sql("UPDATE score SET points = points + 1 WHERE id = 1")
+    assert cli("sync", "--yes").exit_code == 0
+    restored = cli("rollback", "--yes", "--restore-data")  # the target as the second sync's backup saw it
+    assert restored.exit_code == 0, restored.stderr
+    again = cli("sync", "--yes", "--full")  # every row compared: none may pass for someone else's
+    assert again.exit_code == 0, again.stderr
+    with psycopg.connect(dirfinal.target_url) as conn:  # a tester's edit in the new app is still caught
+        conn.execute("UPDATE directory_score SET points = 0 WHERE id = 2")
+    caught = cli("sync", "--yes", "--full")
+    assert caught.exit_code == 1
+    assert "1 row(s) changed in the new database since golive wrote them would be overwritten: table directory_score," \
+           " keys 2; nothing was written" in caught.stderr

@@ -75,6 +75,10 @@ def sync(
                                        " digests the last sync recorded.")] = False,
     max_rejects: Annotated[int | None, typer.Option("--max-rejects", help="Rows that may be rejected before the sync"
                                                     " stops (default: \\[sync].max_rejects).")] = None,
+    source_wins: Annotated[bool, typer.Option("--source-wins", help="Overwrite synced rows changed in the new"
+                                              " database since golive wrote them (testers' edits before the"
+                                              " cutover), keeping their versions in <state_dir>/overwritten/;"
+                                              " without it such rows stop the sync.")] = False,
     dry_run: DryRun = False, yes: Yes = False, json: Json = False,
 ) -> None:
     """Copy the old database into the new one (COPY; new, changed and deleted rows only), verified by
@@ -102,7 +106,7 @@ def sync(
         return
     _unfrozen_warning(a)
     bar, update = _progress(a)
-    options: dict[str, Any] = {"progress": update}
+    options: dict[str, Any] = {"progress": update, "source_wins": source_wins}
     if max_rejects is not None:
         options["max_rejects"] = max_rejects
     with bar:

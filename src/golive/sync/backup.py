@@ -198,6 +198,8 @@ def restore(url: str, path: Path, lock_timeout: float = 30.0) -> None:
     watchdog does it: pg_restore's script sets ``lock_timeout`` to 0, whatever PGOPTIONS says.)"""
     if not path.exists():
         raise GoliveError(f"backup {path} is gone", hint="restore the target by hand from another backup")
+    from golive.sync.conflicts import RESTORE_MARK  # (the restored rows are golive's own writes)
+
     conninfo, env = _split(url)
     env["PGAPPNAME"] = name = f"golive-restore-{os.getpid()}"  # (the watchdog finds its session by this)
     env["PGOPTIONS"] = f"{env.get('PGOPTIONS', '')} -c default_transaction_read_only=off".strip()  # (writes_held)
@@ -208,7 +210,8 @@ def restore(url: str, path: Path, lock_timeout: float = 30.0) -> None:
         _run([_tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "-f", script.name, str(path)], env,
              f"reading the backup {path}")
         proc = subprocess.Popen([_tool("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction",
-                                 "-c", "DROP SCHEMA IF EXISTS golive CASCADE", "-f", script.name, "-d", conninfo],
+                                 "-c", "DROP SCHEMA IF EXISTS golive CASCADE", "-f", script.name,
+                                 "-c", RESTORE_MARK, "-d", conninfo],
                                 env=env, stdout=subprocess.DEVNULL, stderr=errors, text=True)
         try:
             blockers = _watch(url, proc, name, lock_timeout)

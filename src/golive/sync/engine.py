@@ -26,12 +26,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from golive.errors import ConfigError, GoliveError
-from golive.sync import digests, state
+from golive.sync import conflicts, digests, state
 from golive.sync.backup import held_error, ms_setting, writes_are_held
 from golive.sync.checks import collisions, foreign_rows, orphans
 from golive.sync.mapping import Mapping, TableMap
@@ -140,8 +141,15 @@ def _since(watermark: str, overlap: float, pg_source: bool) -> Any:
 class SyncEngine:
     def __init__(self, source_url: str, target_url: str, mapping: Mapping, *, max_rejects: int = 0,
                  reject_file: Path | None = None, progress: Progress | None = None,
-                 media_roots: tuple[Path, ...] = (), lock_timeout: float = 30.0) -> None:
+                 media_roots: tuple[Path, ...] = (), lock_timeout: float = 30.0, source_wins: bool = False,
+                 overwritten_dir: Path | None = None) -> None:
         self.source_url, self.target_url, self.mapping = source_url, target_url, mapping
+        # rows someone else changed since golive wrote them (golive.sync.conflicts): stop, or overwrite them
+        # (--source-wins) after keeping their versions under overwritten_dir
+        self.source_wins, self.overwritten_dir = source_wins, overwritten_dir
+        self.conflicts: list[tuple[str, list[Any]]] = []
+        self.overwritten: dict[str, Path] = {}
+        self._tracking: Any = None
         self.lock_timeout = lock_timeout  # s a statement waits for a lock another session holds, then the run stops
         self._at = "golive's state"  # what the run works on now (named when a lock wait stops it)
         self.media_roots = media_roots
@@ -165,6 +173,8 @@ class SyncEngine:
                 self._session(target)
                 self.xact = int(target.execute("SELECT pg_current_xact_id()::text").fetchone()[0])  # type: ignore[index]
                 state.ensure(target)
+                conflicts.ensure(target)
+                self._tracking = conflicts.tracking(target)
                 types = {t.target: self._types(target, t) for t in tables}  # every table checked before a row moves
                 for t in tables:
                     source.check(t)
@@ -173,9 +183,19 @@ class SyncEngine:
                     self._at = f"table {t.target}"
                     results.append(self._table(source, target, t, types[t.target], full))
                 self._stop_if_rejected()
+                if self.conflicts:
+                    raise GoliveError(
+                        f"{sum(len(k) for _, k in self.conflicts)} row(s) changed in the new database since golive"
+                        " wrote them would be overwritten: " + "; ".join(f"table {t}, keys {conflicts.describe(k)}"
+                                                                          for t, k in self.conflicts)
+                        + "; nothing was written",
+                        hint="after the cutover the new database is the truth: do not sync into it again; before it"
+                             " (testers' edits), `golive sync --source-wins` overwrites them, keeping their versions in"
+                             " <state_dir>/overwritten/")
                 if self.problems:
                     raise GoliveError(f"{len(self.problems)} pre-check problem(s); first: {self.problems[0]}",
                                       hint="fix the source data (or the mapping); nothing was written")
+                conflicts.record_writer(target, "sync")  # (this run's rows are golive's, not someone else's)
                 bad = [r for r in results if not r.verified]
                 if bad:
                     raise GoliveError(f"verification failed for {', '.join(r.table for r in bad)} (keys "
@@ -275,6 +295,8 @@ class SyncEngine:
         key_s = key_sql("s", table.target_key)
         self.problems += orphans(target, table, key_s) + collisions(target, table, key_s) + \
             foreign_rows(target, table, added, int_key)
+        if before is not None and self._tracking is not None:
+            self._check_conflicts(target, table, gone, synced, int_key, since is not None)
         carried = self._carried(target, table, types, before, since, staged)
         touched = sorted(staged.keys | gone) if carried is not None else []
         typnames = {c: kind.typname for c, kind in types.items()}
@@ -320,6 +342,23 @@ class SyncEngine:
         target.execute("DROP TABLE golive_stage")
         result.seconds = round(time.monotonic() - started, 3)
         return result
+
+    def _check_conflicts(self, target: Any, table: TableMap, gone: set[Any], synced: set[Any], int_key: bool,
+                         incremental: bool) -> None:
+        """Rows someone else changed that this sync would overwrite: noted (the run stops before commit), or
+        with --source-wins their versions kept first."""
+        found = conflicts.changed_by_others(target, table, self._tracking, gone, synced, int_key, incremental)
+        if not found:
+            return
+        if not self.source_wins:
+            self.conflicts.append((table.target, found))
+            return
+        folder = (self.overwritten_dir or Path("overwritten")) / self._stamp
+        self.overwritten[table.target] = conflicts.keep_versions(target, table, found, int_key, folder)
+
+    @cached_property
+    def _stamp(self) -> str:
+        return conflicts.stamp()
 
     def _fingerprint(self, table: TableMap, types: dict[str, ColumnType]) -> str:
         return digests.fingerprint(table, self.mapping.options, {c: types[c].typname for c in table.target_columns},

@@ -38,7 +38,8 @@ def engine_for(config: GoliveConfig, options: dict[str, Any] | None = None) -> t
                         max_rejects=options.get("max_rejects", sync.max_rejects if sync else 0),
                         reject_file=config.state_dir / "rejects" / f"{stamp}.ndjson", progress=options.get("progress"),
                         media_roots=tuple(config.resolve(m.from_) for m in sync.media) if sync else (),
-                        lock_timeout=config.require("target").lock_timeout)
+                        lock_timeout=config.require("target").lock_timeout,
+                        source_wins=bool(options.get("source_wins")), overwritten_dir=config.state_dir / "overwritten")
     return engine, tables
 
 
@@ -127,6 +128,9 @@ class Sync(Step):
             if r.hash_formats:
                 ctx.log("apply", f"table {r.table}: password hashes by format: "
                         + ", ".join(f"{k} {v}" for k, v in sorted(r.hash_formats.items())))
+        for table, path in engine.overwritten.items():
+            ctx.notice(f"table {table}: rows changed in the new database since golive wrote them were overwritten"
+                       f" (--source-wins); their versions are kept in {path}")
         ctx.options["results"], ctx.options["media"] = results, media
         return {**before, "results": [r.as_dict() for r in results], "media": [m.as_dict() for m in media],
                 "sync_transaction": engine.xact}
@@ -261,6 +265,7 @@ class Sync(Step):
         return [f"pg_restore --clean --if-exists --no-owner -f restore.sql {record['backup']}  (then, only if it"
                 " succeeded:)",
                 "psql -X -v ON_ERROR_STOP=1 --single-transaction -c 'DROP SCHEMA IF EXISTS golive CASCADE'"
-                " -f restore.sql -d <target>",
+                " -f restore.sql -d <target>  (rows restored by hand are not golive's: if the next sync names"
+                " them as changed in the new database, `golive sync --source-wins`)",
                 "ALTER DATABASE <target> RESET default_transaction_read_only; ALTER DATABASE <target> RESET"
                 " golive.restore_freeze  (if `golive status` shows writes=held)"]
