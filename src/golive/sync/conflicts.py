@@ -82,7 +82,7 @@ def tracking(conn: Any) -> Tracking | None:
 def changed_by_others(conn: Any, table: TableMap, track: Tracking, gone: set[Any], synced: set[Any],
                       int_key: bool, incremental: bool, limit: int = 100_000) -> list[Any]:
     """Synced keys whose row someone else changed and this sync would overwrite (its staged version
-    differs: ``golive_stage``), delete (``gone``) or insert again (deleted there). An incremental sync
+    differs: ``golive_stage``) or delete (``gone``). An incremental sync
     staged few rows: they are joined first; a full one staged them all: the table is scanned for others'
     versions first (usually none)."""
     tgt, same_key = ident(table.target), " AND ".join(f"t.{ident(k)} = s.{ident(k)}" for k in table.target_key)
@@ -106,10 +106,8 @@ def changed_by_others(conn: Any, table: TableMap, track: Tracking, gone: set[Any
         found += [r[0] for r in conn.execute(
             f"SELECT {key_t} FROM {tgt} t{where} AND {key_t} = ANY(%(gone)s) LIMIT {limit}",
             {**params, "gone": sorted(gone)})]
-    # a synced row the target no longer has was deleted there: inserting it again would undo that delete
-    key_s = f"s.{ident(table.target_key[0])}" if int_key else key_sql("s", table.target_key)
-    found += [k for (k,) in conn.execute(f"SELECT {key_s} FROM golive_stage s WHERE NOT EXISTS"
-                                         f" (SELECT 1 FROM {tgt} t WHERE {same_key})") if k in synced]
+    # (a synced row deleted there, which the merge would insert again, is found by the merge itself: the keys
+    # it inserts come back to the engine, a few on a sync into a table synced before)
     return sorted(k for k in set(found) if k in synced)  # (rows the new app made itself: checks.foreign_rows)
 
 

@@ -302,7 +302,10 @@ class SyncEngine:
         typnames = {c: kind.typname for c, kind in types.items()}
         written_before = range_sums(target, table, carried.ranges.bounds, None, typnames, touched) \
             if carried is not None else {}
-        merge(target, table, types, gone, result, int_key)
+        inserted: list[Any] | None = [] if before is not None and self._tracking is not None else None
+        merge(target, table, types, gone, result, int_key, inserted)
+        if inserted:  # synced rows the target no longer held: deleted there, and inserted again just now
+            self._conflict(target, table, sorted(k for k in inserted if k in synced), int_key, kept=False)
         result.unchanged = staged.total - result.rejected - result.inserted - result.updated  # read or not
         changed_keys = bool(added or gone) or before is None
         if changed_keys:
@@ -347,14 +350,23 @@ class SyncEngine:
                          incremental: bool) -> None:
         """Rows someone else changed that this sync would overwrite: noted (the run stops before commit), or
         with --source-wins their versions kept first."""
-        found = conflicts.changed_by_others(target, table, self._tracking, gone, synced, int_key, incremental)
+        self._conflict(target, table, conflicts.changed_by_others(target, table, self._tracking, gone, synced, int_key,
+                                                                  incremental), int_key, kept=True)
+
+    def _conflict(self, target: Any, table: TableMap, found: list[Any], int_key: bool, kept: bool) -> None:
+        """``found``: keys of rows someone else changed (``kept``: their versions are still there to keep)."""
         if not found:
             return
         if not self.source_wins:
+            for at, (name, keys) in enumerate(self.conflicts):
+                if name == table.target:
+                    self.conflicts[at] = (name, sorted(set(keys) | set(found)))
+                    return
             self.conflicts.append((table.target, found))
             return
-        folder = (self.overwritten_dir or Path("overwritten")) / self._stamp
-        self.overwritten[table.target] = conflicts.keep_versions(target, table, found, int_key, folder)
+        if kept:
+            folder = (self.overwritten_dir or Path("overwritten")) / self._stamp
+            self.overwritten[table.target] = conflicts.keep_versions(target, table, found, int_key, folder)
 
     @cached_property
     def _stamp(self) -> str:

@@ -20,8 +20,9 @@ def _comparable(alias: str, column: str, types: dict[str, ColumnType]) -> str:
 
 
 def merge(target: Any, table: TableMap, types: dict[str, ColumnType], gone: set[Any], result: Any,
-          int_key: bool = False) -> None:
-    """``gone``: keys to delete, ints with ``int_key`` (one integer key column), else canonical text."""
+          int_key: bool = False, inserted: list[Any] | None = None) -> None:
+    """``gone``: keys to delete, ints with ``int_key`` (one integer key column), else canonical text.
+    ``inserted``: given a list, the keys of the rows inserted into a table that held rows are added to it."""
     cols = table.target_columns
     col_list = ", ".join(ident(c) for c in cols)
     tgt = ident(table.target)
@@ -37,8 +38,13 @@ def merge(target: Any, table: TableMap, types: dict[str, ColumnType], gone: set[
         result.updated = target.execute(
             f"UPDATE {tgt} t SET ({col_list}) = ROW({', '.join('s.' + ident(c) for c in cols)}) FROM golive_stage s"
             f" WHERE {same_key} AND ({t_values}) IS DISTINCT FROM ({s_values})").rowcount
-        result.inserted = target.execute(f"INSERT INTO {tgt} ({col_list}) SELECT {col_list} FROM golive_stage s"
-                                         f" WHERE NOT EXISTS (SELECT 1 FROM {tgt} t WHERE {same_key})").rowcount
+        key_r = ident(table.target_key[0]) if int_key else key_sql(tgt, table.target_key)
+        cursor = target.execute(f"INSERT INTO {tgt} ({col_list}) SELECT {col_list} FROM golive_stage s"
+                                f" WHERE NOT EXISTS (SELECT 1 FROM {tgt} t WHERE {same_key})"
+                                + (f" RETURNING {key_r}" if inserted is not None else ""))
+        result.inserted = cursor.rowcount
+        if inserted is not None:
+            inserted += [row[0] for row in cursor.fetchall()]
     for key in table.target_key:
         if types[key].typname not in ("int2", "int4", "int8"):
             continue  # only integer columns have sequences behind them (and GREATEST(text, 1) fails)
