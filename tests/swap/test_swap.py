@@ -334,7 +334,9 @@ def test_an_adopted_container_comes_back_with_its_volumes_networks_and_settings(
         env.docker.containers.run(env.images["blue"], name=env.blue, detach=True, user="65534",
                                   ports={"8000/tcp": ("127.0.0.1", env.blue_port)}, labels={"com.example.app": "web"},
                                   volumes={str(media): {"bind": "/www/media", "mode": "ro"}},
-                                  restart_policy={"Name": "always"}, network=network.name)
+                                  restart_policy={"Name": "always"}, network=network.name,
+                                  healthcheck={"test": ["CMD", "/bin/busybox", "true", "postgres://app:hc-pw-3311@db/app"],
+                                               "interval": 1_000_000_000})
         network.reload()
         env.docker.api.disconnect_container_from_network(env.blue, network.name)
         env.docker.api.connect_container_to_network(env.blue, network.name, aliases=["web", "directory"])
@@ -344,8 +346,10 @@ def test_an_adopted_container_comes_back_with_its_volumes_networks_and_settings(
         assert cli("rollback", "--yes").exit_code == 0  # undo finalize: blue made again, as it was
         after = env.container(env.blue).attrs
         assert after["Id"] != before["Id"]
-        for key in ("User", "Labels", "Entrypoint", "Cmd", "WorkingDir", "ExposedPorts"):
-            assert after["Config"][key] == before["Config"][key], key
+        for key in ("User", "Labels", "Entrypoint", "Cmd", "WorkingDir", "ExposedPorts", "Healthcheck"):
+            assert after["Config"][key] == before["Config"][key], key  # (the healthcheck's password too)
+        journal = (env.project / ".golive" / "journal.db").read_bytes()
+        assert b"hc-pw-3311" not in journal and b"***" not in journal  # nothing of the spec in the journal
         for key in ("Binds", "PortBindings", "RestartPolicy", "NetworkMode"):
             assert after["HostConfig"][key] == before["HostConfig"][key], key
         assert {"web", "directory"} <= set(after["NetworkSettings"]["Networks"][network.name]["Aliases"])

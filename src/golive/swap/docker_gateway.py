@@ -132,11 +132,11 @@ class DockerGateway:
                 absent.append(f"network {network}")
         return absent
 
-    def recreate(self, record: dict[str, Any], env: list[str]) -> str | None:
-        """Create a container again from what :meth:`container` recorded of it (``env``: its environment,
-        kept out of the journal), from the very build it ran: a tag such as ``latest`` has often moved on
-        to the release being rolled back. Returns None, or what went wrong with that build (it was
-        deleted: the container was made from the tag instead)."""
+    def recreate(self, record: dict[str, Any], spec: dict[str, Any]) -> str | None:
+        """Create a container again from what :meth:`container` recorded of it (``spec``: how it was
+        created, kept out of the journal: golive.swap.kept), from the very build it ran: a tag such as
+        ``latest`` has often moved on to the release being rolled back. Returns None, or what went wrong
+        with that build (it was deleted: the container was made from the tag instead)."""
         ports = {key: (b[0].get("HostIp") or "127.0.0.1", int(b[0]["HostPort"]))
                  for key, b in record["ports"].items() if b}
         build, problem = record.get("image_id"), None
@@ -144,30 +144,30 @@ class DockerGateway:
             problem = (f"its build {str(build).removeprefix('sha256:')[:12]} is no longer on this host: made from"
                        f" {record['image']} instead, which may now be another build") if build else None
             build = record["image"]
-        if "config" in record:
-            self._create_as_was(record, env, build)
+        if "config" in spec:
+            self._create_as_was(record["name"], spec, build, record["running"])
             return problem
-        container = self.client.containers.create(
-            build, name=record["name"], environment=env, labels=record["labels"], ports=ports,
+        container = self.client.containers.create(  # (a record of an older golive: what it kept)
+            build, name=record["name"], environment=spec.get("env") or [], labels=record["labels"], ports=ports,
             restart_policy={"Name": record["restart"]} if record["restart"] else None)
         if record["running"]:
             container.start()
         return problem
 
-    def _create_as_was(self, record: dict[str, Any], env: list[str], build: str) -> None:
+    def _create_as_was(self, name: str, spec: dict[str, Any], build: str, running: bool) -> None:
         """The Engine API's own create, with the recorded Config and HostConfig; the first network at
         create (the API takes one there), the others connected after, each with its aliases."""
-        networks: dict[str, dict[str, Any]] = record.get("networks") or {}
-        mode = record["host_config"].get("NetworkMode") or "default"
+        networks: dict[str, dict[str, Any]] = spec.get("networks") or {}
+        mode = spec["host_config"].get("NetworkMode") or "default"
         first = mode if mode in networks else next(iter(networks), None)
-        spec = {**record["config"], "Env": env, "Image": build, "HostConfig": record["host_config"],
+        body = {**spec["config"], "Env": spec["env"], "Image": build, "HostConfig": spec["host_config"],
                 "NetworkingConfig": {"EndpointsConfig": {first: networks[first]} if first else {}}}
-        created = self.client.api.create_container_from_config(spec, record["name"])
+        created = self.client.api.create_container_from_config(body, name)
         for name, endpoint in networks.items():
             if name != first:
                 self.client.api.connect_container_to_network(created["Id"], name, aliases=endpoint.get("Aliases"),
                                                              links=endpoint.get("Links"))
-        if record["running"]:
+        if running:
             self.client.api.start(created["Id"])
 
     def start(self, name: str) -> None:

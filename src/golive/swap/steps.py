@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from golive.core.change import Change
 from golive.core.step import Record, Step, StepContext
 from golive.errors import ConfigError, GoliveError
-from golive.swap.kept import env_of, keep
+from golive.swap.kept import keep, spec_of
 
 if TYPE_CHECKING:
     from golive.config.models import Containers
@@ -236,7 +236,7 @@ class Swap(_SwapBase):
         current = docker.container(previous.name)
         if current is None and live_record:
             ctx.log("undo", f"container {previous.name}: gone; recreate from {_build(live_record)}")
-            _recreated(ctx, live_record, docker.recreate(live_record, env_of(ctx.state_dir, live_record)))
+            _recreated(ctx, live_record, docker.recreate(live_record, spec_of(ctx.state_dir, live_record)))
             self._await_old(ctx, previous.host_port)
         elif current is not None and not current["running"]:
             ctx.log("undo", f"container {previous.name}: start again")
@@ -253,7 +253,7 @@ class Swap(_SwapBase):
             docker.remove(idle.name)
         if record.get("idle_container") and docker.container(idle.name) is None:
             idle_record = record["idle_container"]
-            _recreated(ctx, idle_record, docker.recreate(idle_record, env_of(ctx.state_dir, idle_record)))
+            _recreated(ctx, idle_record, docker.recreate(idle_record, spec_of(ctx.state_dir, idle_record)))
 
     def _switch_back(self, ctx: StepContext, text: str, host_port: int, color: str) -> None:
         """Point the proxy back. A reload that fails (Apache not signalled, often the very failure the
@@ -337,7 +337,7 @@ class Finalize(_SwapBase):
         saved: dict[str, Any] | None = record["container"]
         if saved is not None and self._docker(ctx).container(saved["name"]) is None:
             ctx.log("undo", f"container {saved['name']}: recreate from {_build(saved)}")
-            _recreated(ctx, saved, self._docker(ctx).recreate(saved, env_of(ctx.state_dir, saved)))
+            _recreated(ctx, saved, self._docker(ctx).recreate(saved, spec_of(ctx.state_dir, saved)))
 
     def manual_undo(self, record: Record) -> list[str]:
         saved = record.get("container")
