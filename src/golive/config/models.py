@@ -25,28 +25,24 @@ def _secret(value: Any) -> SecretRef:
 Secret = Annotated[SecretRef, BeforeValidator(_secret)]
 
 
-def _db_url(value: Any) -> Any:
-    """A database URL may be a literal without a password, or a secret reference."""
-    if isinstance(value, str) and value.startswith(("env:", "file:")):
-        return SecretRef.parse(value)
-    if isinstance(value, str) and url_has_password(value):
-        raise ValueError('holds a password: put the URL in an environment variable and write url = "env:NAME"')
-    return value
+def _literal_or_secret(fix: str) -> Any:
+    """A validator: a literal without a password in it, or a secret reference (``fix``: what to do instead)."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, str) and value.startswith(("env:", "file:")):
+            return SecretRef.parse(value)
+        if isinstance(value, str) and url_has_password(value):
+            raise ValueError(f"holds a password: {fix}")
+        return value
+
+    return check
 
 
-DbUrl = Annotated[SecretRef | str, BeforeValidator(_db_url)]
-
-
-def _env_value(value: Any) -> Any:
-    """A container variable: a literal without a password, or a secret reference."""
-    if isinstance(value, str) and value.startswith(("env:", "file:")):
-        return SecretRef.parse(value)
-    if isinstance(value, str) and url_has_password(value):
-        raise ValueError('holds a password: write "env:NAME" (a variable of golive\'s environment) or move it to env_file')
-    return value
-
-
-EnvValue = Annotated[SecretRef | str, BeforeValidator(_env_value)]
+# a database URL; a container variable
+DbUrl = Annotated[SecretRef | str, BeforeValidator(_literal_or_secret(
+    'put the URL in an environment variable and write url = "env:NAME"'))]
+EnvValue = Annotated[SecretRef | str, BeforeValidator(_literal_or_secret(
+    'write "env:NAME" (a variable of golive\'s environment) or move it to env_file'))]
 
 
 class Section(BaseModel):
