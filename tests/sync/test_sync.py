@@ -599,8 +599,13 @@ def test_after_a_data_restore_the_restored_rows_are_golives_own(dirfinal: Dir, c
     assert restored.exit_code == 0, restored.stderr
     again = cli("sync", "--yes", "--full")  # every row compared: none may pass for someone else's
     assert again.exit_code == 0, again.stderr
+    assert "written in the new database" not in cli("sync", "--dry-run").stdout
     with psycopg.connect(dirfinal.target_url) as conn:  # a tester's edit in the new app is still caught
         conn.execute("UPDATE directory_score SET points = 0 WHERE id = 2")
+    planned = cli("sync", "--dry-run")  # and shown in the plan, before the freeze window is spent on it
+    assert ("      table score -> directory_score: 90 rows synced (full, " in planned.stdout and
+            " UTC), 1 row(s) written in the new database since golive's syncs (a sync stops before overwriting one)"
+            " -> 90 source rows, full, verified" in planned.stdout)
     caught = cli("sync", "--yes", "--full")
     assert caught.exit_code == 1
     assert "1 row(s) changed in the new database since golive wrote them would be overwritten: table directory_score," \
