@@ -103,3 +103,20 @@ def test_line_locator_handles_arrays_of_tables_and_subtables() -> None:
     assert lines[("table", 0, "source")] == 2
     assert lines[("table", 0, "columns", "id")] == 4
     assert lines[("table", 1, "columns", "x")] == 8
+
+
+def test_check_names_container_secrets_that_do_not_resolve_and_an_env_file_others_can_read(project: Path, cli) -> None:
+    (project / "golive.toml").write_text(
+        '[containers]\nimage = "x"\nenv_file = "app.env"\nenv = { SECRET_KEY = "env:GOLIVE_TEST_NOT_SET", DEBUG = "0" }\n'
+        'blue = { name = "b", host_port = 1 }\ngreen = { name = "g", host_port = 2 }\n')
+    missing = cli("config", "check")
+    assert missing.exit_code == 0
+    assert missing.stderr.splitlines() == [
+        "warning: containers.env.SECRET_KEY = 'env:GOLIVE_TEST_NOT_SET' does not resolve here (not set); commands that"
+        " need it will stop",
+        f"warning: containers.env_file {project}/app.env does not exist; `golive swap` will stop"]
+    (project / "app.env").write_text("DATABASE_URL=postgres://app:pw-0dd1@db/app\n")
+    (project / "app.env").chmod(0o640)
+    shared = cli("config", "check", env={"GOLIVE_TEST_NOT_SET": "set"})
+    assert shared.stderr == (f"warning: containers.env_file {project}/app.env is readable by group/others (mode 0640);"
+                             f" `golive swap` will stop (run: chmod 600 {project}/app.env)\n")

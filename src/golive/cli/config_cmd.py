@@ -22,6 +22,8 @@ def _secret_refs(value: Any, path: str = "") -> list[tuple[str, Any]]:
                                                                             f"{path}.{name}".lstrip("."))]
     if isinstance(value, list):
         return [r for i, v in enumerate(value) for r in _secret_refs(v, f"{path}[{i}]")]
+    if isinstance(value, dict):  # ([containers].env)
+        return [r for k, v in value.items() for r in _secret_refs(v, f"{path}.{k}")]
     return []
 
 
@@ -37,7 +39,26 @@ def check(ctx: typer.Context, json: Json = False) -> None:
     for ref in refs:
         if not ref["available"]:
             a.warn(f"{ref['key']} = {ref['ref']!r} does not resolve here (not set); commands that need it will stop")
+    _env_file(a, config)
     a.done({"valid": True, "path": str(config.path), "sections": sections, "secrets": refs})
+
+
+def _env_file(a: Any, config: Any) -> None:
+    """[containers].env_file holds the application's secrets: a swap stops if it is missing or others may
+    read it; say so here first."""
+    from golive.errors import ConfigError
+    from golive.secrets import check_private
+
+    if config.containers is None or config.containers.env_file is None:
+        return
+    path = config.resolve(config.containers.env_file)
+    if not path.is_file():
+        a.warn(f"containers.env_file {path} does not exist; `golive swap` will stop")
+        return
+    try:
+        check_private(path, "containers.env_file")
+    except ConfigError as exc:
+        a.warn(f"{exc.message}; `golive swap` will stop ({exc.hint})")
 
 
 def _plain(value: Any) -> Any:
