@@ -413,3 +413,32 @@ def test_a_reload_that_fails_is_undone_without_a_manual_step_when_blue_still_ans
     assert "proxy reload `sh -c echo 'AH00000: httpd (pid 1) not signalled' >&2; exit 1` failed: AH00000: httpd (pid 1)" \
            " not signalled — Apache may still run its previous configuration" in failed.stderr
     assert "the public URL answers from blue all the same, so the undo goes on" in failed.stdout
+
+
+def test_a_site_that_checks_the_host_is_probed_with_public_host(swap_env: SwapEnv, cli) -> None:
+    from golive.sandbox.images import build_image
+
+    env = swap_env
+    site = "directory.example.org"  # like Django's ALLOWED_HOSTS: any other Host gets 400
+    tags = {color: f"{env.images['blue'].split(':')[0]}-hostcheck:{color}" for color in ("blue", "green")}
+    for color, tag in tags.items():
+        build_image(env.docker, tag, color, allowed_host=site)
+    try:
+        env.container(env.blue).remove(force=True)
+        env.docker.containers.run(tags["blue"], name=env.blue, detach=True,
+                                  ports={"8000/tcp": ("127.0.0.1", env.blue_port)})
+        env.write_config(image=tags["green"], health_timeout=2, health_path="/cgi-bin/healthz")
+        refused = failed_swap(env, cli)
+        assert f"{env.green} did not become healthy within 2s (GET /cgi-bin/healthz -> 400)" in refused.stderr
+        assert "a Django app answers 400 to a Host it does not allow (ALLOWED_HOSTS): set [proxy].public_host" \
+               in refused.stderr
+        env.write_config(image=tags["green"], health_timeout=10, health_path="/cgi-bin/healthz",
+                         proxy_extra=f'public_host = "{site}"\n')
+        swapped = under_load(env, lambda: cli("swap", "--yes"))  # health, version and the public check all pass
+        assert swapped.bodies()[-1] == "green"
+        assert cli("rollback", "--yes").exit_code == 0
+        blue_live(env)
+    finally:
+        env.down()
+        for tag in tags.values():
+            env.docker.images.remove(tag, force=True)

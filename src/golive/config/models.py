@@ -220,6 +220,9 @@ class Proxy(Section):
     test_command: list[str] = Field(default_factory=lambda: ["apachectl", "configtest"])
     reload_command: list[str] = Field(default_factory=lambda: ["apachectl", "graceful"])
     public_url: str
+    # the Host header of golive's probes of the site and of the containers (default: each URL's own): the
+    # site's name when public_url is the new server's address, so that Django finds it in ALLOWED_HOSTS
+    public_host: str | None = None
     # after a switch, how long public_url may take to answer healthy from the new colour before the swap
     # fails and is undone (the colour is already healthy: this is the proxy's part, so it fails fast)
     confirm_timeout: float = Field(15, gt=0)

@@ -86,7 +86,8 @@ class BlueGreen:
 
     def write_config(self, *, image: str | None = None, health_timeout: float = 10, docker_url: str | None = None,
                      test_command: list[str] | None = None, containers_extra: str = "",
-                     reload_command: list[str] | None = None) -> Path:
+                     reload_command: list[str] | None = None, health_path: str = "/healthz",
+                     proxy_extra: str = "") -> Path:
         config = self.project / "golive.toml"
         docker_line = f'docker_url = "{docker_url}"\n' if docker_url else ""
         config.write_text(f"""\
@@ -96,7 +97,7 @@ name = "bluegreen"
 [containers]
 {docker_line}image = "{image or self.images['green']}"
 port = 8000
-health_path = "/healthz"
+health_path = "{health_path}"
 health_timeout = {health_timeout}
 version_path = "/version"
 bake_time = 0
@@ -116,7 +117,7 @@ upstream_file = "{self.apache.upstream_file}"
 test_command = {_toml_list(test_command or self.apache.test_command)}
 reload_command = {_toml_list(reload_command or self.apache.reload_command)}
 public_url = "{self.apache.url}"
-""")
+{proxy_extra}""")
         config.chmod(0o600)
         return config
 

@@ -34,7 +34,16 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes, mode: int = 0o644) -> Non
     tar.addfile(info, io.BytesIO(data))
 
 
-def context(version: str, port: int, healthy: bool, healthcheck: bool) -> bytes:
+# like a Django app's ALLOWED_HOSTS: /cgi-bin/healthz answers 400 unless the request's Host is the allowed one
+_HOST_CHECK = """#!/bin/busybox sh
+case "${{HTTP_HOST%%:*}}" in
+  {host}) printf 'Content-Type: text/plain\\r\\n\\r\\nok\\n' ;;
+  *) printf 'Status: 400 Bad Request\\r\\nContent-Type: text/plain\\r\\n\\r\\nDisallowedHost\\n' ;;
+esac
+"""
+
+
+def context(version: str, port: int, healthy: bool, healthcheck: bool, allowed_host: str | None = None) -> bytes:
     busybox = shutil.which("busybox") or str(BUSYBOX)
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
@@ -45,12 +54,15 @@ def context(version: str, port: int, healthy: bool, healthcheck: bool) -> bytes:
             www["www/healthz"] = "ok\n"
         for name, text in www.items():
             _add(tar, name, text.encode())
+        if allowed_host:
+            _add(tar, "www/cgi-bin/healthz", _HOST_CHECK.format(host=allowed_host).encode(), 0o755)
     return buffer.getvalue()
 
 
 def build_image(client: Any, tag: str, version: str, *, port: int = 8000, healthy: bool = True,
-                healthcheck: bool = False) -> str:
-    """Build ``tag`` with the docker SDK from an in-memory context; returns the image id."""
-    image, _ = client.images.build(fileobj=io.BytesIO(context(version, port, healthy, healthcheck)),
+                healthcheck: bool = False, allowed_host: str | None = None) -> str:
+    """Build ``tag`` with the docker SDK from an in-memory context; returns the image id. ``allowed_host``:
+    also serve ``/cgi-bin/healthz``, which answers 400 to any other Host (as Django's ALLOWED_HOSTS does)."""
+    image, _ = client.images.build(fileobj=io.BytesIO(context(version, port, healthy, healthcheck, allowed_host)),
                                    custom_context=True, tag=tag, rm=True, labels={"golive.sandbox": "1"})
     return str(image.id)

@@ -31,12 +31,13 @@ def from_config(config: GoliveConfig) -> ProxyGateway:
     return ProxyGateway(config.require("proxy"), config.resolve(config.require("proxy").upstream_file))
 
 
-def probe(url: str, timeout: float = 2.0) -> tuple[int, str]:
-    """(status, body) of a GET, or (0, error name) when nothing answered."""
+def probe(url: str, timeout: float = 2.0, host: str | None = None) -> tuple[int, str]:
+    """(status, body) of a GET, or (0, error name) when nothing answered. ``host``: the Host header to send
+    instead of the URL's own (the site's name, which a Django app must find in ALLOWED_HOSTS)."""
     import httpx
 
     try:
-        response = httpx.get(url, timeout=timeout)
+        response = httpx.get(url, timeout=timeout, headers={"Host": host} if host else None)
     except httpx.HTTPError as exc:
         return 0, type(exc).__name__
     return response.status_code, response.text
@@ -141,7 +142,7 @@ class ProxyGateway:
         """Poll the public URL until it answers 2xx (and ``expect`` when given) or the deadline passes."""
         url = self.proxy.public_url.rstrip("/") + path
         while True:
-            status, body = probe(url)
+            status, body = probe(url, host=self.proxy.public_host)
             if 200 <= status < 300 and (expect is None or body.strip() == expect.strip()):
                 return status, body
             if time.monotonic() >= deadline:

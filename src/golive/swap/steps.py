@@ -111,7 +111,7 @@ class _SwapBase(Step):
         if not 200 <= status < 300:
             raise GoliveError(f"through the proxy, {c.health_path} answers {status or 'nothing'} {waited}", hint=hint)
         if c.version_path:
-            _, expected = probe(_url(host_port) + c.version_path)
+            _, expected = probe(_url(host_port) + c.version_path, host=proxy.proxy.public_host)
             status, body = proxy.public(c.version_path, expected, deadline)
             if body.strip() != expected.strip():
                 raise GoliveError(f"through the proxy, {c.version_path} answers {body.strip()!r}, not"
@@ -218,7 +218,7 @@ class Swap(_SwapBase):
                 if state == "healthy":
                     return
             else:
-                status, _ = probe(_url(host_port) + c.health_path, timeout=1)
+                status, _ = probe(_url(host_port) + c.health_path, timeout=1, host=self._host(ctx))
                 last = f"GET {c.health_path} -> {status or 'no answer'}"
                 if 200 <= status < 300:
                     return
@@ -226,8 +226,15 @@ class Swap(_SwapBase):
         logs = docker.logs(name)
         docker.remove(name)
         tail = " | ".join(logs[-5:]) or "(no output)"
+        hint = "fix the image or raise [containers].health_timeout"
+        if last.endswith("-> 400") and not self._host(ctx):
+            hint = ("a Django app answers 400 to a Host it does not allow (ALLOWED_HOSTS): set [proxy].public_host to"
+                    " the site's name, or " + hint)
         raise GoliveError(f"{name} did not become healthy within {c.health_timeout:g}s ({last}); it was removed."
-                          f" Last log lines: {tail}", hint="fix the image or raise [containers].health_timeout")
+                          f" Last log lines: {tail}", hint=hint)
+
+    def _host(self, ctx: StepContext) -> str | None:
+        return self._proxy(ctx).proxy.public_host
 
     def undo(self, ctx: StepContext, record: Record) -> None:
         c, docker, proxy = _containers(ctx), self._docker(ctx), self._proxy(ctx)
@@ -280,7 +287,7 @@ class Swap(_SwapBase):
         c = _containers(ctx)
         deadline = time.monotonic() + c.health_timeout
         while time.monotonic() < deadline:
-            status, _ = probe(_url(host_port) + c.health_path, timeout=1)
+            status, _ = probe(_url(host_port) + c.health_path, timeout=1, host=self._proxy(ctx).proxy.public_host)
             if 200 <= status < 300:
                 return
             time.sleep(0.2)
