@@ -314,6 +314,15 @@ def test_rows_changed_in_the_new_database_since_golive_wrote_them_stop_the_sync_
             [(5, "edited in new app"), (6, "P6"), (1000, "made in new app")]
     # before the cutover the source is the truth: --source-wins overwrites them, their versions kept first
     kept = tmp_path / "overwritten"
+    db = sqlite3.connect(source)
+    db.execute("UPDATE person SET age = 'x' WHERE id = 9")  # a reject: this run fails, and overwrites nothing
+    db.commit()
+    with pytest.raises(GoliveError, match=r"1 row\(s\) rejected"):
+        engine(source, url, mapping, source_wins=True, overwritten_dir=kept).run(mapping.tables)
+    assert not kept.exists() or not any(kept.rglob("*.ndjson"))  # no version kept of a row left as it was
+    db.execute("UPDATE person SET age = 9 WHERE id = 9")
+    db.commit()
+    db.close()
     wins = engine(source, url, mapping, source_wins=True, overwritten_dir=kept)
     [result] = wins.run(mapping.tables)
     assert (result.updated, result.inserted, result.verified) == (2, 1, True)

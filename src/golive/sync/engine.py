@@ -17,6 +17,7 @@ makes ``--verify-only`` quick (:mod:`golive.sync.digests`). The source is opened
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import time
@@ -164,6 +165,7 @@ class SyncEngine:
     def run(self, tables: tuple[TableMap, ...], full: bool = False) -> list[TableResult]:
         import psycopg
 
+        self.conflicts, self.overwritten = [], {}
         source = Source(self.source_url)
         try:
             with unlocked(self.source_url), _undecodable(), self._lock_waits("sync"), \
@@ -201,6 +203,13 @@ class SyncEngine:
                     raise GoliveError(f"verification failed for {', '.join(r.table for r in bad)} (keys "
                                       f"{'; '.join(', '.join(r.mismatched_keys[:5]) for r in bad)}); nothing was written",
                                       hint="the target was left as it was; check the mapping's transforms")
+        except BaseException:
+            for path in self.overwritten.values():  # (nothing was overwritten after all: the versions are still there)
+                path.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    path.parent.rmdir()
+            self.overwritten = {}
+            raise
         finally:
             source.close()
         return results
