@@ -122,6 +122,11 @@ def test_sync_then_users_log_in_through_django(dirfinal: Dir, cli) -> None:
     deep = next(e for e in map(json.loads, cli("sync", "--verify-only", "--deep", "--json").lines) if "tables" in e)
     deep = deep["tables"][0]
     assert (deep["checked"], deep["mismatched_keys"]) == ("every row", users["mismatched_keys"])
+    # a full sync now would put the Werkzeug-derived hashes back over the ones Django just wrote: it stops
+    resync = cli("sync", "--yes", "--full")
+    assert resync.exit_code == 1
+    assert ("2 row(s) changed in the new database since golive wrote them would be overwritten: table auth_user, keys"
+            f" {', '.join(users['mismatched_keys'])}; nothing was written") in resync.stderr
     with psycopg.connect(dirfinal.target_url) as conn:
         email = conn.execute("SELECT email FROM auth_user WHERE id = 1").fetchone()[0]
         assert email == email.lower() and email.endswith("@example.org")
