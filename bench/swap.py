@@ -2,6 +2,9 @@
 and an undo under the same load, for ``[proxy] switch = "reload"`` (include + graceful restart) and
 ``"map"`` (RewriteMap renamed into place, no restart), with the same images and the same load.
 
+With ``--modes map+prepare`` the idle colour is started by ``golive swap --prepare`` in a phase of its
+own first, and the swap that follows keeps it: its phase is the switch alone.
+
 Prints per mode requests, failures, keep-alive retries, p50/p99/max latency in steady state and
 during each phase, how long each phase took, and the p99 ratios swap/steady and undo/steady.
 Goals: 0 failures; p99 during the swap (and the undo) <= 2x the steady-state p99.
@@ -38,13 +41,20 @@ def golive(project: Path, *args: str) -> float:
     return time.monotonic() - started
 
 
-def run_mode(client: Any, tags: dict[str, str], switch: str, args: argparse.Namespace) -> tuple[LoadResult, dict[str, float]]:
+def run_mode(client: Any, tags: dict[str, str], mode: str, args: argparse.Namespace) -> tuple[LoadResult, dict[str, float]]:
+    switch, _, prepare = mode.partition("+")  # "map+prepare": `golive swap --prepare` first, then the swap
     with tempfile.TemporaryDirectory() as tmp:
         env = BlueGreen(Path(tmp), client, tags, switch=switch).up()
         took: dict[str, float] = {"steady": args.steady, "after swap": 1.0, "after undo": 1.0}
         load = Load(env.apache.url + "/version", clients=args.clients, max_seconds=120, rate=args.rate).start()
         try:
             time.sleep(args.steady)
+            if prepare:
+                load.phase = "prepare"
+                took["prepare"] = golive(env.project, "swap", "--prepare", "--yes")
+                load.phase = "after prepare"
+                took["after prepare"] = 1.0
+                time.sleep(took["after prepare"])
             load.phase = "swap"
             took["swap"] = golive(env.project, "swap", "--yes")
             load.phase = "after swap"
@@ -62,7 +72,7 @@ def run_mode(client: Any, tags: dict[str, str], switch: str, args: argparse.Name
 def report(switch: str, result: LoadResult, took: dict[str, float]) -> dict[str, float]:
     print(f"\nswitch = {switch!r}")
     print(f"{'phase':<12}{'seconds':>8}{'requests':>10}{'failures':>10}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}")
-    for phase in PHASES:
+    for phase in [p for p in ("steady", "prepare", "after prepare", *PHASES[1:]) if p in took]:
         samples = [s for s in result.samples if s.phase == phase]
         failures = sum(not 200 <= s.status < 300 for s in samples)
         print(f"{phase:<12}{took[phase]:>8.2f}{len(samples):>10}{failures:>10}{result.latency(phase, 0.5) * 1000:>9.2f}"
@@ -80,7 +90,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--steady", type=float, default=3.0, help="seconds of steady state before the swap")
     parser.add_argument("--rate", type=float, default=None, help="requests/s per client (default: closed loop)")
-    parser.add_argument("--modes", default="reload,map", help="switch modes, in order")
+    parser.add_argument("--modes", default="reload,map", help="switch modes, in order (map+prepare: the idle colour"
+                        " started by `golive swap --prepare` in a phase of its own, then the swap keeps it)")
     args = parser.parse_args()
     import docker
 
@@ -93,13 +104,13 @@ def main() -> None:
         for switch in args.modes.split(","):
             result, took = run_mode(client, tags, switch, args)
             ratios = report(switch, result, took)
-            summary.append(f"{switch:<8}{result.requests:>9}{result.failures:>9}{result.retries:>9}"
+            summary.append(f"{switch:<12}{result.requests:>9}{result.failures:>9}{result.retries:>9}"
                            f"{result.latency('steady', 0.99) * 1000:>11.2f}{ratios['swap']:>9.2f}{ratios['undo']:>9.2f}"
                            f"{result.latency('undo', 1.0) * 1000:>10.0f}{took['swap']:>8.2f}{took['undo']:>8.2f}")
     finally:
         for tag in tags.values():
             client.images.remove(tag, force=True)
-    print(f"\n{'mode':<8}{'requests':>9}{'failures':>9}{'retries':>9}{'steady p99':>11}{'swap/p99':>9}"
+    print(f"\n{'mode':<12}{'requests':>9}{'failures':>9}{'retries':>9}{'steady p99':>11}{'swap/p99':>9}"
           f"{'undo/p99':>9}{'undo max':>9}{'swap s':>8}{'undo s':>8}")
     print("\n".join(summary))
 

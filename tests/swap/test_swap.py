@@ -442,3 +442,33 @@ def test_a_site_that_checks_the_host_is_probed_with_public_host(swap_env: SwapEn
         env.down()
         for tag in tags.values():
             env.docker.images.remove(tag, force=True)
+
+
+def test_prepare_ahead_then_the_swap_only_switches(swap_env: SwapEnv, cli) -> None:
+    env = swap_env
+    out = []
+    prepared = under_load(env, lambda: out.append(cli("swap", "--prepare", "--yes")))  # nothing switches
+    assert out[0].exit_code == 0, out[0].stderr
+    assert prepared.bodies() == ["blue"]
+    blue_live(env)
+    green_id = env.container(env.green).id
+    planned = cli("swap", "--dry-run")
+    built = env.docker.images.get(env.images["green"]).id.removeprefix("sha256:")[:12]
+    assert planned.lines[2] == (f"      container {env.green} (green): unchanged (running {env.images['green']} ({built})"
+                                f" on 127.0.0.1:{env.green_port}, prepared (`swap --prepare`): kept)")
+    swapped = []
+    result = under_load(env, lambda: swapped.append(cli("-v", "swap", "--yes")))
+    assert swapped[0].exit_code == 0, swapped[0].stderr
+    assert f"    apply: container {env.green}: prepared with {env.images['green']}, running: kept" in swapped[0].lines
+    assert result.bodies()[0] == "blue" and result.bodies()[-1] == "green"
+    assert env.container(env.green).id == green_id  # the prepared container went live, not a new one
+    runs = [line.split()[0] for line in cli("history").lines[1:]]  # newest first: swap, swap prepare
+    refused = cli("rollback", "--run", runs[1], "--yes")  # the prepared colour is live: not while the swap stands
+    assert (refused.exit_code, refused.stderr) == (1, "error: green is live now: a swap went to the prepared colour —"
+                                                      " roll that swap back first (`golive rollback`), then this\n")
+    undone = under_load(env, lambda: cli("rollback", "--yes"))  # the swap: back to blue, green stays prepared
+    assert undone.bodies()[-1] == "blue"
+    blue_live(env)
+    assert env.container(env.green).id == green_id
+    assert cli("rollback", "--run", runs[1], "--yes").exit_code == 0  # and now the prepare
+    assert env.container(env.green) is None

@@ -18,6 +18,9 @@ def swap(
     ctx: typer.Context,
     to: Annotated[str | None, typer.Option("--to", help="green or blue (default: the idle colour).")] = None,
     image: Annotated[str | None, typer.Option("--image", help="Image to start (default: \\[containers].image).")] = None,
+    prepare: Annotated[bool, typer.Option("--prepare", help="Only start the idle colour and prove it healthy, ahead"
+                                          " of time; the next `golive swap` with the same image keeps it and"
+                                          " just switches.")] = False,
     dry_run: DryRun = False, yes: Yes = False, json: Json = False,
 ) -> None:
     """Start the idle colour from the image, wait for its health, point Apache at it (a tested graceful
@@ -31,6 +34,15 @@ def swap(
     if to not in (None, "green", "blue"):
         raise UsageError(f"--to must be green or blue, not {to!r}")
     a = app_of(ctx, json)
+    if prepare:
+        from golive.swap.steps import Prepare
+
+        what = f"prepare {to or 'the idle colour'}"
+        if a.execute("swap prepare", what, [Prepare(to=to, image=image)], yes=yes, dry_run=dry_run,
+                     args={"to": to, "image": image}) is not None:
+            a.say("prepared: the idle colour runs the image and is healthy; nothing was switched. `golive swap`"
+                  " with the same image switches to it (undo: `golive rollback`)")
+        return
     outcome = a.execute("swap", f"swap to {to or 'the idle colour'}", [Swap(to=to, image=image)], yes=yes,
                         dry_run=dry_run, args={"to": to, "image": image})
     if outcome is not None:

@@ -78,6 +78,7 @@ STEP_KINDS: dict[str, str] = {
     "dns.lower_ttl": "golive.dns.steps:LowerTtl",
     "swap.swap": "golive.swap.steps:Swap",
     "swap.finalize": "golive.swap.steps:Finalize",
+    "swap.prepare": "golive.swap.steps:Prepare",
     "freeze.set": "golive.freeze.steps:Freeze",
     "sync.run": "golive.sync.steps:Sync",
 }

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from golive.swap.docker_gateway import DockerGateway
     from golive.swap.proxy import ProxyGateway
 
-__all__ = ["COLORS", "Finalize", "Swap", "live_color"]
+__all__ = ["COLORS", "Finalize", "Prepare", "Swap", "live_color"]
 
 COLORS = ("blue", "green")
 
@@ -84,6 +84,13 @@ def _build(record: dict[str, Any]) -> str:
     return f"{record['image']} ({build})" if build else str(record["image"])
 
 
+def _prepared(container: dict[str, Any] | None, color: str, image: str, build: str | None) -> bool:
+    """``container`` (the idle colour's) already runs this very build, started by golive for this colour
+    (`golive swap --prepare`): the swap keeps it instead of starting it again."""
+    return bool(container and container["running"] and build and container.get("image_id") == build
+                and container["labels"].get("golive.color") == color and container["labels"].get("golive.image") == image)
+
+
 def _recreated(ctx: StepContext, record: dict[str, Any], problem: str | None) -> None:
     if problem:
         ctx.notice(f"container {record['name']} was created again, but {problem}; check `docker inspect`")
@@ -122,6 +129,7 @@ class Swap(_SwapBase):
     """Start the idle colour from the image, prove it, point the proxy at it."""
 
     kind = "swap.swap"
+    switches = True  # (Prepare: the same up to the health check, then no switch)
 
     def __init__(self, to: str | None = None, image: str | None = None) -> None:
         super().__init__(to=to, image=image)
@@ -155,8 +163,12 @@ class Swap(_SwapBase):
         found = docker.local_image(image)  # the exact build that goes live, or that it is not here yet
         built = f"{found.removeprefix('sha256:')[:12]}" if found else "not on this host: pulled first"
         after = f"running {image} ({built}) on 127.0.0.1:{target.host_port}"
-        return [Change(f"container {target.name} ({idle})", before, after),
-                Change("proxy upstream", _url(c.color(live).host_port), _url(target.host_port))]
+        if _prepared(existing, idle, image, found):
+            before = after = f"{after}, prepared (`swap --prepare`): kept"
+        changes = [Change(f"container {target.name} ({idle})", before, after)]
+        if not self.switches:
+            return changes
+        return [*changes, Change("proxy upstream", _url(c.color(live).host_port), _url(target.host_port))]
 
     def snapshot(self, ctx: StepContext) -> Record:
         c, docker, proxy = _containers(ctx), self._docker(ctx), self._proxy(ctx)
@@ -173,16 +185,21 @@ class Swap(_SwapBase):
         idle, image = c.color(before["idle"]), self._image(ctx)
         if before["adopted"]:
             ctx.log("apply", f"adopting {before['live_container']['name']} ({before['live']}), started outside golive")
-        docker.ensure_image(image)
-        docker.remove(idle.name)  # an old idle container: not live, replaced by the new release
-        if port_in_use(idle.host_port):
-            raise GoliveError(f"host port 127.0.0.1:{idle.host_port} for {before['idle']} is taken by something else",
-                              hint=f"free it, or change [containers.{before['idle']}].host_port")
-        ctx.log("apply", f"container {idle.name}: run {image} on 127.0.0.1:{idle.host_port}")
-        docker.run(idle.name, image, port=c.port, host_port=idle.host_port, env=self._env(ctx),
-                   labels={"golive.color": before["idle"], "golive.image": image}, volumes=c.volumes,
-                   networks=c.networks, extra_hosts=c.extra_hosts)
+        found = docker.ensure_image(image)
+        if _prepared(before["idle_container"], before["idle"], image, found):
+            ctx.log("apply", f"container {idle.name}: prepared with {image}, running: kept")
+        else:
+            docker.remove(idle.name)  # an old idle container: not live, replaced by the new release
+            if port_in_use(idle.host_port):
+                raise GoliveError(f"host port 127.0.0.1:{idle.host_port} for {before['idle']} is taken by something"
+                                  " else", hint=f"free it, or change [containers.{before['idle']}].host_port")
+            ctx.log("apply", f"container {idle.name}: run {image} on 127.0.0.1:{idle.host_port}")
+            docker.run(idle.name, image, port=c.port, host_port=idle.host_port, env=self._env(ctx),
+                       labels={"golive.color": before["idle"], "golive.image": image}, volumes=c.volumes,
+                       networks=c.networks, extra_hosts=c.extra_hosts)
         self._wait_healthy(ctx, idle.name, idle.host_port, image)
+        if not self.switches:
+            return {**before, "image": image}
         ctx.log("apply", f"proxy upstream -> {_url(idle.host_port)}{' (map, no reload)' if proxy.map_mode else ''}")
         ctx.checkpoint("before-reload")
         proxy.switch(proxy.line(_url(idle.host_port)))
@@ -252,15 +269,22 @@ class Swap(_SwapBase):
         if record["upstream_text"] is not None and proxy.read() != record["upstream_text"]:
             ctx.log("undo", f"proxy upstream -> {_url(previous.host_port)}")
             self._switch_back(ctx, record["upstream_text"], previous.host_port, record["live"])
-        idle = c.color(record["idle"])
+        self._restore_idle(ctx, record, drain=True)
+
+    def _restore_idle(self, ctx: StepContext, record: Record, drain: bool) -> None:
+        """The idle colour as it was before: what the step started removed (a prepared container it only
+        reused stays), and a container it replaced made again."""
+        c, docker = _containers(ctx), self._docker(ctx)
+        idle, was = c.color(record["idle"]), record.get("idle_container")
         now_idle = docker.container(idle.name)
-        if now_idle is not None and now_idle["labels"].get("golive.color") == record["idle"]:
-            time.sleep(c.drain_time)  # the proxy's old workers may still be finishing requests to it
+        if now_idle is not None and now_idle["labels"].get("golive.color") == record["idle"] and \
+                not (was and was["id"] == now_idle["id"]):
+            if drain:
+                time.sleep(c.drain_time)  # the proxy's old workers may still be finishing requests to it
             ctx.log("undo", f"container {idle.name}: remove")
             docker.remove(idle.name)
-        if record.get("idle_container") and docker.container(idle.name) is None:
-            idle_record = record["idle_container"]
-            _recreated(ctx, idle_record, docker.recreate(idle_record, spec_of(ctx.state_dir, idle_record)))
+        if was and docker.container(idle.name) is None:
+            _recreated(ctx, was, docker.recreate(was, spec_of(ctx.state_dir, was)))
 
     def _switch_back(self, ctx: StepContext, text: str, host_port: int, color: str) -> None:
         """Point the proxy back. A reload that fails (Apache not signalled, often the very failure the
@@ -305,6 +329,38 @@ class Swap(_SwapBase):
         return [f"put back the upstream file: {str(record.get('upstream_text') or '').strip()!r}",
                 "run the proxy's configtest, then (switch = \"reload\" only) its graceful reload",
                 f"remove the {record['idle']} container golive started (docker rm -f)"]
+
+
+class Prepare(Swap):
+    """`golive swap --prepare`: start the idle colour from the image and prove it healthy ahead of time,
+    and switch nothing; the swap that follows keeps it, so the night's switch is the switch alone.
+    Undo removes it (not while it is live: roll that swap back first)."""
+
+    kind = "swap.prepare"
+    switches = False
+
+    @property
+    def title(self) -> str:
+        return f"prepare {self.params['to'] or 'the idle colour'}"
+
+    def undo_plan(self, ctx: StepContext, changes: list[Change], record: Record) -> list[Change]:
+        self._not_live(ctx, record)  # (refused in the plan: nothing is marked as failed)
+        return super().undo_plan(ctx, changes, record)
+
+    def undo(self, ctx: StepContext, record: Record) -> None:
+        self._not_live(ctx, record)
+        self._restore_idle(ctx, record, drain=False)
+
+    def _not_live(self, ctx: StepContext, record: Record) -> None:
+        if live_color(_containers(ctx), self._proxy(ctx)) == record["idle"]:
+            raise GoliveError(f"{record['idle']} is live now: a swap went to the prepared colour",
+                              hint="roll that swap back first (`golive rollback`), then this")
+
+    def check(self, ctx: StepContext) -> list[str]:
+        return []
+
+    def manual_undo(self, record: Record) -> list[str]:
+        return [f"remove the {record['idle']} container golive prepared (docker rm -f), if it is not live"]
 
 
 class Finalize(_SwapBase):
