@@ -452,6 +452,10 @@ def test_prepare_ahead_then_the_swap_only_switches(swap_env: SwapEnv, cli) -> No
     assert prepared.bodies() == ["blue"]
     blue_live(env)
     green_id = env.container(env.green).id
+    early = cli("swap", "finalize", "--yes")  # the idle colour is the next release here, not the old one
+    assert (early.exit_code, early.stderr) == (2, "error: the idle colour (green) was prepared by `golive swap --prepare`,"
+                                                  " not left by a swap: finalize would remove the release about to go"
+                                                  " live — `golive swap` switches to it; `golive rollback` removes it\n")
     planned = cli("swap", "--dry-run")
     built = env.docker.images.get(env.images["green"]).id.removeprefix("sha256:")[:12]
     assert planned.lines[2] == (f"      container {env.green} (green): unchanged (running {env.images['green']} ({built})"

@@ -61,8 +61,13 @@ def finalize(
 
     a = app_of(ctx, json)
     bake = a.config.require("containers").bake_time
-    last = next((s.finished_at for run in a.journal.runs(500) for s in a.journal.steps(run.id)
-                 if s.kind == "swap.swap" and s.status == "applied" and s.finished_at), None)
+    newest = next((s for run in a.journal.runs(500) for s in reversed(a.journal.steps(run.id))
+                   if s.kind in ("swap.swap", "swap.prepare") and s.status == "applied"), None)
+    if newest is not None and newest.kind == "swap.prepare":  # the idle colour is the next release, not the old one
+        raise UnsafePlan(f"the idle colour ({(newest.before or {}).get('idle', '?')}) was prepared by `golive swap"
+                         " --prepare`, not left by a swap: finalize would remove the release about to go live",
+                         hint="`golive swap` switches to it; `golive rollback` removes it")
+    last = newest.finished_at if newest is not None and newest.kind == "swap.swap" else None
     if last is not None and not force:
         age = (datetime.now(UTC) - datetime.fromisoformat(last)).total_seconds()
         if age < bake:
