@@ -325,7 +325,7 @@ def test_rows_changed_in_the_new_database_since_golive_wrote_them_stop_the_sync_
     db.close()
     wins = engine(source, url, mapping, source_wins=True, overwritten_dir=kept)
     [result] = wins.run(mapping.tables)
-    assert (result.updated, result.inserted, result.verified) == (2, 1, True)
+    assert (result.updated, result.inserted, result.overwritten, result.verified) == (2, 1, 2, True)
     [folder] = kept.iterdir()
     assert [json.loads(line)["name"] for line in (folder / "person.ndjson").read_text().splitlines()] == \
         ["edited in new app"]  # (the deleted row has no version left to keep)

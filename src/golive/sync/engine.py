@@ -72,6 +72,7 @@ class TableResult:
     hash_formats: dict[str, int] = field(default_factory=dict)
     copy_format: str = "binary"
     checked: str = ""  # --verify-only: how ("digests", "digests, N range(s) row by row", "every row")
+    overwritten: int = 0  # --source-wins: rows changed in the new database that this sync overwrote
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -305,7 +306,7 @@ class SyncEngine:
         self.problems += orphans(target, table, key_s) + collisions(target, table, key_s) + \
             foreign_rows(target, table, added, int_key)
         if before is not None and self._tracking is not None:
-            self._check_conflicts(target, table, gone, synced, int_key, since is not None)
+            self._check_conflicts(target, table, gone, synced, int_key, since is not None, result)
         carried = self._carried(target, table, types, before, since, staged)
         touched = sorted(staged.keys | gone) if carried is not None else []
         typnames = {c: kind.typname for c, kind in types.items()}
@@ -314,7 +315,7 @@ class SyncEngine:
         inserted: list[Any] | None = [] if before is not None and self._tracking is not None else None
         merge(target, table, types, gone, result, int_key, inserted)
         if inserted:  # synced rows the target no longer held: deleted there, and inserted again just now
-            self._conflict(target, table, sorted(k for k in inserted if k in synced), int_key, kept=False)
+            self._conflict(target, table, sorted(k for k in inserted if k in synced), int_key, result, kept=False)
         result.unchanged = staged.total - result.rejected - result.inserted - result.updated  # read or not
         changed_keys = bool(added or gone) or before is None
         if changed_keys:
@@ -356,16 +357,18 @@ class SyncEngine:
         return result
 
     def _check_conflicts(self, target: Any, table: TableMap, gone: set[Any], synced: set[Any], int_key: bool,
-                         incremental: bool) -> None:
+                         incremental: bool, result: TableResult) -> None:
         """Rows someone else changed that this sync would overwrite: noted (the run stops before commit), or
         with --source-wins their versions kept first."""
         self._conflict(target, table, conflicts.changed_by_others(target, table, self._tracking, gone, synced, int_key,
-                                                                  incremental), int_key, kept=True)
+                                                                  incremental), int_key, result, kept=True)
 
-    def _conflict(self, target: Any, table: TableMap, found: list[Any], int_key: bool, kept: bool) -> None:
+    def _conflict(self, target: Any, table: TableMap, found: list[Any], int_key: bool, result: TableResult,
+                  kept: bool) -> None:
         """``found``: keys of rows someone else changed (``kept``: their versions are still there to keep)."""
         if not found:
             return
+        result.overwritten += len(found) if self.source_wins else 0
         if not self.source_wins:
             for at, (name, keys) in enumerate(self.conflicts):
                 if name == table.target:
