@@ -78,7 +78,7 @@ def test_swap_to_green_and_rollback_fail_no_request(swap_env: SwapEnv, cli) -> N
     print(f"requests={result.requests} failures={result.failures} retries={result.retries}")
     blue_live(env)
     assert env.container(env.blue).id == blue_id  # the adopted container was kept, never recreated
-    assert cli("status").lines[-1] == f"swap:      live=blue, upstream=http://127.0.0.1:{env.blue_port}"
+    assert cli("status").lines[-1] == f"swap:      live=blue, upstream=http://127.0.0.1:{env.blue_port}, idle=green (none)"
     assert env.container(env.green) is None
 
 
@@ -452,6 +452,8 @@ def test_prepare_ahead_then_the_swap_only_switches(swap_env: SwapEnv, cli) -> No
     assert prepared.bodies() == ["blue"]
     blue_live(env)
     green_id = env.container(env.green).id
+    assert cli("status").lines[-1] == (f"swap:      live=blue, upstream=http://127.0.0.1:{env.blue_port},"
+                                       f" idle=green (running {env.images['green']})")
     early = cli("swap", "finalize", "--yes")  # the idle colour is the next release here, not the old one
     assert (early.exit_code, early.stderr) == (2, "error: the idle colour (green) was prepared by `golive swap --prepare`,"
                                                   " not left by a swap: finalize would remove the release about to go"

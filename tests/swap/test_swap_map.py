@@ -47,7 +47,7 @@ def test_map_swap_and_rollback_fail_no_request_and_never_restart_apache(swap_env
     assert result.retries == 0  # no keep-alive connection was closed under a client
     assert generations(env) == started  # Apache was never restarted
     blue_live(env)
-    assert cli("status").lines[-1] == f"swap:      live=blue, upstream=http://127.0.0.1:{env.blue_port}"
+    assert cli("status").lines[-1] == f"swap:      live=blue, upstream=http://127.0.0.1:{env.blue_port}, idle=green (none)"
     assert env.container(env.green) is None
 
 

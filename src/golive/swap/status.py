@@ -1,4 +1,5 @@
-"""The swap line of `golive status`: which colour the proxy points at."""
+"""The swap line of `golive status`: which colour the proxy points at, and what the idle colour holds
+(the old release a rollback goes back to, a prepared one, or nothing)."""
 
 from __future__ import annotations
 
@@ -13,4 +14,22 @@ def status(config: Any) -> dict[str, str] | None:
 
     proxy = ProxyGateway(config.proxy, config.resolve(config.proxy.upstream_file))
     live = live_color(config.containers, proxy)
-    return {"live": live, "upstream": proxy.upstream()}
+    idle = "green" if live == "blue" else "blue"
+    return {"live": live, "upstream": proxy.upstream(), "idle": f"{idle} ({_idle(config, idle)})"}
+
+
+def _idle(config: Any, color: str) -> str:
+    from golive.errors import GoliveError, first_line
+    from golive.swap.docker_gateway import from_config
+
+    try:
+        docker = from_config(config)
+    except GoliveError as exc:
+        return f"unknown: {exc.message}"
+    try:
+        found = docker.container(config.containers.color(color).name)
+    except Exception as exc:  # (the daemon went away between the ping and the question)
+        return f"unknown: {first_line(exc)}"
+    finally:
+        docker.close()
+    return "none" if found is None else f"{found['status']} {found['image']}"
