@@ -97,15 +97,14 @@ def switch(
     from golive.dns.steps import Switch
 
     a = app_of(ctx, json)
+    lowered = None
     if not no_ttl_wait:
-        from golive.dns.ttl import last_lowered, wait_reason
-        from golive.errors import UnsafePlan
+        from golive.dns.ttl import last_lowered
 
-        dns, _, records = _records(a)
-        reason = wait_reason(records, dns.cutover_ttl, last_lowered(a.journal), datetime.now(UTC))
-        if reason is not None:
-            raise UnsafePlan(reason[0], hint=reason[1])
-    outcome = a.execute("dns switch", f"dns switch to {_side(to)}", [Switch(to=to, force=force)], yes=yes,
+        last = last_lowered(a.journal)
+        lowered = {"at": last.at.isoformat(), "old_ttl": last.old_ttl} if last else None
+    step = Switch(to=to, force=force, ttl_wait=not no_ttl_wait, lowered=lowered)
+    outcome = a.execute("dns switch", f"dns switch to {_side(to)}", [step], yes=yes,
                         dry_run=dry_run, args={"to": to, "force": force})
     if outcome is not None:
         a.say(f"switched to {to}; check propagation with `golive dns verify --expect {to}`")

@@ -58,9 +58,13 @@ class _RecordsStep(Step):
     def desired(self, ctx: StepContext, record: dict[str, Any]) -> dict[str, Any]:
         raise NotImplementedError
 
+    def refuse(self, dns: Dns, records: list[dict[str, Any]]) -> None:
+        """Raise UnsafePlan when the plan must not go ahead with the records as they are (default: it may)."""
+
     def plan(self, ctx: StepContext) -> list[Change]:
         dns = self._dns(ctx)
         _, records = self._current(ctx)
+        self.refuse(dns, records)
         changes = []
         for record in records:
             want = self.desired(ctx, record)
@@ -139,8 +143,24 @@ class Switch(_RecordsStep):
 
     kind = "dns.switch"
 
-    def __init__(self, to: str = "new", force: bool = False) -> None:
-        super().__init__(to=to, force=force)
+    def __init__(self, to: str = "new", force: bool = False, ttl_wait: bool = False,
+                 lowered: dict[str, Any] | None = None) -> None:
+        # ttl_wait: refuse while resolvers may hold the old answer (golive.dns.ttl); lowered: the journal's
+        # latest `dns lower-ttl` ({"at": iso time, "old_ttl": s}), which the step cannot read itself
+        super().__init__(to=to, force=force, ttl_wait=ttl_wait, lowered=lowered)
+
+    def refuse(self, dns: Dns, records: list[dict[str, Any]]) -> None:
+        from datetime import UTC, datetime
+
+        from golive.dns.ttl import Lowered, wait_reason
+
+        if not self.params.get("ttl_wait"):
+            return
+        lowered = self.params.get("lowered")
+        last = Lowered(datetime.fromisoformat(lowered["at"]), int(lowered["old_ttl"])) if lowered else None
+        reason = wait_reason(records, dns.cutover_ttl, last, datetime.now(UTC))
+        if reason is not None:
+            raise UnsafePlan(reason[0], hint=reason[1])
 
     @property
     def title(self) -> str:
