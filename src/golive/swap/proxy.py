@@ -13,6 +13,7 @@ import contextlib
 import os
 import re
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +21,8 @@ from typing import TYPE_CHECKING
 from golive.errors import ConfigError, GoliveError
 
 if TYPE_CHECKING:
+    import httpx
+
     from golive.config.models import GoliveConfig, Proxy
 
 __all__ = ["MAP_KEY", "ProxyGateway", "ReloadFailed", "from_config", "probe"]
@@ -31,13 +34,31 @@ def from_config(config: GoliveConfig) -> ProxyGateway:
     return ProxyGateway(config.require("proxy"), config.resolve(config.require("proxy").upstream_file))
 
 
+_client: httpx.Client | None = None
+_client_lock = threading.Lock()  # `golive status` probes from threads
+
+
+def _probe_client() -> httpx.Client:
+    """One client for the process: each ``httpx.get`` builds a transport with its own TLS context (the
+    CA bundle parsed again, ~35 ms of CPU), and a swap probes several times while the live site is
+    sharing the CPUs. No connection is kept between probes: each probe is a new connection, as before
+    (a kept-alive one could be a connection the proxy's reload has since closed)."""
+    global _client
+    import httpx
+
+    with _client_lock:
+        if _client is None:
+            _client = httpx.Client(limits=httpx.Limits(max_keepalive_connections=0))
+        return _client
+
+
 def probe(url: str, timeout: float = 2.0, host: str | None = None) -> tuple[int, str]:
     """(status, body) of a GET, or (0, error name) when nothing answered. ``host``: the Host header to send
     instead of the URL's own (the site's name, which a Django app must find in ALLOWED_HOSTS)."""
     import httpx
 
     try:
-        response = httpx.get(url, timeout=timeout, headers={"Host": host} if host else None)
+        response = _probe_client().get(url, timeout=timeout, headers={"Host": host} if host else None)
     except httpx.HTTPError as exc:
         return 0, type(exc).__name__
     return response.status_code, response.text
