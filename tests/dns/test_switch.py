@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from golive.sandbox.dns import DnsServer
 from golive.sandbox.linode import LinodeEmulator
@@ -246,3 +247,41 @@ def test_a_silent_linode_api_is_an_error_in_seconds_and_status_does_not_wait_for
         assert "dns:       error=no answer within 1s" in status.lines
     finally:
         silent.close()
+
+
+def _www_a(emulator: LinodeEmulator) -> list[dict[str, object]]:
+    return [r for r in zone(emulator) if (r["name"], r["type"]) == ("www", "A")]
+
+
+def test_undo_recreates_a_deleted_record_once_even_when_linode_loses_the_answer(
+        dns_project: Path, emulator: LinodeEmulator, cli) -> None:
+    """After the switch someone deletes www A. The rollback makes it again; Linode makes it, but its answer comes
+    too late ([linode].timeout), then (the next time) as a 500. A client that sends the POST again makes a second
+    A record for www — half the visitors on each server. golive looks before sending again."""
+    config = dns_project / "golive.toml"
+    config.write_text(config.read_text().replace("retry_interval = 0.05", "retry_interval = 0.05\ntimeout = 1"))
+    original = zone(emulator)
+    assert cli("dns", "switch", "--yes", "--no-ttl-wait").exit_code == 0
+    for lost in ({"delay_ms": 2500}, {"status": 500, "processed": True}):
+        www = _www_a(emulator)
+        assert [r["target"] for r in www] == [NEW]
+        rule = {"method": "POST", "path": "/records$", "times": 1, **lost}
+
+        def delete_www_and_lose_the_next_answer(state: dict[str, Any], gone: object = www[0]["id"], rule=rule) -> None:
+            state["domains"][0]["records"] = [r for r in state["domains"][0]["records"] if r["id"] != gone]
+            state["faults"]["rules"] = [rule]
+
+        emulator.edit(delete_www_and_lose_the_next_answer)
+        rolled = cli("rollback", "--yes")
+        assert rolled.exit_code == 0, rolled.stderr
+        assert [(r["target"], r["ttl_sec"]) for r in _www_a(emulator)] == [(OLD, 3600)]  # one record, as it was
+        creates = [r for r in emulator.responses if r[:2] == ("POST", "/domains/{domainId}/records")]
+        assert len(creates) == 1  # sent once: the second look found it
+        emulator.responses.clear()
+        emulator.edit(lambda s: s["faults"].update(rules=[]))
+        assert cli("dns", "switch", "--yes", "--no-ttl-wait").exit_code == 0
+    assert cli("rollback", "--yes").exit_code == 0
+    def by_value(records: list[dict[str, object]]) -> list[dict[str, object]]:  # the recreated www A is new
+        return sorted(({k: v for k, v in r.items() if k not in ("id", "created")} for r in records), key=lambda r: json.dumps(r))
+
+    assert by_value(zone(emulator)) == by_value(original)

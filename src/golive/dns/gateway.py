@@ -2,6 +2,13 @@
 
 Retries 408/429/5xx with ``Retry-After`` honoured (the SDK's urllib3 retry), and turns API errors
 into golive errors that say what to do. Records are handled as plain dicts of their fields.
+
+A POST is the one request that is not safe to send twice: the SDK retries it like the rest, so a
+create whose answer was lost (a timeout, a 5xx after the record was made) would make a second,
+equal record — two A records for one name, a site answering from both servers at random. Here a
+POST is retried by urllib3 only when it cannot have been carried out (refused connection, 429);
+:meth:`LinodeDns.create` looks for the record before sending and again after an answer it did not
+get, and sends again only when the record is not there.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from golive.errors import ConfigError, GoliveError
 if TYPE_CHECKING:
     from golive.config.models import GoliveConfig
 
-__all__ = ["FIELDS", "MUTABLE", "LinodeDns", "from_config"]
+__all__ = ["FIELDS", "MUTABLE", "LinodeDns", "OutcomeUnknown", "from_config"]
 
 FIELDS = ("id", "type", "name", "target", "priority", "weight", "port", "service", "protocol", "ttl_sec", "tag")
 MUTABLE = ("target", "priority", "weight", "port", "service", "protocol", "ttl_sec", "tag")
@@ -45,26 +52,53 @@ class LinodeDns:
                     kwargs["timeout"] = timeout
                 return super().send(request, *args, **kwargs)
 
-        retry = self.client.session.get_adapter(api_url).max_retries.new(connect=min(retries, 2), read=min(retries, 1))
+        sdk_retry = self.client.session.get_adapter(api_url).max_retries
+
+        class PostOnceRetry(type(sdk_retry)):  # type: ignore[misc]
+            """The SDK's retry, but a POST that may have been carried out is not sent again."""
+
+            def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+                if method.upper() == "POST" and status_code != 429:  # 429: refused before anything was done
+                    return False
+                return bool(super().is_retry(method, status_code, has_retry_after))
+
+            def _is_method_retryable(self, method: str) -> bool:  # read errors: the request was sent
+                return method.upper() != "POST" and bool(super()._is_method_retryable(method))
+
+        self.retries = retries
+        retry = PostOnceRetry.__new__(PostOnceRetry)  # the SDK's settings, this class (`new()` keeps it)
+        retry.__dict__.update(sdk_retry.new(connect=min(retries, 2), read=min(retries, 1)).__dict__)
         adapter = TimedAdapter(max_retries=retry)
         self.client.session.mount("http://", adapter)
         self.client.session.mount("https://", adapter)
 
-    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    def _call(self, what: str, fn: Any, *args: Any, unsure: bool = False, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)`` with API errors made golive errors. ``unsure``: the request is a POST, and
+        an answer lost after it was sent (a read timeout, a dropped connection, a 408/5xx) raises
+        :class:`OutcomeUnknown`: the record may or may not have been made."""
         from linode_api4.errors import ApiError
-        from requests.exceptions import RequestException
+        from requests.exceptions import ConnectionError as RequestsConnectionError
+        from requests.exceptions import ConnectTimeout, ReadTimeout, RequestException
 
         try:
             return fn(*args, **kwargs)
         except ApiError as exc:
-            raise _translate(exc, what, self.api_url) from None
+            error = _translate(exc, what, self.api_url)
+            if unsure and exc.status in (408, 500, 502, 503, 504):
+                raise OutcomeUnknown(error.message, hint=error.hint) from None
+            raise error from None
         except RequestException as exc:
             text = str(exc)
             reason = (f"no answer within {self.timeout:g}s ([linode].timeout)" if "Read timed out" in text else
                       "connection refused" if "Connection refused" in text else
                       "the connection timed out" if "timed out" in text else type(exc).__name__)
-            raise GoliveError(f"cannot reach the Linode API at {self.api_url} ({what}): {reason}",
-                              hint="check [linode].api_url and the network; nothing was changed by this call") from None
+            message = f"cannot reach the Linode API at {self.api_url} ({what}): {reason}"
+            sent = isinstance(exc, ReadTimeout) or (isinstance(exc, RequestsConnectionError) and not isinstance(
+                exc, ConnectTimeout) and "Connection refused" not in text and "NewConnectionError" not in text)
+            if unsure and sent:
+                raise OutcomeUnknown(message, hint="check [linode].api_url and the network") from None
+            raise GoliveError(message, hint="check [linode].api_url and the network; nothing was changed by this call") \
+                from None
 
     def domain_id(self, domain: str) -> int:
         from linode_api4 import Domain
@@ -105,9 +139,32 @@ class LinodeDns:
 
         return dict(self._call(f"update record {record_id}", save))
 
+    def find(self, domain_id: int, like: dict[str, Any]) -> dict[str, Any] | None:
+        """A record of the same type and name pointing at the same target, if the domain has one."""
+        same = [r for r in self.records(domain_id)
+                if r["type"] == like["type"] and r["name"] == like["name"] and r["target"] == like["target"]]
+        return same[0] if same else None
+
     def create(self, domain_id: int, values: dict[str, Any]) -> dict[str, Any]:
+        """Create a record, or return the equal one the domain already has (never two)."""
         body = {k: v for k, v in values.items() if k != "id" and v is not None}
-        return dict(self._call("create record", self.client.post, f"/domains/{domain_id}/records", data=body))
+        attempts = 1 + min(self.retries, 2)
+        for attempt in range(1, attempts + 1):
+            if (found := self.find(domain_id, body)) is not None:
+                return found  # made by an earlier attempt whose answer was lost, or by someone else
+            try:
+                return dict(self._call("create record", self.client.post, f"/domains/{domain_id}/records", data=body,
+                                       unsure=True))
+            except OutcomeUnknown:
+                if attempt == attempts:
+                    if (found := self.find(domain_id, body)) is not None:
+                        return found
+                    raise
+        raise AssertionError("unreachable")
+
+
+class OutcomeUnknown(GoliveError):
+    """A request was sent and its answer lost: whether Linode carried it out is not known from here."""
 
 
 def _fields(record: Any) -> dict[str, Any]:

@@ -104,14 +104,13 @@ class _RecordsStep(Step):
 
         dns, gateway = self._dns(ctx), self._gateway(ctx)
         now = gateway.record(domain_id, record["id"])
-        if now is None:
-            created = gateway.create(domain_id, record)
-            ctx.log("undo", f"{_label(dns, record)}: was deleted; recreated as #{created['id']}")
-            return
+        if now is None:  # deleted since: made again (or an equal record found: never a second one)
+            now = gateway.create(domain_id, record)
+            ctx.log("undo", f"{_label(dns, record)}: was deleted; back as #{now['id']}")
         diff = {k: record[k] for k in MUTABLE if now.get(k) != record[k]}
         if diff:
             ctx.log("undo", f"{_label(dns, record)}: {_compact({k: now.get(k) for k in diff})} -> {_compact(diff)}")
-            gateway.update(domain_id, record["id"], diff)
+            gateway.update(domain_id, now["id"], diff)
 
     def undo(self, ctx: StepContext, record: Record) -> None:
         self._put_back(ctx, record["domain_id"], record["records"])

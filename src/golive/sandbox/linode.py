@@ -51,16 +51,24 @@ class Faults:
 
     - ``latency_ms``: added to every response;
     - ``rules``: a list of ``{"status": 429|5xx, "method": "PUT", "path": "regex", "nth": N,
-      "skip": K, "times": T, "retry_after": S}``: the Nth request overall (``nth``), or requests
-      matching method/path after skipping the first K matches, fail with that status, T times
-      (absent = every time).
+      "skip": K, "times": T, "retry_after": S, "processed": bool, "delay_ms": D}``: the Nth request
+      overall (``nth``), or requests matching method/path after skipping the first K matches, fail
+      with that status, T times (absent = every time). With ``"processed": true`` the request is
+      carried out first and only its answer is lost: the status replaces it. A rule with
+      ``delay_ms`` and no status carries the request out and answers that late: a client that gives
+      up first does not know the change was made.
     """
 
     seen: dict[int, int] = field(default_factory=dict)  # rule index -> matching requests seen
     fired: dict[int, int] = field(default_factory=dict)
 
-    def check(self, spec: dict[str, Any], count: int, method: str, path: str) -> ApiError | None:
+    def check(self, spec: dict[str, Any], count: int, method: str, path: str,
+              processed: bool = False) -> ApiError | float | None:
+        """The fault for this request (an error, or seconds to wait before answering), looking at the
+        rules that act before the request is carried out, or (``processed``) after it."""
         for index, rule in enumerate(spec.get("rules", [])):
+            if bool(rule.get("processed") or "status" not in rule) != processed:
+                continue
             if "nth" in rule:
                 hit = count == rule["nth"]
             else:
@@ -70,6 +78,8 @@ class Faults:
                 hit = self.seen[index] > rule.get("skip", 0)
             if hit and (rule.get("times") is None or self.fired.get(index, 0) < rule["times"]):
                 self.fired[index] = self.fired.get(index, 0) + 1
+                if "status" not in rule:
+                    return float(rule.get("delay_ms", 0)) / 1000
                 status = int(rule["status"])
                 headers = {"Retry-After": str(rule.get("retry_after", 1))} if status == 429 else {}
                 reason = "Too Many Requests" if status == 429 else "Please try again later (injected fault)"
@@ -172,6 +182,7 @@ class _Handler(BaseHTTPRequestHandler):
         route = next(((m, rx, name, write, paged) for m, rx, name, write, paged in ROUTES
                       if m == method and rx.match(url.path)), None)
         template = url.path
+        delay = 0.0
         try:
             with emulator.store.lock:
                 state = emulator.store.load()
@@ -193,8 +204,9 @@ class _Handler(BaseHTTPRequestHandler):
                     raise ApiError(403, "Unauthorized")
                 headers.update(emulator.limiter.hit(token, paged and method == "GET", state.get("limits", {})))
                 fault = emulator.faults.check(spec, emulator.count, method, url.path)
-                if fault is not None:
+                if isinstance(fault, ApiError):
                     raise fault
+                delay = fault or 0.0
                 body = json.loads(raw) if raw else {}
                 flt = json.loads(self.headers.get("X-Filter") or "{}")
                 api = Api(state)
@@ -202,12 +214,18 @@ class _Handler(BaseHTTPRequestHandler):
                                                       body, flt, parse_qs(url.query))
                 if api.changed:
                     emulator.store.save(state)
+                after = emulator.faults.check(spec, emulator.count, method, url.path, processed=True)
+                if isinstance(after, ApiError):
+                    raise after
+                delay += after or 0.0
         except ApiError as exc:
             status, payload = exc.status, exc.body()
             headers.update(exc.headers)
         except json.JSONDecodeError:
             status, payload = 400, {"errors": [{"reason": "Request body or X-Filter is not valid JSON"}]}
         emulator.responses.append((method, template, status, payload))
+        if delay:  # outside the store's lock: other clients are served meanwhile
+            time.sleep(delay)
         data = json.dumps(payload).encode()
         self.send_response(status, HTTPStatus(status).phrase)
         self.send_header("Content-Type", "application/json")
