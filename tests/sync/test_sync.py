@@ -9,6 +9,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -615,3 +616,28 @@ def test_after_a_data_restore_the_restored_rows_are_golives_own(dirfinal: Dir, c
     assert caught.exit_code == 1
     assert "1 row(s) changed in the new database since golive wrote them would be overwritten: table directory_score," \
            " keys 2; nothing was written" in caught.stderr
+
+
+def test_a_write_the_new_app_commits_while_the_sync_runs_is_not_overwritten_unseen(dirfinal: Dir, cli) -> None:
+    """The new application changes user 3 in a transaction that is still open when a sync starts, and commits
+    while the sync waits. The sync's checks for rows changed by others ran before the commit; without the table
+    lock its merge then waited for the row and wrote the source's version over the committed one, unseen."""
+    assert cli("sync", "--yes").exit_code == 0
+    dirfinal.source_sql("UPDATE user SET email = 'source@example.org', updated_at = '2031-01-01 00:00:00' WHERE id = 3")
+    with psycopg.connect(dirfinal.target_url) as app, psycopg.connect(dirfinal.target_url, autocommit=True) as watch:
+        app.execute("UPDATE auth_user SET email = 'app@example.org' WHERE id = 3")  # not committed yet
+        sync = subprocess.Popen([sys.executable, "-m", "golive", "sync", "--yes"], cwd=dirfinal.project,
+                                env={**os.environ, "NO_COLOR": "1"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        deadline = time.monotonic() + 60
+        while not watch.execute("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                                " AND datname = current_database()").fetchone():
+            assert sync.poll() is None and time.monotonic() < deadline, sync.communicate()
+            time.sleep(0.05)
+        app.commit()  # while the sync waits
+        out, err = sync.communicate(timeout=60)
+    assert sync.returncode == 1, out + err
+    assert ("error: step sync all tables failed: 1 row(s) changed in the new database since golive wrote them would be"
+            " overwritten: table auth_user, keys 3; nothing was written") in err
+    with psycopg.connect(dirfinal.target_url) as conn:
+        assert conn.execute("SELECT email FROM auth_user WHERE id = 3").fetchone()[0] == "app@example.org"

@@ -10,7 +10,8 @@ and in ``golive.tracking`` the snapshot from which it began keeping them (rows i
 taken as golive's: the history before is not known). A synced row whose version was written by none of
 those transactions was changed by someone else. By default the sync stops before it writes anything and
 names them; with ``--source-wins`` (before the cutover: testers' edits) it overwrites them and first keeps
-their versions in ``<state_dir>/overwritten/<stamp>/<table>.ndjson``.
+their versions in ``<state_dir>/overwritten/<stamp>/<table>.ndjson``. The engine locks each table against
+other writers (``SHARE ROW EXCLUSIVE``) before it looks, so no write commits between the look and the merge.
 """
 
 from __future__ import annotations

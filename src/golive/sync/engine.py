@@ -229,6 +229,11 @@ class SyncEngine:
                               " on the target (the new application writing, or a migration) and stopped; nothing was"
                               " written", hint="stop what writes to the target (or let it finish), then run again;"
                               " [target].lock_timeout sets the wait") from None
+        except psycopg.errors.DeadlockDetected:
+            raise GoliveError(f"the {what} of {self._at} and another session on the target (the new application) each"
+                              f" waited for a lock the other held; PostgreSQL stopped the {what} and nothing was written",
+                              hint="stop what writes to the target during the sync (the write freeze), then run again")\
+                from None
 
     def _session(self, target: Any) -> None:
         from golive.db import require_version
@@ -302,6 +307,9 @@ class SyncEngine:
         gone = synced - (staged.keys | staged.rejected) if since is None else \
             self._gone_since(source, table, synced, staged, int_key)
         self.progress(table.target, result.read, max(total, result.read), "merge")
+        # From here to the commit no other session writes this table (reads go on; writers wait for the commit):
+        # a row the new application changed after the checks below would be overwritten by the merge unseen.
+        target.execute(f"LOCK TABLE {ident(table.target)} IN SHARE ROW EXCLUSIVE MODE")
         key_s = key_sql("s", table.target_key)
         self.problems += orphans(target, table, key_s) + collisions(target, table, key_s) + \
             foreign_rows(target, table, added, int_key)
