@@ -30,6 +30,24 @@ def test_help_lists_only_real_commands(cli) -> None:
     assert "Exit codes: 0 ok" in result.stdout
 
 
+def test_flags_show_no_value_type_and_groups_offer_no_shell_completion(cli) -> None:
+    shown = cli("swap", "--help", env={"COLUMNS": "120"}).stdout
+    assert re.search(r"^│ --yes\s+-y\s+Do not ask", shown, re.M)  # not `--yes -y <bool>`: it takes no value
+    assert re.search(r"^│ --to\s+<str>\s+green or blue", shown, re.M)
+    assert "completion" not in shown
+
+
+def test_a_reader_that_stops_early_gets_no_error_from_golive(project: Path, cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`golive history | head`: head leaves while golive still writes. That write's BrokenPipeError was
+    rendered as "error: internal error" (on a reader that is gone, and on stderr); it is click's to end quietly."""
+    def reader_gone(self: App, *args: object) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(App, "say", reader_gone)
+    piped = cli("history")
+    assert (piped.exit_code, piped.stdout, piped.stderr) == (1, "", "")
+
+
 def test_version(cli) -> None:
     from golive import __version__
 

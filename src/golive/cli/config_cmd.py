@@ -9,7 +9,7 @@ import typer
 from golive.cli.groups import help_of
 from golive.cli.options import Json, app_of
 
-app = typer.Typer(help=help_of("config"), no_args_is_help=True)
+app = typer.Typer(help=help_of("config"), add_completion=False, no_args_is_help=True)
 
 
 def _secret_refs(value: Any, path: str = "") -> list[tuple[str, Any]]:

@@ -10,7 +10,7 @@ import typer
 from golive.cli.groups import help_of
 from golive.cli.options import DryRun, Json, Yes, app_of
 
-app = typer.Typer(help=help_of("dns"),
+app = typer.Typer(help=help_of("dns"), add_completion=False,
                   no_args_is_help=True)
 
 

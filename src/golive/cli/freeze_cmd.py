@@ -7,7 +7,7 @@ import typer
 from golive.cli.groups import help_of
 from golive.cli.options import DryRun, Json, Yes, app_of
 
-app = typer.Typer(help=help_of("freeze"),
+app = typer.Typer(help=help_of("freeze"), add_completion=False,
                   no_args_is_help=True)
 
 

@@ -46,7 +46,7 @@ def _snippet(config_text: str) -> str:
 def init(
     ctx: typer.Context,
     force: Annotated[bool, typer.Option("--force", help="Overwrite files that already exist.")] = False,
-    switch: Annotated[str, typer.Option("--switch", help="[proxy].switch: reload (include + graceful) or map"
+    switch: Annotated[str, typer.Option("--switch", help="\\[proxy].switch: reload (include + graceful) or map"
                                         " (RewriteMap, no restart).")] = "reload",
     json: Json = False,
 ) -> None:

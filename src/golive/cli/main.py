@@ -52,6 +52,8 @@ class GoliveGroup(TyperGroup):
             return super().invoke(ctx)
         except KeyboardInterrupt:
             return self._fail(ctx, Interrupted("interrupted", hint="`golive status` shows where things stand"))
+        except BrokenPipeError:  # the reader went away (`golive history | head`): click ends quietly (exit 1)
+            raise
         except GoliveError as exc:
             return self._fail(ctx, exc)
         except Exception as exc:
@@ -69,6 +71,20 @@ class GoliveGroup(TyperGroup):
         app = ctx.obj if isinstance(ctx.obj, App) else App(Path("golive.toml"))
         raise typer.Exit(render_error(app, exc))
 
+
+def _flags_take_no_value() -> None:
+    """Typer 0.29 shows a flag's type in help (`--yes <bool>`), which reads as if it took a value
+    (`--yes true` is an error). A flag's type column stays empty; every other option keeps its type."""
+    option = typer.core.TyperOption
+    shown = option.display_type_rich
+
+    def display_type_rich(self: Any, ctx: Any) -> str | None:
+        return None if getattr(self, "is_flag", False) and self.metavar is None else shown(self, ctx)
+
+    option.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_take_no_value()
 
 app = typer.Typer(
     cls=GoliveGroup,

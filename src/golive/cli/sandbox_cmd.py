@@ -12,7 +12,7 @@ import typer
 from golive.cli.groups import help_of
 from golive.cli.options import app_of
 
-app = typer.Typer(help=help_of("sandbox"),
+app = typer.Typer(help=help_of("sandbox"), add_completion=False,
                   no_args_is_help=True)
 
 State = Annotated[Path, typer.Option("--state", help="The emulator's JSON state file (created if missing).")]

@@ -10,7 +10,7 @@ import typer
 from golive.cli.groups import help_of
 from golive.cli.options import DryRun, Json, Yes, app_of
 
-app = typer.Typer(help=help_of("swap"))
+app = typer.Typer(help=help_of("swap"), add_completion=False)
 
 
 @app.callback(invoke_without_command=True)

@@ -10,7 +10,7 @@ import typer
 from golive.cli.groups import help_of
 from golive.cli.options import DryRun, Json, Yes, app_of
 
-app = typer.Typer(help=help_of("sync"))
+app = typer.Typer(help=help_of("sync"), add_completion=False)
 
 COLUMNS = ["TABLE", "MODE", "READ", "INSERTED", "UPDATED", "DELETED", "UNCHANGED", "REJECTED", "SECONDS", "VERIFIED"]
 
