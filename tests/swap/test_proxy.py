@@ -44,6 +44,12 @@ def test_lines_and_the_error_naming_the_format(tmp_path: Path) -> None:
         proxy.upstream()
     assert str(error.value) == (f"the upstream file {proxy.file} has no `upstream <url>` line"
                                 " — write it once by hand: upstream http://127.0.0.1:<blue host_port>")
+    proxy.file.unlink()  # (a first swap on a host where nobody wrote it yet)
+    with pytest.raises(ConfigError) as error:
+        proxy.upstream()
+    assert str(error.value) == (f"the upstream file {proxy.file} does not exist ([proxy].upstream_file) — write it once"
+                                " by hand: upstream http://127.0.0.1:<blue host_port> — and include it in the Apache"
+                                " site (`golive init` prints the vhost snippet)")
 
 
 def test_write_keeps_mode_and_always_moves_the_mtime(tmp_path: Path) -> None:

@@ -98,7 +98,11 @@ class ProxyGateway:
 
     def upstream(self) -> str:
         """The URL the upstream file points at (the live colour)."""
-        text = self.read() or ""
+        text = self.read()
+        if text is None:
+            raise ConfigError(f"the upstream file {self.file} does not exist ([proxy].upstream_file)",
+                              hint=f"write it once by hand: {self.line('http://127.0.0.1:<blue host_port>').strip()} —"
+                                   " and include it in the Apache site (`golive init` prints the vhost snippet)")
         define = rf"^\s*Define\s+{re.escape(self.proxy.upstream_variable)}\s+(\S+)"
         match = re.search(define, text, re.M) or re.search(rf"^\s*{MAP_KEY}\s+(\S+)", text, re.M)
         if match is None:
