@@ -112,9 +112,22 @@ class App:
         return lock
 
     def release_locks(self) -> None:
+        if self._locks:  # a mutating command ends: housekeeping while the lock is still held
+            self._prune_kept()
         for lock in self._locks:
             lock.release()
         self._locks.clear()
+
+    def _prune_kept(self) -> None:
+        """Container specs (with their secrets) that no step left to undo needs any more are removed."""
+        import sqlite3
+
+        from golive.swap.kept import prune
+
+        try:
+            prune(self.config.state_dir, self.journal.kept_specs())
+        except (OSError, sqlite3.Error, GoliveError) as exc:  # housekeeping: never why a command fails
+            self.warn(f"could not tidy {self.config.state_dir / 'containers'}: {exc}")
 
     def warn(self, text: str) -> None:
         self.err.print(f"warning: {text}", style="yellow", markup=False)

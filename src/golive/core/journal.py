@@ -13,6 +13,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import re
 import socket
 import sqlite3
 import uuid
@@ -252,6 +253,12 @@ class Journal:
         rows = self.db.execute(f"SELECT {self._RUN_COLS} FROM runs WHERE parent = ? ORDER BY started_at, rowid",
                                (run_id,)).fetchall()
         return [self._run(r) for r in rows]
+
+    def kept_specs(self) -> set[str]:
+        """The container specs (``<state_dir>/containers/<name>``) that steps not yet undone refer to."""
+        rows = self.db.execute("SELECT before, record FROM steps WHERE status != 'undone'"
+                               " AND (before LIKE '%\"kept\"%' OR record LIKE '%\"kept\"%')").fetchall()
+        return {m for row in rows for text in row if text for m in re.findall(r'"kept":\s*"([^"]+)"', text)}
 
     def latest_undoable_run(self) -> RunRow | None:
         """The most recent run that still has applied (or half-applied) steps."""

@@ -19,7 +19,7 @@ from typing import Any
 
 from golive.errors import GoliveError
 
-__all__ = ["SPEC", "keep", "spec_of"]
+__all__ = ["SPEC", "keep", "prune", "spec_of"]
 
 SPEC = ("env", "config", "host_config", "networks")  # what only the kept file holds
 
@@ -61,3 +61,17 @@ def spec_of(state_dir: Path, record: dict[str, Any]) -> dict[str, Any]:
                           hint=f"create {record['name']} from {record['image']} by hand with its volumes, networks"
                                f" and variables ({names})") from None
     return spec
+
+
+def prune(state_dir: Path, needed: set[str]) -> int:
+    """Remove the specs no step that can still be undone refers to (they hold the applications'
+    secrets: kept only as long as an undo may need them). Returns how many were removed."""
+    folder = state_dir / "containers"
+    if not folder.is_dir():
+        return 0
+    removed = 0
+    for path in folder.iterdir():
+        if path.name not in needed and path.suffix in (".json", ".partial"):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
