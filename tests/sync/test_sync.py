@@ -641,3 +641,17 @@ def test_a_write_the_new_app_commits_while_the_sync_runs_is_not_overwritten_unse
             " overwritten: table auth_user, keys 3; nothing was written") in err
     with psycopg.connect(dirfinal.target_url) as conn:
         assert conn.execute("SELECT email FROM auth_user WHERE id = 3").fetchone()[0] == "app@example.org"
+
+
+def test_a_target_not_migrated_yet_is_said_by_the_plan_before_any_prompt_or_run(dirfinal: Dir, cli, pg_cluster,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    name = f"unmigrated_{uuid.uuid4().hex[:8]}"
+    pg_cluster.create_database(name)
+    monkeypatch.setenv("GOLIVE_TEST_TARGET_URL", pg_cluster.url(name, password=SECRET))
+    for args in (["--dry-run"], ["--yes"]):  # (the plan said "create 40 source rows"; the run then failed)
+        said = cli("sync", *args)
+        assert (said.exit_code, said.stderr) == (2, (
+            "error: the target database has no table auth_user — run the new application's migrations first"
+            " (python manage.py migrate), or fix the mapping\n"))
+    assert cli("history").stdout.startswith("no runs")
+    assert not list((dirfinal.project / ".golive").glob("backups/*"))  # no dump taken for a sync that cannot run

@@ -178,7 +178,7 @@ class SyncEngine:
                 state.ensure(target)
                 conflicts.ensure(target)
                 self._tracking = conflicts.tracking(target)
-                types = {t.target: self._types(target, t) for t in tables}  # every table checked before a row moves
+                types = {t.target: self.target_types(target, t) for t in tables}  # every table checked before a row moves
                 for t in tables:
                     source.check(t)
                 results = []
@@ -246,7 +246,9 @@ class SyncEngine:
         # naive time stamps that reach PostgreSQL as text are read in the source's zone, as to_utc reads them
         target.execute("SELECT set_config('TimeZone', %s, true)", (self.mapping.options.source_timezone,))
 
-    def _types(self, target: Any, table: TableMap) -> dict[str, ColumnType]:
+    def target_types(self, target: Any, table: TableMap) -> dict[str, ColumnType]:
+        """The target columns' types; a missing table or column, or a NOT NULL column nothing feeds, is a
+        config error (the plan checks it too, before any prompt)."""
         types = column_types(target, table.target)
         unknown = [c for c in table.target_columns if c not in types]
         if unknown:
@@ -517,7 +519,7 @@ class SyncEngine:
 
     def _verify_table(self, source: Source, target: Any, table: TableMap, deep: bool = False) -> TableResult:
         started, result = time.monotonic(), TableResult(table.target, mode="verify")
-        types = self._types(target, table)
+        types = self.target_types(target, table)
         int_key = _int_key(table, types)
         before = state.load(target, table.target, int_key)
         if not deep and before is not None and before.record is not None and \
