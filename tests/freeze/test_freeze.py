@@ -39,6 +39,31 @@ def test_file_method_round_trip(project: Path, cli) -> None:
     assert not flag.exists()
 
 
+def test_a_freeze_that_would_change_nothing_makes_no_run_and_a_flag_nobody_checks_is_refused(project: Path,
+                                                                                            cli) -> None:
+    flag = project / "MAINTENANCE"
+    write_config(project, f'[source]\nurl = "sqlite:///old.db"\n\n[source.freeze]\nmethod = "file"\nflag_file = "{flag}"\n')
+    assert cli("freeze", "on", "--yes").exit_code == 0
+    again = cli("freeze", "on", "--yes")  # (it made a run that did nothing: `golive rollback` then "undid" it,
+    assert (again.exit_code, again.stdout) == (  # and the old app stayed frozen)
+        0, "the old application is already frozen (read-only) (file): nothing to do\n")
+    assert cli("freeze", "on", "--json").stdout == '{"ok": true, "changed": false, "frozen": true, "method": "file"}\n'
+    assert [line.split()[1] for line in cli("history").lines[1:]] == ["freeze"]
+    assert cli("rollback", "--yes").exit_code == 0  # undoes the one freeze that did something
+    assert not flag.exists()
+    assert cli("freeze", "off", "--yes").stdout == "the old application is already taking writes (file): nothing to do\n"
+
+    elsewhere = project / "no-such-folder" / "MAINTENANCE"
+    write_config(project, f'[source]\nurl = "sqlite:///old.db"\n\n[source.freeze]\nmethod = "file"\nflag_file = "{elsewhere}"\n')
+    for args in (["on", "--dry-run"], ["on", "--yes"], ["off", "--yes"]):
+        refused = cli("freeze", *args)
+        assert (refused.exit_code, refused.stderr) == (2, (
+            f"error: [source.freeze].flag_file {elsewhere}: its folder {elsewhere.parent} does not exist — fix"
+            " flag_file: it must be the path the old application checks (the folder is not made: a flag the app never"
+            " looks at freezes nothing)\n"))
+    assert not elsewhere.parent.exists()
+
+
 def test_command_method_and_a_failing_command(project: Path, cli) -> None:
     state = project / "state"
     write_config(project, f"""[source]

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from golive.config.models import Freeze as FreezeConfig
     from golive.config.models import GoliveConfig
 
-__all__ = ["Freeze", "frozen"]
+__all__ = ["Freeze", "check_method", "frozen"]
 
 
 def _config(ctx: StepContext | None, config: GoliveConfig | None = None) -> tuple[GoliveConfig, FreezeConfig]:
@@ -55,6 +55,18 @@ def _pg_read_only(config: GoliveConfig) -> bool:
             " unnest(s.setconfig) c WHERE s.setrole = 0 AND s.setdatabase = (SELECT oid FROM pg_database"
             " WHERE datname = %s)", (database_name(url),)).fetchone()
     return bool(row[0])
+
+
+def check_method(config: GoliveConfig) -> None:
+    """What can be known wrong before a freeze runs: a flag file whose folder does not exist."""
+    config, freeze = _config(None, config)
+    if freeze.method == "file":
+        assert freeze.flag_file is not None
+        path = config.resolve(freeze.flag_file)
+        if not path.parent.is_dir():
+            raise ConfigError(f"[source.freeze].flag_file {path}: its folder {path.parent} does not exist",
+                              hint="fix flag_file: it must be the path the old application checks (the folder is not"
+                                   " made: a flag the app never looks at freezes nothing)")
 
 
 def frozen(config: GoliveConfig) -> bool:
@@ -102,6 +114,7 @@ class Freeze(Step):
 
     def plan(self, ctx: StepContext) -> list[Change]:
         config, freeze = _config(ctx)
+        check_method(config)
         state = frozen(config)
         label = {True: "frozen", False: "writable"}
         return [Change(f"old application ({freeze.method})", label[state], label[self.params["on"]])]
@@ -125,12 +138,16 @@ class Freeze(Step):
         if freeze.method == "file":
             path = Path(before["flag_file"])
             text = before["flag_text"] if restore else None
-            if on:
-                ctx.log("apply", f"flag file {path}: write")
-                path.write_text(text or f"frozen by golive at {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC\n")
-            else:
-                ctx.log("apply", f"flag file {path}: remove")
-                path.unlink(missing_ok=True)
+            try:
+                if on:
+                    ctx.log("apply", f"flag file {path}: write")
+                    path.write_text(text or f"frozen by golive at {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC\n")
+                else:
+                    ctx.log("apply", f"flag file {path}: remove")
+                    path.unlink(missing_ok=True)
+            except OSError as exc:
+                raise GoliveError(f"flag file {path}: {exc.strerror or exc}",
+                                  hint="check [source.freeze].flag_file and its folder's permissions") from None
         elif freeze.method == "command":
             command = freeze.on if on else freeze.off
             assert command is not None
