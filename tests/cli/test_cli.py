@@ -129,6 +129,23 @@ def test_config_show_never_shows_a_secret_value(tmp_path: Path, cli, monkeypatch
         assert "tok-9f8e7d6c5b4a" not in out and "pw-very-secret" not in out
 
 
+def test_config_show_prints_toml_that_golive_reads_back_the_same(tmp_path: Path, cli,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import tomllib
+
+    monkeypatch.chdir(tmp_path)
+    cli("init")
+    env = {"LINODE_TOKEN": "tok", "TARGET_DATABASE_URL": "postgresql://u@h/db"}
+    shown = cli("config", "show", env=env)
+    assert [line for line in shown.lines if line.startswith("freeze = ")] == [  # (was JSON: {"method": "file", …})
+        'freeze = {method = "file", flag_file = "/srv/flask/MAINTENANCE"}']
+    tomllib.loads(shown.stdout)
+    again = tmp_path / "shown.toml"
+    again.write_text(shown.stdout)
+    again.chmod(0o600)
+    assert cli("-c", str(again), "config", "show", env=env).stdout == shown.stdout
+
+
 def test_status_on_a_fresh_project(project: Path, cli) -> None:
     result = cli("status")
     assert result.lines == ["config:    golive.toml", f"state:     {project}/.golive", "lock:      free",

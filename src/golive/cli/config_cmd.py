@@ -84,11 +84,31 @@ def show(ctx: typer.Context, json: Json = False) -> None:
     from golive.secrets import redact
 
     a = app_of(ctx, json)
-    data = redact(_plain(a.config))
+    data = jsonlib.loads(jsonlib.dumps(redact(_plain(a.config)), default=str))  # (paths as text)
     assert isinstance(data, dict)
     for section, body in data.items():
         a.say(f"[{section}]")
         for key, value in body.items():
-            a.say(f"{key} = {jsonlib.dumps(value, default=str)}")
+            a.say(f"# {_toml_key(key)}: not set" if value is None else f"{_toml_key(key)} = {_toml_value(value)}")
         a.say("")
     a.done({"config": data})
+
+
+def _toml_key(key: str) -> str:
+    import json as jsonlib
+    import re
+
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else jsonlib.dumps(key)
+
+
+def _toml_value(value: object) -> str:
+    """A value as TOML (what `config show` prints can be pasted back into golive.toml): strings as basic
+    strings (JSON's escapes are TOML's), tables inline, unset keys left out."""
+    import json as jsonlib
+
+    if isinstance(value, dict):
+        items = [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items() if v is not None]
+        return "{" + ", ".join(items) + "}" if items else "{}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return jsonlib.dumps(value)
