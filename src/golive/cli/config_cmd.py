@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json as jsonlib
+import re
 from typing import Any
 
 import typer
@@ -95,17 +97,12 @@ def show(ctx: typer.Context, json: Json = False) -> None:
 
 
 def _toml_key(key: str) -> str:
-    import json as jsonlib
-    import re
-
     return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else jsonlib.dumps(key)
 
 
 def _toml_value(value: object) -> str:
     """A value as TOML (what `config show` prints can be pasted back into golive.toml): strings as basic
     strings (JSON's escapes are TOML's), tables inline, unset keys left out."""
-    import json as jsonlib
-
     if isinstance(value, dict):
         items = [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items() if v is not None]
         return "{" + ", ".join(items) + "}" if items else "{}"
