@@ -81,8 +81,6 @@ def _plain(value: Any) -> Any:
 @app.command("show")
 def show(ctx: typer.Context, json: Json = False) -> None:
     """Show the resolved configuration (defaults filled in); secrets appear only as their references."""
-    import json as jsonlib
-
     from golive.secrets import redact
 
     a = app_of(ctx, json)
