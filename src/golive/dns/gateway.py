@@ -13,6 +13,7 @@ get, and sends again only when the record is not there.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from golive.errors import ConfigError, GoliveError
@@ -65,7 +66,7 @@ class LinodeDns:
             def _is_method_retryable(self, method: str) -> bool:  # read errors: the request was sent
                 return method.upper() != "POST" and bool(super()._is_method_retryable(method))
 
-        self.retries = retries
+        self.retries, self.interval = retries, interval
         retry = PostOnceRetry.__new__(PostOnceRetry)  # the SDK's settings, this class (`new()` keeps it)
         retry.__dict__.update(sdk_retry.new(connect=min(retries, 2), read=min(retries, 1)).__dict__)
         adapter = TimedAdapter(max_retries=retry)
@@ -160,6 +161,7 @@ class LinodeDns:
                     if (found := self.find(domain_id, body)) is not None:
                         return found
                     raise
+                time.sleep(self.interval)  # (as the SDK's own retries wait)
         raise AssertionError("unreachable")
 
 
