@@ -655,3 +655,29 @@ def test_a_target_not_migrated_yet_is_said_by_the_plan_before_any_prompt_or_run(
             " (python manage.py migrate), or fix the mapping\n"))
     assert cli("history").stdout.startswith("no runs")
     assert not list((dirfinal.project / ".golive").glob("backups/*"))  # no dump taken for a sync that cannot run
+
+
+def test_a_deadlock_with_the_new_app_is_one_line_and_nothing_written(dirfinal: Dir, cli) -> None:
+    """The app holds user 3 (FOR UPDATE); the sync locks the table and waits for that row; the app then writes the
+    table and waits for the sync: PostgreSQL ends one of them — the sync, which waited first."""
+    assert cli("sync", "--yes").exit_code == 0
+    dirfinal.source_sql("UPDATE user SET email = 'source@example.org', updated_at = '2031-01-01 00:00:00' WHERE id = 3")
+    with psycopg.connect(dirfinal.target_url) as app, psycopg.connect(dirfinal.target_url, autocommit=True) as watch:
+        app.execute("SELECT 1 FROM auth_user WHERE id = 3 FOR UPDATE")
+        sync = subprocess.Popen([sys.executable, "-m", "golive", "sync", "--yes"], cwd=dirfinal.project,
+                                env={**os.environ, "NO_COLOR": "1"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        deadline = time.monotonic() + 60
+        while not watch.execute("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                                " AND datname = current_database()").fetchone():
+            assert sync.poll() is None and time.monotonic() < deadline, sync.communicate()
+            time.sleep(0.05)
+        app.execute("UPDATE auth_user SET first_name = 'App' WHERE id = 3")  # waits for the sync's table lock
+        app.commit()
+        out, err = sync.communicate(timeout=60)
+    assert sync.returncode == 1, out + err
+    assert ("the sync of table auth_user and another session on the target (the new application) each waited for a"
+            " lock the other held; PostgreSQL stopped the sync and nothing was written") in err
+    with psycopg.connect(dirfinal.target_url) as conn:
+        email, first_name = conn.execute("SELECT email, first_name FROM auth_user WHERE id = 3").fetchone()
+    assert (first_name, email != "source@example.org") == ("App", True)  # the app's write stands; the sync's is not in
