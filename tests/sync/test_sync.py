@@ -618,6 +618,18 @@ def test_after_a_data_restore_the_restored_rows_are_golives_own(dirfinal: Dir, c
            " keys 2; nothing was written" in caught.stderr
 
 
+def sync_waiting_for_a_lock(dirfinal: Dir, watch: psycopg.Connection) -> subprocess.Popen[str]:
+    """`golive sync --yes` as a process, once it waits for a lock another session holds on the target."""
+    sync = subprocess.Popen([sys.executable, "-m", "golive", "sync", "--yes"], cwd=dirfinal.project,
+                            env={**os.environ, "NO_COLOR": "1"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not watch.execute("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                            " AND datname = current_database()").fetchone():
+        assert sync.poll() is None and time.monotonic() < deadline, sync.communicate()
+        time.sleep(0.05)
+    return sync
+
+
 def test_a_write_the_new_app_commits_while_the_sync_runs_is_not_overwritten_unseen(dirfinal: Dir, cli) -> None:
     """The new application changes user 3 in a transaction that is still open when a sync starts, and commits
     while the sync waits. The sync's checks for rows changed by others ran before the commit; without the table
@@ -626,14 +638,7 @@ def test_a_write_the_new_app_commits_while_the_sync_runs_is_not_overwritten_unse
     dirfinal.source_sql("UPDATE user SET email = 'source@example.org', updated_at = '2031-01-01 00:00:00' WHERE id = 3")
     with psycopg.connect(dirfinal.target_url) as app, psycopg.connect(dirfinal.target_url, autocommit=True) as watch:
         app.execute("UPDATE auth_user SET email = 'app@example.org' WHERE id = 3")  # not committed yet
-        sync = subprocess.Popen([sys.executable, "-m", "golive", "sync", "--yes"], cwd=dirfinal.project,
-                                env={**os.environ, "NO_COLOR": "1"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
-        deadline = time.monotonic() + 60
-        while not watch.execute("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                                " AND datname = current_database()").fetchone():
-            assert sync.poll() is None and time.monotonic() < deadline, sync.communicate()
-            time.sleep(0.05)
+        sync = sync_waiting_for_a_lock(dirfinal, watch)
         app.commit()  # while the sync waits
         out, err = sync.communicate(timeout=60)
     assert sync.returncode == 1, out + err
@@ -664,14 +669,7 @@ def test_a_deadlock_with_the_new_app_is_one_line_and_nothing_written(dirfinal: D
     dirfinal.source_sql("UPDATE user SET email = 'source@example.org', updated_at = '2031-01-01 00:00:00' WHERE id = 3")
     with psycopg.connect(dirfinal.target_url) as app, psycopg.connect(dirfinal.target_url, autocommit=True) as watch:
         app.execute("SELECT 1 FROM auth_user WHERE id = 3 FOR UPDATE")
-        sync = subprocess.Popen([sys.executable, "-m", "golive", "sync", "--yes"], cwd=dirfinal.project,
-                                env={**os.environ, "NO_COLOR": "1"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
-        deadline = time.monotonic() + 60
-        while not watch.execute("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                                " AND datname = current_database()").fetchone():
-            assert sync.poll() is None and time.monotonic() < deadline, sync.communicate()
-            time.sleep(0.05)
+        sync = sync_waiting_for_a_lock(dirfinal, watch)
         app.execute("UPDATE auth_user SET first_name = 'App' WHERE id = 3")  # waits for the sync's table lock
         app.commit()
         out, err = sync.communicate(timeout=60)
