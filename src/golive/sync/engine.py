@@ -316,7 +316,7 @@ class SyncEngine:
         self.problems += orphans(target, table, key_s) + collisions(target, table, key_s) + \
             foreign_rows(target, table, added, int_key)
         if before is not None and self._tracking is not None:
-            self._check_conflicts(target, table, gone, synced, int_key, since is not None, result)
+            self._check_conflicts(target, table, gone, synced, int_key, since is not None, result, before, types)
         carried = self._carried(target, table, types, before, since, staged)
         touched = sorted(staged.keys | gone) if carried is not None else []
         typnames = {c: kind.typname for c, kind in types.items()}
@@ -367,11 +367,31 @@ class SyncEngine:
         return result
 
     def _check_conflicts(self, target: Any, table: TableMap, gone: set[Any], synced: set[Any], int_key: bool,
-                         incremental: bool, result: TableResult) -> None:
+                         incremental: bool, result: TableResult, before: state.TableState,
+                         types: dict[str, ColumnType]) -> None:
         """Rows someone else changed that this sync would overwrite: noted (the run stops before commit), or
         with --source-wins their versions kept first."""
-        self._conflict(target, table, conflicts.changed_by_others(target, table, self._tracking, gone, synced, int_key,
-                                                                  incremental), int_key, result, kept=True)
+        found = conflicts.changed_by_others(target, table, self._tracking, gone, synced, int_key, incremental)
+        self._conflict(target, table, self._mapped_columns_changed(target, table, found, before, types), int_key,
+                       result, kept=True)
+
+    def _mapped_columns_changed(self, target: Any, table: TableMap, found: list[Any], before: state.TableState,
+                                types: dict[str, ColumnType]) -> list[Any]:
+        """Of the rows someone else wrote, those whose *mapped* columns they changed. A version golive did not
+        write may have changed only columns the mapping does not feed (Django sets ``last_login`` at every
+        login): overwriting such a row loses nothing. The digest record holds, per key range, the count and
+        hash sum of the target's mapped columns as golive's last sync left them; a range whose sum is the same
+        now had no mapped column changed, so its rows are dropped. (A range where another row really changed,
+        or where the new application added rows, keeps all of its rows: the check only ever errs towards
+        stopping.)"""
+        record = before.record
+        if not found or record is None or record.fingerprint != self._fingerprint(table, types):
+            return found
+        ranges = record.ranges
+        now = range_sums(target, table, ranges.bounds, None, {c: kind.typname for c, kind in types.items()})
+        unchanged = {b for b in {ranges.bucket(k) for k in found}
+                     if now.get(b, (0, 0)) == (ranges.counts[b], ranges.sums[b])}
+        return [k for k in found if ranges.bucket(k) not in unchanged]
 
     def _conflict(self, target: Any, table: TableMap, found: list[Any], int_key: bool, result: TableResult,
                   kept: bool) -> None:

@@ -118,7 +118,7 @@ class Sync(Step):
                 how = "incremental" if before is not None and t.changed and watermark is not None and \
                     not self.params.get("full") else "full"
                 written = f", {others[t.target]} row(s) written in the new database since golive's syncs (a sync" \
-                    " stops before overwriting one)" if others.get(t.target) else ""
+                    " stops before overwriting a mapped column one of them changed)" if others.get(t.target) else ""
                 changes.append(Change(f"table {t.label()}", before + written if before else before,
                                       f"{source.count(t)} source rows, {how}, verified"))
         return changes
