@@ -707,3 +707,25 @@ def test_rows_the_new_app_changed_only_outside_the_mapping_do_not_stop_the_sync(
     caught = cli("sync", "--yes")
     assert caught.exit_code == 1
     assert "would be overwritten: table auth_user, keys 5; nothing was written" in caught.stderr
+
+
+def test_a_parent_deleted_by_a_cascade_the_watermark_cannot_see_is_one_line_and_full_fixes_it(dirfinal: Dir,
+                                                                                               cli) -> None:
+    """The old database deletes user 4 and its ON DELETE SET NULL clears entry.owner_id without touching
+    entry.updated_at: the incremental sync deletes the user, keeps the entries as they were, and the deferred
+    foreign key fails at commit."""
+    assert cli("sync", "--yes").exit_code == 0
+    dirfinal.source_sql("DELETE FROM score WHERE user_id = 4")
+    dirfinal.source_sql("DELETE FROM family_member WHERE user_id = 4")
+    dirfinal.source_sql("UPDATE entry SET owner_id = NULL WHERE owner_id = 4")  # (updated_at not moved)
+    dirfinal.source_sql("DELETE FROM user WHERE id = 4")
+    failed = cli("sync", "--yes")
+    assert failed.exit_code == 1
+    assert ('the sync would delete a row other rows still refer to (update or delete on table "auth_user" violates'
+            ' foreign key constraint "directory_entry_owner_id_') in failed.stderr
+    assert ('Key (id)=(4) is still referenced from table "directory_entry"); nothing was written — the old database'
+            " changed those rows without moving their `changed` column (an ON DELETE cascade or SET NULL does not):"
+            " `golive sync --full` compares every row") in failed.stderr
+    assert cli("sync", "--yes", "--full").exit_code == 0
+    with psycopg.connect(dirfinal.target_url) as conn:
+        assert conn.execute("SELECT count(*) FROM auth_user WHERE id = 4").fetchone()[0] == 0

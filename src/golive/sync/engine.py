@@ -229,6 +229,13 @@ class SyncEngine:
                               " on the target (the new application writing, or a migration) and stopped; nothing was"
                               " written", hint="stop what writes to the target (or let it finish), then run again;"
                               " [target].lock_timeout sets the wait") from None
+        except psycopg.errors.ForeignKeyViolation as exc:  # at commit (constraints deferred): a parent row deleted
+            detail = (exc.diag.message_detail or "").rstrip(".")  # that a row this sync did not read still refers to
+            raise GoliveError(f"the sync would delete a row other rows still refer to ({exc.diag.message_primary}:"
+                              f" {detail}); nothing was written",
+                              hint="the old database changed those rows without moving their `changed` column (an ON"
+                                   " DELETE cascade or SET NULL does not): `golive sync --full` compares every row")\
+                from None
         except psycopg.errors.DeadlockDetected:
             raise GoliveError(f"the {what} of {self._at} and another session on the target (the new application) each"
                               f" waited for a lock the other held; PostgreSQL stopped the {what} and nothing was written",
