@@ -296,6 +296,22 @@ def test_finalize_with_no_old_colour_makes_no_run(swap_env: SwapEnv, cli) -> Non
     assert [line.split()[1] for line in cli("history").lines[1:]] == ["swap"]  # rollback still undoes the swap
 
 
+def test_finalize_waits_for_the_bake_time_unless_forced(swap_env: SwapEnv, cli) -> None:
+    import re
+
+    env = swap_env
+    config = env.write_config()
+    config.write_text(config.read_text().replace("bake_time = 0", "bake_time = 3600"))
+    assert cli("swap", "--yes").exit_code == 0
+    early = cli("swap", "finalize", "--yes")
+    assert early.exit_code == 2
+    assert re.fullmatch(r"error: the last swap was \d+s ago, inside the bake time of 3600s — wait \d+s more while the"
+                        r" new colour serves \(`golive status`\), or pass --force\n", early.stderr), early.stderr
+    assert env.container(env.blue) is not None  # the old colour is still there for a rollback
+    assert cli("swap", "finalize", "--yes", "--force").exit_code == 0
+    assert env.container(env.blue) is None
+
+
 def test_rollback_after_finalize_brings_back_the_old_build_even_when_its_tag_moved_on(swap_env: SwapEnv, cli) -> None:
     env = swap_env
     repo = env.images["blue"].split(":")[0] + "-app"

@@ -72,7 +72,7 @@ def finalize(
         age = (datetime.now(UTC) - datetime.fromisoformat(last)).total_seconds()
         if age < bake:
             raise UnsafePlan(f"the last swap was {age:.0f}s ago, inside the bake time of {bake:g}s",
-                             hint="wait, watch `golive verify`, or pass --force")
+                             hint=f"wait {bake - age:.0f}s more while the new colour serves (`golive status`), or pass --force")
     if not dry_run:
         change = a.runner().plan([Finalize()])[0].changes[0]
         if change.before is None:  # no run, so `golive rollback` still undoes the swap
