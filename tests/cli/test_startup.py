@@ -87,3 +87,34 @@ def test_every_command_a_message_or_help_names_exists_with_its_options() -> None
         for word in words:
             if word.startswith("-"):
                 assert word in known, f"`golive {text}`: {command.name} has no {word}"
+
+
+def test_every_config_key_a_message_names_exists() -> None:
+    """`[proxy].confirm_timeout` in a hint must be a key golive.toml really has."""
+    import re
+    from pathlib import Path
+
+    from pydantic import BaseModel
+
+    import golive
+    from golive.config.models import GoliveConfig
+
+    def model_of(annotation: object) -> type[BaseModel] | None:
+        for candidate in (annotation, *getattr(annotation, "__args__", ())):
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                return candidate
+        return None
+
+    sections = {"containers", "dns", "linode", "proxy", "source", "sync", "target", "project", "verify", "runbook",
+                "hooks"}
+    named = set()
+    for path in Path(golive.__file__).parent.rglob("*.py"):
+        named |= {(s, k) for s, k in re.findall(r"\[([a-z_]+(?:\.[a-z_]+)*)\]\.([a-z_]+)", path.read_text())
+                  if s.split(".")[0] in sections}
+    assert len(named) >= 20
+    for section, key in sorted(named):
+        model: type[BaseModel] | None = GoliveConfig
+        for part in section.split("."):
+            assert model is not None and part in model.model_fields, f"[{section}].{key}: no [{section}]"
+            model = model_of(model.model_fields[part].annotation)
+        assert model is not None and key in model.model_fields, f"[{section}].{key}: golive.toml has no such key"
