@@ -22,12 +22,14 @@ __all__ = [
     "GoliveError",
     "Interrupted",
     "JournalError",
+    "JournalWriteError",
     "LockHeld",
     "StepFailed",
     "UndoFailed",
     "UnsafePlan",
     "UsageError",
     "first_line",
+    "state_write_hint",
 ]
 
 
@@ -66,6 +68,26 @@ class ConfigError(GoliveError):
 
 class JournalError(GoliveError):
     exit_code = 2
+
+
+class JournalWriteError(JournalError):
+    """The state directory could not be written (disk full, I/O error): the run stopped where it was."""
+
+    exit_code = 1
+
+
+def state_write_hint(folder: object, started: bool = True) -> str:
+    """What to do when the state directory cannot be written: where, how much room is left, and what next
+    (``started``: a run may have applied steps by then)."""
+    import shutil
+
+    try:
+        free = f"{shutil.disk_usage(str(folder)).free // 1024} KiB free now"
+    except OSError:
+        free = "free space unknown"
+    then = ("`golive status` shows where the run stopped and `golive rollback` undoes what it applied" if started else
+            "run the command again")
+    return f"free space in {folder} ({free}), then {then}"
 
 
 class UnsafePlan(GoliveError):

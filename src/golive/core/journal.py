@@ -10,6 +10,7 @@ Run status: running -> succeeded | failed | rolled_back | interrupted | partiall
 
 from __future__ import annotations
 
+import functools
 import getpass
 import json
 import os
@@ -17,15 +18,17 @@ import re
 import socket
 import sqlite3
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from golive.errors import JournalError
+from golive.errors import JournalError, JournalWriteError, state_write_hint
 from golive.secrets import redact
+
+_T = TypeVar("_T")
 
 __all__ = ["SCHEMA_VERSION", "Journal", "RunRow", "StepRow", "now_iso"]
 
@@ -103,6 +106,21 @@ class StepRow:
         return dict(self.__dict__)
 
 
+def _writes(method: Callable[..., _T]) -> Callable[..., _T]:
+    """A journal write that SQLite refuses (disk full, I/O error, read-only file) is one line saying where and what
+    to do: the run stops there, and what it recorded before is intact (each write is its own transaction)."""
+
+    @functools.wraps(method)
+    def write(self: Journal, *args: Any, **kwargs: Any) -> _T:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.OperationalError as exc:
+            raise JournalWriteError(f"cannot write the journal {self.path}: {exc}",
+                                    hint=state_write_hint(self.path.parent)) from exc
+
+    return write
+
+
 class Journal:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -112,6 +130,8 @@ class Journal:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             self._migrate()
+        except sqlite3.OperationalError as exc:  # (a full disk, a read-only folder: the journal is not at fault)
+            raise JournalWriteError(f"cannot open the journal {path}: {exc}", hint=state_write_hint(path.parent)) from exc
         except sqlite3.DatabaseError as exc:
             raise JournalError(
                 f"journal {path} is unreadable: {exc}",
@@ -147,6 +167,7 @@ class Journal:
         self.db.close()
 
     # -- writing -------------------------------------------------------------------------------
+    @_writes
     def start_run(self, command: str, args: dict[str, Any], steps: list[tuple[str, str, dict[str, Any]]],
                   parent: str | None = None) -> str:
         run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:4]
@@ -164,37 +185,45 @@ class Journal:
                 )
         return run_id
 
+    @_writes
     def claim_run(self, run_id: str) -> None:
         """A resumed run now belongs to this process."""
         self.db.execute("UPDATE runs SET pid = ?, host = ?, status = 'running', finished_at = NULL WHERE id = ?",
                         (os.getpid(), socket.gethostname(), run_id))
 
+    @_writes
     def step_planned(self, run_id: str, seq: int, changes: list[dict[str, Any]]) -> None:
         self.db.execute("UPDATE steps SET changes = ? WHERE run_id = ? AND seq = ?", (_dump(changes), run_id, seq))
 
+    @_writes
     def step_intent(self, run_id: str, seq: int, before: dict[str, Any]) -> None:
         self.db.execute(
             "UPDATE steps SET status = 'applying', before = ?, record = NULL, error = NULL, started_at = ?"
             " WHERE run_id = ? AND seq = ?", (_dump(before), now_iso(), run_id, seq))
 
+    @_writes
     def step_applied(self, run_id: str, seq: int, record: dict[str, Any]) -> None:
         self.db.execute("UPDATE steps SET status = 'applied', record = ?, finished_at = ? WHERE run_id = ? AND seq = ?",
                         (_dump(record), now_iso(), run_id, seq))
 
+    @_writes
     def step_status(self, run_id: str, seq: int, status: str, error: str | None = None) -> None:
         column = "undone_at" if status == "undone" else "finished_at"
         self.db.execute(f"UPDATE steps SET status = ?, error = COALESCE(?, error), {column} = ?"
                         " WHERE run_id = ? AND seq = ?", (status, redact(error), now_iso(), run_id, seq))
 
+    @_writes
     def step_error(self, run_id: str, seq: int, error: str) -> None:
         """A step failed inside apply; its status stays undoable until the undo runs."""
         self.db.execute("UPDATE steps SET error = ?, finished_at = ? WHERE run_id = ? AND seq = ?",
                         (redact(error), now_iso(), run_id, seq))
 
+    @_writes
     def finish_run(self, run_id: str, status: str, error: str | None = None) -> None:
         self.db.execute("UPDATE runs SET status = ?, finished_at = ?, error = ? WHERE id = ?",
                         (status, now_iso(), redact(error), run_id))
 
+    @_writes
     def event(self, run_id: str, kind: str, *, seq: int | None = None, phase: str | None = None,
               message: str | None = None, data: dict[str, Any] | None = None, ts: str | None = None) -> None:
         self.db.execute(

@@ -9,6 +9,7 @@ refused, and ``golive lock release --force`` clears it.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import getpass
 import json
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from golive.core.journal import now_iso
-from golive.errors import LockHeld
+from golive.errors import JournalWriteError, LockHeld, state_write_hint
 
 __all__ = ["Holder", "Lock", "LockState"]
 
@@ -86,11 +87,18 @@ class Lock:
             raise LockHeld(f"the lock is held by {previous} on another host",
                            hint="if that run is gone, clear it with `golive lock release --force`")
         self.took_over = previous  # same host and we got the flock: that holder died
-        fh.seek(0)
-        fh.truncate()
-        fh.write(json.dumps(asdict(Holder.me(command))))
-        fh.flush()
-        os.fsync(fh.fileno())
+        try:
+            fh.seek(0)
+            fh.truncate()
+            fh.write(json.dumps(asdict(Holder.me(command))))
+            fh.flush()
+            os.fsync(fh.fileno())
+        except OSError as exc:  # a full disk: nothing has been done yet
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            with contextlib.suppress(OSError):
+                fh.close()
+            raise JournalWriteError(f"cannot write the run lock {self.path}: {exc.strerror or exc}; nothing was"
+                                    " changed", hint=state_write_hint(self.path.parent, started=False)) from None
         self._fh = fh
 
     def release(self) -> None:
