@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
-from golive.errors import GoliveError, UsageError
+from golive.errors import GoliveError, JournalError, UsageError
 from golive.secrets import redact
 
 if TYPE_CHECKING:
@@ -124,9 +124,13 @@ class App:
 
         from golive.swap.kept import prune
 
+        if not (self.config.state_dir / "containers").is_dir():
+            return
         try:
             prune(self.config.state_dir, self.journal.kept_specs())
-        except (OSError, sqlite3.Error, GoliveError) as exc:  # housekeeping: never why a command fails
+        except (JournalError, sqlite3.Error):  # housekeeping: a journal that cannot be read was already reported
+            return
+        except OSError as exc:
             self.warn(f"could not tidy {self.config.state_dir / 'containers'}: {exc}")
 
     def warn(self, text: str) -> None:

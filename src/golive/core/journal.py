@@ -131,7 +131,8 @@ class Journal:
             self.db.execute("PRAGMA synchronous=FULL")
             self._migrate()
         except sqlite3.OperationalError as exc:  # (a full disk, a read-only folder: the journal is not at fault)
-            raise JournalWriteError(f"cannot open the journal {path}: {exc}", hint=state_write_hint(path.parent)) from exc
+            raise JournalWriteError(f"cannot open the journal {path}: {exc}",
+                                    hint=state_write_hint(path.parent, started=False)) from exc
         except sqlite3.DatabaseError as exc:
             raise JournalError(
                 f"journal {path} is unreadable: {exc}",
