@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 
+from golive.sandbox.owner import Watcher
 from golive.swap.proxy import MAP_KEY
 
 __all__ = ["MAP_NAME", "ApacheRunner", "upstream_line", "vhost_snippet"]
@@ -68,6 +69,7 @@ class ApacheRunner:
         self.root, self.port, self.upstream_file, self.variable = root, port, upstream_file, variable
         self.switch, self.ports = switch, ports  # ports: the colours' host ports, for map mode's workers
         self.conf = root / "httpd.conf"
+        self._watcher: Watcher | None = None
 
     @property
     def url(self) -> str:
@@ -112,6 +114,7 @@ class ApacheRunner:
         self.write_config()
         self.point_at(upstream)
         self._run("-k", "start")
+        self._watcher = Watcher(["apache2", "-f", str(self.conf), "-k", "stop"])  # (if this process dies first)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             try:
@@ -132,3 +135,6 @@ class ApacheRunner:
         deadline = time.monotonic() + 15
         while pid_file.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
+        if self._watcher is not None:
+            self._watcher.cancel()
+            self._watcher = None

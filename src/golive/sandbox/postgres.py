@@ -11,13 +11,14 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
-import shlex
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+from golive.sandbox.owner import Watcher
 
 __all__ = ["PostgresCluster", "find_bin_dir"]
 
@@ -47,7 +48,7 @@ class PostgresCluster:
         self.root = Path(tempfile.mkdtemp(prefix="golive-pg-"))
         self.data = self.root / "data"
         self._user = "postgres" if os.geteuid() == 0 else None
-        self._watcher: subprocess.Popen[bytes] | None = None
+        self._watcher: Watcher | None = None
 
     def _run(self, *args: str) -> None:
         command = list(args)
@@ -73,15 +74,11 @@ class PostgresCluster:
         return self
 
     def _watch_owner(self) -> None:
-        """The server runs on after its owner dies (pg_ctl detaches it): a test run killed by a timeout, a
-        sandbox ended with SIGKILL. A watcher in its own session stops it and removes its folder then."""
+        """pg_ctl detaches the server: if this process dies without stop(), the watcher stops it."""
         pg_ctl = [str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"]
         if self._user:
             pg_ctl = ["runuser", "-u", self._user, "--", *pg_ctl]
-        script = (f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 1; done;"
-                  f" {shlex.join(pg_ctl)} >/dev/null 2>&1; rm -rf {shlex.quote(str(self.root))}")
-        self._watcher = subprocess.Popen(["sh", "-c", script], start_new_session=True, stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._watcher = Watcher(pg_ctl, ["rm", "-rf", str(self.root)])
 
     def url(self, database: str = "postgres", user: str = "postgres", password: str | None = None) -> str:
         auth = f"{user}:{password}@" if password else f"{user}@"
@@ -107,6 +104,5 @@ class PostgresCluster:
             time.sleep(0.05)
         shutil.rmtree(self.root, ignore_errors=True)
         if self._watcher is not None:  # (stopped here: nothing left for it to do)
-            self._watcher.kill()
-            self._watcher.wait()
+            self._watcher.cancel()
             self._watcher = None
