@@ -52,3 +52,40 @@ def test_servers_whose_owner_is_killed_stop_and_leave_no_cluster_folder(tmp_path
     while Path(pg_root).exists() or answers(int(pg_port)) or answers(int(apache_port)):
         assert time.monotonic() < deadline, "a server still runs 30 s after its owner died"
         time.sleep(0.2)
+
+
+BLUEGREEN = """
+import json, sys, time
+from pathlib import Path
+import docker
+from golive.sandbox.bluegreen import BlueGreen
+env = BlueGreen(Path(sys.argv[1]), docker.from_env(), json.loads(sys.argv[2])).up()
+print(env.blue, env.apache.port, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_blue_green_stack_whose_owner_is_killed_leaves_no_container(tmp_path: Path, docker_client,
+                                                                      images: dict[str, str]) -> None:
+    import json
+
+    import docker.errors
+
+    require_real("apache2", shutil.which("apache2") is not None)
+    owner = subprocess.Popen([sys.executable, "-c", BLUEGREEN, str(tmp_path), json.dumps(images)],
+                             stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")})
+    assert owner.stdout is not None
+    blue, apache_port = owner.stdout.readline().split()
+    assert docker_client.containers.get(blue).status == "running"
+    owner.send_signal(signal.SIGKILL)
+    owner.wait(timeout=10)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            docker_client.containers.get(blue)
+        except docker.errors.NotFound:
+            if not answers(int(apache_port)):
+                break
+        assert time.monotonic() < deadline, f"container {blue} or Apache still there 30 s after the owner died"
+        time.sleep(0.2)

@@ -15,6 +15,7 @@ from typing import Any
 
 from golive.sandbox.apache import ApacheRunner
 from golive.sandbox.images import build_image
+from golive.sandbox.owner import Watcher
 
 __all__ = ["BlueGreen", "build_images", "free_port"]
 
@@ -60,9 +61,12 @@ class BlueGreen:
         self.apache = ApacheRunner(self.root / "apache", free_port(), upstream, switch=self.switch,
                                    ports=(self.blue_port, self.green_port))
         self.project = self.root / "project"
+        self._watcher: Watcher | None = None
 
     def up(self) -> BlueGreen:
         """Blue running and Apache serving it; if any part fails, what was started is taken down again."""
+        # (this process killed before down(): the colours' containers are removed all the same)
+        self._watcher = Watcher(["docker", "rm", "-f", self.blue, self.green])
         try:
             self.docker.containers.run(self.images["blue"], name=self.blue, detach=True, environment=self.blue_env,
                                        ports={"8000/tcp": ("127.0.0.1", self.blue_port)})
@@ -83,6 +87,9 @@ class BlueGreen:
         for name in (self.blue, self.green):
             with contextlib.suppress(docker.errors.NotFound):
                 self.docker.containers.get(name).remove(force=True)
+        if self._watcher is not None:
+            self._watcher.cancel()
+            self._watcher = None
 
     def write_config(self, *, image: str | None = None, health_timeout: float = 10, docker_url: str | None = None,
                      test_command: list[str] | None = None, containers_extra: str = "",
