@@ -519,7 +519,15 @@ def test_media_copied_with_manifest_incrementally_and_referenced_files_checked(d
         (photos / "photos").mkdir(parents=True, exist_ok=True)
         (photos / "photos" / f"{i}.jpg").write_bytes(bytes([i]) * (100 + i))
     config = dirfinal.project / "golive.toml"
-    config.write_text(config.read_text() + f'\n[[sync.media]]\nfrom = "{photos}"\nto = "{published}"\n')
+    config.write_text(config.read_text() + f'\n[[sync.media]]\nfrom = "{tmp_path}/no-such-folder"\nto = "{published}"\n')
+    for args in (["--dry-run"], ["--yes"]):  # said by the plan: no run, no backup
+        wrong = cli("sync", *args)
+        assert (wrong.exit_code, wrong.stderr) == (2, f"error: [[sync.media]] from {tmp_path}/no-such-folder does not"
+                                                      " exist — set from to the old application's media folder\n")
+    assert cli("history").stdout.startswith("no runs")
+    config.write_text(config.read_text().replace(f"{tmp_path}/no-such-folder", str(photos)))
+    planned = cli("sync", "--dry-run")
+    assert planned.lines[-1] == f"      media {photos} -> {published}: create 30 file(s), 30 new or changed, verified"
     first = cli("sync", "--yes", "--json")
     assert first.exit_code == 0, first.stderr
     media = json.loads(first.lines[-1])["media"]
@@ -527,6 +535,8 @@ def test_media_copied_with_manifest_incrementally_and_referenced_files_checked(d
     assert (published / "photos" / "7.jpg").read_bytes() == bytes([7]) * 107
     assert json.loads((dirfinal.project / ".golive" / "media-manifest-0.json").read_text())["photos/7.jpg"]["size"] == 107
     (photos / "photos" / "9.jpg").write_bytes(b"retouched")
+    planned = cli("sync", "--dry-run")
+    assert planned.lines[-1] == f"      media {photos} -> {published}: copied before -> 30 file(s), 1 new or changed, verified"
     second = json.loads(cli("sync", "--yes", "--json").lines[-1])["media"]
     assert [(m["copied"], m["unchanged"], m["bytes_copied"]) for m in second] == [(1, 29, 9)]
     (photos / "photos" / "11.jpg").unlink()

@@ -17,9 +17,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from golive.errors import GoliveError
+from golive.errors import ConfigError, GoliveError
 
-__all__ = ["MediaResult", "sha256", "sync_media"]
+__all__ = ["MediaResult", "pending", "sha256", "sync_media"]
 
 
 @dataclass
@@ -48,6 +48,22 @@ def _copy(src: Path, dst: Path) -> None:
     tmp = dst.with_name(f".{dst.name}.golive-tmp")
     shutil.copy2(src, tmp)
     os.replace(tmp, dst)
+
+
+def pending(source: Path, manifest_path: Path) -> tuple[int, int]:
+    """For a plan, by ``stat`` alone: the files in ``source``, and how many of them are not in the manifest as
+    they are now (new, or changed since the last copy)."""
+    if not source.is_dir():
+        raise ConfigError(f"[[sync.media]] from {source} does not exist",
+                          hint="set from to the old application's media folder")
+    manifest: dict[str, dict[str, object]] = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    files = fresh = 0
+    for path in source.rglob("*"):
+        if path.is_file():
+            files += 1
+            stat, known = path.stat(), manifest.get(path.relative_to(source).as_posix()) or {}
+            fresh += (known.get("size"), known.get("mtime_ns")) != (stat.st_size, stat.st_mtime_ns)
+    return files, fresh
 
 
 def sync_media(source: Path, destination: Path, manifest_path: Path,

@@ -93,6 +93,7 @@ class Sync(Step):
         from golive.db import connect, require_version
         from golive.sync import state
         from golive.sync.backup import held_error, writes_are_held
+        from golive.sync.media import pending
         from golive.sync.source import Source, unlocked
 
         engine, tables = engine_for(_config(ctx), {"tables": self.params["tables"]})
@@ -121,6 +122,12 @@ class Sync(Step):
                     " stops before overwriting a mapped column one of them changed)" if others.get(t.target) else ""
                 changes.append(Change(f"table {t.label()}", before + written if before else before,
                                       f"{source.count(t)} source rows, {how}, verified"))
+        config = _config(ctx)
+        for i, pair in enumerate(config.sync.media if config.sync else []):  # (copied first, by the run)
+            manifest = config.state_dir / f"media-manifest-{i}.json"
+            files, fresh = pending(config.resolve(pair.from_), manifest)
+            changes.append(Change(f"media {pair.from_} -> {pair.to}", "copied before" if manifest.exists() else None,
+                                  f"{files} file(s), {fresh} new or changed, verified"))
         return changes
 
     def snapshot(self, ctx: StepContext) -> Record:
