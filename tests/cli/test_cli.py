@@ -218,6 +218,22 @@ def test_a_flag_without_the_one_it_goes_with_is_a_usage_error(project: Path, cli
     assert result.stderr.strip() == "error: --deep goes with --verify-only — golive sync --verify-only --deep"
 
 
+def test_bad_options_are_one_line_naming_the_option_and_where_help_is(project: Path, cli) -> None:
+    said = {args: cli(*args) for args in [("sync", "--nope"), ("--nope",), ("sync", "--max-rejects", "-1"),
+                                          ("history", "-n", "0"), ("swap", "finalize", "--nope")]}
+    assert {args: (r.exit_code, r.stdout, r.stderr) for args, r in said.items()} == {  # (click drew a box of usage)
+        ("sync", "--nope"): (2, "", "error: No such option: --nope — `golive sync --help` lists what it takes\n"),
+        ("--nope",): (2, "", "error: No such option: --nope — `golive --help` lists what it takes\n"),
+        ("sync", "--max-rejects", "-1"): (2, "", "error: Invalid value for '--max-rejects': Input should be greater than"
+                                                 " or equal to 0 — `golive sync --help` lists what it takes\n"),
+        ("history", "-n", "0"): (2, "", "error: Invalid value for '--limit' / '-n': Input should be greater than or"
+                                        " equal to 1 — `golive history --help` lists what it takes\n"),
+        ("swap", "finalize", "--nope"): (2, "", "error: No such option: --nope (Possible options: --force) —"
+                                                " `golive swap finalize --help` lists what it takes\n"),
+    }
+    assert "Usage:" in cli("lock").stdout  # a group run bare still shows its help
+
+
 def test_lock_status_and_release_of_a_stale_lock(project: Path, cli) -> None:
     (project / ".golive").mkdir()
     (project / ".golive" / "lock").write_text(json.dumps(

@@ -114,7 +114,7 @@ def switch(
 def verify(
     ctx: typer.Context,
     expect: Annotated[str, typer.Option("--expect", help="new or old.")] = "new",
-    timeout: Annotated[float | None, typer.Option("--timeout", help="Seconds to wait (default:"
+    timeout: Annotated[float | None, typer.Option("--timeout", min=0, help="Seconds to wait (default:"
                                                  " \\[dns].propagation_timeout).")] = None,
     json: Json = False,
 ) -> None:

@@ -20,7 +20,7 @@ def _duration(start: str | None, end: str | None) -> str:
 def history(
     ctx: typer.Context,
     run: Annotated[str | None, typer.Argument(help="A run id: show its steps and events.")] = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", help="How many runs to list.")] = 20,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many runs to list.")] = 20,
     json: Json = False,
 ) -> None:
     """List recent runs, or show one run's steps, changes, timings and events."""

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
+from typer._click.exceptions import NoArgsIsHelpError
+from typer._click.exceptions import UsageError as ClickUsageError
 from typer.core import TyperGroup
 
 from golive import __version__
@@ -16,6 +18,21 @@ from golive.cli.application import App
 from golive.cli.groups import GROUPS, help_of
 
 __all__ = ["app", "main"]
+
+
+def _one_line_usage(exc: ClickUsageError) -> NoReturn:
+    """A usage error as every golive error is: one line naming what is wrong and where help is (click draws
+    the usage and a box around the message). A command run without arguments still shows its help."""
+    if isinstance(exc, NoArgsIsHelpError):
+        raise exc
+    names: list[str] = []
+    ctx = exc.ctx
+    while ctx is not None and ctx.parent is not None:
+        names.append(ctx.info_name or "")
+        ctx = ctx.parent
+    where = " ".join(["golive", *reversed(names)])
+    typer.echo(f"error: {exc.format_message()} — `{where} --help` lists what it takes", err=True)
+    raise typer.Exit(2)
 
 
 class GoliveGroup(TyperGroup):
@@ -45,11 +62,19 @@ class GoliveGroup(TyperGroup):
         finally:
             self._listing = False
 
+    def make_context(self, info_name: Any, args: Any, parent: Any = None, **extra: Any) -> Any:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except ClickUsageError as exc:  # the root's own options
+            _one_line_usage(exc)
+
     def invoke(self, ctx: Any) -> Any:
         from golive.errors import GoliveError, Interrupted
 
         try:
             return super().invoke(ctx)
+        except ClickUsageError as exc:  # a subcommand's: an unknown option, --max-rejects -1
+            _one_line_usage(exc)
         except KeyboardInterrupt:
             return self._fail(ctx, Interrupted("interrupted", hint="`golive status` shows where things stand"))
         except BrokenPipeError:  # the reader went away (`golive history | head`): click ends quietly (exit 1)

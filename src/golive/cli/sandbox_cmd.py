@@ -22,7 +22,7 @@ State = Annotated[Path, typer.Option("--state", help="The emulator's JSON state 
 def linode(
     ctx: typer.Context,
     state: State = Path("linode-state.json"),
-    port: Annotated[int, typer.Option("--port", help="Loopback port to serve on.")] = 8780,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Loopback port to serve on.")] = 8780,
     token_env: Annotated[str, typer.Option("--token-env", help="Environment variable holding the read/write token"
                                            " the emulator accepts (never printed).")] = "LINODE_TOKEN",
     seed: Annotated[str | None, typer.Option("--seed", help="Create this domain (apex and www A records) on a new"
@@ -56,8 +56,8 @@ def linode(
 def dns(
     ctx: typer.Context,
     state: State = Path("linode-state.json"),
-    port: Annotated[int, typer.Option("--port", help="Loopback UDP and TCP port.")] = 5353,
-    delay: Annotated[float, typer.Option("--delay", help="Seconds before an API change is visible.")] = 0.0,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Loopback UDP and TCP port.")] = 5353,
+    delay: Annotated[float, typer.Option("--delay", min=0, help="Seconds before an API change is visible.")] = 0.0,
 ) -> None:
     """Serve the emulator's zones as an authoritative DNS server on 127.0.0.1:PORT until Ctrl-C."""
     from golive.sandbox.dns import DnsServer

@@ -73,7 +73,7 @@ def sync(
                                               " changed are compared row by row.")] = False,
     deep: Annotated[bool, typer.Option("--deep", help="With --verify-only: transform and compare every row, not the"
                                        " digests the last sync recorded.")] = False,
-    max_rejects: Annotated[int | None, typer.Option("--max-rejects", help="Rows that may be rejected before the sync"
+    max_rejects: Annotated[int | None, typer.Option("--max-rejects", min=0, help="Rows that may be rejected before the sync"
                                                     " stops (default: \\[sync].max_rejects).")] = None,
     source_wins: Annotated[bool, typer.Option("--source-wins", help="Overwrite synced rows changed in the new"
                                               " database since golive wrote them (testers' edits before the"
