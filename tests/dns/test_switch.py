@@ -286,3 +286,19 @@ def test_undo_recreates_a_deleted_record_once_even_when_linode_loses_the_answer(
         return sorted(({k: v for k, v in r.items() if k not in ("id", "created")} for r in records), key=lambda r: json.dumps(r))
 
     assert by_value(zone(emulator)) == by_value(original)
+
+
+def test_a_switch_with_nothing_to_change_makes_no_run_so_rollback_still_reverts(dns_project: Path,
+                                                                                 emulator: LinodeEmulator, cli) -> None:
+    """A second `dns switch` (a script run twice, a nervous operator) made an empty run; the `golive rollback`
+    meant to take DNS back then "rolled back 1 step(s)" of that empty run and left the records on the new server."""
+    original = zone(emulator)
+    assert cli("dns", "switch", "--yes", "--no-ttl-wait").exit_code == 0
+    again = cli("dns", "switch", "--yes", "--no-ttl-wait")
+    assert again.exit_code == 0
+    assert again.lines[-1] == "nothing to do: every change is already in place (no run was made)"
+    assert f"      dns www.example.org A #3: unchanged ({NEW})" in again.lines
+    assert json.loads(cli("dns", "switch", "--yes", "--no-ttl-wait", "--json").lines[-1])["run"] is None
+    assert [line.split()[1] for line in cli("history").lines[1:]] == ["dns"]  # one run: the switch
+    assert cli("rollback", "--yes").exit_code == 0
+    assert zone(emulator) == original

@@ -159,6 +159,9 @@ class App:
             return None
         self.lock()
         outcome = self.runner(options).run(command, steps, args=args, confirm=lambda p: self.confirm(what, p, yes))
+        if outcome.run_id is None:  # every change already in place: no run was made
+            show_plan(self, what, outcome.planned)
+            self.say("nothing to do: every change is already in place (no run was made)")
         if self.json:
             self.emit_json({"event": "result", "ok": True, **outcome.as_dict()})
         return outcome

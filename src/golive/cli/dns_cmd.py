@@ -75,7 +75,7 @@ def lower_ttl(
         raise UsageError(f"--ttl {value}: {ttl_problem(value)}", hint="pick one of them")
     old_ttl = max(effective(r["ttl_sec"]) for r in records)
     outcome = a.execute("dns lower-ttl", f"dns lower TTL to {value}", [LowerTtl(ttl=value)], yes=yes, dry_run=dry_run)
-    if outcome is not None:
+    if outcome is not None and outcome.run_id is not None:  # (lowered now: the wait starts now)
         safe = datetime.now(UTC) + timedelta(seconds=old_ttl)
         a.say(f"earliest safe switch: {safe:%Y-%m-%d %H:%M:%S} UTC (now + the old TTL of {old_ttl}s)")
 
@@ -106,7 +106,7 @@ def switch(
     step = Switch(to=to, force=force, ttl_wait=not no_ttl_wait, lowered=lowered)
     outcome = a.execute("dns switch", f"dns switch to {_side(to)}", [step], yes=yes,
                         dry_run=dry_run, args={"to": to, "force": force})
-    if outcome is not None:
+    if outcome is not None and outcome.run_id is not None:
         a.say(f"switched to {to}; check propagation with `golive dns verify --expect {to}`")
 
 

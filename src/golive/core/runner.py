@@ -111,6 +111,9 @@ class Runner:
     def run(self, command: str, steps: list[Step], *, args: dict[str, Any] | None = None,
             confirm: Confirm | None = None, auto_rollback: bool = True) -> RunOutcome:
         planned = self.plan(steps)
+        if planned and all(p.changes and all(c.action == "noop" for c in p.changes) for p in planned):
+            # everything is as asked already: no run, so a later `golive rollback` is not spent on an empty one
+            return RunOutcome(None, "nothing to do", planned)
         if confirm is not None:
             confirm(planned)
         with _shielded():
