@@ -302,3 +302,22 @@ def test_a_switch_with_nothing_to_change_makes_no_run_so_rollback_still_reverts(
     assert [line.split()[1] for line in cli("history").lines[1:]] == ["dns"]  # one run: the switch
     assert cli("rollback", "--yes").exit_code == 0
     assert zone(emulator) == original
+
+
+def test_the_rollback_plan_shows_records_as_they_are_now(dns_project: Path, emulator: LinodeEmulator, cli) -> None:
+    """Someone points www at a third server after the switch, and deletes the apex: the rollback's plan said
+    "NEW -> OLD" for both, from the journal; it now shows what the undo will really change."""
+    assert cli("dns", "switch", "--yes", "--no-ttl-wait").exit_code == 0
+
+    def by_hand(state: dict) -> None:
+        records = state["domains"][0]["records"]
+        next(r for r in records if (r["name"], r["type"]) == ("www", "A"))["target"] = "192.0.2.99"
+        records.remove(next(r for r in records if (r["name"], r["type"]) == ("", "A")))
+
+    emulator.edit(by_hand)
+    planned = cli("rollback", "--dry-run")
+    assert planned.lines[2:] == [f"      dns example.org A #1 (deleted since the run): create {OLD}",
+                                 f"      dns www.example.org A #3 (changed since the run): 192.0.2.99 -> {OLD}",
+                                 f"      dns www.example.org AAAA #4: {NEW6} -> {OLD6}"]
+    assert cli("rollback", "--yes").exit_code == 0
+    assert targets(emulator) == {("", "A"): OLD, ("www", "A"): OLD, ("www", "AAAA"): OLD6}

@@ -115,6 +115,29 @@ class _RecordsStep(Step):
     def undo(self, ctx: StepContext, record: Record) -> None:
         self._put_back(ctx, record["domain_id"], record["records"])
 
+    def undo_plan(self, ctx: StepContext, changes: list[Change], record: Record) -> list[Change]:
+        """From what the records are *now* back to the snapshot: a record someone changed (or deleted) since
+        the run is shown as it is, and marked, instead of as the run left it."""
+        from golive.dns.gateway import MUTABLE
+
+        try:
+            now = {r["id"]: r for r in self._gateway(ctx).records(record["domain_id"])}
+        except GoliveError:  # (the API unreachable: what the journal says; the undo itself will say more)
+            return super().undo_plan(ctx, changes, record)
+        dns, left = self._dns(ctx), {c.what: c.after for c in changes}
+        out = []
+        for before in record.get("records", []):
+            label, current = _label(dns, before), now.get(before["id"])
+            if current is None:
+                out.append(Change(f"{label} (deleted since the run)", None, _compact({"target": before["target"]})))
+                continue
+            keys = [k for k in MUTABLE if current.get(k) != before[k]] or ["target"]
+            shown_now = _compact({k: current.get(k) for k in keys})
+            moved = label in left and left[label] != _compact({k: current.get(k) for k in _keys(left[label])})
+            out.append(Change(label + (" (changed since the run)" if moved else ""), shown_now,
+                              _compact({k: before[k] for k in keys})))
+        return out
+
     def check(self, ctx: StepContext) -> list[str]:
         dns = self._dns(ctx)
         _, records = self._current(ctx)
@@ -129,6 +152,12 @@ class _RecordsStep(Step):
     def manual_undo(self, record: Record) -> list[str]:
         return [f"in the Linode DNS manager, set record #{r['id']} ({r['name'] or '(apex)'} {r['type']}) back to"
                 f" target {r['target']}, TTL {r['ttl_sec']}" for r in record.get("records", [])]
+
+
+def _keys(compact: Any) -> list[str]:
+    """The fields a :func:`_compact` text names (``target`` alone is shown bare)."""
+    text = str(compact)
+    return [part.split("=", 1)[0] for part in text.split()] if "=" in text else ["target"]
 
 
 def _compact(values: dict[str, Any]) -> str:
