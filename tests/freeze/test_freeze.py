@@ -52,6 +52,12 @@ def test_a_freeze_that_would_change_nothing_makes_no_run_and_a_flag_nobody_check
     assert cli("rollback", "--yes").exit_code == 0  # undoes the one freeze that did something
     assert not flag.exists()
     assert cli("freeze", "off", "--yes").stdout == "the old application is already taking writes (file): nothing to do\n"
+    assert cli("freeze", "on", "--yes").exit_code == 0
+    flag.unlink()  # someone let the old app write again by hand: the rollback plan says so (it said "frozen ->")
+    assert cli("rollback", "--dry-run").lines[2:] == [
+        "      old application (file) (changed since the run): unchanged (writable)"]
+    assert cli("rollback", "--yes").exit_code == 0
+    assert not flag.exists()
 
     elsewhere = project / "no-such-folder" / "MAINTENANCE"
     write_config(project, f'[source]\nurl = "sqlite:///old.db"\n\n[source.freeze]\nmethod = "file"\nflag_file = "{elsewhere}"\n')

@@ -163,6 +163,18 @@ class Freeze(Step):
         if frozen(config) != record["frozen"] or record.get("method") == "file":
             self._set(ctx, bool(record["frozen"]), record, restore=True)
 
+    def undo_plan(self, ctx: StepContext, changes: list[Change], record: Record) -> list[Change]:
+        """From the state now (someone may have unfrozen by hand since) back to the state before the run."""
+        config, freeze = _config(ctx)
+        try:
+            now = frozen(config)
+        except GoliveError:  # (the source unreachable: what the journal says; the undo itself will say more)
+            return super().undo_plan(ctx, changes, record)
+        label = {True: "frozen", False: "writable"}
+        moved = now != bool(self.params["on"])
+        return [Change(f"old application ({freeze.method})" + (" (changed since the run)" if moved else ""),
+                       label[now], label[bool(record["frozen"])])]
+
     def check(self, ctx: StepContext) -> list[str]:
         config, freeze = _config(ctx)
         if frozen(config) != self.params["on"]:
