@@ -697,7 +697,8 @@ def test_rows_the_new_app_changed_only_outside_the_mapping_do_not_stop_the_sync(
     loses nothing — it must not stop the final sync. An edit of a mapped column still does."""
     assert cli("sync", "--yes").exit_code == 0
     logged_in = django(dirfinal, "shell", "-c", "from django.contrib.auth.models import User, update_last_login;"
-                       " [update_last_login(None, u) for u in User.objects.all()]")
+                       " [update_last_login(None, u) for u in User.objects.all()];"
+                       " User.objects.create_user('tester', 'tester@example.org', 'pw-tester')")  # (in the same range)
     assert logged_in.returncode == 0, logged_in.stderr
     dirfinal.source_sql("UPDATE user SET email = 'new-3@example.org', updated_at = '2031-01-01 00:00:00' WHERE id = 3")
     dirfinal.source_sql("DELETE FROM score WHERE user_id = 4")
@@ -705,7 +706,7 @@ def test_rows_the_new_app_changed_only_outside_the_mapping_do_not_stop_the_sync(
     dirfinal.source_sql("UPDATE entry SET owner_id = NULL, updated_at = '2031-01-01 00:00:00' WHERE owner_id = 4")
     dirfinal.source_sql("DELETE FROM user WHERE id = 4")
     planned = cli("sync", "--dry-run").stdout
-    assert "30 row(s) written in the new database since golive's syncs" in planned  # (said, but not a stop)
+    assert "31 row(s) written in the new database since golive's syncs" in planned  # (said, but not a stop)
     synced = cli("sync", "--yes")
     assert synced.exit_code == 0, synced.stderr
     with psycopg.connect(dirfinal.target_url) as conn:

@@ -379,25 +379,28 @@ class SyncEngine:
         """Rows someone else changed that this sync would overwrite: noted (the run stops before commit), or
         with --source-wins their versions kept first."""
         found = conflicts.changed_by_others(target, table, self._tracking, gone, synced, int_key, incremental)
-        self._conflict(target, table, self._mapped_columns_changed(target, table, found, before, types), int_key,
-                       result, kept=True)
+        self._conflict(target, table, self._mapped_columns_changed(target, table, found, before, types, synced),
+                       int_key, result, kept=True)
 
     def _mapped_columns_changed(self, target: Any, table: TableMap, found: list[Any], before: state.TableState,
-                                types: dict[str, ColumnType]) -> list[Any]:
+                                types: dict[str, ColumnType], synced: set[Any]) -> list[Any]:
         """Of the rows someone else wrote, those whose *mapped* columns they changed. A version golive did not
         write may have changed only columns the mapping does not feed (Django sets ``last_login`` at every
         login): overwriting such a row loses nothing. The digest record holds, per key range, the count and
         hash sum of the target's mapped columns as golive's last sync left them; a range whose sum is the same
-        now had no mapped column changed, so its rows are dropped. (A range where another row really changed,
-        or where the new application added rows, keeps all of its rows: the check only ever errs towards
-        stopping.)"""
+        now, over the rows golive synced, had no mapped column changed, so its rows are dropped. (A range where
+        another row really changed keeps all of its rows, as does one whose record a full sync made while the
+        new application's own rows were in it: the check only ever errs towards stopping.)"""
         record = before.record
         if not found or record is None or record.fingerprint != self._fingerprint(table, types):
             return found
         ranges = record.ranges
-        now = range_sums(target, table, ranges.bounds, None, {c: kind.typname for c, kind in types.items()})
-        unchanged = {b for b in {ranges.bucket(k) for k in found}
-                     if now.get(b, (0, 0)) == (ranges.counts[b], ranges.sums[b])}
+        buckets = {ranges.bucket(k) for k in found}
+        # over golive's own rows only: rows the new application added since (new users, in the last range) are
+        # not in the sums an incremental sync carries forward, so they must not make a range look changed
+        now = range_sums(target, table, ranges.bounds, None, {c: kind.typname for c, kind in types.items()},
+                         sorted(k for k in synced if ranges.bucket(k) in buckets))
+        unchanged = {b for b in buckets if now.get(b, (0, 0)) == (ranges.counts[b], ranges.sums[b])}
         return [k for k in found if ranges.bucket(k) not in unchanged]
 
     def _conflict(self, target: Any, table: TableMap, found: list[Any], int_key: bool, result: TableResult,
