@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from typer._click.exceptions import NoArgsIsHelpError
-from typer._click.exceptions import UsageError as ClickUsageError
 from typer.core import TyperGroup
 
 from golive import __version__
@@ -19,8 +17,12 @@ from golive.cli.groups import GROUPS, help_of
 
 __all__ = ["app", "main"]
 
+# typer's own click (vendored since 0.29; click itself before): its usage error is BadParameter's parent
+ClickUsageError: type[Exception] = typer.BadParameter.__mro__[1]
+NoArgsIsHelpError: Any = getattr(importlib.import_module(ClickUsageError.__module__), "NoArgsIsHelpError", ())
 
-def _one_line_usage(exc: ClickUsageError) -> NoReturn:
+
+def _one_line_usage(exc: Any) -> NoReturn:
     """A usage error as every golive error is: one line naming what is wrong and where help is (click draws
     the usage and a box around the message). A command run without arguments still shows its help."""
     if isinstance(exc, NoArgsIsHelpError):
@@ -101,7 +103,9 @@ def _flags_take_no_value() -> None:
     """Typer 0.29 shows a flag's type in help (`--yes <bool>`), which reads as if it took a value
     (`--yes true` is an error). A flag's type column stays empty; every other option keeps its type."""
     option = typer.core.TyperOption
-    shown = option.display_type_rich
+    shown = getattr(option, "display_type_rich", None)
+    if shown is None:  # (a typer that shows no type column)
+        return
 
     def display_type_rich(self: Any, ctx: Any) -> str | None:
         return None if getattr(self, "is_flag", False) and self.metavar is None else shown(self, ctx)
