@@ -111,6 +111,23 @@ def test_image_not_found_leaves_blue_live(swap_env: SwapEnv, cli) -> None:
     assert f"image {missing} is not on this host and cannot be pulled" in failed.stderr
 
 
+def test_a_proxy_that_answers_nothing_stops_the_swap_before_anything_changes(swap_env: SwapEnv, cli) -> None:
+    """Apache down at swap time: map mode switched, could not confirm, could not confirm its undo either, and
+    ended half rolled back (exit 4) with green running; reload mode's graceful restart started Apache unasked."""
+    env = swap_env
+    env.apache.stop()
+    upstream = env.apache.upstream_file.read_text()
+    for args in (["--dry-run"], ["--yes"]):
+        refused = cli("swap", *args)
+        assert refused.exit_code == 1
+        assert refused.stderr.startswith(f"error: the site answers nothing through the proxy ({env.apache.url}/healthz:"
+                                         " ConnectError) before the swap; nothing was changed — is Apache running")
+    assert env.container(env.green) is None
+    assert env.apache.upstream_file.read_text() == upstream
+    assert not (env.apache.root / "httpd.pid").exists()  # (not started as a side effect)
+    assert cli("history").stdout.startswith("no runs")
+
+
 def test_host_port_taken_leaves_blue_live(swap_env: SwapEnv, cli) -> None:
     env = swap_env
     squatter = socket.socket()

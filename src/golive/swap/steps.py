@@ -168,7 +168,20 @@ class Swap(_SwapBase):
         changes = [Change(f"container {target.name} ({idle})", before, after)]
         if not self.switches:
             return changes
+        self._proxy_answers(ctx)
         return [*changes, Change("proxy upstream", _url(c.color(live).host_port), _url(target.host_port))]
+
+    def _proxy_answers(self, ctx: StepContext) -> None:
+        """Before anything changes: the public URL must answer at all. With the proxy down, the switch could not
+        be confirmed, nor could its undo (map mode ended half rolled back, exit 4), and reload mode's graceful
+        restart would start Apache as a side effect. Any answer will do, an error too: swapping away from a
+        failing live colour is what a swap is for."""
+        c, proxy = _containers(ctx), self._proxy(ctx)
+        status, reason = proxy.public(c.health_path, None, time.monotonic() + 1.0)
+        if status == 0:
+            raise GoliveError(f"the site answers nothing through the proxy ({proxy.proxy.public_url.rstrip('/')}"
+                              f"{c.health_path}: {reason}) before the swap; nothing was changed",
+                              hint="is Apache running, and does [proxy].public_url reach it? Start it, then run again")
 
     def snapshot(self, ctx: StepContext) -> Record:
         c, docker, proxy = _containers(ctx), self._docker(ctx), self._proxy(ctx)
