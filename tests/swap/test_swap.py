@@ -209,6 +209,19 @@ def test_rollback_starts_a_stopped_old_colour_before_pointing_back(swap_env: Swa
     assert env.container(env.green) is None
 
 
+def test_the_rollback_plan_shows_an_upstream_someone_switched_back_by_hand(swap_env: SwapEnv, cli) -> None:
+    env = swap_env
+    assert cli("swap", "--yes").exit_code == 0
+    blue = f"http://127.0.0.1:{env.blue_port}"
+    assert f"      proxy upstream: http://127.0.0.1:{env.green_port} -> {blue}" in cli("rollback", "--dry-run").lines
+    env.apache.point_at(blue)  # switched back by hand during the bake
+    env.apache.graceful()
+    assert f"      proxy upstream (changed since the run): unchanged ({blue})" in cli("rollback", "--dry-run").lines
+    assert cli("rollback", "--yes").exit_code == 0
+    blue_live(env)
+    assert env.container(env.green) is None
+
+
 def test_a_sandbox_that_cannot_start_takes_down_what_it_started(tmp_path, docker_client, images) -> None:
     import shutil
 

@@ -266,6 +266,17 @@ class Swap(_SwapBase):
     def _host(self, ctx: StepContext) -> str | None:
         return self._proxy(ctx).proxy.public_host
 
+    def undo_plan(self, ctx: StepContext, changes: list[Change], record: Record) -> list[Change]:
+        """The journal's changes reversed, but the upstream as the proxy's file has it now: someone may have
+        switched back by hand since the run."""
+        planned = super().undo_plan(ctx, changes, record)
+        try:
+            now = self._proxy(ctx).upstream()
+        except GoliveError:  # (no readable upstream: the undo says more)
+            return planned
+        return [Change(f"{c.what} (changed since the run)", now, c.after) if c.what == "proxy upstream" and c.before != now
+                else c for c in planned]
+
     def undo(self, ctx: StepContext, record: Record) -> None:
         c, docker, proxy = _containers(ctx), self._docker(ctx), self._proxy(ctx)
         previous = c.color(record["live"])
