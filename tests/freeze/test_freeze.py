@@ -3,6 +3,7 @@ made read-only with its open sessions ended. Undo puts the state before back."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 
@@ -45,13 +46,18 @@ def test_a_freeze_that_would_change_nothing_makes_no_run_and_a_flag_nobody_check
     write_config(project, f'[source]\nurl = "sqlite:///old.db"\n\n[source.freeze]\nmethod = "file"\nflag_file = "{flag}"\n')
     assert cli("freeze", "on", "--yes").exit_code == 0
     again = cli("freeze", "on", "--yes")  # (it made a run that did nothing: `golive rollback` then "undid" it,
-    assert (again.exit_code, again.stdout) == (  # and the old app stayed frozen)
-        0, "the old application is already frozen (read-only) (file): nothing to do\n")
-    assert cli("freeze", "on", "--json").stdout == '{"ok": true, "changed": false, "frozen": true, "method": "file"}\n'
+    assert (again.exit_code, again.lines) == (0, [  # and the old app stayed frozen)
+        "Plan: freeze on — 1 step(s), 1 change(s)", "  [1] freeze writes", "      old application (file): unchanged (frozen)",
+        "nothing to do: every change is already in place (no run was made)"])
+    assert json.loads(cli("freeze", "on", "--json").stdout) == {
+        "event": "result", "ok": True, "run": None, "status": "nothing to do",
+        "steps": [{"seq": 1, "kind": "freeze.set", "title": "freeze writes", "note": "", "changes": [
+            {"what": "old application (file)", "action": "noop", "before": "frozen", "after": "frozen"}]}]}
     assert [line.split()[1] for line in cli("history").lines[1:]] == ["freeze"]
     assert cli("rollback", "--yes").exit_code == 0  # undoes the one freeze that did something
     assert not flag.exists()
-    assert cli("freeze", "off", "--yes").stdout == "the old application is already taking writes (file): nothing to do\n"
+    assert cli("freeze", "off", "--yes").lines[-2:] == [
+        "      old application (file): unchanged (writable)", "nothing to do: every change is already in place (no run was made)"]
     assert cli("freeze", "on", "--yes").exit_code == 0
     flag.unlink()  # someone let the old app write again by hand: the rollback plan says so (it said "frozen ->")
     assert cli("rollback", "--dry-run").lines[2:] == [

@@ -319,9 +319,13 @@ def test_finalize_with_no_old_colour_makes_no_run(swap_env: SwapEnv, cli) -> Non
     assert cli("swap", "--yes").exit_code == 0
     env.container(env.blue).remove(force=True)  # someone removed the old colour by hand
     nothing = cli("swap", "finalize", "--yes")
-    assert (nothing.exit_code, nothing.stdout) == (0, f"nothing to finalize: container {env.blue} (blue) does not exist\n")
+    assert (nothing.exit_code, nothing.lines) == (0, [
+        "Plan: swap finalize — 1 step(s), 1 change(s)", "  [1] swap finalize", f"      container {env.blue} (blue): absent",
+        "nothing to do: every change is already in place (no run was made)"])
     doc = json.loads(cli("swap", "finalize", "--yes", "--json").stdout)
-    assert doc == {"ok": True, "finalized": False, "reason": f"container {env.blue} (blue) does not exist"}
+    assert doc == {"event": "result", "ok": True, "run": None, "status": "nothing to do", "steps": [
+        {"seq": 1, "kind": "swap.finalize", "title": "swap finalize", "note": "", "changes": [
+            {"what": f"container {env.blue} (blue)", "action": "noop", "before": None, "after": None}]}]}
     assert "would undo 1 step(s) of run" in cli("status").stdout
     assert [line.split()[1] for line in cli("history").lines[1:]] == ["swap"]  # rollback still undoes the swap
 

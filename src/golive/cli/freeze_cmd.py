@@ -12,19 +12,13 @@ app = typer.Typer(help=help_of("freeze"), add_completion=False,
 
 
 def _set(ctx: typer.Context, on: bool, dry_run: bool, yes: bool, json: bool) -> None:
-    from golive.freeze.steps import Freeze, check_method, frozen
+    from golive.freeze.steps import Freeze
 
     a = app_of(ctx, json)
     word = "on" if on else "off"
-    check_method(a.config)
-    if frozen(a.config) == on:  # no run: a later `golive rollback` must not "undo" a step that did nothing
-        method = a.config.require("source").freeze.method  # (check_method: the section is there)
-        a.say(f"the old application is already {'frozen (read-only)' if on else 'taking writes'} ({method}):"
-              " nothing to do")
-        a.done({"changed": False, "frozen": on, "method": method})
-        return
+    # (already so: the plan is all "unchanged" and the runner makes no run, which `golive rollback` would undo)
     outcome = a.execute(f"freeze {word}", f"freeze {word}", [Freeze(on=on)], yes=yes, dry_run=dry_run)
-    if outcome is not None:
+    if outcome is not None and outcome.run_id is not None:
         a.say("the old application is frozen (read-only)" if on else "the old application takes writes again")
 
 

@@ -73,10 +73,5 @@ def finalize(
         if age < bake:
             raise UnsafePlan(f"the last swap was {age:.0f}s ago, inside the bake time of {bake:g}s",
                              hint=f"wait {bake - age:.0f}s more while the new colour serves (`golive status`), or pass --force")
-    if not dry_run:
-        change = a.runner().plan([Finalize()])[0].changes[0]
-        if change.before is None:  # no run, so `golive rollback` still undoes the swap
-            a.say(f"nothing to finalize: {change.what} does not exist")
-            a.done({"finalized": False, "reason": f"{change.what} does not exist"})
-            return
+    # (no old colour left: its plan is "absent" and the runner makes no run, so a rollback still undoes the swap)
     a.execute("swap finalize", "swap finalize", [Finalize()], yes=yes, dry_run=dry_run)

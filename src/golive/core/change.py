@@ -61,7 +61,7 @@ class Change:
         if self.action == "delete":
             return f"{self.what}: delete (was {_show(self.before)})"
         if self.action == "noop":
-            return f"{self.what}: unchanged ({_show(self.after)})"
+            return f"{self.what}: absent" if self.after is None else f"{self.what}: unchanged ({_show(self.after)})"
         return f"{self.what}: {_show(self.before)} -> {_show(self.after)}"
 
 

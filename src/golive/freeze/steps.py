@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from golive.config.models import Freeze as FreezeConfig
     from golive.config.models import GoliveConfig
 
-__all__ = ["Freeze", "check_method", "frozen"]
+__all__ = ["Freeze", "frozen"]
 
 
 def _config(ctx: StepContext | None, config: GoliveConfig | None = None) -> tuple[GoliveConfig, FreezeConfig]:
@@ -57,7 +57,7 @@ def _pg_read_only(config: GoliveConfig) -> bool:
     return bool(row[0])
 
 
-def check_method(config: GoliveConfig) -> None:
+def _check_method(config: GoliveConfig) -> None:
     """What can be known wrong before a freeze runs: a flag file whose folder does not exist."""
     config, freeze = _config(None, config)
     if freeze.method == "file":
@@ -114,7 +114,7 @@ class Freeze(Step):
 
     def plan(self, ctx: StepContext) -> list[Change]:
         config, freeze = _config(ctx)
-        check_method(config)
+        _check_method(config)
         state = frozen(config)
         label = {True: "frozen", False: "writable"}
         return [Change(f"old application ({freeze.method})", label[state], label[self.params["on"]])]

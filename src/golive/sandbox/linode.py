@@ -204,9 +204,8 @@ class _Handler(BaseHTTPRequestHandler):
                     raise ApiError(403, "Unauthorized")
                 headers.update(emulator.limiter.hit(token, paged and method == "GET", state.get("limits", {})))
                 fault = emulator.faults.check(spec, emulator.count, method, url.path)
-                if isinstance(fault, ApiError):
+                if isinstance(fault, ApiError):  # (a delay acts after the request: processed=True below)
                     raise fault
-                delay = fault or 0.0
                 body = json.loads(raw) if raw else {}
                 flt = json.loads(self.headers.get("X-Filter") or "{}")
                 api = Api(state)
@@ -217,7 +216,7 @@ class _Handler(BaseHTTPRequestHandler):
                 after = emulator.faults.check(spec, emulator.count, method, url.path, processed=True)
                 if isinstance(after, ApiError):
                     raise after
-                delay += after or 0.0
+                delay = after or 0.0
         except ApiError as exc:
             status, payload = exc.status, exc.body()
             headers.update(exc.headers)

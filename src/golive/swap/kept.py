@@ -63,15 +63,10 @@ def spec_of(state_dir: Path, record: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
-def prune(state_dir: Path, needed: set[str]) -> int:
+def prune(state_dir: Path, needed: set[str]) -> None:
     """Remove the specs no step that can still be undone refers to (they hold the applications'
-    secrets: kept only as long as an undo may need them). Returns how many were removed."""
+    secrets: kept only as long as an undo may need them)."""
     folder = state_dir / "containers"
-    if not folder.is_dir():
-        return 0
-    removed = 0
-    for path in folder.iterdir():
+    for path in folder.iterdir() if folder.is_dir() else ():
         if path.name not in needed and path.suffix in (".json", ".partial"):
             path.unlink(missing_ok=True)
-            removed += 1
-    return removed
