@@ -169,6 +169,23 @@ def test_docker_unreachable_is_a_clear_error(swap_env: SwapEnv, cli) -> None:
                                                       " [containers].docker_url; nothing was changed\n")
 
 
+def test_hung_docker_daemon_is_a_clear_error_within_seconds(swap_env: SwapEnv, cli, monkeypatch, tmp_path) -> None:
+    # a socket that takes the connection and never answers (a hung dockerd): the SDK alone waits 60 s a call
+    from golive.swap import docker_gateway
+
+    monkeypatch.setattr(docker_gateway, "PING_TIMEOUT", 1.0, raising=False)
+    env = swap_env
+    with socket.socket(socket.AF_UNIX) as hung:
+        hung.bind(str(tmp_path / "hung.sock"))
+        hung.listen(8)
+        env.write_config(docker_url=f"unix://{tmp_path}/hung.sock")
+        started = time.monotonic()
+        err = failed_swap(env, cli).stderr
+    assert time.monotonic() - started < 15
+    assert err == (f"error: the Docker daemon at unix://{tmp_path}/hung.sock does not answer within 1s"
+                   " — start dockerd, or fix [containers].docker_url; nothing was changed\n")
+
+
 @pytest.mark.parametrize("fault", ["swap.swap:health-wait:pause", "swap.swap:before-reload:kill",
                                    "swap.swap:after-reload:kill"])
 def test_sigkill_mid_swap_then_rollback(swap_env: SwapEnv, cli, fault: str) -> None:

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 
 __all__ = ["DockerGateway", "from_config", "port_in_use"]
 
+PING_TIMEOUT = 10.0  # s: a daemon that takes the connection and never answers (hung dockerd, a stale socket)
+
 
 def from_config(config: GoliveConfig) -> DockerGateway:
     return DockerGateway(config.require("containers").docker_url)
@@ -33,12 +35,21 @@ class DockerGateway:
         host = os.environ.get("DOCKER_HOST")
         self.local = not (url or host or "").startswith(("tcp://", "ssh://", "http://", "https://"))
         self.url = url or (f"{host} (DOCKER_HOST)" if host else "unix:///var/run/docker.sock (the default)")
+        import docker.constants
+        import requests.exceptions
+
         try:
-            self.client = docker.DockerClient(base_url=url) if url else docker.from_env()
+            # the first call with a short timeout, then the SDK's own (image pulls, container stops take long)
+            self.client = docker.DockerClient(base_url=url, timeout=PING_TIMEOUT) if url \
+                else docker.from_env(timeout=PING_TIMEOUT)
             self.client.ping()
         except Exception as exc:
-            raise GoliveError(f"the Docker daemon at {self.url} does not answer ({type(exc).__name__})",
+            timed_out = isinstance(exc, requests.exceptions.Timeout) or isinstance(exc.__context__,
+                                                                                   requests.exceptions.Timeout)
+            why = f"within {PING_TIMEOUT:g}s" if timed_out else f"({type(exc).__name__})"
+            raise GoliveError(f"the Docker daemon at {self.url} does not answer {why}",
                               hint="start dockerd, or fix [containers].docker_url; nothing was changed") from None
+        self.client.api.timeout = docker.constants.DEFAULT_TIMEOUT_SECONDS
 
     def close(self) -> None:
         self.client.close()
