@@ -18,7 +18,7 @@ def test_a_restore_held_up_by_a_lock_is_cancelled_naming_the_holder(tmp_path: Pa
     url = pg_cluster.create_database(f"backup_{uuid.uuid4().hex[:8]}")
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE TABLE note (id int PRIMARY KEY)")
-    backup = dump(url, tmp_path, 3)
+    backup = dump(url, tmp_path)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("INSERT INTO note VALUES (1), (2)")
     holder = psycopg.connect(url, application_name="django-web")  # mid-transaction: its lock blocks the DROP

@@ -28,7 +28,7 @@ def test_rows_are_told_apart_by_the_snapshot_of_the_backups_dump(tmp_path: Path,
     straddling.execute("INSERT INTO note (body) VALUES ('written while the dump ran')")
     with psycopg.connect(url, autocommit=True) as conn:  # a later transaction done before the dump: the open one
         conn.execute("INSERT INTO note (body) VALUES ('also seen by the dump')")  # is now below the snapshot's xmax
-    backup = dump(url, tmp_path / "backups", 3)
+    backup = dump(url, tmp_path / "backups")
     _, high, running = backup.snapshot.split(":")
     assert running and int(running) < int(high)  # (what makes this test: an xid the snapshot holds as in progress)
     straddling.commit()
@@ -63,7 +63,7 @@ def test_a_keeping_that_fails_leaves_no_folder(tmp_path: Path, pg_cluster: Postg
     url = pg_cluster.create_database(f"reconcile_{uuid.uuid4().hex[:8]}")
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE TABLE note (id serial PRIMARY KEY, body text NOT NULL)")
-    backup = dump(url, tmp_path / "backups", 3)
+    backup = dump(url, tmp_path / "backups")
     with psycopg.connect(url) as migration:  # the dump of the target as it is cannot be taken
         migration.execute("LOCK TABLE note IN ACCESS EXCLUSIVE MODE")
         with pytest.raises(GoliveError) as stopped:
@@ -76,7 +76,7 @@ def test_only_the_newest_dumps_are_kept_and_every_row_file(tmp_path: Path, pg_cl
     url = pg_cluster.create_database(f"reconcile_{uuid.uuid4().hex[:8]}")
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE TABLE note (id serial PRIMARY KEY, body text NOT NULL)")
-    backup = dump(url, tmp_path / "backups", 3)
+    backup = dump(url, tmp_path / "backups")
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("INSERT INTO note (body) VALUES ('written since')")
     blind = keep(url, None, None, {}, tmp_path / "reconcile", dumps_kept=2).directory  # (rows not told apart)

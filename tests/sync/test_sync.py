@@ -453,6 +453,27 @@ def test_a_damaged_backup_is_found_before_the_target_is_touched(dirfinal: Dir, c
     assert not list(backup.parent.glob(".restore-*"))  # (its script went too)
 
 
+def test_failed_attempts_never_prune_the_backup_a_data_rollback_needs(dirfinal: Dir, cli) -> None:
+    assert cli("sync", "--yes").exit_code == 0
+    backups = dirfinal.project / ".golive" / "backups"
+    (needed,) = backups.glob("target-*.dump")
+    (backups / "target-20250101-000000-000000.dump.partial").write_bytes(b"PGDMP")  # (what a killed pg_dump leaves)
+    dirfinal.source_sql("UPDATE user SET active = 'maybe' WHERE id = 7")
+    for _ in range(4):  # more failed attempts than [target].backup_keep (3): each dumped the target first
+        assert cli("sync", "--yes", "--full").exit_code == 1
+    left = sorted(backups.iterdir())
+    assert needed in left and len(left) == 3 + 1  # the newest 3, and the one the sync's undo restores
+    assert not list(backups.glob("*.partial"))
+    assert oct(backups.stat().st_mode & 0o777) == "0o700"
+    assert {oct(p.stat().st_mode & 0o777) for p in left} == {"0o600"}  # (every password hash of the site)
+    status = json.loads(cli("status", "--json").stdout)["parts"]["sync"]
+    assert status["backup"] == needed.name  # not the newest file: a failed attempt's dump restores nothing
+    restored = cli("rollback", "--yes", "--restore-data")
+    assert restored.exit_code == 0, restored.stderr
+    assert dirfinal.count("auth_user") == 0
+    assert json.loads(cli("status", "--json").stdout)["parts"]["sync"]["backup"] == "none"
+
+
 def test_status_shows_the_last_sync_and_the_backup_a_data_rollback_would_restore(dirfinal: Dir, cli) -> None:
     before = cli("status", "--json")
     assert before.exit_code == 0, before.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -119,19 +120,28 @@ class App:
         self._locks.clear()
 
     def _prune_kept(self) -> None:
-        """Container specs (with their secrets) that no step left to undo needs any more are removed."""
+        """Files no step left to undo needs any more are removed: container specs (with their secrets), and
+        the target's dumps beyond ``[target].backup_keep`` (one a data rollback still needs stays)."""
         import sqlite3
 
-        from golive.swap.kept import prune
+        from golive.swap.kept import prune as prune_specs
+        from golive.sync.backup import prune as prune_dumps
 
-        if not (self.config.state_dir / "containers").is_dir():
-            return
-        try:
-            prune(self.config.state_dir, self.journal.kept_specs())
-        except (JournalError, sqlite3.Error):  # housekeeping: a journal that cannot be read was already reported
-            return
-        except OSError as exc:
-            self.warn(f"could not tidy {self.config.state_dir / 'containers'}: {exc}")
+        state, target = self.config.state_dir, self.config.target
+        chores: list[tuple[Path, Callable[[], object]]] = [
+            (state / "containers", lambda: prune_specs(state, set(self.journal.needed("kept"))))]
+        if target is not None:
+            chores.append((state / "backups", lambda: prune_dumps(state / "backups", target.backup_keep,
+                                                                   set(self.journal.needed("backup")))))
+        for folder, tidy in chores:
+            if not folder.is_dir():
+                continue
+            try:
+                tidy()
+            except (JournalError, sqlite3.Error):  # housekeeping: a journal that cannot be read was already reported
+                return
+            except OSError as exc:
+                self.warn(f"could not tidy {folder}: {exc}")
 
     def warn(self, text: str) -> None:
         self.err.print(f"warning: {text}", style="yellow", markup=False)

@@ -78,6 +78,10 @@ def status(ctx: typer.Context, json: Json = False) -> None:
     if undoable is not None:
         n = len([s for s in a.journal.steps(undoable.id) if s.status in ("applying", "applied", "undo_failed")])
         a.say(f"rollback:  would undo {n} step(s) of run {undoable.id} (`golive rollback`)")
+    if "sync" in doc["parts"]:  # (the journal is read here, in the thread that opened it)
+        from golive.sync.status import rollback_backup
+
+        doc["parts"]["sync"]["backup"] = rollback_backup(a.journal)
     for part, info in doc["parts"].items():
         a.say(f"{part + ':':<10} " + ", ".join(f"{k}={v}" for k, v in info.items()))
     a.done(doc)

@@ -284,11 +284,16 @@ class Journal:
                                (run_id,)).fetchall()
         return [self._run(r) for r in rows]
 
-    def kept_specs(self) -> set[str]:
-        """The container specs (``<state_dir>/containers/<name>``) that steps not yet undone refer to."""
+    def needed(self, key: str) -> list[str]:
+        """The files steps not yet undone refer to under ``key`` in their records, the newest step's first:
+        ``"kept"`` (container specs, ``<state_dir>/containers/<name>``), ``"backup"`` (a sync's dump of the
+        target)."""
+        pattern = f'%"{key}"%'
         rows = self.db.execute("SELECT before, record FROM steps WHERE status != 'undone'"
-                               " AND (before LIKE '%\"kept\"%' OR record LIKE '%\"kept\"%')").fetchall()
-        return {m for row in rows for text in row if text for m in re.findall(r'"kept":\s*"([^"]+)"', text)}
+                               " AND (before LIKE ? OR record LIKE ?) ORDER BY started_at DESC, rowid DESC",
+                               (pattern, pattern)).fetchall()
+        found = re.compile(f'"{re.escape(key)}":\\s*"((?:[^"\\\\]|\\\\.)*)"')
+        return list(dict.fromkeys(json.loads(f'"{m}"') for row in rows for text in row if text for m in found.findall(text)))
 
     def latest_undoable_run(self) -> RunRow | None:
         """The most recent run that still has applied (or half-applied) steps."""

@@ -23,8 +23,8 @@ from typing import Any
 from golive.errors import GoliveError, first_line
 from golive.secrets import REDACTOR
 
-__all__ = ["FROZEN_MARK", "Backup", "dump", "dump_in", "held_error", "ms_setting", "release_writes", "restore", "writes_are_held",
-           "writes_held"]
+__all__ = ["FROZEN_MARK", "Backup", "dump", "dump_in", "held_error", "ms_setting", "prune", "release_writes", "restore",
+           "writes_are_held", "writes_held"]
 
 
 def _tool(name: str) -> str:
@@ -49,7 +49,9 @@ def _split(url: str) -> tuple[str, dict[str, str]]:
 
 
 def _run(command: list[str], env: dict[str, str], what: str) -> None:
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=3600)
+    # umask 077: what pg_dump and pg_restore write (every password hash of the site) is the owner's alone,
+    # also while it is written
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=3600, umask=0o077)
     if done.returncode != 0:
         lines = done.stderr.strip().splitlines()
         said = _said(lines)
@@ -106,21 +108,30 @@ def dump_in(url: str, exported: str, path: Path, lock_timeout: float = 30.0) -> 
     try:
         _run([_tool("pg_dump"), "-Fc", f"--snapshot={exported}", f"--lock-wait-timeout={ms_setting(lock_timeout)}",
               "-f", str(partial), "-d", conninfo], env, "pg_dump of the target")
-        partial.chmod(0o600)
         partial.rename(path)
     finally:
         partial.unlink(missing_ok=True)
 
 
-def dump(url: str, directory: Path, keep: int, lock_timeout: float = 30.0) -> Backup:
-    """pg_dump -Fc the target into ``directory``; keep the newest ``keep`` dumps."""
-    directory.mkdir(parents=True, exist_ok=True)
+def dump(url: str, directory: Path, lock_timeout: float = 30.0) -> Backup:
+    """pg_dump -Fc the target into ``directory`` (old dumps go by ``prune``, once the run is journaled)."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = directory / f"target-{datetime.now(UTC):%Y%m%d-%H%M%S-%f}.dump"
     with snapshot(url, lock_timeout) as (_, exported, text):
         dump_in(url, exported, path, lock_timeout)
-    for old in sorted(directory.glob("target-*.dump"))[:-keep]:
-        old.unlink()
     return Backup(path, text)
+
+
+def prune(directory: Path, keep: int, needed: set[str]) -> list[Path]:
+    """Remove the dumps beyond the newest ``keep``, except those a step that can still be undone names
+    (``needed``: a data rollback restores them, however many failed attempts came after), and what a
+    killed pg_dump left half written. Called with the run lock held (no dump is being written). Returns
+    what it removed."""
+    dumps = sorted(directory.glob("target-*.dump"))
+    gone = [old for old in dumps[:-keep] if str(old) not in needed] + sorted(directory.glob("target-*.dump.partial"))
+    for old in gone:
+        old.unlink(missing_ok=True)
+    return gone
 
 
 # a database-level setting golive adds while it holds writes off the target, so that whatever runs next knows

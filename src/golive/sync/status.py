@@ -1,5 +1,5 @@
 """The sync line of `golive status`: when the target was last synced, how much golive put there, and
-the backup a data rollback would restore."""
+the backup a data rollback would restore (from the journal: ``rollback_backup``)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,13 @@ def status(config: Any) -> dict[str, str] | None:
             if row[1]:
                 last = row[0].astimezone().isoformat(timespec="seconds")
                 info |= {"last": last, "mode": str(row[3]), "tables": str(row[1]), "synced_rows": str(row[2])}
-    backups = sorted((config.state_dir / "backups").glob("target-*.dump"))
-    info["backup"] = backups[-1].name if backups else "none"
     return info
+
+
+def rollback_backup(journal: Any) -> str:
+    """The dump a data rollback would restore first: the newest sync not undone yet took it before writing
+    (a failed attempt's dump, newer on disk, restores nothing)."""
+    from pathlib import Path
+
+    needed = journal.needed("backup")
+    return Path(needed[0]).name if needed else "none"

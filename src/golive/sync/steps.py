@@ -136,7 +136,7 @@ class Sync(Step):
 
         config = _config(ctx)
         target = config.require("target")
-        backup = dump(resolve_url(target.url), config.state_dir / "backups", target.backup_keep, target.lock_timeout)
+        backup = dump(resolve_url(target.url), config.state_dir / "backups", target.lock_timeout)
         ctx.log("apply", f"backup of the target: {backup.path}")
         # the dump's snapshot: what a restore would lose is what it did not see (golive.sync.reconcile)
         return {"backup": str(backup.path), "backup_snapshot": backup.snapshot}
