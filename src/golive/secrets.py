@@ -19,7 +19,10 @@ from golive.errors import ConfigError
 __all__ = ["REDACTOR", "Redactor", "SecretRef", "redact", "redact_url"]
 
 MASK = "***"
-_URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@")
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@\s]+)@")
+# a password as a parameter: a URL's query (``?user=u&password=…``) or a libpq keyword string
+# (``host=h password=…``, also quoted: ``password='a b'``)
+_PARAM_PASSWORD = re.compile(r"(?P<key>\b(?:ssl)?password\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'?|[^&\s'#]+)", re.IGNORECASE)
 
 
 class Redactor:
@@ -36,7 +39,8 @@ class Redactor:
         for value in sorted(self._values, key=len, reverse=True):
             if value in text:
                 text = text.replace(value, MASK)
-        return _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
+        text = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
+        return _PARAM_PASSWORD.sub(lambda m: f"{m['key']}{MASK}", text)
 
 
 REDACTOR = Redactor()
@@ -58,7 +62,17 @@ def redact_url(url: str) -> str:
 
 
 def url_has_password(url: str) -> bool:
-    return bool(_URL_PASSWORD.search(url))
+    return bool(_URL_PASSWORD.search(url) or _PARAM_PASSWORD.search(url))
+
+
+def url_passwords(url: str) -> list[str]:
+    """The passwords a database URL or keyword string carries, as written and as libpq reads them."""
+    from urllib.parse import unquote
+
+    found = [m["pw"] for m in _URL_PASSWORD.finditer(url)]
+    found += [m["pw"][1:-1].replace("\\'", "'") if m["pw"].startswith("'") else m["pw"]
+              for m in _PARAM_PASSWORD.finditer(url)]
+    return [form for pw in found for form in dict.fromkeys((pw, unquote(pw)))]
 
 
 def check_private(path: Path, what: str) -> None:
@@ -116,9 +130,8 @@ class SecretRef:
             check_private(path, "secret file")
             value = path.read_text().strip()
         if url:
-            match = _URL_PASSWORD.search(value)
-            if match:
-                REDACTOR.add(match["pw"])
+            for password in url_passwords(value):
+                REDACTOR.add(password)
         else:
             REDACTOR.add(value)
         return value

@@ -23,6 +23,8 @@ CASES = [
     ('[containers]\nimage = "x"\n[containers.blue]\nname = "b"\nhost_port = "abc"\n'
      '[containers.green]\nname = "g"\nhost_port = 2\n',
      "golive.toml:5: containers.blue.host_port: Input should be a valid integer, unable to parse string as an integer"),
+    ('[target]\nurl = "postgresql://localhost/db?user=u&password=hunter2"\n',
+     'golive.toml:2: target.url: holds a password: put the URL in an environment variable and write url = "env:NAME"'),
     ('[containers]\nimage = "x"\nenv = { DATABASE_URL = "postgres://app:hunter2@db/app" }\n'
      'blue = { name = "b", host_port = 1 }\ngreen = { name = "g", host_port = 2 }\n',
      'golive.toml:3: containers.env.DATABASE_URL: holds a password: write "env:NAME" (a variable of golive\'s'

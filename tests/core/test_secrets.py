@@ -1,0 +1,49 @@
+"""Passwords in database URLs are masked in every form libpq takes them, wherever they are printed."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+
+from golive.secrets import REDACTOR, SecretRef
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("postgresql://app:pa/ss@db.internal/site", "postgresql://app:***@db.internal/site"),
+    ("postgresql://db.internal/site?user=app&password=qs-secret-42", "postgresql://db.internal/site?user=app&password=***"),
+    ("host=db.internal user=app password=kw-secret-42 dbname=site", "host=db.internal user=app password=*** dbname=site"),
+    ("host=db.internal password='two words' dbname=site", "host=db.internal password=*** dbname=site"),
+    ("postgresql://app:p%40ss@db/site?sslpassword=key-pass", "postgresql://app:***@db/site?sslpassword=***"),
+])
+def test_every_form_of_a_database_password_is_masked(url: str, shown: str) -> None:
+    assert REDACTOR(url) == shown
+
+
+def test_text_that_only_talks_about_passwords_is_left_alone() -> None:
+    for text in ("FATAL: password authentication failed for user app", "http://127.0.0.1:8001/healthz",
+                 "tcp://127.0.0.1:2375"):
+        assert REDACTOR(text) == text
+
+
+def test_a_resolved_url_registers_its_password_in_each_form(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GOLIVE_TEST_URL", "postgresql://app:p%40ss-word-9@db/site")
+    SecretRef.parse("env:GOLIVE_TEST_URL").resolve(url=True)
+    assert REDACTOR("libpq said: p@ss-word-9 and p%40ss-word-9") == "libpq said: *** and ***"
+
+
+def test_status_never_shows_a_query_string_password(project: Path, cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as closed:  # a port nothing listens on: the connection error quotes the URL
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setenv("GOLIVE_TEST_TARGET", f"postgresql://127.0.0.1:{port}/site?user=app&password=qs-secret-42")
+    config = project / "golive.toml"
+    config.write_text(config.read_text() + '\n[target]\nurl = "env:GOLIVE_TEST_TARGET"\n')
+    for args in (("status",), ("status", "--json"), ("-v", "status")):
+        result = cli(*args)
+        assert "qs-secret-42" not in result.stdout + result.stderr, args
+        assert "password=***" in result.stdout + result.stderr, (args, result.stdout, result.stderr)
+    assert json.loads(cli("status", "--json").stdout)["parts"]["sync"]["error"].startswith(
+        f"cannot connect to the target database postgresql://127.0.0.1:{port}/site?user=app&password=*** ")
