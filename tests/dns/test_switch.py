@@ -321,3 +321,36 @@ def test_the_rollback_plan_shows_records_as_they_are_now(dns_project: Path, emul
                                  f"      dns www.example.org AAAA #4: {NEW6} -> {OLD6}"]
     assert cli("rollback", "--yes").exit_code == 0
     assert targets(emulator) == {("", "A"): OLD, ("www", "A"): OLD, ("www", "AAAA"): OLD6}
+
+
+def test_undoing_a_ttl_lowering_puts_back_the_ttl_and_never_the_switch_made_after_it(
+        dns_project: Path, emulator: LinodeEmulator, cli) -> None:
+    lowered = cli("dns", "lower-ttl", "--yes", "--json")
+    assert lowered.exit_code == 0, lowered.stderr
+    run = json.loads(lowered.lines[-1])["run"]
+    assert cli("dns", "switch", "--yes", "--no-ttl-wait").exit_code == 0
+    planned = cli("rollback", "--run", run, "--dry-run")
+    assert f"      dns www.example.org A #3: ttl_sec=300 -> ttl_sec=3600" in planned.lines, planned.stdout
+    assert not any(OLD in line for line in planned.lines), planned.stdout  # the plan moves no target
+    undone = cli("rollback", "--run", run, "--yes")
+    assert undone.exit_code == 0, undone.stderr
+    assert targets(emulator) == {("", "A"): NEW, ("www", "A"): NEW, ("www", "AAAA"): NEW6}  # still switched
+    assert {r["ttl_sec"] for r in zone(emulator) if r["type"] in ("A", "AAAA")} == {3600}
+    assert cli("rollback", "--yes").exit_code == 0  # the switch's own undo takes the switch back
+    assert targets(emulator) == {("", "A"): OLD, ("www", "A"): OLD, ("www", "AAAA"): OLD6}
+
+
+def test_a_second_lowering_does_not_shorten_the_wait_the_first_one_started(dns_project: Path, emulator: LinodeEmulator,
+                                                                          cli) -> None:
+    assert cli("dns", "lower-ttl", "--yes").exit_code == 0  # 3600 s -> 300 s: resolvers may hold 3600 s answers
+    assert cli("dns", "lower-ttl", "--yes", "--ttl", "30").exit_code == 0  # 300 s -> 30 s
+    journal = sqlite3.connect(dns_project / ".golive" / "journal.db")  # 300 s and more after the second lowering
+    journal.execute("UPDATE steps SET finished_at = '2020-01-01T00:00:00+00:00' WHERE kind = 'dns.lower_ttl'"
+                    " AND params = '{\"ttl\": 30}'")
+    assert journal.total_changes == 1
+    journal.commit()
+    journal.close()
+    soon = cli("dns", "switch", "--yes")
+    assert soon.exit_code == 2, soon.stdout
+    assert " UTC from 3600s: resolvers may hold the old answer until " in soon.stderr
+    assert targets(emulator) == {("", "A"): OLD, ("www", "A"): OLD, ("www", "AAAA"): OLD6}

@@ -80,6 +80,9 @@ class _RecordsStep(Step):
         dns, gateway = self._dns(ctx), self._gateway(ctx)
         domain_id: int = before["domain_id"]
         changed: list[dict[str, Any]] = []
+        # the fields this step set on each record: its undo puts back those and nothing else (undoing a TTL
+        # lowering must not take back the switch made after it)
+        fields: dict[str, list[str]] = {}
         for record in before["records"]:
             want = self.desired(ctx, record)
             if all(record[k] == v for k, v in want.items()):
@@ -88,37 +91,41 @@ class _RecordsStep(Step):
             try:
                 gateway.update(domain_id, record["id"], want)
             except GoliveError as exc:
-                self._put_back(ctx, domain_id, changed)
+                self._put_back(ctx, domain_id, changed, {**fields, str(record["id"]): list(want)})
                 raise GoliveError(f"{_label(dns, record)}: {exc.message}; the {len(changed)} record(s) changed before"
                                   " it were put back", hint=exc.hint) from None
             changed.append(record)
+            fields[str(record["id"])] = list(want)
             ctx.checkpoint("mid")
-        return before
+        return {**before, "fields": fields}
 
-    def _put_back(self, ctx: StepContext, domain_id: int, records: list[dict[str, Any]]) -> None:
+    def _put_back(self, ctx: StepContext, domain_id: int, records: list[dict[str, Any]],
+                  fields: dict[str, list[str]] | None) -> None:
         for record in reversed(records):
-            self._restore_one(ctx, domain_id, record)
+            self._restore_one(ctx, domain_id, record, _owned(fields, record))
 
-    def _restore_one(self, ctx: StepContext, domain_id: int, record: dict[str, Any]) -> None:
-        from golive.dns.gateway import MUTABLE
-
+    def _restore_one(self, ctx: StepContext, domain_id: int, record: dict[str, Any], owned: list[str]) -> None:
+        if not owned:
+            return
         dns, gateway = self._dns(ctx), self._gateway(ctx)
         now = gateway.record(domain_id, record["id"])
-        if now is None:  # deleted since: made again (or an equal record found: never a second one)
-            now = gateway.create(domain_id, record)
+        if now is None:
+            if "target" not in owned:  # (deleted since: a TTL's undo has nothing to put back)
+                ctx.log("undo", f"{_label(dns, record)}: was deleted since; left so")
+                return
+            now = gateway.create(domain_id, record)  # made again (or an equal record found: never a second one)
             ctx.log("undo", f"{_label(dns, record)}: was deleted; back as #{now['id']}")
-        diff = {k: record[k] for k in MUTABLE if now.get(k) != record[k]}
+        diff = {k: record[k] for k in owned if now.get(k) != record[k]}
         if diff:
             ctx.log("undo", f"{_label(dns, record)}: {_compact({k: now.get(k) for k in diff})} -> {_compact(diff)}")
             gateway.update(domain_id, now["id"], diff)
 
     def undo(self, ctx: StepContext, record: Record) -> None:
-        self._put_back(ctx, record["domain_id"], record["records"])
+        self._put_back(ctx, record["domain_id"], record["records"], record.get("fields"))
 
     def undo_plan(self, ctx: StepContext, changes: list[Change], record: Record) -> list[Change]:
         """From what the records are *now* back to the snapshot: a record someone changed (or deleted) since
         the run is shown as it is, and marked, instead of as the run left it."""
-        from golive.dns.gateway import MUTABLE
 
         try:
             now = {r["id"]: r for r in self._gateway(ctx).records(record["domain_id"])}
@@ -127,11 +134,14 @@ class _RecordsStep(Step):
         dns, left = self._dns(ctx), {c.what: c.after for c in changes}
         out = []
         for before in record.get("records", []):
-            label, current = _label(dns, before), now.get(before["id"])
-            if current is None:
-                out.append(Change(f"{label} (deleted since the run)", None, _compact({"target": before["target"]})))
+            label, current, owned = _label(dns, before), now.get(before["id"]), _owned(record.get("fields"), before)
+            if not owned:
                 continue
-            keys = [k for k in MUTABLE if current.get(k) != before[k]] or ["target"]
+            if current is None:
+                out.append(Change(f"{label} (deleted since the run)", None,
+                                  _compact({"target": before["target"]}) if "target" in owned else None))
+                continue
+            keys = [k for k in owned if current.get(k) != before[k]] or [k for k in owned if k in ("target", "ttl_sec")][:1]
             shown_now = _compact({k: current.get(k) for k in keys})
             moved = label in left and left[label] != _compact({k: current.get(k) for k in _keys(left[label])})
             out.append(Change(label + (" (changed since the run)" if moved else ""), shown_now,
@@ -150,8 +160,20 @@ class _RecordsStep(Step):
         return problems
 
     def manual_undo(self, record: Record) -> list[str]:
-        return [f"in the Linode DNS manager, set record #{r['id']} ({r['name'] or '(apex)'} {r['type']}) back to"
-                f" target {r['target']}, TTL {r['ttl_sec']}" for r in record.get("records", [])]
+        shown = {"target": "target {}", "ttl_sec": "TTL {}"}
+        return [f"in the Linode DNS manager, set record #{r['id']} ({r['name'] or '(apex)'} {r['type']}) back to "
+                + ", ".join(shown.get(k, k + " {}").format(r[k]) for k in owned)
+                for r in record.get("records", []) if (owned := _owned(record.get("fields"), r))]
+
+
+def _owned(fields: dict[str, list[str]] | None, record: dict[str, Any]) -> list[str]:
+    """The fields a step set on ``record`` (its undo's business). A run journaled before the step kept
+    them: every field it may have changed."""
+    from golive.dns.gateway import MUTABLE
+
+    if fields is None:
+        return list(MUTABLE)
+    return fields.get(str(record["id"]), [])
 
 
 def _keys(compact: Any) -> list[str]:

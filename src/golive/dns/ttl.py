@@ -39,7 +39,7 @@ def effective(ttl_sec: int | None) -> int:
 
 @dataclass(frozen=True)
 class Lowered:
-    """The latest applied ``dns lower-ttl``: when it finished, and the longest TTL it replaced."""
+    """An applied ``dns lower-ttl``: when it finished, and the longest TTL it replaced."""
 
     at: datetime
     old_ttl: int
@@ -50,14 +50,17 @@ class Lowered:
 
 
 def last_lowered(journal: Journal, runs: int = 500) -> Lowered | None:
+    """The applied ``dns lower-ttl`` whose replaced answers expire last from resolvers' caches. Not simply the
+    newest: lowering a day's TTL to 300 s and then to 30 s leaves the day's copies out there for a day."""
+    found: list[Lowered] = []
     for run in journal.runs(runs):
-        for step in reversed(journal.steps(run.id)):
+        for step in journal.steps(run.id):
             if step.kind == "dns.lower_ttl" and step.status == "applied" and step.finished_at and step.before:
                 lowered = [effective(r.get("ttl_sec")) for r in step.before.get("records", [])
                            if effective(r.get("ttl_sec")) > int(step.params.get("ttl", 0))]
                 if lowered:  # (one that found every TTL already short changed nothing to wait for)
-                    return Lowered(datetime.fromisoformat(step.finished_at), max(lowered))
-    return None
+                    found.append(Lowered(datetime.fromisoformat(step.finished_at), max(lowered)))
+    return max(found, key=lambda lowered: lowered.safe_at, default=None)
 
 
 def wait_reason(records: list[dict[str, Any]], cutover_ttl: int, lowered: Lowered | None,
