@@ -330,7 +330,7 @@ def test_undoing_a_ttl_lowering_puts_back_the_ttl_and_never_the_switch_made_afte
     run = json.loads(lowered.lines[-1])["run"]
     assert cli("dns", "switch", "--yes", "--no-ttl-wait").exit_code == 0
     planned = cli("rollback", "--run", run, "--dry-run")
-    assert f"      dns www.example.org A #3: ttl_sec=300 -> ttl_sec=3600" in planned.lines, planned.stdout
+    assert "      dns www.example.org A #3: ttl_sec=300 -> ttl_sec=3600" in planned.lines, planned.stdout
     assert not any(OLD in line for line in planned.lines), planned.stdout  # the plan moves no target
     undone = cli("rollback", "--run", run, "--yes")
     assert undone.exit_code == 0, undone.stderr
