@@ -47,3 +47,29 @@ def test_foreign_host_lock_needs_force(project: Path, golive_proc) -> None:
     assert golive_proc("lock", "release", cwd=project).returncode == 3
     assert golive_proc("lock", "release", "--force", cwd=project).returncode == 0
     assert golive_proc("lock", "status", cwd=project).stdout == "lock: free\n"
+
+
+def test_a_run_starting_while_status_probes_the_lock_is_not_refused(tmp_path: Path) -> None:
+    import fcntl
+    import threading
+
+    from golive.core.lock import Lock
+
+    (tmp_path / "lock").touch()  # (the lock file exists, with no record: as after any run)
+    probing = open(tmp_path / "lock")  # what `status` does: takes the flock for a moment to test it
+    fcntl.flock(probing, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    threading.Timer(0.1, lambda: (fcntl.flock(probing, fcntl.LOCK_UN), probing.close())).start()
+    run = Lock(tmp_path)
+    run.acquire("golive sync")  # refused at once before ("another run holds the lock: unknown holder", exit 3)
+    assert Lock(tmp_path).status().state == "held"
+    run.release()
+
+
+def test_an_unreadable_lock_record_is_stale_and_taken_over(project: Path, golive_proc) -> None:
+    (project / ".golive").mkdir()
+    (project / ".golive" / "lock").write_text('{"user": "ops", "host": "')  # a write cut short (a full disk)
+    status = golive_proc("lock", "status", cwd=project)
+    assert status.stdout.startswith(f"lock: stale — ?@{socket.gethostname()} pid 0 running `(unreadable lock record)`")
+    rollback = golive_proc("rollback", "--yes", cwd=project)  # it was "another host's": exit 3 until --force
+    assert rollback.returncode == 0, rollback.stderr
+    assert golive_proc("lock", "status", cwd=project).stdout == "lock: free\n"

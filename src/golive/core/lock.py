@@ -15,12 +15,17 @@ import getpass
 import json
 import os
 import socket
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from golive.core.journal import now_iso
 from golive.errors import JournalWriteError, LockHeld, state_write_hint
+
+# how long a run retries a lock that is taken: `status` tests the flock by taking it for a moment, and a run
+# starting just then must not be refused as if another run held it
+PROBE_GRACE = 0.5
 
 __all__ = ["Holder", "Lock", "LockState"]
 
@@ -63,8 +68,9 @@ class Lock:
             return None
         try:
             return Holder(**json.loads(text))
-        except (ValueError, TypeError):
-            return Holder("?", "?", 0, "(unreadable lock record)", "?")
+        except (ValueError, TypeError):  # (a write cut short: a full disk). Taken as this host's, so that a
+            # free flock makes it stale, never "another host's" that only --force could clear
+            return Holder("?", socket.gethostname(), 0, "(unreadable lock record)", "?")
 
     def _open(self) -> IO[str]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -73,13 +79,19 @@ class Lock:
 
     def acquire(self, command: str) -> None:
         fh = self._open()
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = self._read(fh)
-            fh.close()
-            raise LockHeld(f"another run holds the lock: {holder or 'unknown holder'}",
-                           hint="wait for it to finish; `golive lock status` shows it") from None
+        deadline = time.monotonic() + PROBE_GRACE
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() < deadline:  # (`golive status` may be probing it, for a moment)
+                    time.sleep(0.01)
+                    continue
+                holder = self._read(fh)
+                fh.close()
+                raise LockHeld(f"another run holds the lock: {holder or 'unknown holder'}",
+                               hint="wait for it to finish; `golive lock status` shows it") from None
         previous = self._read(fh)
         if previous and previous.host != socket.gethostname():
             fcntl.flock(fh, fcntl.LOCK_UN)
