@@ -80,6 +80,17 @@ def test_external_sigkill_while_paused_inside_a_step(project: Path, golive_proc)
     status = golive_proc("status", cwd=project)
     assert "crashed (its process is gone)" in status.stdout
     assert "rollback:  would undo 3 step(s)" in status.stdout
+    listed = golive_proc("history", "--json", cwd=project)
+    (run,) = json.loads(listed.stdout)["runs"]
+    assert (run["status"], run["crashed"]) == ("running", True)  # the journal's word, and what it means
+    assert " crashed " in golive_proc("history", cwd=project).stdout.splitlines()[-1]
+    shown = golive_proc("history", run["id"], cwd=project).stdout.splitlines()[0]
+    assert shown.startswith(f"run {run['id']}: crashrun — crashed (its process is gone: `golive rollback` undoes")
+    import sqlite3  # a rollback killed in the middle of step 3's undo: it still counts as a step to undo
+
+    with sqlite3.connect(project / ".golive" / "journal.db") as journal:
+        journal.execute("UPDATE steps SET status = 'undoing' WHERE seq = 3")
+    assert "rollback:  would undo 3 step(s)" in golive_proc("status", cwd=project).stdout
     assert golive_proc("rollback", "--yes", cwd=project).returncode == 0
     assert files(project) == initial
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from golive.cli.options import Json, app_of
+
+if TYPE_CHECKING:
+    from golive.core.journal import RunRow
 
 
 def _duration(start: str | None, end: str | None) -> str:
@@ -24,30 +27,43 @@ def history(
     json: Json = False,
 ) -> None:
     """List recent runs, or show one run's steps, changes, timings and events."""
+    from golive.core.lock import Lock
     from golive.errors import UsageError
 
     a = app_of(ctx, json)
     journal = a.journal
+    lock = Lock(a.config.state_dir).status()
+
+    def shown(r: RunRow) -> tuple[str, dict[str, Any]]:
+        """A run's status as history tells it ("running" in the journal, its process gone: crashed)."""
+        crashed = lock.crashed(r.status, r.host, r.pid)
+        return ("crashed" if crashed else r.status), {**r.as_dict(), "crashed": crashed}
+
     if run is None:
         runs = journal.runs(limit)
-        rows = []
+        rows, docs = [], []
         for r in runs:
             steps = journal.steps(r.id)
             done = sum(s.status == "applied" for s in steps)
             undone = sum(s.status == "undone" for s in steps)
+            status, doc = shown(r)
+            docs.append(doc)
             rows.append([r.id, r.command, r.started_at[:19].replace("T", " "), _duration(r.started_at, r.finished_at),
-                         r.status, f"{done}/{undone}/{len(steps)}"])
+                         status, f"{done}/{undone}/{len(steps)}"])
         if not runs:
             a.say("no runs yet")
         else:
             a.table(["RUN", "COMMAND", "STARTED (UTC)", "TOOK", "STATUS", "APPLIED/UNDONE/STEPS"], rows)
-        a.done({"runs": [r.as_dict() for r in runs]})
+        a.done({"runs": docs})
         return
     found = journal.run(run)
     if found is None:
         raise UsageError(f"no run {run} in the journal", hint="`golive history` lists the runs")
     steps = journal.steps(run)
-    a.say(f"run {found.id}: {found.command} — {found.status} (by {found.user}@{found.host}, pid {found.pid})")
+    status, doc = shown(found)
+    a.say(f"run {found.id}: {found.command} — {status}"
+          + (" (its process is gone: `golive rollback` undoes what it applied)" if doc["crashed"] else "")
+          + f" (by {found.user}@{found.host}, pid {found.pid})")
     if found.error:
         a.say(f"  error: {found.error}")
     a.table(["#", "STEP", "STATUS", "TOOK", "CHANGES"],
@@ -59,4 +75,4 @@ def history(
         for e in said:
             if e["kind"] == "log" and e["phase"] == "notice":
                 a.say(f"  ! {'' if r is found else f'rollback {r.id}: '}[{e['seq']}] {e['message']}")
-    a.done({"run": found.as_dict(), "steps": [s.as_dict() for s in steps], "events": events})
+    a.done({"run": doc, "steps": [s.as_dict() for s in steps], "events": events})

@@ -71,12 +71,14 @@ def status(ctx: typer.Context, json: Json = False) -> None:
     if last is None:
         a.say("last run:  none")
     else:
-        crashed = last.status == "running" and lock.state != "held"
+        crashed = lock.crashed(last.status, last.host, last.pid)
         state = "crashed (its process is gone)" if crashed else last.status
         doc["last_run"]["crashed"] = crashed
         a.say(f"last run:  {last.id} {last.command} — {state}")
     if undoable is not None:
-        n = len([s for s in a.journal.steps(undoable.id) if s.status in ("applying", "applied", "undo_failed")])
+        from golive.core.journal import UNDOABLE
+
+        n = len([s for s in a.journal.steps(undoable.id) if s.status in UNDOABLE])
         a.say(f"rollback:  would undo {n} step(s) of run {undoable.id} (`golive rollback`)")
     if "sync" in doc["parts"]:  # (the journal is read here, in the thread that opened it)
         from golive.sync.status import rollback_backup

@@ -54,6 +54,15 @@ class LockState:
     def as_dict(self) -> dict[str, Any]:
         return {"state": self.state, "holder": asdict(self.holder) if self.holder else None}
 
+    def crashed(self, status: str, host: str, pid: int) -> bool:
+        """Whether a run the journal says is still ``status`` "running" (on ``host``, as ``pid``) has died:
+        it is not the live holder of the lock (a later run may hold it now)."""
+        if status != "running":
+            return False
+        live = self.state == "held" and self.holder is not None
+        return not (live and self.holder is not None and (self.holder.host, self.holder.pid) == (host, pid)) \
+            and not (self.state == "foreign" and host != socket.gethostname())
+
 
 class Lock:
     def __init__(self, state_dir: Path) -> None:
