@@ -70,3 +70,32 @@ def test_unknown_format_and_run(project: Path, cli) -> None:
     assert cli("report", "nope").stderr == "error: no run nope in the journal — `golive history` lists the runs\n"
     bad = cli("report", "nope", "--format", "pdf")
     assert (bad.exit_code, bad.stderr) == (2, "error: unknown report format 'pdf' — use one of: md, html, svg\n")
+
+
+def test_a_rollback_later_leaves_the_apply_as_it_was(project: Path, cli) -> None:
+    import time
+
+    (project / "sub").mkdir()
+    (project / "sub" / "y.txt").write_text("y: old\n")
+    app = App(project / "golive.toml")
+    app.runner().run("t", [WriteFile(path=str(project / "sub" / "y.txt"), content="y\n")])
+    run_id = app.journal.runs()[0].id
+    time.sleep(1.2)
+    (project / "sub" / "y.txt").unlink()  # someone replaced the folder with a file: the undo cannot put y.txt back
+    (project / "sub").rmdir()
+    (project / "sub").write_text("not a directory")
+    assert cli("rollback", "--yes").exit_code == 4
+    (project / "sub").unlink()
+    (project / "sub").mkdir()
+    assert cli("rollback", "--yes").exit_code == 0
+    assert (project / "sub" / "y.txt").read_text() == "y: old\n"
+    rows = [line.split(" | ") for line in cli("report", run_id, "-o", "-").lines if line.startswith("| ") and "+" in line]
+    apply = next(r for r in rows if r[2] in ("apply", "failed"))
+    assert apply[2] == "apply"  # the step succeeded; its first undo failed, and the second undid it
+    assert float(apply[4].split("s")[0]) < 1.0, apply  # how long the apply took, not until the rollback began
+    took = cli("history", run_id).lines[2].split()
+    assert took[-3] == "undone" and float(took[-2].rstrip("s")) < 1.0, took
+    step = cli("history", run_id, "--json")
+    import json
+
+    assert json.loads(step.stdout)["steps"][0]["error"] is None

@@ -209,6 +209,11 @@ class Journal:
 
     @_writes
     def step_status(self, run_id: str, seq: int, status: str, error: str | None = None) -> None:
+        """A step's new status. ``finished_at`` and ``error`` are the apply's: an undo starting or failing
+        leaves them (its own times and error are the undo.* events of the run that undid it)."""
+        if status in ("undoing", "undo_failed"):
+            self.db.execute("UPDATE steps SET status = ? WHERE run_id = ? AND seq = ?", (status, run_id, seq))
+            return
         column = "undone_at" if status == "undone" else "finished_at"
         self.db.execute(f"UPDATE steps SET status = ?, error = COALESCE(?, error), {column} = ?"
                         " WHERE run_id = ? AND seq = ?", (status, redact(error), now_iso(), run_id, seq))
