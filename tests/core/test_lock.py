@@ -56,11 +56,11 @@ def test_a_run_starting_while_status_probes_the_lock_is_not_refused(tmp_path: Pa
     from golive.core.lock import Lock
 
     (tmp_path / "lock").touch()  # (the lock file exists, with no record: as after any run)
-    probing = open(tmp_path / "lock")  # what `status` does: takes the flock for a moment to test it
-    fcntl.flock(probing, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    threading.Timer(0.1, lambda: (fcntl.flock(probing, fcntl.LOCK_UN), probing.close())).start()
-    run = Lock(tmp_path)
-    run.acquire("golive sync")  # refused at once before ("another run holds the lock: unknown holder", exit 3)
+    with open(tmp_path / "lock") as probing:  # what `status` does: takes the flock for a moment to test it
+        fcntl.flock(probing, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        threading.Timer(0.1, lambda: fcntl.flock(probing, fcntl.LOCK_UN)).start()
+        run = Lock(tmp_path)
+        run.acquire("golive sync")  # refused at once before ("another run holds the lock: unknown holder", exit 3)
     assert Lock(tmp_path).status().state == "held"
     run.release()
 
