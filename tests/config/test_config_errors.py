@@ -16,7 +16,7 @@ CASES = [
      "golive.toml:4: dns.records: is required but missing — add it"),
     ('[linode]\ntoken = "abcd1234secret"\n',
      'golive.toml:2: linode.token: must be a reference "env:NAME" or "file:PATH", never the secret itself'),
-    ('[dns]\ndomain = "e.org"\nold_target = "1"\nnew_target = "2"\nrecords = [{name = "@"}]\n',
+    ('[dns]\ndomain = "e.org"\nold_target = "192.0.2.1"\nnew_target = "192.0.2.2"\nrecords = [{name = "@"}]\n',
      'golive.toml:5: dns.records[0].name: the apex is written "" (Linode never uses "@")'),
     ('[target]\nurl = "postgresql://u:hunter2@localhost/db"\n',
      'golive.toml:2: target.url: holds a password: put the URL in an environment variable and write url = "env:NAME"'),
@@ -29,13 +29,22 @@ CASES = [
      'blue = { name = "b", host_port = 1 }\ngreen = { name = "g", host_port = 2 }\n',
      'golive.toml:3: containers.env.DATABASE_URL: holds a password: write "env:NAME" (a variable of golive\'s'
      ' environment) or move it to env_file'),
-    ('[dns]\ndomain = "e.org"\nold_target = "1"\nnew_target = "2"\nrecords = [{name = ""}]\ncutover_ttl = 60\n',
+    ('[dns]\ndomain = "e.org"\nold_target = "192.0.2.1"\nnew_target = "192.0.2.2"\nrecords = [{name = ""}]\ncutover_ttl = 60\n',
      "golive.toml:6: dns.cutover_ttl: Linode would round 60s up to 120s; it keeps only 30, 120, 300, 3600, 7200,"
      " … seconds"),
     ('[containers]\nimage = "x"\nvolumes = ["/srv/media"]\n'
      'blue = { name = "b", host_port = 1 }\ngreen = { name = "g", host_port = 2 }\n',
      "golive.toml:3: containers.volumes: '/srv/media' is not \"/host/path:/container/path[:ro|rw]\" nor"
      " \"volume:/path[:ro|rw]\""),
+    ('[dns]\ndomain = "e.org"\nold_target = "192.0.2.1"\nnew_target = "198.51.100.300"\nrecords = [{name = ""}]\n',
+     "golive.toml:4: dns.new_target: '198.51.100.300' is not an IPv4 address"),
+    ('[dns]\ndomain = "e.org"\nold_target = "2001:db8::1"\nnew_target = "192.0.2.2"\nrecords = [{name = ""}]\n',
+     "golive.toml:3: dns.old_target: '2001:db8::1' is an IPv6 address; this key takes IPv4"
+     " (old_target_v6/new_target_v6 for AAAA records)"),
+    ('[dns]\ndomain = "e.org"\nold_target = "192.0.2.1"\nnew_target = "192.0.2.2"\nrecords = [{name = ""}]\n'
+     'nameservers = ["127.0.0.1:abc"]\n',
+     "golive.toml:6: dns.nameservers: '127.0.0.1:abc' is not host, host:port, ip:port or [v6]:port"
+     " (port 1-65535)"),
     ('[project\nname = 1\n',
      "golive.toml:1: not valid TOML: Expected ']' at the end of a table declaration — fix the syntax at that line"),
     ('[[verify.checks]]\nname = "a"\nurl = "http://x"\n[[verify.checks]]\nname = "b"\nurll = "http://y"\n',

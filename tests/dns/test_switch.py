@@ -354,3 +354,21 @@ def test_a_second_lowering_does_not_shorten_the_wait_the_first_one_started(dns_p
     assert soon.exit_code == 2, soon.stdout
     assert " UTC from 3600s: resolvers may hold the old answer until " in soon.stderr
     assert targets(emulator) == {("", "A"): OLD, ("www", "A"): OLD, ("www", "AAAA"): OLD6}
+
+
+def test_addresses_are_compared_as_addresses_not_as_text(dns_project: Path, emulator: LinodeEmulator,
+                                                         nameservers: list[DnsServer], cli) -> None:
+    def respell(state: dict[str, Any]) -> None:  # someone wrote the old AAAA target by hand, long-hand
+        for r in state["domains"][0]["records"]:
+            if r["type"] == "AAAA" and r["name"] == "www":
+                r["target"] = "2001:0DB8:0000::0010"
+
+    emulator.edit(respell)
+    config = dns_project / "golive.toml"
+    config.write_text(config.read_text().replace(f'new_target_v6 = "{NEW6}"', 'new_target_v6 = "2001:DB8::20"'))
+    shown = cli("dns", "show", "--json")
+    assert [r["points_at"] for r in json.loads(shown.stdout)["records"]] == ["old", "old", "old"], shown.stdout
+    assert cli("dns", "switch", "--yes", "--no-ttl-wait").exit_code == 0  # (not refused as changed by hand)
+    assert targets(emulator)[("www", "AAAA")] == NEW6
+    verified = cli("dns", "verify", "--timeout", "3")
+    assert verified.exit_code == 0, verified.stderr

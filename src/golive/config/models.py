@@ -62,6 +62,20 @@ class Linode(Section):
     timeout: float = Field(10.0, gt=0, le=300, description="seconds to wait for each answer of the Linode API")
 
 
+def _address(value: str, version: int) -> str:
+    """An IPv4 or IPv6 address in its canonical spelling (what Linode and DNS answers are compared with)."""
+    import ipaddress
+
+    try:
+        address = ipaddress.ip_address(value.strip())
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IPv{version} address") from None
+    if address.version != version:
+        raise ValueError(f"{value!r} is an IPv{address.version} address; this key takes IPv{version}"
+                         f" ({'old_target_v6/new_target_v6 for AAAA records' if version == 4 else 'old_target/new_target'})")
+    return str(address)
+
+
 class DnsRecord(Section):
     name: str = Field(description='relative to [dns].domain; "" is the apex')
     type: Literal["A", "AAAA"] = "A"
@@ -85,6 +99,30 @@ class Dns(Section):
     switch_ttl: int | None = Field(None, ge=0, le=2419200, description="also set this TTL when switching")
     nameservers: list[str] = Field(default_factory=list)
     propagation_timeout: float = Field(300, gt=0)
+
+    @field_validator("old_target", "new_target")
+    @classmethod
+    def _ipv4(cls, value: str) -> str:
+        return _address(value, 4)
+
+    @field_validator("old_target_v6", "new_target_v6")
+    @classmethod
+    def _ipv6(cls, value: str | None) -> str | None:
+        return None if value is None else _address(value, 6)
+
+    @field_validator("nameservers")
+    @classmethod
+    def _servers(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            host, port = entry, "53"
+            if entry.startswith("["):
+                host, _, rest = entry[1:].partition("]")
+                port = rest.removeprefix(":") or "53"
+            elif entry.count(":") == 1:
+                host, _, port = entry.partition(":")
+            if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+                raise ValueError(f"{entry!r} is not host, host:port, ip:port or [v6]:port (port 1-65535)")
+        return value
 
     @field_validator("cutover_ttl", "switch_ttl")
     @classmethod

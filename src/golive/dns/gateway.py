@@ -21,7 +21,7 @@ from golive.errors import ConfigError, GoliveError
 if TYPE_CHECKING:
     from golive.config.models import GoliveConfig
 
-__all__ = ["FIELDS", "MUTABLE", "LinodeDns", "OutcomeUnknown", "from_config"]
+__all__ = ["FIELDS", "MUTABLE", "LinodeDns", "OutcomeUnknown", "canonical_ip", "from_config"]
 
 FIELDS = ("id", "type", "name", "target", "priority", "weight", "port", "service", "protocol", "ttl_sec", "tag")
 MUTABLE = ("target", "priority", "weight", "port", "service", "protocol", "ttl_sec", "tag")
@@ -170,7 +170,20 @@ class OutcomeUnknown(GoliveError):
 
 
 def _fields(record: Any) -> dict[str, Any]:
-    return {key: getattr(record, key) for key in FIELDS}
+    fields = {key: getattr(record, key) for key in FIELDS}
+    if fields["type"] in ("A", "AAAA"):  # one spelling per address ("2001:0DB8::10" is 2001:db8::10), as the config's
+        fields["target"] = canonical_ip(fields["target"])
+    return fields
+
+
+def canonical_ip(text: Any) -> Any:
+    """An IP address in its one canonical spelling; anything else as it is."""
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_address(str(text).strip()))
+    except ValueError:
+        return text
 
 
 def _translate(exc: Any, what: str, api_url: str) -> GoliveError:
