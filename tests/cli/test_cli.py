@@ -285,3 +285,20 @@ def test_verbose_shows_a_traceback_only_then(project: Path, cli) -> None:
     loud = cli("-v", "history", "nope")
     assert "Traceback" not in quiet.stderr
     assert "Traceback (most recent call last)" in loud.stderr
+
+
+def test_a_sandbox_on_a_taken_port_is_one_line(project: Path, cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    monkeypatch.setenv("LINODE_TOKEN", "tok-sandbox-1")
+    with socket.socket() as tcp, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        tcp.bind(("127.0.0.1", 0))
+        tcp.listen()
+        udp.bind(("127.0.0.1", 0))
+        api = cli("sandbox", "linode", "--port", str(tcp.getsockname()[1]))
+        assert (api.exit_code, api.stderr) == (2, f"error: cannot serve the Linode emulator on 127.0.0.1:"
+                                                  f"{tcp.getsockname()[1]}: Address already in use — pick another"
+                                                  " --port (one nothing listens on)\n")
+        dns = cli("sandbox", "dns", "--port", str(udp.getsockname()[1]))
+        assert (dns.exit_code, dns.stderr) == (2, f"error: cannot serve DNS on 127.0.0.1:{udp.getsockname()[1]}: Address"
+                                                  " already in use — pick another --port (one nothing listens on)\n")

@@ -131,3 +131,38 @@ def test_check_names_container_secrets_that_do_not_resolve_and_an_env_file_other
     shared = cli("config", "check", env={"GOLIVE_TEST_NOT_SET": "set"})
     assert shared.stderr == (f"warning: containers.env_file {project}/app.env is readable by group/others (mode 0640);"
                              f" `golive swap` will stop (run: chmod 600 {project}/app.env)\n")
+
+
+def test_files_golive_cannot_read_or_make_are_one_line_with_exit_2(project: Path, cli) -> None:
+    (project / "conf.d").mkdir()
+    assert (cli("-c", "conf.d", "status").exit_code, cli("-c", "conf.d", "status").stderr) == (
+        2, "error: conf.d is not a file — pass -c the path of golive.toml itself\n")
+    latin = project / "latin1.toml"
+    latin.write_bytes(b'[project]\nname = "caf\xe9"\n')
+    latin.chmod(0o600)
+    assert (cli("-c", "latin1.toml", "config", "check").exit_code, cli("-c", "latin1.toml", "config", "check").stderr) == (
+        2, "error: latin1.toml:2: not UTF-8 text (byte 0xe9) — save the file as UTF-8\n")
+    (project / "golive.toml").write_text('[project]\nname = "x"\nstate_dir = "golive.toml/state"\n')
+    made = cli("status")
+    assert (made.exit_code, made.stderr) == (2, f"error: cannot make the state dir {project}/golive.toml/state: Not a"
+                                                " directory — fix [project].state_dir, or that folder's permissions\n")
+
+
+def test_a_relative_file_secret_is_read_from_the_configs_folder_and_checked_for_its_mode(
+        project: Path, cli, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    (project / "secrets").mkdir()
+    token = project / "secrets" / "linode-token"
+    token.write_text("tok-file-secret-1234\n")
+    token.chmod(0o644)
+    config = project / "golive.toml"
+    config.write_text(config.read_text() + '\n[linode]\ntoken = "file:secrets/linode-token"\n')
+    monkeypatch.chdir(tmp_path_factory.mktemp("elsewhere"))  # golive started from another folder, -c to the config
+    checked = cli("-c", str(config), "config", "check")
+    assert checked.exit_code == 0
+    assert checked.stderr == (f"warning: linode.token {token} is readable by group/others (mode 0644); commands that"
+                              f" need it will stop (run: chmod 600 {token})\n")
+    token.chmod(0o600)
+    assert cli("-c", str(config), "config", "check").stderr == ""  # (found from the config's folder)
+    from golive.config.loader import load_config
+
+    assert load_config(config).linode.token.resolve() == "tok-file-secret-1234"

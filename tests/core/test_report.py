@@ -72,6 +72,18 @@ def test_unknown_format_and_run(project: Path, cli) -> None:
     assert (bad.exit_code, bad.stderr) == (2, "error: unknown report format 'pdf' — use one of: md, html, svg\n")
 
 
+def test_a_report_path_that_cannot_be_written_is_one_line(project: Path, cli) -> None:
+    seed(project)
+    crashrun(project, "4:mid:raise")
+    run_id = App(project / "golive.toml").journal.runs()[0].id
+    (project / "out").mkdir()
+    for target in ("out", "a.txt/report.md"):  # a folder; a path through a file
+        written = cli("report", run_id, "-o", target)
+        assert written.exit_code == 2 and written.stderr.startswith(f"error: cannot write the report to {target}: "), \
+            written.stderr
+        assert written.stderr.endswith(" — pass -o a file path you may write, or -o - for stdout\n")
+
+
 def test_a_rollback_later_leaves_the_apply_as_it_was(project: Path, cli) -> None:
     import time
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json as jsonlib
 import re
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -41,6 +42,9 @@ def check(ctx: typer.Context, json: Json = False) -> None:
     for ref in refs:
         if not ref["available"]:
             a.warn(f"{ref['key']} = {ref['ref']!r} does not resolve here (not set); commands that need it will stop")
+    for key, ref in _secret_refs(config):
+        if ref.kind == "file" and ref.available():
+            _private(a, Path(ref.target), key)
     _env_file(a, config)
     a.done({"valid": True, "path": str(config.path), "sections": sections, "secrets": refs})
 
@@ -48,19 +52,23 @@ def check(ctx: typer.Context, json: Json = False) -> None:
 def _env_file(a: Any, config: Any) -> None:
     """[containers].env_file holds the application's secrets: a swap stops if it is missing or others may
     read it; say so here first."""
-    from golive.errors import ConfigError
-    from golive.secrets import check_private
-
     if config.containers is None or config.containers.env_file is None:
         return
     path = config.resolve(config.containers.env_file)
     if not path.is_file():
         a.warn(f"containers.env_file {path} does not exist; `golive swap` will stop")
         return
+    _private(a, path, "containers.env_file", "`golive swap` will stop")
+
+
+def _private(a: Any, path: Path, what: str, then: str = "commands that need it will stop") -> None:
+    from golive.errors import ConfigError
+    from golive.secrets import check_private
+
     try:
-        check_private(path, "containers.env_file")
+        check_private(path, what)
     except ConfigError as exc:
-        a.warn(f"{exc.message}; `golive swap` will stop ({exc.hint})")
+        a.warn(f"{exc.message}; {then} ({exc.hint})")
 
 
 def _plain(value: Any) -> Any:

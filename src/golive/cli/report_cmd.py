@@ -27,7 +27,13 @@ def report(
         typer.echo(text, nl=False)
         return
     path = output or a.config.state_dir / "reports" / f"{run}.{fmt}"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    except OSError as exc:
+        from golive.errors import UsageError
+
+        raise UsageError(f"cannot write the report to {path}: {exc.strerror or exc}",
+                         hint="pass -o a file path you may write, or -o - for stdout") from None
     a.say(f"wrote {path}")
     a.done({"run": run, "format": fmt, "path": str(path)})

@@ -41,7 +41,11 @@ def linode(
     if not token:
         raise UsageError(f"environment variable {token_env} is not set", hint=f"export {token_env}=<any test token>")
     fresh = not state.exists()
-    emulator = LinodeEmulator(state, port=port)
+    try:
+        emulator = LinodeEmulator(state, port=port)
+    except OSError as exc:
+        raise UsageError(f"cannot serve the Linode emulator on 127.0.0.1:{port}: {exc.strerror or exc}",
+                         hint="pick another --port (one nothing listens on)") from None
     emulator.edit(lambda s: s["tokens"].update({token: ["domains:read_write"]}))
     if seed and fresh:
         emulator.edit(lambda s: seed_domain(s, seed, target, ttl=ttl))
@@ -63,7 +67,13 @@ def dns(
     from golive.sandbox.dns import DnsServer
 
     a = app_of(ctx)
-    server = DnsServer(state, port=port, delay=delay).start()
+    try:
+        server = DnsServer(state, port=port, delay=delay).start()
+    except OSError as exc:
+        from golive.errors import UsageError
+
+        raise UsageError(f"cannot serve DNS on 127.0.0.1:{port}: {exc.strerror or exc}",
+                         hint="pick another --port (one nothing listens on)") from None
     a.say(f"authoritative DNS on 127.0.0.1:{server.port} (UDP+TCP), delay {delay:g}s;"
           f' use nameservers = ["127.0.0.1:{server.port}"]. Ctrl-C stops it.')
     try:

@@ -114,8 +114,17 @@ def load_config(path: Path) -> Any:
 
     if not path.exists():
         raise ConfigError(f"no config file at {path}", hint="run `golive init` to write one, or pass -c PATH")
+    if not path.is_file():
+        raise ConfigError(f"{path} is not a file", hint="pass -c the path of golive.toml itself")
     check_private(path, "config file")
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        row = path.read_bytes()[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{row}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x})",
+                          hint="save the file as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}", hint="check its permissions") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -136,4 +145,25 @@ def load_config(path: Path) -> Any:
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise ConfigError(f"{at}: {_dotted(loc)}: {_message(dict(err), GoliveConfig)}{more}") from None
     base = path.resolve().parent
-    return config.model_copy(update={"base_dir": base, "path": path})
+    return _rebased(config, base).model_copy(update={"base_dir": base, "path": path})
+
+
+def _rebased(value: Any, base: Path) -> Any:
+    """``value`` with every relative ``file:`` secret reference made absolute from the config's folder (as
+    every other path in the config is), not from wherever golive was started."""
+    from golive.secrets import SecretRef
+
+    if isinstance(value, SecretRef):
+        if value.kind == "file" and not Path(value.target).is_absolute():
+            return SecretRef(f"file:{base / value.target}", value.key_path)
+        return value
+    if hasattr(type(value), "model_fields") and not isinstance(value, type):
+        update = {name: _rebased(getattr(value, name), base) for name in type(value).model_fields}
+        return value.model_copy(update={k: v for k, v in update.items() if v is not getattr(value, k)})
+    if isinstance(value, list):
+        items = [_rebased(v, base) for v in value]
+        return items if any(a is not b for a, b in zip(items, value, strict=True)) else value
+    if isinstance(value, dict):
+        rebased = {k: _rebased(v, base) for k, v in value.items()}
+        return rebased if any(rebased[k] is not value[k] for k in value) else value
+    return value

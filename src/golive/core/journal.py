@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from golive.errors import JournalError, JournalWriteError, state_write_hint
+from golive.errors import ConfigError, JournalError, JournalWriteError, state_write_hint
 from golive.secrets import redact
 
 _T = TypeVar("_T")
@@ -124,7 +124,11 @@ def _writes(method: Callable[..., _T]) -> Callable[..., _T]:
 class Journal:
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # (a path through a file, a folder golive may not write)
+            raise ConfigError(f"cannot make the state dir {path.parent}: {exc.strerror or exc}",
+                              hint="fix [project].state_dir, or that folder's permissions") from None
         try:
             self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
             self.db.execute("PRAGMA journal_mode=WAL")
