@@ -356,3 +356,77 @@ def test_an_incremental_sync_stops_only_for_rows_both_sides_changed(tmp_path: Pa
     assert (result.mode, result.updated) == ("incremental", 2)
     with psycopg.connect(url) as conn:  # 3 was not read (its source row did not change): the new app's age stays
         assert conn.execute("SELECT id, age FROM person WHERE id IN (3, 4) ORDER BY id").fetchall() == [(3, 99), (4, 4)]
+
+
+EV_MAPPING = """{options}[[table]]
+source = "ev"
+target = "ev"
+key = "id"
+changed = "stamp"
+[table.columns]
+id = "id"
+v = "v"
+"""
+
+
+def make_ev(tmp_path: Path, pg_cluster, stamps: list[object], options: str = "") -> tuple[Path, str, object]:
+    source = tmp_path / "ev.db"
+    db = sqlite3.connect(source)
+    db.execute("CREATE TABLE ev (id INTEGER PRIMARY KEY, v TEXT, stamp)")  # (no affinity: stored as given)
+    db.executemany("INSERT INTO ev VALUES (?, ?, ?)", [(i, f"v{i}", s) for i, s in enumerate(stamps, 1)])
+    db.commit()
+    db.close()
+    name = f"engine_{uuid.uuid4().hex[:8]}"
+    url = pg_cluster.create_database(name)
+    pg_cluster.psql("CREATE TABLE ev (id bigint PRIMARY KEY, v text)", name)
+    (tmp_path / "mapping.toml").write_text(EV_MAPPING.format(options=options))
+    return source, url, load_mapping(tmp_path / "mapping.toml")
+
+
+def _touch(source: Path, key: int, stamp: object) -> None:
+    db = sqlite3.connect(source)
+    db.execute("UPDATE ev SET v = 'changed', stamp = ? WHERE id = ?", (stamp, key))
+    db.commit()
+    db.close()
+
+
+@pytest.mark.parametrize(("newest", "older", "later", "options"), [
+    ("2024-06-01T09:00:00", "2024-05-01 09:00:00", "2024-06-01 10:00:00", ""),  # ' ' sorts before 'T'
+    ("2024-06-01T09:00:00", "2024-05-01 09:00:00", "2024-06-01 08:58:20", ""),  # in the overlap window
+    ("2024-06-01T09:00:00.5", "2024-05-01 09:00:00", "2024-06-01 09:30:00.25", ""),
+    ("2024-06-01T09:00:00Z", "2024-05-01 09:00:00+00:00", "2024-06-01 12:00:00+02:00", ""),
+    ("2024-06-01T09:00:00+00:00", "2024-05-01 09:00:00", "2024-06-01 11:30:00",  # naive: Berlin time (09:30Z)
+     '[options]\nsource_timezone = "Europe/Berlin"\n'),
+    (2460462.875, 2460431.875, 2460462.9, ""),  # julian days
+    (1717232400, 1714554000, 1717236000, ""),  # unix time
+    (1717232400, 1714554000, 1717232300, ""),  # unix time, in the overlap window
+])
+def test_an_incremental_read_compares_sqlite_stamps_by_time_not_text(tmp_path: Path, pg_cluster, newest: object,
+                                                                     older: object, later: object, options: str) -> None:
+    source, url, mapping = make_ev(tmp_path, pg_cluster, [newest, older, older], options)
+    engine(source, url, mapping).run(mapping.tables)
+    _touch(source, 2, later)
+    [result] = engine(source, url, mapping).run(mapping.tables)
+    assert (result.mode, result.updated, result.verified) == ("incremental", 1, True)
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT v FROM ev WHERE id = 2").fetchone()[0] == "changed"
+    [checked] = engine(source, url, mapping).verify_only(mapping.tables)
+    assert checked.verified
+
+
+@pytest.mark.parametrize(("stamps", "later", "what"), [
+    (["2024-06-01T09:00:00", "2024-05-01 09:00:00"], "last tuesday", "a value that is not a date-time (id=2: 'last tuesday')"),
+    (["2024-06-01T09:00:00", "2024-05-01 09:00:00"], 1717236000, "a number among date-time text (id=2: 1717236000)"),
+    ([1717232400, 1714554000], "2024-06-01 10:00:00", "text among numbers (id=2: '2024-06-01 10:00:00')"),
+])
+def test_a_changed_column_mixing_kinds_or_holding_no_date_time_stops_the_incremental_sync_naming_the_row(
+        tmp_path: Path, pg_cluster, stamps: list[object], later: object, what: str) -> None:
+    source, url, mapping = make_ev(tmp_path, pg_cluster, stamps)
+    engine(source, url, mapping).run(mapping.tables)
+    _touch(source, 2, later)
+    with pytest.raises(GoliveError) as caught:
+        engine(source, url, mapping).run(mapping.tables)
+    assert caught.value.message == (f"table ev -> ev: the `changed` column stamp holds {what}, so golive cannot tell"
+                                    " which rows changed since the last sync; nothing was written")
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT v FROM ev WHERE id = 2").fetchone()[0] == "v2"

@@ -26,14 +26,14 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from golive.errors import ConfigError, GoliveError
-from golive.sync import conflicts, digests, state
+from golive.sync import conflicts, digests, stamps, state
 from golive.sync.backup import held_error, ms_setting, writes_are_held
 from golive.sync.checks import collisions, foreign_rows, orphans
 from golive.sync.mapping import Mapping, TableMap
@@ -128,16 +128,19 @@ class _Staged:
         self.count += len(rows)
 
 
-def _since(watermark: str, overlap: float, pg_source: bool) -> Any:
-    """The watermark less the overlap window, in the form the source compares with."""
-    try:
-        return int(watermark)  # a version counter: no window
-    except ValueError:
-        pass
-    moment = datetime.fromisoformat(watermark) - timedelta(seconds=overlap)
-    if pg_source:
-        return moment
-    return moment.isoformat() if "T" in watermark else str(moment)  # SQLite compares the text
+def _since(table: TableMap, watermark: str, overlap: float, source: Source, zone: ZoneInfo) -> Any:
+    """The watermark less the overlap window, in the form the source compares with: typed values for
+    PostgreSQL, a comparison by time (or number) for SQLite (:mod:`golive.sync.stamps`)."""
+    assert table.changed is not None
+    if source.pg is None:
+        return stamps.sqlite_since(ident(table.changed), watermark, overlap, zone, table.target)
+    number = stamps.parse_number(watermark)
+    if number is not None:
+        return stamps.number_since(number, overlap)
+    moment = stamps.moment(watermark)
+    if moment is None:
+        raise stamps.unreadable_watermark(table.target, watermark)
+    return moment - timedelta(seconds=overlap)
 
 
 class SyncEngine:
@@ -299,7 +302,7 @@ class SyncEngine:
         since = None
         if not full and table.changed and before is not None and before.watermark is not None:
             result.mode = "incremental"
-            since = _since(before.watermark, self.mapping.options.overlap_seconds, source.pg is not None)
+            since = _since(table, before.watermark, self.mapping.options.overlap_seconds, source, self.zone)
         # an incremental sync digests the few rows it reads as it stages them; a full read digests them all
         # again from the same snapshot in a thread, while the server merges and verifies (below)
         staged = self._stage_once(source, target, table, types, since, result, total, digest=since is not None)
@@ -513,8 +516,8 @@ class SyncEngine:
                 staged.see_newest(batch)
                 self.rejects += batch.rejects
                 self.problems += batch.problems
-                if batch.earliest_rejected is not None and (staged.earliest_rejected is None
-                                                            or batch.earliest_rejected < staged.earliest_rejected):
+                if batch.earliest_rejected is not None and (staged.earliest_rejected is None or stamps.time_key(
+                        batch.earliest_rejected, self.zone) < stamps.time_key(staged.earliest_rejected, self.zone)):
                     staged.earliest_rejected = batch.earliest_rejected
                 self.progress(table.target, result.read, max(total, result.read), "copy")  # inside the COPY
         result.hash_formats = dict(pipe.formats)

@@ -21,6 +21,7 @@ from typing import Any
 from golive.sync.mapping import Column, TableMap
 from golive.sync.passwords import hash_format
 from golive.sync.pgtypes import ColumnType, fit_column, not_none
+from golive.sync.stamps import time_key
 from golive.sync.transforms import Reject
 from golive.sync.verify import as_int_key, canonical
 
@@ -150,7 +151,8 @@ class RowPipe:
             batch.rejects.append({"table": self.table.target, "key": self._label(raw[i]), "column": column,
                                   "reason": reason})
             stamp = raw[i][changed] if changed is not None else None
-            if stamp is not None and (batch.earliest_rejected is None or stamp < batch.earliest_rejected):
+            if stamp is not None and (batch.earliest_rejected is None or time_key(stamp, self.zone) <
+                                      time_key(batch.earliest_rejected, self.zone)):  # (by time: not ' ' < 'T')
                 batch.earliest_rejected = stamp
 
 

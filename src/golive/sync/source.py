@@ -11,6 +11,7 @@ from typing import Any
 
 from golive.errors import GoliveError, first_line
 from golive.sync.mapping import TableMap
+from golive.sync.stamps import SqliteSince, stamp_error
 
 __all__ = ["Source", "ident", "unlocked"]
 
@@ -139,7 +140,13 @@ class Source:
         one column), only rows whose key is in one of the ``[low, high)`` ranges (None: unbounded)."""
         cols = columns or ", ".join(ident(c) for c in table.source_columns)
         conditions, params = [], list[Any]()
-        if since is not None and table.changed:
+        flagged = isinstance(since, SqliteSince) and table.changed is not None
+        if isinstance(since, SqliteSince) and table.changed:  # compared by time (golive.sync.stamps)
+            conditions.append(since.condition)
+            params += [self.scalar("SELECT julianday(?) AS d", (p,)) for p in since.params] \
+                if since.kind == "date-time" else since.params
+            cols += f", {since.flag}"
+        elif since is not None and table.changed:
             conditions.append(f"({ident(table.changed)} IS NULL OR {ident(table.changed)} >= {self.placeholder})")
             params.append(since)
         if ranges is not None:
@@ -158,7 +165,7 @@ class Source:
             cursor.row_factory = None  # plain tuples
             cursor.execute(sql, tuple(params))
             while batch := cursor.fetchmany(size):
-                yield batch
+                yield self._unflagged(table, since, batch) if flagged else batch
             return
         from psycopg.rows import tuple_row
 
@@ -167,6 +174,18 @@ class Source:
             cur.execute(sql, tuple(params))
             while batch := cur.fetchmany(size):
                 yield batch
+
+    @staticmethod
+    def _unflagged(table: TableMap, since: SqliteSince, batch: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """The rows without their last column, the flag of a ``changed`` stamp that cannot be compared with the
+        watermark (the incremental read's few rows): a flagged one stops the sync, naming it."""
+        bad = next((row for row in batch if row[-1]), None)
+        if bad is not None:
+            assert table.changed is not None
+            at = table.source_columns.index
+            key = ", ".join(f"{k}={bad[at(k)]!r}" for k in table.key)
+            raise stamp_error(table.label(), table.changed, since.kind, key, bad[at(table.changed)])
+        return [row[:-1] for row in batch]
 
     def digest_batches(self, table: TableMap, keys: list[Any] | None = None,
                        size: int = 5000) -> Iterator[list[tuple[Any, int]]]:
