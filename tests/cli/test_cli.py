@@ -202,7 +202,7 @@ def test_rollback_json_is_ndjson_events_then_a_result(project: Path, cli) -> Non
     assert events[-1]["ok"] is True and events[-1]["target"] == run_id
     assert not (project / "f1.txt").exists()
     again = json.loads(cli("rollback", "--yes", "--json").stdout)
-    assert again == {"ok": True, "rolled_back": None, "steps": []}
+    assert again == {"event": "result", "ok": True, "rolled_back": None, "steps": []}  # NDJSON too, ending in a result
 
 
 def test_json_error_document(project: Path, cli) -> None:
@@ -232,6 +232,14 @@ def test_bad_options_are_one_line_naming_the_option_and_where_help_is(project: P
                                                 " `golive swap finalize --help` lists what it takes\n"),
     }
     assert "Usage:" in cli("lock").stdout  # a group run bare still shows its help
+    for args in (("history", "--json", "-n", "0"), ("--json-nope",), ("sync", "--json", "--nope")):
+        failed = cli(*args)  # --json: the error document on stdout too, whichever option failed to parse
+        assert failed.exit_code == 2
+        if "--json" in args:
+            assert json.loads(failed.stdout)["error"]["type"] == "UsageError", args
+            assert json.loads(failed.stdout)["error"]["message"] == failed.stderr.split("error: ")[1].split(" — ")[0]
+        else:
+            assert failed.stdout == ""
 
 
 def test_lock_status_and_release_of_a_stale_lock(project: Path, cli) -> None:

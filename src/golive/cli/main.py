@@ -22,9 +22,13 @@ ClickUsageError: type[Exception] = typer.BadParameter.__mro__[1]
 NoArgsIsHelpError: Any = getattr(importlib.import_module(ClickUsageError.__module__), "NoArgsIsHelpError", ())
 
 
-def _one_line_usage(exc: Any) -> NoReturn:
+def _one_line_usage(exc: Any, argv: tuple[str, ...]) -> NoReturn:
     """A usage error as every golive error is: one line naming what is wrong and where help is (click draws
-    the usage and a box around the message). A command run without arguments still shows its help."""
+    the usage and a box around the message), and with ``--json`` the error document on stdout. A command
+    run without arguments still shows its help."""
+    from golive.cli.render import render_error
+    from golive.errors import UsageError
+
     if isinstance(exc, NoArgsIsHelpError):
         raise exc
     names: list[str] = []
@@ -33,14 +37,16 @@ def _one_line_usage(exc: Any) -> NoReturn:
         names.append(ctx.info_name or "")
         ctx = ctx.parent
     where = " ".join(["golive", *reversed(names)])
-    typer.echo(f"error: {exc.format_message()} — `{where} --help` lists what it takes", err=True)
-    raise typer.Exit(2)
+    app = App(Path("golive.toml"))
+    app.json = "--json" in argv  # (the options were not parsed: that is what failed)
+    raise typer.Exit(render_error(app, UsageError(exc.format_message(), hint=f"`{where} --help` lists what it takes")))
 
 
 class GoliveGroup(TyperGroup):
     """The root group: lazy subgroups (cli/groups.py), and the one place errors are rendered."""
 
     _listing = False
+    _argv: tuple[str, ...] = ()  # the command line, for the usage errors parsing it raises
 
     def list_commands(self, ctx: Any) -> list[str]:
         return [*super().list_commands(ctx), *(g for g in GROUPS if g not in self.commands)]
@@ -65,10 +71,11 @@ class GoliveGroup(TyperGroup):
             self._listing = False
 
     def make_context(self, info_name: Any, args: Any, parent: Any = None, **extra: Any) -> Any:
+        self._argv = tuple(args)
         try:
             return super().make_context(info_name, args, parent, **extra)
         except ClickUsageError as exc:  # the root's own options
-            _one_line_usage(exc)
+            _one_line_usage(exc, self._argv)
 
     def invoke(self, ctx: Any) -> Any:
         from golive.errors import GoliveError, Interrupted
@@ -76,7 +83,7 @@ class GoliveGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except ClickUsageError as exc:  # a subcommand's: an unknown option, --max-rejects -1
-            _one_line_usage(exc)
+            _one_line_usage(exc, self._argv)
         except KeyboardInterrupt:
             return self._fail(ctx, Interrupted("interrupted", hint="`golive status` shows where things stand"))
         except BrokenPipeError:  # the reader went away (`golive history | head`): click ends quietly (exit 1)

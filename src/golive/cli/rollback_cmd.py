@@ -45,7 +45,8 @@ def rollback(
     runner = a.runner({"restore_data": restore_data})
     if target is None or not runner.undoable(target.id):
         a.say("nothing to roll back: no run has applied steps")
-        a.done({"rolled_back": None, "steps": []})
+        if a.json:  # (a rollback is a run command: its output is NDJSON ending in a result, also when empty)
+            a.emit_json({"event": "result", "ok": True, "rolled_back": None, "steps": []})
         return
     planned = runner.rollback_plan(target)
     what = f"rollback of run {target.id} ({target.command})"
@@ -80,7 +81,8 @@ def _through(a: Any, first: str, restore_data: bool, dry_run: bool, yes: bool) -
             break
     if not runs:
         a.say(f"nothing to roll back: no run since {first} has applied steps")
-        a.done({"rolled_back": [], "steps": []})
+        if a.json:
+            a.emit_json({"event": "result", "ok": True, "rolled_back": [], "steps": []})
         return
     plans = [(run, runner.rollback_plan(run)) for run in runs]
     for run, planned in plans:
