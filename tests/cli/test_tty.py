@@ -13,9 +13,9 @@ from pathlib import Path
 from tests.cli.test_cli import applied_run
 
 
-def run_in_pty(args: list[str], cwd: Path, answer: str) -> tuple[int, str]:
+def run_in_pty(args: list[str], cwd: Path, answer: str, columns: int = 120) -> tuple[int, str]:
     master, slave = pty.openpty()
-    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"} | {"TERM": "xterm", "COLUMNS": "120"}
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"} | {"TERM": "xterm", "COLUMNS": str(columns)}
     proc = subprocess.Popen([sys.executable, "-m", "golive", *args], cwd=cwd, stdin=slave, stdout=slave,
                             stderr=slave, env=env, close_fds=True)
     os.close(slave)
@@ -55,3 +55,15 @@ def test_prompt_no_changes_nothing(project: Path) -> None:
     assert code == 1
     assert "not confirmed; nothing was changed" in screen
     assert (project / "f1.txt").exists() and (project / "f2.txt").exists()
+
+
+def test_a_narrow_terminal_shows_every_value_whole(project: Path) -> None:
+    run_id = applied_run(project)
+    code, out = run_in_pty(["history"], project, "", columns=40)
+    assert code == 0
+    import re
+
+    plain = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", out).replace("\r", "")
+    assert f"RUN: {run_id}" in plain.splitlines(), plain  # not "2026…": the id `rollback --run` needs
+    assert "STATUS: succeeded" in plain.splitlines()
+    assert "…" not in plain

@@ -79,6 +79,15 @@ class App:
 
         if self.json:
             return
+        natural = sum(max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(columns)) + 3 * (len(columns) - 1)
+        if self.tty and natural > self.out.width:  # too narrow for the table: a block per row, nothing cut short
+            if title:  # (a run id or an address shown as "2026…" cannot be used)
+                self.out.print(title, style="bold", markup=False)
+            for row in rows:
+                for column, value in zip(columns, row, strict=True):
+                    self.out.print(f"{column}: {value}", markup=False, highlight=False, overflow="fold")
+                self.out.print()
+            return
         table = Table(*columns, title=title if self.tty else None, box=box.SIMPLE_HEAD if self.tty else None,
                       show_edge=False, pad_edge=False, header_style="bold" if self.tty else "")
         for row in rows:
