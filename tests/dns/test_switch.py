@@ -372,3 +372,18 @@ def test_addresses_are_compared_as_addresses_not_as_text(dns_project: Path, emul
     assert targets(emulator)[("www", "AAAA")] == NEW6
     verified = cli("dns", "verify", "--timeout", "3")
     assert verified.exit_code == 0, verified.stderr
+
+
+def test_a_rollback_with_the_linode_api_down_is_one_line_and_names_the_api(dns_project: Path, emulator: LinodeEmulator,
+                                                                           cli) -> None:
+    assert cli("dns", "switch", "--yes", "--no-ttl-wait").exit_code == 0
+    emulator.stop()  # (the connection is refused from here on)
+    failed = cli("rollback", "--yes")
+    assert failed.exit_code == 4
+    first = failed.stderr.splitlines()[0]
+    assert first.startswith("error: undo of step 1 (dns switch to new) of run "), first
+    assert f"failed: cannot reach the Linode API at {emulator.url} (read record " in first, first
+    assert first.endswith("): connection refused — check [linode].api_url and the network; nothing was changed by this"
+                          " call — do the manual steps listed, then `golive rollback` again"), first
+    assert "  by hand: in the Linode DNS manager, set record #1 ((apex) A) back to target 203.0.113.10" in failed.stderr
+    assert "HTTPConnectionPool" not in failed.stderr

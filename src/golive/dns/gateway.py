@@ -119,14 +119,22 @@ class LinodeDns:
         return list(self._call(f"list records of domain {domain_id}", load))
 
     def record(self, domain_id: int, record_id: int) -> dict[str, Any] | None:
+        """The record as it is now; None when it is gone (deleted since)."""
         from linode_api4.errors import ApiError
 
-        try:
-            return dict(self.client.get(f"/domains/{domain_id}/records/{record_id}"))
-        except ApiError as exc:
-            if exc.status == 404:
-                return None
-            raise _translate(exc, f"read record {record_id}", self.api_url) from None
+        def read() -> dict[str, Any] | None:
+            try:
+                found = dict(self.client.get(f"/domains/{domain_id}/records/{record_id}"))
+            except ApiError as exc:
+                if exc.status == 404:
+                    return None
+                raise
+            if found.get("type") in ("A", "AAAA"):
+                found["target"] = canonical_ip(found.get("target"))
+            return found
+
+        answer: dict[str, Any] | None = self._call(f"read record {record_id}", read)
+        return answer
 
     def update(self, domain_id: int, record_id: int, values: dict[str, Any]) -> dict[str, Any]:
         from linode_api4 import DomainRecord
