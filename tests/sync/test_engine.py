@@ -188,7 +188,7 @@ def test_a_synced_row_rejected_under_max_rejects_keeps_its_old_version_and_the_s
         assert conn.execute("SELECT id, age, name FROM person WHERE id IN (10, 11) ORDER BY id").fetchall() == \
             [(10, 10, "P10"), (11, 11, "renamed")]
     [checked] = engine(source, url, mapping).verify_only(mapping.tables)  # the source and target do differ there
-    assert (checked.verified, checked.mismatched_keys) == (False, ["10"])
+    assert (checked.verified, checked.mismatched_keys) == (False, ["id=10 (age: 'unknown' is not an integer)"])
 
 
 def test_invalid_utf8_where_no_row_can_be_rejected_for_it_is_one_clear_error(tmp_path: Path, pg_cluster) -> None:
@@ -430,3 +430,21 @@ def test_a_changed_column_mixing_kinds_or_holding_no_date_time_stops_the_increme
                                     " which rows changed since the last sync; nothing was written")
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT v FROM ev WHERE id = 2").fetchone()[0] == "v2"
+
+
+@pytest.mark.parametrize("deep", [True, False])
+def test_verification_reports_source_rows_that_cannot_be_carried_over(tmp_path: Path, pg_cluster, deep: bool) -> None:
+    source, url, mapping = make(tmp_path, pg_cluster, 20)
+    db = sqlite3.connect(source)
+    db.execute("UPDATE person SET age = 'x3' WHERE id = 3")  # rejected by the sync (allowed): not in the target
+    db.commit()
+    engine(source, url, mapping, max_rejects=1).run(mapping.tables)
+    [checked] = engine(source, url, mapping).verify_only(mapping.tables, deep=deep)
+    assert (checked.verified, checked.rejected, checked.mismatched_keys) == \
+        (False, 1, ["id=3 (age: 'x3' is not an integer)"])
+    db.execute("UPDATE person SET age = 'bad' WHERE id = 2")  # the target still holds the synced age 2
+    db.commit()
+    db.close()
+    [checked] = engine(source, url, mapping).verify_only(mapping.tables, deep=deep)
+    assert (checked.verified, checked.rejected, checked.mismatched_keys) == \
+        (False, 2, ["id=2 (age: 'bad' is not an integer)", "id=3 (age: 'x3' is not an integer)"])

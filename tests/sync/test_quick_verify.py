@@ -132,16 +132,18 @@ def test_a_row_rejected_by_the_last_sync_keeps_its_range_checked_row_by_row(tmp_
     s = Setup(tmp_path, pg_cluster)
     s.source_sql("UPDATE person SET age = 'old' WHERE id = 6000")
     assert s.sync(max_rejects=1).rejected == 1
-    quick = s.verify()  # a row never synced and still rejected: the target has nothing to compare
-    assert (quick.checked, quick.verified) == ("digests, 1 range(s) row by row", True)
+    quick = s.verify()  # a row never synced and still rejected: the target cannot hold it, and that is said
+    assert (quick.checked, quick.verified) == ("digests, 1 range(s) row by row", False)
+    assert (quick.rejected, quick.mismatched_keys) == (1, ["id=6000 (age: 'old' is not an integer)"])
 
 
 def test_text_that_is_not_utf8_is_read_as_the_sync_read_it(tmp_path: Path, pg_cluster) -> None:
     s = Setup(tmp_path, pg_cluster)
     s.source_sql("UPDATE person SET name = CAST(X'4dfc6c6c6572' AS TEXT) WHERE id = 4100")  # Latin-1 "Müller"
     assert s.sync(max_rejects=1).rejected == 1
-    quick = s.verify()  # (the row was rejected, never synced: its range is compared row by row, and holds)
-    assert (quick.checked, quick.verified, quick.read) == ("digests, 1 range(s) row by row", True, ROWS)
+    quick = s.verify()  # (the row was rejected, never synced: its range is compared row by row, the row named)
+    assert (quick.checked, quick.verified, quick.read) == ("digests, 1 range(s) row by row", False, ROWS)
+    assert quick.mismatched_keys == ["id=4100 (name: invalid UTF-8 in text (PostgreSQL cannot store it))"]
 
 
 def test_verification_compares_every_row_when_the_record_does_not_apply(tmp_path: Path, pg_cluster) -> None:

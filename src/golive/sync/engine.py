@@ -555,11 +555,13 @@ class SyncEngine:
         types = self.target_types(target, table)
         int_key = _int_key(table, types)
         before = state.load(target, table.target, int_key)
+        marks = len(self.rejects)
         if not deep and before is not None and before.record is not None and \
                 before.record.fingerprint == self._fingerprint(table, types) and self._verify_quick(
                     source, target, table, types, before, result):
             result.seconds = round(time.monotonic() - started, 3)
             return result
+        del self.rejects[marks:]  # (a quick try that gave up: its rejects are found again below)
         result = TableResult(table.target, mode="verify", checked="every row")
         synced = before.keys if before is not None else set()
         staged = self._stage_once(source, target, table, types, None, result, source.count(table), digest=False)
@@ -570,10 +572,21 @@ class SyncEngine:
             key_t = f"t.{ident(table.target_key[0])}" if int_key else key_sql("t", table.target_key)
             differing += [r[0] for r in target.execute(f"SELECT {key_t} FROM {ident(table.target)} t"
                                                        f" WHERE {key_t} = ANY(%s) LIMIT 20", (gone,))]
-        result.verified, result.mismatched_keys = not differing, [str(k).replace("\x1f", ",") for k in differing[:20]]
+        self._verdict(result, differing, staged.rejected, self.rejects[marks:])
         target.execute("DROP TABLE golive_stage")
         result.seconds = round(time.monotonic() - started, 3)
         return result
+
+    @staticmethod
+    def _verdict(result: TableResult, differing: list[Any], rejected: set[Any], rejects: list[dict[str, Any]]) -> None:
+        """The keys that differ, first those of source rows that cannot be carried over (a transform or the
+        target's type rejects them: the target cannot hold them as the source has them), with the reason."""
+        shown = [str(k).replace("\x1f", ",") for k in differing]
+        if rejects:
+            out = {str(k).replace("\x1f", ",") for k in rejected}
+            shown = [f"{r['key']} ({r['column']}: {r['reason']})" for r in rejects] + [k for k in shown if k not in out]
+        result.rejected = len(rejects)
+        result.verified, result.mismatched_keys = not shown, shown[:20]
 
     def _verify_quick(self, source: Source, target: Any, table: TableMap, types: dict[str, ColumnType],
                       before: state.TableState, result: TableResult) -> bool:
@@ -604,17 +617,18 @@ class SyncEngine:
         if len(dirty) > max(4, (len(bounds) + 1) // 4):
             return False  # much has changed: every row, the ordinary way
         differing: list[Any] = []
+        rejected, marks = set[Any](), len(self.rejects)
         if dirty:
             self.progress(table.target, result.read, max(len(keys_now), result.read), "verify")
             ranges = [(bounds[b - 1] if b > 0 else None, bounds[b] if b < len(bounds) else None) for b in sorted(dirty)]
-            self._stage_once(source, target, table, types, None, TableResult(table.target), result.read, ranges,
-                             digest=False)
+            rejected = self._stage_once(source, target, table, types, None, TableResult(table.target), result.read,
+                                        ranges, digest=False).rejected
             for bucket in sorted(dirty):
                 differing += range_differences(target, table, before.keys, bounds, bucket, 20 - len(differing))
                 if len(differing) >= 20:
                     break
             target.execute("DROP TABLE golive_stage")
-        result.verified, result.mismatched_keys = not differing, [str(k) for k in differing]
+        self._verdict(result, differing, rejected, self.rejects[marks:])
         result.checked = f"digests, {len(dirty)} range(s) row by row" if dirty else "digests"
         return True
 
