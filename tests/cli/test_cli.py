@@ -205,6 +205,17 @@ def test_rollback_json_is_ndjson_events_then_a_result(project: Path, cli) -> Non
     assert again == {"event": "result", "ok": True, "rolled_back": None, "steps": []}  # NDJSON too, ending in a result
 
 
+def test_a_rollback_says_when_an_older_run_still_has_steps_to_undo(project: Path, cli) -> None:
+    older = applied_run(project, 1)  # (an interrupted run, then the same command again: two runs)
+    app = App(project / "golive.toml")
+    newer = app.runner().run("test", [WriteFile(path=str(project / "g.txt"), content="g\n")]).run_id
+    first = cli("rollback", "--yes", "--json")
+    assert first.stderr == f"warning: run {older} (test) still has applied steps: `golive rollback` again undoes them\n"
+    assert json.loads(first.lines[-1])["target"] == newer and json.loads(first.lines[-1])["still_undoable"] == older
+    second = cli("rollback", "--yes")
+    assert second.exit_code == 0 and second.stderr == ""  # the last one: nothing more to say
+
+
 def test_json_error_document(project: Path, cli) -> None:
     result = cli("history", "nope", "--json")
     assert result.exit_code == 2

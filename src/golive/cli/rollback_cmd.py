@@ -58,9 +58,13 @@ def rollback(
         return
     outcome = runner.rollback(target, confirm=lambda p: a.confirm(what, p, yes))
     a.say(f"rolled back {len(planned)} step(s) of run {target.id}")
+    older = a.journal.latest_undoable_run()
+    if older is not None:  # (an interrupted run, then the same command run again: the first still has its steps)
+        a.warn(f"run {older.id} ({older.command}) still has applied steps: `golive rollback` again undoes them")
     if not a.json:
         return
-    a.emit_json({"event": "result", "ok": True, "target": target.id, **outcome.as_dict()})
+    a.emit_json({"event": "result", "ok": True, "target": target.id, **outcome.as_dict(),
+                 "still_undoable": older.id if older else None})
 
 
 def _through(a: Any, first: str, restore_data: bool, dry_run: bool, yes: bool) -> None:
