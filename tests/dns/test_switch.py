@@ -387,3 +387,19 @@ def test_a_rollback_with_the_linode_api_down_is_one_line_and_names_the_api(dns_p
                           " call — do the manual steps listed, then `golive rollback` again"), first
     assert "  by hand: in the Linode DNS manager, set record #1 ((apex) A) back to target 203.0.113.10" in failed.stderr
     assert "HTTPConnectionPool" not in failed.stderr
+
+
+def test_the_rollback_plan_shows_a_record_already_put_back_as_unchanged(dns_project: Path, emulator: LinodeEmulator,
+                                                                       cli) -> None:
+    assert cli("dns", "switch", "--yes", "--no-ttl-wait").exit_code == 0
+
+    def half_undone(state: dict[str, Any]) -> None:  # a rollback killed after putting back the first record
+        for r in state["domains"][0]["records"]:
+            if (r["name"], r["type"]) == ("www", "AAAA"):
+                r["target"] = OLD6
+
+    emulator.edit(half_undone)
+    planned = cli("rollback", "--dry-run")
+    assert f"      dns www.example.org AAAA #4: unchanged ({OLD6})" in planned.lines, planned.stdout
+    assert f"      dns www.example.org A #3: {NEW} -> {OLD}" in planned.lines, planned.stdout
+    assert "changed since the run" not in planned.stdout

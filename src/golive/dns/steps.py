@@ -143,7 +143,8 @@ class _RecordsStep(Step):
                 continue
             keys = [k for k in owned if current.get(k) != before[k]] or [k for k in owned if k in ("target", "ttl_sec")][:1]
             shown_now = _compact({k: current.get(k) for k in keys})
-            moved = label in left and left[label] != _compact({k: current.get(k) for k in _keys(left[label])})
+            back = all(current.get(k) == before[k] for k in owned)  # (put back already: a rollback killed half way)
+            moved = not back and label in left and left[label] != _compact({k: current.get(k) for k in _keys(left[label])})
             out.append(Change(label + (" (changed since the run)" if moved else ""), shown_now,
                               _compact({k: before[k] for k in keys})))
         return out
