@@ -761,3 +761,67 @@ def test_a_parent_deleted_by_a_cascade_the_watermark_cannot_see_is_one_line_and_
     assert cli("sync", "--yes", "--full").exit_code == 0
     with psycopg.connect(dirfinal.target_url) as conn:
         assert conn.execute("SELECT count(*) FROM auth_user WHERE id = 4").fetchone()[0] == 0
+
+
+CUSTOM = '''\
+def boom(value):
+    raise ValueError("kaboom " + str(value))
+
+
+def as_dict(value):
+    return {"a": value}
+'''
+
+
+def _custom_mapping(dirfinal: Dir, monkeypatch: pytest.MonkeyPatch, transform: str, modules: dict[str, str]) -> None:
+    """The example mapping with auth_user.email through ``transform``, and ``modules`` importable."""
+    folder = dirfinal.project / "transforms"
+    folder.mkdir()
+    for name, text in modules.items():
+        (folder / f"{name}.py").write_text(text)
+    monkeypatch.syspath_prepend(str(folder))
+    mapping = (REPO / "examples" / "dirfinal" / "mapping.toml").read_text()
+    lower = 'email = { from = "email", transform = "lower" }'
+    (dirfinal.project / "mapping.toml").write_text(mapping.replace(lower, lower.replace("lower", transform), 1))
+    config = dirfinal.project / "golive.toml"
+    config.write_text(config.read_text().replace(str(REPO / "examples" / "dirfinal" / "mapping.toml"),
+                                                 str(dirfinal.project / "mapping.toml")))
+
+
+@pytest.mark.parametrize(("module", "error"), [
+    ('import os\nraise RuntimeError("needs DJANGO_SETTINGS_MODULE")\n', "RuntimeError: needs DJANGO_SETTINGS_MODULE"),
+    ("def f(value:\n    return value\n", "SyntaxError: "),
+])
+def test_a_custom_transform_module_that_fails_to_load_is_a_config_error_naming_it(dirfinal: Dir, cli, monkeypatch,
+                                                                                   module: str, error: str) -> None:
+    _custom_mapping(dirfinal, monkeypatch, "badmod:f", {"badmod": module})
+    for args in (("sync", "--yes"), ("sync", "--verify-only")):
+        result = cli(*args)
+        assert result.exit_code == 2, result
+        assert (f"{dirfinal.project / 'mapping.toml'}: table auth_user, column email: transform 'badmod:f' cannot be"
+                f" imported: module badmod failed as it loaded: {error}") in result.stderr
+        assert "internal error" not in result.stderr
+    assert dirfinal.count("auth_user") == 0
+
+
+def test_a_custom_transform_that_raises_names_table_key_column_and_transform(dirfinal: Dir, cli, monkeypatch) -> None:
+    _custom_mapping(dirfinal, monkeypatch, "mytx:boom", {"mytx": CUSTOM})
+    db = sqlite3.connect(dirfinal.source)
+    email = db.execute("SELECT email FROM user WHERE id = 1").fetchone()[0]
+    db.close()
+    result = cli("sync", "--yes")
+    assert result.exit_code == 1
+    assert (f"failed: table auth_user, key id=1, column email: transform mytx:boom failed: ValueError: kaboom {email} —"
+            " fix the transform (a value it cannot carry over should raise golive.sync.transforms.Reject, which rejects"
+            " the row) or the source value") in result.stderr
+    assert dirfinal.count("auth_user") == 0
+
+
+def test_a_custom_transform_returning_what_the_column_cannot_hold_is_a_reject(dirfinal: Dir, cli, monkeypatch) -> None:
+    _custom_mapping(dirfinal, monkeypatch, "mytx:as_dict", {"mytx": CUSTOM})
+    result = cli("sync", "--yes")
+    assert result.exit_code == 1
+    assert ("30 row(s) rejected (max 0); first: table auth_user, key id=1, column email: a dict ({'a':"
+            in result.stderr), result.stderr
+    assert "is not text for a varchar column" in result.stderr
+    assert dirfinal.count("auth_user") == 0

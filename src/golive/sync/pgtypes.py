@@ -16,7 +16,7 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, tzinfo
+from datetime import UTC, date, datetime, time, tzinfo
 from decimal import Decimal, InvalidOperation
 from functools import partial
 from operator import attrgetter, is_not
@@ -89,9 +89,14 @@ def _numeric(value: Any, kind: ColumnType, zone: tzinfo) -> Decimal:
         raise Reject(f"{value!r} is not a number") from None
 
 
+_SCALARS = (str, int, float, Decimal, date, time, uuid.UUID)  # (bool is an int; datetime a date)
+
+
 def _text(value: Any, kind: ColumnType, zone: tzinfo) -> str:
     if isinstance(value, bytes | bytearray | memoryview):
         raise Reject(f"binary data into a {kind.typname} column")
+    if not isinstance(value, _SCALARS):  # (its repr would be written, not a value: a transform returned the wrong thing)
+        raise Reject(f"a {type(value).__name__} ({value!r:.60}) is not text for a {kind.typname} column")
     text = value if isinstance(value, str) else str(value)
     if kind.length is not None and len(text) > kind.length:
         raise Reject(f"{len(text)} characters, longer than {kind.typname}({kind.length})")

@@ -108,7 +108,7 @@ class RowPipe:
             return fast  # type: ignore[no-any-return]
         try:
             return list(map(column.transform, values))
-        except Reject:  # someone in this batch is rejected: find who, value by value
+        except Exception:  # someone in this batch is rejected, or the transform failed: find who
             pass
         out = []
         for i, value in enumerate(values):
@@ -117,7 +117,20 @@ class RowPipe:
             except Reject as exc:
                 reject(i, str(exc))
                 out.append(None)
+            except Exception as exc:
+                raise self._failed(column, columns, i, exc) from exc
         return out
+
+    def _failed(self, column: Column, columns: list[Any], i: int, exc: Exception) -> Exception:
+        """A transform that raised something other than :class:`Reject` (a bug in it, or a value it did not
+        expect): one line naming the table, key, column and transform."""
+        from golive.errors import GoliveError, first_line
+
+        key = ", ".join(f"{k}={columns[at][i]!r}" for k, at in zip(self.table.key, self.key_index, strict=True))
+        return GoliveError(f"table {self.table.target}, key {key}, column {column.target}: transform"
+                           f" {column.transform_name} failed: {type(exc).__name__}: {first_line(exc)}",
+                           hint="fix the transform (a value it cannot carry over should raise"
+                                " golive.sync.transforms.Reject, which rejects the row) or the source value")
 
     def _default(self, name: str, value: Any) -> Any:
         if self.types is None or value is None:

@@ -169,5 +169,10 @@ def resolve_transform(name: str, **options: Any) -> Transform:
         fn = getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError) as exc:
         raise KeyError(f"transform {name!r} cannot be imported: {exc}") from None
+    except Exception as exc:  # the module fails as it loads (a SyntaxError, a setting it needs): its error, one line
+        from golive.errors import first_line
+
+        raise KeyError(f"transform {name!r} cannot be imported: module {module} failed as it loaded:"
+                       f" {type(exc).__name__}: {first_line(exc)}") from None
     transform: Transform = fn
     return transform
