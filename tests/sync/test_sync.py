@@ -567,6 +567,45 @@ def test_media_copied_with_manifest_incrementally_and_referenced_files_checked(d
             in missing.stderr)
 
 
+@pytest.mark.parametrize("changes", [1, 99])
+def test_a_media_file_that_changes_while_copied_is_copied_again_never_put_in_place_unverified(
+        dirfinal: Dir, cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, changes: int) -> None:
+    from golive.sync import media
+
+    photos, published = tmp_path / "flask-static", tmp_path / "django-media"
+    (photos / "photos").mkdir(parents=True)
+    for i in range(1, 61, 2):
+        (photos / "photos" / f"{i}.jpg").write_bytes(bytes([i]) * 100)
+    config = dirfinal.project / "golive.toml"
+    config.write_text(config.read_text() + f'\n[[sync.media]]\nfrom = "{photos}"\nto = "{published}"\n')
+    growing, real, copies = photos / "photos" / "9.jpg", media._copy_once, []
+
+    def written_meanwhile(src: Path, tmp: Path) -> str:  # the old application appends to 9.jpg during the copy
+        digest = real(src, tmp)
+        if src == growing and len(copies) < changes:
+            copies.append(tmp.read_bytes())
+            with src.open("ab") as fh:
+                fh.write(b"more")
+            os.utime(src, ns=(src.stat().st_atime_ns, src.stat().st_mtime_ns + 10**6))
+        return digest
+
+    monkeypatch.setattr(media, "_copy_once", written_meanwhile)
+    monkeypatch.setattr(media.time, "sleep", lambda s: None)
+    result = cli("sync", "--yes")
+    leftovers = sorted(p.name for p in (published / "photos").iterdir())
+    assert not [name for name in leftovers if name.endswith(".golive-tmp")]
+    if changes == 1:  # copied again, as it is now
+        assert result.exit_code == 0, result.stderr
+        assert (published / "photos" / "9.jpg").read_bytes() == growing.read_bytes() == bytes([9]) * 100 + b"more"
+        return
+    assert result.exit_code == 1
+    assert (f"error: step sync all tables failed: media file {growing} changed while it was copied, 3 times; it was not"
+            f" put in {published} — stop what writes to it (`golive freeze on` for the old application), then run the"
+            " sync again") in result.stderr
+    assert "9.jpg" not in leftovers and len(copies) == 3
+    assert dirfinal.count("auth_user") == 0
+
+
 def test_a_source_row_never_overwrites_a_row_made_in_the_new_app(dirfinal: Dir, cli) -> None:
     assert cli("sync", "--yes").exit_code == 0
     with psycopg.connect(dirfinal.target_url) as conn:

@@ -3,7 +3,8 @@
 A file is copied when the destination lacks it or holds other bytes; a source file whose size and
 mtime match the manifest is not hashed again, nor is its copy when its size and mtime are those
 recorded when it was last verified (a quick check, as rsync's: an incremental sync of a large folder
-reads only what changed). Every copy is read back and its sha256 checked.
+reads only what changed). Every copy is read back and its sha256 checked before it is renamed into place;
+a source file that changes while it is copied is copied again, and named if it keeps changing.
 """
 
 from __future__ import annotations
@@ -43,11 +44,42 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _copy(src: Path, dst: Path) -> None:
+TRIES = 3  # copies of a source file that changes while it is copied, before the sync stops
+
+
+def _copy_once(src: Path, tmp: Path) -> str:
+    """Copy ``src`` to ``tmp`` (with its times); the sha256 of the bytes read."""
+    h = hashlib.sha256()
+    with src.open("rb") as fh, tmp.open("wb") as out:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+            out.write(block)
+    shutil.copystat(src, tmp)
+    return h.hexdigest()
+
+
+def _copy(src: Path, dst: Path, rel: str, destination: Path) -> tuple[str, os.stat_result]:
+    """Copy ``src`` to ``dst`` through a temporary file that is read back and checked *before* it goes into
+    place: a copy that does not match the bytes read is the destination's fault; a source whose size or mtime
+    moved during the copy is copied again (``TRIES`` times). The sha256 and the source's stat as copied."""
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.name}.golive-tmp")
-    shutil.copy2(src, tmp)
-    os.replace(tmp, dst)
+    try:
+        for attempt in range(TRIES):
+            before = src.stat()
+            digest = _copy_once(src, tmp)
+            after = src.stat()
+            if sha256(tmp) != digest:
+                raise GoliveError(f"media file {rel}: the copy in {destination} does not match what was read from"
+                                  " its source; it was not put in place", hint="check the destination disk; re-run the sync")
+            if (before.st_size, before.st_mtime_ns) == (after.st_size, after.st_mtime_ns):
+                os.replace(tmp, dst)
+                return digest, after
+            time.sleep(0.2 * (attempt + 1))  # the old application is writing it: let it finish
+    finally:
+        tmp.unlink(missing_ok=True)
+    raise GoliveError(f"media file {src} changed while it was copied, {TRIES} times; it was not put in {destination}",
+                      hint="stop what writes to it (`golive freeze on` for the old application), then run the sync again")
 
 
 def pending(source: Path, manifest_path: Path) -> tuple[int, int]:
@@ -93,11 +125,7 @@ def sync_media(source: Path, destination: Path, manifest_path: Path,
         elif there is not None and there.st_size == stat.st_size and sha256(dst) == digest:
             result.unchanged += 1
         else:
-            _copy(src, dst)
-            if sha256(dst) != digest:
-                result.verified = False
-                raise GoliveError(f"media file {rel}: the copy in {destination} does not match its source",
-                                  hint="check the destination disk; re-run the sync")
+            digest, stat = _copy(src, dst, rel, destination)  # (the source as copied: it may have changed since)
             result.copied += 1
             result.bytes_copied += stat.st_size
             there = dst.stat()
