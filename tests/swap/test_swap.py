@@ -545,3 +545,12 @@ def test_prepare_ahead_then_the_swap_only_switches(swap_env: SwapEnv, cli) -> No
     assert env.container(env.green).id == green_id
     assert cli("rollback", "--run", runs[1], "--yes").exit_code == 0  # and now the prepare
     assert env.container(env.green) is None
+
+
+def test_status_names_a_recreated_colours_image_by_its_reference(swap_env: SwapEnv, cli) -> None:
+    env = swap_env
+    build = env.docker.images.get(env.images["green"]).id
+    # as golive makes a colour again (undo of a finalize): from the recorded build, its labels as they were
+    env.docker.containers.create(build, name=env.green, labels={"golive.color": "green", "golive.image": env.images["green"]})
+    assert cli("status").lines[-1] == (f"swap:      live=blue, upstream=http://127.0.0.1:{env.blue_port},"
+                                       f" idle=green (created {env.images['green']})")  # not "sha256:…"

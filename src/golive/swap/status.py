@@ -32,4 +32,7 @@ def _idle(config: Any, color: str) -> str:
         return f"unknown: {first_line(exc)}"
     finally:
         docker.close()
-    return "none" if found is None else f"{found['status']} {found['image']}"
+    if found is None:
+        return "none"
+    # (a colour golive made again from a recorded build has the build's id as its image: the label names it)
+    return f"{found['status']} {found['labels'].get('golive.image') or found['image']}"
