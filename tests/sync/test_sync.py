@@ -688,6 +688,26 @@ def test_after_a_data_restore_the_restored_rows_are_golives_own(dirfinal: Dir, c
            " keys 2; nothing was written" in caught.stderr
 
 
+def test_a_second_data_rollback_keeps_only_what_users_wrote_not_the_first_restores_rows(dirfinal: Dir, cli) -> None:
+    assert cli("sync", "--yes").exit_code == 0
+    dirfinal.source_sql("UPDATE score SET points = points + 1 WHERE id = 1")
+    assert cli("sync", "--yes").exit_code == 0
+    first = cli("rollback", "--yes", "--restore-data")
+    assert first.exit_code == 0, first.stderr
+    with psycopg.connect(dirfinal.target_url, autocommit=True) as app:  # the new application writes one row
+        app.execute("UPDATE auth_user SET email = 'moved@example.org' WHERE id = 3")
+    planned = cli("rollback", "--dry-run", "--restore-data")
+    assert planned.lines[-1].startswith("      target database: as it is now; 1 row(s) written since the sync"
+                                        " (public.auth_user 1), kept first -> the backup "), planned.stdout
+    second = cli("rollback", "--yes", "--restore-data")
+    assert second.exit_code == 0, second.stderr
+    assert "! kept before the restore: 1 row(s) written since the backup (public.auth_user 1)" in second.stdout
+    kept = next(Path(line.split(" kept in ")[1]) for line in second.lines if line.startswith("    ! kept before the restore"))
+    assert sorted(p.name for p in kept.iterdir()) == ["before-restore.dump", "public.auth_user.ndjson", "summary.json"]
+    assert [json.loads(line)["email"] for line in (kept / "public.auth_user.ndjson").read_text().splitlines()] == \
+        ["moved@example.org"]
+
+
 def sync_waiting_for_a_lock(dirfinal: Dir, watch: psycopg.Connection) -> subprocess.Popen[str]:
     """`golive sync --yes` as a process, once it waits for a lock another session holds on the target."""
     sync = subprocess.Popen([sys.executable, "-m", "golive", "sync", "--yes"], cwd=dirfinal.project,

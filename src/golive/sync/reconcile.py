@@ -5,7 +5,8 @@ the new application after the cutover, or by anyone between the dump and the syn
 it, so before restoring golive keeps, in ``<state_dir>/reconcile/<stamp>/`` (owner-only):
 
 - ``<schema>.<table>.ndjson``: every row version the backup's dump did not see, in every table of the
-  target (golive's own schema aside), except the ones the sync itself wrote. PostgreSQL stamps each row
+  target (golive's own schema aside), except the ones the sync itself wrote, or another of golive's syncs
+  and restores (``golive.writers``: a restore before this one wrote every row). PostgreSQL stamps each row
   version with the transaction that wrote it (``xmin``); the dump ran in an exported snapshot whose text
   the sync's undo record keeps (:mod:`golive.sync.backup`), and the sync's own transaction id is kept too.
   A row is ``row_to_json`` of it: inserted or updated since, the file cannot tell which.
@@ -104,25 +105,38 @@ def _keep(url: str, backup_snapshot: str | None, sync_xact: int | None, keys: di
         if dump:
             dump_in(url, exported, directory / "before-restore.dump", lock_timeout)
         if backup_snapshot is not None:
+            writers = _writers(conn)
             for schema, table in _tables(conn):
-                written = _written(conn, schema, table, backup_snapshot, sync_xact, directory)
+                written = _written(conn, schema, table, backup_snapshot, sync_xact, writers, directory)
                 if written:
                     kept.written[f"{schema}.{table}"] = written
         kept.deleted = _deleted(conn, keys, directory)
 
 
-def _since(schema: str, table: str, backup_snapshot: str, sync_xact: int | None) -> tuple[str, dict[str, Any]]:
+def _since(schema: str, table: str, backup_snapshot: str, sync_xact: int | None,
+           writers: list[int]) -> tuple[str, dict[str, Any]]:
     """FROM and WHERE (and their parameters) for the rows of one table whose version the backup's snapshot
-    did not see and the sync did not write."""
+    did not see and neither the sync nor another of golive's transactions (``writers``: its syncs, and its
+    restores, which write every row) wrote."""
     full = _FULL_XID.format(n="x.n")
     # cheap tests first, on the 32-bit xid: a row older than the snapshot's xmin was seen by the dump (rows of
     # xmin 1 or 2, bootstrap or frozen before 9.4, are of age INT_MAX: older than any; rows frozen since keep
     # their xmin); the sync's own rows are most of what is left
     own = " AND t.xmin <> (%(own)s::bigint %% 4294967296)::text::xid" if sync_xact is not None else ""
+    others = f" AND NOT ({full} = ANY(%(writers)s::bigint[]))" if writers else ""
     return (f" FROM {ident(schema)}.{ident(table)} t, (SELECT {_NEXT} AS n) x"
             f" WHERE age(t.xmin) <= age(%(oldest)s::text::xid){own}"
-            f" AND NOT pg_visible_in_snapshot({full}::text::xid8, %(snapshot)s::pg_snapshot)",
-            {"own": sync_xact, "oldest": int(backup_snapshot.split(":")[0]) % 2**32, "snapshot": backup_snapshot})
+            f" AND NOT pg_visible_in_snapshot({full}::text::xid8, %(snapshot)s::pg_snapshot){others}",
+            {"own": sync_xact, "oldest": int(backup_snapshot.split(":")[0]) % 2**32, "snapshot": backup_snapshot,
+             "writers": writers})
+
+
+def _writers(conn: Any) -> list[int]:
+    """The transactions golive wrote the target in (:mod:`golive.sync.conflicts`): a restore's rows are golive's
+    own, not written by the new application, though the backup being restored did not see them."""
+    if conn.execute("SELECT to_regclass('golive.writers')").fetchone()[0] is None:
+        return []
+    return [int(r[0]) for r in conn.execute("SELECT xact FROM golive.writers")]
 
 
 def _tables(conn: Any) -> list[tuple[str, str]]:
@@ -140,18 +154,19 @@ def count_written(url: str, backup_snapshot: str, sync_xact: int | None, lock_ti
     counts = {}
     with connect(url, what="target database") as conn:
         conn.execute("SELECT set_config('lock_timeout', %s, false)", (ms_setting(lock_timeout),))
+        writers = _writers(conn)
         for schema, table in _tables(conn):
-            where, params = _since(schema, table, backup_snapshot, sync_xact)
+            where, params = _since(schema, table, backup_snapshot, sync_xact, writers)
             found = conn.execute(f"SELECT count(*){where}", params).fetchone()[0]
             if found:
                 counts[f"{schema}.{table}"] = int(found)
     return counts
 
 
-def _written(conn: Any, schema: str, table: str, backup_snapshot: str, sync_xact: int | None,
+def _written(conn: Any, schema: str, table: str, backup_snapshot: str, sync_xact: int | None, writers: list[int],
              directory: Path) -> int:
     """Rows of one table written since the backup (``_since``), into ``<schema>.<table>.ndjson``."""
-    where, params = _since(schema, table, backup_snapshot, sync_xact)
+    where, params = _since(schema, table, backup_snapshot, sync_xact, writers)
     out, count = None, 0
     with conn.cursor(name="golive_reconcile") as rows:  # (streamed: the table may be large, the rows few)
         rows.execute(f"SELECT row_to_json(t)::text{where}", params)
