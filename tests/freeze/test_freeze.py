@@ -154,3 +154,32 @@ def test_unreachable_source_database_is_a_clear_error(project: Path, cli, pg_clu
                                     f"{pg_cluster.port}/no_such_db: ")
     assert 'database "no_such_db" does not exist' in result.stderr
     assert SECRET not in result.stderr
+
+
+@pytest.mark.parametrize("value", ["true", "yes", "1", "ON", "'t'"])
+def test_a_source_made_read_only_by_hand_in_any_boolean_spelling_is_frozen(project: Path, cli,
+                                                                          pg_cluster: PostgresCluster, source_db: str,
+                                                                          monkeypatch, value: str) -> None:
+    monkeypatch.setenv("GOLIVE_TEST_SOURCE_URL", pg_cluster.url(source_db))
+    write_config(project, '[source]\nurl = "env:GOLIVE_TEST_SOURCE_URL"\n\n[source.freeze]\nmethod = "postgres"\n')
+    pg_cluster.psql(f'ALTER DATABASE "{source_db}" SET default_transaction_read_only = {value}', "postgres")
+    assert cli("freeze", "status").stdout == "freeze: on (postgres)\n"
+    pg_cluster.psql(f'ALTER DATABASE "{source_db}" SET default_transaction_read_only = off', "postgres")
+    assert cli("freeze", "status").stdout == "freeze: off (postgres)\n"
+
+
+def test_an_unfreeze_that_cannot_reach_the_source_gives_the_exact_sql_by_hand(project: Path, cli,
+                                                                              pg_cluster: PostgresCluster,
+                                                                              source_db: str, monkeypatch) -> None:
+    monkeypatch.setenv("GOLIVE_TEST_SOURCE_URL", pg_cluster.url(source_db))
+    write_config(project, '[source]\nurl = "env:GOLIVE_TEST_SOURCE_URL"\n\n[source.freeze]\nmethod = "postgres"\n')
+    assert cli("freeze", "on", "--yes").exit_code == 0
+    monkeypatch.setenv("GOLIVE_TEST_SOURCE_URL", pg_cluster.url(source_db).replace(f":{pg_cluster.port}/", ":1/"))
+    failed = cli("rollback", "--yes")
+    assert failed.exit_code == 4
+    assert (f"by hand: make the old application writable again: on the source server, as the owner of database"
+            f' {source_db}, run `ALTER DATABASE "{source_db}" RESET default_transaction_read_only;` (its new sessions'
+            " can then write)") in failed.stderr
+    monkeypatch.setenv("GOLIVE_TEST_SOURCE_URL", pg_cluster.url(source_db))
+    assert cli("rollback", "--yes").exit_code == 0
+    assert cli("freeze", "status").stdout == "freeze: off (postgres)\n"

@@ -50,11 +50,14 @@ def _pg_read_only(config: GoliveConfig) -> bool:
 
     url = resolve_url(config.require("source").url)
     with connect(url, what="source database") as conn:
-        row = conn.execute(
-            "SELECT coalesce(bool_or(c = 'default_transaction_read_only=on'), false) FROM pg_db_role_setting s,"
+        # set by golive (`on`) or by hand in any spelling PostgreSQL takes for a boolean (true, yes, 1, ...):
+        # the setting is stored as written, and a boolean's text input reads every such spelling
+        settings = conn.execute(
+            "SELECT substr(c, length('default_transaction_read_only=') + 1) FROM pg_db_role_setting s,"
             " unnest(s.setconfig) c WHERE s.setrole = 0 AND s.setdatabase = (SELECT oid FROM pg_database"
-            " WHERE datname = %s)", (database_name(url),)).fetchone()
-    return bool(row[0])
+            " WHERE datname = %s) AND lower(c) LIKE 'default\\_transaction\\_read\\_only=%%'",
+            (database_name(url),)).fetchall()
+        return any(conn.execute("SELECT %s::boolean", (value,)).fetchone()[0] for (value,) in settings)
 
 
 def _check_method(config: GoliveConfig) -> None:
@@ -122,6 +125,10 @@ class Freeze(Step):
     def snapshot(self, ctx: StepContext) -> Record:
         config, freeze = _config(ctx)
         record: dict[str, Any] = {"method": freeze.method, "frozen": frozen(config)}
+        if freeze.method == "postgres":  # (named by the by-hand line if the undo cannot reach it)
+            from golive.db import database_name, resolve_url
+
+            record["database"] = database_name(resolve_url(config.require("source").url))
         if freeze.method == "file":
             assert freeze.flag_file is not None
             path = config.resolve(freeze.flag_file)
@@ -183,4 +190,11 @@ class Freeze(Step):
 
     def manual_undo(self, record: Record) -> list[str]:
         state = "frozen" if record["frozen"] else "writable"
+        if record.get("method") == "postgres" and record.get("database"):
+            name = '"' + str(record["database"]).replace('"', '""') + '"'
+            setting = "SET default_transaction_read_only = on" if record["frozen"] else \
+                "RESET default_transaction_read_only"
+            return [f"make the old application {state} again: on the source server, as the owner of database"
+                    f" {record['database']}, run `ALTER DATABASE {name} {setting};`"
+                    + (" and end its open sessions" if record["frozen"] else " (its new sessions can then write)")]
         return [f"make the old application {state} again by its {record['method']} method"]
