@@ -547,6 +547,57 @@ def test_prepare_ahead_then_the_swap_only_switches(swap_env: SwapEnv, cli) -> No
     assert env.container(env.green) is None
 
 
+def test_a_rollback_whose_upstream_file_says_blue_already_reloads_and_confirms_before_removing_green(
+        swap_env: SwapEnv, cli) -> None:
+    """A rollback killed between writing the upstream file and the graceful reload (or the file put back by hand
+    and not reloaded): Apache still serves green. The undo saw the file right, reloaded nothing and removed green
+    while Apache proxied to it: thousands of 502/503, exit 0, and the site down."""
+    import httpx
+
+    env = swap_env
+    assert cli("swap", "--yes").exit_code == 0
+    blue = f"http://127.0.0.1:{env.blue_port}"
+    env.apache.point_at(blue)  # written, never reloaded
+    assert httpx.get(env.apache.url + "/version").text == "green\n"
+    out = []
+    result = under_load(env, lambda: out.append(cli("-v", "rollback", "--yes")))
+    assert out[0].exit_code == 0, out[0].stderr
+    assert f"    undo: proxy upstream is {blue} already: configtest and graceful reload all the same" in out[0].lines
+    assert result.bodies()[0] == "green" and result.bodies()[-1] == "blue"
+    blue_live(env)
+    assert env.container(env.green) is None
+
+
+def test_a_rollback_that_cannot_confirm_the_old_colour_removes_nothing(swap_env: SwapEnv, cli) -> None:
+    """The file says blue, but Apache keeps serving green (a reload command that does nothing): the undo cannot
+    confirm blue through the public URL, so green stays, and the by-hand lines say what to do, in a safe order."""
+    env = swap_env
+    assert cli("swap", "--yes").exit_code == 0
+    blue = f"http://127.0.0.1:{env.blue_port}"
+    env.apache.point_at(blue)
+    env.write_config(reload_command=["true"], proxy_extra="confirm_timeout = 2\n")
+    out = []
+    result = under_load(env, lambda: out.append(cli("rollback", "--yes")))
+    failed = out[0]
+    assert failed.exit_code == 4, failed.stderr
+    assert result.bodies() == ["green"]  # green served every request, and still runs
+    assert env.container(env.green).status == "running"
+    assert "through the proxy, /version answers 'green', not 'blue'" in failed.stderr
+    assert failed.stderr.splitlines()[-3:] == [
+        f"  by hand: make sure the blue container {env.blue} runs and answers on {blue} (if it is gone: create it"
+        f" again from {env.images['blue']} ({env.docker.images.get(env.images['blue']).id[7:19]}))",
+        f"  by hand: make the upstream file say 'Define GOLIVE_UPSTREAM {blue}', run the proxy's configtest, then"
+        " (switch = \"reload\" only) its graceful reload",
+        "  by hand: check that [proxy].public_url answers from blue; only then remove the green container golive"
+        " started (docker rm -f)"]
+    env.write_config()  # the reload command fixed: the same rollback finishes the undo
+    result = under_load(env, lambda: out.append(cli("rollback", "--yes")))
+    assert out[1].exit_code == 0, out[1].stderr
+    assert result.bodies()[-1] == "blue"
+    blue_live(env)
+    assert env.container(env.green) is None
+
+
 def test_status_names_a_recreated_colours_image_by_its_reference(swap_env: SwapEnv, cli) -> None:
     env = swap_env
     build = env.docker.images.get(env.images["green"]).id

@@ -278,7 +278,7 @@ class Swap(_SwapBase):
                 else c for c in planned]
 
     def undo(self, ctx: StepContext, record: Record) -> None:
-        c, docker, proxy = _containers(ctx), self._docker(ctx), self._proxy(ctx)
+        c, docker = _containers(ctx), self._docker(ctx)
         previous = c.color(record["live"])
         live_record = record.get("live_container")
         current = docker.container(previous.name)
@@ -290,8 +290,7 @@ class Swap(_SwapBase):
             ctx.log("undo", f"container {previous.name}: start again")
             docker.start(previous.name)
             self._await_old(ctx, previous.host_port)
-        if record["upstream_text"] is not None and proxy.read() != record["upstream_text"]:
-            ctx.log("undo", f"proxy upstream -> {_url(previous.host_port)}")
+        if record["upstream_text"] is not None:  # (Apache must serve the previous colour before the other goes)
             self._switch_back(ctx, record["upstream_text"], previous.host_port, record["live"])
         self._restore_idle(ctx, record, drain=True)
 
@@ -311,22 +310,65 @@ class Swap(_SwapBase):
             _recreated(ctx, was, docker.recreate(was, spec_of(ctx.state_dir, was)))
 
     def _switch_back(self, ctx: StepContext, text: str, host_port: int, color: str) -> None:
-        """Point the proxy back. A reload that fails (Apache not signalled, often the very failure the
-        swap is being undone for) does not fail the undo if the public URL answers from the previous
-        colour anyway: then the live side is right, and what is left is the new colour to remove."""
+        """Point the proxy back, and confirm through the public URL that it answers from the previous colour:
+        only then may the other colour go. A file that already says so proves nothing in reload mode (a
+        rollback killed between the write and the reload, an edit by hand): Apache may still run the config
+        that points at the other colour, so it is tested and reloaded all the same. A reload that fails (Apache
+        not signalled, often the very failure the swap is being undone for) — or, with the file already back,
+        a configtest that fails — does not fail the undo if the public URL answers from the previous colour
+        anyway: then the live side is right, and what is left is the new colour to remove."""
         from golive.swap.proxy import ReloadFailed
 
+        c, proxy, command = _containers(ctx), self._proxy(ctx), "reload"
         try:
-            self._proxy(ctx).switch(text)
+            if proxy.read() != text:
+                ctx.log("undo", f"proxy upstream -> {_url(host_port)}")
+                proxy.switch(text)
+            elif not proxy.map_mode:  # (map mode: mod_rewrite reads the file itself, on its next request)
+                ctx.log("undo", f"proxy upstream is {_url(host_port)} already: configtest and graceful reload all the same")
+                try:
+                    proxy.test()
+                except GoliveError as failed:
+                    if not c.version_path:  # (only a version tells the colours apart through the proxy)
+                        raise
+                    command = "test"
+                    raise ReloadFailed(failed.message, hint=failed.hint) from None
+                proxy.reload()
         except ReloadFailed as failed:
             try:
-                self._confirm_public(ctx, host_port)
+                self._confirm_back(ctx, host_port, color)
             except GoliveError:
                 raise failed from None
             ctx.notice(f"{failed.message}; the public URL answers from {color} all the same, so the undo goes on —"
-                       " fix [proxy].reload_command before the next swap")
+                       f" fix [proxy].{command}_command before the next swap")
             return
-        self._confirm_public(ctx, host_port)
+        self._confirm_back(ctx, host_port, color)
+
+    def _confirm_back(self, ctx: StepContext, host_port: int, color: str) -> None:
+        """The public URL answers as the previous colour does on its own port: the same version (version_path),
+        else the same answer to health_path — what the site did before the swap, failing or not (swapping away
+        from a failing colour is what a swap is for, and its undo puts that back)."""
+        from golive.swap.proxy import probe
+
+        c, proxy = _containers(ctx), self._proxy(ctx)
+        path, host = c.version_path or c.health_path, proxy.proxy.public_host
+        status, body = probe(_url(host_port) + path, host=host)
+        if c.version_path and not 200 <= status < 300:
+            raise GoliveError(f"{color} on 127.0.0.1:{host_port} answers {path} with {status or 'nothing'}, so the"
+                              " proxy cannot be shown to serve it", hint=f"check {color} with `docker logs`")
+        url, waited = proxy.proxy.public_url.rstrip("/") + path, f"{proxy.proxy.confirm_timeout:g}s"
+        deadline = time.monotonic() + proxy.proxy.confirm_timeout
+        while True:
+            now, answer = probe(url, host=host)
+            if now == status and (not c.version_path or answer.strip() == body.strip()):
+                return
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.1)
+        said = repr(answer.strip()) if 200 <= now < 300 and c.version_path else str(now or "nothing")
+        wanted = repr(body.strip()) if c.version_path else str(status or "nothing")
+        raise GoliveError(f"through the proxy, {path} answers {said}, not {wanted} from {color} on 127.0.0.1:{host_port},"
+                          f" after {waited} ([proxy].confirm_timeout)", hint="check the proxy's error log")
 
     def _await_old(self, ctx: StepContext, host_port: int) -> None:
         """Before the proxy goes back to a colour that had to be started again, let it answer."""
@@ -349,10 +391,18 @@ class Swap(_SwapBase):
         return [f"the proxy points at {live}, not {expected}"] if expected and live != expected else []
 
     def manual_undo(self, record: Record) -> list[str]:
-        # map mode needs no reload, and a reload is harmless there: one list serves both modes
-        return [f"put back the upstream file: {str(record.get('upstream_text') or '').strip()!r}",
-                "run the proxy's configtest, then (switch = \"reload\" only) its graceful reload",
-                f"remove the {record['idle']} container golive started (docker rm -f)"]
+        """In order: the previous colour answering, the proxy on it, and only then the other colour gone (the
+        other way round takes the site down). Map mode needs no reload, and one is harmless there."""
+        text = str(record.get("upstream_text") or "").strip()
+        url = text.split()[-1] if text else "its host port"
+        kept: dict[str, Any] | None = record.get("live_container")
+        gone = f" (if it is gone: create it again from {_build(kept)})" if kept else ""
+        return [f"make sure the {record['live']} container{' ' + kept['name'] if kept else ''} runs and answers on"
+                f" {url}{gone}",
+                f"make the upstream file say {text!r}, run the proxy's configtest, then (switch = \"reload\" only)"
+                " its graceful reload",
+                f"check that [proxy].public_url answers from {record['live']}; only then remove the {record['idle']}"
+                " container golive started (docker rm -f)"]
 
 
 class Prepare(Swap):
