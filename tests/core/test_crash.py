@@ -162,8 +162,8 @@ def test_interrupt_inside_a_step_exits_130_with_a_consistent_journal(project: Pa
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130
     assert err.splitlines()[-1].startswith("error: interrupted during step 2 (write ")
-    assert err.rstrip().endswith("the journal is consistent — undo what was applied with `golive rollback`,"
-                                 " or run the same command again to finish")
+    assert err.rstrip().endswith("the journal is consistent — undo what was applied with `golive rollback`"
+                                 " (`golive status` shows the run), then run the command again")
     history = golive_proc("history", "--json", cwd=project)
     assert json.loads(history.stdout)["runs"][0]["status"] == "interrupted"
     assert golive_proc("rollback", "--yes", cwd=project).returncode == 0

@@ -116,7 +116,8 @@ def test_ctrl_c_leaves_a_consistent_journal_and_says_what_to_do(runner: Runner) 
     with pytest.raises(Interrupted) as caught:
         runner.run("t", [SetKey("b", "2")])
     assert caught.value.exit_code == 130
-    assert "undo what was applied with `golive rollback`, or run the same command again to finish" in str(caught.value)
+    assert ("undo what was applied with `golive rollback` (`golive status` shows the run), then run the command"
+            " again") in str(caught.value)
     run = runner.journal.runs()[0]
     assert run.status == "interrupted"
     assert runner.journal.steps(run.id)[0].status == "applying"

@@ -605,3 +605,78 @@ def test_status_names_a_recreated_colours_image_by_its_reference(swap_env: SwapE
     env.docker.containers.create(build, name=env.green, labels={"golive.color": "green", "golive.image": env.images["green"]})
     assert cli("status").lines[-1] == (f"swap:      live=blue, upstream=http://127.0.0.1:{env.blue_port},"
                                        f" idle=green (created {env.images['green']})")  # not "sha256:…"
+
+
+def _refused_while_unfinished(env: SwapEnv, cli, run: str, step: str) -> None:
+    """swap, swap --prepare and swap finalize (and their --dry-run) refuse, naming the run and the fix; nothing
+    changes, and not one request fails."""
+    upstream = env.apache.upstream_file.read_text()
+    ids = {name: env.container(name).id for name in (env.blue, env.green) if env.container(name) is not None}
+    out = []
+    commands = [("swap", "--yes"), ("swap", "--dry-run"), ("swap", "--prepare", "--yes"), ("swap", "finalize", "--yes")]
+    under_load(env, lambda: out.extend(cli(*args) for args in commands))
+    for refused in out:
+        assert (refused.exit_code, refused.stderr.splitlines()[-1]) == (1, (  # (after a crash: a stale lock's warning)
+            f"error: step 1 ({step}) of run {run} (swap) {UNFINISHED_WORDS[step]}: what Apache serves and which"
+            " colour is idle are not known from the upstream file; nothing was changed — `golive rollback` puts that"
+            " run back (`golive status` shows it), then run this again"))
+    assert env.apache.upstream_file.read_text() == upstream
+    assert {name: env.container(name).id for name in (env.blue, env.green) if env.container(name) is not None} == ids
+
+
+UNFINISHED_WORDS = {"swap to the idle colour": "did not finish (interrupted, crashed, or failed and not undone)"}
+
+
+def test_an_interrupted_swap_says_to_roll_back_and_a_new_swap_refuses_until_it_is(swap_env_map: SwapEnv, cli) -> None:
+    """Interrupted after the switch, the hint said "or run the same command again to finish": that swap took blue,
+    the old release kept for rollback, for the idle colour and started the new image in its place: both colours ran
+    the new release, and the standby was gone."""
+    env = swap_env_map
+    marker = env.project / "paused"
+    proc = subprocess.Popen([sys.executable, "-m", "golive", "swap", "--yes"], cwd=env.project,
+                            env={**os.environ, "NO_COLOR": "1", "GOLIVE_FAULT": "swap.swap:after-reload:pause",
+                                 "GOLIVE_FAULT_MARKER": str(marker)}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not marker.exists():
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    run = cli("history").lines[1].split()[0]
+    assert err.splitlines()[-1] == (f"error: interrupted during step 1 (swap to the idle colour) of run {run}; the"
+                                    " journal is consistent — undo what was applied with `golive rollback` (`golive"
+                                    " status` shows the run), then run the command again")
+    _refused_while_unfinished(env, cli, run, "swap to the idle colour")
+    assert env.container(env.blue).status == "running"  # the old release, kept for rollback
+    result = under_load(env, lambda: cli("rollback", "--yes"))
+    assert result.bodies()[-1] == "blue"
+    blue_live(env)
+    assert env.container(env.green) is None
+    assert cli("swap", "--yes").exit_code == 0  # put back: swapping works again
+
+
+def test_a_swap_killed_between_the_write_and_the_reload_is_not_swapped_over(swap_env: SwapEnv, cli) -> None:
+    """The file says green, Apache still serves blue: a new swap took blue for the idle colour and removed the
+    container Apache was serving (hundreds of 502)."""
+    env = swap_env
+    marker = env.project / "reloading"
+    env.write_config(reload_command=["sh", "-c", f"touch {marker}; sleep 60"])
+    proc = subprocess.Popen([sys.executable, "-m", "golive", "swap", "--yes"], cwd=env.project,
+                            env={**os.environ, "NO_COLOR": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.monotonic() + 30
+    while not marker.exists():
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)  # golive and its reload command: kill -9, OOM, a host hiccup
+    proc.wait(timeout=30)
+    env.write_config()
+    assert f"127.0.0.1:{env.green_port}" in env.apache.upstream_file.read_text()  # the file says green...
+    run = cli("history").lines[1].split()[0]
+    _refused_while_unfinished(env, cli, run, "swap to the idle colour")  # ...and blue still serves every request
+    result = under_load(env, lambda: cli("rollback", "--yes"))
+    assert result.bodies() == ["blue"]
+    blue_live(env)
+    assert env.container(env.green) is None

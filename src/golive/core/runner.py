@@ -161,7 +161,8 @@ class Runner:
                 self._emit("run.interrupted", p.seq, title=p.step.title)
                 raise Interrupted(
                     f"interrupted during step {p.seq} ({p.step.title}) of run {run_id}; the journal is consistent",
-                    hint="undo what was applied with `golive rollback`, or run the same command again to finish",
+                    hint="undo what was applied with `golive rollback` (`golive status` shows the run), then run the"
+                         " command again",
                 ) from None
             except Exception as exc:
                 return self._fail(p, exc, auto_rollback)

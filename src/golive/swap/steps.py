@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from golive.core.change import Change
 from golive.core.step import Record, Step, StepContext
 from golive.errors import ConfigError, GoliveError
+from golive.swap.guards import no_unfinished_swap
 from golive.swap.kept import keep, spec_of
 
 if TYPE_CHECKING:
@@ -150,6 +151,7 @@ class Swap(_SwapBase):
 
     def plan(self, ctx: StepContext) -> list[Change]:
         c, docker = _containers(ctx), self._docker(ctx)
+        no_unfinished_swap(ctx)
         live, idle = self._colors(ctx)
         self._env(ctx)  # a missing env_file or secret stops the swap here, before the prompt
         absent = docker.missing(c.volumes, c.networks)
@@ -456,6 +458,7 @@ class Finalize(_SwapBase):
         return old, c.color(old).name
 
     def plan(self, ctx: StepContext) -> list[Change]:
+        no_unfinished_swap(ctx)
         old, name = self._old(ctx)
         existing = self._docker(ctx).container(name)
         return [Change(f"container {name} ({old})", f"{existing['status']} {existing['image']}" if existing else None, None)]
