@@ -63,3 +63,47 @@ def swap_env(tmp_path: Path, docker_client: Any, images: dict[str, str],
 def swap_env_map(tmp_path: Path, docker_client: Any, images: dict[str, str],
                  monkeypatch: pytest.MonkeyPatch) -> Iterator[BlueGreen]:
     yield from _env(tmp_path, docker_client, images, monkeypatch, "map")
+
+
+def _context(dockerfile: str, www: dict[str, str]) -> bytes:
+    import io
+    import tarfile
+
+    from golive.sandbox.images import BUSYBOX
+
+    files = {"Dockerfile": (dockerfile.encode(), 0o644),
+             "busybox": (Path(shutil.which("busybox") or str(BUSYBOX)).read_bytes(), 0o755),
+             **{f"www/{name}": (text.encode(), 0o644) for name, text in www.items()}}
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, (data, mode) in files.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), mode
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+_HTTPD = '"/bin/busybox", "httpd", "-f", "-p", "8000", "-h", "/www"'
+
+
+@pytest.fixture(scope="session")
+def odd_images(docker_client: Any, images: dict[str, str]) -> Iterator[dict[str, str]]:
+    """hc-nohealthz: a Docker HEALTHCHECK that passes (it fetches /version) on an app whose /healthz is 404;
+    envdump: prints DB_PASSWORD and SECRET_KEY at start (as a crashing app's traceback may), /healthz 404."""
+    import io
+
+    prefix = images["blue"].split(":")[0] + "-odd"
+    dockerfiles = {
+        "hc-nohealthz": 'HEALTHCHECK --interval=1s --timeout=2s --retries=2 CMD ["/bin/busybox", "wget", "-q", "-O",'
+                        f' "/dev/null", "http://127.0.0.1:8000/version"]\nENTRYPOINT [{_HTTPD}]\n',
+        "envdump": 'ENTRYPOINT ["/bin/busybox", "sh", "-c", "echo DBP=$DB_PASSWORD; echo SK=$SECRET_KEY;'
+                   ' exec /bin/busybox httpd -f -p 8000 -h /www"]\n'}
+    tags = {}
+    for name, tail in dockerfiles.items():
+        tags[name] = f"{prefix}:{name}"
+        dockerfile = "FROM scratch\nCOPY busybox /bin/busybox\nCOPY www /www\nEXPOSE 8000\n" + tail
+        docker_client.images.build(fileobj=io.BytesIO(_context(dockerfile, {"version": "green\n"})),
+                                   custom_context=True, tag=tags[name], rm=True, labels={"golive.sandbox": "1"})
+    yield tags
+    for tag in tags.values():
+        docker_client.images.remove(tag, force=True)

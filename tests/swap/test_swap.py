@@ -680,3 +680,13 @@ def test_a_swap_killed_between_the_write_and_the_reload_is_not_swapped_over(swap
     assert result.bodies() == ["blue"]
     blue_live(env)
     assert env.container(env.green) is None
+
+
+def test_a_docker_healthy_colour_whose_health_path_fails_never_goes_live(swap_env: SwapEnv, cli, odd_images) -> None:
+    """The image's HEALTHCHECK passed (it tests /version) while /healthz answered 404: golive switched on Docker's
+    "healthy" alone, and for confirm_timeout the site answered 404 to every request."""
+    env = swap_env
+    env.write_config(image=odd_images["hc-nohealthz"], health_timeout=4)
+    err = failed_swap(env, cli).stderr
+    assert (f"{env.green} did not become healthy within 4s (docker health healthy, but GET /healthz -> 404); it was"
+            " removed. Last log lines:") in err

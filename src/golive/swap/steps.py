@@ -245,13 +245,11 @@ class Swap(_SwapBase):
             if state is not None and state.startswith("exited"):
                 last = state
                 break
-            if use_docker:
+            if use_docker and state != "healthy":
                 last = f"docker health {state}"
-                if state == "healthy":
-                    return
-            else:
+            else:  # (a HEALTHCHECK may test something else: the health_path the site is confirmed by must answer too)
                 status, _ = probe(_url(host_port) + c.health_path, timeout=1, host=self._host(ctx))
-                last = f"GET {c.health_path} -> {status or 'no answer'}"
+                last = f"{'docker health healthy, but ' if use_docker else ''}GET {c.health_path} -> {status or 'no answer'}"
                 if 200 <= status < 300:
                     return
             time.sleep(0.2)
