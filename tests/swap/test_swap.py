@@ -690,3 +690,14 @@ def test_a_docker_healthy_colour_whose_health_path_fails_never_goes_live(swap_en
     err = failed_swap(env, cli).stderr
     assert (f"{env.green} did not become healthy within 4s (docker health healthy, but GET /healthz -> 404); it was"
             " removed. Last log lines:") in err
+
+
+def test_a_version_path_that_answers_an_error_is_no_version(swap_env: SwapEnv, cli) -> None:
+    """version_path 404 on both colours: the same 404 page through the proxy "confirmed" the swap, exit 0 — even
+    with a reload command that never reloaded, Apache still serving blue while golive said green was live."""
+    env = swap_env
+    config = env.write_config(proxy_extra="confirm_timeout = 2\n")
+    config.write_text(config.read_text().replace('version_path = "/version"', 'version_path = "/nothere"'))
+    err = failed_swap(env, cli).stderr
+    assert (f"{env.green} answers /nothere on 127.0.0.1:{env.green_port} with 404, not a version, after 2s; the proxy"
+            " was not switched — its version_path must answer 2xx") in err

@@ -106,10 +106,8 @@ class _SwapBase(Step):
         gateway: ProxyGateway = ctx.gateways.get("proxy")
         return gateway
 
-    def _confirm_public(self, ctx: StepContext, host_port: int) -> None:
-        """The public URL answers healthy, and (with version_path) the same version as the container."""
-        from golive.swap.proxy import probe
-
+    def _confirm_public(self, ctx: StepContext, host_port: int, expected: str | None) -> None:
+        """The public URL answers healthy, and (with version_path) 2xx with ``expected``, the container's own version."""
         c, proxy = _containers(ctx), self._proxy(ctx)
         deadline = time.monotonic() + proxy.proxy.confirm_timeout
         status, _ = proxy.public(c.health_path, None, deadline)
@@ -118,11 +116,11 @@ class _SwapBase(Step):
         waited = f"after {proxy.proxy.confirm_timeout:g}s ([proxy].confirm_timeout)"
         if not 200 <= status < 300:
             raise GoliveError(f"through the proxy, {c.health_path} answers {status or 'nothing'} {waited}", hint=hint)
-        if c.version_path:
-            _, expected = probe(_url(host_port) + c.version_path, host=proxy.proxy.public_host)
+        if c.version_path and expected is not None:
             status, body = proxy.public(c.version_path, expected, deadline)
-            if body.strip() != expected.strip():
-                raise GoliveError(f"through the proxy, {c.version_path} answers {body.strip()!r}, not"
+            if not 200 <= status < 300 or body.strip() != expected.strip():  # (an error page is no version)
+                said = repr(body.strip()) if 200 <= status < 300 else str(status or "nothing")
+                raise GoliveError(f"through the proxy, {c.version_path} answers {said}, not"
                                   f" {expected.strip()!r} from 127.0.0.1:{host_port}, {waited}", hint=hint)
 
 
@@ -215,11 +213,12 @@ class Swap(_SwapBase):
         self._wait_healthy(ctx, idle.name, idle.host_port, image)
         if not self.switches:
             return {**before, "image": image}
+        expected = self._own_version(ctx, idle.name, idle.host_port)
         ctx.log("apply", f"proxy upstream -> {_url(idle.host_port)}{' (map, no reload)' if proxy.map_mode else ''}")
         ctx.checkpoint("before-reload")
         proxy.switch(proxy.line(_url(idle.host_port)))
         ctx.checkpoint("after-reload")
-        self._confirm_public(ctx, idle.host_port)
+        self._confirm_public(ctx, idle.host_port, expected)
         return {**before, "image": image}
 
     def _env(self, ctx: StepContext) -> dict[str, str]:
@@ -262,6 +261,27 @@ class Swap(_SwapBase):
                     " the site's name, or " + hint)
         raise GoliveError(f"{name} did not become healthy within {c.health_timeout:g}s ({last}); it was removed."
                           f" Last log lines: {tail}", hint=hint)
+
+    def _own_version(self, ctx: StepContext, name: str, host_port: int) -> str | None:
+        """What the new colour answers to version_path on its host port, before the switch: a 2xx answer only
+        (a 404 or 503 page is no version, and the same page through the proxy would "confirm" anything)."""
+        from golive.swap.proxy import probe
+
+        c, proxy = _containers(ctx), self._proxy(ctx)
+        if not c.version_path:
+            return None
+        deadline = time.monotonic() + proxy.proxy.confirm_timeout
+        while True:
+            status, body = probe(_url(host_port) + c.version_path, host=self._host(ctx))
+            if 200 <= status < 300:
+                return body
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.2)
+        raise GoliveError(f"{name} answers {c.version_path} on 127.0.0.1:{host_port} with {status or 'nothing'}, not"
+                          f" a version, after {proxy.proxy.confirm_timeout:g}s; the proxy was not switched",
+                          hint="its version_path must answer 2xx with the release's version: fix the image or"
+                               " [containers].version_path")
 
     def _host(self, ctx: StepContext) -> str | None:
         return self._proxy(ctx).proxy.public_host
@@ -345,28 +365,29 @@ class Swap(_SwapBase):
         self._confirm_back(ctx, host_port, color)
 
     def _confirm_back(self, ctx: StepContext, host_port: int, color: str) -> None:
-        """The public URL answers as the previous colour does on its own port: the same version (version_path),
-        else the same answer to health_path — what the site did before the swap, failing or not (swapping away
-        from a failing colour is what a swap is for, and its undo puts that back)."""
+        """The public URL answers as the previous colour does on its own port: the same version (a 2xx answer to
+        version_path), else the same status to health_path — what the site did before the swap, failing or not
+        (swapping away from a failing colour is what a swap is for, and its undo puts that back)."""
         from golive.swap.proxy import probe
 
         c, proxy = _containers(ctx), self._proxy(ctx)
-        path, host = c.version_path or c.health_path, proxy.proxy.public_host
-        status, body = probe(_url(host_port) + path, host=host)
-        if c.version_path and not 200 <= status < 300:
-            raise GoliveError(f"{color} on 127.0.0.1:{host_port} answers {path} with {status or 'nothing'}, so the"
-                              " proxy cannot be shown to serve it", hint=f"check {color} with `docker logs`")
+        host = proxy.proxy.public_host
+        status, body = probe(_url(host_port) + c.version_path, host=host) if c.version_path else (0, "")
+        by_version = 200 <= status < 300  # (an error page is no version: the health answer must do)
+        path = c.version_path if by_version and c.version_path else c.health_path
+        if not by_version:
+            status, body = probe(_url(host_port) + path, host=host)
         url, waited = proxy.proxy.public_url.rstrip("/") + path, f"{proxy.proxy.confirm_timeout:g}s"
         deadline = time.monotonic() + proxy.proxy.confirm_timeout
         while True:
             now, answer = probe(url, host=host)
-            if now == status and (not c.version_path or answer.strip() == body.strip()):
+            if now == status and (not by_version or answer.strip() == body.strip()):
                 return
             if time.monotonic() >= deadline:
                 break
             time.sleep(0.1)
-        said = repr(answer.strip()) if 200 <= now < 300 and c.version_path else str(now or "nothing")
-        wanted = repr(body.strip()) if c.version_path else str(status or "nothing")
+        said = repr(answer.strip()) if 200 <= now < 300 and by_version else str(now or "nothing")
+        wanted = repr(body.strip()) if by_version else str(status or "nothing")
         raise GoliveError(f"through the proxy, {path} answers {said}, not {wanted} from {color} on 127.0.0.1:{host_port},"
                           f" after {waited} ([proxy].confirm_timeout)", hint="check the proxy's error log")
 
