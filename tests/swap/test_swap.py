@@ -701,3 +701,34 @@ def test_a_version_path_that_answers_an_error_is_no_version(swap_env: SwapEnv, c
     err = failed_swap(env, cli).stderr
     assert (f"{env.green} answers /nothere on 127.0.0.1:{env.green_port} with 404, not a version, after 2s; the proxy"
             " was not switched — its version_path must answer 2xx") in err
+
+
+def test_env_file_values_never_reach_output_journal_history_or_reports(swap_env: SwapEnv, cli, odd_images) -> None:
+    """A release that prints its settings and fails its health check: the "Last log lines" showed the env_file's
+    DB_PASSWORD in clear (the env: reference's value was masked), and from there --json, the journal, history and
+    the report kept it."""
+    import json
+    import uuid
+
+    env = swap_env
+    password, key = f"envfilepw-{uuid.uuid4().hex[:8]}", f"refkey-{uuid.uuid4().hex[:8]}"
+    env_file = env.project / "app.env"
+    env_file.write_text(f"DB_PASSWORD={password}\n")
+    env_file.chmod(0o600)
+    env.write_config(image=odd_images["envdump"], health_timeout=2,
+                     containers_extra='env_file = "app.env"\nenv = { SECRET_KEY = "env:XSWAP_KEY" }\n')
+    failed = []
+    under_load(env, lambda: failed.extend(cli("swap", "--yes", *args, env={"XSWAP_KEY": key}) for args in ([], ["--json"])))
+    assert [f.exit_code for f in failed] == [1, 1]
+    assert "Last log lines: DBP=*** | SK=***" in failed[0].stderr  # (the app printed them: they were there to leak)
+    assert json.loads(failed[1].stdout.splitlines()[-1])["exit_code"] == 1
+    blue_live(env)
+    runs = [line.split()[0] for line in cli("history").lines[1:]]
+    assert len(runs) == 2
+    shown = [cli("history").stdout, *(cli("history", run, *args).stdout for run in runs for args in ([], ["--json"]))]
+    shown += [cli("report", run, "--format", "md", "-o", "-").stdout for run in runs]
+    state = env.project / ".golive"
+    on_disk = [p.read_bytes().decode(errors="replace") for p in state.rglob("*") if p.is_file()]
+    assert any("DBP=***" in text for text in on_disk)  # the journal has the log line, masked
+    for text in [*(f.stdout for f in failed), *(f.stderr for f in failed), *shown, *on_disk]:
+        assert password not in text and key not in text

@@ -11,6 +11,7 @@ needed) and removes what the swap created.
 
 from __future__ import annotations
 
+import re
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -50,13 +51,19 @@ def live_color(containers: Containers, proxy: ProxyGateway) -> str:
                       hint="point it at one of [containers.blue]/[containers.green]'s host ports")
 
 
+# env_file values masked everywhere but these: a port, a count or a flag masked in every line would hide
+# nothing and garble the output (a password of digits alone is a number too: give it as a reference)
+_PLAIN = re.compile(r"[+-]?\d+(\.\d+)?|true|false|yes|no|on|off|none|null", re.IGNORECASE)
+
+
 def _env_file(ctx: StepContext) -> dict[str, str]:
     """[containers].env_file as ``docker run --env-file`` reads it: ``KEY=value`` lines (the value as
     written), ``KEY`` alone takes golive's own variable, ``#`` lines are comments. It holds the
-    application's secrets, so like a secret file it must be the owner's alone."""
+    application's secrets, so like a secret file it must be the owner's alone, and its values are
+    registered with the redactor like resolved references."""
     import os
 
-    from golive.secrets import check_private
+    from golive.secrets import REDACTOR, check_private
 
     c = _containers(ctx)
     assert c.env_file is not None and ctx.config is not None
@@ -76,6 +83,9 @@ def _env_file(ctx: StepContext) -> dict[str, str]:
                 env[key] = os.environ[key]
             continue
         env[key] = value
+    for value in env.values():  # (the app's own log lines shown when it fails its health check print them too)
+        if not _PLAIN.fullmatch(value.strip()):
+            REDACTOR.add(value)
     return env
 
 
