@@ -732,3 +732,50 @@ def test_env_file_values_never_reach_output_journal_history_or_reports(swap_env:
     assert any("DBP=***" in text for text in on_disk)  # the journal has the log line, masked
     for text in [*(f.stdout for f in failed), *(f.stderr for f in failed), *shown, *on_disk]:
         assert password not in text and key not in text
+
+
+def test_finalize_refuses_while_the_live_colour_is_down_or_failing(swap_env: SwapEnv, cli) -> None:
+    """Green stopped (the site answering 503): finalize removed blue, the only release that worked, exit 0."""
+    env = swap_env
+    assert cli("swap", "--yes").exit_code == 0
+    green = env.container(env.green)
+    green.stop(timeout=1)
+    fix = f"`golive rollback` goes back to blue; or get {env.green} answering, then finalize\n"
+    for args in (["--dry-run"], ["--yes"]):
+        refused = cli("swap", "finalize", *args)
+        assert (refused.exit_code, refused.stderr) == (1, f"error: the live colour green ({env.green}) is exited:"
+                                                          " finalize would remove blue, the release that works;"
+                                                          f" nothing was changed — {fix}")
+    assert env.container(env.blue).status == "running"
+    green.start()
+    assert green.exec_run(["/bin/busybox", "rm", "/www/healthz"]).exit_code == 0  # running, but its health fails
+    refused = cli("swap", "finalize", "--yes")
+    assert (refused.exit_code, refused.stderr) == (1, f"error: the live colour green ({env.green}) answers /healthz with"
+                                                      f" 404 on 127.0.0.1:{env.green_port}: finalize would remove blue,"
+                                                      f" the release that works; nothing was changed — {fix}")
+    assert env.container(env.blue).status == "running"
+    assert green.exec_run(["/bin/busybox", "sh", "-c", "echo ok > /www/healthz"]).exit_code == 0
+    assert cli("swap", "finalize", "--yes").exit_code == 0
+    assert env.container(env.blue) is None
+
+
+def test_undoing_finalize_starts_the_old_colour_an_earlier_undo_created_but_could_not_start(swap_env: SwapEnv,
+                                                                                           cli) -> None:
+    """The first undo recreated blue but could not start it (its port taken); the second said "rolled back"
+    and left blue created, never started."""
+    env = swap_env
+    assert cli("swap", "--yes").exit_code == 0
+    assert cli("swap", "finalize", "--yes").exit_code == 0
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # (blue's old connections in TIME_WAIT)
+        squatter.bind(("127.0.0.1", env.blue_port))
+        squatter.listen()
+        assert cli("rollback", "--yes").exit_code == 4
+    assert env.container(env.blue).status == "created"
+    undone = cli("-v", "rollback", "--yes")
+    assert undone.exit_code == 0, undone.stderr
+    assert f"    undo: container {env.blue}: start again" in undone.lines
+    assert env.container(env.blue).status == "running"
+    result = under_load(env, lambda: cli("rollback", "--yes"))  # and the swap: blue answers again
+    assert result.bodies()[-1] == "blue"
+    blue_live(env)

@@ -490,7 +490,31 @@ class Finalize(_SwapBase):
         no_unfinished_swap(ctx)
         old, name = self._old(ctx)
         existing = self._docker(ctx).container(name)
+        if existing is not None:
+            self._live_answers(ctx, old)
         return [Change(f"container {name} ({old})", f"{existing['status']} {existing['image']}" if existing else None, None)]
+
+    def _live_answers(self, ctx: StepContext, old: str) -> None:
+        """Before the old colour goes, the live one must run and answer its health check on its host port:
+        else the old colour is the release that works, and `golive rollback` goes back to it."""
+        from golive.swap.proxy import probe
+
+        c = _containers(ctx)
+        live = "green" if old == "blue" else "blue"
+        target = c.color(live)
+        found, problem = self._docker(ctx).container(target.name), None
+        if found is None or not found["running"]:
+            problem = f"is {found['status'] if found else 'gone'}"
+        elif found.get("health") == "unhealthy":
+            problem = "is unhealthy (its Docker HEALTHCHECK)"
+        else:
+            status, _ = probe(_url(target.host_port) + c.health_path, host=self._proxy(ctx).proxy.public_host)
+            if not 200 <= status < 300:
+                problem = f"answers {c.health_path} with {status or 'nothing'} on 127.0.0.1:{target.host_port}"
+        if problem:
+            raise GoliveError(f"the live colour {live} ({target.name}) {problem}: finalize would remove {old}, the"
+                              " release that works; nothing was changed",
+                              hint=f"`golive rollback` goes back to {old}; or get {target.name} answering, then finalize")
 
     def snapshot(self, ctx: StepContext) -> Record:
         old, name = self._old(ctx)
@@ -498,15 +522,22 @@ class Finalize(_SwapBase):
 
     def apply(self, ctx: StepContext, before: Record) -> Record:
         if before["container"] is not None:
+            self._live_answers(ctx, before["old"])  # (again: the prompt may have waited)
             ctx.log("apply", f"container {before['container']['name']}: stop and remove")
             self._docker(ctx).remove(before["container"]["name"])
         return before
 
     def undo(self, ctx: StepContext, record: Record) -> None:
         saved: dict[str, Any] | None = record["container"]
-        if saved is not None and self._docker(ctx).container(saved["name"]) is None:
+        if saved is None:
+            return
+        now = self._docker(ctx).container(saved["name"])
+        if now is None:
             ctx.log("undo", f"container {saved['name']}: recreate from {_build(saved)}")
             _recreated(ctx, saved, self._docker(ctx).recreate(saved, spec_of(ctx.state_dir, saved)))
+        elif saved["running"] and not now["running"]:  # (an undo that created it, then failed to start it)
+            ctx.log("undo", f"container {saved['name']}: start again")
+            self._docker(ctx).start(saved["name"])
 
     def manual_undo(self, record: Record) -> list[str]:
         saved = record.get("container")
