@@ -168,3 +168,25 @@ def test_interrupt_inside_a_step_exits_130_with_a_consistent_journal(project: Pa
     assert json.loads(history.stdout)["runs"][0]["status"] == "interrupted"
     assert golive_proc("rollback", "--yes", cwd=project).returncode == 0
     assert files(project) == initial
+
+
+def test_an_interrupted_automatic_undo_leaves_the_run_interrupted_and_rollback_finishes_it(project: Path,
+                                                                                           golive_proc) -> None:
+    seed(project)
+    initial = files(project)
+    proc = subprocess.Popen([sys.executable, str(CRASHRUN), str(project)], env=_env(project, "4:mid:raise,2:undo:pause"),
+                            text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while not (project / "paused").exists():  # step 4 failed; its undo, then 3's, ran; paused before 2's
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "failed (injected fault at step 4 (files.write) point mid) and undoing the run was interrupted; the" \
+           " journal is consistent — `golive rollback` finishes the undo" in err
+    (run,) = json.loads(golive_proc("history", "--json", cwd=project).stdout)["runs"]
+    assert (run["status"], run["crashed"]) == ("interrupted", False)  # not "running" for ever
+    assert "rollback:  would undo 2 step(s)" in golive_proc("status", cwd=project).stdout
+    assert golive_proc("rollback", "--yes", cwd=project).returncode == 0
+    assert files(project) == initial

@@ -2,7 +2,7 @@
 
 ``GOLIVE_FAULT`` holds comma-separated ``WHERE:POINT:ACTION`` triples. WHERE is a step number
 (1-based) or a step kind; POINT a checkpoint name a step passes (``before``, ``after`` around every
-apply, plus any the step names itself, e.g. ``mid``) or ``*``; ACTION is ``raise`` (the step fails),
+apply, ``undo`` before every undo, plus any the step names itself, e.g. ``mid``) or ``*``; ACTION is ``raise`` (the step fails),
 ``kill`` (the process SIGKILLs itself, as a crash would), or ``pause`` (write the marker file named
 by ``GOLIVE_FAULT_MARKER`` and wait to be killed).
 """

@@ -208,6 +208,14 @@ class Runner:
                              hint=f"nothing was undone (--no-rollback); undo with `golive rollback` (run {run_id})")
         try:
             undone = self._undo_run(run_id)
+        except KeyboardInterrupt:  # (Ctrl-C or SIGTERM while the failed run was being undone)
+            with _shielded():
+                self.journal.finish_run(run_id, "interrupted", f"step {p.step.title} failed ({reason}); its undo was"
+                                        " interrupted")
+            self._emit("run.interrupted", p.seq, title=p.step.title)
+            raise Interrupted(f"step {p.seq} ({p.step.title}) of run {run_id} failed ({reason}) and undoing the run was"
+                              " interrupted; the journal is consistent",
+                              hint="`golive rollback` finishes the undo") from None
         except UndoFailed as undo_exc:
             with _shielded():
                 self.journal.finish_run(run_id, "partially_rolled_back", reason)
@@ -282,6 +290,7 @@ class Runner:
         self._emit("undo.start", row.seq, title=step.title, target_run=run_id)
         started = time.monotonic()
         try:
+            self.ctx.checkpoint("undo")  # (a drill's fault point: a rollback killed or interrupted here)
             step.undo(self.ctx, row.undo_record)
         except JournalError:
             raise
