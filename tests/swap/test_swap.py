@@ -3,6 +3,7 @@ request may fail during a swap, its undo, or any failure (which must leave blue 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -770,7 +771,11 @@ def test_undoing_finalize_starts_the_old_colour_an_earlier_undo_created_but_coul
         squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # (blue's old connections in TIME_WAIT)
         squatter.bind(("127.0.0.1", env.blue_port))
         squatter.listen()
-        assert cli("rollback", "--yes").exit_code == 4
+        taken = cli("rollback", "--yes")
+    assert taken.exit_code == 4
+    assert f"failed: Docker could not finish creating container {env.blue} again: its host port is taken (" \
+           in taken.stderr, taken.stderr  # (not the SDK's "500 Server Error for http+docker://…")
+    assert "http+docker" not in taken.stderr
     assert env.container(env.blue).status == "created"
     undone = cli("-v", "rollback", "--yes")
     assert undone.exit_code == 0, undone.stderr
@@ -779,3 +784,80 @@ def test_undoing_finalize_starts_the_old_colour_an_earlier_undo_created_but_coul
     result = under_load(env, lambda: cli("rollback", "--yes"))  # and the swap: blue answers again
     assert result.bodies()[-1] == "blue"
     blue_live(env)
+
+
+class _DockerSocketProxy:
+    """A unix socket forwarding to the engine's, which a test can take away (dockerd dying mid-swap)."""
+
+    def __init__(self, path) -> None:
+        import threading
+
+        self.path, self.conns = path, []
+        self.server = socket.socket(socket.AF_UNIX)
+        self.server.bind(str(path))
+        self.server.listen(16)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import threading
+
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            engine = socket.socket(socket.AF_UNIX)
+            engine.connect("/var/run/docker.sock")
+            self.conns += [client, engine]
+            for a, b in ((client, engine), (engine, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(a: socket.socket, b: socket.socket) -> None:
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        for s in (a, b):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+    def kill(self) -> None:
+        self.server.close()
+        for conn in self.conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+            conn.close()
+
+
+def test_docker_dying_mid_swap_is_one_line_naming_docker_and_the_fix(swap_env: SwapEnv, cli, tmp_path) -> None:
+    """dockerd gone during the health wait: the step's error and the undo's were the SDK's raw
+    "('Connection aborted.', ConnectionRefusedError(111, 'Connection refused'))"."""
+    import threading
+
+    env = swap_env
+    sock = tmp_path / "dock.sock"
+    proxy = _DockerSocketProxy(sock)
+    env.write_config(image=env.images["broken"], health_timeout=20, docker_url=f"unix://{sock}")
+    threading.Timer(2.0, proxy.kill).start()
+    out = []
+    result = under_load(env, lambda: out.append(cli("swap", "--yes")))
+    assert result.bodies() == ["blue"]
+    failed = out[0]
+    assert failed.exit_code == 4, failed.stderr
+    assert "Connection aborted" not in failed.stdout + failed.stderr
+    error = failed.stderr.splitlines()[0]
+    assert error.startswith(f"error: step swap to the idle colour failed (the Docker daemon at unix://{sock} stopped"
+                            f" answering while checking the health of container {env.green} (connection "), error
+    assert " and undo of step 1 (swap to the idle colour) of run " in error, error
+    undo = error.partition(" failed: ")[2]  # (which container the undo was inspecting when it found dockerd gone)
+    assert undo.startswith(f"the Docker daemon at unix://{sock} stopped answering while inspecting container "), error
+    assert undo.endswith("— start dockerd, or fix [containers].docker_url; `golive status` shows where things stand"
+                         " — do the manual steps listed, then `golive rollback` again"), error
+    sock.unlink()
+    _DockerSocketProxy(sock)  # dockerd back: the rollback finishes the undo
+    result = under_load(env, lambda: out.append(cli("rollback", "--yes")))
+    assert out[1].exit_code == 0, out[1].stderr
+    blue_live(env)
+    assert env.container(env.green) is None

@@ -1,14 +1,19 @@
-"""The Docker gateway: the only module that imports ``docker``. Containers as plain dicts."""
+"""The Docker gateway: the only module that imports ``docker``. Containers as plain dicts.
+
+Every call to the engine fails as one :class:`GoliveError` naming Docker, what golive was doing and the
+fix — never the SDK's raw text (``('Connection aborted.', ConnectionRefusedError(111, …))``, ``500
+Server Error for http+docker://…``)."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import socket
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from golive.errors import GoliveError
+from golive.errors import GoliveError, first_line
 
 if TYPE_CHECKING:
     from golive.config.models import GoliveConfig
@@ -20,6 +25,28 @@ PING_TIMEOUT = 10.0  # s: a daemon that takes the connection and never answers (
 
 def from_config(config: GoliveConfig) -> DockerGateway:
     return DockerGateway(config.require("containers").docker_url)
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _engine(doing: str) -> Callable[[_F], _F]:
+    """Translate what the engine raises into one line. ``doing`` is formatted with the call's arguments
+    (``"starting container {0}"``)."""
+
+    def wrap(method: _F) -> _F:
+        @functools.wraps(method)
+        def call(self: DockerGateway, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, *args, **kwargs)
+            except GoliveError:
+                raise
+            except Exception as exc:
+                raise self.failure(doing.format(*args), exc) from exc
+
+        return call  # type: ignore[return-value]
+
+    return wrap
 
 
 def port_in_use(port: int) -> bool:
@@ -54,6 +81,25 @@ class DockerGateway:
     def close(self) -> None:
         self.client.close()
 
+    def failure(self, doing: str, exc: Exception) -> GoliveError:
+        import docker.errors
+        import requests.exceptions
+
+        if isinstance(exc, requests.exceptions.RequestException) and not isinstance(exc, docker.errors.APIError):
+            why = "timed out" if isinstance(exc, requests.exceptions.Timeout) else \
+                "connection refused" if "refused" in str(exc).lower() else "connection lost"
+            return GoliveError(f"the Docker daemon at {self.url} stopped answering while {doing} ({why})",
+                               hint="start dockerd, or fix [containers].docker_url; `golive status` shows where"
+                                    " things stand")
+        said = str(exc.explanation) if isinstance(exc, docker.errors.APIError) and exc.explanation else first_line(exc)
+        said = said.strip().splitlines()[0] if said.strip() else type(exc).__name__
+        if "address already in use" in said or "port is already allocated" in said:
+            return GoliveError(f"Docker could not finish {doing}: its host port is taken ({said})",
+                               hint="free the port (`ss -ltnp` shows who holds it), then run again")
+        return GoliveError(f"Docker could not finish {doing}: {said}",
+                           hint="see `docker info` and the daemon's log (`journalctl -u docker`)")
+
+    @_engine("looking up image {0}")
     def local_image(self, ref: str) -> str | None:
         """The image id of ``ref`` on this host (None: not here; a swap would pull it first)."""
         import docker.errors
@@ -63,6 +109,7 @@ class DockerGateway:
         except docker.errors.ImageNotFound:
             return None
 
+    @_engine("getting image {0}")
     def ensure_image(self, ref: str) -> str:
         """The image id of ``ref``, pulling it if it is not here; a clear error if neither works."""
         import docker.errors
@@ -77,11 +124,13 @@ class DockerGateway:
             raise GoliveError(f"image {ref} is not on this host and cannot be pulled",
                               hint="build or `docker load` it here, or fix --image / [containers].image") from None
 
+    @_engine("reading image {0}")
     def has_healthcheck(self, ref: str) -> bool:
         config = self.client.images.get(ref).attrs.get("Config") or {}
         test = (config.get("Healthcheck") or {}).get("Test") or []
         return bool(test) and test != ["NONE"]
 
+    @_engine("inspecting container {0}")
     def container(self, name: str) -> dict[str, Any] | None:
         import docker.errors
 
@@ -106,6 +155,7 @@ class DockerGateway:
             "health": ((attrs.get("State") or {}).get("Health") or {}).get("Status"),
         }
 
+    @_engine("starting container {0} from {1}")
     def run(self, name: str, image: str, *, port: int, host_port: int, env: dict[str, str] | list[str],
             labels: dict[str, str], volumes: Sequence[str] = (), networks: Sequence[str] = (),
             extra_hosts: dict[str, str] | None = None) -> str:
@@ -120,6 +170,7 @@ class DockerGateway:
         container.start()
         return str(container.id)
 
+    @_engine("looking up volumes and networks")
     def missing(self, volumes: Sequence[str], networks: Sequence[str]) -> list[str]:
         """What the new colour would mount or join but does not exist (docker would quietly make an empty
         directory or volume in its place: the new release without its users' files)."""
@@ -143,6 +194,7 @@ class DockerGateway:
                 absent.append(f"network {network}")
         return absent
 
+    @_engine("creating container {0[name]} again")
     def recreate(self, record: dict[str, Any], spec: dict[str, Any]) -> str | None:
         """Create a container again from what :meth:`container` recorded of it (``spec``: how it was
         created, kept out of the journal: golive.swap.kept), from the very build it ran: a tag such as
@@ -181,15 +233,18 @@ class DockerGateway:
         if running:
             self.client.api.start(created["Id"])
 
+    @_engine("starting container {0}")
     def start(self, name: str) -> None:
         self.client.containers.get(name).start()
 
+    @_engine("removing container {0}")
     def remove(self, name: str) -> None:
         import docker.errors
 
         with contextlib.suppress(docker.errors.NotFound):
             self.client.containers.get(name).remove(force=True)
 
+    @_engine("checking the health of container {0}")
     def health(self, name: str) -> str | None:
         c = self.client.containers.get(name)
         c.reload()
@@ -200,9 +255,10 @@ class DockerGateway:
 
     def logs(self, name: str, lines: int = 20) -> list[str]:
         import docker.errors
+        import requests.exceptions
 
         try:
             raw = self.client.containers.get(name).logs(tail=lines)
-        except docker.errors.DockerException:
+        except (docker.errors.DockerException, requests.exceptions.RequestException):  # (only to show: none then)
             return []
         return bytes(raw).decode(errors="replace").splitlines()
