@@ -586,7 +586,8 @@ def test_a_rollback_that_cannot_confirm_the_old_colour_removes_nothing(swap_env:
     assert "through the proxy, /version answers 'green', not 'blue'" in failed.stderr
     assert failed.stderr.splitlines()[-3:] == [
         f"  by hand: make sure the blue container {env.blue} runs and answers on {blue} (if it is gone: create it"
-        f" again from {env.images['blue']} ({env.docker.images.get(env.images['blue']).id[7:19]}))",
+        f" again from {env.images['blue']} ({env.docker.images.get(env.images['blue']).id[7:19]}), with the variables"
+        f" and settings kept in <state_dir>/containers/{env.container(env.blue).id}.json)",
         f"  by hand: make the upstream file say 'Define GOLIVE_UPSTREAM {blue}', run the proxy's configtest, then"
         " (switch = \"reload\" only) its graceful reload",
         "  by hand: check that [proxy].public_url answers from blue; only then remove the green container golive"
@@ -861,3 +862,40 @@ def test_docker_dying_mid_swap_is_one_line_naming_docker_and_the_fix(swap_env: S
     assert out[1].exit_code == 0, out[1].stderr
     blue_live(env)
     assert env.container(env.green) is None
+
+
+def test_an_undo_that_cannot_make_the_old_colour_again_says_to_make_it_first(swap_env: SwapEnv, cli) -> None:
+    """Blue removed and its build deleted: the by-hand lines said to point Apache at blue's port (where nothing ran)
+    and to remove green (the only colour running), and `rollback --dry-run` never said blue had to be made again."""
+    from golive.sandbox.images import build_image
+
+    env = swap_env
+    unique = f"{env.images['blue'].split(':')[0]}-unique:blue"
+    build = build_image(env.docker, unique, "blue-unique")
+    env.container(env.blue).remove(force=True)
+    env.docker.containers.run(unique, name=env.blue, detach=True, ports={"8000/tcp": ("127.0.0.1", env.blue_port)})
+    try:
+        assert cli("swap", "--yes").exit_code == 0
+        kept = f"<state_dir>/containers/{env.container(env.blue).id}.json"
+        env.container(env.blue).remove(force=True)
+    finally:
+        env.docker.images.remove(unique, force=True)
+    gone = f"{unique} ({build[7:19]})"
+    planned = cli("rollback", "--dry-run")
+    assert f"      container {env.blue} (blue): create running {gone}, created again" in planned.lines, planned.stdout
+    out = []
+    result = under_load(env, lambda: out.append(cli("rollback", "--yes")))
+    assert result.bodies() == ["green"]  # green, the only colour left, served throughout and still runs
+    failed = out[0]
+    assert failed.exit_code == 4
+    assert f"failed: Docker could not finish creating container {env.blue} again: No such image: " in failed.stderr
+    blue = f"http://127.0.0.1:{env.blue_port}"
+    assert [line for line in failed.stderr.splitlines() if line.startswith("  by hand:")] == [
+        f"  by hand: make sure the blue container {env.blue} runs and answers on {blue} (if it is gone: create it"
+        f" again from {gone}, with the variables and settings kept in {kept})",
+        f"  by hand: make the upstream file say 'Define GOLIVE_UPSTREAM {blue}', run the proxy's configtest, then"
+        " (switch = \"reload\" only) its graceful reload",
+        "  by hand: check that [proxy].public_url answers from blue; only then remove the green container golive"
+        " started (docker rm -f)"]
+    assert env.container(env.green).status == "running"
+    assert f"127.0.0.1:{env.green_port}" in env.apache.upstream_file.read_text()

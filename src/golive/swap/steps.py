@@ -95,6 +95,11 @@ def _build(record: dict[str, Any]) -> str:
     return f"{record['image']} ({build})" if build else str(record["image"])
 
 
+def _spec_file(record: dict[str, Any]) -> str:
+    """Where a by-hand recreate finds what the container was created with (its variables' values too)."""
+    return f", with the variables and settings kept in <state_dir>/containers/{record['kept']}" if record.get("kept") else ""
+
+
 def _prepared(container: dict[str, Any] | None, color: str, image: str, build: str | None) -> bool:
     """``container`` (the idle colour's) already runs this very build, started by golive for this colour
     (`golive swap --prepare`): the swap keeps it instead of starting it again."""
@@ -299,13 +304,29 @@ class Swap(_SwapBase):
     def undo_plan(self, ctx: StepContext, changes: list[Change], record: Record) -> list[Change]:
         """The journal's changes reversed, but the upstream as the proxy's file has it now: someone may have
         switched back by hand since the run."""
-        planned = super().undo_plan(ctx, changes, record)
+        planned = self._previous_back(ctx, record) + super().undo_plan(ctx, changes, record)
         try:
             now = self._proxy(ctx).upstream()
         except GoliveError:  # (no readable upstream: the undo says more)
             return planned
         return [Change(f"{c.what} (changed since the run)", now, c.after) if c.what == "proxy upstream" and c.before != now
                 else c for c in planned]
+
+    def _previous_back(self, ctx: StepContext, record: Record) -> list[Change]:
+        """The previous colour's container, when the undo must start or create it again first (stopped or
+        removed since the run): the plan says so, and from which build."""
+        kept: dict[str, Any] | None = record.get("live_container")
+        if not kept:
+            return []
+        try:
+            now = self._docker(ctx).container(kept["name"])
+        except GoliveError:  # (Docker not answering: the undo says more)
+            return []
+        if now is not None and now["running"]:
+            return []
+        after = f"running {_build(kept)}" + (", created again" if now is None else "")
+        return [Change(f"container {kept['name']} ({record['live']})", f"{now['status']} {now['image']}" if now else None,
+                       after)]
 
     def undo(self, ctx: StepContext, record: Record) -> None:
         c, docker = _containers(ctx), self._docker(ctx)
@@ -427,7 +448,7 @@ class Swap(_SwapBase):
         text = str(record.get("upstream_text") or "").strip()
         url = text.split()[-1] if text else "its host port"
         kept: dict[str, Any] | None = record.get("live_container")
-        gone = f" (if it is gone: create it again from {_build(kept)})" if kept else ""
+        gone = f" (if it is gone: create it again from {_build(kept)}{_spec_file(kept)})" if kept else ""
         return [f"make sure the {record['live']} container{' ' + kept['name'] if kept else ''} runs and answers on"
                 f" {url}{gone}",
                 f"make the upstream file say {text!r}, run the proxy's configtest, then (switch = \"reload\" only)"
@@ -541,4 +562,4 @@ class Finalize(_SwapBase):
 
     def manual_undo(self, record: Record) -> list[str]:
         saved = record.get("container")
-        return [f"docker run the old colour again: {saved['name']} from {_build(saved)}"] if saved else []
+        return [f"docker run the old colour again: {saved['name']} from {_build(saved)}{_spec_file(saved)}"] if saved else []
