@@ -899,3 +899,29 @@ def test_an_undo_that_cannot_make_the_old_colour_again_says_to_make_it_first(swa
         " started (docker rm -f)"]
     assert env.container(env.green).status == "running"
     assert f"127.0.0.1:{env.green_port}" in env.apache.upstream_file.read_text()
+
+
+def test_env_file_values_that_are_not_secrets_stay_readable_and_the_undo_works(swap_env: SwapEnv, cli) -> None:
+    """INTERNAL_IPS=127.0.0.1 and SITE_SCHEME=http were masked everywhere as secrets, the journal's upstream text
+    with them ("http://***:8001"): the rollback wrote that into Apache's upstream and failed nearly every request."""
+    import uuid
+
+    env = swap_env
+    password, url_password = f"envfilepw-{uuid.uuid4().hex[:8]}", f"urlpw-{uuid.uuid4().hex[:8]}"
+    env_file = env.project / "app.env"
+    env_file.write_text(f"INTERNAL_IPS=127.0.0.1\nSITE_SCHEME=http\nAPI_HOST=127.0.0.1\nDB_PASSWORD={password}\n"
+                        f"DATABASE_URL=postgres://app:{url_password}@db.internal/app\n")
+    env_file.chmod(0o600)
+    env.write_config(containers_extra='env_file = "app.env"\n')
+    out = []
+    result = under_load(env, lambda: (out.append(cli("swap", "--yes")), out.append(cli("rollback", "--yes"))))
+    assert [o.exit_code for o in out] == [0, 0], [o.stderr for o in out]
+    answers = result.bodies()  # (during a graceful restart old and new children may answer in turn)
+    assert result.failures == 0 and (answers[0], answers[-1]) == ("blue", "blue") and "green" in answers
+    blue_live(env)
+    state = env.project / ".golive"
+    on_disk = "".join(p.read_bytes().decode(errors="replace") for p in state.rglob("*") if p.is_file()
+                      and p.parent.name != "containers")  # (the kept creation specs hold the values: mode 600)
+    assert f"http://127.0.0.1:{env.blue_port}" in on_disk  # the undo's upstream text, as it was
+    for text in [*(o.stdout + o.stderr for o in out), cli("history").stdout, on_disk]:
+        assert password not in text and url_password not in text
