@@ -403,3 +403,17 @@ def test_the_rollback_plan_shows_a_record_already_put_back_as_unchanged(dns_proj
     assert f"      dns www.example.org AAAA #4: unchanged ({OLD6})" in planned.lines, planned.stdout
     assert f"      dns www.example.org A #3: {NEW} -> {OLD}" in planned.lines, planned.stdout
     assert "changed since the run" not in planned.stdout
+
+
+def test_a_lowering_killed_after_its_changes_still_counts_for_the_ttl_wait(dns_project: Path, emulator: LinodeEmulator,
+                                                                          cli) -> None:
+    env = {**os.environ, "NO_COLOR": "1", "GOLIVE_FAULT": "1:after:kill"}
+    killed = subprocess.run([sys.executable, "-m", "golive", "dns", "lower-ttl", "--yes"], cwd=dns_project, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert killed.returncode == -signal.SIGKILL
+    assert {r["ttl_sec"] for r in zone(emulator) if r["type"] == "A"} == {300}  # lowered, then the process died
+    assert cli("dns", "lower-ttl", "--yes").exit_code == 0  # nothing to do: every TTL is short already
+    soon = cli("dns", "switch", "--yes")  # resolvers may still hold the hour-long answers
+    assert soon.exit_code == 2, soon.stdout
+    assert " UTC from 3600s: resolvers may hold the old answer until " in soon.stderr
+    assert targets(emulator) == {("", "A"): OLD, ("www", "A"): OLD, ("www", "AAAA"): OLD6}

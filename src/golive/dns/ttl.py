@@ -52,14 +52,18 @@ class Lowered:
 def last_lowered(journal: Journal, runs: int = 500) -> Lowered | None:
     """The applied ``dns lower-ttl`` whose replaced answers expire last from resolvers' caches. Not simply the
     newest: lowering a day's TTL to 300 s and then to 30 s leaves the day's copies out there for a day."""
+    from golive.core.journal import UNDOABLE
+
     found: list[Lowered] = []
     for run in journal.runs(runs):
         for step in journal.steps(run.id):
-            if step.kind == "dns.lower_ttl" and step.status == "applied" and step.finished_at and step.before:
+            # applied, or killed after it began changing records ("applying": some may be lowered already)
+            at = step.finished_at if step.status == "applied" else step.started_at
+            if step.kind == "dns.lower_ttl" and step.status in UNDOABLE and at and step.before:
                 lowered = [effective(r.get("ttl_sec")) for r in step.before.get("records", [])
                            if effective(r.get("ttl_sec")) > int(step.params.get("ttl", 0))]
                 if lowered:  # (one that found every TTL already short changed nothing to wait for)
-                    found.append(Lowered(datetime.fromisoformat(step.finished_at), max(lowered)))
+                    found.append(Lowered(datetime.fromisoformat(at), max(lowered)))
     return max(found, key=lambda lowered: lowered.safe_at, default=None)
 
 
