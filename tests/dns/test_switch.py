@@ -417,3 +417,12 @@ def test_a_lowering_killed_after_its_changes_still_counts_for_the_ttl_wait(dns_p
     assert soon.exit_code == 2, soon.stdout
     assert " UTC from 3600s: resolvers may hold the old answer until " in soon.stderr
     assert targets(emulator) == {("", "A"): OLD, ("www", "A"): OLD, ("www", "AAAA"): OLD6}
+
+
+def test_an_ipv4_mapped_ipv6_target_verifies(dns_project: Path, emulator: LinodeEmulator,
+                                             nameservers: list[DnsServer], cli) -> None:
+    config = dns_project / "golive.toml"
+    config.write_text(config.read_text().replace(f'new_target_v6 = "{NEW6}"', 'new_target_v6 = "::ffff:198.51.100.20"'))
+    assert cli("dns", "switch", "--yes", "--no-ttl-wait").exit_code == 0
+    verified = cli("dns", "verify", "--timeout", "3")  # the servers answer ::ffff:198.51.100.20, Python writes ::ffff:c633:6414
+    assert verified.exit_code == 0, verified.stderr

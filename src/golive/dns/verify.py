@@ -74,9 +74,13 @@ def query(server: str, name: str, rtype: str, expected: str, timeout: float = 2.
     except (dns.exception.DNSException, OSError) as exc:
         return Answer(server, name, rtype, (), None, False, type(exc).__name__, expected)
     wanted = message.question[0].rdtype
-    values = tuple(sorted(rd.to_text() for rrset in response.answer if rrset.rdtype == wanted for rd in rrset))
+    from golive.dns.gateway import canonical_ip
+
+    # (one spelling per address on both sides: dnspython writes ::ffff:198.51.100.20, Python ::ffff:c633:6414)
+    values = tuple(sorted(canonical_ip(rd.to_text()) for rrset in response.answer if rrset.rdtype == wanted
+                          for rd in rrset))
     ttl = min((rrset.ttl for rrset in response.answer), default=None)
-    return Answer(server, name, rtype, values, ttl, bool(response.flags & dns.flags.AA), None, expected)
+    return Answer(server, name, rtype, values, ttl, bool(response.flags & dns.flags.AA), None, canonical_ip(expected))
 
 
 def verify(dns: Dns, expect: str, timeout: float, on_round: Callable[[list[Answer]], None] | None = None,
