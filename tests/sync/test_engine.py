@@ -400,6 +400,9 @@ def _touch(source: Path, key: int, stamp: object) -> None:
     (2460462.875, 2460431.875, 2460462.9, ""),  # julian days
     (1717232400, 1714554000, 1717236000, ""),  # unix time
     (1717232400, 1714554000, 1717232300, ""),  # unix time, in the overlap window
+    (2460462.0, 2460431.875, 2460461.9996, ""),  # a whole julian day (kept as "2460462.0"), in the window
+    (1717232400000, 1714554000000, 1717232300000, ""),  # unix time in milliseconds, in the window
+    ("1717232400", "1714554000", "1717232300", ""),  # unix time as text (a TEXT column), in the window
 ])
 def test_an_incremental_read_compares_sqlite_stamps_by_time_not_text(tmp_path: Path, pg_cluster, newest: object,
                                                                      older: object, later: object, options: str) -> None:

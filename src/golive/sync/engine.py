@@ -370,7 +370,7 @@ class SyncEngine:
                                                                typnames))
                 carried.patch.update(zip(staged.read_keys, staged.read_digests, strict=True))
                 record = self._folded(target, table, carried, synced)
-        state.save(target, table.target, None if new_watermark is None else canonical(new_watermark), result.mode,
+        state.save(target, table.target, None if new_watermark is None else stamps.watermark_text(new_watermark), result.mode,
                    synced if changed_keys else None, record)
         target.execute("DROP TABLE golive_stage")
         result.seconds = round(time.monotonic() - started, 3)

@@ -21,6 +21,7 @@ __all__ = ["SqliteSince", "moment", "number_since", "sqlite_since", "time_key", 
 
 JULIAN_DAYS = (1_000_000.0, 5_373_484.5)  # a float in this range is a julian day (4976 BC to 9999 AD)
 EPOCH_SECONDS = (1_000_000_000, 253_402_300_799)  # a number in this range is a unix time (2001 to 9999 AD)
+EPOCH_MILLIS = (1_000_000_000_000, 253_402_300_799_999)  # … in milliseconds (JavaScript's Date.now())
 _OFFSET = "({c} GLOB '*[+-][0-9][0-9]:[0-9][0-9]' OR {c} GLOB '*[Zz]')"  # a stamp SQLite reads with its offset
 
 
@@ -42,7 +43,17 @@ def number_since(value: float, overlap: float) -> float:
         return value - overlap / 86400
     if EPOCH_SECONDS[0] <= value <= EPOCH_SECONDS[1]:
         return value - overlap
+    if EPOCH_MILLIS[0] <= value <= EPOCH_MILLIS[1]:
+        return value - overlap * 1000
     return value
+
+
+def watermark_text(value: Any) -> str:
+    """The watermark as the state keeps it. A float keeps its point ("2460462.0", not "2460462"): read back
+    as an int, a whole julian day would lose its overlap window."""
+    from golive.sync.verify import canonical
+
+    return repr(value) if isinstance(value, float) else canonical(value)
 
 
 def parse_number(text: str) -> int | float | None:
@@ -70,9 +81,13 @@ def unreadable_watermark(table: str, watermark: str) -> GoliveError:
 def sqlite_since(column: str, watermark: str, overlap: float, zone: tzinfo, table: str) -> SqliteSince:
     """``column`` (quoted SQL) at or after ``watermark`` less ``overlap`` seconds, by time or by number."""
     number = parse_number(watermark)
-    if number is not None:  # (text and blobs sort after every number: such a stamp is read, and flagged)
-        return SqliteSince(f"({column} IS NULL OR {column} >= ?)", (number_since(number, overlap),),
-                           f"({column} IS NOT NULL AND NOT {column} < '')", "number")
+    if number is not None:
+        # compared as numbers, also where a TEXT column holds the digits ('1717232400'); a stamp that is no
+        # number (text with other characters, a blob) is read, and flagged
+        other = f"({column} IS NOT NULL AND typeof({column}) IN ('text', 'blob') AND ({column} = ''" \
+                f" OR {column} GLOB '*[^0-9.]*'))"
+        return SqliteSince(f"({column} IS NULL OR {other} OR CAST({column} AS REAL) >= ?)",
+                           (number_since(number, overlap),), other, "number")
     at = moment(watermark)
     if at is None:
         raise unreadable_watermark(table, watermark)
