@@ -925,3 +925,25 @@ def test_env_file_values_that_are_not_secrets_stay_readable_and_the_undo_works(s
     assert f"http://127.0.0.1:{env.blue_port}" in on_disk  # the undo's upstream text, as it was
     for text in [*(o.stdout + o.stderr for o in out), cli("history").stdout, on_disk]:
         assert password not in text and url_password not in text
+
+
+def test_a_reload_that_takes_effect_late_is_waited_for_without_version_path(swap_env: SwapEnv, cli) -> None:
+    """Without version_path the public check cannot tell the colours apart by their answers: with a graceful reload
+    that takes effect two seconds after its command returns, the undo removed green while Apache still served it
+    (thousands of 502/503, exit 0). The vhost's upstream header, told only to golive's probes, says which served."""
+    env = swap_env
+    graceful = " ".join(env.apache.reload_command)
+    config = env.write_config(reload_command=["sh", "-c", f"(sleep 2; {graceful}) >/dev/null 2>&1 &"])
+    config.write_text(config.read_text().replace('version_path = "/version"\n', ""))
+    out = []
+    result = under_load(env, lambda: (out.append(cli("swap", "--yes")), out.append(cli("rollback", "--yes"))))
+    assert [o.exit_code for o in out] == [0, 0], [o.stderr for o in out]
+    answers = result.bodies()
+    assert result.failures == 0 and (answers[0], answers[-1]) == ("blue", "blue") and "green" in answers
+    blue_live(env)
+    assert env.container(env.green) is None
+    import httpx
+
+    assert "X-Golive-Upstream" not in httpx.get(env.apache.url + "/healthz").headers  # (told to golive's probes only)
+    probed = httpx.get(env.apache.url + "/healthz", headers={"X-Golive-Probe": "1"})
+    assert probed.headers["X-Golive-Upstream"] == f"http://127.0.0.1:{env.blue_port}"

@@ -60,7 +60,14 @@ def vhost_snippet(upstream_file: str, variable: str = "GOLIVE_UPSTREAM", switch:
             "    # disablereuse: a graceful reload must not leave pooled connections to the old colour\n"
             f"    ProxyPass / ${{{variable}}}/ disablereuse=On retry=0\n"
             f"    ProxyPassReverse / ${{{variable}}}/\n"
+            "    # (mod_headers) which colour served a request, told only to golive's own probes: a swap and its\n"
+            "    # undo then know when the graceful reload has taken effect, with or without version_path\n"
+            f"    {upstream_header(variable)}\n"
             "</VirtualHost>\n")
+
+
+def upstream_header(variable: str = "GOLIVE_UPSTREAM") -> str:
+    return f'Header always set X-Golive-Upstream "${{{variable}}}" "expr=req(\'X-Golive-Probe\') == \'1\'"'
 
 
 class ApacheRunner:
@@ -88,11 +95,11 @@ class ApacheRunner:
             return _map_directives(self.upstream_file, self.ports)
         return (f"Include {self.upstream_file}\n"
                 f"ProxyPass / ${{{self.variable}}}/ disablereuse=On retry=0\n"
-                f"ProxyPassReverse / ${{{self.variable}}}/\n")
+                f"ProxyPassReverse / ${{{self.variable}}}/\n{upstream_header(self.variable)}\n")
 
     def write_config(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        mods = ["mpm_event", "authz_core", "proxy", "proxy_http"] + (["rewrite"] if self.switch == "map" else [])
+        mods = ["mpm_event", "authz_core", "proxy", "proxy_http"] + (["rewrite"] if self.switch == "map" else ["headers"])
         loads = "".join(f"LoadModule {m}_module {MODULES}/mod_{m}.so\n" for m in mods)
         self.conf.write_text(
             f'ServerRoot "{self.root}"\nServerName 127.0.0.1\nListen 127.0.0.1:{self.port}\n'

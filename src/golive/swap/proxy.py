@@ -52,16 +52,29 @@ def _probe_client() -> httpx.Client:
         return _client
 
 
+# Asked for with the probe header, the vhost golive prints (reload mode) answers which upstream served the
+# request: `Header always set X-Golive-Upstream "${GOLIVE_UPSTREAM}" "expr=req('X-Golive-Probe') == '1'"`.
+# Each config generation has its own value, so after a graceful reload it says whether the new one answers.
+PROBE_HEADER, UPSTREAM_HEADER = "X-Golive-Probe", "X-Golive-Upstream"
+
+
 def probe(url: str, timeout: float = 2.0, host: str | None = None) -> tuple[int, str]:
     """(status, body) of a GET, or (0, error name) when nothing answered. ``host``: the Host header to send
     instead of the URL's own (the site's name, which a Django app must find in ALLOWED_HOSTS)."""
+    status, body, _ = probe_served(url, timeout, host)
+    return status, body
+
+
+def probe_served(url: str, timeout: float = 2.0, host: str | None = None) -> tuple[int, str, str | None]:
+    """``probe``, and the upstream the proxy says served it (None: the vhost does not say)."""
     import httpx
 
+    headers = {PROBE_HEADER: "1", **({"Host": host} if host else {})}
     try:
-        response = _probe_client().get(url, timeout=timeout, headers={"Host": host} if host else None)
+        response = _probe_client().get(url, timeout=timeout, headers=headers)
     except httpx.HTTPError as exc:
-        return 0, type(exc).__name__
-    return response.status_code, response.text
+        return 0, type(exc).__name__, None
+    return response.status_code, response.text, response.headers.get(UPSTREAM_HEADER)
 
 
 def _like(tmp: Path, old: os.stat_result) -> None:
@@ -163,12 +176,14 @@ class ProxyGateway:
             raise
         self.reload()
 
-    def public(self, path: str, expect: str | None, deadline: float) -> tuple[int, str]:
-        """Poll the public URL until it answers 2xx (and ``expect`` when given) or the deadline passes."""
+    def public(self, path: str, expect: str | None, deadline: float, upstream: str | None = None) -> tuple[int, str]:
+        """Poll the public URL until it answers 2xx (and ``expect`` when given; and from ``upstream`` when the
+        vhost says which upstream served it) or the deadline passes."""
         url = self.proxy.public_url.rstrip("/") + path
         while True:
-            status, body = probe(url, host=self.proxy.public_host)
-            if 200 <= status < 300 and (expect is None or body.strip() == expect.strip()):
+            status, body, served = probe_served(url, host=self.proxy.public_host)
+            if 200 <= status < 300 and (expect is None or body.strip() == expect.strip()) and \
+                    (upstream is None or served is None or served.rstrip("/") == upstream.rstrip("/")):
                 return status, body
             if time.monotonic() >= deadline:
                 return status, body

@@ -150,14 +150,14 @@ class _SwapBase(Step):
         """The public URL answers healthy, and (with version_path) 2xx with ``expected``, the container's own version."""
         c, proxy = _containers(ctx), self._proxy(ctx)
         deadline = time.monotonic() + proxy.proxy.confirm_timeout
-        status, _ = proxy.public(c.health_path, None, deadline)
+        status, _ = proxy.public(c.health_path, None, deadline, upstream=_url(host_port))
         hint = (f"does the site use the RewriteMap of {proxy.file}, readable by Apache's user? (`golive init`"
                 " prints the vhost); see the proxy's error log") if proxy.map_mode else "check the proxy's error log"
         waited = f"after {proxy.proxy.confirm_timeout:g}s ([proxy].confirm_timeout)"
         if not 200 <= status < 300:
             raise GoliveError(f"through the proxy, {c.health_path} answers {status or 'nothing'} {waited}", hint=hint)
         if c.version_path and expected is not None:
-            status, body = proxy.public(c.version_path, expected, deadline)
+            status, body = proxy.public(c.version_path, expected, deadline, upstream=_url(host_port))
             if not 200 <= status < 300 or body.strip() != expected.strip():  # (an error page is no version)
                 said = repr(body.strip()) if 200 <= status < 300 else str(status or "nothing")
                 raise GoliveError(f"through the proxy, {c.version_path} answers {said}, not"
@@ -424,7 +424,7 @@ class Swap(_SwapBase):
         """The public URL answers as the previous colour does on its own port: the same version (a 2xx answer to
         version_path), else the same status to health_path — what the site did before the swap, failing or not
         (swapping away from a failing colour is what a swap is for, and its undo puts that back)."""
-        from golive.swap.proxy import probe
+        from golive.swap.proxy import probe, probe_served
 
         c, proxy = _containers(ctx), self._proxy(ctx)
         host = proxy.proxy.public_host
@@ -435,9 +435,10 @@ class Swap(_SwapBase):
             status, body = probe(_url(host_port) + path, host=host)
         url, waited = proxy.proxy.public_url.rstrip("/") + path, f"{proxy.proxy.confirm_timeout:g}s"
         deadline = time.monotonic() + proxy.proxy.confirm_timeout
-        while True:
-            now, answer = probe(url, host=host)
-            if now == status and (not by_version or answer.strip() == body.strip()):
+        while True:  # (with the vhost's upstream header the answer also says which colour served it)
+            now, answer, served = probe_served(url, host=host)
+            if now == status and (not by_version or answer.strip() == body.strip()) and \
+                    (served is None or served.rstrip("/") == _url(host_port)):
                 return
             if time.monotonic() >= deadline:
                 break
