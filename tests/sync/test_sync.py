@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -346,6 +347,26 @@ def test_an_interrupted_data_rollback_leaves_writes_held_and_the_next_rollback_f
     with psycopg.connect(dirfinal.target_url, autocommit=True) as app:
         app.execute("INSERT INTO auth_group (name) VALUES ('after')")
     assert "writes=" not in next(line for line in cli("status").lines if line.startswith("sync:"))
+
+
+def test_an_interrupted_data_rollback_says_to_finish_it_with_restore_data(dirfinal: Dir, cli) -> None:
+    assert cli("sync", "--yes").exit_code == 0
+    env = {**os.environ, "NO_COLOR": "1", "GOLIVE_FAULT": "sync.run:restore:pause",
+           "GOLIVE_FAULT_MARKER": str(dirfinal.project / "paused")}
+    proc = subprocess.Popen([sys.executable, "-m", "golive", "rollback", "--yes", "--restore-data"], cwd=dirfinal.project,
+                            env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not (dirfinal.project / "paused").exists():
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)  # Ctrl-C at the restore
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    # a plain `golive rollback` (what it said before) finishes it without restoring the data, exit 0
+    assert err.rstrip().endswith("— run `golive rollback --restore-data` again to finish it"), err
+    finished = cli("rollback", "--yes", "--restore-data")
+    assert finished.exit_code == 0, finished.stderr
+    assert dirfinal.count("auth_user") == 0
 
 
 def test_a_backup_that_waits_on_a_migrations_lock_stops_leaving_no_partial_dump(dirfinal: Dir, cli) -> None:

@@ -152,7 +152,7 @@ def revert(ctx: typer.Context, dry_run: DryRun = False, yes: Yes = False, json: 
         a.done({"dry_run": True, "run": run.id, "step": seq})
         return
     a.lock()
-    outcome = runner.rollback(run, confirm=lambda p: a.confirm(what, p, yes), only={seq})
+    outcome = runner.rollback(run, confirm=lambda p: a.confirm(what, p, yes), only={seq}, again="golive dns revert")
     a.say(f"reverted the dns switch of run {run.id}")
     if a.json:
         a.emit_json({"event": "result", "ok": True, "target": run.id, **outcome.as_dict()})

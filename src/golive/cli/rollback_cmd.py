@@ -56,7 +56,8 @@ def rollback(
         show_plan(a, what, planned)
         a.done({"dry_run": True, "target": target.id, "steps": [p.as_dict() for p in planned]})
         return
-    outcome = runner.rollback(target, confirm=lambda p: a.confirm(what, p, yes))
+    again = f"golive rollback{f' --run {run}' if run else ''}{' --restore-data' if restore_data else ''}"
+    outcome = runner.rollback(target, confirm=lambda p: a.confirm(what, p, yes), again=again)
     a.say(f"rolled back {len(planned)} step(s) of run {target.id}")
     older = a.journal.latest_undoable_run()
     if older is not None:  # (an interrupted run, then the same command run again: the first still has its steps)
@@ -98,7 +99,8 @@ def _through(a: Any, first: str, restore_data: bool, dry_run: bool, yes: bool) -
     a.ask(f"rollback of {len(runs)} run(s), newest first, back to {first}", yes)
     outcomes = []
     for run, planned in plans:
-        outcomes.append(a.runner(options).rollback(run).as_dict())
+        again = f"golive rollback --through {first}{' --restore-data' if restore_data else ''}"
+        outcomes.append(a.runner(options).rollback(run, again=again).as_dict())
         a.say(f"rolled back {len(planned)} step(s) of run {run.id} ({run.command})")
     if a.json:
         a.emit_json({"event": "result", "ok": True, "targets": [run.id for run in runs], "rollbacks": outcomes})

@@ -241,8 +241,11 @@ class Runner:
             planned.append(Planned(row.seq, step, changes, note=row.status))
         return planned
 
-    def rollback(self, run: RunRow, *, confirm: Confirm | None = None, only: set[int] | None = None) -> RunOutcome:
-        """Undo the run's applied steps newest first (``only``: just those step numbers)."""
+    def rollback(self, run: RunRow, *, confirm: Confirm | None = None, only: set[int] | None = None,
+                 again: str = "golive rollback") -> RunOutcome:
+        """Undo the run's applied steps newest first (``only``: just those step numbers). ``again``: the command
+        that finishes it if it is interrupted (its options too: a plain rollback would finish a data rollback
+        without restoring the data)."""
         planned = self.rollback_plan(run, only)
         if confirm is not None:
             confirm(planned)
@@ -256,7 +259,7 @@ class Runner:
             with _shielded():
                 self.journal.finish_run(self._run_id, "interrupted", "interrupted")
             raise Interrupted(f"rollback of run {run.id} interrupted; the journal is consistent",
-                              hint="run `golive rollback` again to finish it") from None
+                              hint=f"run `{again}` again to finish it") from None
         except UndoFailed as exc:
             with _shielded():
                 self.journal.finish_run(self._run_id, "failed", exc.message)
