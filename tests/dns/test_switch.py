@@ -426,3 +426,14 @@ def test_an_ipv4_mapped_ipv6_target_verifies(dns_project: Path, emulator: Linode
     assert cli("dns", "switch", "--yes", "--no-ttl-wait").exit_code == 0
     verified = cli("dns", "verify", "--timeout", "3")  # the servers answer ::ffff:198.51.100.20, Python writes ::ffff:c633:6414
     assert verified.exit_code == 0, verified.stderr
+
+
+def test_verify_before_any_switch_says_so_at_once_instead_of_waiting(dns_project: Path, emulator: LinodeEmulator,
+                                                                      nameservers: list[DnsServer], cli) -> None:
+    started = time.monotonic()
+    early = cli("dns", "verify", "--expect", "new", "--timeout", "600")  # (the switch was refused: the TTL wait)
+    assert time.monotonic() - started < 30
+    assert (early.exit_code, early.stderr) == (1, (
+        f"error: 3 record(s) at Linode do not point at the new target (first: example.org A -> {OLD}): the nameservers"
+        " cannot answer new yet — `golive dns switch --to new` first (`golive dns show` shows the records)\n"))
+    assert cli("dns", "verify", "--expect", "old", "--timeout", "3").exit_code == 0

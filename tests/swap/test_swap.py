@@ -947,3 +947,20 @@ def test_a_reload_that_takes_effect_late_is_waited_for_without_version_path(swap
     assert "X-Golive-Upstream" not in httpx.get(env.apache.url + "/healthz").headers  # (told to golive's probes only)
     probed = httpx.get(env.apache.url + "/healthz", headers={"X-Golive-Probe": "1"})
     assert probed.headers["X-Golive-Upstream"] == f"http://127.0.0.1:{env.blue_port}"
+
+
+def test_a_swap_run_again_keeps_the_old_release_and_makes_no_run(swap_env: SwapEnv, cli) -> None:
+    """A second `golive swap --yes` (a retrying script) swapped back to blue and made it the new release too: both
+    colours ran it, and one `golive rollback` landed on green, the new release."""
+    env = swap_env
+    assert cli("swap", "--yes").exit_code == 0
+    blue_build = env.container(env.blue).attrs["Image"]
+    for args in (("swap", "--yes"), ("swap", "--to", "green", "--yes")):
+        again = cli(*args)
+        assert again.exit_code == 0, again.stderr
+        assert again.lines[-1] == "nothing to do: every change is already in place (no run was made)", again.stdout
+    assert env.container(env.blue).attrs["Image"] == blue_build  # the old release, kept for the rollback
+    assert len(cli("history").lines[1:]) == 1
+    result = under_load(env, lambda: cli("rollback", "--yes"))
+    assert result.failures == 0 and result.bodies()[-1] == "blue"
+    blue_live(env)

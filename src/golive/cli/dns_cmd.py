@@ -124,12 +124,32 @@ def verify(
 
     a = app_of(ctx, json)
     dns = a.config.require("dns")
+    if a.config.linode is not None:
+        _records_point_at(a, dns, _side(expect))
     with live_table(a, ["SERVER", "NAME", "TYPE", "ANSWER", "TTL", "STATE"]) as update:
         answers = run_verify(dns, _side(expect), dns.propagation_timeout if timeout is None else timeout,
                              on_round=lambda rows: update([[r.server, r.name, r.rtype, ", ".join(r.values) or "-",
                                                             str(r.ttl or "-"), r.state] for r in rows]))
     a.say(f"all {len(dns.nameservers)} nameserver(s) answer {expect} for {len(dns.records)} record(s)")
     a.done({"expect": expect, "answers": [{**r.__dict__, "ok": r.ok} for r in answers]})
+
+
+def _records_point_at(a: Any, dns: Any, side: str) -> None:
+    """Before waiting on the nameservers: the records at Linode must point where they are expected to. A switch
+    that was refused (the TTL wait) or never run leaves nothing to wait for, and verify polled its whole
+    timeout (ten minutes, run line by line from the runbook)."""
+    from golive.dns.gateway import from_config
+    from golive.dns.steps import configured_records
+    from golive.errors import CheckFailed
+
+    _, records = configured_records(dns, from_config(a.config))
+    elsewhere = [r for r in records if r["target"] != dns.target(r["type"], side)]
+    if elsewhere:
+        first = elsewhere[0]
+        raise CheckFailed(f"{len(elsewhere)} record(s) at Linode do not point at the {side} target (first:"
+                          f" {dns.fqdn(first['name'])} {first['type']} -> {first['target']}): the nameservers"
+                          f" cannot answer {side} yet", hint=f"`golive dns switch --to {side}` first (`golive dns"
+                          " show` shows the records)")
 
 
 @app.command("revert")

@@ -45,7 +45,7 @@ def swap(
         return
     outcome = a.execute("swap", f"swap to {to or 'the idle colour'}", [Swap(to=to, image=image)], yes=yes,
                         dry_run=dry_run, args={"to": to, "image": image})
-    if outcome is not None:
+    if outcome is not None and outcome.run_id is not None:  # (None: the live colour runs that build already)
         a.say("swapped; the old colour keeps running until `golive swap finalize` (undo: `golive rollback`)")
 
 

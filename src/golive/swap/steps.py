@@ -190,6 +190,8 @@ class Swap(_SwapBase):
     def plan(self, ctx: StepContext) -> list[Change]:
         c, docker = _containers(ctx), self._docker(ctx)
         no_unfinished_swap(ctx)
+        if self.switches and (same := self._live_runs_it(ctx)) is not None:
+            return same
         live, idle = self._colors(ctx)
         self._env(ctx)  # a missing env_file or secret stops the swap here, before the prompt
         absent = docker.missing(c.volumes, c.networks)
@@ -210,6 +212,22 @@ class Swap(_SwapBase):
             return changes
         self._proxy_answers(ctx)
         return [*changes, Change("proxy upstream", _url(c.color(live).host_port), _url(target.host_port))]
+
+    def _live_runs_it(self, ctx: StepContext) -> list[Change] | None:
+        """A swap run again (a retrying script, a second `swap --image REL`): the live colour already runs the
+        very build asked for. Swapping again would replace the idle colour — the old release a rollback goes
+        back to — with the same new one. Then every change is in place: no run (None: a real swap)."""
+        c, docker, proxy = _containers(ctx), self._docker(ctx), self._proxy(ctx)
+        live = live_color(c, proxy)
+        if self.params["to"] not in (None, live):
+            return None
+        image = self._image(ctx)
+        running, build = docker.container(c.color(live).name), docker.local_image(image)
+        if running is None or not running["running"] or build is None or running["image_id"] != build:
+            return None
+        shown = f"running {image} ({build.removeprefix('sha256:')[:12]}), live"
+        url = _url(c.color(live).host_port)
+        return [Change(f"container {c.color(live).name} ({live})", shown, shown), Change("proxy upstream", url, url)]
 
     def _proxy_answers(self, ctx: StepContext) -> None:
         """Before anything changes: the public URL must answer at all. With the proxy down, the switch could not
