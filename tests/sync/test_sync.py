@@ -118,6 +118,9 @@ def test_sync_then_users_log_in_through_django(dirfinal: Dir, cli) -> None:
     # Django re-hashes a password with its own iteration count at login: verification sees that change
     after_login = cli("sync", "--verify-only", "--json")
     assert after_login.exit_code == 1
+    assert after_login.stderr.endswith("before the cutover, rows testers changed in the new site (a login upgrades a"
+                                       " password hash) come back from the old one with `golive sync --yes --full"
+                                       " --source-wins`\n")  # (what to do, also in runbooks/cutover.md)
     users = next(e for e in map(json.loads, after_login.lines) if "tables" in e)["tables"][0]
     assert (users["table"], users["read"], users["verified"]) == ("auth_user", 30, False)
     assert users["checked"] == "digests, 1 range(s) row by row" and len(users["mismatched_keys"]) == 2
@@ -129,6 +132,10 @@ def test_sync_then_users_log_in_through_django(dirfinal: Dir, cli) -> None:
     assert resync.exit_code == 1
     assert ("2 row(s) changed in the new database since golive wrote them would be overwritten: table auth_user, keys"
             f" {', '.join(users['mismatched_keys'])}; nothing was written") in resync.stderr
+    healed = cli("sync", "--yes", "--full", "--source-wins")  # the runbook's way: the old site is the truth
+    assert healed.exit_code == 0, healed.stderr
+    assert cli("sync", "--verify-only").exit_code == 0
+    assert login(dirfinal, pbkdf2_user, f"pw-{pbkdf2_user}")  # (the old site's hash logs in as well)
     with psycopg.connect(dirfinal.target_url) as conn:
         email = conn.execute("SELECT email FROM auth_user WHERE id = 1").fetchone()[0]
         assert email == email.lower() and email.endswith("@example.org")

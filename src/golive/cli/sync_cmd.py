@@ -102,7 +102,9 @@ def sync(
         if not all(r.verified for r in results):
             from golive.errors import CheckFailed
 
-            raise CheckFailed("source and target differ", hint="the VERIFIED column names the first differing keys")
+            raise CheckFailed("source and target differ", hint="the VERIFIED column names the first differing keys;"
+                              " before the cutover, rows testers changed in the new site (a login upgrades a password"
+                              " hash) come back from the old one with `golive sync --yes --full --source-wins`")
         return
     _unfrozen_warning(a)
     bar, update = _progress(a)
