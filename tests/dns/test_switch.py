@@ -437,3 +437,17 @@ def test_verify_before_any_switch_says_so_at_once_instead_of_waiting(dns_project
         f"error: 3 record(s) at Linode do not point at the new target (first: example.org A -> {OLD}): the nameservers"
         " cannot answer new yet — `golive dns switch --to new` first (`golive dns show` shows the records)\n"))
     assert cli("dns", "verify", "--expect", "old", "--timeout", "3").exit_code == 0
+
+
+def test_undoing_a_lowering_killed_half_way_puts_back_ttls_and_never_targets(dns_project: Path, emulator: LinodeEmulator,
+                                                                            cli) -> None:
+    env = {**os.environ, "NO_COLOR": "1", "GOLIVE_FAULT": "1:mid:kill"}  # killed after its first record
+    killed = subprocess.run([sys.executable, "-m", "golive", "dns", "lower-ttl", "--yes"], cwd=dns_project, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert killed.returncode == -signal.SIGKILL
+    lowered = json.loads(cli("history", "--json").stdout)["runs"][0]["id"]
+    assert cli("dns", "switch", "--yes", "--no-ttl-wait").exit_code == 0
+    undone = cli("rollback", "--run", lowered, "--yes")  # what it set is not journaled: only a TTL can be its business
+    assert undone.exit_code == 0, undone.stderr
+    assert targets(emulator) == {("", "A"): NEW, ("www", "A"): NEW, ("www", "AAAA"): NEW6}
+    assert {r["ttl_sec"] for r in zone(emulator) if r["type"] in ("A", "AAAA")} == {3600}

@@ -42,6 +42,8 @@ def _label(dns: Dns, record: dict[str, Any]) -> str:
 class _RecordsStep(Step):
     """A step over the configured records: subclasses say what each record should become."""
 
+    may_set: tuple[str, ...] = ("target", "ttl_sec")  # the fields ``desired`` may name
+
     def _dns(self, ctx: StepContext) -> Dns:
         if ctx.config is None:
             raise ConfigError("DNS steps need a config with [dns] and [linode]")
@@ -102,7 +104,7 @@ class _RecordsStep(Step):
     def _put_back(self, ctx: StepContext, domain_id: int, records: list[dict[str, Any]],
                   fields: dict[str, list[str]] | None) -> None:
         for record in reversed(records):
-            self._restore_one(ctx, domain_id, record, _owned(fields, record))
+            self._restore_one(ctx, domain_id, record, _owned(fields, record, self.may_set))
 
     def _restore_one(self, ctx: StepContext, domain_id: int, record: dict[str, Any], owned: list[str]) -> None:
         if not owned:
@@ -134,7 +136,7 @@ class _RecordsStep(Step):
         dns, left = self._dns(ctx), {c.what: c.after for c in changes}
         out = []
         for before in record.get("records", []):
-            label, current, owned = _label(dns, before), now.get(before["id"]), _owned(record.get("fields"), before)
+            label, current, owned = _label(dns, before), now.get(before["id"]), _owned(record.get("fields"), before, self.may_set)
             if not owned:
                 continue
             if current is None:
@@ -164,16 +166,14 @@ class _RecordsStep(Step):
         shown = {"target": "target {}", "ttl_sec": "TTL {}"}
         return [f"in the Linode DNS manager, set record #{r['id']} ({r['name'] or '(apex)'} {r['type']}) back to "
                 + ", ".join(shown.get(k, k + " {}").format(r[k]) for k in owned)
-                for r in record.get("records", []) if (owned := _owned(record.get("fields"), r))]
+                for r in record.get("records", []) if (owned := _owned(record.get("fields"), r, self.may_set))]
 
 
-def _owned(fields: dict[str, list[str]] | None, record: dict[str, Any]) -> list[str]:
-    """The fields a step set on ``record`` (its undo's business). A run journaled before the step kept
-    them: every field it may have changed."""
-    from golive.dns.gateway import MUTABLE
-
+def _owned(fields: dict[str, list[str]] | None, record: dict[str, Any], may_set: tuple[str, ...]) -> list[str]:
+    """The fields a step set on ``record`` (its undo's business). Not known — a step killed half way, or a run
+    journaled before steps kept them —: every field that kind of step may set (a TTL lowering never the target)."""
     if fields is None:
-        return list(MUTABLE)
+        return list(may_set)
     return fields.get(str(record["id"]), [])
 
 
@@ -237,6 +237,7 @@ class LowerTtl(_RecordsStep):
     """Set the configured records' TTL (ahead of the switch, so resolvers forget the old answer quickly)."""
 
     kind = "dns.lower_ttl"
+    may_set = ("ttl_sec",)
 
     def __init__(self, ttl: int = 300) -> None:
         super().__init__(ttl=ttl)
