@@ -560,6 +560,10 @@ def test_a_rollback_whose_upstream_file_says_blue_already_reloads_and_confirms_b
     blue = f"http://127.0.0.1:{env.blue_port}"
     env.apache.point_at(blue)  # written, never reloaded
     assert httpx.get(env.apache.url + "/version").text == "green\n"
+    shown = cli("status").lines[-1]  # the file says blue; status says what Apache really serves
+    assert shown.startswith(f"swap:      live=blue, upstream={blue}, idle=green (running "), shown
+    assert shown.endswith(f", serving=http://127.0.0.1:{env.green_port} — not what the upstream file says:"
+                          " `golive rollback` puts it right"), shown
     out = []
     result = under_load(env, lambda: out.append(cli("-v", "rollback", "--yes")))
     assert out[0].exit_code == 0, out[0].stderr
