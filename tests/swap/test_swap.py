@@ -42,6 +42,18 @@ def failed_swap(env: SwapEnv, cli, *args: str):
     return out[0]
 
 
+def rolled_back_to_blue(env: SwapEnv, cli, said: str) -> None:
+    """`golive rollback` under load, from green: no request fails, the answers end on blue, green is gone, and
+    the undo's log has ``said``."""
+    out = []
+    result = under_load(env, lambda: out.append(cli("-v", "rollback", "--yes")))
+    assert out[0].exit_code == 0, out[0].stderr
+    assert said in out[0].lines
+    assert result.bodies()[0] == "green" and result.bodies()[-1] == "blue"
+    blue_live(env)
+    assert env.container(env.green) is None
+
+
 def blue_live(env: SwapEnv) -> None:
     blue = f"http://127.0.0.1:{env.blue_port}"
     line = f"upstream {blue}\n" if env.switch == "map" else f"Define GOLIVE_UPSTREAM {blue}\n"
@@ -218,13 +230,7 @@ def test_rollback_starts_a_stopped_old_colour_before_pointing_back(swap_env: Swa
     env = swap_env
     assert cli("swap", "--yes").exit_code == 0
     env.container(env.blue).stop(timeout=1)  # someone stopped blue during the bake
-    out = []
-    result = under_load(env, lambda: out.append(cli("-v", "rollback", "--yes")))
-    assert out[0].exit_code == 0, out[0].stderr
-    assert f"    undo: container {env.blue}: start again" in out[0].lines
-    assert result.bodies()[0] == "green" and result.bodies()[-1] == "blue"
-    blue_live(env)
-    assert env.container(env.green) is None
+    rolled_back_to_blue(env, cli, f"    undo: container {env.blue}: start again")
 
 
 def test_the_rollback_plan_shows_an_upstream_someone_switched_back_by_hand(swap_env: SwapEnv, cli) -> None:
@@ -564,13 +570,7 @@ def test_a_rollback_whose_upstream_file_says_blue_already_reloads_and_confirms_b
     assert shown.startswith(f"swap:      live=blue, upstream={blue}, idle=green (running "), shown
     assert shown.endswith(f", serving=http://127.0.0.1:{env.green_port} — not what the upstream file says:"
                           " `golive rollback` puts it right"), shown
-    out = []
-    result = under_load(env, lambda: out.append(cli("-v", "rollback", "--yes")))
-    assert out[0].exit_code == 0, out[0].stderr
-    assert f"    undo: proxy upstream is {blue} already: configtest and graceful reload all the same" in out[0].lines
-    assert result.bodies()[0] == "green" and result.bodies()[-1] == "blue"
-    blue_live(env)
-    assert env.container(env.green) is None
+    rolled_back_to_blue(env, cli, f"    undo: proxy upstream is {blue} already: configtest and graceful reload all the same")
 
 
 def test_a_rollback_that_cannot_confirm_the_old_colour_removes_nothing(swap_env: SwapEnv, cli) -> None:
