@@ -16,7 +16,7 @@ from pathlib import Path
 
 from golive.errors import ConfigError
 
-__all__ = ["REDACTOR", "Redactor", "SecretRef", "redact", "redact_url"]
+__all__ = ["RECORD_SHORTEST", "REDACTOR", "Redactor", "SecretRef", "redact", "redact_url"]
 
 MASK = "***"
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@\s]+)@")
@@ -35,9 +35,11 @@ class Redactor:
         if len(value) >= 4:  # masking "a" everywhere would wreck output without hiding anything
             self._values.add(value)
 
-    def __call__(self, text: str) -> str:
+    def __call__(self, text: str, shortest: int = 4) -> str:
+        """``text`` with the secrets masked; ``shortest``: leave registered values shorter than that (see
+        ``RECORD_SHORTEST``)."""
         for value in sorted(self._values, key=len, reverse=True):
-            if value in text:
+            if len(value) >= shortest and value in text:
                 text = text.replace(value, MASK)
         text = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
         return _PARAM_PASSWORD.sub(lambda m: f"{m['key']}{MASK}", text)
@@ -46,14 +48,21 @@ class Redactor:
 REDACTOR = Redactor()
 
 
-def redact(value: object) -> object:
+# The journal's step data (what an undo reads back: an upstream URL, a backup's path, a record's target) is
+# secret-free by construction — containers' environments are kept apart, URLs carry no password — and is
+# masked only as a backstop: there a short registered value ("http", "golive" as a weak DB password) would
+# more likely be ordinary text the undo needs than a secret, and masking it broke the undo.
+RECORD_SHORTEST = 8
+
+
+def redact(value: object, shortest: int = 4) -> object:
     """Redact strings anywhere inside a JSON-like value."""
     if isinstance(value, str):
-        return REDACTOR(value)
+        return REDACTOR(value, shortest)
     if isinstance(value, dict):
-        return {k: redact(v) for k, v in value.items()}
+        return {k: redact(v, shortest) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [redact(v) for v in value]
+        return [redact(v, shortest) for v in value]
     return value
 
 

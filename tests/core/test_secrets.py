@@ -47,3 +47,22 @@ def test_status_never_shows_a_query_string_password(project: Path, cli, monkeypa
         assert "password=***" in result.stdout + result.stderr, (args, result.stdout, result.stderr)
     assert json.loads(cli("status", "--json").stdout)["parts"]["sync"]["error"].startswith(
         f"cannot connect to the target database postgresql://127.0.0.1:{port}/site?user=app&password=*** ")
+
+
+def test_a_short_secret_never_garbles_what_an_undo_reads_back(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """A weak DB password "golive" masked in the journal's step record turned the backup's path into
+    ".../.***/backups/...": the data rollback then found no backup. Free text is still masked."""
+    from golive.core.journal import Journal
+
+    REDACTOR.add("golive")
+    request.addfinalizer(lambda: REDACTOR._values.discard("golive"))  # (the redactor is the process's: leave it so)
+    journal = Journal(tmp_path / ".golive" / "journal.db")
+    run = journal.start_run("sync", {}, [("sync.run", "sync all tables", {})])
+    record = {"backup": str(tmp_path / ".golive" / "backups" / "target-1.dump"), "upstream": "http://127.0.0.1:8001"}
+    journal.step_intent(run, 1, record)
+    journal.step_applied(run, 1, record)
+    journal.event(run, "log", message="connected as golive")
+    (step,) = journal.steps(run)
+    assert step.record == record and step.before == record
+    assert journal.events(run)[-1]["message"] == "connected as ***"
+    journal.close()

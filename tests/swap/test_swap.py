@@ -913,7 +913,8 @@ def test_env_file_values_that_are_not_secrets_stay_readable_and_the_undo_works(s
     env = swap_env
     password, url_password = f"envfilepw-{uuid.uuid4().hex[:8]}", f"urlpw-{uuid.uuid4().hex[:8]}"
     env_file = env.project / "app.env"
-    env_file.write_text(f"INTERNAL_IPS=127.0.0.1\nSITE_SCHEME=http\nAPI_HOST=127.0.0.1\nDB_PASSWORD={password}\n"
+    env_file.write_text(f"INTERNAL_IPS=127.0.0.1\nSITE_SCHEME=http\nAPI_HOST=127.0.0.1\nAPI_SCHEME=http\n"
+                        f"DB_PASSWORD={password}\n"
                         f"DATABASE_URL=postgres://app:{url_password}@db.internal/app\n")
     env_file.chmod(0o600)
     env.write_config(containers_extra='env_file = "app.env"\n')

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from golive.errors import ConfigError, JournalError, JournalWriteError, state_write_hint
-from golive.secrets import redact
+from golive.secrets import RECORD_SHORTEST, redact
 
 _T = TypeVar("_T")
 
@@ -61,7 +61,7 @@ def now_iso() -> str:
 
 
 def _dump(value: Any) -> str:
-    return json.dumps(redact(value), sort_keys=True, default=str)
+    return json.dumps(redact(value, RECORD_SHORTEST), sort_keys=True, default=str)
 
 
 @dataclass(frozen=True)

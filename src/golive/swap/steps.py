@@ -103,7 +103,7 @@ def _plain(value: str) -> bool:
     import ipaddress
     from urllib.parse import urlsplit
 
-    if _PLAIN.fullmatch(value):
+    if _PLAIN.fullmatch(value) or re.fullmatch("[A-Za-z]{1,7}", value):  # (a short word: API_SCHEME=http)
         return True
     try:
         ipaddress.ip_address(value)
