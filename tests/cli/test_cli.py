@@ -67,9 +67,11 @@ def test_init_writes_private_files_that_validate(tmp_path: Path, cli, monkeypatc
         "        # disablereuse: a graceful reload must not leave pooled connections to the old colour",
         "        ProxyPass / ${GOLIVE_UPSTREAM}/ disablereuse=On retry=0",
         "        ProxyPassReverse / ${GOLIVE_UPSTREAM}/",
-        "        # (mod_headers) which colour served a request, told only to golive's own probes: a swap and its",
-        "        # undo then know when the graceful reload has taken effect, with or without version_path",
-        """        Header always set X-Golive-Upstream "${GOLIVE_UPSTREAM}" "expr=req('X-Golive-Probe') == '1'\"""",
+        "        # which colour served a request, told only to golive's own probes: a swap and its undo then know",
+        "        # when the graceful reload has taken effect, with or without version_path (`a2enmod headers`)",
+        "        <IfModule mod_headers.c>",
+        """            Header always set X-Golive-Upstream "${GOLIVE_UPSTREAM}" "expr=req('X-Golive-Probe') == '1'\"""",
+        "        </IfModule>",
         "    </VirtualHost>",
     ]
     assert (tmp_path / "golive.toml").stat().st_mode & 0o777 == 0o600

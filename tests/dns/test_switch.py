@@ -451,3 +451,26 @@ def test_undoing_a_lowering_killed_half_way_puts_back_ttls_and_never_targets(dns
     assert undone.exit_code == 0, undone.stderr
     assert targets(emulator) == {("", "A"): NEW, ("www", "A"): NEW, ("www", "AAAA"): NEW6}
     assert {r["ttl_sec"] for r in zone(emulator) if r["type"] in ("A", "AAAA")} == {3600}
+
+
+def test_a_revert_left_undoing_is_finished_by_dns_revert(dns_project: Path, emulator: LinodeEmulator, cli) -> None:
+    assert cli("dns", "switch", "--yes", "--no-ttl-wait").exit_code == 0
+    journal = sqlite3.connect(dns_project / ".golive" / "journal.db")  # a revert interrupted in its undo
+    journal.execute("UPDATE steps SET status = 'undoing' WHERE kind = 'dns.switch'")
+    journal.commit()
+    journal.close()
+    again = cli("dns", "revert", "--yes")  # what the interrupted revert's hint says
+    assert again.exit_code == 0, again.stderr
+    assert targets(emulator) == {("", "A"): OLD, ("www", "A"): OLD, ("www", "AAAA"): OLD6}
+
+
+def test_verify_asks_the_nameservers_even_when_the_linode_api_is_down(dns_project: Path, emulator: LinodeEmulator,
+                                                                     nameservers: list[DnsServer], cli) -> None:
+    assert cli("dns", "switch", "--yes", "--no-ttl-wait").exit_code == 0
+    config = dns_project / "golive.toml"
+    config.write_text(config.read_text().replace(emulator.url, "http://127.0.0.1:9/v4"))  # (nothing listens there)
+    verified = cli("dns", "verify", "--expect", "new", "--timeout", "3")
+    assert verified.exit_code == 0, verified.stderr
+    assert verified.stderr.startswith("warning: could not read the records at Linode (cannot reach the Linode API at"
+                                      " http://127.0.0.1:9/v4 (find domain example.org): connection refused); asking the"
+                                      " nameservers all the same"), verified.stderr

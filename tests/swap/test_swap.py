@@ -969,3 +969,64 @@ def test_a_swap_run_again_keeps_the_old_release_and_makes_no_run(swap_env: SwapE
     result = under_load(env, lambda: cli("rollback", "--yes"))
     assert result.failures == 0 and result.bodies()[-1] == "blue"
     blue_live(env)
+
+
+def test_an_undo_with_nothing_to_tell_the_colours_apart_waits_for_the_reload(swap_env: SwapEnv, cli) -> None:
+    """A vhost from before golive's upstream header, and no version_path: the undo's check through the proxy cannot
+    tell the colours apart, so it gives the graceful restart time before green goes (it removed green while Apache,
+    reloading a second late, still proxied to it)."""
+    import subprocess
+
+    env = swap_env
+    conf = env.apache.conf
+    conf.write_text("".join(line for line in conf.read_text().splitlines(keepends=True)
+                            if not line.startswith("Header ")))  # (an older install's vhost)
+    subprocess.run(env.apache.reload_command, check=True, capture_output=True)
+    time.sleep(1.5)
+    graceful = " ".join(env.apache.reload_command)
+    config = env.write_config(reload_command=["sh", "-c", f"(sleep 1; {graceful}) >/dev/null 2>&1 &"])
+    config.write_text(config.read_text().replace('version_path = "/version"\n', ""))
+    out = []
+    under_load(env, lambda: out.append(cli("swap", "--yes")), settle=1.5)  # (the swap's reload lands a second late)
+    assert out[0].exit_code == 0, out[0].stderr
+    result = under_load(env, lambda: out.append(cli("rollback", "--yes")))
+    assert out[1].exit_code == 0, out[1].stderr
+    assert "nothing shows which colour answers through the proxy (no [containers].version_path, and the vhost lacks" \
+           " golive's X-Golive-Upstream line: `golive init` prints it); waited 2s for the reload instead" in out[1].stdout
+    assert result.bodies()[-1] == "blue"
+    blue_live(env)
+    assert env.container(env.green) is None
+
+
+def test_a_reload_that_never_takes_effect_fails_the_swap_and_finalize_keeps_what_apache_serves(
+        swap_env: SwapEnv, cli) -> None:
+    """A reload_command that exits 0 and reloads nothing (a `systemctl reload` of a unit that is not this Apache),
+    no version_path: the swap said "swapped" while Apache served blue, and `swap finalize` then removed blue."""
+    import subprocess
+
+    env = swap_env
+    config = env.write_config(reload_command=["true"], proxy_extra="confirm_timeout = 2\n")
+    config.write_text(config.read_text().replace('version_path = "/version"\n', ""))
+    err = failed_swap(env, cli).stderr
+    assert (f"through the proxy, /healthz is still served by http://127.0.0.1:{env.blue_port}, not"
+            f" http://127.0.0.1:{env.green_port}, after 2s: the reload did not take effect") in err
+    env.write_config()
+    assert cli("swap", "--yes").exit_code == 0
+    env.apache.point_at(f"http://127.0.0.1:{env.blue_port}")  # put back by hand, reloaded …
+    subprocess.run(env.apache.reload_command, check=True, capture_output=True)
+    time.sleep(1.5)
+    env.apache.point_at(f"http://127.0.0.1:{env.green_port}")  # … and the file edited again, not reloaded
+    refused = cli("swap", "finalize", "--yes")
+    assert refused.exit_code == 1, refused.stdout
+    assert (f"is not what Apache serves: it proxies to http://127.0.0.1:{env.blue_port} (a reload that did not take"
+            " effect): finalize would remove blue") in refused.stderr
+    assert env.container(env.blue) is not None
+
+
+def test_a_swap_of_the_live_build_goes_ahead_when_the_live_colour_is_broken(swap_env: SwapEnv, cli) -> None:
+    env = swap_env
+    assert cli("swap", "--yes").exit_code == 0
+    env.container(env.green).exec_run(["/bin/busybox", "rm", "/www/healthz"])  # green (live) now answers 404
+    again = cli("swap", "--yes")  # redeploying the same build is how it is recovered: not "nothing to do"
+    assert "nothing to do" not in again.stdout, again.stdout
+    assert again.exit_code == 0, again.stderr

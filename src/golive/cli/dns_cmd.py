@@ -76,8 +76,15 @@ def lower_ttl(
     old_ttl = max(effective(r["ttl_sec"]) for r in records)
     outcome = a.execute("dns lower-ttl", f"dns lower TTL to {value}", [LowerTtl(ttl=value)], yes=yes, dry_run=dry_run)
     if outcome is not None and outcome.run_id is not None:  # (lowered now: the wait starts now)
+        from golive.dns.ttl import last_lowered
+
         safe = datetime.now(UTC) + timedelta(seconds=old_ttl)
-        a.say(f"earliest safe switch: {safe:%Y-%m-%d %H:%M:%S} UTC (now + the old TTL of {old_ttl}s)")
+        earlier = last_lowered(a.journal)  # (an earlier lowering from a longer TTL may end later)
+        if earlier is not None and earlier.safe_at > safe:
+            a.say(f"earliest safe switch: {earlier.safe_at:%Y-%m-%d %H:%M:%S} UTC (the lowering at"
+                  f" {earlier.at:%H:%M:%S} UTC from {earlier.old_ttl}s: resolvers may hold those answers until then)")
+        else:
+            a.say(f"earliest safe switch: {safe:%Y-%m-%d %H:%M:%S} UTC (now + the old TTL of {old_ttl}s)")
 
 
 @app.command("switch")
@@ -140,9 +147,13 @@ def _records_point_at(a: Any, dns: Any, side: str) -> None:
     timeout (ten minutes, run line by line from the runbook)."""
     from golive.dns.gateway import from_config
     from golive.dns.steps import configured_records
-    from golive.errors import CheckFailed
+    from golive.errors import CheckFailed, GoliveError
 
-    _, records = configured_records(dns, from_config(a.config))
+    try:
+        _, records = configured_records(dns, from_config(a.config))
+    except GoliveError as exc:  # (the API down is when propagation matters most: ask the nameservers all the same)
+        a.warn(f"could not read the records at Linode ({exc.message}); asking the nameservers all the same")
+        return
     elsewhere = [r for r in records if r["target"] != dns.target(r["type"], side)]
     if elsewhere:
         first = elsewhere[0]
@@ -160,7 +171,8 @@ def revert(ctx: typer.Context, dry_run: DryRun = False, yes: Yes = False, json: 
 
     a = app_of(ctx, json)
     found = next(((run, step.seq) for run in a.journal.runs(500) for step in a.journal.steps(run.id)
-                  if step.kind == "dns.switch" and step.status in ("applied", "applying", "undo_failed")), None)
+                  if step.kind == "dns.switch" and step.status in ("applied", "applying", "undoing", "undo_failed")),
+                 None)
     if found is None:
         raise GoliveError("no applied DNS switch in the journal: nothing to revert",
                           hint="`golive dns show` shows where the records point")

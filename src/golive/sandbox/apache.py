@@ -60,9 +60,11 @@ def vhost_snippet(upstream_file: str, variable: str = "GOLIVE_UPSTREAM", switch:
             "    # disablereuse: a graceful reload must not leave pooled connections to the old colour\n"
             f"    ProxyPass / ${{{variable}}}/ disablereuse=On retry=0\n"
             f"    ProxyPassReverse / ${{{variable}}}/\n"
-            "    # (mod_headers) which colour served a request, told only to golive's own probes: a swap and its\n"
-            "    # undo then know when the graceful reload has taken effect, with or without version_path\n"
-            f"    {upstream_header(variable)}\n"
+            "    # which colour served a request, told only to golive's own probes: a swap and its undo then know\n"
+            "    # when the graceful reload has taken effect, with or without version_path (`a2enmod headers`)\n"
+            "    <IfModule mod_headers.c>\n"
+            f"        {upstream_header(variable)}\n"
+            "    </IfModule>\n"
             "</VirtualHost>\n")
 
 

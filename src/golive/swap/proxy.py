@@ -186,5 +186,10 @@ class ProxyGateway:
                     (upstream is None or served is None or served.rstrip("/") == upstream.rstrip("/")):
                 return status, body
             if time.monotonic() >= deadline:
+                if upstream is not None and served is not None and served.rstrip("/") != upstream.rstrip("/"):
+                    raise GoliveError(f"through the proxy, {path} is still served by {served}, not {upstream}, after"
+                                      f" {self.proxy.confirm_timeout:g}s: the reload did not take effect",
+                                      hint="[proxy].reload_command must gracefully restart the Apache behind"
+                                           " [proxy].public_url")
                 return status, body
             time.sleep(0.1)
