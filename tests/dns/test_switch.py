@@ -474,3 +474,12 @@ def test_verify_asks_the_nameservers_even_when_the_linode_api_is_down(dns_projec
     assert verified.stderr.startswith("warning: could not read the records at Linode (cannot reach the Linode API at"
                                       " http://127.0.0.1:9/v4 (find domain example.org): connection refused); asking the"
                                       " nameservers all the same"), verified.stderr
+
+
+def test_a_second_lowering_prints_the_earliest_safe_switch_of_the_first(dns_project: Path, emulator: LinodeEmulator,
+                                                                       cli) -> None:
+    assert cli("dns", "lower-ttl", "--yes").exit_code == 0  # 3600 s -> 300 s
+    second = cli("dns", "lower-ttl", "--yes", "--ttl", "30")
+    assert second.exit_code == 0, second.stderr
+    assert second.lines[-1].startswith("earliest safe switch: "), second.stdout
+    assert " UTC from 3600s: resolvers may hold those answers until then)" in second.lines[-1]  # not "now + 300s"
