@@ -587,7 +587,8 @@ def test_a_rollback_that_cannot_confirm_the_old_colour_removes_nothing(swap_env:
     assert failed.exit_code == 4, failed.stderr
     assert result.bodies() == ["green"]  # green served every request, and still runs
     assert env.container(env.green).status == "running"
-    assert "through the proxy, /version answers 'green', not 'blue'" in failed.stderr
+    assert (f"through the proxy, /version is still served by http://127.0.0.1:{env.green_port}, not blue on {blue[7:]},"
+            " after 2s ([proxy].confirm_timeout): the reload did not take effect") in failed.stderr
     assert failed.stderr.splitlines()[-3:] == [
         f"  by hand: make sure the blue container {env.blue} runs and answers on {blue} (if it is gone: create it"
         f" again from {env.images['blue']} ({env.docker.images.get(env.images['blue']).id[7:19]}), with the variables"

@@ -124,8 +124,9 @@ def test_map_mode_against_a_site_that_ignores_the_map_is_caught_and_undone(swap_
     out = []
     result = under_load(env, lambda: out.append(cli("swap", "--yes")))
     assert out[0].exit_code == 1, out[0].stdout
-    assert (f"through the proxy, /version answers 'blue', not 'green' from 127.0.0.1:{env.green_port}, after 2s"
-            f" ([proxy].confirm_timeout) — does the site use the RewriteMap of {unused}") in out[0].stderr
+    assert (f"through the proxy, /healthz is still served by http://127.0.0.1:{env.blue_port}, not"
+            f" http://127.0.0.1:{env.green_port}, after 2s ([proxy].confirm_timeout): the site does not follow the map"
+            f" — does the site use the RewriteMap of {unused}") in out[0].stderr  # (the vhost tells golive's probes)
     assert result.bodies() == ["blue"] and result.failures == 0
     assert unused.read_text() == f"upstream http://127.0.0.1:{env.blue_port}\n"  # put back by the undo
     assert env.container(env.green) is None

@@ -187,9 +187,12 @@ class ProxyGateway:
                 return status, body
             if time.monotonic() >= deadline:
                 if upstream is not None and served is not None and served.rstrip("/") != upstream.rstrip("/"):
-                    raise GoliveError(f"through the proxy, {path} is still served by {served}, not {upstream}, after"
-                                      f" {self.proxy.confirm_timeout:g}s: the reload did not take effect",
-                                      hint="[proxy].reload_command must gracefully restart the Apache behind"
-                                           " [proxy].public_url")
+                    raise GoliveError(
+                        f"through the proxy, {path} is still served by {served}, not {upstream}, after"
+                        f" {self.proxy.confirm_timeout:g}s ([proxy].confirm_timeout): "
+                        + ("the site does not follow the map" if self.map_mode else "the reload did not take effect"),
+                        hint=f"does the site use the RewriteMap of {self.file}, readable by Apache's user? (`golive"
+                             " init` prints the vhost)" if self.map_mode else "[proxy].reload_command must gracefully"
+                             " restart the Apache behind [proxy].public_url")
                 return status, body
             time.sleep(0.1)
