@@ -1010,7 +1010,8 @@ def test_a_reload_that_never_takes_effect_fails_the_swap_and_finalize_keeps_what
     config.write_text(config.read_text().replace('version_path = "/version"\n', ""))
     err = failed_swap(env, cli).stderr
     assert (f"through the proxy, /healthz is still served by http://127.0.0.1:{env.blue_port}, not"
-            f" http://127.0.0.1:{env.green_port}, after 2s: the reload did not take effect") in err
+            f" http://127.0.0.1:{env.green_port}, after 2s ([proxy].confirm_timeout): the reload did not take"
+            " effect") in err
     env.write_config()
     assert cli("swap", "--yes").exit_code == 0
     env.apache.point_at(f"http://127.0.0.1:{env.blue_port}")  # put back by hand, reloaded …
