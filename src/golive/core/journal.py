@@ -304,6 +304,18 @@ class Journal:
         found = re.compile(f'"{re.escape(key)}":\\s*"((?:[^"\\\\]|\\\\.)*)"')
         return list(dict.fromkeys(json.loads(f'"{m}"') for row in rows for text in row if text for m in found.findall(text)))
 
+    def newest_step(self, kind_prefix: str, statuses: tuple[str, ...]) -> tuple[RunRow, StepRow] | None:
+        """The first step of the newest run that has one of ``kind_prefix`` in one of ``statuses``."""
+        marks = ",".join("?" * len(statuses))
+        row = self.db.execute(
+            f"SELECT s.run_id, s.seq FROM steps s JOIN runs r ON r.id = s.run_id WHERE s.kind LIKE ?"
+            f" AND s.status IN ({marks}) ORDER BY r.started_at DESC, r.rowid DESC, s.seq LIMIT 1",
+            (f"{kind_prefix}%", *statuses)).fetchone()
+        run = self.run(row[0]) if row else None
+        if run is None:
+            return None
+        return run, next(s for s in self.steps(run.id) if s.seq == row[1])
+
     def latest_undoable_run(self) -> RunRow | None:
         """The most recent run that still has applied (or half-applied) steps."""
         marks = ",".join("?" * len(UNDOABLE))

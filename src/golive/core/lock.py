@@ -57,11 +57,10 @@ class LockState:
     def crashed(self, status: str, host: str, pid: int) -> bool:
         """Whether a run the journal says is still ``status`` "running" (on ``host``, as ``pid``) has died:
         it is not the live holder of the lock (a later run may hold it now)."""
-        if status != "running":
-            return False
-        live = self.state == "held" and self.holder is not None
-        return not (live and self.holder is not None and (self.holder.host, self.holder.pid) == (host, pid)) \
-            and not (self.state == "foreign" and host != socket.gethostname())
+        if status != "running" or (self.state == "foreign" and host != socket.gethostname()):
+            return False  # (another host's run cannot be checked from here)
+        holds = self.state == "held" and self.holder is not None and (self.holder.host, self.holder.pid) == (host, pid)
+        return not holds
 
 
 class Lock:

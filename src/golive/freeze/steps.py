@@ -52,12 +52,13 @@ def _pg_read_only(config: GoliveConfig) -> bool:
     with connect(url, what="source database") as conn:
         # set by golive (`on`) or by hand in any spelling PostgreSQL takes for a boolean (true, yes, 1, ...):
         # the setting is stored as written, and a boolean's text input reads every such spelling
-        settings = conn.execute(
-            "SELECT substr(c, length('default_transaction_read_only=') + 1) FROM pg_db_role_setting s,"
-            " unnest(s.setconfig) c WHERE s.setrole = 0 AND s.setdatabase = (SELECT oid FROM pg_database"
-            " WHERE datname = %s) AND lower(c) LIKE 'default\\_transaction\\_read\\_only=%%'",
-            (database_name(url),)).fetchall()
-        return any(conn.execute("SELECT %s::boolean", (value,)).fetchone()[0] for (value,) in settings)
+        # (PostgreSQL checked the value when it was set: the cast cannot fail)
+        row = conn.execute(
+            "SELECT coalesce(bool_or(substr(c, length('default_transaction_read_only=') + 1)::boolean), false)"
+            " FROM pg_db_role_setting s, unnest(s.setconfig) c WHERE s.setrole = 0 AND s.setdatabase = (SELECT oid"
+            " FROM pg_database WHERE datname = %s) AND lower(c) LIKE 'default\\_transaction\\_read\\_only=%%'",
+            (database_name(url),)).fetchone()
+        return bool(row[0])
 
 
 def _check_method(config: GoliveConfig) -> None:

@@ -30,18 +30,18 @@ def no_unfinished_swap(ctx: StepContext) -> None:
         return
     journal = Journal(path)
     try:
-        for run in journal.runs(10_000):  # newest first
-            row = next((r for r in journal.steps(run.id) if r.kind.startswith("swap.") and r.status in UNFINISHED), None)
-            if row is None:
-                continue
-            if run.status == "running" and not Lock(ctx.state_dir).status().crashed(run.status, run.host, run.pid):
-                raise GoliveError(f"run {run.id} ({run.command}) is still running (pid {run.pid} on {run.host});"
-                                  " nothing was changed", hint="wait for it to end (`golive status` shows it)")
-            latest = journal.latest_undoable_run()
-            fix = "golive rollback" if latest is not None and latest.id == run.id else f"golive rollback --run {run.id}"
-            raise GoliveError(f"step {row.seq} ({row.title}) of run {run.id} ({run.command}) {UNFINISHED[row.status]}:"
-                              " what Apache serves and which colour is idle are not known from the upstream file;"
-                              " nothing was changed",
-                              hint=f"`{fix}` puts that run back (`golive status` shows it), then run this again")
+        found = journal.newest_step("swap.", tuple(UNFINISHED))
+        if found is None:
+            return
+        run, row = found
+        if run.status == "running" and not Lock(ctx.state_dir).status().crashed(run.status, run.host, run.pid):
+            raise GoliveError(f"run {run.id} ({run.command}) is still running (pid {run.pid} on {run.host});"
+                              " nothing was changed", hint="wait for it to end (`golive status` shows it)")
+        latest = journal.latest_undoable_run()
+        fix = "golive rollback" if latest is not None and latest.id == run.id else f"golive rollback --run {run.id}"
+        raise GoliveError(f"step {row.seq} ({row.title}) of run {run.id} ({run.command}) {UNFINISHED[row.status]}:"
+                          " what Apache serves and which colour is idle are not known from the upstream file;"
+                          " nothing was changed",
+                          hint=f"`{fix}` puts that run back (`golive status` shows it), then run this again")
     finally:
         journal.close()

@@ -176,6 +176,20 @@ class ProxyGateway:
             raise
         self.reload()
 
+    def served(self, path: str) -> str | None:
+        """The upstream that served ``path`` through the public URL, when the vhost tells golive's probes."""
+        return probe_served(self.proxy.public_url.rstrip("/") + path, host=self.proxy.public_host)[2]
+
+    def not_switched(self, path: str, served: str, wanted: str) -> GoliveError:
+        """The public URL is still served by ``served`` once the confirmation's time is up."""
+        return GoliveError(
+            f"through the proxy, {path} is still served by {served}, not {wanted}, after"
+            f" {self.proxy.confirm_timeout:g}s ([proxy].confirm_timeout): "
+            + ("the site does not follow the map" if self.map_mode else "the reload did not take effect"),
+            hint=f"does the site use the RewriteMap of {self.file}, readable by Apache's user? (`golive init` prints"
+                 " the vhost)" if self.map_mode else "[proxy].reload_command must gracefully restart the Apache"
+                 " behind [proxy].public_url")
+
     def public(self, path: str, expect: str | None, deadline: float, upstream: str | None = None) -> tuple[int, str]:
         """Poll the public URL until it answers 2xx (and ``expect`` when given; and from ``upstream`` when the
         vhost says which upstream served it) or the deadline passes."""
@@ -187,12 +201,6 @@ class ProxyGateway:
                 return status, body
             if time.monotonic() >= deadline:
                 if upstream is not None and served is not None and served.rstrip("/") != upstream.rstrip("/"):
-                    raise GoliveError(
-                        f"through the proxy, {path} is still served by {served}, not {upstream}, after"
-                        f" {self.proxy.confirm_timeout:g}s ([proxy].confirm_timeout): "
-                        + ("the site does not follow the map" if self.map_mode else "the reload did not take effect"),
-                        hint=f"does the site use the RewriteMap of {self.file}, readable by Apache's user? (`golive"
-                             " init` prints the vhost)" if self.map_mode else "[proxy].reload_command must gracefully"
-                             " restart the Apache behind [proxy].public_url")
+                    raise self.not_switched(path, served, upstream)
                 return status, body
             time.sleep(0.1)

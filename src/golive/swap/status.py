@@ -16,19 +16,11 @@ def status(config: Any) -> dict[str, str] | None:
     live = live_color(config.containers, proxy)
     idle = "green" if live == "blue" else "blue"
     info = {"live": live, "upstream": proxy.upstream(), "idle": f"{idle} ({_idle(config, idle)})"}
-    serving = _serving(config)
+    serving = proxy.served(config.containers.health_path)  # (what Apache really serves, when the vhost says)
     if serving is not None and serving.rstrip("/") != str(proxy.upstream()).rstrip("/"):
         # (a graceful reload not made after the file was written: a swap or rollback killed in between)
         info["serving"] = f"{serving} — not what the upstream file says: `golive rollback` puts it right"
     return info
-
-
-def _serving(config: Any) -> str | None:
-    """The upstream Apache really serves from, when the vhost tells golive's probes (reload mode)."""
-    from golive.swap.proxy import probe_served
-
-    url = config.proxy.public_url.rstrip("/") + config.containers.health_path
-    return probe_served(url, timeout=2.0, host=config.proxy.public_host)[2]
 
 
 def _idle(config: Any, color: str) -> str:

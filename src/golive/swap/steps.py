@@ -51,11 +51,11 @@ def live_color(containers: Containers, proxy: ProxyGateway) -> str:
                       hint="point it at one of [containers.blue]/[containers.green]'s host ports")
 
 
-# env_file values masked everywhere but these: a port, a count or a flag masked in every line would hide
-# nothing and garble the output (a password of digits alone is a number too: give it as a reference)
 # s an undo waits after a graceful reload when nothing through the proxy tells the colours apart: Apache starts
 # the new generation's children from its once-a-second maintenance loop
 SETTLE = 2.0
+# env_file values masked everywhere but these: a port, a count or a flag masked in every line would hide
+# nothing and garble the output (a password of digits alone is a number too: give it as a reference)
 _PLAIN = re.compile(r"[+-]?\d+(\.\d+)?|true|false|yes|no|on|off|none|null", re.IGNORECASE)
 # the names Django's error reports hide the values of (SafeExceptionReporterFilter.hidden_settings)
 _SECRET_NAME = re.compile("API|AUTH|TOKEN|KEY|SECRET|PASS|SIGNATURE|HTTP_COOKIE", re.IGNORECASE)
@@ -460,7 +460,7 @@ class Swap(_SwapBase):
         if not by_version:
             status, body = probe(_url(host_port) + path, host=host)
         url, waited = proxy.proxy.public_url.rstrip("/") + path, f"{proxy.proxy.confirm_timeout:g}s"
-        if not by_version and not proxy.map_mode and probe_served(url, host=host)[2] is None:
+        if not by_version and not proxy.map_mode and proxy.served(path) is None:
             # Nothing tells the colours apart through the proxy (no version, a vhost without golive's upstream
             # header): give the graceful restart time to replace its children before the other colour goes
             ctx.notice(f"nothing shows which colour answers through the proxy (no [containers].version_path, and the"
@@ -477,10 +477,7 @@ class Swap(_SwapBase):
                 break
             time.sleep(0.1)
         if served is not None and served.rstrip("/") != _url(host_port):
-            raise GoliveError(f"through the proxy, {path} is still served by {served}, not {color} on"
-                              f" 127.0.0.1:{host_port}, after {waited} ([proxy].confirm_timeout): the reload did not"
-                              " take effect", hint="[proxy].reload_command must gracefully restart the Apache behind"
-                                                   " [proxy].public_url")
+            raise proxy.not_switched(path, served, f"{color} on 127.0.0.1:{host_port}")
         said = repr(answer.strip()) if 200 <= now < 300 and by_version else str(now or "nothing")
         wanted = repr(body.strip()) if by_version else str(status or "nothing")
         raise GoliveError(f"through the proxy, {path} answers {said}, not {wanted} from {color} on 127.0.0.1:{host_port},"
@@ -597,10 +594,7 @@ class Finalize(_SwapBase):
             if not 200 <= status < 300:
                 problem = f"answers {c.health_path} with {status or 'nothing'} on 127.0.0.1:{target.host_port}"
         if problem is None:  # (the vhost tells golive's probes which upstream Apache really serves from)
-            from golive.swap.proxy import probe_served
-
-            proxy = self._proxy(ctx).proxy
-            served = probe_served(proxy.public_url.rstrip("/") + c.health_path, host=proxy.public_host)[2]
+            served = self._proxy(ctx).served(c.health_path)
             if served is not None and served.rstrip("/") != _url(target.host_port):
                 problem = f"is not what Apache serves: it proxies to {served} (a reload that did not take effect)"
         if problem:

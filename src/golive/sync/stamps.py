@@ -17,7 +17,8 @@ from typing import Any
 
 from golive.errors import GoliveError
 
-__all__ = ["SqliteSince", "moment", "number_since", "sqlite_since", "time_key", "unreadable_watermark"]
+__all__ = ["SqliteSince", "moment", "number_since", "parse_number", "sqlite_since", "stamp_error", "time_key",
+           "unreadable_watermark", "watermark_text"]
 
 JULIAN_DAYS = (1_000_000.0, 5_373_484.5)  # a float in this range is a julian day (4976 BC to 9999 AD)
 EPOCH_SECONDS = (1_000_000_000, 253_402_300_799)  # a number in this range is a unix time (2001 to 9999 AD)
