@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from golive.errors import ConfigError, GoliveError
+from golive.sync import state
 from golive.sync.engine import SyncEngine
 from golive.sync.mapping import load_mapping
 from golive.sync.verify import RANGE_ROWS
@@ -451,3 +452,31 @@ def test_verification_reports_source_rows_that_cannot_be_carried_over(tmp_path: 
     [checked] = engine(source, url, mapping).verify_only(mapping.tables, deep=deep)
     assert (checked.verified, checked.rejected, checked.mismatched_keys) == \
         (False, 2, ["id=2 (age: 'bad' is not an integer)", "id=3 (age: 'x3' is not an integer)"])
+
+
+def test_the_synced_keys_stay_exact_through_appended_inserted_and_deleted_rows(tmp_path: Path, pg_cluster) -> None:
+    """The key set loaded as a sorted array: new larger keys are appended, a key in the middle or a deletion
+    makes a set; whichever, the state saved holds exactly the source's keys, and deletions are found."""
+    mapping_text = MAPPING.replace('key = "id"', 'key = "id"\nchanged = "born"')
+    source, url, mapping = make(tmp_path, pg_cluster, 50, mapping_text)
+    engine(source, url, mapping).run(mapping.tables)
+
+    def step(sql: list[str], expected: set[int], counts: tuple[int, int, int]) -> None:
+        db = sqlite3.connect(source)
+        for statement in sql:
+            db.execute(statement)
+        db.commit()
+        db.close()
+        [result] = engine(source, url, mapping).run(mapping.tables)
+        assert (result.mode, result.inserted, result.updated, result.deleted, result.verified) == \
+            ("incremental", *counts, True)
+        with psycopg.connect(url) as conn:
+            blob = conn.execute("SELECT synced_keys FROM golive.sync_state").fetchone()[0]
+            assert conn.execute("SELECT array_agg(id ORDER BY id) FROM person").fetchone()[0] == sorted(expected)
+        assert state.unpack_keys(bytes(blob)) == expected
+
+    new = "INSERT INTO person VALUES ({0}, 'P{0}', '2030-01-0{1} 00:00:00', 1, 'x')"
+    step([new.format(51, 1), new.format(52, 1)], set(range(1, 53)), (2, 0, 0))  # appended in order
+    step([new.format(0, 2)], set(range(0, 53)), (1, 0, 0))  # a key below the others
+    step(["DELETE FROM person WHERE id IN (7, 8)", "UPDATE person SET born = '2030-01-03 00:00:00' WHERE id = 9"],
+         set(range(0, 53)) - {7, 8}, (0, 1, 2))

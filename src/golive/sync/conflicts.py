@@ -17,6 +17,7 @@ other writers (``SHARE ROW EXCLUSIVE``) before it looks, so no write commits bet
 from __future__ import annotations
 
 import os
+from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -80,7 +81,7 @@ def tracking(conn: Any) -> Tracking | None:
     return Tracking(str(row[0]), [int(r[0]) for r in conn.execute("SELECT xact FROM golive.writers")])
 
 
-def changed_by_others(conn: Any, table: TableMap, track: Tracking, gone: set[Any], synced: set[Any],
+def changed_by_others(conn: Any, table: TableMap, track: Tracking, gone: set[Any], synced: AbstractSet[Any],
                       int_key: bool, incremental: bool, limit: int = 100_000) -> list[Any]:
     """Synced keys whose row someone else changed and this sync would overwrite (its staged version
     differs: ``golive_stage``) or delete (``gone``). An incremental sync

@@ -36,6 +36,7 @@ from golive.errors import ConfigError, GoliveError
 from golive.sync import conflicts, digests, stamps, state
 from golive.sync.backup import held_error, ms_setting, writes_are_held
 from golive.sync.checks import collisions, foreign_rows, orphans
+from golive.sync.keyset import Keys
 from golive.sync.mapping import Mapping, TableMap
 from golive.sync.merge import merge
 from golive.sync.pgtypes import ColumnType, column_types
@@ -376,7 +377,7 @@ class SyncEngine:
         result.seconds = round(time.monotonic() - started, 3)
         return result
 
-    def _check_conflicts(self, target: Any, table: TableMap, gone: set[Any], synced: set[Any], int_key: bool,
+    def _check_conflicts(self, target: Any, table: TableMap, gone: set[Any], synced: Keys, int_key: bool,
                          incremental: bool, result: TableResult, before: state.TableState,
                          types: dict[str, ColumnType]) -> None:
         """Rows someone else changed that this sync would overwrite: noted (the run stops before commit), or
@@ -386,7 +387,7 @@ class SyncEngine:
                        int_key, result, kept=True)
 
     def _mapped_columns_changed(self, target: Any, table: TableMap, found: list[Any], before: state.TableState,
-                                types: dict[str, ColumnType], synced: set[Any]) -> list[Any]:
+                                types: dict[str, ColumnType], synced: Keys) -> list[Any]:
         """Of the rows someone else wrote, those whose *mapped* columns they changed. A version golive did not
         write may have changed only columns the mapping does not feed (Django sets ``last_login`` at every
         login): overwriting such a row loses nothing. The digest record holds, per key range, the count and
@@ -439,7 +440,7 @@ class SyncEngine:
         return before.record if before.record.fingerprint == self._fingerprint(table, types) else None
 
     @staticmethod
-    def _folded(target: Any, table: TableMap, record: digests.Record, synced: set[Any]) -> digests.Record | None:
+    def _folded(target: Any, table: TableMap, record: digests.Record, synced: Keys) -> digests.Record | None:
         """The record, its patch folded into a new base once it holds a quarter of the table's rows (so the
         patch an incremental sync reads and writes stays small)."""
         if len(record.patch) <= max(RANGE_ROWS, len(synced) // 4):
@@ -453,7 +454,7 @@ class SyncEngine:
         record.base_keys, record.base_digests, record.patch, record.base_changed = ordered, current, {}, True
         return record
 
-    def _gone_since(self, source: Source, table: TableMap, synced: set[Any], staged: _Staged,
+    def _gone_since(self, source: Source, table: TableMap, synced: Keys, staged: _Staged,
                     int_key: bool) -> set[Any]:
         """Synced keys the source no longer has, for an incremental sync: every source key is read, unless
         the counts show none gone (the source holds exactly the synced keys plus the new rows just read)."""

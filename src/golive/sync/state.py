@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from golive.sync.digests import Ranges, Record, pack, pack_patch, unpack, unpack_patch
+from golive.sync.keyset import Keys, SortedKeys
 from golive.sync.verify import as_int_key
 
 __all__ = ["TableState", "ensure", "exists", "load", "load_base", "save", "sorted_ints", "unpack_keys"]
@@ -51,7 +52,7 @@ Key = int | str  # an int for a table keyed by one integer column, else the key'
 @dataclass
 class TableState:
     watermark: str | None
-    keys: set[Key]
+    keys: Keys
     sorted_keys: array[int] | None = None  # the int keys in order (kept that way), for the digest record
     record: Record | None = None  # what the last verifying syncs recorded (its base loaded on demand: load_base)
 
@@ -91,7 +92,7 @@ def load(conn: Any, target: str, int_key: bool = False) -> TableState | None:
     watermark, blob, fingerprint, ranges, patch, has_base = row
     if int_key and _packed_ints(blob):
         ints = _ints(blob)
-        state = TableState(watermark, set(ints), ints)
+        state = TableState(watermark, SortedKeys(ints), ints)
         if fingerprint is not None and ranges is not None and has_base:
             state.record = Record(fingerprint, Ranges.loads(ranges), unpack_patch(patch))
         return state
@@ -111,7 +112,7 @@ def load_base(conn: Any, target: str, record: Record) -> bool:
     return True
 
 
-def save(conn: Any, target: str, watermark: str | None, mode: str, keys: set[Key] | None,
+def save(conn: Any, target: str, watermark: str | None, mode: str, keys: Keys | None,
          record: Record | None = None) -> None:
     """Record a table's sync; ``keys`` None keeps the key set as it was (nothing added or deleted).
     ``record``: what this sync verified, for a quick ``--verify-only`` (None: nothing usable, cleared);
@@ -133,8 +134,10 @@ def save(conn: Any, target: str, watermark: str | None, mode: str, keys: set[Key
                  " synced_at = now()", (target, *values.values()))
 
 
-def sorted_ints(keys: set[Key]) -> array[int] | None:
+def sorted_ints(keys: Keys) -> array[int] | None:
     """The keys as a sorted int64 array, when they are all ints (a table keyed by one integer column)."""
+    if isinstance(keys, SortedKeys) and keys.ordered() is not None:
+        return keys.ordered()
     if keys and set(map(type, keys)) != {int}:
         return None
     return array("q", sorted(cast(set[int], keys)))
@@ -146,7 +149,7 @@ def sorted_ints(keys: set[Key]) -> array[int] | None:
 _INTS = b"I"
 
 
-def _pack(keys: set[Key], ordered: array[int] | None = None) -> bytes:
+def _pack(keys: Keys, ordered: array[int] | None = None) -> bytes:
     ints = ordered if ordered is not None and len(ordered) == len(keys) else sorted_ints(keys)
     if ints is not None and len(ints):
         return _INTS + zlib.compress(pack(ints), 1)

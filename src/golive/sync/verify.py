@@ -12,6 +12,7 @@ directly. Target rows golive never synced (made by the new application) are not 
 from __future__ import annotations
 
 import json
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -78,7 +79,7 @@ class Verdict:
     ranges: Ranges | None = None  # the target's range sums as verified, when the ranges were compared
 
 
-def differing_keys(conn: Any, table: TableMap, synced: set[Any], staged: int, bounds: list[Any] | None = None,
+def differing_keys(conn: Any, table: TableMap, synced: AbstractSet[Any], staged: int, bounds: list[Any] | None = None,
                    limit: int = 20, int_key: bool = False) -> Verdict:
     """Staged keys whose target row is missing or differs, and synced keys the target has in a staged
     range but the stage does not (in key order, at most ``limit``). ``bounds``: the range boundaries
@@ -138,7 +139,7 @@ def range_where(bounds: list[Any], bucket: int, column: str) -> tuple[str, tuple
     return "".join(conditions), tuple(params)
 
 
-def range_differences(conn: Any, table: TableMap, synced: set[Any], bounds: list[Any], bucket: int,
+def range_differences(conn: Any, table: TableMap, synced: AbstractSet[Any], bounds: list[Any], bucket: int,
                       limit: int) -> list[Any]:
     """Row by row in one ``width_bucket`` range of an integer key (the staging table holding the source's
     rows of that range): the keys that differ, at most ``limit``."""
@@ -146,7 +147,7 @@ def range_differences(conn: Any, table: TableMap, synced: set[Any], bounds: list
     return _rows(conn, table, synced, where, params, limit, full=True, int_key=True)
 
 
-def _by_ranges(conn: Any, table: TableMap, synced: set[Any], limit: int, bounds: list[Any] | None,
+def _by_ranges(conn: Any, table: TableMap, synced: AbstractSet[Any], limit: int, bounds: list[Any] | None,
                int_key: bool) -> Verdict:
     k = ident(table.target_key[0])
     if bounds is None:
@@ -164,7 +165,7 @@ def _by_ranges(conn: Any, table: TableMap, synced: set[Any], limit: int, bounds:
     return Verdict(found, Ranges.of(bounds, target) if int_key else None)
 
 
-def _rows(conn: Any, table: TableMap, synced: set[Any], where: str, params: tuple[Any, ...], limit: int,
+def _rows(conn: Any, table: TableMap, synced: AbstractSet[Any], where: str, params: tuple[Any, ...], limit: int,
           full: bool, int_key: bool = False) -> list[Any]:
     """Row by row within a key range: staged rows missing or different in the target; with ``full``,
     also target rows in the range that were synced by golive but are not staged."""
