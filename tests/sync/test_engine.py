@@ -404,6 +404,8 @@ def _touch(source: Path, key: int, stamp: object) -> None:
     (2460462.0, 2460431.875, 2460461.9996, ""),  # a whole julian day (kept as "2460462.0"), in the window
     (1717232400000, 1714554000000, 1717232300000, ""),  # unix time in milliseconds, in the window
     ("1717232400", "1714554000", "1717232300", ""),  # unix time as text (a TEXT column), in the window
+    ("2024-06-01T09:00:00", "2024-05-01 09:00:00", None, ""),  # never stamped: always read
+    (1717232400, 1714554000, None, ""),
 ])
 def test_an_incremental_read_compares_sqlite_stamps_by_time_not_text(tmp_path: Path, pg_cluster, newest: object,
                                                                      older: object, later: object, options: str) -> None:

@@ -318,7 +318,7 @@ class SyncEngine:
         synced = before.keys if before is not None else set()
         added = staged.keys - synced
         gone = synced - (staged.keys | staged.rejected) if since is None else \
-            self._gone_since(source, table, synced, staged, int_key)
+            self._gone_since(source, table, synced, staged, added, int_key)
         self.progress(table.target, result.read, max(total, result.read), "merge")
         # From here to the commit no other session writes this table (reads go on; writers wait for the commit):
         # a row the new application changed after the checks below would be overwritten by the merge unseen.
@@ -454,11 +454,11 @@ class SyncEngine:
         record.base_keys, record.base_digests, record.patch, record.base_changed = ordered, current, {}, True
         return record
 
-    def _gone_since(self, source: Source, table: TableMap, synced: Keys, staged: _Staged,
+    def _gone_since(self, source: Source, table: TableMap, synced: Keys, staged: _Staged, added: set[Any],
                     int_key: bool) -> set[Any]:
         """Synced keys the source no longer has, for an incremental sync: every source key is read, unless
         the counts show none gone (the source holds exactly the synced keys plus the new rows just read)."""
-        new = (staged.keys - synced) | (staged.rejected - synced)
+        new = added | (staged.rejected - synced)  # (added: the staged keys not synced before)
         if staged.total - len(new) == len(synced):
             return set()
         if int_key:

@@ -102,8 +102,10 @@ def sqlite_since(column: str, watermark: str, overlap: float, zone: tzinfo, tabl
     params: tuple[str, ...] = (naive,)
     if naive != utc:
         older, params = f"CASE WHEN {_OFFSET.format(c=column)} THEN {older} ELSE {older} END", (utc, naive)
-    # read unless provably older: a number (numbers sort before text) or no date-time at all is read, and flagged
-    return SqliteSince(f"({column} IS NULL OR {column} < '' OR ({older}) IS NOT TRUE)", params,
+    # read unless provably older: a number (numbers sort before text) or no date-time at all is read, and flagged;
+    # a NULL stamp is read too (julianday(NULL) is NULL: "IS NOT TRUE"), with no term of its own (each term is
+    # evaluated for every row of the table, and the scan is most of an incremental sync's source time)
+    return SqliteSince(f"({column} < '' OR ({older}) IS NOT TRUE)", params,
                        f"({column} IS NOT NULL AND ({column} < '' OR julianday({column}) IS NULL))", "date-time")
 
 
