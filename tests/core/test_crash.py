@@ -153,7 +153,7 @@ def test_failed_undo_exits_4_and_names_the_manual_action(project: Path, golive_p
     assert (project / "x.txt").exists()  # it stopped at the failure: older steps wait for the operator
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_interrupt_inside_a_step_exits_130_with_a_consistent_journal(project: Path, golive_proc, sig: int) -> None:
     seed(project)
     initial = files(project)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
+from golive.core.interrupts import GuardedStream
 from golive.errors import GoliveError, JournalError, UsageError
 from golive.secrets import redact
 
@@ -33,28 +34,39 @@ class App:
         self.json = False
         self.command = " ".join(["golive", *sys.argv[1:]])[:200]
         self._locks: list[Lock] = []
+        self._streams = (sys.stdout, sys.stderr)  # (now: a spinner redirects them while a step runs)
 
     # -- output ----------------------------------------------------------------------------------
     @cached_property
+    def stdout(self) -> GuardedStream:
+        """stdout that a vanished reader cannot fail a mutating command through (core/interrupts.py)."""
+        return GuardedStream(self._streams[0], "stdout", armed=lambda: bool(self._locks))
+
+    @cached_property
+    def stderr(self) -> GuardedStream:
+        """stderr: warnings and the error line are best effort; where they cannot go, they are dropped."""
+        return GuardedStream(self._streams[1], "stderr", armed=lambda: True)
+
+    @cached_property
     def tty(self) -> bool:
-        return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+        return self.stdout.isatty() and not os.environ.get("NO_COLOR")
 
     @cached_property
     def out(self) -> Console:
         from rich.console import Console
 
         if self.tty:
-            return Console(highlight=False)
-        return Console(highlight=False, no_color=True, width=1000, soft_wrap=True, force_terminal=False,
-                       force_interactive=False)
+            return Console(file=self.stdout, highlight=False)  # type: ignore[arg-type]
+        return Console(file=self.stdout, highlight=False, no_color=True, width=1000, soft_wrap=True,  # type: ignore[arg-type]
+                       force_terminal=False, force_interactive=False)
 
     @cached_property
     def err(self) -> Console:
         from rich.console import Console
 
-        tty = sys.stderr.isatty() and not os.environ.get("NO_COLOR")
-        return Console(stderr=True, highlight=False, no_color=not tty, width=None if tty else 1000,
-                       soft_wrap=not tty, force_terminal=tty or None)
+        tty = self.stderr.isatty() and not os.environ.get("NO_COLOR")
+        return Console(file=self.stderr, highlight=False, no_color=not tty,  # type: ignore[arg-type]
+                       width=None if tty else 1000, soft_wrap=not tty, force_terminal=tty or None)
 
     def say(self, text: str, style: str | None = None) -> None:
         """A line for humans; silent under --json."""
@@ -62,8 +74,8 @@ class App:
             self.out.print(text, style=style if self.tty else None, markup=False)
 
     def emit_json(self, doc: dict[str, Any]) -> None:
-        sys.stdout.write(json.dumps(redact(doc), default=str, sort_keys=False) + "\n")
-        sys.stdout.flush()
+        self.stdout.write(json.dumps(redact(doc), default=str, sort_keys=False) + "\n")
+        self.stdout.flush()
 
     def done(self, doc: dict[str, Any]) -> None:
         """The one JSON document of a command (only under --json)."""

@@ -156,6 +156,9 @@ def root(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
 ) -> None:
+    from golive.core.interrupts import forget
+
+    forget()  # (a command run in-process after one whose output went away starts afresh)
     ctx.obj = App(config, verbose)
 
 

@@ -3,7 +3,6 @@ NO_COLOR, NDJSON events under --json."""
 
 from __future__ import annotations
 
-import sys
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -70,6 +69,8 @@ class _View:
             self._line(f"run {event['run']}: {event['command']} ({event['steps']} step(s))", "bold")
         elif kind == "run.done":
             self._line(f"run {event['run']}: {event['status']}", "bold")
+        elif kind == "run.interrupted":  # (the spinner stops with it)
+            self._line(f"run {event['run']}: interrupted", "bold")
 
     def _spin(self, text: str) -> None:
         if not self.app.tty:
@@ -103,7 +104,7 @@ def render_error(app: App, exc: BaseException) -> int:
         if not app.verbose:
             text += " (run with -v for the traceback)"
     if app.verbose:
-        sys.stderr.write(REDACTOR("".join(traceback.format_exception(exc))))
+        app.stderr.write(REDACTOR("".join(traceback.format_exception(exc))))
     app.err.print(f"error: {text}", style="bold red", markup=False, highlight=False)
     for item in manual:
         app.err.print(f"  by hand: {REDACTOR(item)}", markup=False, highlight=False)

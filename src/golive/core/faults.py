@@ -3,8 +3,9 @@
 ``GOLIVE_FAULT`` holds comma-separated ``WHERE:POINT:ACTION`` triples. WHERE is a step number
 (1-based) or a step kind; POINT a checkpoint name a step passes (``before``, ``after`` around every
 apply, ``undo`` before every undo, plus any the step names itself, e.g. ``mid``) or ``*``; ACTION is ``raise`` (the step fails),
-``kill`` (the process SIGKILLs itself, as a crash would), or ``pause`` (write the marker file named
-by ``GOLIVE_FAULT_MARKER`` and wait to be killed).
+``kill`` (the process SIGKILLs itself, as a crash would), ``pause`` (write the marker file named
+by ``GOLIVE_FAULT_MARKER`` and wait to be killed), or ``hold`` (write the marker and go on once it is
+removed: a test breaks the output or hangs up the terminal in between).
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ class Faults:
         self.rules: list[_Rule] = []
         for item in filter(None, (s.strip() for s in spec.split(","))):
             where, point, action = [*item.split(":"), "", ""][:3]
-            if action not in ("raise", "kill", "pause"):
-                raise ValueError(f"GOLIVE_FAULT entry {item!r}: action must be raise, kill or pause")
+            if action not in ("raise", "kill", "pause", "hold"):
+                raise ValueError(f"GOLIVE_FAULT entry {item!r}: action must be raise, kill, pause or hold")
             self.rules.append(_Rule(where, point, action))
 
     @classmethod
@@ -56,5 +57,9 @@ class Faults:
             marker = os.environ.get("GOLIVE_FAULT_MARKER")
             if marker:
                 Path(marker).write_text(f"{seq}:{kind}:{point}\n")
+            if rule.action == "hold" and marker:
+                while Path(marker).exists():
+                    time.sleep(0.02)
+                continue
             while True:  # pause: wait to be killed
                 time.sleep(3600)

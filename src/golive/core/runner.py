@@ -9,15 +9,14 @@ interrupted or crashed.
 
 from __future__ import annotations
 
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from golive.core.change import Change
+from golive.core.interrupts import interrupts, lost
+from golive.core.interrupts import shielded as _shielded
 from golive.core.journal import UNDOABLE, Journal, RunRow, StepRow, now_iso
 from golive.core.step import Step, StepContext, build_step
 from golive.errors import GoliveError, Interrupted, JournalError, StepFailed, UndoFailed, first_line
@@ -52,31 +51,20 @@ class RunOutcome:
         return {"run": self.run_id, "status": self.status, "steps": [p.as_dict() for p in self.planned]}
 
 
-@contextmanager
-def _shielded() -> Iterator[None]:
-    """Hold Ctrl-C/SIGTERM off while a journal write is in progress; they land right after it."""
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+class _Stopped(KeyboardInterrupt):
+    """The operator's output went away: the run stops at this step boundary, as if interrupted here."""
 
 
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+def _stop_if_gone() -> None:
+    if lost():
+        raise _Stopped
 
 
-@contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM (a supervisor stopping us) is handled like Ctrl-C: stop cleanly, journal consistent."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+def _not_if_gone(command: str) -> None:
+    """The output went away while the plan was shown: nobody saw it, so nothing starts."""
+    if lost():
+        raise Interrupted(f"{command} stopped before its run started ({lost()}); nothing was changed",
+                          hint="run the command again")
 
 
 class Runner:
@@ -116,6 +104,7 @@ class Runner:
             return RunOutcome(None, "nothing to do", planned)
         if confirm is not None:
             confirm(planned)
+        _not_if_gone(command)
         with _shielded():
             self._run_id = self.journal.start_run(command, args or {},
                                                   [(p.step.kind, p.step.title, p.step.params) for p in planned])
@@ -145,7 +134,7 @@ class Runner:
         return self._execute(todo, auto_rollback)
 
     def _execute(self, planned: list[Planned], auto_rollback: bool) -> RunOutcome:
-        with _sigterm_interrupts():
+        with interrupts():
             return self._execute_all(planned, auto_rollback)
 
     def _execute_all(self, planned: list[Planned], auto_rollback: bool) -> RunOutcome:
@@ -154,13 +143,17 @@ class Runner:
         total = len(self.journal.steps(run_id))
         for p in planned:
             try:
+                _stop_if_gone()
                 self._apply_one(p, total)
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as exc:
+                where = "before" if isinstance(exc, _Stopped) else "during"
+                why = f" ({lost()})" if lost() else ""
                 with _shielded():
-                    self.journal.finish_run(run_id, "interrupted", f"interrupted during step {p.seq}")
+                    self.journal.finish_run(run_id, "interrupted", f"interrupted {where} step {p.seq}{why}")
                 self._emit("run.interrupted", p.seq, title=p.step.title)
                 raise Interrupted(
-                    f"interrupted during step {p.seq} ({p.step.title}) of run {run_id}; the journal is consistent",
+                    f"interrupted {where} step {p.seq} ({p.step.title}) of run {run_id}{why}; the journal is"
+                    " consistent",
                     hint="undo what was applied with `golive rollback` (`golive status` shows the run), then run the"
                          " command again",
                 ) from None
@@ -249,16 +242,18 @@ class Runner:
         planned = self.rollback_plan(run, only)
         if confirm is not None:
             confirm(planned)
+        _not_if_gone("rollback")
         with _shielded():
             self._run_id = self.journal.start_run("rollback", {"target": run.id}, [], parent=run.id)
         self._emit("run.start", command="rollback", target=run.id, steps=len(planned))
         try:
-            with _sigterm_interrupts():
+            with interrupts():
                 undone = self._undo_run(run.id, only)
         except KeyboardInterrupt:
+            why = f" ({lost()})" if lost() else ""
             with _shielded():
-                self.journal.finish_run(self._run_id, "interrupted", "interrupted")
-            raise Interrupted(f"rollback of run {run.id} interrupted; the journal is consistent",
+                self.journal.finish_run(self._run_id, "interrupted", f"interrupted{why}")
+            raise Interrupted(f"rollback of run {run.id} interrupted{why}; the journal is consistent",
                               hint=f"run `{again}` again to finish it") from None
         except UndoFailed as exc:
             with _shielded():
@@ -276,6 +271,7 @@ class Runner:
     def _undo_run(self, run_id: str, only: set[int] | None = None) -> int:
         rows = self.undoable(run_id, only)
         for done, row in enumerate(rows):
+            _stop_if_gone()
             step = build_step(row.kind, row.params)
             try:
                 self._undo_one(row, step)
