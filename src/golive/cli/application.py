@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
-from golive.core.interrupts import GuardedStream
-from golive.errors import GoliveError, JournalError, UsageError
+from golive.core.interrupts import GuardedStream, interrupts
+from golive.errors import GoliveError, Interrupted, JournalError, UsageError
 from golive.secrets import redact
 
 if TYPE_CHECKING:
@@ -209,8 +209,17 @@ class App:
         """Ask before a plan already shown; unless --yes. No TTY and no --yes is a usage error (exit 2)."""
         if yes:
             return
-        if self.json or not sys.stdin.isatty():
+        if self.json or sys.stdin is None or not sys.stdin.isatty():  # (None: started with stdin closed)
             raise UsageError(f"{what} needs confirmation and there is no terminal to ask",
                              hint="review it with --dry-run, then pass --yes")
-        if not typer.confirm("Proceed?", default=False):
+        try:
+            with interrupts():  # (the terminal hanging up at the prompt ends it as Ctrl-C does, lock released)
+                answer = typer.confirm("Proceed?", default=False)
+        except typer.Abort as exc:  # Ctrl-C is an interrupt; end of input (Ctrl-D, the terminal gone) a "no"
+            if isinstance(exc.__context__, KeyboardInterrupt):
+                raise Interrupted(f"{what}: interrupted at the prompt; nothing was changed") from None
+            answer = False
+        except OSError:  # (the prompt could not be written: the terminal is gone)
+            answer = False
+        if not answer:
             raise GoliveError(f"{what}: not confirmed; nothing was changed")
