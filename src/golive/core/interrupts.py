@@ -3,6 +3,9 @@
 - Inside a run, SIGINT, SIGTERM and SIGHUP (the SSH session or VPN dropped) raise ``KeyboardInterrupt``:
   the runner stops, journals the run as interrupted and exits 130. A SIGHUP ignored when golive started
   (``nohup``) stays ignored: that operator asked for the run to outlive the terminal.
+- An undo (``golive rollback``, or a failed run undoing itself) is ``finishing``: a hung-up terminal or lost
+  output does not stop it — a rollback left half done at 2 a.m. because the VPN dropped is worse than one
+  that finished unseen (the journal and ``golive status`` tell what it did). Ctrl-C and SIGTERM still stop it.
 - Journal writes are ``shielded``: those signals land right after the write, never inside it.
 - Output goes through :class:`GuardedStream`. Once a write fails (EIO on a hung-up terminal, EPIPE when
   the reader of a pipe died) the stream is pointed at ``/dev/null`` and the loss is noted. A mutating
@@ -21,11 +24,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
-__all__ = ["GuardedStream", "forget", "interrupts", "lost", "note_lost", "shielded"]
+__all__ = ["GuardedStream", "finishing", "forget", "interrupts", "lost", "note_lost", "shielded"]
 
 _STOPS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 _lost: list[str] = []  # why the output (or the terminal) went away; empty while it is there
 _guard = threading.Lock()
+_undoing: list[bool] = []  # non-empty while an undo runs (``finishing``)
 
 
 def lost() -> str | None:
@@ -63,7 +67,18 @@ def _hung_up(signum: int, frame: object) -> None:
     # The shell forwards its own SIGHUP to the job as well: one is news, the next are not.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     note_lost("the terminal hung up (SIGHUP)")
-    raise KeyboardInterrupt
+    if not _undoing:
+        raise KeyboardInterrupt
+
+
+@contextmanager
+def finishing() -> Iterator[None]:
+    """An undo under way: the terminal going away (SIGHUP, lost output) lets it finish."""
+    _undoing.append(True)
+    try:
+        yield
+    finally:
+        _undoing.pop()
 
 
 @contextmanager

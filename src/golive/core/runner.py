@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from golive.core.change import Change
-from golive.core.interrupts import interrupts, lost
+from golive.core.interrupts import finishing, interrupts, lost
 from golive.core.interrupts import shielded as _shielded
 from golive.core.journal import UNDOABLE, Journal, RunRow, StepRow, now_iso
 from golive.core.step import Step, StepContext, build_step
@@ -200,7 +200,8 @@ class Runner:
             raise StepFailed(p.step.title, reason,
                              hint=f"nothing was undone (--no-rollback); undo with `golive rollback` (run {run_id})")
         try:
-            undone = self._undo_run(run_id)
+            with finishing():
+                undone = self._undo_run(run_id)
         except KeyboardInterrupt:  # (Ctrl-C or SIGTERM while the failed run was being undone)
             with _shielded():
                 self.journal.finish_run(run_id, "interrupted", f"step {p.step.title} failed ({reason}); its undo was"
@@ -247,7 +248,7 @@ class Runner:
             self._run_id = self.journal.start_run("rollback", {"target": run.id}, [], parent=run.id)
         self._emit("run.start", command="rollback", target=run.id, steps=len(planned))
         try:
-            with interrupts():
+            with interrupts(), finishing():
                 undone = self._undo_run(run.id, only)
         except KeyboardInterrupt:
             why = f" ({lost()})" if lost() else ""
@@ -270,8 +271,7 @@ class Runner:
 
     def _undo_run(self, run_id: str, only: set[int] | None = None) -> int:
         rows = self.undoable(run_id, only)
-        for done, row in enumerate(rows):
-            _stop_if_gone()
+        for done, row in enumerate(rows):  # (the output going away does not stop an undo: ``finishing``)
             step = build_step(row.kind, row.params)
             try:
                 self._undo_one(row, step)
