@@ -36,7 +36,7 @@ from golive.errors import ConfigError, GoliveError
 from golive.sync import conflicts, digests, stamps, state
 from golive.sync.backup import held_error, ms_setting, writes_are_held
 from golive.sync.checks import collisions, foreign_rows, orphans
-from golive.sync.keyset import Keys
+from golive.sync.keyset import Keys, SortedKeys
 from golive.sync.mapping import Mapping, TableMap
 from golive.sync.merge import merge
 from golive.sync.pgtypes import ColumnType, column_types
@@ -74,6 +74,7 @@ class TableResult:
     copy_format: str = "binary"
     checked: str = ""  # --verify-only: how ("digests", "digests, N range(s) row by row", "every row")
     overwritten: int = 0  # --source-wins: rows changed in the new database that this sync overwrote
+    note: str = ""  # what the operator should know about how the table was synced
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -288,9 +289,17 @@ class SyncEngine:
         from concurrent.futures import ThreadPoolExecutor
 
         stop = threading.Event()
+        marks = len(self.rejects), len(self.problems)
         with ThreadPoolExecutor(1, thread_name_prefix="golive-digests") as pool:  # (waits for its work on the way out)
             try:
-                return self._sync_table(source, target, table, types, full, pool, stop)
+                try:
+                    return self._sync_table(source, target, table, types, full, pool, stop)
+                except _Unread as unread:  # (found before anything was written: only the staging table to drop)
+                    target.execute("DROP TABLE golive_stage")
+                    del self.rejects[marks[0]:], self.problems[marks[1]:]
+                    result = self._sync_table(source, target, table, types, True, pool, stop)
+                    result.note = f"read in full: {unread}"
+                    return result
             finally:
                 stop.set()  # a sync that failed or was interrupted does not wait for the rest of the digests
 
@@ -299,11 +308,13 @@ class SyncEngine:
         started, result = time.monotonic(), TableResult(table.target)
         int_key = _int_key(table, types)
         before = state.load(target, table.target, int_key)
-        total = source.count(table)
+        watermark = before.watermark if not full and table.changed and before is not None else None
+        total, key_sum = source.count_and_key_sum(table) if watermark is not None and int_key else \
+            (source.count(table), None)
         since = None
-        if not full and table.changed and before is not None and before.watermark is not None:
+        if watermark is not None:
             result.mode = "incremental"
-            since = _since(table, before.watermark, self.mapping.options.overlap_seconds, source, self.zone)
+            since = _since(table, watermark, self.mapping.options.overlap_seconds, source, self.zone)
         # an incremental sync digests the few rows it reads as it stages them; a full read digests them all
         # again from the same snapshot in a thread, while the server merges and verifies (below)
         staged = self._stage_once(source, target, table, types, since, result, total, digest=since is not None)
@@ -318,7 +329,7 @@ class SyncEngine:
         synced = before.keys if before is not None else set()
         added = staged.keys - synced
         gone = synced - (staged.keys | staged.rejected) if since is None else \
-            self._gone_since(source, table, synced, staged, added, int_key)
+            self._gone_since(source, table, synced, staged, added, int_key, key_sum)
         self.progress(table.target, result.read, max(total, result.read), "merge")
         # From here to the commit no other session writes this table (reads go on; writers wait for the commit):
         # a row the new application changed after the checks below would be overwritten by the merge unseen.
@@ -345,7 +356,8 @@ class SyncEngine:
         self.progress(table.target, result.read, max(total, result.read), "verify")
         # a synced row rejected this time (allowed by --max-rejects) keeps its old version: not a difference
         expected = synced - staged.rejected if staged.rejected else synced
-        verdict = differing_keys(target, table, expected, staged.count, staged.bounds, int_key=int_key)
+        verdict = differing_keys(target, table, expected, staged.count, staged.bounds, int_key=int_key,
+                                 complete=since is None)
         differing = verdict.found
         result.verified, result.mismatched_keys = not differing, [str(k).replace("\x1f", ",") for k in differing]
         if staged.earliest_rejected is not None:
@@ -455,15 +467,26 @@ class SyncEngine:
         return record
 
     def _gone_since(self, source: Source, table: TableMap, synced: Keys, staged: _Staged, added: set[Any],
-                    int_key: bool) -> set[Any]:
-        """Synced keys the source no longer has, for an incremental sync: every source key is read, unless
-        the counts show none gone (the source holds exactly the synced keys plus the new rows just read)."""
+                    int_key: bool, key_sum: int | None) -> set[Any]:
+        """Synced keys the source no longer has, for an incremental sync: every source key is read, unless the
+        source holds exactly the synced keys plus the new rows just read — the same count and, for an integer
+        key, the same sum of keys (a count alone lets a deleted row and a new row that was not read cancel out).
+        A source key that is neither synced nor read (a row inserted with a stamp older than the watermark: an
+        import, an undelete, a long transaction) raises ``_Unread``: the table is then read in full."""
         new = added | (staged.rejected - synced)  # (added: the staged keys not synced before)
         if staged.total - len(new) == len(synced):
-            return set()
+            if not int_key:  # (other keys: by the count alone)
+                return set()
+            if key_sum is not None and key_sum - sum(new) == _key_sum(synced):
+                return set()
         if int_key:
-            return synced - {as_int_key(key[0]) for key in source.keys(table)}
-        return synced - {"\x1f".join(map(canonical, key)) for key in source.keys(table)}
+            keys: set[Any] = {as_int_key(key[0]) for key in source.keys(table)}
+        else:
+            keys = {"\x1f".join(map(canonical, key)) for key in source.keys(table)}
+        unread = keys.difference(synced) - new
+        if unread:
+            raise _Unread(table, sorted(unread))
+        return synced - keys
 
     def _stage_once(self, source: Source, target: Any, table: TableMap, types: dict[str, ColumnType], since: Any,
                     result: TableResult, total: int, ranges: list[tuple[Any, Any]] | None = None,
@@ -567,7 +590,8 @@ class SyncEngine:
         synced = before.keys if before is not None else set()
         staged = self._stage_once(source, target, table, types, None, result, source.count(table), digest=False)
         self.progress(table.target, result.read, max(staged.total, result.read), "verify")
-        differing = differing_keys(target, table, synced, staged.count, staged.bounds, int_key=int_key).found
+        differing = differing_keys(target, table, synced, staged.count, staged.bounds, int_key=int_key,
+                                   complete=True).found
         gone = sorted(synced - staged.keys - staged.rejected)
         if gone:  # synced rows the source no longer has: a difference if the target still holds them
             key_t = f"t.{ident(table.target_key[0])}" if int_key else key_sql("t", table.target_key)
@@ -680,6 +704,20 @@ def _dirty_ranges(bounds: list[int], keys: array[int], found: array[int], now_ke
         if keys[a[0]:a[1]] != now_keys[b[0]:b[1]] or found[a[0]:a[1]] != now_found[b[0]:b[1]]:
             dirty.add(bucket)
     return dirty
+
+
+class _Unread(Exception):
+    """Source rows an incremental read missed: their keys were never synced and their stamps are old."""
+
+    def __init__(self, table: TableMap, keys: list[Any]) -> None:
+        shown = ", ".join(str(k).replace("\x1f", ",") for k in keys[:5]) + (f", … ({len(keys)} in all)" if len(keys) > 5 else "")
+        super().__init__(f"{len(keys)} source row(s) not synced before had a `{table.changed}` stamp older than the"
+                         f" last sync's watermark (keys {shown})")
+
+
+def _key_sum(keys: Keys) -> int:
+    ordered = keys.ordered() if isinstance(keys, SortedKeys) else None
+    return sum(ordered if ordered is not None else keys)
 
 
 def _int_key(table: TableMap, types: dict[str, ColumnType]) -> bool:

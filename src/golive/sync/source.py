@@ -127,6 +127,24 @@ class Source:
     def count(self, table: TableMap) -> int:
         return int(self.scalar(f"SELECT count(*) AS n FROM {self._origin(table)}") or 0)
 
+    def count_and_key_sum(self, table: TableMap) -> tuple[int, int | None]:
+        """The row count, and the sum of the (one, integer) key column's values: None when it cannot be summed
+        exactly (text keys in PostgreSQL, a sum past 64 bits in SQLite)."""
+        sql = f"SELECT count(*) AS n, sum({ident(table.key[0])}) AS s FROM {self._origin(table)}"
+        try:
+            if self.sqlite is not None:
+                row = next(self._query(sql))
+            else:
+                with self.pg.transaction(), self.pg.cursor() as cur:  # (a savepoint: an error keeps the snapshot)
+                    row = dict(cur.execute(sql).fetchone() or {"n": 0, "s": None})
+        except Exception as exc:  # (SQLite: "integer overflow"; PostgreSQL: sum(text) does not exist)
+            if "locked" in str(exc) or "interrupt" in str(exc):
+                raise
+            return self.count(table), None
+        total = row["s"]
+        exact = isinstance(total, int) or (total is not None and not isinstance(total, float) and total == int(total))
+        return int(row["n"] or 0), int(total) if exact else (0 if total is None else None)
+
     def count_and_max_changed(self, table: TableMap) -> tuple[int, Any]:
         """The row count and the newest ``changed`` stamp (None without one), in one scan."""
         newest = f"max({ident(table.changed)})" if table.changed else "NULL"

@@ -156,6 +156,8 @@ class Sync(Step):
         for r in results:
             ctx.log("apply", f"table {r.table} ({r.mode}): read {r.read}, inserted {r.inserted}, updated {r.updated},"
                     f" deleted {r.deleted}, unchanged {r.unchanged}, rejected {r.rejected}, verified")
+            if r.note:
+                ctx.notice(f"table {r.table}: {r.note}")
             if r.hash_formats:
                 ctx.log("apply", f"table {r.table}: password hashes by format: "
                         + ", ".join(f"{k} {v}" for k, v in sorted(r.hash_formats.items())))

@@ -80,14 +80,16 @@ class Verdict:
 
 
 def differing_keys(conn: Any, table: TableMap, synced: AbstractSet[Any], staged: int, bounds: list[Any] | None = None,
-                   limit: int = 20, int_key: bool = False) -> Verdict:
+                   limit: int = 20, int_key: bool = False, complete: bool = True) -> Verdict:
     """Staged keys whose target row is missing or differs, and synced keys the target has in a staged
     range but the stage does not (in key order, at most ``limit``). ``bounds``: the range boundaries
     when the engine saw them go by (an integer key read in order), saving a sort. Keys are ints with
-    ``int_key`` (one integer key column), else canonical text, as in ``synced``."""
+    ``int_key`` (one integer key column), else canonical text, as in ``synced``. ``complete``: the stage holds
+    every source row (a full read); an incremental stage holds only the rows read, so it is compared row by
+    row however many those are (a range would count the rows not read as gone)."""
     # by ranges when most of the table was staged (an incremental sync's few rows: row by row); the synced
     # keys settle it without counting the target when they alone outnumber the staged rows twice
-    if len(table.target_key) == 1 and staged >= RANGE_ROWS and 2 * staged >= len(synced) and \
+    if complete and len(table.target_key) == 1 and staged >= RANGE_ROWS and 2 * staged >= len(synced) and \
             2 * staged >= conn.execute(f"SELECT count(*) FROM {ident(table.target)}").fetchone()[0]:
         return _by_ranges(conn, table, synced, limit, bounds if bounds and bounds == sorted(bounds) else None, int_key)
     return Verdict(_rows(conn, table, synced, "", (), limit, full=False, int_key=int_key))
