@@ -552,3 +552,29 @@ def test_keys_whose_sum_passes_64_bits_still_find_deletions(tmp_path: Path, pg_c
     [result] = engine(source, url, mapping).run(mapping.tables)
     assert (result.mode, result.deleted, result.verified) == ("incremental", 1, True)
     assert _ev_rows(url) == _source_rows(source)
+
+
+def test_naive_local_stamps_in_the_hour_the_clocks_go_back_are_read(tmp_path: Path, pg_cluster) -> None:
+    """`datetime.now()` in Berlin: the last sync's newest stamp is 02:50 of the first pass (CEST); a row changed
+    twenty minutes later reads 02:10 (CET, the second pass) — older by the wall clock, newer in fact."""
+    source, url, mapping = make_ev(tmp_path, pg_cluster, ["2024-10-27 01:00:00", "2024-10-27 02:50:00"],
+                                   '[options]\nsource_timezone = "Europe/Berlin"\n')
+    engine(source, url, mapping).run(mapping.tables)
+    _touch(source, 1, "2024-10-27 02:10:00")
+    [result] = engine(source, url, mapping).run(mapping.tables)
+    assert (result.mode, result.updated, result.verified) == ("incremental", 1, True)
+    assert _ev_rows(url) == _source_rows(source)
+
+
+def test_a_watermark_in_the_repeated_hour_reaches_back_by_the_fold() -> None:
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from golive.sync.stamps import fold_back
+
+    berlin = ZoneInfo("Europe/Berlin")
+    assert fold_back(datetime(2024, 10, 27, 2, 50), berlin) == timedelta(hours=1)
+    assert fold_back(datetime(2024, 10, 27, 3, 0), berlin) == timedelta(0)
+    assert fold_back(datetime(2024, 3, 31, 2, 30), berlin) == timedelta(0)  # (the gap in spring: nothing is older)
+    assert fold_back(datetime(2024, 10, 27, 2, 50, tzinfo=ZoneInfo("UTC")), berlin) == timedelta(0)
+    assert fold_back(datetime(2024, 10, 27, 2, 50), ZoneInfo("UTC")) == timedelta(0)

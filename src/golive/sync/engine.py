@@ -142,7 +142,7 @@ def _since(table: TableMap, watermark: str, overlap: float, source: Source, zone
     moment = stamps.moment(watermark)
     if moment is None:
         raise stamps.unreadable_watermark(table.target, watermark)
-    return moment - timedelta(seconds=overlap)
+    return moment - timedelta(seconds=overlap) - stamps.fold_back(moment, zone)
 
 
 class SyncEngine:

@@ -17,7 +17,7 @@ from typing import Any
 
 from golive.errors import GoliveError
 
-__all__ = ["SqliteSince", "moment", "number_since", "parse_number", "sqlite_since", "stamp_error", "time_key",
+__all__ = ["SqliteSince", "fold_back", "moment", "number_since", "parse_number", "sqlite_since", "stamp_error", "time_key",
            "unreadable_watermark", "watermark_text"]
 
 JULIAN_DAYS = (1_000_000.0, 5_373_484.5)  # a float in this range is a julian day (4976 BC to 9999 AD)
@@ -73,6 +73,17 @@ def moment(text: str) -> datetime | None:
         return None
 
 
+def fold_back(at: datetime, zone: tzinfo) -> timedelta:
+    """How much earlier than a naive watermark a row written after it may be stamped: a wall time the zone
+    shows twice (the hour the clocks go back) may be the first pass, and a row written minutes later in the
+    second pass reads as up to the fold's length (an hour) older. Zero for any other time, and for a stamp
+    with an offset."""
+    if at.tzinfo is not None:
+        return timedelta(0)
+    first, second = at.replace(tzinfo=zone, fold=0).utcoffset(), at.replace(tzinfo=zone, fold=1).utcoffset()
+    return max(first - second, timedelta(0)) if first is not None and second is not None else timedelta(0)
+
+
 def unreadable_watermark(table: str, watermark: str) -> GoliveError:
     return GoliveError(f"table {table}: the last sync's watermark {watermark!r} is neither a date-time nor a number,"
                        " so golive cannot tell which rows changed since", hint="fix the `changed` values in the source"
@@ -92,7 +103,7 @@ def sqlite_since(column: str, watermark: str, overlap: float, zone: tzinfo, tabl
     at = moment(watermark)
     if at is None:
         raise unreadable_watermark(table, watermark)
-    at -= timedelta(seconds=overlap)
+    at -= timedelta(seconds=overlap) + fold_back(at, zone)
     # SQLite reads a naive stamp as it is and one with an offset in UTC; golive reads naive stamps in the
     # source's zone (to_utc): the watermark is given in both forms, each compared with its kind of stamp.
     # (The source turns them into julian days once: julianday() of a constant is not folded, but run per row.)
