@@ -578,3 +578,19 @@ def test_a_watermark_in_the_repeated_hour_reaches_back_by_the_fold() -> None:
     assert fold_back(datetime(2024, 3, 31, 2, 30), berlin) == timedelta(0)  # (the gap in spring: nothing is older)
     assert fold_back(datetime(2024, 10, 27, 2, 50, tzinfo=ZoneInfo("UTC")), berlin) == timedelta(0)
     assert fold_back(datetime(2024, 10, 27, 2, 50), ZoneInfo("UTC")) == timedelta(0)
+
+
+def test_a_composite_key_value_holding_the_separator_stops_the_sync(tmp_path: Path, pg_cluster) -> None:
+    """("x\x1fy", "z") and ("x", "y\x1fz") would be kept as one key: a deletion of either would be missed."""
+    mapping_text = MAPPING.replace('key = "id"', 'key = ["id", "addr"]') + 'note = "addr"\n'
+    ddl = ("CREATE TABLE person (id bigint, name varchar(20) NOT NULL, born timestamptz, age int4, note text,"
+           " PRIMARY KEY (id, note))")
+    source, url, mapping = make(tmp_path, pg_cluster, 3, mapping_text, ddl)
+    db = sqlite3.connect(source)
+    db.execute("INSERT INTO person VALUES (8, 'P8', NULL, 1, 'x\x1f9')")
+    db.commit()
+    db.close()
+    with pytest.raises(GoliveError, match=r"table person, key \(8, 'x\\x1f9'\): a key value holds the character U\+001F"):
+        engine(source, url, mapping).run(mapping.tables)
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM person").fetchone()[0] == 0

@@ -144,7 +144,18 @@ class RowPipe:
         if len(key_columns) == 1:
             values = key_columns[0]
             return list(map(str, values)) if set(map(type, values)) <= {int, str} else list(map(canonical, values))
-        return ["\x1f".join(map(canonical, parts)) for parts in zip(*key_columns, strict=True)]
+        joined = ["\x1f".join(map(canonical, parts)) for parts in zip(*key_columns, strict=True)]
+        separators = len(key_columns) - 1
+        if "".join(joined).count("\x1f") == separators * len(joined):
+            return joined
+        from golive.errors import GoliveError
+
+        for parts, key in zip(zip(*key_columns, strict=True), joined, strict=True):
+            if key.count("\x1f") != separators:  # ("x\x1fy", "z") and ("x", "y\x1fz") would be one key
+                raise GoliveError(f"table {self.table.target}, key {parts!r}: a key value holds the character U+001F,"
+                                  " which golive puts between the values of a composite key (two rows could pass for"
+                                  " one); nothing was written", hint="remove the character from the source's key values")
+        return joined
 
     def _missing_files(self, column: Column, values: list[Any], raw: list[tuple[Any, ...]]) -> list[str]:
         problems = []
