@@ -846,7 +846,17 @@ def test_docker_dying_mid_swap_is_one_line_naming_docker_and_the_fix(swap_env: S
     sock = tmp_path / "dock.sock"
     proxy = _DockerSocketProxy(sock)
     env.write_config(image=env.images["broken"], health_timeout=20, docker_url=f"unix://{sock}")
-    threading.Timer(2.0, proxy.kill).start()
+
+    def kill_in_the_health_wait() -> None:  # (a fixed 2 s landed in `docker run` on a loaded machine)
+        deadline = time.monotonic() + 30
+        while (green := env.container(env.green)) is None or green.status != "running":
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.05)
+        time.sleep(0.5)  # (the broken image never gets healthy: the wait goes on for 20 s)
+        proxy.kill()
+
+    threading.Thread(target=kill_in_the_health_wait, daemon=True).start()
     out = []
     result = under_load(env, lambda: out.append(cli("swap", "--yes")))
     assert result.bodies() == ["blue"]
@@ -857,10 +867,13 @@ def test_docker_dying_mid_swap_is_one_line_naming_docker_and_the_fix(swap_env: S
     assert error.startswith(f"error: step swap to the idle colour failed (the Docker daemon at unix://{sock} stopped"
                             f" answering while checking the health of container {env.green} (connection "), error
     assert " and undo of step 1 (swap to the idle colour) of run " in error, error
-    undo = error.partition(" failed: ")[2]  # (which container the undo was inspecting when it found dockerd gone)
-    assert undo.startswith(f"the Docker daemon at unix://{sock} stopped answering while inspecting container "), error
-    assert undo.endswith("— start dockerd, or fix [containers].docker_url; `golive status` shows where things stand"
-                         " — do the manual steps listed, then `golive rollback` again"), error
+    undo = error.partition(" failed: ")[2]  # (blue answers on its port: the proxy is made sure of first, no Docker)
+    assert undo.startswith(f"blue serves again through the proxy, but the Docker daemon at unix://{sock} stopped"
+                           " answering while inspecting container "), error
+    assert undo.endswith(f": green ({env.green}) was not removed — start dockerd, or fix [containers].docker_url — do"
+                         " the manual steps listed, then `golive rollback` again"), error
+    assert failed.stderr.splitlines()[1:] == [f"  by hand: `docker rm -f {env.green}` once Docker answers: the green"
+                                              " container this swap started (blue serves again)"], failed.stderr
     sock.unlink()
     _DockerSocketProxy(sock)  # dockerd back: the rollback finishes the undo
     result = under_load(env, lambda: out.append(cli("rollback", "--yes")))

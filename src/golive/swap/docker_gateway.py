@@ -18,13 +18,19 @@ from golive.errors import GoliveError, first_line
 if TYPE_CHECKING:
     from golive.config.models import GoliveConfig
 
-__all__ = ["DockerGateway", "from_config", "port_in_use"]
+__all__ = ["DockerGateway", "DockerUnreachable", "from_config", "port_in_use"]
 
 PING_TIMEOUT = 10.0  # s: a daemon that takes the connection and never answers (hung dockerd, a stale socket)
 
 
 def from_config(config: GoliveConfig) -> DockerGateway:
     return DockerGateway(config.require("containers").docker_url)
+
+
+class DockerUnreachable(GoliveError):
+    """The daemon does not answer at all (stopped, restarting, hung, a wrong docker_url) — not an answer saying
+    no. The containers it started usually keep running, and serving, meanwhile: an undo can still point the
+    proxy back at a colour that answers on its host port."""
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -74,7 +80,7 @@ class DockerGateway:
             timed_out = isinstance(exc, requests.exceptions.Timeout) or isinstance(exc.__context__,
                                                                                    requests.exceptions.Timeout)
             why = f"within {PING_TIMEOUT:g}s" if timed_out else f"({type(exc).__name__})"
-            raise GoliveError(f"the Docker daemon at {self.url} does not answer {why}",
+            raise DockerUnreachable(f"the Docker daemon at {self.url} does not answer {why}",
                               hint="start dockerd, or fix [containers].docker_url; nothing was changed") from None
         self.client.api.timeout = docker.constants.DEFAULT_TIMEOUT_SECONDS
 
@@ -88,7 +94,7 @@ class DockerGateway:
         if isinstance(exc, requests.exceptions.RequestException) and not isinstance(exc, docker.errors.APIError):
             why = "timed out" if isinstance(exc, requests.exceptions.Timeout) else \
                 "connection refused" if "refused" in str(exc).lower() else "connection lost"
-            return GoliveError(f"the Docker daemon at {self.url} stopped answering while {doing} ({why})",
+            return DockerUnreachable(f"the Docker daemon at {self.url} stopped answering while {doing} ({why})",
                                hint="start dockerd, or fix [containers].docker_url; `golive status` shows where"
                                     " things stand")
         said = str(exc.explanation) if isinstance(exc, docker.errors.APIError) and exc.explanation else first_line(exc)

@@ -379,7 +379,35 @@ class Swap(_SwapBase):
         return [Change(f"container {kept['name']} ({record['live']})", f"{now['status']} {now['image']}" if now else None,
                        after)]
 
+    # what a failed undo left to do by hand once the proxy was back on the previous colour (see manual_undo)
+    _left: list[str] | None = None
+
     def undo(self, ctx: StepContext, record: Record) -> None:
+        """Service first: the previous colour running, the proxy back on it and confirmed, only then the other
+        colour removed. With the Docker daemon unreachable (stopped, restarting, hung: its containers usually
+        keep running), a previous colour that answers its health check on its host port is switched back to all
+        the same; then the undo fails on what needs Docker, saying what was done and what was not."""
+        from golive.swap.docker_gateway import DockerUnreachable
+
+        previous, self._left = _containers(ctx).color(record["live"]), None
+        down: DockerUnreachable | None = None
+        try:
+            self._previous_up(ctx, record)
+        except DockerUnreachable as exc:
+            self._answers_without_docker(ctx, record, exc)
+            down = exc
+        if record["upstream_text"] is not None:  # (Apache must serve the previous colour before the other goes)
+            self._switch_back(ctx, record["upstream_text"], previous.host_port, record["live"])
+        if down is None:
+            try:
+                self._restore_idle(ctx, record, drain=True)
+                return
+            except DockerUnreachable as exc:
+                down = exc
+        raise self._docker_left(ctx, record, down)
+
+    def _previous_up(self, ctx: StepContext, record: Record) -> None:
+        """The previous colour's container running again, if it was stopped or removed since the swap."""
         c, docker = _containers(ctx), self._docker(ctx)
         previous = c.color(record["live"])
         live_record = record.get("live_container")
@@ -392,9 +420,37 @@ class Swap(_SwapBase):
             ctx.log("undo", f"container {previous.name}: start again")
             docker.start(previous.name)
             self._await_old(ctx, previous.host_port)
-        if record["upstream_text"] is not None:  # (Apache must serve the previous colour before the other goes)
-            self._switch_back(ctx, record["upstream_text"], previous.host_port, record["live"])
-        self._restore_idle(ctx, record, drain=True)
+
+    def _answers_without_docker(self, ctx: StepContext, record: Record, down: GoliveError) -> None:
+        """Docker cannot say whether the previous colour runs: its health check on its host port must, or the
+        proxy stays where it is (pointing Apache at a colour that is gone takes the whole site down)."""
+        from golive.swap.proxy import probe
+
+        c = _containers(ctx)
+        previous = c.color(record["live"])
+        where = f"{c.health_path} on 127.0.0.1:{previous.host_port}"
+        status, said = probe(_url(previous.host_port) + c.health_path, host=self._host(ctx))
+        if not 200 <= status < 300:
+            raise GoliveError(f"{down.message}, and {record['live']} ({previous.name}) answers {where} with"
+                              f" {status or f'nothing ({said})'}: the proxy was left on {record['idle']}; nothing was"
+                              " changed", hint="start dockerd, or fix [containers].docker_url; then `golive rollback`"
+                                               " again")
+        ctx.notice(f"{down.message}; {record['live']} ({previous.name}) answers {where}: the proxy goes back to it"
+                   f" first, and {record['idle']} is removed once Docker answers")
+
+    def _docker_left(self, ctx: StepContext, record: Record, down: GoliveError) -> GoliveError:
+        """The proxy is back on the previous colour, confirmed; removing the other one needs Docker."""
+        idle = _containers(ctx).color(record["idle"])
+        was: dict[str, Any] | None = record.get("idle_container")
+        if was is None:
+            self._left = [f"`docker rm -f {idle.name}` once Docker answers: the {record['idle']} container this swap"
+                          f" started ({record['live']} serves again)"]
+        else:  # (only golive knows which container is the one that was there before: by id)
+            self._left = [f"once Docker answers, `golive rollback` again: it removes {idle.name} if this swap started"
+                          f" it, and makes the {record['idle']} container that was there before ({_build(was)}) again"
+                          " if it is gone"]
+        return GoliveError(f"{record['live']} serves again through the proxy, but {down.message}: {record['idle']}"
+                           f" ({idle.name}) was not removed", hint="start dockerd, or fix [containers].docker_url")
 
     def _restore_idle(self, ctx: StepContext, record: Record, drain: bool) -> None:
         """The idle colour as it was before: what the step started removed (a prepared container it only
@@ -506,6 +562,8 @@ class Swap(_SwapBase):
     def manual_undo(self, record: Record) -> list[str]:
         """In order: the previous colour answering, the proxy on it, and only then the other colour gone (the
         other way round takes the site down). Map mode needs no reload, and one is harmless there."""
+        if self._left is not None:  # (the undo got the proxy back, then found Docker gone)
+            return self._left
         text = str(record.get("upstream_text") or "").strip()
         url = text.split()[-1] if text else "its host port"
         kept: dict[str, Any] | None = record.get("live_container")
@@ -535,8 +593,18 @@ class Prepare(Swap):
         return super().undo_plan(ctx, changes, record)
 
     def undo(self, ctx: StepContext, record: Record) -> None:
+        from golive.swap.docker_gateway import DockerUnreachable
+
         self._not_live(ctx, record)
-        self._restore_idle(ctx, record, drain=False)
+        idle, self._left = _containers(ctx).color(record["idle"]), None
+        try:
+            self._restore_idle(ctx, record, drain=False)
+        except DockerUnreachable as down:
+            if record.get("idle_container") is None:  # (else the one there before comes back too: golive knows it)
+                self._left = [f"`docker rm -f {idle.name}` once Docker answers: the {record['idle']} container golive"
+                              " prepared (it is not live)"]
+            raise GoliveError(f"{down.message}: {record['idle']} ({idle.name}), prepared and not live, was not"
+                              " removed", hint="start dockerd, or fix [containers].docker_url") from None
 
     def _not_live(self, ctx: StepContext, record: Record) -> None:
         if live_color(_containers(ctx), self._proxy(ctx)) == record["idle"]:
@@ -547,7 +615,7 @@ class Prepare(Swap):
         return []
 
     def manual_undo(self, record: Record) -> list[str]:
-        return [f"remove the {record['idle']} container golive prepared (docker rm -f), if it is not live"]
+        return self._left or [f"remove the {record['idle']} container golive prepared (docker rm -f), if it is not live"]
 
 
 class Finalize(_SwapBase):
@@ -614,9 +682,18 @@ class Finalize(_SwapBase):
         return before
 
     def undo(self, ctx: StepContext, record: Record) -> None:
+        from golive.swap.docker_gateway import DockerUnreachable
+
         saved: dict[str, Any] | None = record["container"]
         if saved is None:
             return
+        try:
+            self._old_back(ctx, saved)
+        except DockerUnreachable as down:  # (the live colour serves on: nothing else to do without Docker)
+            raise GoliveError(f"{down.message}: {record['old']} ({saved['name']}) was not made again; the live colour"
+                              " was not touched", hint="start dockerd, or fix [containers].docker_url") from None
+
+    def _old_back(self, ctx: StepContext, saved: dict[str, Any]) -> None:
         now = self._docker(ctx).container(saved["name"])
         if now is None:
             ctx.log("undo", f"container {saved['name']}: recreate from {_build(saved)}")
