@@ -1,9 +1,20 @@
-"""The swap line of `golive status`: which colour the proxy points at, and what the idle colour holds
-(the old release a rollback goes back to, a prepared one, or nothing)."""
+"""The swap line of `golive status`: which colour the proxy points at, what the idle colour holds (the old
+release a rollback goes back to, a prepared one, or nothing), and what Apache really serves when the vhost says.
+
+Status is the quick look at 2 a.m.: the proxy probe and the Docker question are asked at once, each bounded
+(PROBE_WAIT, DOCKER_WAIT), so a site that hangs or a hung dockerd is shown as such on the line instead of
+costing the whole line its part's time budget (`golive status` waits 10 s for a part in all)."""
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+PROBE_WAIT = 2.0  # s, in all: a proxy that trickles its answer resets httpx's read timeout with every byte
+DOCKER_WAIT = 4.0  # s: the gateway's own ping waits 10 s for a hung daemon
+
+_T = TypeVar("_T")
 
 
 def status(config: Any) -> dict[str, str] | None:
@@ -15,12 +26,47 @@ def status(config: Any) -> dict[str, str] | None:
     proxy = ProxyGateway(config.proxy, config.resolve(config.proxy.upstream_file))
     live = live_color(config.containers, proxy)
     idle = "green" if live == "blue" else "blue"
-    info = {"live": live, "upstream": proxy.upstream(), "idle": f"{idle} ({_idle(config, idle)})"}
-    serving = proxy.served(config.containers.health_path)  # (what Apache really serves, when the vhost says)
+    url = proxy.proxy.public_url.rstrip("/") + config.containers.health_path
+    probed = _within(PROBE_WAIT + 0.5, lambda: _probe(proxy, url))  # (asked at once, each bounded)
+    found = _within(DOCKER_WAIT, lambda: _idle(config, idle))
+    info = {"live": live, "upstream": proxy.upstream(), "idle": f"{idle} ({found() or _late('Docker', DOCKER_WAIT)})"}
+    answer = probed()
+    if answer is None or answer[0] == 0:  # (no answer at all: say so, the rest of the line stands)
+        said = "ReadTimeout" if answer is None else answer[1]
+        info["proxy"] = f"{url} timed out after {PROBE_WAIT:g}s" if "Timeout" in said else f"{url} answers nothing ({said})"
+        return info
+    serving = answer[2]  # (what Apache really serves, when the vhost says)
     if serving is not None and serving.rstrip("/") != str(proxy.upstream()).rstrip("/"):
         # (a graceful reload not made after the file was written: a swap or rollback killed in between)
         info["serving"] = f"{serving} — not what the upstream file says: `golive rollback` puts it right"
     return info
+
+
+def _within(seconds: float, ask: Callable[[], _T]) -> Callable[[], _T | None]:
+    """Start ``ask`` in a daemon thread; the returned function waits for it until ``seconds`` after the start,
+    and gives its answer, or None if it has none by then (left behind: status ends soon after)."""
+    import time
+
+    answer: list[_T] = []
+    thread = threading.Thread(target=lambda: answer.append(ask()), daemon=True, name="status-swap")
+    thread.start()
+    deadline = time.monotonic() + seconds
+
+    def wait() -> _T | None:
+        thread.join(max(0.0, deadline - time.monotonic()))
+        return answer[0] if answer else None
+
+    return wait
+
+
+def _late(what: str, seconds: float) -> str:
+    return f"unknown: {what} did not answer within {seconds:g}s"
+
+
+def _probe(proxy: Any, url: str) -> tuple[int, str, str | None]:
+    from golive.swap.proxy import probe_served
+
+    return probe_served(url, timeout=PROBE_WAIT, host=proxy.proxy.public_host)
 
 
 def _idle(config: Any, color: str) -> str:
