@@ -66,7 +66,18 @@ def probe(url: str, timeout: float = 2.0, host: str | None = None) -> tuple[int,
 
 
 def probe_served(url: str, timeout: float = 2.0, host: str | None = None) -> tuple[int, str, str | None]:
-    """``probe``, and the upstream the proxy says served it (None: the vhost does not say)."""
+    """``probe``, and the upstream the proxy says served it (None: the vhost does not say). ``timeout`` bounds
+    the whole probe: a proxy that trickles its answer a byte at a time resets httpx's read timeout with every
+    byte, and a swap's confirm loop, or its undo, would wait on it for ever; so the request runs in a thread
+    the probe stops waiting for (it ends with the process, or when the proxy gives up)."""
+    answer: list[tuple[int, str, str | None]] = []
+    worker = threading.Thread(target=lambda: answer.append(_get(url, timeout, host)), name="golive-probe", daemon=True)
+    worker.start()
+    worker.join(timeout + 0.25)
+    return answer[0] if answer else (0, "ReadTimeout", None)
+
+
+def _get(url: str, timeout: float, host: str | None) -> tuple[int, str, str | None]:
     import httpx
 
     headers = {PROBE_HEADER: "1", **({"Host": host} if host else {})}
