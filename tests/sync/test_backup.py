@@ -75,3 +75,28 @@ def test_a_role_that_may_not_alter_the_database_gets_the_reason_and_nothing_held
             assert writes_are_held(conn)
     with psycopg.connect(pg_cluster.url(name)) as conn:
         assert not writes_are_held(conn)
+
+
+def test_an_owner_that_may_not_set_the_mark_holds_nothing_and_leaves_the_database_writable(
+        pg_cluster: PostgresCluster) -> None:
+    """The usual Django database: owned by the application's role, not a superuser. It may make its database
+    read-only but (PostgreSQL 15) not set golive's mark: holding writes off then must not half happen — a
+    read-only database nothing recognises as golive's hold would stay read-only for good."""
+    from golive.sync.backup import writes_are_held, writes_held
+
+    name, role = f"own_{uuid.uuid4().hex[:8]}", f"app_{uuid.uuid4().hex[:6]}"
+    pg_cluster.psql(f"CREATE ROLE {role} LOGIN")
+    pg_cluster.psql(f'CREATE DATABASE "{name}" OWNER {role}')
+    with writes_held(pg_cluster.url(name, user=role)) as refused:
+        assert refused == (f'permission denied to set parameter "golive.restore_freeze"; `GRANT SET ON PARAMETER'
+                           f' golive.restore_freeze TO {role}` as a superuser lets it')
+    with psycopg.connect(pg_cluster.url(name, user=role)) as conn:
+        assert not writes_are_held(conn)
+        assert conn.execute("SHOW default_transaction_read_only").fetchone()[0] == "off"  # (a new session writes)
+    pg_cluster.psql(f"GRANT SET ON PARAMETER golive.restore_freeze TO {role}")
+    with writes_held(pg_cluster.url(name, user=role)) as refused:  # granted: held, then released
+        assert refused is None
+        with psycopg.connect(pg_cluster.url(name, user=role)) as conn:
+            assert writes_are_held(conn) and conn.execute("SHOW default_transaction_read_only").fetchone()[0] == "on"
+    with psycopg.connect(pg_cluster.url(name, user=role)) as conn:
+        assert not writes_are_held(conn) and conn.execute("SHOW default_transaction_read_only").fetchone()[0] == "off"

@@ -594,3 +594,13 @@ def test_a_composite_key_value_holding_the_separator_stops_the_sync(tmp_path: Pa
         engine(source, url, mapping).run(mapping.tables)
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT count(*) FROM person").fetchone()[0] == 0
+
+
+def test_a_target_made_read_only_by_someone_else_is_named_before_a_row_moves(tmp_path: Path, pg_cluster) -> None:
+    source, url, mapping = make(tmp_path, pg_cluster, 3)
+    name = url.rsplit("/", 1)[1]
+    pg_cluster.psql(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+    with pytest.raises(GoliveError) as caught:
+        engine(source, url, mapping).run(mapping.tables)
+    assert caught.value.message.startswith("the target database is read-only (default_transaction_read_only is on")
+    assert "RESET default_transaction_read_only" in (caught.value.hint or "")

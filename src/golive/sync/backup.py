@@ -23,8 +23,8 @@ from typing import Any
 from golive.errors import GoliveError, first_line
 from golive.secrets import REDACTOR
 
-__all__ = ["FROZEN_MARK", "Backup", "dump", "dump_in", "held_error", "ms_setting", "prune", "release_writes", "restore",
-           "writes_are_held", "writes_held"]
+__all__ = ["FROZEN_MARK", "Backup", "dump", "dump_in", "held_error", "ms_setting", "prune", "read_only", "read_only_error",
+           "release_writes", "restore", "writes_are_held", "writes_held"]
 
 
 def _tool(name: str) -> str:
@@ -154,10 +154,19 @@ def writes_held(url: str) -> Iterator[str | None]:
         conn.execute("SET default_transaction_read_only = off")  # (held off already: an interrupted rollback)
         database = sql.Identifier(conn.execute("SELECT current_database()").fetchone()[0])
         try:
-            conn.execute(sql.SQL("ALTER DATABASE {} SET default_transaction_read_only = on").format(database))
-            conn.execute(sql.SQL("ALTER DATABASE {} SET {} = on").format(database, sql.Identifier(*FROZEN_MARK.split("."))))
+            # both or neither: read-only without the mark is a hold nothing golive runs would ever recognise or
+            # release (the database's owner may set the first; PostgreSQL 15 lets only a superuser, or a role
+            # granted SET on it, set a custom parameter such as the mark)
+            with conn.transaction():
+                conn.execute(sql.SQL("ALTER DATABASE {} SET {} = on").format(database,
+                                                                               sql.Identifier(*FROZEN_MARK.split("."))))
+                conn.execute(sql.SQL("ALTER DATABASE {} SET default_transaction_read_only = on").format(database))
         except psycopg.errors.InsufficientPrivilege as exc:
-            yield first_line(exc)
+            why = first_line(exc)
+            if FROZEN_MARK in why:
+                role = conn.execute("SELECT current_user").fetchone()[0]
+                why += f"; `GRANT SET ON PARAMETER {FROZEN_MARK} TO {role}` as a superuser lets it"
+            yield why
             return
         try:
             # (each waited for up to 5 s; another role's session may go on until it reconnects)
@@ -182,6 +191,18 @@ def held_error() -> GoliveError:
     return GoliveError("the target is read-only: a data rollback (`golive rollback --restore-data`) was interrupted",
                        hint="run `golive rollback --restore-data --yes` to finish it (or `golive rollback --yes` to"
                             " keep the data and allow writes again)")
+
+
+def read_only(conn: Any) -> bool:
+    """Whether new sessions on the target start read-only (after ``writes_are_held``: not golive's hold)."""
+    return bool(conn.execute("SHOW default_transaction_read_only").fetchone()[0] == "on")
+
+
+def read_only_error() -> GoliveError:
+    return GoliveError("the target database is read-only (default_transaction_read_only is on for it, and not by"
+                       " golive: no data rollback holds it); nothing was written",
+                       hint="if nothing else needs it read-only, `ALTER DATABASE … RESET default_transaction_read_only`"
+                            " as its owner, then sync again")
 
 
 def release_writes(conn: Any) -> bool:

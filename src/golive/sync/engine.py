@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 
 from golive.errors import ConfigError, GoliveError
 from golive.sync import conflicts, digests, stamps, state
-from golive.sync.backup import held_error, ms_setting, writes_are_held
+from golive.sync.backup import held_error, ms_setting, read_only, read_only_error, writes_are_held
 from golive.sync.checks import collisions, foreign_rows, orphans
 from golive.sync.keyset import Keys, SortedKeys
 from golive.sync.mapping import Mapping, TableMap
@@ -178,6 +178,8 @@ class SyncEngine:
                     psycopg.connect(self.target_url, connect_timeout=10) as target, target.transaction():
                 if writes_are_held(target):  # (the sync step's plan says so first)
                     raise held_error()
+                if read_only(target):
+                    raise read_only_error()
                 self._session(target)
                 self.xact = int(target.execute("SELECT pg_current_xact_id()::text").fetchone()[0])  # type: ignore[index]
                 state.ensure(target)

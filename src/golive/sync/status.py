@@ -11,12 +11,14 @@ def status(config: Any) -> dict[str, str] | None:
         return None
     from golive.db import connect, resolve_url
     from golive.sync import state
-    from golive.sync.backup import writes_are_held
+    from golive.sync.backup import read_only, writes_are_held
 
     info = {"last": "never"}
     with connect(resolve_url(config.target.url), what="target database") as conn:
         if writes_are_held(conn):
             info["writes"] = "held (a data rollback was interrupted: `golive rollback --restore-data` finishes it)"
+        elif read_only(conn):
+            info["writes"] = "read-only (not by golive: `ALTER DATABASE … RESET default_transaction_read_only`)"
         if state.exists(conn):
             row = conn.execute("SELECT max(synced_at), count(*), coalesce(sum(synced_count), 0),"
                                " (SELECT mode FROM golive.sync_state ORDER BY synced_at DESC LIMIT 1)"

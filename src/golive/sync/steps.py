@@ -92,7 +92,7 @@ class Sync(Step):
         """Per table: what golive synced there last (its state in the target), and what this sync reads."""
         from golive.db import connect, require_version
         from golive.sync import state
-        from golive.sync.backup import held_error, writes_are_held
+        from golive.sync.backup import held_error, read_only, read_only_error, writes_are_held
         from golive.sync.media import pending
         from golive.sync.source import Source, unlocked
 
@@ -103,6 +103,8 @@ class Sync(Step):
             require_version(target, 14, "target database")
             if writes_are_held(target):
                 raise held_error()
+            if read_only(target):
+                raise read_only_error()
             for t in tables:  # a table not migrated yet, a column renamed: said here, not after the prompt
                 engine.target_types(target, t)
             if state.exists(target):
