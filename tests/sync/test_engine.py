@@ -604,3 +604,21 @@ def test_a_target_made_read_only_by_someone_else_is_named_before_a_row_moves(tmp
         engine(source, url, mapping).run(mapping.tables)
     assert caught.value.message.startswith("the target database is read-only (default_transaction_read_only is on")
     assert "RESET default_transaction_read_only" in (caught.value.hint or "")
+
+
+@pytest.mark.parametrize("verify", [False, True])
+def test_an_unreachable_target_is_one_line_naming_it_without_its_password(tmp_path: Path, pg_cluster,
+                                                                          verify: bool) -> None:
+    source, _, mapping = make(tmp_path, pg_cluster, 3)
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"postgresql://django:s3cretpass@127.0.0.1:{port}/directory"
+    with pytest.raises(GoliveError) as caught:
+        sync = engine(source, url, mapping)
+        sync.verify_only(mapping.tables) if verify else sync.run(mapping.tables)
+    message = caught.value.message
+    assert message.startswith(f"cannot connect to the target database postgresql://django:***@127.0.0.1:{port}/directory:")
+    assert "s3cretpass" not in message and "\n" not in message

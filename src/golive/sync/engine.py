@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from golive.db import open_connection
 from golive.errors import ConfigError, GoliveError
 from golive.sync import conflicts, digests, stamps, state
 from golive.sync.backup import held_error, ms_setting, read_only, read_only_error, writes_are_held
@@ -169,19 +170,17 @@ class SyncEngine:
 
     # -- the run ---------------------------------------------------------------------------------
     def run(self, tables: tuple[TableMap, ...], full: bool = False) -> list[TableResult]:
-        import psycopg
-
         self.conflicts, self.overwritten = [], {}
         source = Source(self.source_url)
         try:
             with unlocked(self.source_url), _undecodable(), self._lock_waits("sync"), \
-                    psycopg.connect(self.target_url, connect_timeout=10) as target, target.transaction():
+                    open_connection(self.target_url, autocommit=False, what="target database") as target, target.transaction():
                 if writes_are_held(target):  # (the sync step's plan says so first)
                     raise held_error()
                 if read_only(target):
                     raise read_only_error()
                 self._session(target)
-                self.xact = int(target.execute("SELECT pg_current_xact_id()::text").fetchone()[0])  # type: ignore[index]
+                self.xact = int(target.execute("SELECT pg_current_xact_id()::text").fetchone()[0])
                 state.ensure(target)
                 conflicts.ensure(target)
                 self._tracking = conflicts.tracking(target)
@@ -554,12 +553,11 @@ class SyncEngine:
         """The target as it is against the source now, every synced row; in a transaction that is always
         rolled back (the staging table is temporary), so nothing is written. Quick where the last sync
         left a record (:mod:`golive.sync.digests`) unless ``deep``: every row transformed and compared."""
-        import psycopg
-
         source = Source(self.source_url)
         try:
             with unlocked(self.source_url), _undecodable(), self._lock_waits("verification"), \
-                    psycopg.connect(self.target_url, connect_timeout=10) as target, target.transaction(force_rollback=True):
+                    open_connection(self.target_url, autocommit=False, what="target database") as target, \
+                    target.transaction(force_rollback=True):
                 if not state.exists(target):
                     raise GoliveError("the target has no sync yet (no golive.sync_state)", hint="run `golive sync` first")
                 if writes_are_held(target):  # (its staging table could not even be made)
