@@ -85,7 +85,7 @@ def test_init_writes_private_files_that_validate(tmp_path: Path, cli, monkeypatc
     ]
     again = cli("init")
     assert (again.exit_code, again.stderr) == (
-        2, "error: golive.toml, mapping.toml already exist(s) — pass --force to overwrite\n")
+        2, "error: golive.toml, mapping.toml already exist — pass --force to overwrite them\n")
     assert cli("init", "--force").exit_code == 0
 
 

@@ -58,15 +58,19 @@ def init(
     a = app_of(ctx, json)
     config = a.config_path
     targets = {config: "golive.toml", config.parent / "mapping.toml": "mapping.toml"}
-    existing = [str(p) for p in targets if p.exists()]
-    if existing and not force:
-        raise UsageError(f"{', '.join(existing)} already exist(s)", hint="pass --force to overwrite")
+    existing = [p for p in targets if p.exists()]
+    if len(existing) == len(targets) and not force:
+        raise UsageError(f"{', '.join(map(str, existing))} already exist", hint="pass --force to overwrite them")
     texts = {path: _template(name, switch) for path, name in targets.items()}
-    for path, text in texts.items():
-        _write_private(path, text)
-        a.say(f"wrote {path}")
+    written = [path for path in targets if force or path not in existing]  # (one of the two missing: only that one)
+    for path in targets:
+        if path in written:
+            _write_private(path, texts[path])
+            a.say(f"wrote {path}")
+        else:
+            a.say(f"kept {path} (it exists; --force overwrites it)")
     a.say("next: edit them, then run `golive config check`")
     a.say("Apache: the site golive swaps needs (see README, Blue-green swap):")
     for line in _snippet(texts[config]).splitlines():
         a.say(f"    {line}")
-    a.done({"written": [str(p) for p in targets], "switch": switch})
+    a.done({"written": [str(p) for p in written], "kept": [str(p) for p in targets if p not in written], "switch": switch})

@@ -28,6 +28,8 @@ def ttl_problem(value: int) -> str | None:
         return None
     if value == 0:
         return "0 is the zone's default TTL (a day), not a short one"
+    if value < 0:
+        return "a TTL is a number of seconds, not a negative one"
     rounded = next((t for t in ALLOWED_TTLS if t >= value), ALLOWED_TTLS[-1])
     return (f"Linode would round {value}s up to {rounded}s; it keeps only "
             + ", ".join(str(t) for t in ALLOWED_TTLS[1:6]) + ", … seconds")
