@@ -10,7 +10,11 @@ import typer
 from golive.cli.groups import help_of
 from golive.cli.options import DryRun, Json, Yes, app_of
 
-app = typer.Typer(help=help_of("swap"), add_completion=False)
+app = typer.Typer(help=help_of("swap") + "\n\n`golive swap` starts the idle colour from the image, waits for its health,"
+                  " points Apache at it (a tested graceful reload, or in map mode a RewriteMap renamed into place)"
+                  " and confirms through the public URL; the old colour keeps running, so `golive rollback` is a"
+                  " switch back. `golive swap finalize` removes the old colour after the bake time.",
+                  add_completion=False)
 
 
 @app.callback(invoke_without_command=True)
