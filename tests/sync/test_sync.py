@@ -98,6 +98,8 @@ def test_sync_then_users_log_in_through_django(dirfinal: Dir, cli) -> None:
     result = cli("sync", "--yes", "--json")
     assert result.exit_code == 0, result.stderr
     events = [json.loads(line) for line in result.lines]
+    assert [e["event"] for e in events].count("result") == 1
+    assert (events[-1]["event"], events[-1]["ok"], events[-1]["status"]) == ("result", True, "succeeded")  # the last line
     tables = {t["table"]: t for t in events[-1]["tables"]}
     assert list(tables) == ["auth_user", "directory_entry", "directory_family", "directory_familymember",
                             "directory_score"]
@@ -121,11 +123,13 @@ def test_sync_then_users_log_in_through_django(dirfinal: Dir, cli) -> None:
     assert after_login.stderr.endswith("before the cutover, rows testers changed in the new site (a login upgrades a"
                                        " password hash) come back from the old one with `golive sync --yes --full"
                                        " --source-wins`\n")  # (what to do, also in runbooks/cutover.md)
-    users = next(e for e in map(json.loads, after_login.lines) if "tables" in e)["tables"][0]
+    [failed] = map(json.loads, after_login.lines)  # one document: the error, carrying each table's verification
+    assert (failed["ok"], failed["exit_code"], failed["error"]["type"]) == (False, 1, "CheckFailed")
+    users = failed["error"]["tables"][0]
     assert (users["table"], users["read"], users["verified"]) == ("auth_user", 30, False)
     assert users["checked"] == "digests, 1 range(s) row by row" and len(users["mismatched_keys"]) == 2
-    deep = next(e for e in map(json.loads, cli("sync", "--verify-only", "--deep", "--json").lines) if "tables" in e)
-    deep = deep["tables"][0]
+    [deep] = map(json.loads, cli("sync", "--verify-only", "--deep", "--json").lines)
+    deep = deep["error"]["tables"][0]
     assert (deep["checked"], deep["mismatched_keys"]) == ("every row", users["mismatched_keys"])
     # a full sync now would put the Werkzeug-derived hashes back over the ones Django just wrote: it stops
     resync = cli("sync", "--yes", "--full")

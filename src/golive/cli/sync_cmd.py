@@ -9,6 +9,7 @@ import typer
 
 from golive.cli.groups import help_of
 from golive.cli.options import DryRun, Json, Yes, app_of
+from golive.errors import CheckFailed
 
 app = typer.Typer(help=help_of("sync"), add_completion=False)
 
@@ -44,6 +45,20 @@ def _progress(a: Any) -> tuple[Any, Any]:
         bar.update(tasks[table], completed=done, description=table if phase == "copy" else f"{table} ({phase})")
 
     return bar, update
+
+
+class _Differ(CheckFailed):
+    """A failed --verify-only: under --json its error document carries every table's verification (as a failed
+    undo's carries its manual steps), the one document of the command."""
+
+    def __init__(self, tables: list[dict[str, Any]]) -> None:
+        super().__init__("source and target differ", hint="the VERIFIED column names the first differing keys;"
+                         " before the cutover, rows testers changed in the new site (a login upgrades a password"
+                         " hash) come back from the old one with `golive sync --yes --full --source-wins`")
+        self.tables = tables
+
+    def to_dict(self) -> dict[str, object]:
+        return {**super().to_dict(), "type": "CheckFailed", "tables": self.tables}
 
 
 def _unfrozen_warning(a: Any) -> None:
@@ -83,6 +98,7 @@ def sync(
 ) -> None:
     """Copy the old database into the new one (COPY; new, changed and deleted rows only), verified by
     counts and row checksums before commit, after a pg_dump backup of the target."""
+    from golive.cli.render import result_with
     from golive.sync.steps import Sync, engine_for
 
     a = app_of(ctx, json)
@@ -98,20 +114,21 @@ def sync(
             results = engine.verify_only(selected, deep=deep)
         a.table(["TABLE", "SOURCE ROWS", "CHECKED", "VERIFIED"], [[r.table, str(r.read), r.checked, _row(r)[-1]]
                                                                   for r in results])
-        a.done({"verified": all(r.verified for r in results), "tables": [r.as_dict() for r in results]})
         if not all(r.verified for r in results):
-            from golive.errors import CheckFailed
-
-            raise CheckFailed("source and target differ", hint="the VERIFIED column names the first differing keys;"
-                              " before the cutover, rows testers changed in the new site (a login upgrades a password"
-                              " hash) come back from the old one with `golive sync --yes --full --source-wins`")
+            raise _Differ([r.as_dict() for r in results])
+        a.done({"verified": True, "tables": [r.as_dict() for r in results]})
         return
     _unfrozen_warning(a)
     bar, update = _progress(a)
     options: dict[str, Any] = {"progress": update, "source_wins": source_wins}
     if max_rejects is not None:
         options["max_rejects"] = max_rejects
-    with bar:
+
+    def data() -> dict[str, Any]:  # (the step leaves its results in the options; the result line carries them)
+        return {"tables": [r.as_dict() for r in options.get("results", [])],
+                "media": [m.as_dict() for m in options.get("media", [])]}
+
+    with bar, result_with(a, data):
         outcome = a.execute("sync", "sync " + (tables or "all tables"), [Sync(tables=names, full=full)], yes=yes, dry_run=dry_run,
                             args={"tables": names}, options=options)
     if outcome is not None:
@@ -120,4 +137,3 @@ def sync(
         if media:
             a.table(["MEDIA", "FILES", "COPIED", "BYTES", "UNCHANGED", "VERIFIED"],
                     [[m.folder, str(m.files), str(m.copied), str(m.bytes_copied), str(m.unchanged), "yes"] for m in media])
-        a.done({"tables": [r.as_dict() for r in results], "media": [m.as_dict() for m in media]})
