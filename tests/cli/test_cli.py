@@ -228,6 +228,29 @@ def test_json_error_document(project: Path, cli) -> None:
         "type": "UsageError", "message": "no run nope in the journal", "hint": "`golive history` lists the runs"}}
 
 
+def test_report_to_stdout_with_json_is_a_usage_error_not_markdown(project: Path, cli) -> None:
+    run_id = applied_run(project)
+    both = cli("report", run_id, "--format", "md", "-o", "-", "--json")
+    assert (both.exit_code, both.stderr) == (2, "error: -o - and --json both write to stdout — write the report to a file"
+                                                " (-o PATH, or the default) and --json names it, or drop --json to read"
+                                                " the report on stdout\n")
+    assert json.loads(both.stdout)["error"]["type"] == "UsageError"  # (one document, no Markdown)
+    written = json.loads(cli("report", run_id, "--json").stdout)
+    assert written == {"ok": True, "run": run_id, "format": "md", "path": str(project / ".golive" / "reports" / f"{run_id}.md")}
+
+
+@pytest.mark.parametrize("fault", ["garbage", "1:after", "1:after:explode", "1:after:raise:x", ":after:raise"])
+def test_a_malformed_golive_fault_is_a_usage_error_naming_it(project: Path, cli, fault: str) -> None:
+    applied_run(project)
+    result = cli("rollback", "--yes", "--json", env={"GOLIVE_FAULT": fault})
+    assert (result.exit_code, result.stderr) == (2, f"error: GOLIVE_FAULT entry {fault!r} is not WHERE:POINT:ACTION with"
+                                                    " ACTION one of raise, kill, pause, hold — e.g."
+                                                    " GOLIVE_FAULT=2:after:raise (WHERE a step number or kind, POINT a"
+                                                    " checkpoint or *), or unset GOLIVE_FAULT\n")
+    assert json.loads(result.stdout)["error"]["type"] == "UsageError"
+    assert (project / "f2.txt").exists()  # nothing was undone
+
+
 def test_a_flag_without_the_one_it_goes_with_is_a_usage_error(project: Path, cli) -> None:
     result = cli("sync", "--deep")
     assert result.exit_code == 2

@@ -22,8 +22,14 @@ def report(
     from golive.report import render_report
 
     a = app_of(ctx, json)
+    to_stdout = output is not None and str(output) == "-"
+    if to_stdout and json:  # (--json's one document says where the report went; the report itself is not JSON)
+        from golive.errors import UsageError
+
+        raise UsageError("-o - and --json both write to stdout", hint="write the report to a file (-o PATH, or the"
+                         " default) and --json names it, or drop --json to read the report on stdout")
     text = render_report(a.journal, run, fmt)
-    if output is not None and str(output) == "-":
+    if to_stdout:
         typer.echo(text, nl=False)
         return
     path = output or a.config.state_dir / "reports" / f"{run}.{fmt}"

@@ -5,7 +5,8 @@
 apply, ``undo`` before every undo, plus any the step names itself, e.g. ``mid``) or ``*``; ACTION is ``raise`` (the step fails),
 ``kill`` (the process SIGKILLs itself, as a crash would), ``pause`` (write the marker file named
 by ``GOLIVE_FAULT_MARKER`` and wait to be killed), or ``hold`` (write the marker and go on once it is
-removed: a test breaks the output or hangs up the terminal in between).
+removed: a test breaks the output or hangs up the terminal in between). An entry of another form is a
+usage error (exit 2): a drill with a mistyped fault must not run as if it had none.
 """
 
 from __future__ import annotations
@@ -16,7 +17,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from golive.errors import UsageError
+
 __all__ = ["Faults", "InjectedFault"]
+
+
+ACTIONS = ("raise", "kill", "pause", "hold")
 
 
 class InjectedFault(RuntimeError):
@@ -34,10 +40,12 @@ class Faults:
     def __init__(self, spec: str = "") -> None:
         self.rules: list[_Rule] = []
         for item in filter(None, (s.strip() for s in spec.split(","))):
-            where, point, action = [*item.split(":"), "", ""][:3]
-            if action not in ("raise", "kill", "pause", "hold"):
-                raise ValueError(f"GOLIVE_FAULT entry {item!r}: action must be raise, kill, pause or hold")
-            self.rules.append(_Rule(where, point, action))
+            parts = item.split(":")
+            if len(parts) != 3 or not all(parts) or parts[2] not in ACTIONS:
+                raise UsageError(f"GOLIVE_FAULT entry {item!r} is not WHERE:POINT:ACTION with ACTION one of"
+                                 f" {', '.join(ACTIONS)}", hint="e.g. GOLIVE_FAULT=2:after:raise (WHERE a step number"
+                                 " or kind, POINT a checkpoint or *), or unset GOLIVE_FAULT")
+            self.rules.append(_Rule(*parts))
 
     @classmethod
     def from_env(cls) -> Faults:
