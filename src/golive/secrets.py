@@ -16,10 +16,14 @@ from pathlib import Path
 
 from golive.errors import ConfigError
 
-__all__ = ["RECORD_SHORTEST", "REDACTOR", "Redactor", "SecretRef", "redact", "redact_url"]
+__all__ = ["RECORD_SHORTEST", "REDACTOR", "Redactor", "SecretRef", "redact", "redact_url", "sqlite_beside",
+           "userinfo_problem"]
 
 MASK = "***"
-_URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@\s]+)@")
+# a URL's password runs to the last "@" of the URL: a password written with "@" or "/" unencoded is masked whole
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>\S+)@")
+# a database URL's password written with a space in it: to the line's last "@" (more is masked, never less)
+_DB_URL_PASSWORD = re.compile(r"(?P<scheme>postgres(?:ql)?://)(?P<user>[^:/@\s]*):(?P<pw>[^\n]*\s[^\n]*)@")
 # a password as a parameter: a URL's query (``?user=u&password=…``) or a libpq keyword string
 # (``host=h password=…``, also quoted: ``password='a b'``)
 _PARAM_PASSWORD = re.compile(r"(?P<key>\b(?:ssl)?password\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'?|[^&\s'#]+)", re.IGNORECASE)
@@ -41,6 +45,7 @@ class Redactor:
         for value in sorted(self._values, key=len, reverse=True):
             if len(value) >= shortest and value in text:
                 text = text.replace(value, MASK)
+        text = _DB_URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
         text = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
         return _PARAM_PASSWORD.sub(lambda m: f"{m['key']}{MASK}", text)
 
@@ -71,17 +76,28 @@ def redact_url(url: str) -> str:
 
 
 def url_has_password(url: str) -> bool:
-    return bool(_URL_PASSWORD.search(url) or _PARAM_PASSWORD.search(url))
+    return bool(_URL_PASSWORD.search(url) or _DB_URL_PASSWORD.search(url) or _PARAM_PASSWORD.search(url))
 
 
 def url_passwords(url: str) -> list[str]:
     """The passwords a database URL or keyword string carries, as written and as libpq reads them."""
     from urllib.parse import unquote
 
-    found = [m["pw"] for m in _URL_PASSWORD.finditer(url)]
+    found = [m["pw"] for pattern in (_DB_URL_PASSWORD, _URL_PASSWORD) for m in pattern.finditer(url)]
     found += [m["pw"][1:-1].replace("\\'", "'") if m["pw"].startswith("'") else m["pw"]
               for m in _PARAM_PASSWORD.finditer(url)]
     return [form for pw in found for form in dict.fromkeys((pw, unquote(pw)))]
+
+
+def sqlite_beside(url: str, base: str | Path) -> str:
+    """``url`` with a relative ``sqlite:///`` path (and ``~``) made absolute from ``base``, the config's folder:
+    found from wherever golive was started, it named another file (a sync then deleted rows it did not find)."""
+    if not url.startswith("sqlite:///"):
+        return url
+    path = Path(url.removeprefix("sqlite:///")).expanduser()
+    if not path.is_absolute() and str(base):
+        path = Path(base) / path
+    return f"sqlite:///{path}"
 
 
 def check_private(path: Path, what: str) -> None:
@@ -94,12 +110,37 @@ def check_private(path: Path, what: str) -> None:
         )
 
 
+# what a database URL's user name or password cannot hold as it is: libpq ends the user-info at the first "@" or
+# "/" (it would read another host, or quote the rest of the password in its error), and "%" starts an escape
+_UNSAFE_USERINFO = re.compile(r"[@/?#\s]|%(?![0-9A-Fa-f]{2})")
+PERCENT_ENCODE = "percent-encode them (@ → %40, / → %2F, : → %3A, % → %25, space → %20)"
+
+
+def userinfo_problem(url: str) -> str | None:
+    """Why a ``postgresql://`` URL's user name or password cannot be read as written, or None."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in ("postgresql", "postgres"):
+        return None
+    at, query = rest.rfind("@"), rest.find("?")
+    if at < 0 or 0 <= query < rest.find("@"):  # (no user-info; an "@" in the query string only)
+        return None
+    user, _, password = rest[:at].partition(":")
+    for part, text in (("user name", user), ("password", password)):
+        if _UNSAFE_USERINFO.search(text):
+            return f"the {part} holds characters a URL cannot carry as they are"
+    return None
+
+
 @dataclass(frozen=True)
 class SecretRef:
-    """A reference to a secret: ``env:NAME`` or ``file:PATH``. ``str()`` never shows the value."""
+    """A reference to a secret: ``env:NAME`` or ``file:PATH``. ``str()`` never shows the value.
+
+    ``key_path``: the config key it was read from (named by every error); ``base_dir``: the config's folder,
+    where a relative ``sqlite:///`` path in the value is found (as every other path of the config is)."""
 
     ref: str
     key_path: str = ""
+    base_dir: str = ""
 
     @classmethod
     def parse(cls, ref: str, key_path: str = "") -> SecretRef:
@@ -117,33 +158,59 @@ class SecretRef:
         return self.ref.partition(":")[2]
 
     def available(self) -> bool:
+        return self.problem() is None
+
+    def problem(self) -> str | None:
+        """Why the reference does not resolve here (unset, missing, empty), or None; read-only."""
+        try:
+            self._read()
+        except ConfigError as exc:
+            return exc.message
+        return None
+
+    def _read(self) -> str:
+        where = f" ({self.key_path})" if self.key_path else ""
         if self.kind == "env":
-            return bool(os.environ.get(self.target))
-        return Path(self.target).is_file()
+            raw = os.environ.get(self.target)
+            if raw is None:
+                raise ConfigError(f"environment variable {self.target} is not set{where}",
+                                  hint=f"export {self.target}=… before running golive")
+            value = raw.strip()  # (a trailing newline from `$(cat …)` or an editor is no part of a secret)
+            if not value:
+                raise ConfigError(f"environment variable {self.target} is empty{where}",
+                                  hint=f"export {self.target}=… (the {self._what()}) before running golive")
+            return value
+        path = Path(self.target)
+        if not path.is_file():
+            raise ConfigError(f"secret file {path} does not exist{where}", hint="create it with mode 600")
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read the secret file {path}{where}: {getattr(exc, 'strerror', None) or exc}",
+                              hint="check its owner and permissions (mode 600)") from None
+        if not value:
+            raise ConfigError(f"secret file {path} is empty{where}", hint=f"put the {self._what()} in it")
+        return value
+
+    def _what(self) -> str:
+        return "token" if self.key_path.endswith("token") else "URL" if self.key_path.endswith("url") else "secret"
 
     def resolve(self, *, url: bool = False) -> str:
         """The secret's value, registered with the redactor. ``url=True``: the value is a URL whose
         password is the secret (only that part is masked, so host and database stay readable)."""
-        where = f" (from {self.key_path})" if self.key_path else ""
-        if self.kind == "env":
-            value = os.environ.get(self.target)
-            if not value:
-                raise ConfigError(
-                    f"environment variable {self.target} is not set{where}",
-                    hint=f"export {self.target}=… before running golive",
-                )
-        else:
-            path = Path(self.target)
-            if not path.is_file():
-                raise ConfigError(f"secret file {path} does not exist{where}", hint="create it with mode 600")
-            check_private(path, "secret file")
-            value = path.read_text().strip()
-        if url:
-            for password in url_passwords(value):
-                REDACTOR.add(password)
-        else:
+        if self.kind == "file" and Path(self.target).is_file():
+            check_private(Path(self.target), "secret file")
+        value = self._read()
+        if not url:
             REDACTOR.add(value)
-        return value
+            return value
+        for password in url_passwords(value):
+            REDACTOR.add(password)
+        problem = userinfo_problem(value)
+        if problem:
+            source = self.target if self.kind == "env" else f"file {self.target}"
+            raise ConfigError(f"{self.key_path or 'the URL'} ({source}): {problem}", hint=PERCENT_ENCODE)
+        return sqlite_beside(value, self.base_dir)
 
     def __str__(self) -> str:
         return self.ref

@@ -80,8 +80,9 @@ def test_init_writes_private_files_that_validate(tmp_path: Path, cli, monkeypatc
     assert check.stdout == ("golive.toml: valid — sections: project, linode, dns, source, target, sync, containers,"
                             " proxy, verify, runbook, hooks\n")
     assert check.stderr.splitlines() == [
-        "warning: linode.token = 'env:LINODE_TOKEN' does not resolve here (not set); commands that need it will stop",
-        "warning: target.url = 'env:TARGET_DATABASE_URL' does not resolve here (not set); commands that need it will stop",
+        "warning: linode.token = 'env:LINODE_TOKEN' does not resolve here (empty); commands that need it will stop",
+        "warning: target.url = 'env:TARGET_DATABASE_URL' does not resolve here (empty); commands that need it will stop",
+        "warning: source.url: /srv/flask/directory.db does not exist; `golive sync` will stop",
     ]
     again = cli("init")
     assert (again.exit_code, again.stderr) == (

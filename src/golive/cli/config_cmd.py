@@ -32,21 +32,71 @@ def _secret_refs(value: Any, path: str = "") -> list[tuple[str, Any]]:
 
 @app.command("check")
 def check(ctx: typer.Context, json: Json = False) -> None:
-    """Validate golive.toml: syntax, keys, types, file modes, and whether each secret reference resolves."""
+    """Validate golive.toml: syntax, keys, types, file modes, and whether each secret reference resolves; and the
+    [sync].mapping file, as a sync loads it."""
     a = app_of(ctx, json)
     config = a.config
+    mapping = _mapping(config)
     sections = [name for name in type(config).model_fields
                 if name not in ("base_dir", "path") and getattr(config, name) is not None]
-    refs = [{"key": key, "ref": str(ref), "available": ref.available()} for key, ref in _secret_refs(config)]
+    problems = {key: _problem(ref, key) for key, ref in _secret_refs(config)}
+    refs = [{"key": key, "ref": str(ref), "available": problems[key] is None} for key, ref in _secret_refs(config)]
     a.say(f"{config.path}: valid — sections: {', '.join(sections)}")
-    for ref in refs:
-        if not ref["available"]:
-            a.warn(f"{ref['key']} = {ref['ref']!r} does not resolve here (not set); commands that need it will stop")
+    for key, ref in _secret_refs(config):
+        if problems[key] is not None:
+            a.warn(f"{key} = {str(ref)!r} does not resolve here ({problems[key]}); commands that need it will stop")
     for key, ref in _secret_refs(config):
         if ref.kind == "file" and ref.available():
             _private(a, Path(ref.target), key)
     _env_file(a, config)
-    a.done({"valid": True, "path": str(config.path), "sections": sections, "secrets": refs})
+    _literals(a, config)
+    _sqlite_source(a, config)
+    a.done({"valid": True, "path": str(config.path), "sections": sections, "secrets": refs, "mapping": mapping})
+
+
+def _mapping(config: Any) -> str | None:
+    """[sync].mapping loads as `golive sync` loads it (keys, transforms, one entry per target; no database): its
+    first error is the check's, exit 2."""
+    from golive.sync.mapping import load_mapping
+
+    if config.sync is None:
+        return None
+    path = config.resolve(config.sync.mapping)
+    load_mapping(path)
+    return str(path)
+
+
+def _problem(ref: Any, key: str) -> str | None:
+    """Why a reference does not resolve here, in a few words (None: it does); a URL's is read too."""
+    from golive.errors import ConfigError
+
+    problem: str | None = ref.problem()
+    if problem is None and key.endswith(".url"):
+        try:
+            ref.resolve(url=True)
+        except ConfigError as exc:
+            return f"{exc.message.partition(': ')[2]}: {exc.hint}"
+    if problem is None:
+        return None
+    for words in ("not set", "empty", "does not exist"):
+        if f" {words}" in problem:
+            return words
+    return problem
+
+
+def _literals(a: Any, config: Any) -> None:
+    """[containers].env values that look like secrets, written in golive.toml as they are."""
+    from golive.config.loader import secret_literals
+
+    for name in secret_literals(config):
+        a.warn(f'containers.env.{name} is written here as it is; a secret belongs in env_file or behind "env:NAME"'
+               " (it is masked in golive's output either way)")
+
+
+def _sqlite_source(a: Any, config: Any) -> None:
+    url = config.source.url if config.source is not None else None
+    if isinstance(url, str) and url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        a.warn(f"source.url: {url.removeprefix('sqlite:///')} does not exist; `golive sync` will stop")
 
 
 def _env_file(a: Any, config: Any) -> None:

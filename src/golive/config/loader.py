@@ -13,7 +13,7 @@ from typing import Any
 from golive.errors import ConfigError
 from golive.secrets import check_private
 
-__all__ = ["load_config", "locate_lines"]
+__all__ = ["load_config", "locate_lines", "secret_literals"]
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
 _KEY = re.compile(r"""^\s*("[^"]*"|'[^']*'|[A-Za-z0-9_.\-"' ]+?)\s*=""")
@@ -145,25 +145,55 @@ def load_config(path: Path) -> Any:
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise ConfigError(f"{at}: {_dotted(loc)}: {_message(dict(err), GoliveConfig)}{more}") from None
     base = path.resolve().parent
-    return _rebased(config, base).model_copy(update={"base_dir": base, "path": path})
+    config = _rebased(config, base).model_copy(update={"base_dir": base, "path": path})
+    _register_env_literals(config)
+    return config
 
 
-def _rebased(value: Any, base: Path) -> Any:
-    """``value`` with every relative ``file:`` secret reference made absolute from the config's folder (as
-    every other path in the config is), not from wherever golive was started."""
-    from golive.secrets import SecretRef
+def _rebased(value: Any, base: Path, key: str = "") -> Any:
+    """``value`` with every path as the user meant it: ``~`` expanded; a relative ``file:`` secret reference or
+    ``sqlite:///`` source made absolute from the config's folder (as every other path in the config is), not from
+    wherever golive was started. Each secret reference learns its key path, which its errors name."""
+    from golive.secrets import SecretRef, sqlite_beside
 
     if isinstance(value, SecretRef):
-        if value.kind == "file" and not Path(value.target).is_absolute():
-            return SecretRef(f"file:{base / value.target}", value.key_path)
-        return value
+        target = value.target
+        if value.kind == "file":
+            target = str(base / Path(target).expanduser())  # (an absolute path stays itself)
+        return SecretRef(f"{value.kind}:{target}", key, str(base))
+    if isinstance(value, Path):
+        return value.expanduser() if str(value).startswith("~") else value
+    if isinstance(value, str) and key == "source.url":
+        return sqlite_beside(value, base)
     if hasattr(type(value), "model_fields") and not isinstance(value, type):
-        update = {name: _rebased(getattr(value, name), base) for name in type(value).model_fields}
+        fields = type(value).model_fields
+        update = {name: _rebased(getattr(value, name), base, f"{key}.{f.alias or name}".lstrip("."))
+                  for name, f in fields.items()}
         return value.model_copy(update={k: v for k, v in update.items() if v is not getattr(value, k)})
     if isinstance(value, list):
-        items = [_rebased(v, base) for v in value]
+        items = [_rebased(v, base, f"{key}[{i}]") for i, v in enumerate(value)]
         return items if any(a is not b for a, b in zip(items, value, strict=True)) else value
     if isinstance(value, dict):
-        rebased = {k: _rebased(v, base) for k, v in value.items()}
+        rebased = {k: _rebased(v, base, f"{key}.{k}") for k, v in value.items()}
         return rebased if any(rebased[k] is not value[k] for k in value) else value
     return value
+
+
+def secret_literals(config: Any) -> list[str]:
+    """The ``[containers].env`` names whose literal value looks like a secret (by the rule the env_file's
+    masking uses): they belong in env_file or behind "env:NAME"."""
+    env = config.containers.env if config.containers is not None else {}
+    if not env:
+        return []
+    from golive.swap.steps import _SECRET_NAME, _plain  # (the one rule; imported only when there is an env)
+
+    return [name for name, value in env.items()
+            if isinstance(value, str) and _SECRET_NAME.search(name) and not _plain(value.strip())]
+
+
+def _register_env_literals(config: Any) -> None:
+    """Mask the literal values of secret-named container variables in every output, as env_file's are."""
+    from golive.secrets import REDACTOR
+
+    for name in secret_literals(config):
+        REDACTOR.add(config.containers.env[name])

@@ -314,6 +314,7 @@ class GoliveConfig(Section):
         return self.resolve(self.project.state_dir)
 
     def resolve(self, path: Path) -> Path:
+        path = path.expanduser()
         return path if path.is_absolute() else self.base_dir / path
 
     def require(self, section: str) -> Any:
