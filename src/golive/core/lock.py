@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from golive.core.journal import now_iso
-from golive.errors import JournalWriteError, LockHeld, state_write_hint
+from golive.errors import ConfigError, JournalWriteError, LockHeld, state_write_hint
 
 # how long a run retries a lock that is taken: `status` tests the flock by taking it for a moment, and a run
 # starting just then must not be refused as if another run held it
@@ -80,9 +80,20 @@ class Lock:
             # free flock makes it stale, never "another host's" that only --force could clear
             return Holder("?", socket.gethostname(), 0, "(unreadable lock record)", "?")
 
+    def _make_dir(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # (a path through a file, a folder golive may not write): as the journal says it
+            raise ConfigError(f"cannot make the state dir {self.path.parent}: {exc.strerror or exc}",
+                              hint="fix [project].state_dir, or that folder's permissions") from None
+
     def _open(self) -> IO[str]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._make_dir()
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise ConfigError(f"cannot open the run lock {self.path}: {exc.strerror or exc}",
+                              hint="fix [project].state_dir, or that folder's permissions") from None
         return os.fdopen(fd, "r+")
 
     def acquire(self, command: str) -> None:
@@ -139,6 +150,7 @@ class Lock:
 
     def status(self) -> LockState:
         if not self.path.exists():
+            self._make_dir()  # (a state dir that cannot exist is no free lock: the run would stop on it)
             return LockState("free", None)
         with self._open() as fh:
             holder = self._read(fh)
