@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from golive.secrets import SecretRef, url_has_password
 
@@ -60,6 +60,20 @@ class Linode(Section):
     retries: int = Field(5, ge=0, le=20, description="retries on 408/429/5xx, honouring Retry-After")
     retry_interval: float = Field(1.0, ge=0, description="seconds between retries when no Retry-After is given")
     timeout: float = Field(10.0, gt=0, le=300, description="seconds to wait for each answer of the Linode API")
+
+    @field_validator("api_url")
+    @classmethod
+    def _api(cls, value: str) -> str:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"{value!r} is not an http(s):// URL — write https://api.linode.com/v4 (or the URL"
+                             " `golive sandbox linode` prints)")
+        if not parts.path.rstrip("/").endswith(("/v4", "/v4beta")):
+            raise ValueError(f"{value!r} does not end in the API's version, /v4 — write {value.strip().rstrip('/')}/v4"
+                             " (every request would be answered 404)")
+        return value.strip().rstrip("/")
 
 
 def _address(value: str, version: int) -> str:
@@ -176,6 +190,14 @@ class Source(Section):
     def _scheme(cls, value: SecretRef | str) -> SecretRef | str:
         if isinstance(value, str) and not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
             raise ValueError('must start with sqlite:/// or postgresql:// (or be "env:NAME")')
+        return value
+
+    @field_validator("freeze")
+    @classmethod
+    def _freeze_fits(cls, value: Freeze | None, info: ValidationInfo) -> Freeze | None:
+        url = info.data.get("url")  # (an "env:NAME" URL is checked when it is read: freeze/steps.py)
+        if value is not None and value.method == "postgres" and isinstance(url, str) and url.startswith("sqlite:"):
+            raise ValueError('method "postgres" needs a postgresql:// source; for SQLite use method "file" or "command"')
         return value
 
 

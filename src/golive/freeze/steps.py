@@ -45,10 +45,23 @@ def _run(command: list[str], what: str) -> subprocess.CompletedProcess[str]:
                           hint=f"fix [source.freeze].{what}") from None
 
 
-def _pg_read_only(config: GoliveConfig) -> bool:
-    from golive.db import connect, database_name, resolve_url
+def _pg_url(config: GoliveConfig) -> str:
+    """The source's URL for method "postgres": a SQLite source (from "env:NAME", unknown until now) is a
+    config error, not a connection that fails."""
+    from golive.db import resolve_url
 
     url = resolve_url(config.require("source").url)
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(f'source.freeze.method: "postgres" needs a postgresql:// source; source.url'
+                          f' ({config.require("source").url}) is {url.partition(":")[0]}',
+                          hint='fix source.url, or use method "file" or "command"')
+    return url
+
+
+def _pg_read_only(config: GoliveConfig) -> bool:
+    from golive.db import connect, database_name
+
+    url = _pg_url(config)
     with connect(url, what="source database") as conn:
         # set by golive (`on`) or by hand in any spelling PostgreSQL takes for a boolean (true, yes, 1, ...):
         # the setting is stored as written, and a boolean's text input reads every such spelling
@@ -89,10 +102,10 @@ def frozen(config: GoliveConfig) -> bool:
 def _pg_set(ctx: StepContext, read_only: bool, end_sessions: bool) -> None:
     from psycopg import sql
 
-    from golive.db import connect, database_name, resolve_url
+    from golive.db import connect, database_name
 
     assert ctx.config is not None
-    url = resolve_url(ctx.config.require("source").url)
+    url = _pg_url(ctx.config)
     name = database_name(url)
     with connect(url, what="source database") as conn:
         ctx.log("apply" if read_only else "undo", f"database {name}: default_transaction_read_only = "
@@ -127,9 +140,9 @@ class Freeze(Step):
         config, freeze = _config(ctx)
         record: dict[str, Any] = {"method": freeze.method, "frozen": frozen(config)}
         if freeze.method == "postgres":  # (named by the by-hand line if the undo cannot reach it)
-            from golive.db import database_name, resolve_url
+            from golive.db import database_name
 
-            record["database"] = database_name(resolve_url(config.require("source").url))
+            record["database"] = database_name(_pg_url(config))
         if freeze.method == "file":
             assert freeze.flag_file is not None
             path = config.resolve(freeze.flag_file)

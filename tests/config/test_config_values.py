@@ -1,0 +1,50 @@
+"""Values that would only fail later, far from the key (a Linode API URL, a freeze that cannot fit the source),
+stop at load: one line naming the key and its line, exit 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+LINODE = '[linode]\ntoken = "env:X"\napi_url = "{}"\n'
+
+CASES = [
+    (LINODE.format("api.linode.com/v4"),
+     "golive.toml:3: linode.api_url: 'api.linode.com/v4' is not an http(s):// URL — write https://api.linode.com/v4"
+     " (or the URL `golive sandbox linode` prints)"),
+    (LINODE.format("https://api.linode.com"),
+     "golive.toml:3: linode.api_url: 'https://api.linode.com' does not end in the API's version, /v4 — write"
+     " https://api.linode.com/v4 (every request would be answered 404)"),
+    ('[source]\nurl = "sqlite:///old.db"\n[source.freeze]\nmethod = "postgres"\n',
+     'golive.toml:3: source.freeze: method "postgres" needs a postgresql:// source; for SQLite use method "file" or'
+     ' "command"'),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), CASES)
+def test_a_value_that_would_fail_later_stops_at_load(project: Path, cli, text: str, message: str) -> None:
+    (project / "golive.toml").write_text(text)
+    result = cli("config", "check")
+    assert (result.exit_code, result.stderr) == (2, f"error: {message}\n")
+
+
+def test_the_emulators_url_and_a_trailing_slash_are_taken(project: Path) -> None:
+    from golive.config.loader import load_config
+
+    for url, kept in (("http://127.0.0.1:18780/v4", "http://127.0.0.1:18780/v4"),
+                      ("https://api.linode.com/v4/", "https://api.linode.com/v4")):
+        (project / "golive.toml").write_text(LINODE.format(url))
+        assert load_config(project / "golive.toml").linode.api_url == kept
+
+
+def test_a_sqlite_source_from_the_environment_stops_a_postgres_freeze_naming_the_key(
+        project: Path, cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    (project / "golive.toml").write_text('[project]\nname = "x"\n[source]\nurl = "env:GOLIVE_TEST_SOURCE"\n'
+                                         '[source.freeze]\nmethod = "postgres"\n')
+    monkeypatch.setenv("GOLIVE_TEST_SOURCE", "sqlite:///old.db")
+    for args in (("freeze", "status"), ("freeze", "on", "--yes")):
+        result = cli(*args)
+        assert (result.exit_code, result.stderr) == (
+            2, 'error: source.freeze.method: "postgres" needs a postgresql:// source; source.url (env:GOLIVE_TEST_SOURCE)'
+               ' is sqlite — fix source.url, or use method "file" or "command"\n'), args
