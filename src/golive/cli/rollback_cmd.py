@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from golive.cli.options import DryRun, Json, Yes, app_of
+
+if TYPE_CHECKING:
+    from golive.core.journal import RunRow
+    from golive.core.runner import Planned
 
 
 def rollback(
@@ -89,7 +93,9 @@ def _through(a: Any, first: str, restore_data: bool, dry_run: bool, yes: bool) -
         if a.json:
             a.emit_json({"event": "result", "ok": True, "rolled_back": [], "steps": []})
         return
-    plans = [(run, runner.rollback_plan(run)) for run in runs]
+    plans: list[tuple[RunRow, list[Planned]]] = []
+    for run in runs:  # (each run's plan from the state the newer runs' undos leave: none is undone yet)
+        plans.append((run, runner.rollback_plan(run, first=[p for _, planned in plans for p in planned])))
     for run, planned in plans:
         show_plan(a, f"rollback of run {run.id} ({run.command})", planned)
     if dry_run:

@@ -22,11 +22,13 @@ from golive.core.step import Step, StepContext, build_step
 from golive.errors import GoliveError, Interrupted, JournalError, StepFailed, UndoFailed, first_line
 from golive.secrets import REDACTOR, redact
 
-__all__ = ["Planned", "RunOutcome", "Runner"]
+__all__ = ["UNDONE_FIRST", "Planned", "RunOutcome", "Runner"]
 
 Event = dict[str, Any]
 View = Callable[[Event], None]
 Confirm = Callable[[list["Planned"]], None]
+# ctx.options key, while a rollback is planned: the undos planned ahead of the step's (list[Planned], in order)
+UNDONE_FIRST = "undone_first"
 
 
 @dataclass
@@ -35,6 +37,7 @@ class Planned:
     step: Step
     changes: list[Change]
     note: str = ""
+    record: dict[str, Any] | None = None  # (a planned undo: the step's undo record)
 
     def as_dict(self) -> dict[str, Any]:
         return {"seq": self.seq, "kind": self.step.kind, "title": self.step.title, "note": self.note,
@@ -227,12 +230,21 @@ class Runner:
         return [r for r in reversed(rows) if (r.before is not None or r.record is not None)
                 and (only is None or r.seq in only)]
 
-    def rollback_plan(self, run: RunRow, only: set[int] | None = None) -> list[Planned]:
-        planned = []
-        for row in self.undoable(run.id, only):
-            step = build_step(row.kind, row.params)
-            changes = step.undo_plan(self.ctx, [Change.from_data(c) for c in row.changes or []], row.undo_record)
-            planned.append(Planned(row.seq, step, changes, note=row.status))
+    def rollback_plan(self, run: RunRow, only: set[int] | None = None, *,
+                      first: list[Planned] | None = None) -> list[Planned]:
+        """The undo of each of the run's steps, newest first. ``first``: the undos the same rollback does before
+        this run's (`rollback --through`: the newer runs'). Nothing is undone while planning, so a step whose
+        plan reads live state finds those undos in ``ctx.options[UNDONE_FIRST]`` — every undo planned ahead of
+        it, oldest last — and plans from the state they leave."""
+        planned: list[Planned] = []
+        try:
+            for row in self.undoable(run.id, only):
+                step = build_step(row.kind, row.params)
+                self.ctx.options[UNDONE_FIRST] = [*(first or []), *planned]
+                changes = step.undo_plan(self.ctx, [Change.from_data(c) for c in row.changes or []], row.undo_record)
+                planned.append(Planned(row.seq, step, changes, note=row.status, record=row.undo_record))
+        finally:
+            self.ctx.options.pop(UNDONE_FIRST, None)  # (the undos themselves read the state as it is)
         return planned
 
     def rollback(self, run: RunRow, *, confirm: Confirm | None = None, only: set[int] | None = None,

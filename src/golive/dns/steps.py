@@ -130,7 +130,7 @@ class _RecordsStep(Step):
         the run is shown as it is, and marked, instead of as the run left it."""
 
         try:
-            now = {r["id"]: r for r in self._gateway(ctx).records(record["domain_id"])}
+            now = _as_left(ctx, record["domain_id"], {r["id"]: r for r in self._gateway(ctx).records(record["domain_id"])})
         except GoliveError:  # (the API unreachable: what the journal says; the undo itself will say more)
             return super().undo_plan(ctx, changes, record)
         dns, left = self._dns(ctx), {c.what: c.after for c in changes}
@@ -167,6 +167,23 @@ class _RecordsStep(Step):
         return [f"in the Linode DNS manager, set record #{r['id']} ({r['name'] or '(apex)'} {r['type']}) back to "
                 + ", ".join(shown.get(k, k + " {}").format(r[k]) for k in owned)
                 for r in record.get("records", []) if (owned := _owned(record.get("fields"), r, self.may_set))]
+
+
+def _as_left(ctx: StepContext, domain_id: int, now: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """The records as the DNS undos planned ahead of this one in the same rollback leave them (`rollback
+    --through`: the switch, undone before the TTL lowering older than it), as ``_restore_one`` puts them back.
+    A record deleted since comes back under a new id: an older undo finds its own record deleted still."""
+    from golive.core.runner import UNDONE_FIRST
+
+    for planned in ctx.options.get(UNDONE_FIRST, []):
+        step, undo = planned.step, planned.record or {}
+        if not isinstance(step, _RecordsStep) or undo.get("domain_id") != domain_id:
+            continue
+        for before in undo.get("records", []):
+            current = now.get(before["id"])
+            if current is not None:
+                now[before["id"]] = {**current, **{k: before[k] for k in _owned(undo.get("fields"), before, step.may_set)}}
+    return now
 
 
 def _owned(fields: dict[str, list[str]] | None, record: dict[str, Any], may_set: tuple[str, ...]) -> list[str]:

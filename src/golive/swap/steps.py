@@ -135,6 +135,26 @@ def _prepared(container: dict[str, Any] | None, color: str, image: str, build: s
                 and container["labels"].get("golive.color") == color and container["labels"].get("golive.image") == image)
 
 
+def _live_after(ctx: StepContext) -> str | None:
+    """The live colour once the undos planned ahead of this one in the same rollback are done (`rollback
+    --through`: the night's swap, newer than its prepare, is undone first), or None if none of them moves the
+    proxy: then it is the live colour now. A swap's undo puts back the upstream it recorded, its previous colour;
+    the oldest such undo is the last to run."""
+    from golive.core.runner import UNDONE_FIRST
+
+    colors = [p.record["live"] for p in ctx.options.get(UNDONE_FIRST, [])
+              if p.step.kind == Swap.kind and p.record and p.record.get("upstream_text") is not None]
+    return str(colors[-1]) if colors else None
+
+
+def _made_again(ctx: StepContext) -> set[str]:
+    """The containers a finalize's undo planned ahead of this one in the same rollback makes again (or starts)."""
+    from golive.core.runner import UNDONE_FIRST
+
+    return {p.record["container"]["name"] for p in ctx.options.get(UNDONE_FIRST, [])
+            if p.step.kind == Finalize.kind and p.record and p.record.get("container")}
+
+
 def _recreated(ctx: StepContext, record: dict[str, Any], problem: str | None) -> None:
     if problem:
         ctx.notice(f"container {record['name']} was created again, but {problem}; check `docker inspect`")
@@ -356,8 +376,9 @@ class Swap(_SwapBase):
         """The journal's changes reversed, but the upstream as the proxy's file has it now: someone may have
         switched back by hand since the run."""
         planned = self._previous_back(ctx, record) + super().undo_plan(ctx, changes, record)
+        after = _live_after(ctx)  # (a newer swap undone first in the same rollback points the proxy there)
         try:
-            now = self._proxy(ctx).upstream()
+            now = _url(_containers(ctx).color(after).host_port) if after else self._proxy(ctx).upstream()
         except GoliveError:  # (no readable upstream: the undo says more)
             return planned
         return [Change(f"{c.what} (changed since the run)", now, c.after) if c.what == "proxy upstream" and c.before != now
@@ -367,7 +388,7 @@ class Swap(_SwapBase):
         """The previous colour's container, when the undo must start or create it again first (stopped or
         removed since the run): the plan says so, and from which build."""
         kept: dict[str, Any] | None = record.get("live_container")
-        if not kept:
+        if not kept or kept["name"] in _made_again(ctx):
             return []
         try:
             now = self._docker(ctx).container(kept["name"])
@@ -589,7 +610,7 @@ class Prepare(Swap):
         return f"prepare {self.params['to'] or 'the idle colour'}"
 
     def undo_plan(self, ctx: StepContext, changes: list[Change], record: Record) -> list[Change]:
-        self._not_live(ctx, record)  # (refused in the plan: nothing is marked as failed)
+        self._not_live(ctx, record, _live_after(ctx))  # (refused in the plan: nothing is marked as failed)
         return super().undo_plan(ctx, changes, record)
 
     def undo(self, ctx: StepContext, record: Record) -> None:
@@ -606,8 +627,9 @@ class Prepare(Swap):
             raise GoliveError(f"{down.message}: {record['idle']} ({idle.name}), prepared and not live, was not"
                               " removed", hint="start dockerd, or fix [containers].docker_url") from None
 
-    def _not_live(self, ctx: StepContext, record: Record) -> None:
-        if live_color(_containers(ctx), self._proxy(ctx)) == record["idle"]:
+    def _not_live(self, ctx: StepContext, record: Record, live: str | None = None) -> None:
+        """The prepared colour is not live (``live``: as the undos planned before this one leave it)."""
+        if (live or live_color(_containers(ctx), self._proxy(ctx))) == record["idle"]:
             raise GoliveError(f"{record['idle']} is live now: a swap went to the prepared colour",
                               hint="roll that swap back first (`golive rollback`), then this")
 

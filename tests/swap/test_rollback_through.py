@@ -1,0 +1,113 @@
+"""`golive rollback --through` over a night that prepared the new colour ahead, then swapped to it: the
+runbook's one-command rollback. Real Docker engine and real Apache (golive.sandbox.bluegreen), under load."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from golive.sandbox.apache import MODULES
+from golive.sandbox.bluegreen import BlueGreen
+from tests.conftest import require_real
+from tests.swap.test_swap import blue_live, under_load
+
+
+@pytest.fixture
+def night_env(tmp_path: Path, docker_client: Any, images: dict[str, str],
+              monkeypatch: pytest.MonkeyPatch) -> Iterator[BlueGreen]:
+    require_real("apache2", shutil.which("apache2") is not None and (MODULES / "mod_proxy_http.so").exists())
+    env = BlueGreen(tmp_path, docker_client, images)
+    suffix = uuid.uuid4().hex[:6]
+    env.blue, env.green = f"gl-h17-blue-{suffix}", f"gl-h17-green-{suffix}"  # (before up(): the config names them)
+    try:
+        env.up()
+        monkeypatch.chdir(env.project)
+        monkeypatch.delenv("GOLIVE_FAULT", raising=False)
+        os.environ.pop("DOCKER_HOST", None)
+        yield env
+    finally:
+        env.down()
+
+
+def _night(env: BlueGreen, cli) -> tuple[str, str, str]:
+    """`swap --prepare`, then `swap` to the prepared green: the prepare run's id, the swap run's, green's id."""
+    prepared = cli("swap", "--prepare", "--yes", "--json")
+    assert prepared.exit_code == 0, prepared.stderr
+    prepare_run = json.loads(prepared.stdout.splitlines()[-1])["run"]
+    green_id = env.container(env.green).id
+    swapped = cli("swap", "--yes", "--json")
+    assert swapped.exit_code == 0, swapped.stderr
+    swap_run = json.loads(swapped.stdout.splitlines()[-1])["run"]
+    assert env.container(env.green).id == green_id  # the prepared container went live
+    return prepare_run, swap_run, green_id
+
+
+def test_rollback_through_the_prepare_run_undoes_the_swap_then_the_prepare(night_env: BlueGreen, cli) -> None:
+    env = night_env
+    prepare_run, swap_run, green_id = _night(env, cli)
+    blue, green = f"http://127.0.0.1:{env.blue_port}", f"http://127.0.0.1:{env.green_port}"
+
+    planned = cli("rollback", "--through", prepare_run, "--dry-run")
+    assert planned.exit_code == 0, planned.stderr
+    build = env.docker.images.get(env.images["green"]).id.removeprefix("sha256:")[:12]
+    running = f"running {env.images['green']} ({build}) on 127.0.0.1:{env.green_port}"
+    assert planned.lines == [  # both runs' plans, the prepare's from the state the swap's undo leaves
+        f"Plan: rollback of run {swap_run} (swap) — 1 step(s), 2 change(s)",
+        "  [1] swap to the idle colour  (applied)",
+        f"      container {env.green} (green): unchanged ({running}, prepared (`swap --prepare`): kept)",
+        f"      proxy upstream: {green} -> {blue}",
+        f"Plan: rollback of run {prepare_run} (swap prepare) — 1 step(s), 1 change(s)",
+        "  [1] prepare the idle colour  (applied)",
+        f"      container {env.green} (green): delete (was {running})"]
+    shown = cli("rollback", "--through", prepare_run, "--dry-run", "--json")
+    assert shown.exit_code == 0, shown.stderr
+    doc = json.loads(shown.stdout)
+    assert (doc["targets"], [(s["run"], s["kind"]) for s in doc["steps"]]) == (
+        [swap_run, prepare_run], [(swap_run, "swap.swap"), (prepare_run, "swap.prepare")])
+    # the prepare alone, while the swap to it stands: refused as before
+    refused = cli("rollback", "--run", prepare_run, "--dry-run")
+    assert (refused.exit_code, refused.stderr) == (1, "error: green is live now: a swap went to the prepared colour —"
+                                                      " roll that swap back first (`golive rollback`), then this\n")
+    assert env.container(env.green).id == green_id  # nothing changed by any of it
+
+    out = []
+    result = under_load(env, lambda: out.append(cli("rollback", "--through", prepare_run, "--yes", "--json")))
+    assert out[0].exit_code == 0, out[0].stderr
+    assert json.loads(out[0].stdout.splitlines()[-1])["targets"] == [swap_run, prepare_run]
+    assert result.bodies()[0] == "green" and result.bodies()[-1] == "blue"
+    blue_live(env)
+    assert env.container(env.green) is None
+    runs = {run["id"]: run["status"] for run in json.loads(cli("history", "--json").stdout)["runs"]}
+    assert (runs[swap_run], runs[prepare_run]) == ("rolled_back", "rolled_back")
+
+
+def test_rollback_through_a_finalized_night_plans_the_old_colour_made_again_once(night_env: BlueGreen, cli) -> None:
+    """prepare, swap, finalize (blue removed): the finalize's undo makes blue again, so the swap's undo, planned
+    before either runs, does not plan to make it again too; then all three undone, under load."""
+    env = night_env
+    prepare_run, swap_run, _ = _night(env, cli)
+    finalized = cli("swap", "finalize", "--yes")
+    assert finalized.exit_code == 0, finalized.stderr
+    assert env.container(env.blue) is None
+    blue, green = f"http://127.0.0.1:{env.blue_port}", f"http://127.0.0.1:{env.green_port}"
+
+    planned = cli("rollback", "--through", prepare_run, "--dry-run")
+    assert planned.exit_code == 0, planned.stderr
+    swap_plan = planned.lines[planned.lines.index(f"Plan: rollback of run {swap_run} (swap) — 1 step(s), 2 change(s)"):]
+    assert swap_plan[3] == f"      proxy upstream: {green} -> {blue}"
+    assert [line for line in planned.lines if f"container {env.blue} (blue)" in line] == [
+        f"      container {env.blue} (blue): create running {env.images['blue']}"]  # the finalize's undo alone
+
+    out = []
+    result = under_load(env, lambda: out.append(cli("rollback", "--through", prepare_run, "--yes")))
+    assert out[0].exit_code == 0, out[0].stderr
+    assert result.bodies()[0] == "green" and result.bodies()[-1] == "blue"
+    blue_live(env)
+    assert env.container(env.green) is None
