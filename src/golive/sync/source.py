@@ -54,7 +54,9 @@ class Source:
         if url.startswith("sqlite:///"):
             path = Path(url.removeprefix("sqlite:///"))
             if not path.exists():
-                raise GoliveError(f"source database {path} does not exist", hint="check [source].url")
+                from golive.errors import ConfigError
+
+                raise ConfigError(f"source database {path} does not exist", hint="check [source].url")
             # (a sync reads the rows' digests again in a thread while the server merges: one reader at a time)
             self.sqlite = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False,
                                           timeout=BUSY_SECONDS)
