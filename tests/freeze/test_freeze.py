@@ -183,3 +183,20 @@ def test_an_unfreeze_that_cannot_reach_the_source_gives_the_exact_sql_by_hand(pr
     monkeypatch.setenv("GOLIVE_TEST_SOURCE_URL", pg_cluster.url(source_db))
     assert cli("rollback", "--yes").exit_code == 0
     assert cli("freeze", "status").stdout == "freeze: off (postgres)\n"
+
+
+def test_a_rollback_through_a_freeze_and_its_unfreeze_plans_from_the_state_the_newer_undo_leaves(
+        project: Path, cli) -> None:
+    """`rollback --through` plans every run before undoing any: the `freeze on`'s undo is planned from the
+    freeze the `freeze off`'s undo (run first) leaves — frozen — not from the writable state now."""
+    flag = project / "MAINTENANCE"
+    write_config(project, f'[source]\nurl = "sqlite:///old.db"\n\n[source.freeze]\nmethod = "file"\nflag_file = "{flag}"\n')
+    on = json.loads(cli("freeze", "on", "--yes", "--json").lines[-1])["run"]
+    assert cli("freeze", "off", "--yes").exit_code == 0
+    planned = cli("rollback", "--through", on, "--dry-run")
+    assert planned.exit_code == 0, planned.stderr
+    changes = [line.strip() for line in planned.lines if line.strip().startswith("old application")]
+    assert changes == ["old application (file): writable -> frozen",  # the unfreeze undone: frozen again
+                       "old application (file): frozen -> writable"]  # then the freeze: not "(changed since the run)"
+    assert cli("rollback", "--through", on, "--yes").exit_code == 0
+    assert not flag.exists()

@@ -119,6 +119,16 @@ def _pg_set(ctx: StepContext, read_only: bool, end_sessions: bool) -> None:
             ctx.log("apply", f"database {name}: ended {ended[0]} open session(s)")
 
 
+def _as_left(ctx: StepContext, now: bool) -> bool:
+    """The freeze as the freeze undos planned ahead of this one in the same rollback leave it (`rollback
+    --through`: a `freeze off` newer than the `freeze on` is undone first, freezing again); else as it is now."""
+    from golive.core.runner import UNDONE_FIRST
+
+    states = [bool(p.record["frozen"]) for p in ctx.options.get(UNDONE_FIRST, [])
+              if p.step.kind == Freeze.kind and p.record and "frozen" in p.record]
+    return states[-1] if states else now
+
+
 class Freeze(Step):
     kind = "freeze.set"
 
@@ -191,6 +201,7 @@ class Freeze(Step):
             now = frozen(config)
         except GoliveError:  # (the source unreachable: what the journal says; the undo itself will say more)
             return super().undo_plan(ctx, changes, record)
+        now = _as_left(ctx, now)
         label = {True: "frozen", False: "writable"}
         moved = now != bool(self.params["on"])
         return [Change(f"old application ({freeze.method})" + (" (changed since the run)" if moved else ""),
