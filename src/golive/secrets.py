@@ -16,7 +16,7 @@ from pathlib import Path
 
 from golive.errors import ConfigError
 
-__all__ = ["RECORD_SHORTEST", "REDACTOR", "Redactor", "SecretRef", "redact", "redact_url", "sqlite_beside",
+__all__ = ["RECORD_SHORTEST", "REDACTOR", "Redactor", "SecretRef", "kept_secret", "redact", "redact_url", "sqlite_beside",
            "userinfo_problem"]
 
 MASK = "***"
@@ -217,3 +217,35 @@ class SecretRef:
 
     def __repr__(self) -> str:
         return f"SecretRef({self.ref!r})"
+
+
+# The names Django's error reports hide the values of (SafeExceptionReporterFilter.hidden_settings) ...
+_SECRET_NAME = re.compile("API|AUTH|TOKEN|KEY|SECRET|PASS|SIGNATURE|HTTP_COOKIE", re.IGNORECASE)
+# ... but not these values: a port, a count or a flag masked in every line would hide nothing and garble the
+# output (a password of digits alone is a number too: give it as a reference)
+_PLAIN = re.compile(r"[+-]?\d+(\.\d+)?|true|false|yes|no|on|off|none|null", re.IGNORECASE)
+
+
+def kept_secret(name: str, value: str) -> bool:
+    """Whether an application variable (an env_file line, a ``[containers].env`` literal) holds a secret to mask
+    everywhere: a secret-looking name, and a value that is not plain. Not every value: masking
+    INTERNAL_IPS=127.0.0.1 or SITE_SCHEME=http everywhere corrupted the upstream text the journal keeps for a
+    swap's undo ("http://***:8001"), and the rollback then pointed Apache at nothing."""
+    return bool(_SECRET_NAME.search(name)) and not _plain(value.strip())
+
+
+def _plain(value: str) -> bool:
+    """A value no one keeps secret, which masking would only garble wherever it appears (an upstream URL the
+    undo needs): a number, a boolean, an IP address (API_HOST=127.0.0.1), a URL without a password."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    if _PLAIN.fullmatch(value) or re.fullmatch("[A-Za-z]{1,7}", value):  # (a short word: API_SCHEME=http)
+        return True
+    try:
+        ipaddress.ip_address(value)
+        return True
+    except ValueError:
+        pass
+    parts = urlsplit(value)
+    return bool(parts.scheme and parts.netloc) and parts.password is None

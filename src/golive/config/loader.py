@@ -185,10 +185,9 @@ def secret_literals(config: Any) -> list[str]:
     env = config.containers.env if config.containers is not None else {}
     if not env:
         return []
-    from golive.swap.steps import _SECRET_NAME, _plain  # (the one rule; imported only when there is an env)
+    from golive.secrets import kept_secret
 
-    return [name for name, value in env.items()
-            if isinstance(value, str) and _SECRET_NAME.search(name) and not _plain(value.strip())]
+    return [name for name, value in env.items() if isinstance(value, str) and kept_secret(name, value)]
 
 
 def _register_env_literals(config: Any) -> None:

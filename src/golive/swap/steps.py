@@ -11,7 +11,6 @@ needed) and removes what the swap created.
 
 from __future__ import annotations
 
-import re
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -54,13 +53,6 @@ def live_color(containers: Containers, proxy: ProxyGateway) -> str:
 # s an undo waits after a graceful reload when nothing through the proxy tells the colours apart: Apache starts
 # the new generation's children from its once-a-second maintenance loop
 SETTLE = 2.0
-# env_file values masked everywhere but these: a port, a count or a flag masked in every line would hide
-# nothing and garble the output (a password of digits alone is a number too: give it as a reference)
-_PLAIN = re.compile(r"[+-]?\d+(\.\d+)?|true|false|yes|no|on|off|none|null", re.IGNORECASE)
-# the names Django's error reports hide the values of (SafeExceptionReporterFilter.hidden_settings)
-_SECRET_NAME = re.compile("API|AUTH|TOKEN|KEY|SECRET|PASS|SIGNATURE|HTTP_COOKIE", re.IGNORECASE)
-
-
 def _env_file(ctx: StepContext) -> dict[str, str]:
     """[containers].env_file as ``docker run --env-file`` reads it: ``KEY=value`` lines (the value as
     written), ``KEY`` alone takes golive's own variable, ``#`` lines are comments. It holds the
@@ -68,7 +60,7 @@ def _env_file(ctx: StepContext) -> dict[str, str]:
     registered with the redactor like resolved references."""
     import os
 
-    from golive.secrets import REDACTOR, check_private, url_passwords
+    from golive.secrets import REDACTOR, check_private, kept_secret, url_passwords
 
     c = _containers(ctx)
     assert c.env_file is not None and ctx.config is not None
@@ -93,28 +85,11 @@ def _env_file(ctx: StepContext) -> dict[str, str]:
     # value: masking INTERNAL_IPS=127.0.0.1 or SITE_SCHEME=http everywhere corrupted the upstream text the
     # journal keeps for the undo ("http://***:8001"), and the rollback then pointed Apache at nothing.
     for key, value in env.items():
-        if _SECRET_NAME.search(key) and not _plain(value.strip()):
+        if kept_secret(key, value):
             REDACTOR.add(value)
         for password in url_passwords(value):
             REDACTOR.add(password)
     return env
-
-
-def _plain(value: str) -> bool:
-    """A value no one keeps secret, which masking would only garble wherever it appears (an upstream URL the
-    undo needs): a number, a boolean, an IP address (API_HOST=127.0.0.1), a URL without a password."""
-    import ipaddress
-    from urllib.parse import urlsplit
-
-    if _PLAIN.fullmatch(value) or re.fullmatch("[A-Za-z]{1,7}", value):  # (a short word: API_SCHEME=http)
-        return True
-    try:
-        ipaddress.ip_address(value)
-        return True
-    except ValueError:
-        pass
-    parts = urlsplit(value)
-    return bool(parts.scheme and parts.netloc) and parts.password is None
 
 
 def _build(record: dict[str, Any]) -> str:
