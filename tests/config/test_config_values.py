@@ -48,3 +48,26 @@ def test_a_sqlite_source_from_the_environment_stops_a_postgres_freeze_naming_the
         assert (result.exit_code, result.stderr) == (
             2, 'error: source.freeze.method: "postgres" needs a postgresql:// source; source.url (env:GOLIVE_TEST_SOURCE)'
                ' is sqlite — fix source.url, or use method "file" or "command"\n'), args
+
+
+CONTAINERS = ('[containers]\nimage = "{image}"\nhealth_path = "{health}"\n[containers.blue]\nname = "b"\nhost_port = 8001\n'
+              '[containers.green]\nname = "{green}"\nhost_port = {port}\n')
+PROXY = '[proxy]\nupstream_file = "up.conf"\npublic_url = "{}"\n'
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    (CONTAINERS.format(image="Directory Web::latest", health="/healthz", green="g", port=8002),
+     "golive.toml:4: containers.image: 'Directory Web::latest' is not an image reference ([registry/]name[:tag][@digest],"
+     ' the name in lowercase, e.g. "directory-web:1.4")'),
+    (CONTAINERS.format(image="web:1", health="healthz", green="g", port=8002),
+     "golive.toml:5: containers.health_path: 'healthz' is a URL path: it starts with / (e.g. \"/healthz\")"),
+    (CONTAINERS.format(image="web:1", health="/healthz", green="g", port=8001),
+     "golive.toml:3: containers: blue and green have the same host_port 8001: give each its own"),
+    (PROXY.format("127.0.0.1:18899"),
+     "golive.toml:5: proxy.public_url: '127.0.0.1:18899' is not an http(s):// URL (e.g. \"https://example.org/\")"),
+])
+def test_a_container_or_proxy_value_that_would_fail_at_swap_time_stops_at_load(project: Path, cli, text: str,
+                                                                               message: str) -> None:
+    (project / "golive.toml").write_text(f'[project]\nname = "x"\n{text}')
+    result = cli("config", "check")
+    assert (result.exit_code, result.stderr) == (2, f"error: {message}\n")

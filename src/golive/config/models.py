@@ -4,6 +4,7 @@ that needs it runs. Unknown keys are errors (``extra="forbid"``); secrets are re
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -226,6 +227,14 @@ class Sync(Section):
     max_rejects: int = Field(0, ge=0)
 
 
+# an image reference as Docker reads it (distribution/reference's grammar): [domain[:port]/]path[:tag][@digest]
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+_DOMAIN = rf"(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
+_IMAGE = re.compile(rf"(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*(?::[\w][\w.-]{{0,127}})?"
+                    r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?")
+
+
 class Color(Section):
     name: str
     host_port: int = Field(ge=1, le=65535)
@@ -260,10 +269,27 @@ class Containers(Section):
                 raise ValueError(f'{volume!r} is not "/host/path:/container/path[:ro|rw]" nor "volume:/path[:ro|rw]"')
         return volumes
 
+    @field_validator("image")
+    @classmethod
+    def _image_reference(cls, image: str) -> str:
+        if not _IMAGE.fullmatch(image):
+            raise ValueError(f"{image!r} is not an image reference ([registry/]name[:tag][@digest], the name in"
+                             " lowercase, e.g. \"directory-web:1.4\")")
+        return image
+
+    @field_validator("health_path", "version_path")
+    @classmethod
+    def _a_path(cls, path: str | None) -> str | None:
+        if path is not None and not path.startswith("/"):
+            raise ValueError(f"{path!r} is a URL path: it starts with / (e.g. \"/{path}\")")
+        return path
+
     @model_validator(mode="after")
     def _distinct(self) -> Containers:
-        if self.blue.name == self.green.name or self.blue.host_port == self.green.host_port:
-            raise ValueError("blue and green need different names and host ports")
+        if self.blue.name == self.green.name:
+            raise ValueError(f"blue and green have the same name {self.blue.name!r}: give each its own")
+        if self.blue.host_port == self.green.host_port:
+            raise ValueError(f"blue and green have the same host_port {self.blue.host_port}: give each its own")
         return self
 
     def color(self, name: str) -> Color:
@@ -286,6 +312,16 @@ class Proxy(Section):
     # after a switch, how long public_url may take to answer healthy from the new colour before the swap
     # fails and is undone (the colour is already healthy: this is the proxy's part, so it fails fast)
     confirm_timeout: float = Field(15, gt=0)
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{url!r} is not an http(s):// URL (e.g. \"https://example.org/\")")
+        return url
 
 
 class Check(Section):
