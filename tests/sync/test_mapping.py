@@ -22,24 +22,49 @@ def test_shipped_mappings_load() -> None:
     assert template.tables[0].target_key == ("id",)
 
 
+USERS = '[[table]]\nsource = "u"\ntarget = "t"\nkey = "id"\n[table.columns]\nid = "id"\n'  # (the columns on line 5)
+
+
 @pytest.mark.parametrize(("text", "message"), [
-    ('[[table]]\nsource = "u"\ntarget = "t"\nkey = "id"\n[table.columns]\nid = "id"\nx = { from = "x", transform = "nope" }\n',
-     "table t, column x: unknown transform 'nope': built-ins are lower, strip, bool, int, json, null_if_empty, to_utc,"
+    (USERS + 'x = { from = "x", transform = "nope" }\n',
+     ":7: table t, column x: unknown transform 'nope': built-ins are lower, strip, bool, int, json, null_if_empty, to_utc,"
      " werkzeug_to_django, or use 'package.module:function'"),
     ('[[table]]\nsource = "u"\ntarget = "t"\nkey = "id"\n[table.columns]\nname = "name"\n',
-     "table t: key column(s) id must be mapped as-is to a target column"),
+     ':4: table t: key column(s) id must be mapped as-is to a target column — add e.g. id = "id" under'
+     " [table.columns]"),
     ('[[table]]\nsource = "u"\nquery = "SELECT 1"\ntarget = "t"\nkey = "id"\n[table.columns]\nid = "id"\n',
      ':1: table[0] (table t): give exactly one of source = "table" or query = "SELECT …"'),
     ('[[table]]\nsource = "u"\ntarget = "t"\nkey = "id"\nunique = ["a"]\n[table.columns]\nid = "id"\n',
-     ":5: table[0].unique (table t): Extra inputs are not permitted"),
+     ":5: table[0].unique (table t): unknown key 'unique' in table[0] — did you mean 'unique_ci'?"),
+    (USERS + 'name = { from = "name", tranform = "strip" }\n',
+     ":7: table[0].columns.name.tranform (table t): unknown key 'tranform' in table[0].columns.name — did you mean 'transform'?"),
+    ('[options]\nsource_timezon = "Europe/Vienna"\n' + USERS,
+     ":2: options.source_timezon: unknown key 'source_timezon' in options — did you mean 'source_timezone'?"),
+    (USERS + 'name = "name"\n[table.defaults]\nis_staff = false\nname = ""\n',
+     ":10: table t: column name is both in [table.columns] and in [table.defaults], and the default would never be"
+     " used — remove name from one of them"),
+    (USERS + "\n" + USERS.replace('"u"', '"admin"') + "\n" + USERS.replace('"t"', '"other"'),
+     ':10: table t is fed by two [[table]] entries (u, admin) — use one query = "SELECT … UNION ALL …"'),
 ])
 def test_mapping_errors_name_table_column_and_line(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "mapping.toml"
     path.write_text(text)
     with pytest.raises(ConfigError) as caught:
         load_mapping(path)
-    assert message in str(caught.value)
-    assert str(caught.value).startswith(str(path))
+    assert str(caught.value) == f"{path}{message}"
+
+
+def test_a_custom_transform_that_is_no_function_stops_the_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not mid-sync at its first row, after the backup was taken."""
+    (tmp_path / "golive_test_custom.py").write_text("x = 5\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    path = tmp_path / "mapping.toml"
+    path.write_text(USERS + 'name = { from = "name", transform = "golive_test_custom:x" }\n')
+    with pytest.raises(ConfigError) as caught:
+        load_mapping(path)
+    assert str(caught.value) == (f"{path}:7: table t, column name: transform 'golive_test_custom:x' is int 5, not a"
+                                 " function: name a function that takes the source value")
+    assert caught.value.exit_code == 2
 
 
 def test_transforms() -> None:

@@ -6,6 +6,7 @@ Errors name the table (by its target) and the column, with the line in the file.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -114,37 +115,62 @@ class Mapping:
         return tuple(t for t in self.tables if t.target in names or t.source in names)
 
 
-def _table(spec: TableSpec, options: Options, path: Path) -> TableMap:
+At = Callable[..., str]  # (a key path under this [[table]]) -> "mapping.toml:LINE", the nearest line known
+
+
+def _table(spec: TableSpec, options: Options, at: At) -> TableMap:
     columns = []
     for target, value in spec.columns.items():
         col = ColumnSpec(**{"from": value}) if isinstance(value, str) else value
         sources = (col.from_,) if isinstance(col.from_, str) else tuple(col.from_)
         if len(sources) > 1 and col.transform is None:
-            raise ConfigError(f"{path}: table {spec.target}, column {target}: several source columns need a transform")
+            raise ConfigError(f"{at('columns', target)}: table {spec.target}, column {target}: several source columns"
+                              " need a transform")
         transform = None
         if col.transform:
             try:
                 transform = resolve_transform(col.transform, source_timezone=options.source_timezone,
                                               unknown_hashes=options.unknown_hashes)
             except KeyError as exc:
-                raise ConfigError(f"{path}: table {spec.target}, column {target}: {exc.args[0]}") from None
+                raise ConfigError(f"{at('columns', target)}: table {spec.target}, column {target}: {exc.args[0]}") \
+                    from None
         columns.append(Column(target, sources, transform, col.transform))
+    both = [c.target for c in columns if c.target in spec.defaults]
+    if both:
+        raise ConfigError(f"{at('defaults', both[0])}: table {spec.target}: column {both[0]} is both in [table.columns]"
+                          " and in [table.defaults], and the default would never be used",
+                          hint=f"remove {both[0]} from one of them")
     key = (spec.key,) if isinstance(spec.key, str) else tuple(spec.key)
     feeds = {c.sources[0]: c.target for c in columns if len(c.sources) == 1 and c.transform is None}
     missing = [k for k in key if k not in feeds]
     if missing:
-        raise ConfigError(f"{path}: table {spec.target}: key column(s) {', '.join(missing)} must be mapped as-is"
+        raise ConfigError(f"{at('key')}: table {spec.target}: key column(s) {', '.join(missing)} must be mapped as-is"
                           " to a target column", hint=f'add e.g. {missing[0]} = "{missing[0]}" under [table.columns]')
     for option in ("unique_ci", "files"):
         unknown = [c for c in getattr(spec, option) if c not in {col.target for col in columns}]
         if unknown:
-            raise ConfigError(f"{path}: table {spec.target}: {option} names {', '.join(unknown)}, which no column feeds")
+            raise ConfigError(f"{at(option)}: table {spec.target}: {option} names {', '.join(unknown)}, which no column"
+                              " feeds")
     return TableMap(spec.source, spec.query, spec.target, key, tuple(feeds[k] for k in key), spec.changed,
                     tuple(columns), dict(spec.defaults), tuple(spec.unique_ci), tuple(spec.files))
 
 
+def _one_entry_per_target(specs: list[TableSpec], at: Callable[[int], At]) -> None:
+    """Two [[table]] entries writing one target table would each delete the other's rows as gone from its
+    source, and each sync would find the other's rows changed since golive wrote them."""
+    seen: dict[str, list[int]] = {}
+    for index, spec in enumerate(specs):
+        seen.setdefault(spec.target, []).append(index)
+    for target, indexes in seen.items():
+        if len(indexes) > 1:
+            count = {2: "two", 3: "three"}.get(len(indexes), str(len(indexes)))
+            feeds = ", ".join(specs[i].source or "a query" for i in indexes)
+            raise ConfigError(f"{at(indexes[1])('target')}: table {target} is fed by {count} [[table]] entries ({feeds})",
+                              hint='use one query = "SELECT … UNION ALL …"')
+
+
 def load_mapping(path: Path) -> Mapping:
-    from golive.config.loader import _dotted, _line_of, locate_lines
+    from golive.config.loader import _line_of, locate_lines
 
     if not path.exists():
         raise ConfigError(f"no mapping file at {path}", hint="set [sync].mapping, or run `golive init` for an example")
@@ -155,12 +181,30 @@ def load_mapping(path: Path) -> Mapping:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = tuple(err["loc"])
-        line = _line_of(loc, locate_lines(text))
-        where = data.get("table", [{}])[loc[1]].get("target", "?") if len(loc) > 1 and loc[0] == "table" and \
-            isinstance(loc[1], int) and loc[1] < len(data.get("table", [])) else None
-        table = f" (table {where})" if where else ""
-        raise ConfigError(f"{path}:{line or '?'}: {_dotted(loc)}{table}: {str(err['msg']).removeprefix('Value error, ')}") \
-            from None
-    return Mapping(tuple(_table(t, spec.options, path) for t in spec.table), spec.options)
+        raise _invalid(path, text, data, exc) from None
+    lines = locate_lines(text)
+
+    def at(index: int) -> At:
+        def where(*loc: str) -> str:
+            line = _line_of(("table", index, *loc), lines)
+            return f"{path}:{line}" if line else str(path)
+        return where
+
+    _one_entry_per_target(list(spec.table), at)
+    return Mapping(tuple(_table(t, spec.options, at(i)) for i, t in enumerate(spec.table)), spec.options)
+
+
+def _invalid(path: Path, text: str, data: dict[str, Any], exc: ValidationError) -> ConfigError:
+    """The first error as golive.toml's loader words it (a mistyped key first: it explains the rest, and gets a
+    "did you mean"), with the line and the table's target."""
+    from golive.config.loader import _dotted, _line_of, _message, locate_lines
+
+    err = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
+    loc = tuple(p for p in err["loc"]  # (without the tags pydantic puts in: which member of str | ColumnSpec)
+                if not (isinstance(p, str) and (p.startswith(("function-", "union[")) or p == "ColumnSpec")))
+    line = _line_of(loc, locate_lines(text))
+    tables = data.get("table", [])
+    where = tables[loc[1]].get("target", "?") if len(loc) > 1 and loc[0] == "table" and isinstance(loc[1], int) \
+        and loc[1] < len(tables) and isinstance(tables[loc[1]], dict) else None
+    table = f" (table {where})" if where else ""
+    return ConfigError(f"{path}:{line or '?'}: {_dotted(loc)}{table}: {_message({**err, 'loc': loc}, MappingSpec)}")

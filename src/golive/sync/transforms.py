@@ -174,5 +174,8 @@ def resolve_transform(name: str, **options: Any) -> Transform:
 
         raise KeyError(f"transform {name!r} cannot be imported: module {module} failed as it loaded:"
                        f" {type(exc).__name__}: {first_line(exc)}") from None
+    if not callable(fn):  # (found now, not at the first row, mid-sync after the backup)
+        raise KeyError(f"transform {name!r} is {type(fn).__name__} {fn!r:.40}, not a function: name a function that"
+                       " takes the source value")
     transform: Transform = fn
     return transform
