@@ -152,6 +152,25 @@ def test_config_show_prints_toml_that_golive_reads_back_the_same(tmp_path: Path,
     assert cli("-c", str(again), "config", "show", env=env).stdout == shown.stdout
 
 
+def test_config_check_loads_the_mapping_a_sync_section_names(project: Path, cli) -> None:
+    config = project / "golive.toml"
+    config.write_text(config.read_text() + '\n[sync]\nmapping = "mapping.toml"\n')
+    missing = cli("config", "check", "--json")
+    assert (missing.exit_code, missing.stderr) == (2, f"error: no mapping file at {project}/mapping.toml — set"
+                                                      " [sync].mapping, or run `golive init` for an example\n")
+    assert json.loads(missing.stdout)["error"]["type"] == "ConfigError"  # (one document)
+    users = '[[table]]\nsource = "{}"\ntarget = "people"\nkey = "id"\n[table.columns]\nid = "id"\n'
+    (project / "mapping.toml").write_text(users.format("user") + "\n" + users.format("admin"))
+    twice = cli("config", "check")
+    assert (twice.exit_code, twice.stdout, twice.stderr) == (
+        2, "", f"error: {project}/mapping.toml:10: table people is fed by two [[table]] entries (user, admin) — use one"
+               ' query = "SELECT … UNION ALL …"\n')
+    (project / "mapping.toml").write_text(users.format("user"))
+    valid = cli("config", "check", "--json")
+    assert valid.exit_code == 0, valid.stderr
+    assert json.loads(valid.stdout)["mapping"] == f"{project}/mapping.toml"
+
+
 def test_status_on_a_fresh_project(project: Path, cli) -> None:
     result = cli("status")
     assert result.lines == ["config:    golive.toml", f"state:     {project}/.golive", "lock:      free",

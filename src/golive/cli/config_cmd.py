@@ -33,7 +33,7 @@ def _secret_refs(value: Any, path: str = "") -> list[tuple[str, Any]]:
 @app.command("check")
 def check(ctx: typer.Context, json: Json = False) -> None:
     """Validate golive.toml: syntax, keys, types, file modes, and whether each secret reference resolves; and the
-    [sync].mapping file, as a sync loads it."""
+    \\[sync].mapping file, as a sync loads it."""
     a = app_of(ctx, json)
     config = a.config
     mapping = _mapping(config)
