@@ -40,9 +40,16 @@ def images(docker_client: Any) -> Iterator[dict[str, str]]:
 
 def _env(tmp_path: Path, docker_client: Any, images: dict[str, str], monkeypatch: pytest.MonkeyPatch,
          switch: str) -> Iterator[BlueGreen]:
-    modules = ["mod_proxy_http.so"] + (["mod_rewrite.so"] if switch == "map" else [])
+    yield from running(BlueGreen(tmp_path, docker_client, images, switch=switch), monkeypatch)
+
+
+def running(env: BlueGreen, monkeypatch: pytest.MonkeyPatch, names: str | None = None) -> Iterator[BlueGreen]:
+    """A fixture's body: Apache and blue up (containers named ``<names>-blue-…`` when given), the test in the
+    project folder with no fault or DOCKER_HOST inherited, everything down after."""
+    modules = ["mod_proxy_http.so"] + (["mod_rewrite.so"] if env.switch == "map" else [])
     require_real("apache2", shutil.which("apache2") is not None and all((MODULES / m).exists() for m in modules))
-    env = BlueGreen(tmp_path, docker_client, images, switch=switch)
+    if names:  # (before up(): the config names them)
+        env.blue, env.green = f"{names}-blue-{env.suffix}", f"{names}-green-{env.suffix}"
     try:
         env.up()
         monkeypatch.chdir(env.project)

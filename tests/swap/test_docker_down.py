@@ -15,30 +15,14 @@ import pytest
 
 from golive.core.journal import Journal
 from golive.sandbox.bluegreen import BlueGreen as SwapEnv
+from tests.swap.conftest import running
 from tests.swap.test_swap import blue_live, under_load
 
 
 @pytest.fixture(params=["reload", "map"])
 def env(request: pytest.FixtureRequest, tmp_path: Path, docker_client: Any, images: dict[str, str],
         monkeypatch: pytest.MonkeyPatch) -> Iterator[SwapEnv]:
-    import os
-    import shutil
-
-    from golive.sandbox.apache import MODULES
-    from tests.conftest import require_real
-
-    modules = ["mod_proxy_http.so"] + (["mod_rewrite.so"] if request.param == "map" else [])
-    require_real("apache2", shutil.which("apache2") is not None and all((MODULES / m).exists() for m in modules))
-    env = SwapEnv(tmp_path, docker_client, images, switch=request.param)
-    env.blue, env.green = f"gl-h2-blue-{env.suffix}", f"gl-h2-green-{env.suffix}"
-    try:
-        env.up()
-        monkeypatch.chdir(env.project)
-        monkeypatch.delenv("GOLIVE_FAULT", raising=False)
-        os.environ.pop("DOCKER_HOST", None)
-        yield env
-    finally:
-        env.down()
+    yield from running(SwapEnv(tmp_path, docker_client, images, switch=request.param), monkeypatch, "gl-h2")
 
 
 def _dead(tmp_path: Path) -> str:

@@ -4,36 +4,21 @@ runbook's one-command rollback. Real Docker engine and real Apache (golive.sandb
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from golive.sandbox.apache import MODULES
 from golive.sandbox.bluegreen import BlueGreen
-from tests.conftest import require_real
+from tests.swap.conftest import running
 from tests.swap.test_swap import blue_live, under_load
 
 
 @pytest.fixture
 def night_env(tmp_path: Path, docker_client: Any, images: dict[str, str],
               monkeypatch: pytest.MonkeyPatch) -> Iterator[BlueGreen]:
-    require_real("apache2", shutil.which("apache2") is not None and (MODULES / "mod_proxy_http.so").exists())
-    env = BlueGreen(tmp_path, docker_client, images)
-    suffix = uuid.uuid4().hex[:6]
-    env.blue, env.green = f"gl-h17-blue-{suffix}", f"gl-h17-green-{suffix}"  # (before up(): the config names them)
-    try:
-        env.up()
-        monkeypatch.chdir(env.project)
-        monkeypatch.delenv("GOLIVE_FAULT", raising=False)
-        os.environ.pop("DOCKER_HOST", None)
-        yield env
-    finally:
-        env.down()
+    yield from running(BlueGreen(tmp_path, docker_client, images), monkeypatch, "gl-h17")
 
 
 def _night(env: BlueGreen, cli) -> tuple[str, str, str]:
