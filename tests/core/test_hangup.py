@@ -46,6 +46,15 @@ def _steps(golive_proc, project: Path, run_id: str) -> list[str]:
     return [step["status"] for step in shown["steps"]]
 
 
+def _applied(project: Path) -> dict[str, tuple[bytes, int]]:
+    """A five-step run applied in full, for a rollback to undo: the files as they were before it."""
+    seed(project)
+    initial = files(project)
+    assert subprocess.run([sys.executable, str(CRASHRUN), str(project)], env=_env(project, ""),
+                          capture_output=True, timeout=60).returncode == 0
+    return initial
+
+
 def _in_a_terminal() -> None:  # (the child's own session, the pty its controlling terminal: as a login shell's job)
     os.setsid()
     import fcntl
@@ -116,10 +125,7 @@ def test_the_reader_of_the_output_dying_stops_the_run_after_the_step_in_flight(p
 def test_the_reader_dying_during_a_rollback_lets_the_rollback_finish(project: Path, golive_proc) -> None:
     """A rollback half done because the operator's pipe or VPN went is worse than one finished unseen: the
     undo goes on to the end (the journal and `golive status` tell what it did)."""
-    seed(project)
-    initial = files(project)
-    assert subprocess.run([sys.executable, str(CRASHRUN), str(project)], env=_env(project, ""),
-                          capture_output=True, timeout=60).returncode == 0
+    initial = _applied(project)
     proc = subprocess.Popen([sys.executable, "-m", "golive", "rollback", "--yes"], cwd=project,
                             env=_env(project, "4:undo:hold"), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _wait_for(project / "paused", proc)
@@ -135,10 +141,7 @@ def test_the_reader_dying_during_a_rollback_lets_the_rollback_finish(project: Pa
 
 
 def test_the_terminal_hanging_up_during_a_rollback_lets_it_finish(project: Path, golive_proc) -> None:
-    seed(project)
-    initial = files(project)
-    assert subprocess.run([sys.executable, str(CRASHRUN), str(project)], env=_env(project, ""),
-                          capture_output=True, timeout=60).returncode == 0
+    initial = _applied(project)
     master, slave = pty.openpty()
     proc = subprocess.Popen([sys.executable, "-m", "golive", "rollback", "--yes"], cwd=project,
                             env=_env(project, "4:undo:hold"), stdin=slave, stdout=slave, stderr=slave,
@@ -161,10 +164,7 @@ def test_the_terminal_hanging_up_during_a_rollback_lets_it_finish(project: Path,
 def test_ctrl_c_still_stops_a_rollback_at_once(project: Path, golive_proc) -> None:
     """What the operator asks for by hand is not what the network does to them: Ctrl-C or SIGTERM stops the
     rollback (the next `golive rollback` finishes it)."""
-    seed(project)
-    initial = files(project)
-    assert subprocess.run([sys.executable, str(CRASHRUN), str(project)], env=_env(project, ""),
-                          capture_output=True, timeout=60).returncode == 0
+    initial = _applied(project)
     proc = subprocess.Popen([sys.executable, "-m", "golive", "rollback", "--yes"], cwd=project,
                             env=_env(project, "4:undo:hold"), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _wait_for(project / "paused", proc)

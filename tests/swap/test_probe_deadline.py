@@ -6,34 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
 from golive.swap.proxy import probe, probe_served
-
-
-@contextlib.contextmanager
-def _server(handle: Callable[[socket.socket], None]) -> Iterator[str]:
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
-
-    def accept() -> None:
-        while True:
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                return
-            threading.Thread(target=handle, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=accept, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.getsockname()[1]}/healthz"
-    finally:
-        server.close()
+from tests.cli.test_status_probe import _server
 
 
 def _trickle(head: bytes) -> Callable[[socket.socket], None]:
@@ -58,12 +37,13 @@ def _answers(conn: socket.socket) -> None:
     b"HTTP/1.1 200 OK\r\nContent-Length: 400\r\n\r\n",  # the body does
 ])
 def test_a_proxy_that_trickles_its_answer_times_the_probe_out_within_its_timeout(head: bytes) -> None:
-    with _server(_trickle(head)) as url:
+    with _server(_trickle(head)) as port:
+        url = f"http://127.0.0.1:{port}/healthz"
         started = time.monotonic()
         assert probe(url, timeout=1.0) == (0, "ReadTimeout")
         assert time.monotonic() - started < 2.0  # (the answer would take 20 s)
 
 
 def test_a_proxy_that_answers_is_heard_with_the_upstream_it_names() -> None:
-    with _server(_answers) as url:
-        assert probe_served(url, timeout=2.0) == (200, "ok", "http://127.0.0.1:8002")
+    with _server(_answers) as port:
+        assert probe_served(f"http://127.0.0.1:{port}/healthz", timeout=2.0) == (200, "ok", "http://127.0.0.1:8002")
