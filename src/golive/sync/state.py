@@ -59,8 +59,9 @@ class TableState:
 
 def ensure(conn: Any) -> None:
     """Create the schema, and carry keys kept by golive before 0.x (a row per key) into the new form."""
-    current = conn.execute("SELECT count(*) FROM information_schema.columns WHERE table_schema = 'golive'"
-                           " AND table_name = 'sync_state' AND column_name = ANY(%s)", (list(_COLUMNS),)).fetchone()
+    current = conn.execute("SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass('golive.sync_state')"
+                           " AND attname = ANY(%s) AND NOT attisdropped", (list(_COLUMNS),)).fetchone()  # (not the
+    # information_schema view: 7 ms of an incremental sync's 0.6 s)
     if current[0] < len(_COLUMNS):  # (ALTER TABLE would lock the state table for the whole sync even with nothing to add)
         for statement in _SCHEMA:
             conn.execute(statement)
