@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from golive.core.change import Change
 from golive.core.faults import Faults
+from golive.errors import GoliveError
 
 if TYPE_CHECKING:
     from golive.config.models import GoliveConfig
@@ -120,14 +121,24 @@ class Gateways:
     def __init__(self, config: GoliveConfig | None, overrides: dict[str, Any] | None = None) -> None:
         self._config = config
         self._built: dict[str, Any] = dict(overrides or {})
+        self._failed: dict[str, GoliveError] = {}
 
     def get(self, name: str) -> Any:
+        """The gateway, built once. One that could not be built (a daemon that does not answer) is not tried
+        again in the same command: a hung dockerd costs its timeout once, not at the plan and again at the undo
+        (a rollback's undo points Apache back only after it)."""
+        if name in self._failed:
+            raise self._failed[name]
         if name not in self._built:
             target = GATEWAY_FACTORIES.get(name)
             if target is None:
                 raise KeyError(f"no gateway named {name!r}")
             module, _, fn = target.partition(":")
-            self._built[name] = getattr(importlib.import_module(module), fn)(self._config)
+            try:
+                self._built[name] = getattr(importlib.import_module(module), fn)(self._config)
+            except GoliveError as exc:
+                self._failed[name] = exc
+                raise
         return self._built[name]
 
     def close(self) -> None:
