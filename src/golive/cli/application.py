@@ -178,9 +178,11 @@ class App:
         return Runner(self.journal, ctx, run_view(self))
 
     def execute(self, command: str, what: str, steps: list[Any], *, yes: bool, dry_run: bool,
-                args: dict[str, Any] | None = None, options: dict[str, Any] | None = None) -> RunOutcome | None:
+                args: dict[str, Any] | None = None, options: dict[str, Any] | None = None,
+                result: Callable[[], dict[str, Any]] | None = None) -> RunOutcome | None:
         """The shape of every mutating command: plan; with --dry-run show it and stop; else lock,
-        show, confirm, run. Under --json the run's events are NDJSON, closed by a result line."""
+        show, confirm, run. Under --json the run's events are NDJSON, closed by a result line, which also
+        carries ``result()`` (what the command learnt from the run: a sync's tables and media)."""
         from golive.cli.render import show_plan
 
         if dry_run:
@@ -194,7 +196,7 @@ class App:
             show_plan(self, what, outcome.planned)
             self.say("nothing to do: every change is already in place (no run was made)")
         if self.json:
-            self.emit_json({"event": "result", "ok": True, **outcome.as_dict()})
+            self.emit_json({"event": "result", "ok": True, **outcome.as_dict(), **(result() if result else {})})
         return outcome
 
     # -- prompts ---------------------------------------------------------------------------------

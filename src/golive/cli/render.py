@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from golive.cli.application import App
     from golive.core.runner import Planned
 
-__all__ = ["live_table", "render_error", "result_with", "run_view", "show_plan"]
+__all__ = ["live_table", "render_error", "run_view", "show_plan"]
 
 
 def show_plan(app: App, what: str, planned: list[Planned]) -> None:
@@ -111,23 +111,6 @@ def render_error(app: App, exc: BaseException) -> int:
     if app.json:
         app.emit_json({"ok": False, "error": doc, "exit_code": code})
     return code
-
-
-@contextmanager
-def result_with(app: App, data: Callable[[], dict[str, Any]]) -> Iterator[None]:
-    """Under --json a run's last line is its result: what the command learns from the run (a sync's tables and
-    media) goes into that line, read when it is written, and not into a document after it that scripts taking the
-    last line would read instead."""
-    emit = app.emit_json
-
-    def emit_json(doc: dict[str, Any]) -> None:
-        emit({**doc, **data()} if doc.get("event") == "result" else doc)
-
-    app.emit_json = emit_json  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        del app.emit_json
 
 
 @contextmanager

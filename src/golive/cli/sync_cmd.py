@@ -98,7 +98,6 @@ def sync(
 ) -> None:
     """Copy the old database into the new one (COPY; new, changed and deleted rows only), verified by
     counts and row checksums before commit, after a pg_dump backup of the target."""
-    from golive.cli.render import result_with
     from golive.sync.steps import Sync, engine_for
 
     a = app_of(ctx, json)
@@ -128,9 +127,9 @@ def sync(
         return {"tables": [r.as_dict() for r in options.get("results", [])],
                 "media": [m.as_dict() for m in options.get("media", [])]}
 
-    with bar, result_with(a, data):
+    with bar:
         outcome = a.execute("sync", "sync " + (tables or "all tables"), [Sync(tables=names, full=full)], yes=yes, dry_run=dry_run,
-                            args={"tables": names}, options=options)
+                            args={"tables": names}, options=options, result=data)
     if outcome is not None:
         results, media = options.get("results", []), options.get("media", [])
         a.table(COLUMNS, [_row(r) for r in results])
