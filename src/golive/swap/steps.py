@@ -511,6 +511,15 @@ class Swap(_SwapBase):
         path = c.version_path if by_version and c.version_path else c.health_path
         if not by_version:
             status, body = probe(_url(host_port) + path, host=host)
+            patience = time.monotonic() + 3  # (a colour slow for a moment is asked again)
+            while not status and time.monotonic() < patience:
+                time.sleep(0.2)
+                status, body = probe(_url(host_port) + path, host=host)
+            if not status:  # nothing to confirm: the proxy cannot serve what does not answer on its own port
+                raise GoliveError(f"{color} answers nothing on 127.0.0.1:{host_port} itself ({body}), so no answer"
+                                  f" through the proxy can be {color}'s: the proxy points at it again, as before the"
+                                  " swap, and the new colour was kept",
+                                  hint=f"start {color}'s container (it answers on 127.0.0.1:{host_port})")
         url, waited = proxy.proxy.public_url.rstrip("/") + path, f"{proxy.proxy.confirm_timeout:g}s"
         if not by_version and not proxy.map_mode and proxy.served(path) is None:
             # Nothing tells the colours apart through the proxy (no version, a vhost without golive's upstream
