@@ -14,7 +14,7 @@ from golive.core.faults import Faults
 from golive.core.journal import Journal
 from golive.core.runner import Runner
 from golive.core.step import Record, Step, StepContext, register_step
-from golive.errors import Interrupted, StepFailed
+from golive.errors import Interrupted, StepFailed, UndoFailed
 from golive.secrets import REDACTOR, SecretRef
 from golive.steps.files import WriteFile
 
@@ -59,6 +59,25 @@ class SetKey(Step):
 
 
 register_step("test.set", f"{__name__}:SetKey")
+
+
+class UndoLeaves(SetKey):
+    """Its undo does part of the work, then fails saying itself what is left to do by hand (``left``; none:
+    the step's whole manual undo is what is left)."""
+
+    kind = "test.undo_leaves"
+    left: ClassVar[list[str]] = []
+
+    def undo(self, ctx: StepContext, record: Record) -> None:
+        super().undo(ctx, record)
+        raise UndoFailed(f"key {self.params['key']} is back, but its cache was not flushed", manual=list(self.left),
+                         hint="flush it")
+
+    def manual_undo(self, record: Record) -> list[str]:
+        return [f"set key {self.params['key']} back to {record['value']!r} and flush its cache"]
+
+
+register_step("test.undo_leaves", f"{__name__}:UndoLeaves")
 
 
 @pytest.fixture
@@ -189,3 +208,26 @@ def test_rollback_through_a_run_takes_back_the_night_in_one_command(project: Pat
     again = cli("rollback", "--through", runs[1], "--yes")
     assert (again.exit_code, again.stdout) == (0, f"nothing to roll back: no run since {runs[1]} has applied steps\n")
     assert f"would undo 1 step(s) of run {runs[0]}" in cli("status").stdout  # the run before it is left alone
+
+
+@pytest.mark.parametrize("left", [["flush the cache of key b"], []], ids=["its-own", "none"])
+def test_an_undo_that_says_what_it_left_undone_is_what_the_rollback_asks_by_hand(runner: Runner, left: list[str]) -> None:
+    """The manual lines an undo's UndoFailed carries are what the run reports (the step's whole manual undo only
+    when it carries none), and the older steps still to undo come after them."""
+    UndoLeaves.left = left
+    STORE["b"] = "old"
+    applied = runner.run("t", [SetKey("a", "1"), UndoLeaves("b", "2")])
+    run = runner.journal.latest_undoable_run()
+    assert run is not None and run.id == applied.run_id
+    with pytest.raises(UndoFailed) as caught:
+        runner.rollback(run)
+    reason = "key b is back, but its cache was not flushed — flush it"
+    assert caught.value.message == f"undo of step 2 (set b) of run {run.id} failed: {reason}"
+    assert caught.value.manual == (left or ["set key b back to 'old' and flush its cache"]) + [
+        "then run `golive rollback` again to undo the 1 older step(s)"]
+    assert [s.status for s in runner.journal.steps(run.id)] == ["applied", "undo_failed"]
+    rollback = runner.journal.runs()[0]
+    assert (rollback.command, rollback.status) == ("rollback", "failed")
+    assert [(e["seq"], e["data"]["error"]) for e in runner.journal.events(rollback.id) if e["kind"] == "undo.failed"] == [
+        (2, reason)]
+    assert STORE == {"a": "1", "b": "old"}

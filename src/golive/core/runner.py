@@ -310,9 +310,10 @@ class Runner:
             with _shielded():
                 self.journal.step_status(run_id, row.seq, "undo_failed", reason)
             self._emit("undo.failed", row.seq, title=step.title, error=reason)
+            # (an undo that knows what it left undone says so itself; else the step's whole manual undo)
+            manual = exc.manual if isinstance(exc, UndoFailed) and exc.manual else step.manual_undo(row.undo_record)
             raise UndoFailed(f"undo of step {row.seq} ({step.title}) of run {run_id} failed: {reason}",
-                             manual=step.manual_undo(row.undo_record),
-                             hint="do the manual steps listed, then `golive rollback` again") from None
+                             manual=manual, hint="do the manual steps listed, then `golive rollback` again") from None
         with _shielded():
             self.journal.step_status(run_id, row.seq, "undone")
         self._emit("undo.done", row.seq, title=step.title, seconds=round(time.monotonic() - started, 3))
