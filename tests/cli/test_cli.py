@@ -178,7 +178,7 @@ def test_status_on_a_fresh_project(project: Path, cli) -> None:
     doc = json.loads(cli("status", "--json").stdout)
     assert doc == {"ok": True, "config": "golive.toml", "state_dir": f"{project}/.golive",
                    "lock": {"state": "free", "holder": None}, "last_run": None, "rollback_would_undo": None,
-                   "parts": {}}
+                   "parts": {}, "state": {}}
 
 
 def test_history_and_status_after_a_run(project: Path, cli) -> None:
@@ -227,7 +227,8 @@ def test_rollback_json_is_ndjson_events_then_a_result(project: Path, cli) -> Non
     assert events[-1]["ok"] is True and events[-1]["target"] == run_id
     assert not (project / "f1.txt").exists()
     again = json.loads(cli("rollback", "--yes", "--json").stdout)
-    assert again == {"event": "result", "ok": True, "rolled_back": None, "steps": []}  # NDJSON too, ending in a result
+    # NDJSON too, ending in a result
+    assert again == {"event": "result", "ok": True, "rolled_back": [], "target": None, "steps": []}
 
 
 def test_a_rollback_says_when_an_older_run_still_has_steps_to_undo(project: Path, cli) -> None:

@@ -42,6 +42,32 @@ def _one_line_usage(exc: Any, argv: tuple[str, ...]) -> NoReturn:
     raise typer.Exit(render_error(app, UsageError(exc.format_message(), hint=f"`{where} --help` lists what it takes")))
 
 
+# Where a flag goes is not the user's to remember: the commands' own flags ("golive --json status") are moved
+# after the command, and the root's -v ("golive status -v") before it, so either order means the same.
+COMMAND_FLAGS = ("--json", "--yes", "-y", "--dry-run")
+ROOT_FLAGS = ("-v", "--verbose")
+
+
+def _in_place(args: list[str]) -> list[str]:
+    """``args`` with COMMAND_FLAGS given before the command moved to its end (before any ``--``), and
+    ROOT_FLAGS given after the command moved before it. Without a command, nothing moves."""
+    head: list[str] = []
+    moved: list[str] = []
+    i = 0
+    while i < len(args) and args[i].startswith("-") and args[i] != "--":
+        (moved if args[i] in COMMAND_FLAGS else head).append(args[i])
+        if args[i] in ("-c", "--config") and i + 1 < len(args):  # (its value may start with "-" too)
+            head.append(args[i + 1])
+            i += 1
+        i += 1
+    if i == len(args):
+        return list(args)
+    rest = args[i:]
+    end = rest.index("--") if "--" in rest else len(rest)
+    root = [t for t in rest[:end] if t in ROOT_FLAGS]
+    return [*head, *root, *(t for t in rest[:end] if t not in ROOT_FLAGS), *moved, *rest[end:]]
+
+
 class GoliveGroup(TyperGroup):
     """The root group: lazy subgroups (cli/groups.py), and the one place errors are rendered."""
 
@@ -71,6 +97,7 @@ class GoliveGroup(TyperGroup):
             self._listing = False
 
     def make_context(self, info_name: Any, args: Any, parent: Any = None, **extra: Any) -> Any:
+        args = _in_place(list(args))
         self._argv = tuple(args)
         try:
             return super().make_context(info_name, args, parent, **extra)
@@ -143,7 +170,8 @@ ROOT_HELP = (
     "Take a web application live on a new stack — and take it back with one command.\n\n"
     "Every change is a journaled step that can be undone: `golive rollback` puts back what the last run changed.\n\n"
     "Exit codes: 0 ok, 1 a check or step failed (the system was left stopped or rolled back), 2 usage or config error,"
-    " 3 another run holds the lock, 4 an undo failed (the manual action is listed), 130 interrupted."
+    " 3 another run holds the lock, 4 an undo failed (the manual action is listed), 130 interrupted.\n\n"
+    "--json, --yes and --dry-run may be given before the command or after it, as may -v."
 )
 
 

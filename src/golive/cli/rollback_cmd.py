@@ -50,7 +50,7 @@ def rollback(
     if target is None or not runner.undoable(target.id):
         a.say("nothing to roll back: no run has applied steps")
         if a.json:  # (a rollback is a run command: its output is NDJSON ending in a result, also when empty)
-            a.emit_json({"event": "result", "ok": True, "rolled_back": None, "steps": []})
+            a.emit_json({"event": "result", "ok": True, "rolled_back": [], "target": None, "steps": []})
         return
     planned = runner.rollback_plan(target)
     what = f"rollback of run {target.id} ({target.command})"
@@ -68,7 +68,7 @@ def rollback(
         a.warn(f"run {older.id} ({older.command}) still has applied steps: `golive rollback` again undoes them")
     if not a.json:
         return
-    a.emit_json({"event": "result", "ok": True, "target": target.id, **outcome.as_dict(),
+    a.emit_json({"event": "result", "ok": True, "rolled_back": [target.id], "target": target.id, **outcome.as_dict(),
                  "still_undoable": older.id if older else None})
 
 
@@ -91,7 +91,7 @@ def _through(a: Any, first: str, restore_data: bool, dry_run: bool, yes: bool) -
     if not runs:
         a.say(f"nothing to roll back: no run since {first} has applied steps")
         if a.json:
-            a.emit_json({"event": "result", "ok": True, "rolled_back": [], "steps": []})
+            a.emit_json({"event": "result", "ok": True, "rolled_back": [], "targets": [], "rollbacks": [], "steps": []})
         return
     plans: list[tuple[RunRow, list[Planned]]] = []
     for run in runs:  # (each run's plan from the state the newer runs' undos leave: none is undone yet)
@@ -109,4 +109,5 @@ def _through(a: Any, first: str, restore_data: bool, dry_run: bool, yes: bool) -
         outcomes.append(a.runner(options).rollback(run, again=again).as_dict())
         a.say(f"rolled back {len(planned)} step(s) of run {run.id} ({run.command})")
     if a.json:
-        a.emit_json({"event": "result", "ok": True, "targets": [run.id for run in runs], "rollbacks": outcomes})
+        ids = [run.id for run in runs]
+        a.emit_json({"event": "result", "ok": True, "rolled_back": ids, "targets": ids, "rollbacks": outcomes})

@@ -1,0 +1,187 @@
+"""golive as scripts run it: the global flags in either order, and `--json` shapes a script reads without
+parsing prose (an empty rollback's result, `status`'s typed `state`)."""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from golive.cli.application import App
+from golive.steps.files import WriteFile
+
+
+def applied_run(project: Path, name: str = "f.txt") -> str:
+    outcome = App(project / "golive.toml").runner().run("test", [WriteFile(path=str(project / name), content="1\n")])
+    assert outcome.run_id is not None
+    return outcome.run_id
+
+
+# -- the global flags: before the command or after it ------------------------------------------------------------
+
+@pytest.mark.parametrize("command", [["status"], ["history"], ["rollback", "--dry-run"], ["rollback", "--yes"]])
+def test_json_before_the_command_is_the_same_as_after_it(project: Path, cli, command: list[str]) -> None:
+    """`golive --json status` was "No such option: --json" (exit 2); only `golive status --json` worked."""
+    run_id = applied_run(project)
+    before = cli("--json", *command)
+    assert (before.exit_code, before.stderr) == (0, "")
+    assert json.loads(before.lines[-1])["ok"] is True
+    if command == ["rollback", "--yes"]:  # (it undid the run: the same command after it has nothing left)
+        assert json.loads(before.lines[-1])["rolled_back"] == [run_id]
+        applied_run(project)
+        assert json.loads(cli(*command, "--json").lines[-1])["ok"] is True
+    else:
+        assert before.stdout == cli(*command, "--json").stdout
+
+
+def test_yes_and_dry_run_before_the_command(project: Path, cli) -> None:
+    run_id = applied_run(project)
+    dry = cli("--dry-run", "rollback")
+    assert (dry.exit_code, dry.lines[0]) == (0, f"Plan: rollback of run {run_id} (test) — 1 step(s), 1 change(s)")
+    assert (project / "f.txt").exists()
+    done = cli("-y", "--json", "rollback")
+    assert (done.exit_code, json.loads(done.lines[-1])["rolled_back"]) == (0, [run_id])
+    assert not (project / "f.txt").exists()
+
+
+def test_verbose_after_the_command_is_the_same_as_before_it(project: Path, cli) -> None:
+    """`golive status -v` was "No such option: -v": -v is the root's, and went only before the command."""
+    assert cli("status", "-v").stdout == cli("-v", "status").stdout == cli("status").stdout
+    (project / "golive.toml").write_text("[project\n")
+    after, before = cli("status", "-v"), cli("-v", "status")
+    assert after.exit_code == before.exit_code == 2
+    assert after.stderr == before.stderr
+
+
+def test_sync_dry_run_takes_json_in_either_order(project: Path, cli) -> None:
+    """sync is a group with options on its callback: the moved flag reaches it as if written after `sync`
+    (here its JSON error document: no mapping file)."""
+    (project / "golive.toml").write_text('[project]\nname = "t"\n[target]\nurl = "postgresql://localhost:1/none"\n')
+    before, after = cli("--json", "sync", "--dry-run"), cli("sync", "--dry-run", "--json")
+    assert before.exit_code == after.exit_code == 2
+    assert (before.stdout, before.stderr) == (after.stdout, after.stderr)
+    assert json.loads(before.stdout)["error"]["message"] == f"no mapping file at {project}/mapping.toml"
+
+
+def test_a_flag_after_a_double_dash_is_not_moved(project: Path, cli) -> None:
+    shown = cli("--json", "history", "--", "--yes")
+    assert shown.exit_code == 2
+    assert json.loads(shown.stdout)["error"]["message"] == "no run --yes in the journal"
+
+
+# -- rollback's result when there is nothing to roll back -----------------------------------------------------
+
+def test_rollback_with_nothing_to_undo_says_so_with_the_same_list_either_way(project: Path, cli) -> None:
+    """`rollback --json` said `"rolled_back": null` and `rollback --through RUN --json` said `[]`."""
+    run_id = applied_run(project)
+    done = json.loads(cli("rollback", "--yes", "--json").lines[-1])
+    assert (done["rolled_back"], done["target"]) == ([run_id], run_id)
+    single = json.loads(cli("rollback", "--yes", "--json").stdout)
+    assert single == {"event": "result", "ok": True, "rolled_back": [], "target": None, "steps": []}
+    through = json.loads(cli("rollback", "--through", run_id, "--yes", "--json").stdout)
+    assert through == {"event": "result", "ok": True, "rolled_back": [], "targets": [], "rollbacks": [], "steps": []}
+
+
+def test_rollback_through_names_the_runs_it_rolled_back(project: Path, cli) -> None:
+    first, second = applied_run(project, "a.txt"), applied_run(project, "b.txt")
+    done = json.loads(cli("rollback", "--through", first, "--yes", "--json").lines[-1])
+    assert done["rolled_back"] == done["targets"] == [second, first]
+
+
+# -- status --json: typed values beside the display strings ---------------------------------------------------
+
+def dns_part(config: object) -> dict[str, str]:  # (the Linode API's part, as golive.dns.status shows it)
+    return {"records": "3 (2 new, 1 old)"}
+
+
+def sync_part(config: object) -> dict[str, str]:  # (the target database's, as golive.sync.status shows it)
+    return {"last": "2026-05-01T02:10:00+00:00", "mode": "incremental", "tables": "4", "synced_rows": "1200"}
+
+
+def sync_down(config: object) -> dict[str, str]:
+    raise ConnectionRefusedError("connection refused")
+
+
+class _Healthy(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def _site() -> Iterator[int]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Healthy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _status_config(project: Path, port: int) -> None:
+    (project / "upstream.conf").write_text("Define GOLIVE_UPSTREAM http://127.0.0.1:18002\n")
+    (project / "golive.toml").write_text(f"""\
+[project]
+name = "status-state"
+
+[source]
+url = "sqlite:///old.db"
+
+[source.freeze]
+method = "file"
+flag_file = "MAINTENANCE"
+
+[containers]
+docker_url = "unix://{project}/no-docker.sock"
+image = "app:green"
+blue = {{ name = "st-blue", host_port = 18001 }}
+green = {{ name = "st-green", host_port = 18002 }}
+
+[proxy]
+upstream_file = "{project}/upstream.conf"
+public_url = "http://127.0.0.1:{port}"
+""")
+
+
+def test_status_json_has_each_parts_state_as_values(project: Path, cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`parts` are display strings ("idle": "blue (none)", "records": "3 (2 new, 1 old)"): a script had to parse
+    prose to learn the live colour. `state` has them as values; `parts` stays as it was."""
+    from golive.cli import status_cmd
+
+    monkeypatch.setitem(status_cmd.STATUS_PARTS, "dns", f"{__name__}:dns_part")
+    monkeypatch.setitem(status_cmd.STATUS_PARTS, "sync", f"{__name__}:sync_part")
+    (project / "MAINTENANCE").write_text("frozen\n")
+    with _site() as port:
+        _status_config(project, port)
+        doc = json.loads(cli("status", "--json").stdout)
+    assert doc["parts"]["swap"]["live"] == "green" and doc["parts"]["freeze"] == {"frozen": "on", "method": "file"}
+    assert doc["state"] == {
+        "dns": {"ok": True, "records": 3, "new": 2, "old": 1, "elsewhere": 0, "points_to": "mixed",
+                "address": None, "address_v6": None},
+        "swap": {"ok": True, "live": "green", "upstream": "http://127.0.0.1:18002", "idle": "blue",
+                 "idle_container": "unknown", "idle_image": None, "proxy_answers": True, "serving_as_configured": True},
+        "freeze": {"ok": True, "frozen": True, "method": "file"},
+        "sync": {"ok": True, "last_sync": "2026-05-01T02:10:00+00:00", "mode": "incremental", "tables": 4,
+                 "synced_rows": 1200, "writes": "open", "backup": None},
+    }
+
+
+def test_status_json_state_of_a_part_that_did_not_answer(project: Path, cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    from golive.cli import status_cmd
+
+    monkeypatch.setattr(status_cmd, "STATUS_PARTS", {"sync": f"{__name__}:sync_down"})
+    with _site() as port:
+        _status_config(project, port)
+        doc = json.loads(cli("status", "--json").stdout)
+    assert doc["state"] == {"sync": {"ok": False, "error": "connection refused"}}
