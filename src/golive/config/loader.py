@@ -13,7 +13,7 @@ from typing import Any
 from golive.errors import ConfigError
 from golive.secrets import check_private
 
-__all__ = ["load_config", "locate_lines", "secret_literals"]
+__all__ = ["kind_of", "load_config", "locate_lines", "read_toml", "secret_literals"]
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
 _KEY = re.compile(r"""^\s*("[^"]*"|'[^']*'|[A-Za-z0-9_.\-"' ]+?)\s*=""")
@@ -86,6 +86,50 @@ def _fields_at(model: Any, loc: tuple[str | int, ...]) -> list[str]:
             if name not in ("base_dir", "path")]
 
 
+def kind_of(value: Any) -> str:
+    """What a TOML value is, in TOML's words (never the value: it may be a secret)."""
+    import datetime
+
+    kinds: list[tuple[type | tuple[type, ...], str]] = [
+        (bool, "true/false"), (int, "an integer"), (float, "a number"), (str, "a string"),
+        (dict, "a table"), (list, "an array"), ((datetime.date, datetime.time), "a date/time")]
+    return next((kind for types, kind in kinds if isinstance(value, types)), "another kind of value")
+
+
+# pydantic's type errors that name internal types ("instance of SecretRef", "<class 'pathlib.Path'>") -> what the
+# key accepts, in the file's words
+_ACCEPTS = {"string_type": "a string", "int_type": "an integer", "float_type": "a number", "bool_type": "true/false",
+            "list_type": "an array", "dict_type": "a table", "model_type": "a table", "dataclass_type": "a table",
+            "path_type": 'a path (a string, e.g. "/srv/app")'}
+
+
+def _member(tag: str) -> str:
+    """A union member as pydantic names it in an error's location ("str", "SecretRef", "list[str]")."""
+    builtin = {"str": "a string", "int": "an integer", "float": "a number", "bool": "true/false"}
+    return builtin.get(tag) or ("an array" if tag.startswith("list[") else "a table")
+
+
+def _in_file(loc: tuple[str | int, ...], data: Any, missing: bool) -> tuple[tuple[str | int, ...], str | None]:
+    """``loc`` as the file spells it, and the union member pydantic tried there (a location part that is no key
+    of the file: everything from it on is inside that member), or None."""
+    path: list[str | int] = []
+    node: Any = data
+    for i, part in enumerate(loc):
+        inside = (isinstance(node, dict) and part in node) or (isinstance(node, list) and isinstance(part, int))
+        if inside:
+            node = node[part]
+        elif not (missing and i == len(loc) - 1):  # (a required key not written is the one part not in the file)
+            return tuple(path), str(part)
+        path.append(part)
+    return tuple(path), None
+
+
+def _value_at(data: Any, loc: tuple[str | int, ...]) -> Any:
+    for part in loc:
+        data = data[part]
+    return data
+
+
 def _message(err: dict[str, Any], root: Any) -> str:
     loc = tuple(err["loc"])
     if err["type"] == "extra_forbidden":
@@ -96,8 +140,30 @@ def _message(err: dict[str, Any], root: Any) -> str:
         return f"unknown key {loc[-1]!r} in {where} — {suggestion}"
     if err["type"] == "missing":
         return "is required but missing — add it"  # the caller puts the key path in front
+    if err["type"] in _ACCEPTS:
+        return f"expected {_ACCEPTS[err['type']]}, not {kind_of(err['input'])}"
     msg = str(err["msg"]).removeprefix("Value error, ")
     return msg
+
+
+def _rendered(exc: Any, text: str, data: Any, root: Any, path: Path) -> str:
+    """A ValidationError as one line: file and line, key path, what is wrong and what the key accepts."""
+    lines = locate_lines(text)
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")  # a typo explains the rest
+    found: dict[tuple[str | int, ...], tuple[dict[str, Any], list[str]]] = {}  # key path -> first error, members
+    for err in errors:
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "union["))))
+        key, member = _in_file(loc, data, err["type"] == "missing")
+        _, members = found.setdefault(key, ({**err, "loc": key}, []))
+        if member is not None and _member(member) not in members:
+            members.append(_member(member))
+    key, (err, members) = next(iter(found.items()))
+    union = f"expected {' or '.join(members)}, not {kind_of(_value_at(data, key))}" if members else None
+    message = union or _message(err, root)  # (union: no member took the value)
+    line = _line_of(key, lines)
+    at = f"{path}:{line}" if line else str(path)
+    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+    return f"{at}: {_dotted(key)}: {message}{more}"
 
 
 def _dotted(loc: tuple[str | int, ...]) -> str:
@@ -105,6 +171,26 @@ def _dotted(loc: tuple[str | int, ...]) -> str:
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
+
+
+def read_toml(path: Path) -> tuple[str, dict[str, Any]]:
+    """The text of a TOML file and what it holds; a file that cannot be read, is not UTF-8 or is not valid TOML
+    is one line naming the file and the line (``path:LINE: …``)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        row = path.read_bytes()[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{row}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x})",
+                          hint="save the file as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}", hint="check its permissions") from None
+    try:
+        return text, tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        where = re.search(r"\(at line (\d+), column \d+\)", str(exc))
+        reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        at = f"{path}:{where[1]}" if where else str(path)
+        raise ConfigError(f"{at}: not valid TOML: {reason}", hint="fix the syntax at that line") from None
 
 
 def load_config(path: Path) -> Any:
@@ -117,33 +203,11 @@ def load_config(path: Path) -> Any:
     if not path.is_file():
         raise ConfigError(f"{path} is not a file", hint="pass -c the path of golive.toml itself")
     check_private(path, "config file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        row = path.read_bytes()[:exc.start].count(b"\n") + 1
-        raise ConfigError(f"{path}:{row}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x})",
-                          hint="save the file as UTF-8") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}", hint="check its permissions") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        where = re.search(r"\(at line (\d+), column \d+\)", str(exc))
-        reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
-        at = f"{path}:{where[1]}" if where else str(path)
-        raise ConfigError(f"{at}: not valid TOML: {reason}", hint="fix the syntax at that line") from None
+    text, data = read_toml(path)
     try:
         config = GoliveConfig.model_validate(data)
     except ValidationError as exc:
-        lines = locate_lines(text)
-        errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")  # a typo explains the rest
-        err = errors[0]
-        loc = tuple(err["loc"])
-        loc = tuple(p for p in loc if not (isinstance(p, str) and p.startswith(("function-", "union["))))
-        line = _line_of(loc, lines)
-        at = f"{path}:{line}" if line else str(path)
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise ConfigError(f"{at}: {_dotted(loc)}: {_message(dict(err), GoliveConfig)}{more}") from None
+        raise ConfigError(_rendered(exc, text, data, GoliveConfig, path)) from None
     base = path.resolve().parent
     config = _rebased(config, base).model_copy(update={"base_dir": base, "path": path})
     _register_env_literals(config)

@@ -19,17 +19,25 @@ def _secret(value: Any) -> SecretRef:
     if isinstance(value, SecretRef):
         return value
     if not isinstance(value, str):
-        raise ValueError('must be a reference string "env:NAME" or "file:PATH"')
+        from golive.config.loader import kind_of
+
+        raise ValueError(f'expected a string: a reference "env:NAME" or "file:PATH"; not {kind_of(value)}')
     return SecretRef.parse(value)
 
 
 Secret = Annotated[SecretRef, BeforeValidator(_secret)]
 
 
-def _literal_or_secret(fix: str) -> Any:
-    """A validator: a literal without a password in it, or a secret reference (``fix``: what to do instead)."""
+def _literal_or_secret(fix: str, literal: str) -> Any:
+    """A validator: a literal without a password in it, or a secret reference (``fix``: what to do instead of a
+    password; ``literal``: what the literal is, named when the value is not a string at all)."""
 
     def check(value: Any) -> Any:
+        if not isinstance(value, str | SecretRef):  # (not the union's "instance of SecretRef" at the user)
+            from golive.config.loader import kind_of
+
+            raise ValueError(f'expected a string: {literal}, or a reference "env:NAME" / "file:PATH";'
+                             f" not {kind_of(value)}")
         if isinstance(value, str) and value.startswith(("env:", "file:")):
             return SecretRef.parse(value)
         if isinstance(value, str) and url_has_password(value):
@@ -41,9 +49,10 @@ def _literal_or_secret(fix: str) -> Any:
 
 # a database URL; a container variable
 DbUrl = Annotated[SecretRef | str, BeforeValidator(_literal_or_secret(
-    'put the URL in an environment variable and write url = "env:NAME"'))]
+    'put the URL in an environment variable and write url = "env:NAME"', "the URL (without a password)"))]
 EnvValue = Annotated[SecretRef | str, BeforeValidator(_literal_or_secret(
-    'write "env:NAME" (a variable of golive\'s environment) or move it to env_file'))]
+    'write "env:NAME" (a variable of golive\'s environment) or move it to env_file',
+    'the value in quotes (NAME = "1", not NAME = 1)'))]
 
 
 class Section(BaseModel):
