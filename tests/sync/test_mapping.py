@@ -96,3 +96,53 @@ def test_a_whole_column_transformed_at_once_gives_what_value_by_value_gives(name
     assert (many is not None) is fast
     if fast:
         assert many == [transform(v) for v in column]
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('[options]\nsource_timezone = "Europe/Londn"\n' + USERS + 'joined = { from = "joined", transform = "to_utc" }\n',
+     ":2: options.source_timezone: 'Europe/Londn' is not a time zone — did you mean 'Europe/London'?"),
+    ('[options]\nsource_timezone = "europe/vienna"\n' + USERS,  # (named even where no column reads it yet)
+     ":2: options.source_timezone: 'europe/vienna' is not a time zone — did you mean 'Europe/Vienna'?"),
+    ('[options]\nsource_timezone = "Middle Earth/Shire"\n' + USERS,
+     ":2: options.source_timezone: 'Middle Earth/Shire' is not a time zone — write an IANA name such as"
+     ' "Europe/London" or "UTC"'),
+])
+def test_a_mistyped_source_timezone_is_named_at_its_key_with_the_fix(tmp_path: Path, text: str, message: str) -> None:
+    """It was named as the first to_utc column ("table t, column joined: No time zone found with key …")."""
+    path = tmp_path / "mapping.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_mapping(path)
+    assert (str(caught.value), caught.value.exit_code) == (f"{path}{message}", 2)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    (USERS.replace('target = "t"', "target = "), ":3: not valid TOML: Invalid value — fix the syntax at that line"),
+    (USERS + 'name = "name\n', ":7: not valid TOML: Illegal character '\\n' — fix the syntax at that line"),
+    ("[[table]\n", ":1: not valid TOML: Expected ']]' at the end of an array declaration — fix the syntax at that line"),
+])
+def test_a_mapping_that_is_not_valid_toml_names_the_file_and_line(tmp_path: Path, cli, text: str, message: str) -> None:
+    """It was "mapping.toml: not valid TOML: Invalid value (at line 3, column 10)": no hint, and not the
+    `file:line` every other config error starts with (which editors jump to)."""
+    path = tmp_path / "mapping.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_mapping(path)
+    assert f"{caught.value}" == f"{path}{message}"
+    config = tmp_path / "golive.toml"
+    config.write_text('[project]\nname = "t"\n[target]\nurl = "postgresql://localhost:1/none"\n')
+    config.chmod(0o600)
+    shown = cli("-c", str(config), "sync", "--dry-run")
+    assert (shown.exit_code, shown.stdout, shown.stderr) == (2, "", f"error: {path}{message}\n")
+
+
+def test_a_mapping_golive_cannot_read_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "latin1.toml").write_bytes(b'[[table]]\nsource = "u"\ntarget = "caf\xe9"\n')
+    (tmp_path / "folder.toml").mkdir()
+    with pytest.raises(ConfigError) as caught:
+        load_mapping(tmp_path / "latin1.toml")
+    assert (str(caught.value), caught.value.exit_code) == (
+        f"{tmp_path}/latin1.toml:3: not UTF-8 text (byte 0xe9) — save the file as UTF-8", 2)
+    with pytest.raises(ConfigError) as caught:
+        load_mapping(tmp_path / "folder.toml")
+    assert str(caught.value) == f"cannot read {tmp_path}/folder.toml: Is a directory — check its permissions"

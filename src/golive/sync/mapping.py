@@ -5,13 +5,12 @@ Errors name the table (by its target) and the column, with the line in the file.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from golive.errors import ConfigError
 from golive.sync.transforms import Transform, resolve_transform
@@ -32,6 +31,26 @@ class Options(_Model):
     source_timezone: str = "UTC"
     unknown_hashes: Literal["reject", "unusable"] = "reject"
     overlap_seconds: float = Field(300, ge=0, description="re-read rows changed this long before the last watermark")
+
+    @field_validator("source_timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        """A typo is named here, at its key, not later as the to_utc column that first reads it."""
+        import difflib
+        from zoneinfo import ZoneInfo, available_timezones
+
+        try:
+            ZoneInfo(value)
+        except (KeyError, ValueError, OSError):  # (not found: ZoneInfoNotFoundError, a KeyError; "../x": ValueError)
+            pass
+        else:
+            return value
+        zones = available_timezones()
+        if not zones:
+            raise ValueError(f"{value!r}: this machine has no time zone database — install tzdata")
+        close = [z for z in zones if z.lower() == value.lower()] or difflib.get_close_matches(value, zones, n=1)
+        fix = f"did you mean {close[0]!r}?" if close else 'write an IANA name such as "Europe/London" or "UTC"'
+        raise ValueError(f"{value!r} is not a time zone — {fix}")
 
 
 class TableSpec(_Model):
@@ -170,16 +189,13 @@ def _one_entry_per_target(specs: list[TableSpec], at: Callable[[int], At]) -> No
 
 
 def load_mapping(path: Path) -> Mapping:
-    from golive.config.loader import _line_of, locate_lines
+    from golive.config.loader import _line_of, locate_lines, read_toml
 
     if not path.exists():
         raise ConfigError(f"no mapping file at {path}", hint="set [sync].mapping, or run `golive init` for an example")
-    text = path.read_text()
+    text, data = read_toml(path)  # (a syntax error: "mapping.toml:LINE: not valid TOML: …", as golive.toml's)
     try:
-        data = tomllib.loads(text)
         spec = MappingSpec.model_validate(data)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     except ValidationError as exc:
         raise _invalid(path, text, data, exc) from None
     lines = locate_lines(text)
