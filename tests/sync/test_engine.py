@@ -622,3 +622,30 @@ def test_an_unreachable_target_is_one_line_naming_it_without_its_password(tmp_pa
     message = caught.value.message
     assert message.startswith(f"cannot connect to the target database postgresql://django:***@127.0.0.1:{port}/directory:")
     assert "s3cretpass" not in message and "\n" not in message
+
+
+def test_a_value_equal_to_the_old_one_but_shown_differently_is_synced_and_verifies(tmp_path: Path, pg_cluster) -> None:
+    """numeric 1.5 -> 1.50 and float8 0 -> -0 are equal by `=` but are not the same value to the application
+    (they show, and sync, differently): the merge writes them and verification agrees. (The merge compared
+    by `=` and verification by text: the row was left as it was, then failed verification.)"""
+    name = f"old_{uuid.uuid4().hex[:8]}"
+    source_url = pg_cluster.create_database(name)
+    pg_cluster.psql("CREATE TABLE price (id int PRIMARY KEY, amount numeric, ratio float8, label text);"
+                    "INSERT INTO price SELECT i, 1.5, 0, 'p' || i FROM generate_series(1, 20) i", name)
+    target = f"new_{uuid.uuid4().hex[:8]}"
+    url = pg_cluster.create_database(target)
+    pg_cluster.psql("CREATE TABLE price (id bigint PRIMARY KEY, amount numeric, ratio float8, label text)", target)
+    (tmp_path / "mapping.toml").write_text('[[table]]\nsource = "price"\ntarget = "price"\nkey = "id"\n'
+                                           '[table.columns]\nid = "id"\namount = "amount"\nratio = "ratio"\n'
+                                           'label = "label"\n')
+    mapping = load_mapping(tmp_path / "mapping.toml")
+    [first] = SyncEngine(source_url, url, mapping).run(mapping.tables)
+    assert (first.inserted, first.verified) == (20, True)
+    pg_cluster.psql("UPDATE price SET amount = 1.50 WHERE id = 3; UPDATE price SET ratio = '-0' WHERE id = 4", name)
+    [again] = SyncEngine(source_url, url, mapping).run(mapping.tables)
+    assert (again.updated, again.verified, again.mismatched_keys) == (2, True, [])
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT id, amount::text, ratio::text FROM price WHERE id IN (2, 3, 4) ORDER BY id"
+                            ).fetchall() == [(2, "1.5", "0"), (3, "1.50", "0"), (4, "1.5", "-0")]
+    [checked] = SyncEngine(source_url, url, mapping).verify_only(mapping.tables, deep=True)
+    assert checked.verified

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from golive.sync.mapping import TableMap
+from golive.sync.pgtypes import rows_differ
 from golive.sync.source import ident
 from golive.sync.verify import key_sql
 
@@ -82,7 +83,7 @@ def tracking(conn: Any) -> Tracking | None:
 
 
 def changed_by_others(conn: Any, table: TableMap, track: Tracking, gone: set[Any], synced: AbstractSet[Any],
-                      int_key: bool, incremental: bool, limit: int = 100_000) -> list[Any]:
+                      int_key: bool, incremental: bool, typnames: dict[str, str], limit: int = 100_000) -> list[Any]:
     """Synced keys whose row someone else changed and this sync would overwrite (its staged version
     differs: ``golive_stage``) or delete (``gone``). An incremental sync
     staged few rows: they are joined first; a full one staged them all: the table is scanned for others'
@@ -90,9 +91,7 @@ def changed_by_others(conn: Any, table: TableMap, track: Tracking, gone: set[Any
     tgt, same_key = ident(table.target), " AND ".join(f"t.{ident(k)} = s.{ident(k)}" for k in table.target_key)
     key_t = f"t.{ident(table.target_key[0])}" if int_key else key_sql("t", table.target_key)
     where, params = track.condition()
-    cols = table.target_columns
-    differs = (f"ROW({', '.join(_comparable('t', c) for c in cols)}) IS DISTINCT FROM"
-               f" ROW({', '.join(_comparable('s', c) for c in cols)})")
+    differs = rows_differ("t", "s", table.target_columns, typnames)
     found: list[Any] = []
     if incremental:
         found += [r[0] for r in conn.execute(
@@ -111,10 +110,6 @@ def changed_by_others(conn: Any, table: TableMap, track: Tracking, gone: set[Any
     # (a synced row deleted there, which the merge would insert again, is found by the merge itself: the keys
     # it inserts come back to the engine, a few on a sync into a table synced before)
     return sorted(k for k in set(found) if k in synced)  # (rows the new app made itself: checks.foreign_rows)
-
-
-def _comparable(alias: str, column: str) -> str:
-    return f"{alias}.{ident(column)}::text"  # (json has no equality; text compares every type the same way)
 
 
 def keep_versions(conn: Any, table: TableMap, keys: list[Any], int_key: bool, folder: Path) -> Path:

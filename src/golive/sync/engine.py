@@ -358,7 +358,7 @@ class SyncEngine:
         # a synced row rejected this time (allowed by --max-rejects) keeps its old version: not a difference
         expected = synced - staged.rejected if staged.rejected else synced
         verdict = differing_keys(target, table, expected, staged.count, staged.bounds, int_key=int_key,
-                                 complete=since is None)
+                                 complete=since is None, typnames=typnames)
         differing = verdict.found
         result.verified, result.mismatched_keys = not differing, [str(k).replace("\x1f", ",") for k in differing]
         if staged.earliest_rejected is not None:
@@ -395,7 +395,8 @@ class SyncEngine:
                          types: dict[str, ColumnType]) -> None:
         """Rows someone else changed that this sync would overwrite: noted (the run stops before commit), or
         with --source-wins their versions kept first."""
-        found = conflicts.changed_by_others(target, table, self._tracking, gone, synced, int_key, incremental)
+        found = conflicts.changed_by_others(target, table, self._tracking, gone, synced, int_key, incremental,
+                                            {c: kind.typname for c, kind in types.items()})
         self._conflict(target, table, self._mapped_columns_changed(target, table, found, before, types, synced),
                        int_key, result, kept=True)
 
@@ -591,7 +592,7 @@ class SyncEngine:
         staged = self._stage_once(source, target, table, types, None, result, source.count(table), digest=False)
         self.progress(table.target, result.read, max(staged.total, result.read), "verify")
         differing = differing_keys(target, table, synced, staged.count, staged.bounds, int_key=int_key,
-                                   complete=True).found
+                                   complete=True, typnames={c: kind.typname for c, kind in types.items()}).found
         gone = sorted(synced - staged.keys - staged.rejected)
         if gone:  # synced rows the source no longer has: a difference if the target still holds them
             key_t = f"t.{ident(table.target_key[0])}" if int_key else key_sql("t", table.target_key)
@@ -649,7 +650,8 @@ class SyncEngine:
             rejected = self._stage_once(source, target, table, types, None, TableResult(table.target), result.read,
                                         ranges, digest=False).rejected
             for bucket in sorted(dirty):
-                differing += range_differences(target, table, before.keys, bounds, bucket, 20 - len(differing))
+                differing += range_differences(target, table, before.keys, bounds, bucket, 20 - len(differing),
+                                               typnames)
                 if len(differing) >= 20:
                     break
             target.execute("DROP TABLE golive_stage")

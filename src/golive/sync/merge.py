@@ -7,16 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from golive.sync.mapping import TableMap
-from golive.sync.pgtypes import ColumnType
+from golive.sync.pgtypes import ColumnType, rows_differ
 from golive.sync.source import ident
 from golive.sync.verify import key_sql
 
 __all__ = ["merge"]
-
-
-def _comparable(alias: str, column: str, types: dict[str, ColumnType]) -> str:
-    # json has no equality operator: compare its text
-    return f"{alias}.{ident(column)}::text" if types[column].typname == "json" else f"{alias}.{ident(column)}"
 
 
 def merge(target: Any, table: TableMap, types: dict[str, ColumnType], gone: set[Any], result: Any,
@@ -33,11 +28,10 @@ def merge(target: Any, table: TableMap, types: dict[str, ColumnType], gone: set[
     if target.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {tgt})").fetchone()[0]:
         result.inserted = target.execute(f"INSERT INTO {tgt} ({col_list}) SELECT {col_list} FROM golive_stage").rowcount
     else:
-        t_values = ", ".join(_comparable("t", c, types) for c in cols)
-        s_values = ", ".join(_comparable("s", c, types) for c in cols)
+        differs = rows_differ("t", "s", cols, {c: kind.typname for c, kind in types.items()})
         result.updated = target.execute(
             f"UPDATE {tgt} t SET ({col_list}) = ROW({', '.join('s.' + ident(c) for c in cols)}) FROM golive_stage s"
-            f" WHERE {same_key} AND ({t_values}) IS DISTINCT FROM ({s_values})").rowcount
+            f" WHERE {same_key} AND {differs}").rowcount
         key_r = ident(table.target_key[0]) if int_key else key_sql(tgt, table.target_key)
         cursor = target.execute(f"INSERT INTO {tgt} ({col_list}) SELECT {col_list} FROM golive_stage s"
                                 f" WHERE NOT EXISTS (SELECT 1 FROM {tgt} t WHERE {same_key})"

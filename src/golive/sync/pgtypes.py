@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, tzinfo
 from decimal import Decimal, InvalidOperation
@@ -25,7 +25,7 @@ from typing import Any
 from golive.sync.source import ident
 from golive.sync.transforms import Reject, bool_value, parse_datetime
 
-__all__ = ["ColumnType", "column_types", "fit_column", "not_none"]
+__all__ = ["ColumnType", "column_types", "fit_column", "not_none", "rows_differ"]
 
 _INT_RANGE = {"int2": (-(2**15), 2**15 - 1), "int4": (-(2**31), 2**31 - 1), "int8": (-(2**63), 2**63 - 1)}
 _TEXT = ("text", "varchar", "bpchar")
@@ -56,6 +56,23 @@ def column_types(conn: Any, table: str) -> dict[str, ColumnType]:
         " FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid"
         " WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped", (ident(table),)).fetchall()
     return {name: ColumnType(name, typname, length, required) for name, typname, length, required in rows}
+
+
+# types whose equality holds exactly when their text forms are the same: compared as they are (no text made)
+_SAME_AS_TEXT = frozenset({"int2", "int4", "int8", "bool", "text", "varchar", "bpchar", "date", "time", "timestamp",
+                           "timestamptz", "uuid", "bytea", "jsonb"})
+
+
+def rows_differ(left: str, right: str, columns: Sequence[str], typnames: dict[str, str]) -> str:
+    """SQL: the rows aliased ``left`` and ``right`` differ in ``columns``. The one definition the merge (which
+    rows to write), the check for others' changes and verification share. A column of another type goes by its
+    text: ``numeric`` 1.5 = 1.50 and ``float8`` -0 = 0 though they show (and sync) differently, and ``json`` has
+    no equality at all."""
+    def value(alias: str, column: str) -> str:
+        return f"{alias}.{ident(column)}" + ("" if typnames.get(column) in _SAME_AS_TEXT else "::text")
+
+    return (f"ROW({', '.join(value(left, c) for c in columns)}) IS DISTINCT FROM"
+            f" ROW({', '.join(value(right, c) for c in columns)})")
 
 
 # -- per-value coercions: what PostgreSQL's text input would have made of the value ----------------------

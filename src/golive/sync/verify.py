@@ -20,7 +20,7 @@ from typing import Any
 
 from golive.sync.digests import Ranges
 from golive.sync.mapping import TableMap
-from golive.sync.pgtypes import column_types
+from golive.sync.pgtypes import column_types, rows_differ
 from golive.sync.source import ident
 
 __all__ = ["RANGE_ROWS", "Verdict", "as_int_key", "canonical", "differing_keys", "key_sql", "range_differences", "range_sums",
@@ -80,7 +80,8 @@ class Verdict:
 
 
 def differing_keys(conn: Any, table: TableMap, synced: AbstractSet[Any], staged: int, bounds: list[Any] | None = None,
-                   limit: int = 20, int_key: bool = False, complete: bool = True) -> Verdict:
+                   limit: int = 20, int_key: bool = False, complete: bool = True,
+                   typnames: dict[str, str] | None = None) -> Verdict:
     """Staged keys whose target row is missing or differs, and synced keys the target has in a staged
     range but the stage does not (in key order, at most ``limit``). ``bounds``: the range boundaries
     when the engine saw them go by (an integer key read in order), saving a sort. Keys are ints with
@@ -89,10 +90,17 @@ def differing_keys(conn: Any, table: TableMap, synced: AbstractSet[Any], staged:
     row however many those are (a range would count the rows not read as gone)."""
     # by ranges when most of the table was staged (an incremental sync's few rows: row by row); the synced
     # keys settle it without counting the target when they alone outnumber the staged rows twice
+    if typnames is None:
+        typnames = _typnames(conn, table)
     if complete and len(table.target_key) == 1 and staged >= RANGE_ROWS and 2 * staged >= len(synced) and \
             2 * staged >= conn.execute(f"SELECT count(*) FROM {ident(table.target)}").fetchone()[0]:
-        return _by_ranges(conn, table, synced, limit, bounds if bounds and bounds == sorted(bounds) else None, int_key)
-    return Verdict(_rows(conn, table, synced, "", (), limit, full=False, int_key=int_key))
+        return _by_ranges(conn, table, synced, limit, bounds if bounds and bounds == sorted(bounds) else None, int_key,
+                          typnames)
+    return Verdict(_rows(conn, table, synced, "", (), limit, typnames, full=False, int_key=int_key))
+
+
+def _typnames(conn: Any, table: TableMap) -> dict[str, str]:
+    return {name: kind.typname for name, kind in column_types(conn, table.target).items()}
 
 
 def _row_text(alias: str, table: TableMap) -> str:
@@ -120,7 +128,7 @@ def range_sums(conn: Any, table: TableMap, bounds: list[Any], origin: str | None
     if keys is not None and not keys:
         return {}
     if typnames is None:
-        typnames = {name: kind.typname for name, kind in column_types(conn, table.target).items()}
+        typnames = _typnames(conn, table)
     k = f"x.{ident(table.target_key[0])}"
     bucket = f"width_bucket({k}, %(b)s::{typnames[table.target_key[0]]}[])" if bounds else "0"
     where = f" WHERE {k} = ANY(%(k)s)" if keys is not None else ""
@@ -142,38 +150,37 @@ def range_where(bounds: list[Any], bucket: int, column: str) -> tuple[str, tuple
 
 
 def range_differences(conn: Any, table: TableMap, synced: AbstractSet[Any], bounds: list[Any], bucket: int,
-                      limit: int) -> list[Any]:
+                      limit: int, typnames: dict[str, str]) -> list[Any]:
     """Row by row in one ``width_bucket`` range of an integer key (the staging table holding the source's
     rows of that range): the keys that differ, at most ``limit``."""
     where, params = range_where(bounds, bucket, ident(table.target_key[0]))
-    return _rows(conn, table, synced, where, params, limit, full=True, int_key=True)
+    return _rows(conn, table, synced, where, params, limit, typnames, full=True, int_key=True)
 
 
 def _by_ranges(conn: Any, table: TableMap, synced: AbstractSet[Any], limit: int, bounds: list[Any] | None,
-               int_key: bool) -> Verdict:
+               int_key: bool, typnames: dict[str, str]) -> Verdict:
     k = ident(table.target_key[0])
     if bounds is None:
         bounds = conn.execute(f"SELECT array_agg(k ORDER BY k) FROM (SELECT {k} AS k, row_number() OVER (ORDER BY {k})"
                               f" AS n FROM golive_stage) x WHERE n % {RANGE_ROWS} = 1").fetchone()[0]
-    typnames = {name: kind.typname for name, kind in column_types(conn, table.target).items()}
     source = range_sums(conn, table, bounds, "golive_stage", typnames)
     target = range_sums(conn, table, bounds, None, typnames)
     found: list[Any] = []
     for bucket in sorted(b for b in source.keys() | target.keys() if source.get(b) != target.get(b)):
         where, params = range_where(bounds, bucket, k)
-        found += _rows(conn, table, synced, where, params, limit - len(found), full=True, int_key=int_key)
+        found += _rows(conn, table, synced, where, params, limit - len(found), typnames, full=True, int_key=int_key)
         if len(found) >= limit:
             break
     return Verdict(found, Ranges.of(bounds, target) if int_key else None)
 
 
 def _rows(conn: Any, table: TableMap, synced: AbstractSet[Any], where: str, params: tuple[Any, ...], limit: int,
-          full: bool, int_key: bool = False) -> list[Any]:
+          typnames: dict[str, str], full: bool, int_key: bool = False) -> list[Any]:
     """Row by row within a key range: staged rows missing or different in the target; with ``full``,
     also target rows in the range that were synced by golive but are not staged."""
     same_key = " AND ".join(f"t.{ident(c)} = s.{ident(c)}" for c in table.target_key)
     first = ident(table.target_key[0])
-    differs = f"{_row_text('t', table)} IS DISTINCT FROM {_row_text('s', table)}"
+    differs = rows_differ("t", "s", table.target_columns, typnames)
     join = "FULL JOIN" if full else "LEFT JOIN"
     keys = f"s.{first}, t.{first}" if int_key else f"{key_sql('s', table.target_key)}, {key_sql('t', table.target_key)}"
     rows = conn.execute(
