@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from golive.core.change import Change
 from golive.core.step import Record, Step, StepContext
-from golive.errors import ConfigError, GoliveError
+from golive.errors import ConfigError, GoliveError, UndoFailed
 from golive.swap.guards import no_unfinished_swap
 from golive.swap.kept import keep, spec_of
 
@@ -375,9 +375,6 @@ class Swap(_SwapBase):
         return [Change(f"container {kept['name']} ({record['live']})", f"{now['status']} {now['image']}" if now else None,
                        after)]
 
-    # what a failed undo left to do by hand once the proxy was back on the previous colour (see manual_undo)
-    _left: list[str] | None = None
-
     def undo(self, ctx: StepContext, record: Record) -> None:
         """Service first: the previous colour running, the proxy back on it and confirmed, only then the other
         colour removed. With the Docker daemon unreachable (stopped, restarting, hung: its containers usually
@@ -385,7 +382,7 @@ class Swap(_SwapBase):
         the same; then the undo fails on what needs Docker, saying what was done and what was not."""
         from golive.swap.docker_gateway import DockerUnreachable
 
-        previous, self._left = _containers(ctx).color(record["live"]), None
+        previous = _containers(ctx).color(record["live"])
         down: DockerUnreachable | None = None
         try:
             self._previous_up(ctx, record)
@@ -434,19 +431,20 @@ class Swap(_SwapBase):
         ctx.notice(f"{down.message}; {record['live']} ({previous.name}) answers {where}: the proxy goes back to it"
                    f" first, and {record['idle']} is removed once Docker answers")
 
-    def _docker_left(self, ctx: StepContext, record: Record, down: GoliveError) -> GoliveError:
-        """The proxy is back on the previous colour, confirmed; removing the other one needs Docker."""
+    def _docker_left(self, ctx: StepContext, record: Record, down: GoliveError) -> UndoFailed:
+        """The proxy is back on the previous colour, confirmed; removing the other one needs Docker: the failure
+        says what is left to do by hand, instead of the swap's whole manual undo."""
         idle = _containers(ctx).color(record["idle"])
         was: dict[str, Any] | None = record.get("idle_container")
         if was is None:
-            self._left = [f"`docker rm -f {idle.name}` once Docker answers: the {record['idle']} container this swap"
-                          f" started ({record['live']} serves again)"]
+            left = [f"`docker rm -f {idle.name}` once Docker answers: the {record['idle']} container this swap"
+                    f" started ({record['live']} serves again)"]
         else:  # (only golive knows which container is the one that was there before: by id)
-            self._left = [f"once Docker answers, `golive rollback` again: it removes {idle.name} if this swap started"
-                          f" it, and makes the {record['idle']} container that was there before ({_build(was)}) again"
-                          " if it is gone"]
-        return GoliveError(f"{record['live']} serves again through the proxy, but {down.message}: {record['idle']}"
-                           f" ({idle.name}) was not removed", hint="start dockerd, or fix [containers].docker_url")
+            left = [f"once Docker answers, `golive rollback` again: it removes {idle.name} if this swap started"
+                    f" it, and makes the {record['idle']} container that was there before ({_build(was)}) again"
+                    " if it is gone"]
+        return UndoFailed(f"{record['live']} serves again through the proxy, but {down.message}: {record['idle']}"
+                          f" ({idle.name}) was not removed", manual=left, hint="start dockerd, or fix [containers].docker_url")
 
     def _restore_idle(self, ctx: StepContext, record: Record, drain: bool) -> None:
         """The idle colour as it was before: what the step started removed (a prepared container it only
@@ -567,8 +565,6 @@ class Swap(_SwapBase):
     def manual_undo(self, record: Record) -> list[str]:
         """In order: the previous colour answering, the proxy on it, and only then the other colour gone (the
         other way round takes the site down). Map mode needs no reload, and one is harmless there."""
-        if self._left is not None:  # (the undo got the proxy back, then found Docker gone)
-            return self._left
         text = str(record.get("upstream_text") or "").strip()
         url = text.split()[-1] if text else "its host port"
         kept: dict[str, Any] | None = record.get("live_container")
@@ -601,15 +597,16 @@ class Prepare(Swap):
         from golive.swap.docker_gateway import DockerUnreachable
 
         self._not_live(ctx, record)
-        idle, self._left = _containers(ctx).color(record["idle"]), None
+        idle = _containers(ctx).color(record["idle"])
         try:
             self._restore_idle(ctx, record, drain=False)
         except DockerUnreachable as down:
-            if record.get("idle_container") is None:  # (else the one there before comes back too: golive knows it)
-                self._left = [f"`docker rm -f {idle.name}` once Docker answers: the {record['idle']} container golive"
-                              " prepared (it is not live)"]
-            raise GoliveError(f"{down.message}: {record['idle']} ({idle.name}), prepared and not live, was not"
-                              " removed", hint="start dockerd, or fix [containers].docker_url") from None
+            message = f"{down.message}: {record['idle']} ({idle.name}), prepared and not live, was not removed"
+            hint = "start dockerd, or fix [containers].docker_url"
+            if record.get("idle_container") is not None:  # (the one there before comes back too: golive knows it)
+                raise GoliveError(message, hint=hint) from None
+            raise UndoFailed(message, manual=[f"`docker rm -f {idle.name}` once Docker answers: the {record['idle']}"
+                                              " container golive prepared (it is not live)"], hint=hint) from None
 
     def _not_live(self, ctx: StepContext, record: Record, live: str | None = None) -> None:
         """The prepared colour is not live (``live``: as the undos planned before this one leave it)."""
@@ -621,7 +618,7 @@ class Prepare(Swap):
         return []
 
     def manual_undo(self, record: Record) -> list[str]:
-        return self._left or [f"remove the {record['idle']} container golive prepared (docker rm -f), if it is not live"]
+        return [f"remove the {record['idle']} container golive prepared (docker rm -f), if it is not live"]
 
 
 class Finalize(_SwapBase):
