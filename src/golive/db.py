@@ -28,10 +28,16 @@ def open_connection(url: str, *, autocommit: bool = True, what: str = "database"
     import psycopg
 
     try:
-        return psycopg.connect(url, autocommit=autocommit, connect_timeout=10, **kwargs)
+        conn = psycopg.connect(url, autocommit=autocommit, connect_timeout=10, **kwargs)
     except psycopg.Error as exc:
         raise GoliveError(f"cannot connect to the {what} {REDACTOR(url)}: {first_line(exc)}",
                           hint="check that it runs and that the URL and credentials are right") from None
+    # dates and intervals as psycopg reads them (and golive writes them): a database or role set to another style
+    # (`ALTER DATABASE … SET DateStyle = 'German'`) would make every date unreadable; for this session only
+    conn.execute("SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'")
+    if not autocommit:
+        conn.commit()  # (kept for the session; the caller's first statement begins its own transaction)
+    return conn
 
 
 @contextmanager

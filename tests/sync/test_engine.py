@@ -649,3 +649,23 @@ def test_a_value_equal_to_the_old_one_but_shown_differently_is_synced_and_verifi
                             ).fetchall() == [(2, "1.5", "0"), (3, "1.50", "0"), (4, "1.5", "-0")]
     [checked] = SyncEngine(source_url, url, mapping).verify_only(mapping.tables, deep=True)
     assert checked.verified
+
+
+def test_databases_set_to_another_date_style_are_read_and_written(tmp_path: Path, pg_cluster) -> None:
+    """The old application's database set to `DateStyle = 'German, DMY'` (and the new one to SQL style): its dates
+    are read, synced and verified (psycopg reads only ISO dates: the sync failed, `--verify-only` was an
+    internal error)."""
+    name = f"old_{uuid.uuid4().hex[:8]}"
+    source_url = pg_cluster.create_database(name)
+    pg_cluster.psql("CREATE TABLE person (id int PRIMARY KEY, name text, born timestamptz, age smallint, addr text);"
+                    "INSERT INTO person SELECT i, 'P' || i, timestamptz '2001-02-03 04:05:06+00' + i * interval '1 d', 1, NULL"
+                    f" FROM generate_series(1, 30) i; ALTER DATABASE {name} SET DateStyle = 'German, DMY'", name)
+    _, url, mapping = make(tmp_path, pg_cluster, 0)
+    pg_cluster.psql(f"ALTER DATABASE {url.rsplit('/', 1)[1]} SET DateStyle = 'SQL, DMY'", url.rsplit("/", 1)[1])
+    [result] = SyncEngine(source_url, url, mapping).run(mapping.tables)
+    assert (result.read, result.inserted, result.verified) == (30, 30, True)
+    [checked] = SyncEngine(source_url, url, mapping).verify_only(mapping.tables, deep=True)
+    assert checked.verified
+    with psycopg.connect(url, options="-c DateStyle=ISO") as conn:
+        assert str(conn.execute("SELECT born AT TIME ZONE 'UTC' FROM person WHERE id = 2").fetchone()[0]) == \
+            "2001-02-05 04:05:06"
