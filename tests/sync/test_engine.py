@@ -669,3 +669,34 @@ def test_databases_set_to_another_date_style_are_read_and_written(tmp_path: Path
     with psycopg.connect(url, options="-c DateStyle=ISO") as conn:
         assert str(conn.execute("SELECT born AT TIME ZONE 'UTC' FROM person WHERE id = 2").fetchone()[0]) == \
             "2001-02-05 04:05:06"
+
+
+def test_a_text_keyed_table_finds_a_deletion_beside_a_row_imported_with_an_old_stamp(tmp_path: Path,
+                                                                                   pg_cluster) -> None:
+    """One row deleted and one imported with a stamp older than the watermark: the same row count. The count
+    alone said nothing was deleted (the deleted row stayed in the target, the imported one never came, and the
+    sync said verified); every key is read for a table not keyed by one integer column."""
+    source = tmp_path / "notes.db"
+    db = sqlite3.connect(source)
+    db.execute("CREATE TABLE note (slug TEXT PRIMARY KEY, txt TEXT, stamp TEXT)")
+    db.executemany("INSERT INTO note VALUES (?, 't', ?)", [(f"slug-{i}", f"2024-06-01 {i:02d}:00:00") for i in range(1, 11)])
+    db.commit()
+    db.close()
+    name = f"engine_{uuid.uuid4().hex[:8]}"
+    url = pg_cluster.create_database(name)
+    pg_cluster.psql("CREATE TABLE note (slug text PRIMARY KEY, txt text)", name)
+    (tmp_path / "mapping.toml").write_text('[[table]]\nsource = "note"\ntarget = "note"\nkey = "slug"\nchanged = "stamp"\n'
+                                           '[table.columns]\nslug = "slug"\ntxt = "txt"\n')
+    mapping = load_mapping(tmp_path / "mapping.toml")
+    engine(source, url, mapping).run(mapping.tables)
+    db = sqlite3.connect(source)
+    db.execute("DELETE FROM note WHERE slug = 'slug-3'")
+    db.execute("INSERT INTO note VALUES ('imported', 'old row', '2020-01-01 00:00:00')")
+    db.commit()
+    db.close()
+    [result] = engine(source, url, mapping).run(mapping.tables)
+    assert (result.inserted, result.deleted, result.verified) == (1, 1, True)
+    assert result.note.startswith("read in full: 1 source row(s) not synced before")
+    with psycopg.connect(url) as conn:
+        assert {r[0] for r in conn.execute("SELECT slug FROM note")} == {f"slug-{i}" for i in range(1, 11) if i != 3} | \
+            {"imported"}

@@ -471,16 +471,15 @@ class SyncEngine:
     def _gone_since(self, source: Source, table: TableMap, synced: Keys, staged: _Staged, added: set[Any],
                     int_key: bool, key_sum: int | None) -> set[Any]:
         """Synced keys the source no longer has, for an incremental sync: every source key is read, unless the
-        source holds exactly the synced keys plus the new rows just read — the same count and, for an integer
-        key, the same sum of keys (a count alone lets a deleted row and a new row that was not read cancel out).
-        A source key that is neither synced nor read (a row inserted with a stamp older than the watermark: an
-        import, an undelete, a long transaction) raises ``_Unread``: the table is then read in full."""
+        table is keyed by one integer column and the source holds exactly the synced keys plus the new rows just
+        read — the same count and the same sum of keys (a count alone lets a deleted row and a new row that was
+        not read cancel out, so other keys are always read). A source key that is neither synced nor read (a row
+        inserted with a stamp older than the watermark: an import, an undelete, a long transaction) raises
+        ``_Unread``: the table is then read in full."""
         new = added | (staged.rejected - synced)  # (added: the staged keys not synced before)
-        if staged.total - len(new) == len(synced):
-            if not int_key:  # (other keys: by the count alone)
-                return set()
-            if key_sum is not None and key_sum - sum(new) == _key_sum(synced):
-                return set()
+        if int_key and key_sum is not None and staged.total - len(new) == len(synced) and \
+                key_sum - sum(new) == _key_sum(synced):
+            return set()
         if int_key:
             keys: set[Any] = {as_int_key(key[0]) for key in source.keys(table)}
         else:
