@@ -700,3 +700,89 @@ def test_a_text_keyed_table_finds_a_deletion_beside_a_row_imported_with_an_old_s
     with psycopg.connect(url) as conn:
         assert {r[0] for r in conn.execute("SELECT slug FROM note")} == {f"slug-{i}" for i in range(1, 11) if i != 3} | \
             {"imported"}
+
+
+@pytest.mark.parametrize(("column", "first", "second"), [
+    ("timestamp", "2024-06-01 10:00:00", "2024-06-01 10:03:00.5"),
+    ("timestamptz", "2024-06-01 10:00:00+02", "2024-06-01 10:03:00.5+00"),
+    ("numeric(20,0)", "12345678901234567890", "12345678901234567891"),  # (past a float's 15 digits)
+])
+def test_keys_holding_dates_or_long_numbers_find_deletions_and_spare_the_new_apps_rows(
+        tmp_path: Path, pg_cluster, column: str, first: str, second: str) -> None:
+    """A key golive wrote one way (`2024-06-01T10:00:00`, a float's 15 digits) and the target another
+    (`2024-06-01 10:00:00`, every digit) matched nothing: a deleted row stayed and every verification said
+    verified; a row the new application made was overwritten."""
+    name = f"old_{uuid.uuid4().hex[:8]}"
+    source_url = pg_cluster.create_database(name)
+    ddl = f"CREATE TABLE reading (sensor int, at {column}, value int, PRIMARY KEY (sensor, at))"
+    pg_cluster.psql(f"{ddl}; INSERT INTO reading VALUES (1, '{first}', 1), (1, '{second}', 2), (2, '{first}', 3)", name)
+    target = f"new_{uuid.uuid4().hex[:8]}"
+    url = pg_cluster.create_database(target)
+    pg_cluster.psql(ddl, target)
+    (tmp_path / "mapping.toml").write_text('[[table]]\nsource = "reading"\ntarget = "reading"\nkey = ["sensor", "at"]\n'
+                                           '[table.columns]\nsensor = "sensor"\nat = "at"\nvalue = "value"\n')
+    mapping = load_mapping(tmp_path / "mapping.toml")
+    [result] = SyncEngine(source_url, url, mapping).run(mapping.tables)
+    assert (result.inserted, result.verified) == (3, True)
+    pg_cluster.psql(f"DELETE FROM reading WHERE sensor = 1 AND at = '{second}'", name)
+    [again] = SyncEngine(source_url, url, mapping).run(mapping.tables)
+    assert (again.deleted, again.verified) == (1, True)
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT sensor, value FROM reading ORDER BY value").fetchall() == [(1, 1), (2, 3)]
+        conn.execute(f"DELETE FROM reading WHERE sensor = 2")  # by hand: verification names it
+    [checked] = SyncEngine(source_url, url, mapping).verify_only(mapping.tables)
+    assert checked.verified is False and len(checked.mismatched_keys) == 1
+    with psycopg.connect(url) as conn:
+        conn.execute(f"INSERT INTO reading VALUES (2, '{first}', 3), (3, '{first}', 999)")  # (3, …): the new app's
+    pg_cluster.psql(f"INSERT INTO reading VALUES (3, '{first}', 5)", name)
+    with pytest.raises(GoliveError, match="exist in the target but were not synced by golive"):
+        SyncEngine(source_url, url, mapping).run(mapping.tables)
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT value FROM reading WHERE sensor = 3").fetchone() == (999,)
+
+
+def test_a_key_golive_cannot_read_as_the_target_does_stops_the_sync(tmp_path: Path, pg_cluster) -> None:
+    """A float key: 0.1 + 0.2 is `0.3` as golive writes keys (15 digits) and `0.30000000000000004` to PostgreSQL.
+    Keys are matched as text, so such a table would hide its deletions: the first rows' keys are checked against
+    the target's reading of them and the sync stops."""
+    name = f"old_{uuid.uuid4().hex[:8]}"
+    source_url = pg_cluster.create_database(name)
+    ddl = "CREATE TABLE reading (at float8 PRIMARY KEY, value int)"
+    pg_cluster.psql(f"{ddl}; INSERT INTO reading VALUES (0.1::float8 + 0.2::float8, 1), (2, 2)", name)
+    target = f"new_{uuid.uuid4().hex[:8]}"
+    url = pg_cluster.create_database(target)
+    pg_cluster.psql(ddl, target)
+    (tmp_path / "mapping.toml").write_text('[[table]]\nsource = "reading"\ntarget = "reading"\nkey = "at"\n'
+                                           '[table.columns]\nat = "at"\nvalue = "value"\n')
+    mapping = load_mapping(tmp_path / "mapping.toml")
+    with pytest.raises(GoliveError, match=r"table reading: golive reads the key of its first row as .*cannot be matched"):
+        SyncEngine(source_url, url, mapping).run(mapping.tables)
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM reading").fetchone() == (0,)
+
+
+def test_an_incremental_sync_reads_a_date_time_key_as_the_target_does(tmp_path: Path, pg_cluster) -> None:
+    """SQLite's text `2024-06-01 10:00:00` is the key `2024-06-01T10:00:00.000000` once read into a timestamp
+    column: the deletion is found from the source's keys, without reading the table in full ("not synced
+    before", as every key looked)."""
+    source = tmp_path / "readings.db"
+    db = sqlite3.connect(source)
+    db.execute("CREATE TABLE reading (sensor INTEGER, at TEXT, value INTEGER, stamp TEXT, PRIMARY KEY (sensor, at))")
+    db.executemany("INSERT INTO reading VALUES (1, ?, ?, '2024-06-01 12:00:00')",
+                   [(f"2024-06-01 10:0{i}:00", i) for i in range(5)])
+    db.commit()
+    db.close()
+    name = f"engine_{uuid.uuid4().hex[:8]}"
+    url = pg_cluster.create_database(name)
+    pg_cluster.psql("CREATE TABLE reading (sensor int, at timestamp, value int, PRIMARY KEY (sensor, at))", name)
+    (tmp_path / "mapping.toml").write_text('[[table]]\nsource = "reading"\ntarget = "reading"\nkey = ["sensor", "at"]\n'
+                                           'changed = "stamp"\n[table.columns]\nsensor = "sensor"\nat = "at"\n'
+                                           'value = "value"\n')
+    mapping = load_mapping(tmp_path / "mapping.toml")
+    engine(source, url, mapping).run(mapping.tables)
+    db = sqlite3.connect(source)
+    db.execute("DELETE FROM reading WHERE at = '2024-06-01 10:03:00'")
+    db.commit()
+    db.close()
+    [result] = engine(source, url, mapping).run(mapping.tables)
+    assert (result.mode, result.deleted, result.verified, result.note) == ("incremental", 1, True, "")

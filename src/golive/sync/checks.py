@@ -58,7 +58,8 @@ def collisions(target: Any, table: TableMap, key_sql: str) -> list[str]:
     return problems
 
 
-def foreign_rows(target: Any, table: TableMap, new_keys: set[Any], int_key: bool = False) -> list[str]:
+def foreign_rows(target: Any, table: TableMap, new_keys: set[Any], int_key: bool = False,
+                 typnames: dict[str, str] | None = None) -> list[str]:
     """Staged keys golive never synced that exist in the target all the same: rows of the new app.
     ``new_keys``: ints with ``int_key`` (one integer key column), else canonical text."""
     if not new_keys:
@@ -66,7 +67,7 @@ def foreign_rows(target: Any, table: TableMap, new_keys: set[Any], int_key: bool
     tgt = ident(table.target)
     if target.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {tgt})").fetchone()[0]:
         return []  # the usual first sync: nothing there to collide with
-    key_t = f"t.{ident(table.target_key[0])}" if int_key else key_sql("t", table.target_key)
+    key_t = f"t.{ident(table.target_key[0])}" if int_key else key_sql("t", table.target_key, typnames)
     target.execute(f"CREATE TEMP TABLE golive_new_keys (key {'int8' if int_key else 'text'}) ON COMMIT DROP")
     with target.cursor().copy("COPY golive_new_keys (key) FROM STDIN") as copy:
         for key in sorted(new_keys):

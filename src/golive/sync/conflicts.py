@@ -89,7 +89,7 @@ def changed_by_others(conn: Any, table: TableMap, track: Tracking, gone: set[Any
     staged few rows: they are joined first; a full one staged them all: the table is scanned for others'
     versions first (usually none)."""
     tgt, same_key = ident(table.target), " AND ".join(f"t.{ident(k)} = s.{ident(k)}" for k in table.target_key)
-    key_t = f"t.{ident(table.target_key[0])}" if int_key else key_sql("t", table.target_key)
+    key_t = f"t.{ident(table.target_key[0])}" if int_key else key_sql("t", table.target_key, typnames)
     where, params = track.condition()
     differs = rows_differ("t", "s", table.target_columns, typnames)
     found: list[Any] = []
@@ -112,11 +112,12 @@ def changed_by_others(conn: Any, table: TableMap, track: Tracking, gone: set[Any
     return sorted(k for k in set(found) if k in synced)  # (rows the new app made itself: checks.foreign_rows)
 
 
-def keep_versions(conn: Any, table: TableMap, keys: list[Any], int_key: bool, folder: Path) -> Path:
+def keep_versions(conn: Any, table: TableMap, keys: list[Any], int_key: bool, folder: Path,
+                  typnames: dict[str, str]) -> Path:
     """The target's versions of ``keys`` (row_to_json), before a --source-wins sync overwrites them."""
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = folder / f"{table.target}.ndjson"
-    key_t = f"t.{ident(table.target_key[0])}" if int_key else key_sql("t", table.target_key)
+    key_t = f"t.{ident(table.target_key[0])}" if int_key else key_sql("t", table.target_key, typnames)
     with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as out:
         for (row,) in conn.execute(f"SELECT row_to_json(t)::text FROM {ident(table.target)} t"
                                    f" WHERE {key_t} = ANY(%s) ORDER BY 1", (keys,)):

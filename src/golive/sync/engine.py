@@ -40,7 +40,7 @@ from golive.sync.checks import collisions, foreign_rows, orphans
 from golive.sync.keyset import Keys, SortedKeys
 from golive.sync.mapping import Mapping, TableMap
 from golive.sync.merge import merge
-from golive.sync.pgtypes import ColumnType, column_types
+from golive.sync.pgtypes import ColumnType, column_types, fit_column
 from golive.sync.rows import RowPipe, encodes
 from golive.sync.source import Source, ident, unlocked
 from golive.sync.verify import (
@@ -330,25 +330,25 @@ class SyncEngine:
         synced = before.keys if before is not None else set()
         added = staged.keys - synced
         gone = synced - (staged.keys | staged.rejected) if since is None else \
-            self._gone_since(source, table, synced, staged, added, int_key, key_sum)
+            self._gone_since(source, table, synced, staged, added, int_key, key_sum, types)
         self.progress(table.target, result.read, max(total, result.read), "merge")
         # From here to the commit no other session writes this table (reads go on; writers wait for the commit):
         # a row the new application changed after the checks below would be overwritten by the merge unseen.
         target.execute(f"LOCK TABLE {ident(table.target)} IN SHARE ROW EXCLUSIVE MODE")
-        key_s = key_sql("s", table.target_key)
+        typnames = {c: kind.typname for c, kind in types.items()}
+        key_s = key_sql("s", table.target_key, typnames)
         self.problems += orphans(target, table, key_s) + collisions(target, table, key_s) + \
-            foreign_rows(target, table, added, int_key)
+            foreign_rows(target, table, added, int_key, typnames)
         if before is not None and self._tracking is not None:
             self._check_conflicts(target, table, gone, synced, int_key, since is not None, result, before, types)
         carried = self._carried(target, table, types, before, since, staged)
         touched = sorted(staged.keys | gone) if carried is not None else []
-        typnames = {c: kind.typname for c, kind in types.items()}
         written_before = range_sums(target, table, carried.ranges.bounds, None, typnames, touched) \
             if carried is not None else {}
         inserted: list[Any] | None = [] if before is not None and self._tracking is not None else None
         merge(target, table, types, gone, result, int_key, inserted)
         if inserted:  # synced rows the target no longer held: deleted there, and inserted again just now
-            self._conflict(target, table, sorted(k for k in inserted if k in synced), int_key, result, kept=False)
+            self._conflict(target, table, sorted(k for k in inserted if k in synced), int_key, result, kept=None)
         result.unchanged = staged.total - result.rejected - result.inserted - result.updated  # read or not
         changed_keys = bool(added or gone) or before is None
         if changed_keys:
@@ -395,10 +395,10 @@ class SyncEngine:
                          types: dict[str, ColumnType]) -> None:
         """Rows someone else changed that this sync would overwrite: noted (the run stops before commit), or
         with --source-wins their versions kept first."""
-        found = conflicts.changed_by_others(target, table, self._tracking, gone, synced, int_key, incremental,
-                                            {c: kind.typname for c, kind in types.items()})
+        typnames = {c: kind.typname for c, kind in types.items()}
+        found = conflicts.changed_by_others(target, table, self._tracking, gone, synced, int_key, incremental, typnames)
         self._conflict(target, table, self._mapped_columns_changed(target, table, found, before, types, synced),
-                       int_key, result, kept=True)
+                       int_key, result, kept=typnames)
 
     def _mapped_columns_changed(self, target: Any, table: TableMap, found: list[Any], before: state.TableState,
                                 types: dict[str, ColumnType], synced: Keys) -> list[Any]:
@@ -422,8 +422,9 @@ class SyncEngine:
         return [k for k in found if ranges.bucket(k) not in unchanged]
 
     def _conflict(self, target: Any, table: TableMap, found: list[Any], int_key: bool, result: TableResult,
-                  kept: bool) -> None:
-        """``found``: keys of rows someone else changed (``kept``: their versions are still there to keep)."""
+                  kept: dict[str, str] | None) -> None:
+        """``found``: keys of rows someone else changed (``kept``: their versions are still there to keep, and
+        the table's column types to find them by)."""
         if not found:
             return
         result.overwritten += len(found) if self.source_wins else 0
@@ -434,9 +435,9 @@ class SyncEngine:
                     return
             self.conflicts.append((table.target, found))
             return
-        if kept:
+        if kept is not None:
             folder = (self.overwritten_dir or Path("overwritten")) / self._stamp
-            self.overwritten[table.target] = conflicts.keep_versions(target, table, found, int_key, folder)
+            self.overwritten[table.target] = conflicts.keep_versions(target, table, found, int_key, folder, kept)
 
     @cached_property
     def _stamp(self) -> str:
@@ -469,7 +470,7 @@ class SyncEngine:
         return record
 
     def _gone_since(self, source: Source, table: TableMap, synced: Keys, staged: _Staged, added: set[Any],
-                    int_key: bool, key_sum: int | None) -> set[Any]:
+                    int_key: bool, key_sum: int | None, types: dict[str, ColumnType]) -> set[Any]:
         """Synced keys the source no longer has, for an incremental sync: every source key is read, unless the
         table is keyed by one integer column and the source holds exactly the synced keys plus the new rows just
         read — the same count and the same sum of keys (a count alone lets a deleted row and a new row that was
@@ -482,8 +483,13 @@ class SyncEngine:
             return set()
         if int_key:
             keys: set[Any] = {as_int_key(key[0]) for key in source.keys(table)}
-        else:
-            keys = {"\x1f".join(map(canonical, key)) for key in source.keys(table)}
+        else:  # (as the target's types read them, as staged keys are: a date-time's text is not its key)
+            kinds = [types[c] for c in table.target_key]
+            keys = set()
+            for batch in source.batches(table, columns=", ".join(ident(k) for k in table.key), ordered=False):
+                fitted = [fit_column(list(values), kind, self.zone, lambda row, reason: None) if kind.binary
+                          else list(values) for values, kind in zip(zip(*batch, strict=True), kinds, strict=True)]
+                keys.update("\x1f".join(map(canonical, parts)) for parts in zip(*fitted, strict=True))
         unread = keys.difference(synced) - new
         if unread:
             raise _Unread(table, sorted(unread))
@@ -518,7 +524,7 @@ class SyncEngine:
         result.copy_format = "binary" if binary else "text"
         pipe = RowPipe(table, types if binary else None, self.zone, self.media_roots, _int_key(table, types))
         staged = _Staged(set(), set(), total)
-        key_at = None
+        key_at, first_keys = None, list[Any]()
         if _int_key(table, types):
             key_at, staged.bounds = table.target_columns.index(table.target_key[0]), []
         cols = ", ".join(ident(c) for c in table.target_columns)
@@ -536,6 +542,8 @@ class SyncEngine:
                 result.read += len(raw)
                 result.rejected += len(batch.rejects)
                 staged.keys.update(batch.keys)
+                if key_at is None and not first_keys:
+                    first_keys = batch.keys
                 staged.add(batch.rows, key_at)
                 staged.rejected.update(batch.rejected_keys)
                 staged.see_newest(batch)
@@ -546,6 +554,8 @@ class SyncEngine:
                     staged.earliest_rejected = batch.earliest_rejected
                 self.progress(table.target, result.read, max(total, result.read), "copy")  # inside the COPY
         result.hash_formats = dict(pipe.formats)
+        if first_keys:
+            _same_keys(target, table, types, first_keys)
         return staged
 
     # -- verification alone ----------------------------------------------------------------------
@@ -594,7 +604,8 @@ class SyncEngine:
                                    complete=True, typnames={c: kind.typname for c, kind in types.items()}).found
         gone = sorted(synced - staged.keys - staged.rejected)
         if gone:  # synced rows the source no longer has: a difference if the target still holds them
-            key_t = f"t.{ident(table.target_key[0])}" if int_key else key_sql("t", table.target_key)
+            key_t = f"t.{ident(table.target_key[0])}" if int_key else \
+                key_sql("t", table.target_key, {c: kind.typname for c, kind in types.items()})
             differing += [r[0] for r in target.execute(f"SELECT {key_t} FROM {ident(table.target)} t"
                                                        f" WHERE {key_t} = ANY(%s) LIMIT 20", (gone,))]
         self._verdict(result, differing, staged.rejected, self.rejects[marks:])
@@ -686,6 +697,23 @@ class SyncEngine:
                 if "decode" not in str(exc) or source.tolerant:
                     raise
                 source.tolerate_invalid_text()
+
+
+def _same_keys(target: Any, table: TableMap, types: dict[str, ColumnType], first: list[Any]) -> None:
+    """The keys golive made of the first rows staged are the target's reading of them (:func:`key_sql`). Keys
+    are compared as text with what the target holds (deletions, verification, rows of the new application), so
+    a key column of a type read otherwise would hide deletions and pass verification: it stops the sync."""
+    key_s = key_sql("s", table.target_key, {c: kind.typname for c, kind in types.items()})
+    theirs = [row[0] for row in target.execute(f"SELECT {key_s} FROM golive_stage s WHERE s.ctid < '(2,0)'::tid"
+                                               " ORDER BY s.ctid")]
+    known = set(first)
+    odd = next((key for key in theirs if key not in known), None)
+    if odd is not None:
+        columns = ", ".join(f"{c} ({types[c].typname})" for c in table.target_key)
+        raise GoliveError(f"table {table.target}: golive reads the key of its first row as {first[0]!r}, the target"
+                          f" as {theirs[0]!r}; keys of this kind ({columns}) cannot be matched; nothing was written",
+                          hint="key the table by integer, text, uuid, date or date-time columns (`key` in"
+                               " mapping.toml), or report the column types")
 
 
 def _increasing(keys: list[int], last: int | None) -> bool:

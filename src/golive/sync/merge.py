@@ -21,18 +21,19 @@ def merge(target: Any, table: TableMap, types: dict[str, ColumnType], gone: set[
     cols = table.target_columns
     col_list = ", ".join(ident(c) for c in cols)
     tgt = ident(table.target)
+    typnames = {c: kind.typname for c, kind in types.items()}
     same_key = " AND ".join(f"t.{ident(k)} = s.{ident(k)}" for k in table.target_key)
     if gone:
-        key_t = f"t.{ident(table.target_key[0])}" if int_key else key_sql("t", table.target_key)
+        key_t = f"t.{ident(table.target_key[0])}" if int_key else key_sql("t", table.target_key, typnames)
         result.deleted = target.execute(f"DELETE FROM {tgt} t WHERE {key_t} = ANY(%s)", (sorted(gone),)).rowcount
     if target.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {tgt})").fetchone()[0]:
         result.inserted = target.execute(f"INSERT INTO {tgt} ({col_list}) SELECT {col_list} FROM golive_stage").rowcount
     else:
-        differs = rows_differ("t", "s", cols, {c: kind.typname for c, kind in types.items()})
+        differs = rows_differ("t", "s", cols, typnames)
         result.updated = target.execute(
             f"UPDATE {tgt} t SET ({col_list}) = ROW({', '.join('s.' + ident(c) for c in cols)}) FROM golive_stage s"
             f" WHERE {same_key} AND {differs}").rowcount
-        key_r = ident(table.target_key[0]) if int_key else key_sql(tgt, table.target_key)
+        key_r = ident(table.target_key[0]) if int_key else key_sql(tgt, table.target_key, typnames)
         cursor = target.execute(f"INSERT INTO {tgt} ({col_list}) SELECT {col_list} FROM golive_stage s"
                                 f" WHERE NOT EXISTS (SELECT 1 FROM {tgt} t WHERE {same_key})"
                                 + (f" RETURNING {key_r}" if inserted is not None else ""))

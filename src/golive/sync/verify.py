@@ -12,9 +12,10 @@ directly. Target rows golive never synced (made by the new application) are not 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from decimal import Decimal
 from typing import Any
 
@@ -30,7 +31,10 @@ RANGE_ROWS = 4096
 
 
 def canonical(value: Any) -> str:
-    """One text form per key value, the same as PostgreSQL's ``::text`` of it for ints and text."""
+    """One text form per key value: what :func:`key_sql` makes of the target's value (PostgreSQL's ``::text``
+    for ints, text, uuid, booleans and dates; date-times in UTC to the microsecond, numbers without trailing
+    zeros, bytes in hex). The engine checks each staged table's first keys against the target's reading of
+    them, so a type read otherwise stops the sync instead of hiding its deletions."""
     kind = type(value)
     if kind is str:  # the common cases first: this runs for every key
         return value  # type: ignore[no-any-return]
@@ -41,7 +45,13 @@ def canonical(value: Any) -> str:
     if isinstance(value, bool):
         return "t" if value else "f"
     if isinstance(value, datetime):
-        return (value.astimezone(UTC) if value.tzinfo else value).isoformat()
+        if value.tzinfo is None:
+            return value.isoformat(timespec="microseconds")
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "+00:00"
+    if isinstance(value, time):
+        return value.replace(tzinfo=None).isoformat(timespec="microseconds")
+    if isinstance(value, Decimal) and value.is_finite():
+        return "0" if value == 0 else format(value.normalize(), "f")  # (trim_scale: 1.50 and 1.5 are one key)
     if isinstance(value, dict | list):
         return json.dumps(value, sort_keys=True, separators=(",", ":"))
     if isinstance(value, bytes | memoryview):
@@ -69,8 +79,24 @@ def as_int_key(value: Any) -> Any:
     return canonical(value)
 
 
-def key_sql(alias: str, columns: tuple[str, ...]) -> str:
-    return "concat_ws(E'\\x1f', " + ", ".join(f"{alias}.{ident(c)}::text" for c in columns) + ")"
+# a key column's value as :func:`canonical` writes it, by type (any other type: its ``::text``)
+_KEY_TEXT = {
+    "timestamp": "to_char({v}, 'YYYY-MM-DD\"T\"HH24:MI:SS.US')",
+    "timestamptz": "to_char({v} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')",
+    "time": "to_char(date '2000-01-01' + {v}, 'HH24:MI:SS.US')",
+    "numeric": "trim_scale({v})::text",
+    "bytea": "encode({v}, 'hex')",
+}
+
+
+def key_sql(alias: str, columns: Sequence[str], typnames: Mapping[str, str] | None = None) -> str:
+    """A row's key as text, the values of a composite key joined by U+001F, each as :func:`canonical` writes it
+    (``typnames``: the columns' types; without them, each value's ``::text``)."""
+    def text(column: str) -> str:
+        value = f"{alias}.{ident(column)}"
+        return _KEY_TEXT.get((typnames or {}).get(column, ""), "{v}::text").format(v=value)
+
+    return "concat_ws(E'\\x1f', " + ", ".join(text(c) for c in columns) + ")"
 
 
 @dataclass
@@ -182,7 +208,8 @@ def _rows(conn: Any, table: TableMap, synced: AbstractSet[Any], where: str, para
     first = ident(table.target_key[0])
     differs = rows_differ("t", "s", table.target_columns, typnames)
     join = "FULL JOIN" if full else "LEFT JOIN"
-    keys = f"s.{first}, t.{first}" if int_key else f"{key_sql('s', table.target_key)}, {key_sql('t', table.target_key)}"
+    keys = f"s.{first}, t.{first}" if int_key else \
+        f"{key_sql('s', table.target_key, typnames)}, {key_sql('t', table.target_key, typnames)}"
     rows = conn.execute(
         f"SELECT {keys}, s.{first} IS NULL"
         f" FROM (SELECT * FROM golive_stage x WHERE true{where}) s {join}"
