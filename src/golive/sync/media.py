@@ -1,26 +1,44 @@
 """Media folders copied with a manifest (path, size, sha256): incremental, verified, never deleting.
 
+The files are those the old application's web server serves: links to folders are followed (uploads kept
+on another disk), and a link to a folder it is inside of (a loop) is not followed but made again in the
+destination, pointing at the same folder there; so every path that is a file under ``from`` is a file
+under ``to`` once the copy is done, and a row's media path found in ``from`` is there for the new
+application too. A link to a folder *above* ``from`` is named and left out (it would copy that folder).
+
 A file is copied when the destination lacks it or holds other bytes; a source file whose size and
 mtime match the manifest is not hashed again, nor is its copy when its size and mtime are those
 recorded when it was last verified (a quick check, as rsync's: an incremental sync of a large folder
 reads only what changed). Every copy is read back and its sha256 checked before it is renamed into place;
 a source file that changes while it is copied is copied again, and named if it keeps changing.
+
+A destination file holding neither the source's bytes nor those golive last put there (the manifest) is
+someone else's — edited by hand in the new site, or never copied by golive — and is treated as a row the
+new application changed (golive.sync.conflicts): the sync stops before it copies anything and names them;
+with ``source_wins`` their versions are kept first (0600, under ``kept``), then copied over. A file where
+the source now has a folder (or the other way round) stops it the same way, naming the path.
+
+Before a destination file is replaced, its bytes go into a :class:`MediaUndo`, with the files added and
+the manifest as it was: a sync that fails after the copy (the database's pre-checks) puts it all back.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import os
 import shutil
+import stat as stat_mode
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import asdict, dataclass, field
+from pathlib import Path, PurePosixPath
 
 from golive.errors import ConfigError, GoliveError
 
-__all__ = ["MediaResult", "pending", "sha256", "sync_media"]
+__all__ = ["MediaResult", "MediaUndo", "pending", "sha256", "sync_media", "walk"]
 
 
 @dataclass
@@ -31,6 +49,8 @@ class MediaResult:
     unchanged: int = 0
     bytes_copied: int = 0
     verified: bool = True
+    overwritten: list[str] = field(default_factory=list)  # someone else's files copied over (source_wins), kept first
+    notes: list[str] = field(default_factory=list)  # links to folders the copy did not follow, for the operator
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -42,6 +62,42 @@ def sha256(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+@dataclass
+class Tree:
+    files: list[tuple[str, Path]] = field(default_factory=list)  # (path under the folder, posix; the file)
+    loops: list[tuple[str, str]] = field(default_factory=list)  # (a link, the folder it is inside of and points at)
+    above: list[str] = field(default_factory=list)  # links to a folder the media folder is inside of
+
+
+def walk(source: Path) -> Tree:
+    """The files under ``source`` as a web server serves them: links to folders followed, loops not."""
+    tree, top = Tree(), source.stat()
+    outside = {(s.st_dev, s.st_ino) for s in (p.stat() for p in source.resolve().parents)}
+
+    def visit(folder: Path, rel: str, inside: dict[tuple[int, int], str]) -> None:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            raise GoliveError(f"media folder {folder} cannot be read ({exc.strerror})",
+                              hint="let golive's user read it (or remove the link to it), then run the sync again") from None
+        for entry in entries:
+            name = rel + entry.name
+            if entry.is_dir():  # (links followed)
+                found = entry.stat()
+                at = (found.st_dev, found.st_ino)
+                if at in inside:
+                    tree.loops.append((name, inside[at]))
+                elif at in outside:
+                    tree.above.append(name)
+                else:
+                    visit(Path(entry.path), name + "/", {**inside, at: name})
+            elif entry.is_file():
+                tree.files.append((name, Path(entry.path)))
+
+    visit(source, "", {(top.st_dev, top.st_ino): ""})
+    return tree
 
 
 TRIES = 3  # copies of a source file that changes while it is copied, before the sync stops
@@ -82,58 +138,248 @@ def _copy(src: Path, dst: Path, rel: str, destination: Path) -> tuple[str, os.st
                       hint="stop what writes to it (`golive freeze on` for the old application), then run the sync again")
 
 
+def _load(manifest_path: Path) -> dict[str, dict[str, object]]:
+    manifest: dict[str, dict[str, object]] = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    return manifest
+
+
 def pending(source: Path, manifest_path: Path) -> tuple[int, int]:
     """For a plan, by ``stat`` alone: the files in ``source``, and how many of them are not in the manifest as
     they are now (new, or changed since the last copy)."""
     if not source.is_dir():
         raise ConfigError(f"[[sync.media]] from {source} does not exist",
                           hint="set from to the old application's media folder")
-    manifest: dict[str, dict[str, object]] = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    files = fresh = 0
-    for path in source.rglob("*"):
-        if path.is_file():
-            files += 1
-            stat, known = path.stat(), manifest.get(path.relative_to(source).as_posix()) or {}
-            fresh += (known.get("size"), known.get("mtime_ns")) != (stat.st_size, stat.st_mtime_ns)
-    return files, fresh
+    manifest = _load(manifest_path)
+    files = walk(source).files
+    fresh = 0
+    for rel, path in files:
+        stat, known = path.stat(), manifest.get(rel) or {}
+        fresh += (known.get("size"), known.get("mtime_ns")) != (stat.st_size, stat.st_mtime_ns)
+    return len(files), fresh
+
+
+@dataclass
+class MediaUndo:
+    """What a media sync changed in its destination, to put back when the run it is part of fails: the files
+    it replaced (their bytes before, under ``saved``), the files and links it added, the manifest before, and
+    the versions it kept of someone else's files (not needed once those are back). Folders it made stay."""
+    saved: Path
+    replaced: list[tuple[Path, Path]] = field(default_factory=list)  # (a file, its bytes before)
+    added: list[Path] = field(default_factory=list)
+    manifest: tuple[Path, str | None] | None = None
+    kept: Path | None = None
+
+    def save(self, dst: Path, rel: str) -> None:
+        copy = self.saved / rel
+        copy.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            os.link(dst, copy)  # (the same disk: nothing read; the new copy goes in under another inode)
+        except OSError:
+            shutil.copy2(dst, copy)
+        self.replaced.append((dst, copy))
+
+    def put_back(self) -> list[str]:
+        """The destination as it was, newest change first; what could not be put back, one line each."""
+        problems = []
+        for path in reversed(self.added):
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:
+                problems.append(f"{path} ({exc.strerror})")
+        for dst, copy in reversed(self.replaced):
+            try:
+                _restore(copy, dst)
+            except OSError as exc:
+                problems.append(f"{dst} ({exc.strerror})")
+        if self.manifest is not None:
+            path, text = self.manifest
+            if text is None:
+                path.unlink(missing_ok=True)
+            else:
+                path.write_text(text)
+        if not problems:
+            if self.kept is not None:  # (nothing was overwritten after all)
+                shutil.rmtree(self.kept, ignore_errors=True)
+                with contextlib.suppress(OSError):
+                    self.kept.parent.rmdir()
+            self.discard()
+        return problems
+
+    def discard(self) -> None:
+        shutil.rmtree(self.saved, ignore_errors=True)
+
+
+def _restore(copy: Path, dst: Path) -> None:
+    try:
+        os.replace(copy, dst)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        tmp = dst.with_name(f".{dst.name}.golive-tmp")
+        shutil.copy2(copy, tmp)
+        os.replace(tmp, dst)
+
+
+def _keep(dst: Path, kept: Path) -> None:
+    """Someone else's version of a destination file, before it is overwritten: 0600 from its first byte."""
+    kept.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with dst.open("rb") as fh, os.fdopen(os.open(kept, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
+        shutil.copyfileobj(fh, out, 1 << 20)
+
+
+def _shape_error(part: str, destination: Path, source_has: str) -> GoliveError:
+    there = destination / part
+    has = "a folder" if source_has == "file" else "a file"
+    return GoliveError(f"media path {part}: the old application's media folder has a {source_has} there now, {destination}"
+                       f" still {has} ({there}); golive deletes nothing",
+                       hint=f"move {there} out of the way (or delete it if no row refers to it), then run the sync again")
+
+
+def _there(dst: Path, rel: str, destination: Path) -> os.stat_result | None:
+    """The destination file's stat, None when there is none; a folder where a file goes (or the other way
+    round along its path) is a named error."""
+    try:
+        there = dst.stat()
+    except FileNotFoundError:
+        return None
+    except NotADirectoryError:
+        part = next((str(p) for p in reversed(PurePosixPath(rel).parents) if (destination / p).is_file()), rel)
+        raise _shape_error(part, destination, "folder") from None
+    if stat_mode.S_ISDIR(there.st_mode):
+        raise _shape_error(rel, destination, "file")
+    return there
+
+
+@dataclass
+class _File:
+    rel: str
+    src: Path
+    dst: Path
+    stat: os.stat_result  # the source's
+    digest: str  # the source's bytes
+    there: os.stat_result | None  # the destination's (None: it has none)
+
+
+def _verdict(f: _File, known: dict[str, object]) -> str:
+    """'unchanged', 'copy' (new, or golive's own copy of an older version) or 'theirs' (someone else's bytes)."""
+    there = f.there
+    if there is None:
+        return "copy"
+    if "sha256" in known and (there.st_size, there.st_mtime_ns) == (known.get("dst_size"), known.get("dst_mtime_ns")):
+        return "unchanged" if known["sha256"] == f.digest else "copy"  # golive's copy as last verified: not read
+    if not known and there.st_size != f.stat.st_size:
+        return "theirs"  # (never golive's, and other bytes: not read)
+    bytes_there = sha256(f.dst)
+    if bytes_there == f.digest:
+        return "unchanged"
+    return "copy" if bytes_there == known.get("sha256") else "theirs"
+
+
+def _check_links(tree: Tree, destination: Path, result: MediaResult) -> list[tuple[Path, str]]:
+    """The loops to make again in the destination (link, what it points at), none of them in the way of
+    something else there; the links above the media folder, named in the result's notes."""
+    todo = []
+    for rel, folder in tree.loops:
+        dst = destination / rel
+        want = os.path.relpath(destination / folder, dst.parent)
+        if dst.is_symlink() and os.readlink(dst) == want:
+            continue
+        if os.path.lexists(dst):
+            raise _shape_error(rel, destination, f"link to its folder {folder or '.'}")
+        todo.append((dst, want))
+    result.notes += [f"{rel} links to a folder the media folder is inside of: not followed, not copied"
+                     for rel in tree.above]
+    return todo
+
+
+def _conflicts(theirs: list[str], destination: Path) -> GoliveError:
+    shown = ", ".join(theirs[:5]) + (f", … ({len(theirs)} in all)" if len(theirs) > 5 else "")
+    return GoliveError(f"{len(theirs)} media file(s) in {destination} changed since golive copied them (or not copied"
+                       f" by golive) would be overwritten: {shown}; nothing was copied",
+                       hint="after the cutover the new site is the truth: do not sync into it again; before it,"
+                            " `golive sync --source-wins` overwrites them, keeping their versions in"
+                            " <state_dir>/overwritten/")
 
 
 def sync_media(source: Path, destination: Path, manifest_path: Path,
-               progress: Callable[[int, int], None] | None = None) -> MediaResult:
-    """Copy ``source`` into ``destination``; ``progress(files done, files in all)`` as it goes."""
+               progress: Callable[[int, int], None] | None = None, *, source_wins: bool = False,
+               kept: Path | None = None, undo: MediaUndo | None = None) -> MediaResult:
+    """Copy ``source`` into ``destination``; ``progress(files done, files in all)`` as it goes. Everything is
+    looked at before anything is written; what is replaced or added is recorded in ``undo``."""
     if not source.is_dir():
         raise GoliveError(f"media folder {source} does not exist", hint="check [[sync.media]] from")
-    manifest: dict[str, dict[str, object]] = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    result = MediaResult(str(source))
-    files = sorted(p for p in source.rglob("*") if p.is_file())
-    shown = time.monotonic()
-    for done, src in enumerate(files, start=1):
-        rel = src.relative_to(source).as_posix()
-        stat = src.stat()
-        known = manifest.get(rel) or {}
+    manifest, tree = _load(manifest_path), walk(source)
+    result = MediaResult(str(source), files=len(tree.files))
+    count = _counter(progress, len(tree.files))
+    links, todo, theirs = _check_links(tree, destination, result), [], []
+    for rel, src in tree.files:
+        stat, known = src.stat(), manifest.get(rel) or {}
         same_source = known.get("size") == stat.st_size and known.get("mtime_ns") == stat.st_mtime_ns
-        digest = str(known["sha256"]) if same_source else sha256(src)
         dst = destination / rel
-        try:
-            there = dst.stat()
-        except FileNotFoundError:
-            there = None
-        result.files += 1
-        if same_source and there is not None and (there.st_size, there.st_mtime_ns) == \
-                (known.get("dst_size"), known.get("dst_mtime_ns")) and there.st_size == stat.st_size:
-            result.unchanged += 1  # both sides as they were when last verified: nothing read
-        elif there is not None and there.st_size == stat.st_size and sha256(dst) == digest:
+        f = _File(rel, src, dst, stat, str(known["sha256"]) if same_source else sha256(src), _there(dst, rel, destination))
+        verdict = _verdict(f, known)
+        if verdict == "unchanged":
+            manifest[rel] = _entry(f)
             result.unchanged += 1
+            count()
         else:
-            digest, stat = _copy(src, dst, rel, destination)  # (the source as copied: it may have changed since)
-            result.copied += 1
-            result.bytes_copied += stat.st_size
-            there = dst.stat()
-        manifest[rel] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest,
-                         "dst_size": there.st_size, "dst_mtime_ns": there.st_mtime_ns}
-        if progress is not None and (done == len(files) or time.monotonic() - shown > 0.1):
-            progress(done, len(files))
-            shown = time.monotonic()
+            todo.append((f, verdict == "theirs"))
+            theirs += [rel] if verdict == "theirs" else []
+    if theirs and not source_wins:
+        raise _conflicts(theirs, destination)
+    if undo is not None:
+        undo.manifest = (manifest_path, manifest_path.read_text() if manifest_path.exists() else None)
+    _make_links(links, undo)
+    for f, other in todo:
+        _copy_one(f, other, destination, kept or manifest_path.parent / "overwritten" / "media", undo, result)
+        manifest[f.rel] = _entry(f)
+        count()
     manifest_path.parent.mkdir(parents=True, exist_ok=True)
     manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True))
     return result
+
+
+def _copy_one(f: _File, other: bool, destination: Path, kept: Path, undo: MediaUndo | None,
+              result: MediaResult) -> None:
+    """Copy one file into place (keeping someone else's version first); ``f`` then holds what was copied."""
+    if f.there is not None:
+        if other:
+            _keep(f.dst, kept / f.rel)
+            result.overwritten.append(f.rel)
+        if undo is not None:
+            undo.save(f.dst, f.rel)
+    elif undo is not None:
+        undo.added.append(f.dst)
+    f.digest, f.stat = _copy(f.src, f.dst, f.rel, destination)  # (the source as copied: it may have changed since)
+    f.there = f.dst.stat()
+    result.copied += 1
+    result.bytes_copied += f.stat.st_size
+
+
+def _make_links(links: list[tuple[Path, str]], undo: MediaUndo | None) -> None:
+    for dst, want in links:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(want, dst)
+        if undo is not None:
+            undo.added.append(dst)
+
+
+def _entry(f: _File) -> dict[str, object]:
+    """The manifest's entry: the source as copied, and the copy as verified."""
+    there = f.there or f.dst.stat()
+    return {"size": f.stat.st_size, "mtime_ns": f.stat.st_mtime_ns, "sha256": f.digest,
+            "dst_size": there.st_size, "dst_mtime_ns": there.st_mtime_ns}
+
+
+def _counter(progress: Callable[[int, int], None] | None, total: int) -> Callable[[], None]:
+    """One more file done: ``progress`` at most every 0.1 s, and at the last one."""
+    done, shown = 0, time.monotonic()
+
+    def count() -> None:
+        nonlocal done, shown
+        done += 1
+        if progress is not None and (done == total or time.monotonic() - shown > 0.1):
+            progress(done, total)
+            shown = time.monotonic()
+
+    return count

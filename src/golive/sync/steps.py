@@ -8,6 +8,7 @@ the sync is restored.
 from __future__ import annotations
 
 import contextlib
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from golive.config.models import GoliveConfig
     from golive.sync.engine import SyncEngine
     from golive.sync.mapping import TableMap
+    from golive.sync.media import MediaUndo
 
 __all__ = ["Sync", "engine_for"]
 
@@ -153,8 +155,15 @@ class Sync(Step):
                 shown(table, done, total, phase)
 
         engine, tables = engine_for(_config(ctx), {**ctx.options, "progress": progress, "tables": self.params["tables"]})
-        media = self._media(ctx)
-        results = engine.run(tables, full=bool(self.params.get("full")))
+        undo: list[MediaUndo] = []  # (the media copied first; put back if the database's part fails)
+        try:
+            media = self._media(ctx, undo)
+            results = engine.run(tables, full=bool(self.params.get("full")))
+        except BaseException as exc:
+            self._put_media_back(ctx, undo, exc)
+            raise
+        for u in undo:
+            u.discard()
         for r in results:
             ctx.log("apply", f"table {r.table} ({r.mode}): read {r.read}, inserted {r.inserted}, updated {r.updated},"
                     f" deleted {r.deleted}, unchanged {r.unchanged}, rejected {r.rejected}, verified")
@@ -170,13 +179,15 @@ class Sync(Step):
         return {**before, "results": [r.as_dict() for r in results], "media": [m.as_dict() for m in media],
                 "sync_transaction": engine.xact}
 
-    def _media(self, ctx: StepContext) -> list[Any]:
-        """Copy the media folders first: additive, and the rows about to arrive may point at the files."""
-        from golive.sync.media import sync_media
+    def _media(self, ctx: StepContext, undo: list[MediaUndo]) -> list[Any]:
+        """Copy the media folders first (the rows about to arrive point at the files), recording in ``undo``
+        what was replaced or added; someone else's files are kept first (--source-wins) or stop the sync."""
+        from golive.sync.conflicts import stamp
+        from golive.sync.media import MediaUndo, sync_media
 
         config = _config(ctx)
         done = []
-        shown = ctx.options.get("progress")
+        shown, kept = ctx.options.get("progress"), config.state_dir / "overwritten" / stamp()
         for i, pair in enumerate(config.sync.media if config.sync else []):
             label = f"media {pair.from_}"
 
@@ -184,12 +195,38 @@ class Sync(Step):
                 if shown is not None:
                     shown(label, done, total)
 
+            saved = config.state_dir / "media-undo" / str(i)
+            shutil.rmtree(saved, ignore_errors=True)  # (a crashed sync's: golive's older copies, nobody's edits)
+            folder = kept / ("media" if i == 0 else f"media-{i}")
+            undo.append(MediaUndo(saved, kept=folder))
             result = sync_media(config.resolve(pair.from_), config.resolve(pair.to),
-                                config.state_dir / f"media-manifest-{i}.json", progress)
+                                config.state_dir / f"media-manifest-{i}.json", progress,
+                                source_wins=bool(ctx.options.get("source_wins")), kept=folder, undo=undo[-1])
             ctx.log("apply", f"media {pair.from_} -> {pair.to}: {result.files} file(s), {result.copied} copied"
                     f" ({result.bytes_copied} bytes), {result.unchanged} unchanged, verified")
+            for note in result.notes:
+                ctx.notice(f"media {pair.from_}: {note}")
+            if result.overwritten:
+                ctx.notice(f"media {pair.to}: {len(result.overwritten)} file(s) changed there since golive copied them"
+                           f" were overwritten (--source-wins); their versions are kept in {folder}")
             done.append(result)
         return done
+
+    @staticmethod
+    def _put_media_back(ctx: StepContext, undo: list[MediaUndo], exc: BaseException) -> None:
+        """The sync failed after copying media: the media folders as they were, or a line saying what is not."""
+        for u in reversed(undo):
+            problems = u.put_back()
+            if not problems:
+                ctx.log("undo", f"media: {len(u.replaced)} replaced file(s) put back, {len(u.added)} added removed")
+                continue
+            message = (f"{first_line(exc)}; and {len(problems)} media file(s) the sync had copied could not be put"
+                       f" back (first: {problems[0]})")
+            if not isinstance(exc, Exception):
+                ctx.notice(message)
+                continue
+            raise GoliveError(message, hint=f"their versions before the sync are in {u.saved}: put them back by"
+                              " hand") from exc
 
     def undo_plan(self, ctx: StepContext, changes: list[Change], record: Record) -> list[Change]:
         backup = Path(record.get("backup", "?")).name
