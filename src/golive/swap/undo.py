@@ -1,0 +1,373 @@
+"""The undos of the swap steps (:mod:`golive.swap.steps` holds their plan and apply).
+
+A swap's undo puts service first: the previous colour running, the proxy back on it and confirmed through
+the public URL, and only then the other colour removed. A prepare's undo removes the colour it started (not
+while it is live); a finalize's makes the old colour again. An undo that fails once something needed doing by
+hand (the proxy back on the previous colour, then Docker gone) raises :class:`UndoFailed` with those lines as
+its ``manual``; any other failure leaves the runner to ask the step's ``manual_undo(record)``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from golive.core.change import Change
+from golive.core.step import Record, StepContext
+from golive.errors import GoliveError, UndoFailed
+from golive.swap.kept import spec_of
+from golive.swap.steps import Finalize, Swap, _containers, _url, live_color
+
+if TYPE_CHECKING:
+    from golive.swap.docker_gateway import DockerGateway
+    from golive.swap.proxy import ProxyGateway
+
+__all__ = ["SETTLE", "finalize_manual", "prepare_manual", "prepare_undo_plan", "swap_manual", "swap_undo_plan",
+           "undo_finalize", "undo_prepare", "undo_swap"]
+
+# s an undo waits after a graceful reload when nothing through the proxy tells the colours apart: Apache starts
+# the new generation's children from its once-a-second maintenance loop
+SETTLE = 2.0
+
+
+def _docker(ctx: StepContext) -> DockerGateway:
+    gateway: DockerGateway = ctx.gateways.get("docker")
+    return gateway
+
+
+def _proxy(ctx: StepContext) -> ProxyGateway:
+    gateway: ProxyGateway = ctx.gateways.get("proxy")
+    return gateway
+
+
+def _build(record: dict[str, Any]) -> str:
+    """The image a recorded container ran: its reference and the build (image id) it was."""
+    build = str(record.get("image_id") or "").removeprefix("sha256:")[:12]
+    return f"{record['image']} ({build})" if build else str(record["image"])
+
+
+def _spec_file(record: dict[str, Any]) -> str:
+    """Where a by-hand recreate finds what the container was created with (its variables' values too)."""
+    return f", with the variables and settings kept in <state_dir>/containers/{record['kept']}" if record.get("kept") else ""
+
+
+def _live_after(ctx: StepContext) -> str | None:
+    """The live colour once the undos planned ahead of this one in the same rollback are done (`rollback
+    --through`: the night's swap, newer than its prepare, is undone first), or None if none of them moves the
+    proxy: then it is the live colour now. A swap's undo puts back the upstream it recorded, its previous colour;
+    the oldest such undo is the last to run."""
+    from golive.core.runner import UNDONE_FIRST
+
+    colors = [p.record["live"] for p in ctx.options.get(UNDONE_FIRST, [])
+              if p.step.kind == Swap.kind and p.record and p.record.get("upstream_text") is not None]
+    return str(colors[-1]) if colors else None
+
+
+def _made_again(ctx: StepContext) -> set[str]:
+    """The containers a finalize's undo planned ahead of this one in the same rollback makes again (or starts)."""
+    from golive.core.runner import UNDONE_FIRST
+
+    return {p.record["container"]["name"] for p in ctx.options.get(UNDONE_FIRST, [])
+            if p.step.kind == Finalize.kind and p.record and p.record.get("container")}
+
+
+def _recreated(ctx: StepContext, record: dict[str, Any], problem: str | None) -> None:
+    if problem:
+        ctx.notice(f"container {record['name']} was created again, but {problem}; check `docker inspect`")
+
+
+# -- swap ----------------------------------------------------------------------------------------------------------
+def swap_undo_plan(ctx: StepContext, changes: list[Change], record: Record) -> list[Change]:
+    """The journal's changes reversed, but the upstream as the proxy's file has it now: someone may have
+    switched back by hand since the run."""
+    planned = _previous_back(ctx, record) + [c.inverse() for c in changes]
+    after = _live_after(ctx)  # (a newer swap undone first in the same rollback points the proxy there)
+    try:
+        now = _url(_containers(ctx).color(after).host_port) if after else _proxy(ctx).upstream()
+    except GoliveError:  # (no readable upstream: the undo says more)
+        return planned
+    return [Change(f"{c.what} (changed since the run)", now, c.after) if c.what == "proxy upstream" and c.before != now
+            else c for c in planned]
+
+
+def _previous_back(ctx: StepContext, record: Record) -> list[Change]:
+    """The previous colour's container, when the undo must start or create it again first (stopped or
+    removed since the run): the plan says so, and from which build."""
+    kept: dict[str, Any] | None = record.get("live_container")
+    if not kept or kept["name"] in _made_again(ctx):
+        return []
+    try:
+        now = _docker(ctx).container(kept["name"])
+    except GoliveError:  # (Docker not answering: the undo says more)
+        return []
+    if now is not None and now["running"]:
+        return []
+    after = f"running {_build(kept)}" + (", created again" if now is None else "")
+    return [Change(f"container {kept['name']} ({record['live']})", f"{now['status']} {now['image']}" if now else None,
+                   after)]
+
+
+def undo_swap(ctx: StepContext, record: Record) -> None:
+    """Service first: the previous colour running, the proxy back on it and confirmed, only then the other
+    colour removed. With the Docker daemon unreachable (stopped, restarting, hung: its containers usually
+    keep running), a previous colour that answers its health check on its host port is switched back to all
+    the same; then the undo fails on what needs Docker, saying what was done and what was not."""
+    from golive.swap.docker_gateway import DockerUnreachable
+
+    previous = _containers(ctx).color(record["live"])
+    down: DockerUnreachable | None = None
+    try:
+        _previous_up(ctx, record)
+    except DockerUnreachable as exc:
+        _answers_without_docker(ctx, record, exc)
+        down = exc
+    if record["upstream_text"] is not None:  # (Apache must serve the previous colour before the other goes)
+        _switch_back(ctx, record["upstream_text"], previous.host_port, record["live"])
+    if down is None:
+        try:
+            _restore_idle(ctx, record, drain=True)
+            return
+        except DockerUnreachable as exc:
+            down = exc
+    raise _docker_left(ctx, record, down)
+
+
+def _previous_up(ctx: StepContext, record: Record) -> None:
+    """The previous colour's container running again, if it was stopped or removed since the swap."""
+    c, docker = _containers(ctx), _docker(ctx)
+    previous = c.color(record["live"])
+    live_record = record.get("live_container")
+    current = docker.container(previous.name)
+    if current is None and live_record:
+        ctx.log("undo", f"container {previous.name}: gone; recreate from {_build(live_record)}")
+        _recreated(ctx, live_record, docker.recreate(live_record, spec_of(ctx.state_dir, live_record)))
+        _await_old(ctx, previous.host_port)
+    elif current is not None and not current["running"]:
+        ctx.log("undo", f"container {previous.name}: start again")
+        docker.start(previous.name)
+        _await_old(ctx, previous.host_port)
+
+
+def _answers_without_docker(ctx: StepContext, record: Record, down: GoliveError) -> None:
+    """Docker cannot say whether the previous colour runs: its health check on its host port must, or the
+    proxy stays where it is (pointing Apache at a colour that is gone takes the whole site down)."""
+    from golive.swap.proxy import probe
+
+    c = _containers(ctx)
+    previous = c.color(record["live"])
+    where = f"{c.health_path} on 127.0.0.1:{previous.host_port}"
+    status, said = probe(_url(previous.host_port) + c.health_path, host=_proxy(ctx).proxy.public_host)
+    if not 200 <= status < 300:
+        raise GoliveError(f"{down.message}, and {record['live']} ({previous.name}) answers {where} with"
+                          f" {status or f'nothing ({said})'}: the proxy was left on {record['idle']}; nothing was"
+                          " changed", hint="start dockerd, or fix [containers].docker_url; then `golive rollback`"
+                                           " again")
+    ctx.notice(f"{down.message}; {record['live']} ({previous.name}) answers {where}: the proxy goes back to it"
+               f" first, and {record['idle']} is removed once Docker answers")
+
+
+def _docker_left(ctx: StepContext, record: Record, down: GoliveError) -> UndoFailed:
+    """The proxy is back on the previous colour, confirmed; removing the other one needs Docker: the failure
+    says what is left to do by hand, instead of the swap's whole manual undo."""
+    idle = _containers(ctx).color(record["idle"])
+    was: dict[str, Any] | None = record.get("idle_container")
+    if was is None:
+        left = [f"`docker rm -f {idle.name}` once Docker answers: the {record['idle']} container this swap"
+                f" started ({record['live']} serves again)"]
+    else:  # (only golive knows which container is the one that was there before: by id)
+        left = [f"once Docker answers, `golive rollback` again: it removes {idle.name} if this swap started"
+                f" it, and makes the {record['idle']} container that was there before ({_build(was)}) again"
+                " if it is gone"]
+    return UndoFailed(f"{record['live']} serves again through the proxy, but {down.message}: {record['idle']}"
+                      f" ({idle.name}) was not removed", manual=left, hint="start dockerd, or fix [containers].docker_url")
+
+
+def _restore_idle(ctx: StepContext, record: Record, drain: bool) -> None:
+    """The idle colour as it was before: what the step started removed (a prepared container it only
+    reused stays), and a container it replaced made again."""
+    c, docker = _containers(ctx), _docker(ctx)
+    idle, was = c.color(record["idle"]), record.get("idle_container")
+    now_idle = docker.container(idle.name)
+    if now_idle is not None and now_idle["labels"].get("golive.color") == record["idle"] and \
+            not (was and was["id"] == now_idle["id"]):
+        if drain:
+            time.sleep(c.drain_time)  # the proxy's old workers may still be finishing requests to it
+        ctx.log("undo", f"container {idle.name}: remove")
+        docker.remove(idle.name)
+    if was and docker.container(idle.name) is None:
+        _recreated(ctx, was, docker.recreate(was, spec_of(ctx.state_dir, was)))
+
+
+def _switch_back(ctx: StepContext, text: str, host_port: int, color: str) -> None:
+    """Point the proxy back, and confirm through the public URL that it answers from the previous colour:
+    only then may the other colour go. A file that already says so proves nothing in reload mode (a
+    rollback killed between the write and the reload, an edit by hand): Apache may still run the config
+    that points at the other colour, so it is tested and reloaded all the same. A reload that fails (Apache
+    not signalled, often the very failure the swap is being undone for) — or, with the file already back,
+    a configtest that fails — does not fail the undo if the public URL answers from the previous colour
+    anyway: then the live side is right, and what is left is the new colour to remove."""
+    from golive.swap.proxy import ReloadFailed
+
+    c, proxy, command = _containers(ctx), _proxy(ctx), "reload"
+    try:
+        if proxy.read() != text:
+            ctx.log("undo", f"proxy upstream -> {_url(host_port)}")
+            proxy.switch(text)
+        elif not proxy.map_mode:  # (map mode: mod_rewrite reads the file itself, on its next request)
+            ctx.log("undo", f"proxy upstream is {_url(host_port)} already: configtest and graceful reload all the same")
+            try:
+                proxy.test()
+            except GoliveError as failed:
+                if not c.version_path:  # (only a version tells the colours apart through the proxy)
+                    raise
+                command = "test"
+                raise ReloadFailed(failed.message, hint=failed.hint) from None
+            proxy.reload()
+    except ReloadFailed as failed:
+        try:
+            _confirm_back(ctx, host_port, color)
+        except GoliveError:
+            raise failed from None
+        ctx.notice(f"{failed.message}; the public URL answers from {color} all the same, so the undo goes on —"
+                   f" fix [proxy].{command}_command before the next swap")
+        return
+    _confirm_back(ctx, host_port, color)
+
+
+def _confirm_back(ctx: StepContext, host_port: int, color: str) -> None:
+    """The public URL answers as the previous colour does on its own port: the same version (a 2xx answer to
+    version_path), else the same status to health_path — what the site did before the swap, failing or not
+    (swapping away from a failing colour is what a swap is for, and its undo puts that back)."""
+    from golive.swap.proxy import probe, probe_served
+
+    c, proxy = _containers(ctx), _proxy(ctx)
+    host = proxy.proxy.public_host
+    status, body = probe(_url(host_port) + c.version_path, host=host) if c.version_path else (0, "")
+    by_version = 200 <= status < 300  # (an error page is no version: the health answer must do)
+    path = c.version_path if by_version and c.version_path else c.health_path
+    if not by_version:
+        status, body = probe(_url(host_port) + path, host=host)
+        patience = time.monotonic() + 3  # (a colour slow for a moment is asked again)
+        while not status and time.monotonic() < patience:
+            time.sleep(0.2)
+            status, body = probe(_url(host_port) + path, host=host)
+        if not status:  # nothing to confirm: the proxy cannot serve what does not answer on its own port
+            raise GoliveError(f"{color} answers nothing on 127.0.0.1:{host_port} itself ({body}), so no answer"
+                              f" through the proxy can be {color}'s: the proxy points at it again, as before the"
+                              " swap, and the new colour was kept",
+                              hint=f"start {color}'s container (it answers on 127.0.0.1:{host_port})")
+    url, waited = proxy.proxy.public_url.rstrip("/") + path, f"{proxy.proxy.confirm_timeout:g}s"
+    if not by_version and not proxy.map_mode and proxy.served(path) is None:
+        # Nothing tells the colours apart through the proxy (no version, a vhost without golive's upstream
+        # header): give the graceful restart time to replace its children before the other colour goes
+        ctx.notice(f"nothing shows which colour answers through the proxy (no [containers].version_path, and the"
+                   f" vhost lacks golive's X-Golive-Upstream line: `golive init` prints it); waited {SETTLE:g}s"
+                   " for the reload instead")
+        time.sleep(SETTLE)
+    deadline = time.monotonic() + proxy.proxy.confirm_timeout
+    while True:  # (with the vhost's upstream header the answer also says which colour served it)
+        now, answer, served = probe_served(url, host=host)
+        if now == status and (not by_version or answer.strip() == body.strip()) and \
+                (served is None or served.rstrip("/") == _url(host_port)):
+            return
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.1)
+    if served is not None and served.rstrip("/") != _url(host_port):
+        raise proxy.not_switched(path, served, f"{color} on 127.0.0.1:{host_port}")
+    said = repr(answer.strip()) if 200 <= now < 300 and by_version else str(now or "nothing")
+    wanted = repr(body.strip()) if by_version else str(status or "nothing")
+    raise GoliveError(f"through the proxy, {path} answers {said}, not {wanted} from {color} on 127.0.0.1:{host_port},"
+                      f" after {waited} ([proxy].confirm_timeout)", hint="check the proxy's error log")
+
+
+def _await_old(ctx: StepContext, host_port: int) -> None:
+    """Before the proxy goes back to a colour that had to be started again, let it answer."""
+    from golive.swap.proxy import probe
+
+    c = _containers(ctx)
+    deadline = time.monotonic() + c.health_timeout
+    while time.monotonic() < deadline:
+        status, _ = probe(_url(host_port) + c.health_path, timeout=1, host=_proxy(ctx).proxy.public_host)
+        if 200 <= status < 300:
+            return
+        time.sleep(0.2)
+    raise GoliveError(f"the previous colour on 127.0.0.1:{host_port} did not answer {c.health_path} within"
+                      f" {c.health_timeout:g}s after being started again", hint="check it with `docker logs`")
+
+
+def swap_manual(record: Record) -> list[str]:
+    """In order: the previous colour answering, the proxy on it, and only then the other colour gone (the
+    other way round takes the site down). Map mode needs no reload, and one is harmless there."""
+    text = str(record.get("upstream_text") or "").strip()
+    url = text.split()[-1] if text else "its host port"
+    kept: dict[str, Any] | None = record.get("live_container")
+    gone = f" (if it is gone: create it again from {_build(kept)}{_spec_file(kept)})" if kept else ""
+    return [f"make sure the {record['live']} container{' ' + kept['name'] if kept else ''} runs and answers on"
+            f" {url}{gone}",
+            f"make the upstream file say {text!r}, run the proxy's configtest, then (switch = \"reload\" only)"
+            " its graceful reload",
+            f"check that [proxy].public_url answers from {record['live']}; only then remove the {record['idle']}"
+            " container golive started (docker rm -f)"]
+
+
+# -- prepare -------------------------------------------------------------------------------------------------------
+def prepare_undo_plan(ctx: StepContext, changes: list[Change], record: Record) -> list[Change]:
+    _not_live(ctx, record, _live_after(ctx))  # (refused in the plan: nothing is marked as failed)
+    return swap_undo_plan(ctx, changes, record)
+
+
+def undo_prepare(ctx: StepContext, record: Record) -> None:
+    from golive.swap.docker_gateway import DockerUnreachable
+
+    _not_live(ctx, record)
+    idle = _containers(ctx).color(record["idle"])
+    try:
+        _restore_idle(ctx, record, drain=False)
+    except DockerUnreachable as down:
+        message = f"{down.message}: {record['idle']} ({idle.name}), prepared and not live, was not removed"
+        hint = "start dockerd, or fix [containers].docker_url"
+        if record.get("idle_container") is not None:  # (the one there before comes back too: golive knows it)
+            raise GoliveError(message, hint=hint) from None
+        raise UndoFailed(message, manual=[f"`docker rm -f {idle.name}` once Docker answers: the {record['idle']}"
+                                          " container golive prepared (it is not live)"], hint=hint) from None
+
+
+def _not_live(ctx: StepContext, record: Record, live: str | None = None) -> None:
+    """The prepared colour is not live (``live``: as the undos planned before this one leave it)."""
+    if (live or live_color(_containers(ctx), _proxy(ctx))) == record["idle"]:
+        raise GoliveError(f"{record['idle']} is live now: a swap went to the prepared colour",
+                          hint="roll that swap back first (`golive rollback`), then this")
+
+
+def prepare_manual(record: Record) -> list[str]:
+    return [f"remove the {record['idle']} container golive prepared (docker rm -f), if it is not live"]
+
+
+# -- finalize ------------------------------------------------------------------------------------------------------
+def undo_finalize(ctx: StepContext, record: Record) -> None:
+    from golive.swap.docker_gateway import DockerUnreachable
+
+    saved: dict[str, Any] | None = record["container"]
+    if saved is None:
+        return
+    try:
+        _old_back(ctx, saved)
+    except DockerUnreachable as down:  # (the live colour serves on: nothing else to do without Docker)
+        raise GoliveError(f"{down.message}: {record['old']} ({saved['name']}) was not made again; the live colour"
+                          " was not touched", hint="start dockerd, or fix [containers].docker_url") from None
+
+
+def _old_back(ctx: StepContext, saved: dict[str, Any]) -> None:
+    now = _docker(ctx).container(saved["name"])
+    if now is None:
+        ctx.log("undo", f"container {saved['name']}: recreate from {_build(saved)}")
+        _recreated(ctx, saved, _docker(ctx).recreate(saved, spec_of(ctx.state_dir, saved)))
+    elif saved["running"] and not now["running"]:  # (an undo that created it, then failed to start it)
+        ctx.log("undo", f"container {saved['name']}: start again")
+        _docker(ctx).start(saved["name"])
+
+
+def finalize_manual(record: Record) -> list[str]:
+    saved = record.get("container")
+    return [f"docker run the old colour again: {saved['name']} from {_build(saved)}{_spec_file(saved)}"] if saved else []
