@@ -786,3 +786,20 @@ def test_an_incremental_sync_reads_a_date_time_key_as_the_target_does(tmp_path: 
     db.close()
     [result] = engine(source, url, mapping).run(mapping.tables)
     assert (result.mode, result.deleted, result.verified, result.note) == ("incremental", 1, True, "")
+
+
+def test_a_date_python_cannot_hold_is_a_reject_naming_key_and_column(tmp_path: Path, pg_cluster) -> None:
+    """`infinity` (or a year past 9999) in a PostgreSQL source stopped the read naming no table, key or column
+    ("timestamp too large"), and `--verify-only` was an internal error: it is now a reject with a reason."""
+    name = f"old_{uuid.uuid4().hex[:8]}"
+    source_url = pg_cluster.create_database(name)
+    pg_cluster.psql("CREATE TABLE person (id int PRIMARY KEY, name text, born timestamptz, age smallint, addr text);"
+                    "INSERT INTO person VALUES (1, 'a', now(), 1, NULL), (2, 'b', 'infinity', 2, NULL),"
+                    " (3, 'c', '2001-02-03 04:05:06+00', 3, NULL)", name)
+    _, url, mapping = make(tmp_path, pg_cluster, 0)
+    with pytest.raises(GoliveError, match=r"1 row\(s\) rejected \(max 0\); first: table person, key id=2, column born"):
+        SyncEngine(source_url, url, mapping).run(mapping.tables)
+    [result] = SyncEngine(source_url, url, mapping, max_rejects=1).run(mapping.tables)
+    assert (result.read, result.inserted, result.rejected, result.verified) == (3, 2, 1, True)
+    [checked] = SyncEngine(source_url, url, mapping).verify_only(mapping.tables, deep=True)
+    assert checked.verified is False and checked.mismatched_keys[0].startswith("id=2 (born: ")

@@ -498,9 +498,12 @@ class SyncEngine:
     def _stage_once(self, source: Source, target: Any, table: TableMap, types: dict[str, ColumnType], since: Any,
                     result: TableResult, total: int, ranges: list[tuple[Any, Any]] | None = None,
                     digest: bool = True) -> _Staged:
-        """Stage the table; if SQLite turns out to hold text that is not valid UTF-8, stage it again reading
-        such text as it is, so those rows are rejected with a reason (a savepoint undoes the first try)."""
+        """Stage the table; if SQLite turns out to hold text that is not valid UTF-8, or PostgreSQL a date Python
+        cannot hold (``infinity``), stage it again reading such values as their text, so those rows are
+        rejected with a reason (a savepoint undoes the first try)."""
         import sqlite3
+
+        import psycopg
 
         marks = len(self.rejects), len(self.problems)
         try:
@@ -509,9 +512,13 @@ class SyncEngine:
         except sqlite3.OperationalError as exc:
             if "decode" not in str(exc) or source.tolerant:
                 raise
+            source.tolerate_invalid_text()
+        except psycopg.DataError as exc:  # (no SQLSTATE: psycopg could not load a value the source sent)
+            if source.pg is None or source.lenient_dates or exc.sqlstate is not None:
+                raise
+            source.tolerate_unreadable_dates()
         del self.rejects[marks[0]:], self.problems[marks[1]:]
         result.read = result.rejected = 0
-        source.tolerate_invalid_text()
         return self._stage(source, target, table, types, since, result, total, ranges, digest)
 
     def _stage(self, source: Source, target: Any, table: TableMap, types: dict[str, ColumnType], since: Any,

@@ -45,10 +45,30 @@ def _text(raw: bytes) -> str:
     return raw.decode("utf-8", errors="surrogateescape")
 
 
+def _as_text_if_unreadable(inner: type) -> type:
+    """A psycopg text loader: ``inner``'s value, or the text itself when ``inner`` cannot load it."""
+    import psycopg
+    from psycopg.adapt import Loader
+
+    class AsTextIfUnreadable(Loader):
+        def __init__(self, oid: int, context: Any = None) -> None:
+            super().__init__(oid, context)
+            self._inner = inner(oid, context)
+
+        def load(self, data: Any) -> Any:
+            try:
+                return self._inner.load(data)
+            except psycopg.DataError:
+                return bytes(data).decode()
+
+    return AsTextIfUnreadable
+
+
 class Source:
     def __init__(self, url: str) -> None:
         self.url = url
         self.tolerant = False  # reading text that is not valid UTF-8 (see tolerate_invalid_text)
+        self.lenient_dates = False  # reading dates Python cannot hold as their text (see tolerate_unreadable_dates)
         self.sqlite: sqlite3.Connection | None = None
         self.pg: Any = None
         if url.startswith("sqlite:///"):
@@ -230,6 +250,19 @@ class Source:
         if self.sqlite is not None:
             self.tolerant = True
             self.sqlite.text_factory = _text
+
+    def tolerate_unreadable_dates(self) -> None:
+        """Read a PostgreSQL source's dates and date-times that Python cannot hold (``infinity``, years past
+        9999) as their text, so their rows are rejected naming key and column (or carried over by a custom
+        transform) instead of stopping the read — a Python call per value, so only once a table needed it."""
+        if self.pg is None or self.lenient_dates:
+            return
+        from psycopg.pq import Format
+
+        for name in ("date", "timestamp", "timestamptz"):
+            oid = self.pg.adapters.types[name].oid
+            self.pg.adapters.register_loader(oid, _as_text_if_unreadable(self.pg.adapters.get_loader(oid, Format.TEXT)))
+        self.lenient_dates = True
 
     def keys(self, table: TableMap) -> Iterator[tuple[Any, ...]]:
         cols = ", ".join(ident(k) for k in table.key)
