@@ -803,3 +803,25 @@ def test_a_date_python_cannot_hold_is_a_reject_naming_key_and_column(tmp_path: P
     assert (result.read, result.inserted, result.rejected, result.verified) == (3, 2, 1, True)
     [checked] = SyncEngine(source_url, url, mapping).verify_only(mapping.tables, deep=True)
     assert checked.verified is False and checked.mismatched_keys[0].startswith("id=2 (born: ")
+
+
+def test_a_postgresql_source_whose_changed_column_is_text_is_named_at_the_first_sync(tmp_path: Path,
+                                                                                   pg_cluster) -> None:
+    """A text `changed` column passed the first (full) sync, then every incremental one failed with "operator does
+    not exist: text >= timestamp", naming no table — at the final sync, perhaps. It is named before a row moves."""
+    name = f"old_{uuid.uuid4().hex[:8]}"
+    source_url = pg_cluster.create_database(name)
+    pg_cluster.psql("CREATE TABLE person (id int PRIMARY KEY, name text, born text, age smallint, addr text);"
+                    "INSERT INTO person VALUES (1, 'a', '2024-06-01T09:00:00', 1, NULL)", name)
+    _, url, mapping = make(tmp_path, pg_cluster, 0, MAPPING.replace('key = "id"', 'key = "id"\nchanged = "born"'))
+    with pytest.raises(ConfigError, match=r"mapping: source table person: its `changed` column born is of type text,"
+                                          " not a date-time or number"):
+        SyncEngine(source_url, url, mapping).run(mapping.tables)
+    cast = MAPPING.replace('source = "person"', 'query = "SELECT id, name, born::timestamptz AS born, age FROM person"')
+    (tmp_path / "cast").mkdir()
+    _, url, mapping = make(tmp_path / "cast", pg_cluster, 0, cast.replace('key = "id"', 'key = "id"\nchanged = "born"'))
+    [result] = SyncEngine(source_url, url, mapping).run(mapping.tables)  # the hint's way out
+    assert (result.inserted, result.verified) == (1, True)
+    pg_cluster.psql("UPDATE person SET name = 'changed', born = '2024-06-01T10:30:00'", name)
+    [again] = SyncEngine(source_url, url, mapping).run(mapping.tables)
+    assert (again.mode, again.updated, again.verified) == ("incremental", 1, True)

@@ -64,6 +64,15 @@ def _as_text_if_unreadable(inner: type) -> type:
     return AsTextIfUnreadable
 
 
+# a PostgreSQL source's `changed` column types golive compares with a watermark (date-times, dates, numbers)
+_STAMP_TYPES = {1114, 1184, 1082, 20, 21, 23, 1700, 700, 701}
+
+
+def _type_name(conn: Any, oid: int | None) -> str:
+    info = conn.adapters.types.get(oid) if oid is not None else None
+    return info.name if info is not None else f"oid {oid}"
+
+
 class Source:
     def __init__(self, url: str) -> None:
         self.url = url
@@ -126,6 +135,7 @@ class Source:
         from golive.errors import ConfigError
 
         what = f"source table {table.source}" if table.source else f"the query for {table.target}"
+        kinds: dict[str, int] = {}  # (a PostgreSQL source's column types)
         try:
             if self.sqlite is not None:
                 found = [d[0] for d in self.sqlite.execute(f"SELECT * FROM {self._origin(table)} LIMIT 0").description]
@@ -133,6 +143,7 @@ class Source:
                 with self.pg.transaction(), self.pg.cursor() as cur:  # (a savepoint: an error keeps the snapshot)
                     cur.execute(f"SELECT * FROM {self._origin(table)} LIMIT 0")
                     found = [d.name for d in cur.description or []]
+                    kinds = {d.name: d.type_code for d in cur.description or []}
         except Exception as exc:  # no such table, or a query that does not run
             if "locked" in str(exc):
                 raise
@@ -145,6 +156,14 @@ class Source:
             raise ConfigError(f"mapping: {what} has no column {', '.join(missing)} (it has: {', '.join(found)})",
                               hint=f"fix [[table]] {table.target} in mapping.toml: the old application's schema"
                                    " differs from the mapping")
+        if self.pg is not None and table.changed and kinds.get(table.changed) not in _STAMP_TYPES:
+            # (compared with the watermark by PostgreSQL: text against a date-time is an error, and text against
+            # text misorders `2024-06-01 10:00` and `2024-06-01T09:00` — which only the next sync would show)
+            raise ConfigError(f"mapping: {what}: its `changed` column {table.changed} is of type"
+                              f" {_type_name(self.pg, kinds.get(table.changed))}, not a date-time or number",
+                              hint=f"in [[table]] {table.target}: name a timestamp column as `changed`, or use a query"
+                                   f" that casts it (query = \"SELECT …, {table.changed}::timestamptz AS {table.changed}"
+                                   " …\"), or leave `changed` out (every row is then compared)")
 
     def count(self, table: TableMap) -> int:
         return int(self.scalar(f"SELECT count(*) AS n FROM {self._origin(table)}") or 0)
