@@ -3,7 +3,11 @@ restore is cancelled by its watchdog (pg_restore sets its own lock_timeout to 0)
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -11,7 +15,40 @@ import pytest
 
 from golive.errors import GoliveError
 from golive.sandbox.postgres import PostgresCluster
-from golive.sync.backup import dump, restore
+from golive.sync.backup import NoSpace, dump, restore
+from tests.sync import test_sync
+from tests.sync.test_sync import Dir
+
+dirfinal = test_sync.dirfinal  # (the fixture: a Django target, migrated, to sync into)
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> Iterator[Path]:
+    """An 8 MB file system (tmpfs: root only), unmounted after."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(folder)], check=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+def fill(folder: Path, spare: int = 512 * 1024) -> Path:
+    """Fill the file system ``folder`` is on but ``spare`` bytes (golive's journal writes there too); the file
+    that does it."""
+    filler = folder / "filler"
+    with filler.open("wb") as out:
+        try:
+            while True:
+                out.write(b"\0" * 65536)
+                out.flush()
+        except OSError:
+            pass
+    os.truncate(filler, max(0, filler.stat().st_size - spare))
+    return filler
 
 
 def test_a_restore_held_up_by_a_lock_is_cancelled_naming_the_holder(tmp_path: Path, pg_cluster: PostgresCluster) -> None:
@@ -100,3 +137,51 @@ def test_an_owner_that_may_not_set_the_mark_holds_nothing_and_leaves_the_databas
             assert writes_are_held(conn) and conn.execute("SHOW default_transaction_read_only").fetchone()[0] == "on"
     with psycopg.connect(pg_cluster.url(name, user=role)) as conn:
         assert not writes_are_held(conn) and conn.execute("SHOW default_transaction_read_only").fetchone()[0] == "off"
+
+
+def test_a_dump_into_a_full_directory_names_it(tiny: Path, pg_cluster: PostgresCluster) -> None:
+    url = pg_cluster.create_database(f"full_{uuid.uuid4().hex[:8]}")
+    with psycopg.connect(url, autocommit=True) as conn:  # (random text: the dump does not compress it to fit)
+        conn.execute("CREATE TABLE note AS SELECT g AS id, md5(g::text) || md5((g * 7)::text) AS body"
+                     " FROM generate_series(1, 60000) g")
+    fill(tiny)
+    with pytest.raises(NoSpace) as full:
+        dump(url, tiny / "backups")
+    assert str(full.value).startswith(f"pg_dump of the target failed: {tiny / 'backups'} is full (pg_dump: error: could"
+                                      " not write to output file: No space left on device) — free space in"
+                                      f" {tiny / 'backups'} (")
+    assert str(full.value).endswith(" KiB free now) or set [project].state_dir elsewhere, then run the command again")
+    assert list((tiny / "backups").iterdir()) == []  # (no half-written dump left for a restore to pick up)
+
+
+def test_a_data_rollback_that_cannot_keep_for_want_of_space_says_free_it_and_run_golive_again(
+        dirfinal: Dir, cli, tiny: Path) -> None:
+    """Its by-hand lines once said to restore the backup by hand: the rows users wrote since the sync, never
+    kept, were then thrown away. Nothing was restored: the way on is golive's own restore, once there is room."""
+    config = dirfinal.project / "golive.toml"
+    config.write_text(config.read_text().replace('name = "sync-test"', f'name = "sync-test"\nstate_dir = "{tiny}/state"'))
+    assert cli("sync", "--yes").exit_code == 0
+    with psycopg.connect(dirfinal.target_url, autocommit=True) as app:
+        app.execute("UPDATE auth_user SET email = 'moved@example.org' WHERE id = 3")
+        app.execute("INSERT INTO auth_group (name) SELECT md5(g::text) || md5((g * 7)::text)"
+                    " FROM generate_series(1, 40000) g")  # (more than the room left: the dump of the target stops)
+    filler = fill(tiny)
+    failed = cli("rollback", "--restore-data", "--yes")
+    assert failed.exit_code == 4
+    reconcile = tiny / "state" / "reconcile"
+    assert f"pg_dump of the target failed: {reconcile} is full (pg_dump: error: could not write to output file: No space" \
+           " left on device)" in failed.stderr
+    manual = [line for line in failed.stderr.splitlines() if line.startswith("  by hand: ")]
+    assert manual == [f"  by hand: free space in {reconcile} (or set [project].state_dir elsewhere), then run `golive"
+                      " rollback --restore-data --yes` again (nothing was restored: it keeps what users wrote since the"
+                      " sync, then restores)",
+                      "  by hand: or keep the new database's data instead: `golive rollback --yes` (it lists what users"
+                      f" wrote since the sync in {reconcile}/)"]
+    assert dirfinal.count("auth_user") == 30  # (nothing restored)
+    filler.unlink()
+    again = cli("rollback", "--restore-data", "--yes")  # what the lines say
+    assert again.exit_code == 0, again.stderr
+    line = next(line for line in again.lines if line.startswith("    ! kept before the restore"))
+    kept = Path(line.split(" kept in ")[1])
+    assert json.loads((kept / "public.auth_user.ndjson").read_text())["email"] == "moved@example.org"
+    assert dirfinal.count("auth_user") == 0

@@ -15,6 +15,10 @@ from golive.errors import GoliveError
 from golive.sandbox.postgres import PostgresCluster
 from golive.sync.backup import dump
 from golive.sync.reconcile import count_written, keep
+from tests.sync import test_sync
+from tests.sync.test_sync import Dir
+
+dirfinal = test_sync.dirfinal  # (the fixture: a Django target, migrated, to sync into)
 
 
 def test_rows_are_told_apart_by_the_snapshot_of_the_backups_dump(tmp_path: Path, pg_cluster: PostgresCluster) -> None:
@@ -84,3 +88,40 @@ def test_only_the_newest_dumps_are_kept_and_every_row_file(tmp_path: Path, pg_cl
     assert [(f / "before-restore.dump").exists() for f in folders if f is not None] == [False, True, True]
     assert all((f / "public.note.ndjson").exists() for f in folders if f is not None)  # (the rows: always)
     assert blind is not None and (blind / "before-restore.dump").exists()  # (its dump is all there is: kept)
+
+
+def test_rows_users_wrote_between_two_syncs_are_kept_by_the_second_data_rollback(dirfinal: Dir, cli) -> None:
+    """Sync, users write, sync, users write, then the data rolled back to before the first sync: the first
+    restore writes every row again, the rows users wrote between the syncs with them; the second restore throws
+    those away too, so it keeps them first, and its plan counts what it will keep."""
+    assert cli("sync", "--yes").exit_code == 0
+    with psycopg.connect(dirfinal.target_url, autocommit=True) as app:
+        app.execute("UPDATE auth_user SET email = 'between@example.org' WHERE id = 3")
+        app.execute("INSERT INTO auth_group (name) VALUES ('between')")  # (a table golive does not sync)
+    dirfinal.source_sql("UPDATE score SET points = points + 1 WHERE id = 1")
+    assert cli("sync", "--yes").exit_code == 0
+    with psycopg.connect(dirfinal.target_url, autocommit=True) as app:
+        app.execute("INSERT INTO auth_group (name) VALUES ('after')")
+    runs = [r["id"] for r in json.loads(cli("history", "--json").stdout)["runs"]]
+    planned = cli("rollback", "--through", runs[-1], "--restore-data", "--dry-run").lines
+    plans = [line for line in planned if line.startswith("      target database: ")]
+    assert plans[0].startswith("      target database: as it is now; 1 row(s) written since the sync"
+                               " (public.auth_group 1), kept first -> "), planned
+    assert plans[1].startswith("      target database: as it is now; 2 row(s) written since the sync and brought"
+                               " back by the newer sync's restore before it (public.auth_group 1, public.auth_user 1),"
+                               " kept first -> "), planned
+    first = cli("rollback", "--restore-data", "--yes")
+    assert first.exit_code == 0, first.stderr
+    assert cli("rollback", "--restore-data", "--dry-run").lines[-1].startswith(
+        "      target database: as it is now; 2 row(s) written since the sync (public.auth_group 1, public.auth_user 1),"
+        " kept first -> ")  # (the plan, once the first restore ran, and the run agree)
+    second = cli("rollback", "--restore-data", "--yes")
+    assert second.exit_code == 0, second.stderr
+    line = next(line for line in second.lines if line.startswith("    ! kept before the restore"))
+    assert line.startswith("    ! kept before the restore: 2 row(s) written since the backup (public.auth_group 1,"
+                           " public.auth_user 1)"), line
+    kept = Path(line.split(" kept in ")[1])
+    assert [json.loads(r)["name"] for r in (kept / "public.auth_group.ndjson").read_text().splitlines()] == ["between"]
+    assert [json.loads(r)["email"] for r in (kept / "public.auth_user.ndjson").read_text().splitlines()] == \
+        ["between@example.org"]
+    assert dirfinal.count("auth_user") == 0 and dirfinal.count("auth_group") == 0  # (as before the first sync)

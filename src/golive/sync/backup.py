@@ -9,6 +9,7 @@ line (where `ps` would show it): it goes in PGPASSWORD.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import subprocess
@@ -23,8 +24,8 @@ from typing import Any
 from golive.errors import GoliveError, first_line
 from golive.secrets import REDACTOR
 
-__all__ = ["FROZEN_MARK", "Backup", "dump", "dump_in", "held_error", "ms_setting", "prune", "read_only", "read_only_error",
-           "release_writes", "restore", "writes_are_held", "writes_held"]
+__all__ = ["FROZEN_MARK", "Backup", "NoSpace", "dump", "dump_in", "held_error", "ms_setting", "no_space", "prune", "read_only",
+           "read_only_error", "release_writes", "restore", "writes_are_held", "writes_held"]
 
 
 def _tool(name: str) -> str:
@@ -48,13 +49,36 @@ def _split(url: str) -> tuple[str, dict[str, str]]:
     return make_conninfo(**{k: str(v) for k, v in params.items() if v is not None}), env
 
 
-def _run(command: list[str], env: dict[str, str], what: str) -> None:
+class NoSpace(GoliveError):
+    """A file golive writes on this machine (a dump, a restore's script, a reconcile file) did not fit in
+    ``directory``: nothing was changed in the target by it."""
+
+    def __init__(self, what: str, directory: Path, said: str, then: str = "run the command again") -> None:
+        self.directory = directory
+        try:
+            free = f"{shutil.disk_usage(directory if directory.exists() else directory.parent).free // 1024} KiB free now"
+        except OSError:
+            free = "free space unknown"
+        super().__init__(f"{what} failed: {directory} is full ({said})",
+                         hint=f"free space in {directory} ({free}) or set [project].state_dir elsewhere, then {then}")
+
+
+def no_space(exc: OSError) -> bool:
+    """Whether a write failed for want of room (a full disk, or the user's quota)."""
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def _run(command: list[str], env: dict[str, str], what: str, into: Path | None = None) -> None:
+    """Run a PostgreSQL client; ``into``: the directory of the file it writes on this machine (a full one is
+    named: NoSpace)."""
     # umask 077: what pg_dump and pg_restore write (every password hash of the site) is the owner's alone,
     # also while it is written
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=3600, umask=0o077)
     if done.returncode != 0:
         lines = done.stderr.strip().splitlines()
         said = _said(lines)
+        if into is not None and "No space left on device" in said and "ERROR:" not in said:  # (not the server's disk)
+            raise NoSpace(what, into, REDACTOR(said))
         if "lock timeout" in said or ("statement timeout" in said and any("LOCK TABLE " in line for line in lines)):
             locked = next((line.split("LOCK TABLE ")[1].split(" IN ")[0] for line in lines if "LOCK TABLE " in line), "a table")
             raise GoliveError(f"{what} waited for a lock another session holds on {locked} (a migration running?)"
@@ -100,14 +124,15 @@ def snapshot(url: str, lock_timeout: float = 30.0) -> Iterator[tuple[Any, str, s
             conn.rollback()
 
 
-def dump_in(url: str, exported: str, path: Path, lock_timeout: float = 30.0) -> None:
+def dump_in(url: str, exported: str, path: Path, lock_timeout: float = 30.0, full: Path | None = None) -> None:
     """pg_dump -Fc the database as the exported snapshot ``exported`` (held open by the caller) sees it;
-    a table another session holds locked (a migration running) is waited for ``lock_timeout`` seconds."""
+    a table another session holds locked (a migration running) is waited for ``lock_timeout`` seconds.
+    ``full``: the directory a full disk is named by (``path``'s own, unless it goes with a failure)."""
     conninfo, env = _split(url)
     partial = path.with_name(path.name + ".partial")  # (a failed dump leaves no file a restore could pick up)
     try:
         _run([_tool("pg_dump"), "-Fc", f"--snapshot={exported}", f"--lock-wait-timeout={ms_setting(lock_timeout)}",
-              "-f", str(partial), "-d", conninfo], env, "pg_dump of the target")
+              "-f", str(partial), "-d", conninfo], env, "pg_dump of the target", into=full or path.parent)
         partial.rename(path)
     finally:
         partial.unlink(missing_ok=True)
@@ -115,7 +140,12 @@ def dump_in(url: str, exported: str, path: Path, lock_timeout: float = 30.0) -> 
 
 def dump(url: str, directory: Path, lock_timeout: float = 30.0) -> Backup:
     """pg_dump -Fc the target into ``directory`` (old dumps go by ``prune``, once the run is journaled)."""
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        if no_space(exc):
+            raise NoSpace("pg_dump of the target", directory, first_line(exc)) from None
+        raise
     path = directory / f"target-{datetime.now(UTC):%Y%m%d-%H%M%S-%f}.dump"
     with snapshot(url, lock_timeout) as (_, exported, text):
         dump_in(url, exported, path, lock_timeout)
@@ -219,8 +249,9 @@ def release_writes(conn: Any) -> bool:
 
 
 def restore(url: str, path: Path, lock_timeout: float = 30.0) -> None:
-    """Put the target back as the dump has it, in one transaction: golive's own sync state (schema
-    ``golive``) dropped, then pg_restore's script (``--clean``) run by psql. (The state goes because
+    """Put the target back as the dump has it, in one transaction: who wrote each row noted first
+    (:mod:`golive.sync.reconcile`), golive's own sync state (schema ``golive``) dropped, then pg_restore's
+    script (``--clean``) run by psql, the notes filed again. (The state goes because
     objects made after the dump are not touched by --clean, and a watermark newer than the data would make
     the next incremental sync skip rows; a dump that has it brings it back. Dropped in the same transaction,
     a failed restore leaves state and data together as they were.)
@@ -231,6 +262,7 @@ def restore(url: str, path: Path, lock_timeout: float = 30.0) -> None:
     if not path.exists():
         raise GoliveError(f"backup {path} is gone", hint="restore the target by hand from another backup")
     from golive.sync.conflicts import RESTORE_MARK  # (the restored rows are golive's own writes)
+    from golive.sync.reconcile import CARRY, CARRY_NOTED  # (but for those a user wrote: noted first)
 
     conninfo, env = _split(url)
     env["PGAPPNAME"] = name = f"golive-restore-{os.getpid()}"  # (the watchdog finds its session by this)
@@ -240,10 +272,10 @@ def restore(url: str, path: Path, lock_timeout: float = 30.0) -> None:
     with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".restore-", suffix=".sql") as script, \
             tempfile.TemporaryFile("w+") as errors:
         _run([_tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "-f", script.name, str(path)], env,
-             f"reading the backup {path}")
+             f"reading the backup {path}", into=path.parent)
         proc = subprocess.Popen([_tool("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction",
-                                 "-c", "DROP SCHEMA IF EXISTS golive CASCADE", "-f", script.name,
-                                 "-c", RESTORE_MARK, "-d", conninfo],
+                                 "-c", CARRY, "-c", "DROP SCHEMA IF EXISTS golive CASCADE", "-f", script.name,
+                                 "-c", CARRY_NOTED, "-c", RESTORE_MARK, "-d", conninfo],
                                 env=env, stdout=subprocess.DEVNULL, stderr=errors, text=True)
         try:
             blockers = _watch(url, proc, name, lock_timeout)

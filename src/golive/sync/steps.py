@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from golive.core.change import Change
 from golive.core.step import Record, Step, StepContext
-from golive.errors import ConfigError, GoliveError, first_line
+from golive.errors import ConfigError, GoliveError, UndoFailed, first_line
 
 if TYPE_CHECKING:
     from golive.config.models import GoliveConfig
@@ -250,20 +250,33 @@ class Sync(Step):
         if "results" not in record or record.get("backup_snapshot") is None:
             return "", False  # (no sync committed, or a backup that cannot tell rows apart)
         target = _config(ctx).require("target")
+        after = Sync._restored_first(ctx)
         try:
             counts = count_written(resolve_url(target.url), record["backup_snapshot"], record.get("sync_transaction"),
-                                   target.lock_timeout)
+                                   target.lock_timeout, after=after)
         except Exception as exc:  # (a plan that cannot count says so; the rollback is not held up by it)
             return f"rows written since the sync not counted ({first_line(exc)})", False
+        since = "since the sync" + (" and brought back by the newer sync's restore before it" if after else "")
         if not counts:
-            return "no row written since the sync", False
-        return (f"{sum(counts.values())} row(s) written since the sync"
+            return f"no row written {since}", False
+        return (f"{sum(counts.values())} row(s) written {since}"
                 f" ({', '.join(f'{t} {n}' for t, n in sorted(counts.items()))})"), True
+
+    @staticmethod
+    def _restored_first(ctx: StepContext) -> str | None:
+        """The snapshot of the backup the same data rollback restores just before this one (a newer sync's), if
+        any: the target this undo finds is that backup's, so what it keeps is counted from what that brings back."""
+        from golive.core.runner import UNDONE_FIRST
+
+        if not ctx.options.get("restore_data"):
+            return None
+        newer = [p.record for p in ctx.options.get(UNDONE_FIRST, []) if p.step.kind == Sync.kind and p.record]
+        return str(newer[-1]["backup_snapshot"]) if newer and newer[-1].get("backup_snapshot") else None
 
     def undo(self, ctx: StepContext, record: Record) -> None:
         from golive.db import resolve_url
         from golive.sync.backup import restore, writes_held
-        from golive.sync.reconcile import keep
+        from golive.sync.reconcile import Kept, keep
 
         if not ctx.options.get("restore_data"):
             ctx.log("undo", "the new database is left as it is (`golive rollback --restore-data` restores the"
@@ -275,24 +288,49 @@ class Sync(Step):
         config = _config(ctx)
         url, backup = resolve_url(config.require("target").url), Path(record["backup"])
         if not backup.exists():
-            raise GoliveError(f"backup {backup} is gone", hint="restore the target by hand from another backup")
+            raise UndoFailed(f"backup {backup} is gone; nothing was restored", manual=[
+                f"put the backup back at {backup}, then run `golive rollback --restore-data --yes` again; or keep the"
+                " new database's data: `golive rollback --yes` (it lists what users wrote since the sync in"
+                f" {config.state_dir / 'reconcile'}/)"])
         wait = config.require("target").lock_timeout
+        kept: Kept | None = None
         # nothing users wrote is lost: writes are held off (new sessions read-only, open ones ended), what the
         # restore replaces is kept (a failure here stops it), then the backup restored, then writes allowed again
-        with writes_held(url) as refused:
-            if refused:
-                ctx.notice(f"writes to the target could not be held off for the restore ({refused}): what the new"
-                           " application writes between the keeping and the restore is lost — stop it first")
-            else:
-                ctx.log("undo", "writes to the target held off: new sessions read-only, open ones ended")
-            kept = keep(url, record.get("backup_snapshot"), record.get("sync_transaction"), _key_columns(config),
-                        config.state_dir / "reconcile", wait, dumps_kept=config.require("target").backup_keep)
-            ctx.notice(f"kept before the restore: {kept.describe()}")
-            ctx.log("undo", f"restore the target from {backup}")
-            ctx.checkpoint("restore")
-            restore(url, backup, wait)
+        try:
+            with writes_held(url) as refused:
+                if refused:
+                    ctx.notice(f"writes to the target could not be held off for the restore ({refused}): what the new"
+                               " application writes between the keeping and the restore is lost — stop it first")
+                else:
+                    ctx.log("undo", "writes to the target held off: new sessions read-only, open ones ended")
+                kept = keep(url, record.get("backup_snapshot"), record.get("sync_transaction"), _key_columns(config),
+                            config.state_dir / "reconcile", wait, dumps_kept=config.require("target").backup_keep)
+                ctx.notice(f"kept before the restore: {kept.describe()}")
+                ctx.log("undo", f"restore the target from {backup}")
+                ctx.checkpoint("restore")
+                restore(url, backup, wait)
+        except Exception as exc:  # (the restore is one transaction: whatever failed, nothing was restored)
+            raise UndoFailed(exc.message if isinstance(exc, GoliveError) else first_line(exc),
+                             hint=exc.hint if isinstance(exc, GoliveError) else None,
+                             manual=self._again(config.state_dir, record, exc, kept)) from exc
         if not refused:
             ctx.log("undo", "writes to the target allowed again")
+
+    def _again(self, state_dir: Path, record: Record, exc: Exception, kept: Any) -> list[str]:
+        """What to do after a data rollback that failed before anything was restored: golive's restore again,
+        which keeps what users wrote first — never a restore by hand that would throw it away unkept."""
+        from golive.sync.backup import NoSpace
+
+        fix = (f"free space in {exc.directory} (or set [project].state_dir elsewhere)" if isinstance(exc, NoSpace)
+               else "fix what the error names")
+        again = [f"{fix}, then run `golive rollback --restore-data --yes` again (nothing was restored: it keeps what"
+                 " users wrote since the sync, then restores"
+                 + (f"; what they wrote up to this attempt is kept in {kept.directory})" if kept and kept.directory
+                    else ")")]
+        if kept is None:  # (not even kept: no restore by hand, which would throw the rows away)
+            return [*again, "or keep the new database's data instead: `golive rollback --yes` (it lists what users"
+                            f" wrote since the sync in {state_dir / 'reconcile'}/)"]
+        return again + self.manual_undo(record)[1:]
 
     @staticmethod
     def _release(ctx: StepContext) -> None:
@@ -333,8 +371,14 @@ class Sync(Step):
                        f" database is left as it is): {kept.describe()}")
 
     def manual_undo(self, record: Record) -> list[str]:
-        # what golive runs: the data and golive's sync state restored together, in one transaction
-        return [f"pg_restore --clean --if-exists --no-owner -f restore.sql {record['backup']}  (then, only if it"
+        # what golive runs, the rows users wrote listed first (a restore by hand does not keep them); its own
+        # restore, again, is the way: a restore by hand only when golive cannot do it
+        return ["fix what the error names, then run the same `golive rollback` again (with --restore-data it keeps"
+                " what users wrote since the sync first, then restores)",
+                "only if golive cannot restore it: stop the new application, then `golive rollback --yes` (it leaves"
+                " the data and lists what users wrote since the sync in <state_dir>/reconcile/; go on only if it"
+                " printed no `could not list` line), then:",
+                f"pg_restore --clean --if-exists --no-owner -f restore.sql {record['backup']}  (then, only if it"
                 " succeeded:)",
                 "psql -X -v ON_ERROR_STOP=1 --single-transaction -c 'DROP SCHEMA IF EXISTS golive CASCADE'"
                 " -f restore.sql -d <target>  (rows restored by hand are not golive's: if the next sync names"
