@@ -185,3 +185,23 @@ def test_a_data_rollback_that_cannot_keep_for_want_of_space_says_free_it_and_run
     kept = Path(line.split(" kept in ")[1])
     assert json.loads((kept / "public.auth_user.ndjson").read_text())["email"] == "moved@example.org"
     assert dirfinal.count("auth_user") == 0
+
+
+def test_a_restore_that_fails_after_the_keeping_says_run_golive_again_before_any_restore_by_hand(
+        dirfinal: Dir, cli) -> None:
+    """Writes are allowed again once it fails: a restore by hand later throws away what users write meanwhile,
+    unkept. golive's restore again keeps it; by hand only once `golive rollback --yes` has listed it."""
+    assert cli("sync", "--yes").exit_code == 0
+    with psycopg.connect(dirfinal.target_url, autocommit=True) as app:  # (the restore cannot drop auth_user's key)
+        app.execute("CREATE TABLE directory_badge (id serial PRIMARY KEY, user_id int REFERENCES auth_user (id))")
+    failed = cli("rollback", "--yes", "--restore-data")
+    assert failed.exit_code == 4
+    kept = next(line.split(" kept in ")[1] for line in failed.lines if line.startswith("    ! kept before the restore"))
+    manual = [line.removeprefix("  by hand: ") for line in failed.stderr.splitlines() if line.startswith("  by hand: ")]
+    assert manual[:2] == [
+        "fix what the error names, then run `golive rollback --restore-data --yes` again (nothing was restored: it"
+        f" keeps what users wrote since the sync, then restores; what they wrote up to this attempt is kept in {kept})",
+        "only if golive cannot restore it: stop the new application, then `golive rollback --yes` (it leaves the data"
+        " and lists what users wrote since the sync in <state_dir>/reconcile/; go on only if it printed no `could not"
+        " list` line), then:"]
+    assert manual[2].startswith("pg_restore --clean --if-exists --no-owner -f restore.sql ")
