@@ -649,6 +649,11 @@ def test_a_value_equal_to_the_old_one_but_shown_differently_is_synced_and_verifi
                             ).fetchall() == [(2, "1.5", "0"), (3, "1.50", "0"), (4, "1.5", "-0")]
     [checked] = SyncEngine(source_url, url, mapping).verify_only(mapping.tables, deep=True)
     assert checked.verified
+    with psycopg.connect(url) as conn:  # by hand, in the target: equal by `=`, not the value synced
+        conn.execute("UPDATE price SET amount = 1.50 WHERE id = 2; UPDATE price SET ratio = '-0' WHERE id = 5")
+    for deep in (False, True):  # the quick check (range sums against the record) and row by row agree
+        [checked] = SyncEngine(source_url, url, mapping).verify_only(mapping.tables, deep=deep)
+        assert (checked.verified, checked.mismatched_keys) == (False, ["2", "5"]), deep
 
 
 def test_databases_set_to_another_date_style_are_read_and_written(tmp_path: Path, pg_cluster) -> None:
@@ -729,7 +734,7 @@ def test_keys_holding_dates_or_long_numbers_find_deletions_and_spare_the_new_app
     assert (again.deleted, again.verified) == (1, True)
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT sensor, value FROM reading ORDER BY value").fetchall() == [(1, 1), (2, 3)]
-        conn.execute(f"DELETE FROM reading WHERE sensor = 2")  # by hand: verification names it
+        conn.execute("DELETE FROM reading WHERE sensor = 2")  # by hand: verification names it
     [checked] = SyncEngine(source_url, url, mapping).verify_only(mapping.tables)
     assert checked.verified is False and len(checked.mismatched_keys) == 1
     with psycopg.connect(url) as conn:

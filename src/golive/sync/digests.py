@@ -241,7 +241,7 @@ def _own_code() -> tuple[tuple[str, str], ...]:
     """The sha256 of golive's modules that shape a mapped row (read once a process, not per table)."""
     here = Path(__file__).parent
     return tuple((name, hashlib.sha256((here / name).read_bytes()).hexdigest())
-                 for name in ("transforms.py", "pgtypes.py", "passwords.py", "rows.py", "digests.py"))
+                 for name in ("transforms.py", "pgtypes.py", "passwords.py", "rows.py", "digests.py", "verify.py"))
 
 
 def _module_digest(module: str) -> str:

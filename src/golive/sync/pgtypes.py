@@ -25,7 +25,7 @@ from typing import Any
 from golive.sync.source import ident
 from golive.sync.transforms import Reject, bool_value, parse_datetime
 
-__all__ = ["ColumnType", "column_types", "fit_column", "not_none", "rows_differ"]
+__all__ = ["ColumnType", "column_types", "compared", "fit_column", "not_none", "rows_differ"]
 
 _INT_RANGE = {"int2": (-(2**15), 2**15 - 1), "int4": (-(2**31), 2**31 - 1), "int8": (-(2**63), 2**63 - 1)}
 _TEXT = ("text", "varchar", "bpchar")
@@ -68,11 +68,13 @@ def rows_differ(left: str, right: str, columns: Sequence[str], typnames: dict[st
     rows to write), the check for others' changes and verification share. A column of another type goes by its
     text: ``numeric`` 1.5 = 1.50 and ``float8`` -0 = 0 though they show (and sync) differently, and ``json`` has
     no equality at all."""
-    def value(alias: str, column: str) -> str:
-        return f"{alias}.{ident(column)}" + ("" if typnames.get(column) in _SAME_AS_TEXT else "::text")
+    return (f"ROW({', '.join(compared(left, c, typnames) for c in columns)}) IS DISTINCT FROM"
+            f" ROW({', '.join(compared(right, c, typnames) for c in columns)})")
 
-    return (f"ROW({', '.join(value(left, c) for c in columns)}) IS DISTINCT FROM"
-            f" ROW({', '.join(value(right, c) for c in columns)})")
+
+def compared(alias: str, column: str, typnames: dict[str, str]) -> str:
+    """SQL: the column's value as rows are compared and hashed (:func:`rows_differ`, verification's sums)."""
+    return f"{alias}.{ident(column)}" + ("" if typnames.get(column) in _SAME_AS_TEXT else "::text")
 
 
 # -- per-value coercions: what PostgreSQL's text input would have made of the value ----------------------

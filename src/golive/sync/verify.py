@@ -21,7 +21,7 @@ from typing import Any
 
 from golive.sync.digests import Ranges
 from golive.sync.mapping import TableMap
-from golive.sync.pgtypes import column_types, rows_differ
+from golive.sync.pgtypes import column_types, compared, rows_differ
 from golive.sync.source import ident
 
 __all__ = ["RANGE_ROWS", "Verdict", "as_int_key", "canonical", "differing_keys", "key_sql", "range_differences", "range_sums",
@@ -129,19 +129,10 @@ def _typnames(conn: Any, table: TableMap) -> dict[str, str]:
     return {name: kind.typname for name, kind in column_types(conn, table.target).items()}
 
 
-def _row_text(alias: str, table: TableMap) -> str:
-    return f"ROW({', '.join(f'{alias}.{ident(c)}' for c in table.target_columns)})::text"
-
-
-# column types whose values hash without a text detour (hash_record_extended needs a hash opclass for each)
-_HASHABLE = {"int2", "int4", "int8", "float4", "float8", "numeric", "text", "varchar", "bpchar", "bool", "timestamptz",
-             "timestamp", "date", "uuid", "bytea", "jsonb"}
-
-
 def _row_hash(alias: str, table: TableMap, typnames: dict[str, str]) -> str:
-    if all(typnames.get(c) in _HASHABLE for c in table.target_columns):
-        return f"hash_record_extended(ROW({', '.join(f'{alias}.{ident(c)}' for c in table.target_columns)}), 0)"
-    return f"hashtextextended({_row_text(alias, table)}, 0)"
+    """A row's 64-bit hash over its values as :func:`~golive.sync.pgtypes.rows_differ` compares them (so the
+    sums by range and the comparison row by row agree: ``numeric`` 1.5 and 1.50 differ in both)."""
+    return f"hash_record_extended(ROW({', '.join(compared(alias, c, typnames) for c in table.target_columns)}), 0)"
 
 
 def range_sums(conn: Any, table: TableMap, bounds: list[Any], origin: str | None = None,
