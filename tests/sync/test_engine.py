@@ -830,3 +830,22 @@ def test_a_postgresql_source_whose_changed_column_is_text_is_named_at_the_first_
     pg_cluster.psql("UPDATE person SET name = 'changed', born = '2024-06-01T10:30:00'", name)
     [again] = SyncEngine(source_url, url, mapping).run(mapping.tables)
     assert (again.mode, again.updated, again.verified) == ("incremental", 1, True)
+
+
+def test_a_referenced_file_must_be_where_the_new_application_serves_it(tmp_path: Path, pg_cluster) -> None:
+    """The photo check looked only in the `from` folders: a file there that never reached `to` (a folder the copy
+    did not follow) passed. It must be in a `from` folder and in that folder's `to`."""
+    mapping = MAPPING.replace('age = "age"', 'age = "age"\nnote = "addr"').replace('key = "id"', 'key = "id"\nfiles = ["note"]')
+    source, url, mapping = make(tmp_path, pg_cluster, 3, mapping)
+    old, new = tmp_path / "old-media", tmp_path / "new-media"
+    for i in range(1, 4):
+        for root in (old, new):
+            (root / f"10.0.{i}.1").parent.mkdir(parents=True, exist_ok=True)
+            (root / f"10.0.{i}.1").write_bytes(b"photo")
+    (new / "10.0.2.1").unlink()
+    with pytest.raises(GoliveError, match=r"first: table person, key id=2, column note: file 10\.0\.2\.1 is in .*old-media"
+                                          r" but not in .*new-media, which the new application serves"):
+        engine(source, url, mapping, media_roots=((old, new),)).run(mapping.tables)
+    (new / "10.0.2.1").write_bytes(b"photo")
+    [result] = engine(source, url, mapping, media_roots=((old, new),)).run(mapping.tables)
+    assert (result.inserted, result.verified) == (3, True)

@@ -149,7 +149,7 @@ def _since(table: TableMap, watermark: str, overlap: float, source: Source, zone
 class SyncEngine:
     def __init__(self, source_url: str, target_url: str, mapping: Mapping, *, max_rejects: int = 0,
                  reject_file: Path | None = None, progress: Progress | None = None,
-                 media_roots: tuple[Path, ...] = (), lock_timeout: float = 30.0, source_wins: bool = False,
+                 media_roots: tuple[tuple[Path, Path], ...] = (), lock_timeout: float = 30.0, source_wins: bool = False,
                  overwritten_dir: Path | None = None) -> None:
         self.source_url, self.target_url, self.mapping = source_url, target_url, mapping
         # rows someone else changed since golive wrote them (golive.sync.conflicts): stop, or overwrite them

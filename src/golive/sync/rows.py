@@ -42,7 +42,7 @@ class Batch:
 
 class RowPipe:
     def __init__(self, table: TableMap, types: dict[str, ColumnType] | None, zone: tzinfo,
-                 media_roots: tuple[Path, ...] = (), int_key: bool = False) -> None:
+                 media_roots: tuple[tuple[Path, Path], ...] = (), int_key: bool = False) -> None:
         """``types``: the target's column types when the table goes by binary COPY, else None (text COPY).
         ``int_key``: the table is keyed by one integer column (binary COPY): keys come out as ints."""
         self.table, self.types, self.zone, self.media_roots = table, types, zone, media_roots
@@ -158,11 +158,19 @@ class RowPipe:
         return joined
 
     def _missing_files(self, column: Column, values: list[Any], raw: list[tuple[Any, ...]]) -> list[str]:
+        """Files the rows name that the new application would not find: each must be in a ``[[sync.media]]``
+        ``from`` folder and in its ``to`` (copied there before the rows are read), which the new app serves."""
         problems = []
         for i, value in enumerate(values):
-            if value and not any((root / str(value)).is_file() for root in self.media_roots):
-                problems.append(f"table {self.table.target}, key {self._label(raw[i])}, column {column.target}: file"
-                                f" {value} is in none of the media folders")
+            if not value:
+                continue
+            found = [(old, new) for old, new in self.media_roots if (old / str(value)).is_file()]
+            where = f"table {self.table.target}, key {self._label(raw[i])}, column {column.target}: file {value}"
+            if not found:
+                problems.append(f"{where} is in none of the media folders")
+            elif not any((new / str(value)).is_file() for _, new in found):
+                problems.append(f"{where} is in {found[0][0]} but not in {found[0][1]}, which the new application"
+                                " serves")
         return problems
 
     def _label(self, row: tuple[Any, ...]) -> str:

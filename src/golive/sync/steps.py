@@ -39,7 +39,8 @@ def engine_for(config: GoliveConfig, options: dict[str, Any] | None = None) -> t
     engine = SyncEngine(resolve_url(config.require("source").url), resolve_url(config.require("target").url), mapping,
                         max_rejects=options.get("max_rejects", sync.max_rejects if sync else 0),
                         reject_file=config.state_dir / "rejects" / f"{stamp}.ndjson", progress=options.get("progress"),
-                        media_roots=tuple(config.resolve(m.from_) for m in sync.media) if sync else (),
+                        media_roots=tuple((config.resolve(m.from_), config.resolve(m.to)) for m in sync.media)
+                        if sync else (),
                         lock_timeout=config.require("target").lock_timeout,
                         source_wins=bool(options.get("source_wins")), overwritten_dir=config.state_dir / "overwritten")
     return engine, tables
