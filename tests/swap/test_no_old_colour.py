@@ -24,3 +24,31 @@ def test_an_undo_back_to_a_colour_that_answers_nothing_says_so_at_once(swap_env:
     assert took < 10  # (not [proxy].confirm_timeout, 15 s, waited for an answer that cannot come)
     assert env.container(env.green).status == "running"  # (kept: nothing was confirmed)
     assert "start blue's container (it answers on 127.0.0.1:" in first
+
+
+def test_a_swap_from_a_colour_with_no_container_warns_in_its_plan_that_a_rollback_has_nothing_to_go_back_to(
+        swap_env: SwapEnv, cli) -> None:
+    """Said before the prompt, not found out by the rollback; the rollback's own plan does not repeat the swap's
+    warning as a change to undo."""
+    import json
+
+    env = swap_env
+    blue, green = f"http://127.0.0.1:{env.blue_port}", f"http://127.0.0.1:{env.green_port}"
+    what = f"warning: container {env.blue} (blue), which a rollback points the proxy back to"
+    with_blue = cli("swap", "--dry-run")
+    assert with_blue.lines[0] == "Plan: swap to the idle colour — 1 step(s), 2 change(s)"
+    assert with_blue.lines[3:] == [f"      proxy upstream: {blue} -> {green}"]
+    env.container(env.blue).remove(force=True)
+    planned = cli("swap", "--dry-run")
+    assert planned.exit_code == 0, planned.stderr
+    assert planned.lines[0] == "Plan: swap to the idle colour — 1 step(s), 3 change(s)"
+    assert planned.lines[3:] == [f"      proxy upstream: {blue} -> {green}", f"      {what}: absent"]
+    doc = json.loads(cli("swap", "--dry-run", "--json").stdout)
+    assert doc["steps"][0]["changes"][-1] == {"what": what, "action": "noop", "before": None, "after": None}
+    swapped = cli("swap", "--yes")
+    assert swapped.exit_code == 0, swapped.stderr
+    assert f"      {what}: absent" in swapped.lines  # (the plan the prompt shows)
+    undo = cli("rollback", "--dry-run")
+    assert undo.exit_code == 0, undo.stderr
+    assert undo.lines[0].endswith(" (swap) — 1 step(s), 2 change(s)"), undo.lines
+    assert not [line for line in undo.lines if "warning" in line], undo.lines

@@ -170,7 +170,8 @@ class Swap(_SwapBase):
         if not self.switches:
             return changes
         self._proxy_answers(ctx)
-        return [*changes, Change("proxy upstream", _url(c.color(live).host_port), _url(target.host_port))]
+        return [*changes, Change("proxy upstream", _url(c.color(live).host_port), _url(target.host_port)),
+                *self._no_way_back(ctx, live)]
 
     def _live_runs_it(self, ctx: StepContext) -> list[Change] | None:
         """A swap run again (a retrying script, a second `swap --image REL`): the live colour already runs the
@@ -192,6 +193,14 @@ class Swap(_SwapBase):
         shown = f"running {image} ({build.removeprefix('sha256:')[:12]}), live"
         url = _url(c.color(live).host_port)
         return [Change(f"container {c.color(live).name} ({live})", shown, shown), Change("proxy upstream", url, url)]
+
+    def _no_way_back(self, ctx: StepContext, live: str) -> list[Change]:
+        """The live colour has no container at all (removed by hand: the site is down already): a rollback would
+        point the proxy back at a colour with nothing behind it, and fail. The plan says so, before the prompt."""
+        name = _containers(ctx).color(live).name
+        if self._docker(ctx).container(name) is not None:
+            return []
+        return [Change(f"warning: container {name} ({live}), which a rollback points the proxy back to", None, None)]
 
     def _proxy_answers(self, ctx: StepContext) -> None:
         """Before anything changes: the public URL must answer at all. With the proxy down, the switch could not

@@ -79,8 +79,8 @@ def _recreated(ctx: StepContext, record: dict[str, Any], problem: str | None) ->
 # -- swap ----------------------------------------------------------------------------------------------------------
 def swap_undo_plan(ctx: StepContext, changes: list[Change], record: Record) -> list[Change]:
     """The journal's changes reversed, but the upstream as the proxy's file has it now: someone may have
-    switched back by hand since the run."""
-    planned = _previous_back(ctx, record) + [c.inverse() for c in changes]
+    switched back by hand since the run. A warning the swap's plan carried is no change to undo."""
+    planned = _previous_back(ctx, record) + [c.inverse() for c in changes if not c.what.startswith("warning: ")]
     after = _live_after(ctx)  # (a newer swap undone first in the same rollback points the proxy there)
     try:
         now = _url(_containers(ctx).color(after).host_port) if after else _proxy(ctx).upstream()
