@@ -513,8 +513,14 @@ class SyncEngine:
             if "decode" not in str(exc) or source.tolerant:
                 raise
             source.tolerate_invalid_text()
-        except psycopg.DataError as exc:  # (no SQLSTATE: psycopg could not load a value the source sent)
-            if source.pg is None or source.lenient_dates or exc.sqlstate is not None:
+        except (psycopg.DataError, psycopg.IntegrityError) as exc:
+            if exc.sqlstate is not None:  # the target refused a staged value the checks did not foresee
+                context = (exc.diag.context or "").strip().splitlines()
+                raise GoliveError(f"table {table.target}: the target refused a row: {exc.diag.message_primary}"
+                                  + (f" ({context[0]})" if context else "") + "; nothing was written",
+                                  hint="fix the mapping (a transform, or the target column's type) or the source value"
+                                  ) from None
+            if source.pg is None or source.lenient_dates:  # (no SQLSTATE: psycopg could not load a source value)
                 raise
             source.tolerate_unreadable_dates()
         del self.rejects[marks[0]:], self.problems[marks[1]:]
@@ -535,6 +541,7 @@ class SyncEngine:
         if _int_key(table, types):
             key_at, staged.bounds = table.target_columns.index(table.target_key[0]), []
         cols = ", ".join(ident(c) for c in table.target_columns)
+        arrays = frozenset(at for at, c in enumerate(table.target_columns) if types[c].typname.startswith("_"))
         target.execute(f"CREATE TEMP TABLE golive_stage (LIKE {ident(table.target)} INCLUDING DEFAULTS) ON COMMIT DROP")
         with target.cursor().copy(f"COPY golive_stage ({cols}) FROM STDIN" + (" (FORMAT BINARY)" if binary else "")) as copy, \
                 _no_gc():
@@ -544,7 +551,7 @@ class SyncEngine:
                 batch = pipe.process(raw)
                 if key_at is not None and digest:
                     staged.digest(raw, pipe.key_index[0], batch, source, table)
-                for row in batch.rows if binary else map(_adapt_row, batch.rows):
+                for row in batch.rows if binary else (_adapt_row(row, arrays) for row in batch.rows):
                     copy.write_row(row)
                 result.read += len(raw)
                 result.rejected += len(batch.rejects)
@@ -795,10 +802,12 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _adapt_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Text COPY: JSON values (from the ``json`` transform) go as jsonb."""
+def _adapt_row(row: tuple[Any, ...], arrays: frozenset[int]) -> tuple[Any, ...]:
+    """Text COPY: JSON values (from the ``json`` transform) go as jsonb, but a list into an array column
+    (``arrays``: their positions) as an array (``{1,2}``; as JSON, ``[1, 2]`` was a malformed array)."""
     if not any(isinstance(v, dict | list) for v in row):
         return row
     from psycopg.types.json import Jsonb
 
-    return tuple(Jsonb(v) if isinstance(v, dict | list) else v for v in row)
+    return tuple(v if at in arrays and isinstance(v, list) else Jsonb(v) if isinstance(v, dict | list) else v
+                 for at, v in enumerate(row))
