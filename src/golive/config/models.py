@@ -175,19 +175,39 @@ class Dns(Section):
         return self.old_target if side == "old" else self.new_target
 
 
+_FREEZE_WAITS = {"timeout": 120.0, "status_timeout": 30.0, "confirm_timeout": 10.0}
+_COMMAND_KEYS = {
+    "on": "the command that stops writes (maintenance on)",
+    "off": "the command that lets writes in again (the undo runs it whatever status says: it must be safe to run"
+           " twice)",
+    "status": "exit 0 = frozen, 1 = not frozen (golive checks the freeze with it after on and off)",
+}
+
+
 class Freeze(Section):
     method: Literal["file", "command", "postgres"] = "file"
     flag_file: Path | None = None
     on: list[str] | None = None
     off: list[str] | None = None
     status: list[str] | None = None
+    # seconds; None is the default of _FREEZE_WAITS (read through wait(); left out of `config show` unless set)
+    timeout: float | None = Field(None, gt=0, le=3600, description="how long the on and off commands may take")
+    status_timeout: float | None = Field(None, gt=0, le=600, description="how long the status command may take")
+    # after on/off, how long status is asked again (every 0.5 s) until it agrees: an app may take a moment
+    # (a reload) before its maintenance mode holds
+    confirm_timeout: float | None = Field(None, ge=0, le=600)
+
+    def wait(self, key: Literal["timeout", "status_timeout", "confirm_timeout"]) -> float:
+        value = getattr(self, key)
+        return _FREEZE_WAITS[key] if value is None else float(value)
 
     @model_validator(mode="after")
     def _complete(self) -> Freeze:
         if self.method == "file" and self.flag_file is None:
             raise ValueError('method "file" needs flag_file = "/path/the/old/app/checks"')
-        if self.method == "command" and not (self.on and self.off):
-            raise ValueError('method "command" needs on = [...] and off = [...] commands')
+        missing = [key for key in _COMMAND_KEYS if not getattr(self, key)] if self.method == "command" else []
+        if missing:  # (one key at a time, with what it is for: the file names keys, not the model)
+            raise ValueError(f'method "command" needs {missing[0]} = ["…"]: {_COMMAND_KEYS[missing[0]]}')
         return self
 
 
