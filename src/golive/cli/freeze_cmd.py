@@ -40,7 +40,7 @@ def status(ctx: typer.Context, json: Json = False) -> None:
     from golive.freeze.steps import frozen
 
     a = app_of(ctx, json)
-    state = frozen(a.config)
+    state = frozen(a.config, notify=lambda text: a.err.print(f"{text} …", markup=False, highlight=False))
     method = a.config.require("source").freeze.method
     a.say(f"freeze: {'on' if state else 'off'} ({method})")
     a.done({"frozen": state, "method": method})

@@ -1,17 +1,21 @@
 """Freeze steps, one per method of ``[source.freeze]``:
 
 - ``file``: a maintenance flag file the old app checks; on = write it, undo = put back what was there.
-- ``command``: shell commands ``on``/``off``/``status`` (status exit 0 = frozen).
+- ``command``: shell commands ``on``/``off``/``status`` (status exit 0 = frozen, 1 = not frozen, anything
+  else = unknown: an error). After on/off, status is asked again for up to ``confirm_timeout`` seconds
+  (apps take a moment to reload). The undo runs the opposite command whatever status says: it reverses
+  what apply did (a status that disagrees with on must not leave the app in maintenance).
 - ``postgres``: ``ALTER DATABASE … SET default_transaction_read_only = on`` and end the other
   sessions (so none keeps writing); undo restores the setting that was there before.
 
-``Freeze(on=True)`` freezes, ``Freeze(on=False)`` unfreezes; both are undone by doing the opposite
-only if the state before was the opposite.
+``Freeze(on=True)`` freezes, ``Freeze(on=False)`` unfreezes; each is undone by doing the opposite when
+the state before was the opposite. A status golive cannot read stops ``freeze on`` and ``freeze off``
+before anything is changed (the off command is named, to run by hand).
 """
 
 from __future__ import annotations
 
-import subprocess
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,12 +23,18 @@ from typing import TYPE_CHECKING, Any
 from golive.core.change import Change
 from golive.core.step import Record, Step, StepContext
 from golive.errors import ConfigError, GoliveError
+from golive.freeze.command import Notify, StatusUnknown, ask_status, run, shown
+from golive.freeze.postgres import pg_read_only, pg_set, pg_unendable, pg_url
 
 if TYPE_CHECKING:
     from golive.config.models import Freeze as FreezeConfig
     from golive.config.models import GoliveConfig
 
 __all__ = ["Freeze", "frozen"]
+
+LABEL = {True: "frozen", False: "writable"}
+# how often status is asked again while a freeze takes effect
+RECHECK_EVERY = 0.5
 
 
 def _config(ctx: StepContext | None, config: GoliveConfig | None = None) -> tuple[GoliveConfig, FreezeConfig]:
@@ -35,43 +45,6 @@ def _config(ctx: StepContext | None, config: GoliveConfig | None = None) -> tupl
     if source.freeze is None:
         raise ConfigError(f"{config.path} has no [source.freeze] section", hint='add [source.freeze] method = "file" …')
     return config, source.freeze
-
-
-def _run(command: list[str], what: str) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(command, capture_output=True, text=True, timeout=120)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise GoliveError(f"freeze {what} command `{' '.join(command)}` could not run: {exc}",
-                          hint=f"fix [source.freeze].{what}") from None
-
-
-def _pg_url(config: GoliveConfig) -> str:
-    """The source's URL for method "postgres": a SQLite source (from "env:NAME", unknown until now) is a
-    config error, not a connection that fails."""
-    from golive.db import resolve_url
-
-    url = resolve_url(config.require("source").url)
-    if not url.startswith(("postgresql://", "postgres://")):
-        raise ConfigError(f'source.freeze.method: "postgres" needs a postgresql:// source; source.url'
-                          f' ({config.require("source").url}) is {url.partition(":")[0]}',
-                          hint='fix source.url, or use method "file" or "command"')
-    return url
-
-
-def _pg_read_only(config: GoliveConfig) -> bool:
-    from golive.db import connect, database_name
-
-    url = _pg_url(config)
-    with connect(url, what="source database") as conn:
-        # set by golive (`on`) or by hand in any spelling PostgreSQL takes for a boolean (true, yes, 1, ...):
-        # the setting is stored as written, and a boolean's text input reads every such spelling
-        # (PostgreSQL checked the value when it was set: the cast cannot fail)
-        row = conn.execute(
-            "SELECT coalesce(bool_or(substr(c, length('default_transaction_read_only=') + 1)::boolean), false)"
-            " FROM pg_db_role_setting s, unnest(s.setconfig) c WHERE s.setrole = 0 AND s.setdatabase = (SELECT oid"
-            " FROM pg_database WHERE datname = %s) AND lower(c) LIKE 'default\\_transaction\\_read\\_only=%%'",
-            (database_name(url),)).fetchone()
-        return bool(row[0])
 
 
 def _check_method(config: GoliveConfig) -> None:
@@ -86,37 +59,18 @@ def _check_method(config: GoliveConfig) -> None:
                                    " made: a flag the app never looks at freezes nothing)")
 
 
-def frozen(config: GoliveConfig) -> bool:
-    """Whether the old application is frozen now, by the configured method."""
+def frozen(config: GoliveConfig, *, notify: Notify | None = None, timeout: float | None = None) -> bool:
+    """Whether the old application is frozen now, by the configured method (StatusUnknown when the status
+    command gives no readable answer; ``timeout``: at most this long for it, instead of status_timeout)."""
     config, freeze = _config(None, config)
     if freeze.method == "file":
         assert freeze.flag_file is not None
         return config.resolve(freeze.flag_file).exists()
     if freeze.method == "command":
-        if not freeze.status:
-            raise ConfigError('method "command" needs status = [...] to tell whether writes are frozen')
-        return _run(freeze.status, "status").returncode == 0
-    return _pg_read_only(config)
-
-
-def _pg_set(ctx: StepContext, read_only: bool, end_sessions: bool) -> None:
-    from psycopg import sql
-
-    from golive.db import connect, database_name
-
-    assert ctx.config is not None
-    url = _pg_url(ctx.config)
-    name = database_name(url)
-    with connect(url, what="source database") as conn:
-        ctx.log("apply" if read_only else "undo", f"database {name}: default_transaction_read_only = "
-                f"{'on' if read_only else 'off'}")
-        conn.execute("SET default_transaction_read_only = off")  # this session must write, even when frozen
-        setting = "SET default_transaction_read_only = on" if read_only else "RESET default_transaction_read_only"
-        conn.execute(sql.SQL("ALTER DATABASE {} " + setting).format(sql.Identifier(name)))
-        if end_sessions:
-            ended = conn.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                                 " WHERE datname = %s AND pid <> pg_backend_pid()", (name,)).fetchone()
-            ctx.log("apply", f"database {name}: ended {ended[0]} open session(s)")
+        assert freeze.status is not None  # (the config requires it)
+        limit = freeze.wait("status_timeout")
+        return ask_status(freeze.status, min(timeout or limit, limit), notify)
+    return pg_read_only(config)
 
 
 def _as_left(ctx: StepContext, now: bool) -> bool:
@@ -142,17 +96,29 @@ class Freeze(Step):
     def plan(self, ctx: StepContext) -> list[Change]:
         config, freeze = _config(ctx)
         _check_method(config)
-        state = frozen(config)
-        label = {True: "frozen", False: "writable"}
-        return [Change(f"old application ({freeze.method})", label[state], label[self.params["on"]])]
+        on = bool(self.params["on"])
+        try:
+            state = frozen(config, notify=ctx.notice)
+        except StatusUnknown as exc:  # (never act on a state golive cannot read: on could not be checked)
+            way = (f"or run the off command by hand: `{shown(freeze.off)}`" if not on and freeze.off else
+                   "a freeze golive cannot check is not made")
+            raise StatusUnknown(f"cannot tell whether the old application is frozen: {exc.message}; nothing was"
+                                " changed", hint=f"{exc.hint}; {way}") from None
+        if freeze.method == "postgres" and on and not state:
+            blocked = pg_unendable(config)  # (found now, before anything is changed)
+            if blocked is not None:
+                raise blocked
+        return [Change(f"old application ({freeze.method})", LABEL[state], LABEL[on])]
 
     def snapshot(self, ctx: StepContext) -> Record:
         config, freeze = _config(ctx)
-        record: dict[str, Any] = {"method": freeze.method, "frozen": frozen(config)}
+        record: dict[str, Any] = {"method": freeze.method, "frozen": frozen(config, notify=ctx.notice)}
         if freeze.method == "postgres":  # (named by the by-hand line if the undo cannot reach it)
             from golive.db import database_name
 
-            record["database"] = database_name(_pg_url(config))
+            record["database"] = database_name(pg_url(config))
+        if freeze.method == "command":  # (likewise: the exact command to run by hand)
+            record.update(on_command=freeze.on, off_command=freeze.off)
         if freeze.method == "file":
             assert freeze.flag_file is not None
             path = config.resolve(freeze.flag_file)
@@ -166,15 +132,16 @@ class Freeze(Step):
 
     def _set(self, ctx: StepContext, on: bool, before: Record, restore: bool = False) -> None:
         _, freeze = _config(ctx)
+        phase = "undo" if restore else "apply"
         if freeze.method == "file":
             path = Path(before["flag_file"])
             text = before["flag_text"] if restore else None
             try:
                 if on:
-                    ctx.log("apply", f"flag file {path}: write")
+                    ctx.log(phase, f"flag file {path}: write")
                     path.write_text(text or f"frozen by golive at {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC\n")
                 else:
-                    ctx.log("apply", f"flag file {path}: remove")
+                    ctx.log(phase, f"flag file {path}: remove")
                     path.unlink(missing_ok=True)
             except OSError as exc:
                 raise GoliveError(f"flag file {path}: {exc.strerror or exc}",
@@ -182,17 +149,28 @@ class Freeze(Step):
         elif freeze.method == "command":
             command = freeze.on if on else freeze.off
             assert command is not None
-            done = _run(command, "on" if on else "off")
+            ctx.log(phase, f"run the {'on' if on else 'off'} command `{shown(command)}`")
+            done = run(command, "on" if on else "off", freeze.wait("timeout"), ctx.notice)
             if done.returncode != 0:
                 raise GoliveError(f"freeze command `{' '.join(command)}` exited {done.returncode}:"
                                   f" {(done.stderr or done.stdout).strip()[:200]}", hint="fix the command or the app")
         else:
-            _pg_set(ctx, on, end_sessions=on and not restore)
+            pg_set(ctx, on, end_sessions=on and not restore)
+
+    def _runs_on_undo(self, record: Record) -> bool:
+        """Whether the undo runs a command whatever status says: apply ran the one that changed the state."""
+        return record.get("method") == "command" and bool(record["frozen"]) != bool(self.params["on"])
 
     def undo(self, ctx: StepContext, record: Record) -> None:
-        config, _ = _config(ctx)
-        if frozen(config) != record["frozen"] or record.get("method") == "file":
+        method = record.get("method")
+        # command: exact, not state-based (a status that disagrees with on must not keep the old app in
+        # maintenance): the opposite of what apply ran, which must be safe to run again
+        if method == "file" or self._runs_on_undo(record):
             self._set(ctx, bool(record["frozen"]), record, restore=True)
+        elif method == "postgres":
+            config, _ = _config(ctx)
+            if frozen(config) != record["frozen"]:
+                self._set(ctx, bool(record["frozen"]), record, restore=True)
 
     def undo_plan(self, ctx: StepContext, changes: list[Change], record: Record) -> list[Change]:
         """From the state now (someone may have unfrozen by hand since) back to the state before the run."""
@@ -202,24 +180,64 @@ class Freeze(Step):
         except GoliveError:  # (the source unreachable: what the journal says; the undo itself will say more)
             return super().undo_plan(ctx, changes, record)
         now = _as_left(ctx, now)
-        label = {True: "frozen", False: "writable"}
-        moved = now != bool(self.params["on"])
-        return [Change(f"old application ({freeze.method})" + (" (changed since the run)" if moved else ""),
-                       label[now], label[bool(record["frozen"])])]
+        back = bool(record["frozen"])
+        what = f"old application ({freeze.method})"
+        if self._runs_on_undo(record) and now == back:
+            command = freeze.off if not back else freeze.on
+            what += f" (status says {LABEL[now]} already; `{shown(command or [])}` runs all the same)"
+        elif now != bool(self.params["on"]):
+            what += " (changed since the run)"
+        return [Change(what, LABEL[now], LABEL[back])]
 
     def check(self, ctx: StepContext) -> list[str]:
         config, freeze = _config(ctx)
-        if frozen(config) != self.params["on"]:
-            return [f"the old application is not {'frozen' if self.params['on'] else 'writable'} ({freeze.method})"]
-        return []
+        want = bool(self.params["on"])
+        if freeze.method != "command":
+            return [] if frozen(config) == want else [f"the old application is not {LABEL[want]} ({freeze.method})"]
+        return self._confirm(ctx, freeze, want)
+
+    def _confirm(self, ctx: StepContext, freeze: FreezeConfig, want: bool) -> list[str]:
+        """Ask status until it agrees, for at most confirm_timeout seconds (the app may reload first)."""
+        assert ctx.config is not None and freeze.status is not None
+        command, status = shown((freeze.on if want else freeze.off) or []), shown(freeze.status)
+        wait = freeze.wait("confirm_timeout")
+        deadline, waited = time.monotonic() + wait, False
+        while True:
+            try:
+                if frozen(ctx.config, notify=ctx.notice) == want:
+                    return []
+                answer = f"`{status}` still exits {1 if want else 0} ({'not frozen' if want else 'frozen'})"
+            except StatusUnknown as exc:  # (an app reloading may not answer for a moment: asked again too)
+                answer = exc.message
+            if time.monotonic() >= deadline:
+                break
+            if not waited:
+                waited = True
+                ctx.notice(f"waiting up to {wait:g}s ([source.freeze].confirm_timeout) for `{status}`"
+                           f" to say {'frozen' if want else 'not frozen'} after `{command}`")
+            time.sleep(RECHECK_EVERY)
+        return [f"the old application is not {LABEL[want]} {wait:g}s after `{command}` succeeded:"
+                f" {answer} — make status check what {'on' if want else 'off'} changes, or raise"
+                " [source.freeze].confirm_timeout if the app takes longer"]
 
     def manual_undo(self, record: Record) -> list[str]:
-        state = "frozen" if record["frozen"] else "writable"
-        if record.get("method") == "postgres" and record.get("database"):
+        state = LABEL[bool(record["frozen"])]
+        method = record.get("method")
+        if method == "postgres" and record.get("database"):
             name = '"' + str(record["database"]).replace('"', '""') + '"'
             setting = "SET default_transaction_read_only = on" if record["frozen"] else \
                 "RESET default_transaction_read_only"
             return [f"make the old application {state} again: on the source server, as the owner of database"
                     f" {record['database']}, run `ALTER DATABASE {name} {setting};`"
                     + (" and end its open sessions" if record["frozen"] else " (its new sessions can then write)")]
-        return [f"make the old application {state} again by its {record['method']} method"]
+        if method == "file" and record.get("flag_file"):
+            path = str(record["flag_file"])
+            if record["frozen"]:
+                return [f"make the old application frozen again: put its flag file back: {path}"
+                        f" (e.g. `touch {shown([path])}`)"]
+            return [f"make the old application writable again: remove its flag file: `rm -f {shown([path])}`"]
+        command = record.get("on_command" if record["frozen"] else "off_command")
+        if method == "command" and command:
+            return [f"make the old application {state} again: run the {'on' if record['frozen'] else 'off'}"
+                    f" command `{shown(command)}`"]
+        return [f"make the old application {state} again by its {method} method"]

@@ -1,0 +1,140 @@
+"""Method "postgres": the source database made read-only (``ALTER DATABASE … SET
+default_transaction_read_only``) and its other sessions ended, so none keeps writing.
+
+Privileges: the URL's role must own the database (or be a superuser) to alter it. To end another
+role's session it must be a superuser, a member of that role, or of ``pg_signal_backend``; a
+superuser's session only a superuser can end. The sessions it cannot end are found before anything
+is changed, and named with the way out.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from golive.errors import ConfigError, GoliveError
+
+if TYPE_CHECKING:
+    from golive.config.models import GoliveConfig
+    from golive.core.step import StepContext
+
+__all__ = ["pg_read_only", "pg_set", "pg_unendable", "pg_url"]
+
+# the other sessions of the database (a session without a role is a background worker, not a writer),
+# with whether the URL's role may end each (PostgreSQL's rule for pg_terminate_backend)
+_SESSIONS = """
+SELECT a.pid, a.usename, a.application_name, host(a.client_addr), a.client_port, r.rolsuper,
+       me.rolsuper OR (NOT r.rolsuper AND (pg_has_role(a.usesysid, 'USAGE')
+                                          OR pg_has_role('pg_signal_backend', 'USAGE'))) AS can_end
+FROM pg_stat_activity a JOIN pg_roles r ON r.oid = a.usesysid, pg_roles me
+WHERE me.rolname = current_user AND a.datname = %s AND a.pid <> pg_backend_pid()
+ORDER BY a.pid
+"""
+
+
+def pg_url(config: GoliveConfig) -> str:
+    """The source's URL for method "postgres": a SQLite source (from "env:NAME", unknown until now) is a
+    config error, not a connection that fails."""
+    from golive.db import resolve_url
+
+    url = resolve_url(config.require("source").url)
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(f'source.freeze.method: "postgres" needs a postgresql:// source; source.url'
+                          f' ({config.require("source").url}) is {url.partition(":")[0]}',
+                          hint='fix source.url, or use method "file" or "command"')
+    return url
+
+
+def pg_read_only(config: GoliveConfig) -> bool:
+    from golive.db import connect, database_name
+
+    url = pg_url(config)
+    with connect(url, what="source database") as conn:
+        # set by golive (`on`) or by hand in any spelling PostgreSQL takes for a boolean (true, yes, 1, ...):
+        # the setting is stored as written, and a boolean's text input reads every such spelling
+        # (PostgreSQL checked the value when it was set: the cast cannot fail)
+        row = conn.execute(
+            "SELECT coalesce(bool_or(substr(c, length('default_transaction_read_only=') + 1)::boolean), false)"
+            " FROM pg_db_role_setting s, unnest(s.setconfig) c WHERE s.setrole = 0 AND s.setdatabase = (SELECT oid"
+            " FROM pg_database WHERE datname = %s) AND lower(c) LIKE 'default\\_transaction\\_read\\_only=%%'",
+            (database_name(url),)).fetchone()
+        return bool(row[0])
+
+
+def _quoted(name: str) -> str:
+    import re
+
+    return name if re.fullmatch(r"[a-z_][a-z0-9_$]*", name) else '"' + name.replace('"', '""') + '"'
+
+
+def _describe(row: tuple[Any, ...], me: str) -> str:
+    pid, user, app, addr, port, superuser = row[:6]
+    client = f"from {addr}" if addr else "local socket" if port == -1 else f"client not visible to {me}"
+    return f"{user}{' (superuser)' if superuser else ''}: {app or 'no application_name'}, pid {pid}, {client}"
+
+
+def _unendable_error(name: str, me: str, rows: list[tuple[Any, ...]], done: str) -> GoliveError:
+    others = [r for r in rows if not r[5]]
+    pids = ", ".join(str(r[0]) for r in rows)
+    ways = ([f"GRANT pg_signal_backend TO {_quoted(me)} (as a superuser)"] if others else []) + [
+        f"end them by hand (as a superuser: SELECT pg_terminate_backend(pid) for pid {pids})",
+        "or freeze as a superuser (the role of source.url)"]
+    return GoliveError(f"database {name}: {len(rows)} open session(s) that role {me} cannot end: "
+                       + "; ".join(_describe(r, me) for r in rows) + f"; {done}",
+                       hint=", ".join(ways) + (" — a superuser's session only a superuser can end" if
+                                               len(others) < len(rows) else ""))
+
+
+def pg_unendable(config: GoliveConfig) -> GoliveError | None:
+    """The error a freeze would meet ending the database's other sessions, or None (read only)."""
+    from golive.db import connect, database_name
+
+    url = pg_url(config)
+    name = database_name(url)
+    with connect(url, what="source database") as conn:
+        me = str(conn.execute("SELECT current_user").fetchone()[0])
+        rows = [r for r in conn.execute(_SESSIONS, (name,)).fetchall() if not r[6]]
+    return _unendable_error(name, me, rows, "nothing was changed") if rows else None
+
+
+def _end_sessions(ctx: StepContext, conn: Any, name: str) -> None:
+    import psycopg
+
+    me = str(conn.execute("SELECT current_user").fetchone()[0])
+    ended, failed = 0, []
+    for row in conn.execute(_SESSIONS, (name,)).fetchall():
+        try:
+            ended += bool(conn.execute("SELECT pg_terminate_backend(%s)", (row[0],)).fetchone()[0])
+        except psycopg.errors.InsufficientPrivilege:
+            failed.append(row)
+    ctx.log("apply", f"database {name}: ended {ended} open session(s)")
+    if failed:
+        raise _unendable_error(name, me, failed, f"ended {ended} other(s)")
+
+
+def pg_set(ctx: StepContext, read_only: bool, end_sessions: bool) -> None:
+    import psycopg
+    from psycopg import sql
+
+    from golive.db import connect, database_name
+
+    assert ctx.config is not None
+    url = pg_url(ctx.config)
+    name = database_name(url)
+    if end_sessions:  # (before the change: a freeze that cannot end them changes nothing)
+        blocked = pg_unendable(ctx.config)
+        if blocked is not None:
+            raise blocked
+    with connect(url, what="source database") as conn:
+        ctx.log("apply" if read_only else "undo", f"database {name}: default_transaction_read_only = "
+                f"{'on' if read_only else 'off'}")
+        conn.execute("SET default_transaction_read_only = off")  # this session must write, even when frozen
+        setting = "SET default_transaction_read_only = on" if read_only else "RESET default_transaction_read_only"
+        try:
+            conn.execute(sql.SQL("ALTER DATABASE {} " + setting).format(sql.Identifier(name)))
+        except psycopg.errors.InsufficientPrivilege:
+            me = str(conn.execute("SELECT current_user").fetchone()[0])
+            raise GoliveError(f"database {name}: role {me} may not alter it (ALTER DATABASE … {setting} needs its"
+                              " owner or a superuser)", hint=f"as a superuser: ALTER DATABASE {_quoted(name)} OWNER TO"
+                              f" {_quoted(me)}; or freeze as the owner (the role of source.url)") from None
+        if end_sessions:
+            _end_sessions(ctx, conn, name)

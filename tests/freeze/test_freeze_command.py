@@ -1,0 +1,169 @@
+"""Method "command" when the status command disagrees, fails, hangs or is slow: the undo runs off whatever status
+says, an unreadable status is an error (never "writable"), and a hang is named, bounded and leaves nothing running."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+
+def write_config(project: Path, on: str, off: str, status: str, extra: str = "") -> None:
+    config = project / "golive.toml"
+    config.write_text(f'[project]\nname = "freeze-test"\n\n[source]\nurl = "sqlite:///old.db"\n\n[source.freeze]\n'
+                      f'method = "command"\non = {on}\noff = {off}\nstatus = {status}\n{extra}')
+    config.chmod(0o600)
+
+
+def script(project: Path, name: str, body: str) -> str:
+    path = project / name
+    path.write_text(f"#!/bin/sh\n{body}\n")
+    path.chmod(0o755)
+    return json.dumps([str(path)])
+
+
+def test_a_status_that_disagrees_with_on_is_undone_by_running_off(project: Path, cli) -> None:
+    """on.sh puts the app into maintenance but status.sh checks another file: the freeze fails, and its undo runs
+    off (it asked status, saw "not frozen" and did nothing: the app stayed in maintenance, nothing to roll back)."""
+    maint = project / "maint"
+    on = script(project, "on.sh", f"touch {maint}")
+    off = script(project, "off.sh", f"rm -f {maint}")
+    status = script(project, "status.sh", f"test -e {project / 'wrong-file'}")
+    write_config(project, on, off, status, "confirm_timeout = 1\n")
+    failed = cli("freeze", "on", "--yes")
+    assert failed.exit_code == 1
+    assert (f"    ! waiting up to 1s ([source.freeze].confirm_timeout) for `{project}/status.sh` to say frozen after"
+            f" `{project}/on.sh`") in failed.lines
+    assert failed.stderr.startswith(
+        f"error: step freeze writes failed: check after apply: the old application is not frozen 1s after"
+        f" `{project}/on.sh` succeeded: `{project}/status.sh` still exits 1 (not frozen) — make status check what on"
+        " changes, or raise [source.freeze].confirm_timeout if the app takes longer — rolled back 1 step(s); the"
+        " system is as it was before run ")
+    assert not maint.exists()  # off ran: the app is out of maintenance, as before the run
+
+
+def test_an_app_that_takes_a_moment_to_freeze_is_asked_again(project: Path, cli) -> None:
+    maint = project / "maint"
+    on = script(project, "on.sh", f"(sleep 1; touch {maint}) >/dev/null 2>&1 &")  # (a reload: effective ~1 s later)
+    off = script(project, "off.sh", f"rm -f {maint}")
+    status = script(project, "status.sh", f"test -e {maint}")
+    write_config(project, on, off, status)
+    frozen = cli("freeze", "on", "--yes")
+    assert frozen.exit_code == 0, frozen.stderr
+    assert frozen.lines[-1] == "the old application is frozen (read-only)"
+    assert (f"    ! waiting up to 10s ([source.freeze].confirm_timeout) for `{project}/status.sh` to say frozen after"
+            f" `{project}/on.sh`") in frozen.lines
+    assert maint.exists()
+
+
+def test_a_status_that_cannot_answer_is_unknown_not_writable(project: Path, cli) -> None:
+    maint = project / "maint"
+    maint.touch()  # the app is in maintenance; its status command cannot tell
+    on = script(project, "on.sh", f"touch {maint}; touch {project / 'on-ran'}")
+    off = script(project, "off.sh", f"rm -f {maint}")
+    status = script(project, "status.sh", 'echo "starting" ; echo "cannot connect" >&2; exit 2')
+    write_config(project, on, off, status)
+    unknown = (f"freeze status command `{project}/status.sh` exited 2: cannot connect")
+    how = "it must exit 0 (frozen) or 1 (not frozen); fix it, or what it checks"
+    asked = cli("freeze", "status", "--json")
+    assert asked.exit_code == 1
+    assert json.loads(asked.stdout) == {"ok": False, "exit_code": 1, "error": {
+        "type": "StatusUnknown", "message": unknown, "hint": how}}
+    assert cli("freeze", "status").stderr == f"error: {unknown} — {how}\n"
+    assert cli("status").lines[-1] == f"freeze:    error={unknown} — {how}"
+    off_refused = cli("freeze", "off", "--yes")
+    assert (off_refused.exit_code, off_refused.stderr) == (1, (
+        f"error: cannot tell whether the old application is frozen: {unknown}; nothing was changed — {how}; or run the"
+        f" off command by hand: `{project}/off.sh`\n"))
+    on_refused = cli("freeze", "on", "--yes")
+    assert (on_refused.exit_code, on_refused.stderr) == (1, (
+        f"error: cannot tell whether the old application is frozen: {unknown}; nothing was changed — {how}; a freeze"
+        " golive cannot check is not made\n"))
+    assert maint.exists() and not (project / "on-ran").exists()
+    assert cli("rollback", "--yes").stdout == "nothing to roll back: no run has applied steps\n"
+
+    # a freeze made while status worked is still undone when it stops working: the undo runs off
+    maint.unlink()
+    script(project, "status.sh", f"test -e {maint}")
+    assert cli("freeze", "on", "--yes").exit_code == 0
+    script(project, "status.sh", 'echo "cannot connect" >&2; exit 2')
+    rolled = cli("rollback", "--yes")
+    assert rolled.exit_code == 0, rolled.stderr
+    assert not maint.exists()
+
+
+def test_a_hanging_status_is_named_and_ended_with_all_it_started(project: Path, cli) -> None:
+    maint = project / "maint"
+    on = script(project, "on.sh", f"touch {maint}")
+    off = script(project, "off.sh", f"rm -f {maint}")
+    once = project / "slow-once"
+    status = script(project, "status.sh", f"if [ ! -e {once} ]; then touch {once}; sleep 3; fi; test -e {maint}")
+    write_config(project, on, off, status)
+    slow = cli("freeze", "on", "--yes")
+    assert slow.exit_code == 0, slow.stderr
+    assert slow.lines[0] == (f"    ! waiting for the freeze status command `{project}/status.sh` to finish (up to 30s)")
+
+    pid_file = project / "sleeper"
+    status = script(project, "status.sh", f"sleep 300 & echo $! > {pid_file}; wait")
+    write_config(project, on, off, status, "status_timeout = 1\n")
+    started = time.monotonic()
+    shown = cli("status")
+    assert time.monotonic() - started < 8
+    assert shown.lines[-1] == (f"freeze:    error=freeze status command `{project}/status.sh` did not finish within 1s"
+                               " (it was ended, with every process it started) — fix the command, or raise"
+                               " [source.freeze].status_timeout")
+    assert _gone(int(pid_file.read_text()))  # (not left running once `golive status` stopped waiting)
+
+
+def _gone(pid: int) -> bool:
+    for _ in range(50):
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return True
+        if state == "Z":  # ended, its parent (init, here) yet to collect it
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.parametrize("method", ["file", "command"])
+def test_an_undo_that_fails_names_the_flag_file_or_the_off_command_to_use_by_hand(project: Path, cli,
+                                                                                  method: str) -> None:
+    flag = project / "MAINTENANCE"
+    blocker = project / "blocker"
+    if method == "file":
+        (project / "golive.toml").write_text(f'[project]\nname = "freeze-test"\n\n[source]\nurl = "sqlite:///old.db"\n'
+                                             f'\n[source.freeze]\nmethod = "file"\nflag_file = "{flag}"\n')
+        hand = f"make the old application writable again: remove its flag file: `rm -f {flag}`"
+    else:
+        write_config(project, json.dumps(["touch", str(flag)]),
+                     json.dumps(["sh", "-c", f"test ! -e {blocker} && rm -f {flag}"]), json.dumps(["test", "-e", str(flag)]))
+        hand = (f"make the old application writable again: run the off command `sh -c 'test ! -e {blocker} && rm -f"
+                f" {flag}'`")
+    assert cli("freeze", "on", "--yes").exit_code == 0
+    if method == "file":  # (the flag cannot be removed: a folder in its place)
+        flag.unlink()
+        (flag / "kept").mkdir(parents=True)
+    else:
+        blocker.touch()
+    failed = cli("rollback", "--yes")
+    assert failed.exit_code == 4
+    assert f"  by hand: {hand}" in failed.stderr.splitlines()
+
+
+def test_the_rollback_plan_says_off_runs_even_when_status_says_writable_already(project: Path, cli) -> None:
+    maint, ran = project / "maint", project / "off-ran"
+    on = script(project, "on.sh", f"touch {maint}")
+    off = script(project, "off.sh", f"rm -f {maint}; touch {ran}")
+    status = script(project, "status.sh", f"test -e {maint}")
+    write_config(project, on, off, status)
+    assert cli("freeze", "on", "--yes").exit_code == 0
+    maint.unlink()  # (unfrozen by hand; or a status that no longer sees the freeze)
+    assert cli("rollback", "--dry-run").lines[2:] == [
+        f"      old application (command) (status says writable already; `{project}/off.sh` runs all the same):"
+        " unchanged (writable)"]
+    assert cli("rollback", "--yes").exit_code == 0
+    assert ran.exists()
