@@ -889,3 +889,18 @@ def test_a_value_the_target_refuses_while_staging_names_table_and_column(tmp_pat
     with pytest.raises(GoliveError, match=r"^table person: the target refused a row: invalid input syntax for type inet:"
                                           r" \"not an address\" \(COPY golive_stage, line 2, column note: .*\); nothing"):
         engine(source, url, mapping).run(mapping.tables)
+
+
+def test_a_stamp_in_the_future_does_not_hide_the_changes_made_until_then(tmp_path: Path, pg_cluster) -> None:
+    """One row stamped 2099 (a clock, a typo) became the watermark: every change made after it was skipped by the
+    incremental syncs, which said verified. The watermark is never later than the sync's own start."""
+    from datetime import datetime as wall
+
+    source, url, mapping = make_ev(tmp_path, pg_cluster, ["2024-06-01 01:00:00", "2099-01-01 00:00:00",
+                                                          "2024-06-01 03:00:00"])
+    [first] = engine(source, url, mapping).run(mapping.tables)
+    assert first.note.startswith("its newest `stamp` stamp (2099-01-01 00:00:00) is in the future")
+    _touch(source, 3, str(wall.now().replace(microsecond=0)))
+    [again] = engine(source, url, mapping).run(mapping.tables)
+    assert (again.mode, again.updated, again.verified) == ("incremental", 1, True)
+    assert _ev_rows(url) == _source_rows(source)

@@ -26,7 +26,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -167,10 +167,12 @@ class SyncEngine:
         self.rejects: list[dict[str, Any]] = []
         self.problems: list[str] = []
         self.xact: int | None = None  # the last run's target transaction id (its rows' xmin), once it began
+        self._began = datetime.now(UTC)
 
     # -- the run ---------------------------------------------------------------------------------
     def run(self, tables: tuple[TableMap, ...], full: bool = False) -> list[TableResult]:
         self.conflicts, self.overwritten = [], {}
+        self._began = datetime.now(UTC)  # (before the source's snapshot: a watermark is never later than this)
         source = Source(self.source_url)
         try:
             with unlocked(self.source_url), _undecodable(), self._lock_waits("sync"), \
@@ -363,6 +365,12 @@ class SyncEngine:
         result.verified, result.mismatched_keys = not differing, [str(k).replace("\x1f", ",") for k in differing]
         if staged.earliest_rejected is not None:
             new_watermark = staged.earliest_rejected  # rejected rows (allowed by --max-rejects) are read again next time
+        ahead = stamps.in_future(new_watermark, self.zone, self._began)
+        if ahead is not None:  # one row stamped ahead (a clock, a typo) would hide every change made until then
+            result.note = (f"{result.note}; " if result.note else "") + \
+                f"its newest `{table.changed}` stamp ({stamps.watermark_text(new_watermark)}) is in the future: the" \
+                " next sync reads from now on, and reads that row again each time"
+            new_watermark = ahead
         record = None
         if int_key and staged.digestible and not differing:
             read = background.result() if background is not None else None

@@ -73,6 +73,18 @@ def moment(text: str) -> datetime | None:
         return None
 
 
+def in_future(value: Any, zone: tzinfo, now: datetime) -> Any:
+    """``now`` in the form of the date-time watermark ``value`` when ``value`` is later than it (naive ones read in
+    ``zone``), else None. Numbers (a version counter) are not times: None."""
+    at = value if isinstance(value, datetime) else moment(value) if isinstance(value, str) else None
+    if at is None:
+        return None
+    if at.tzinfo is None:
+        local = now.astimezone(zone).replace(tzinfo=None)
+        return (local if isinstance(value, datetime) else local.isoformat(sep=" ")) if at > local else None
+    return (now if isinstance(value, datetime) else now.isoformat(sep=" ")) if at > now else None
+
+
 def fold_back(at: datetime, zone: tzinfo) -> timedelta:
     """How much earlier than a naive watermark a row written after it may be stamped: a wall time the zone
     shows twice (the hour the clocks go back) may be the first pass, and a row written minutes later in the
