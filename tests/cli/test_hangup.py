@@ -118,3 +118,28 @@ def test_the_terminal_hanging_up_at_the_prompt_releases_the_lock(project: Path, 
     assert result == 130  # not killed by SIGHUP: the lock is released, not left for the next run to find stale
     assert golive_proc("lock", "status", cwd=project).stdout == "lock: free\n"
     assert (project / "f1.txt").exists()
+
+
+@pytest.mark.parametrize("signum", [15, 1])  # SIGTERM (a supervisor), SIGHUP (the terminal gone)
+def test_a_signal_while_the_plan_waits_is_an_interrupt_that_releases_the_lock(project: Path, signum: int) -> None:
+    """During the plan (a freeze status command, a slow API) SIGTERM and SIGHUP killed golive silently (exit 143,
+    129) and left its lock behind, so the next command warned of a run that might need rolling back."""
+    (project / "status.sh").write_text("#!/bin/sh\nsleep 20\n")
+    (project / "status.sh").chmod(0o755)
+    config = project / "golive.toml"
+    config.write_text(config.read_text() + f'\n[source]\nurl = "sqlite:///old.db"\n\n[source.freeze]\nmethod = "command"\n'
+                      f'on = ["true"]\noff = ["true"]\nstatus = ["{project}/status.sh"]\n')
+    env = {**os.environ, "NO_COLOR": "1"}
+    started = subprocess.Popen([sys.executable, "-m", "golive", "freeze", "on", "--yes"], cwd=project, env=env,
+                               text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 20
+    while not list((project / ".golive").glob("*lock*")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)  # (in the plan: the status command runs)
+    started.send_signal(signum)
+    out, err = started.communicate(timeout=30)
+    assert started.returncode == 130, (out, err)
+    assert err.startswith("error: interrupted")
+    held = golive(["lock", "status"], project, capture_output=True)
+    assert held.stdout == "lock: free\n", held.stdout
+    assert golive(["history"], project, capture_output=True).stdout.startswith("no runs")

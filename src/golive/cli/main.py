@@ -105,10 +105,15 @@ class GoliveGroup(TyperGroup):
             _one_line_usage(exc, self._argv)
 
     def invoke(self, ctx: Any) -> Any:
+        from golive.core.interrupts import interrupts
         from golive.errors import GoliveError, Interrupted
 
         try:
-            return super().invoke(ctx)
+            # SIGTERM and SIGHUP stop a command as Ctrl-C does from its first line (a plan waiting on an API, a
+            # prompt), not only inside a run: one line, exit 130, the lock released (they killed it silently,
+            # exit 143/129, the lock left behind)
+            with interrupts():
+                return super().invoke(ctx)
         except ClickUsageError as exc:  # a subcommand's: an unknown option, --max-rejects -1
             _one_line_usage(exc, self._argv)
         except KeyboardInterrupt:
