@@ -317,9 +317,10 @@ def test_the_rollback_plan_shows_records_as_they_are_now(dns_project: Path, emul
     emulator.edit(by_hand)
     planned = cli("rollback", "--dry-run")
     assert planned.lines[2:] == [f"      dns example.org A #1 (deleted since the run): create {OLD}",
-                                 f"      dns www.example.org A #3 (changed since the run): 192.0.2.99 -> {OLD}",
+                                 f"      dns www.example.org A #3 (changed since the run: only with --force): 192.0.2.99"
+                                 f" -> {OLD}",
                                  f"      dns www.example.org AAAA #4: {NEW6} -> {OLD6}"]
-    assert cli("rollback", "--yes").exit_code == 0
+    assert cli("rollback", "--yes", "--force").exit_code == 0  # (a refusal without --force: the test below)
     assert targets(emulator) == {("", "A"): OLD, ("www", "A"): OLD, ("www", "AAAA"): OLD6}
 
 

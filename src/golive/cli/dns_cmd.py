@@ -28,6 +28,7 @@ def _records(a: Any) -> tuple[Any, int, list[dict[str, Any]]]:
 
     dns = a.config.require("dns")
     gateway = a.runner().ctx.gateways.get("linode")
+    gateway.on_wait = a.warn  # (a rate-limit wait of a minute is said, not silent)
     domain_id, records = configured_records(dns, gateway)
     return dns, domain_id, records
 
@@ -164,8 +165,15 @@ def _records_point_at(a: Any, dns: Any, side: str) -> None:
 
 
 @app.command("revert")
-def revert(ctx: typer.Context, dry_run: DryRun = False, yes: Yes = False, json: Json = False) -> None:
-    """Undo the latest applied DNS switch from the journal: every record back exactly as it was."""
+def revert(
+    ctx: typer.Context,
+    force: Annotated[bool, typer.Option("--force", help="Also put back records someone changed by hand since the"
+                                        " switch (refused without it, naming them; what they held is journaled).")] = False,
+    dry_run: DryRun = False, yes: Yes = False, json: Json = False,
+) -> None:
+    """Undo the latest applied DNS switch from the journal: every record back exactly as it was.
+
+    A record someone changed by hand since the switch is not overwritten without --force."""
     from golive.cli.render import show_plan
     from golive.errors import GoliveError
 
@@ -177,14 +185,15 @@ def revert(ctx: typer.Context, dry_run: DryRun = False, yes: Yes = False, json: 
         raise GoliveError("no applied DNS switch in the journal: nothing to revert",
                           hint="`golive dns show` shows where the records point")
     run, seq = found
-    runner = a.runner()
+    runner = a.runner({"force": force, "dry_run": dry_run, "again": "golive dns revert"})
     what = f"revert of dns switch (run {run.id}, step {seq})"
     if dry_run:
         show_plan(a, what, runner.rollback_plan(run, {seq}))
         a.done({"dry_run": True, "run": run.id, "step": seq})
         return
     a.lock()
-    outcome = runner.rollback(run, confirm=lambda p: a.confirm(what, p, yes), only={seq}, again="golive dns revert")
+    outcome = runner.rollback(run, confirm=lambda p: a.confirm(what, p, yes), only={seq},
+                              again="golive dns revert" + (" --force" if force else ""))
     a.say(f"reverted the dns switch of run {run.id}")
     if a.json:
         a.emit_json({"event": "result", "ok": True, "target": run.id, **outcome.as_dict()})

@@ -23,6 +23,8 @@ def rollback(
     restore_data: Annotated[bool, typer.Option("--restore-data", help="Also restore the new database from the backup"
                                                " taken before a sync (default: leave its data as it is). What the"
                                                " restore replaces is kept first, in <state_dir>/reconcile/.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Also put back DNS records someone changed by hand since the"
+                                        " run (refused without it, naming them; what they held is journaled).")] = False,
     dry_run: DryRun = False,
     yes: Yes = False,
     json: Json = False,
@@ -41,12 +43,13 @@ def rollback(
     if not dry_run:
         a.lock()
     if through:
-        _through(a, through, restore_data, dry_run, yes)
+        _through(a, through, restore_data, dry_run, yes, force)
         return
     target = a.journal.run(run) if run else a.journal.latest_undoable_run()
     if run and target is None:
         raise UsageError(f"no run {run} in the journal", hint="`golive history` lists the runs")
-    runner = a.runner({"restore_data": restore_data})
+    again = f"golive rollback{f' --run {run}' if run else ''}{' --restore-data' if restore_data else ''}"
+    runner = a.runner({"restore_data": restore_data, **_dns_options(again, force, dry_run)})
     if target is None or not runner.undoable(target.id):
         a.say("nothing to roll back: no run has applied steps")
         if a.json:  # (a rollback is a run command: its output is NDJSON ending in a result, also when empty)
@@ -60,8 +63,7 @@ def rollback(
         show_plan(a, what, planned)
         a.done({"dry_run": True, "target": target.id, "steps": [p.as_dict() for p in planned]})
         return
-    again = f"golive rollback{f' --run {run}' if run else ''}{' --restore-data' if restore_data else ''}"
-    outcome = runner.rollback(target, confirm=lambda p: a.confirm(what, p, yes), again=again)
+    outcome = runner.rollback(target, confirm=lambda p: a.confirm(what, p, yes), again=again + (" --force" if force else ""))
     a.say(f"rolled back {len(planned)} step(s) of run {target.id}")
     older = a.journal.latest_undoable_run()
     if older is not None:  # (an interrupted run, then the same command run again: the first still has its steps)
@@ -72,7 +74,12 @@ def rollback(
                  "still_undoable": older.id if older else None})
 
 
-def _through(a: Any, first: str, restore_data: bool, dry_run: bool, yes: bool) -> None:
+def _dns_options(again: str, force: bool, dry_run: bool) -> dict[str, Any]:
+    """What the DNS undos read (golive.dns.steps): --force, a dry run (no refusal), the command to give again."""
+    return {"force": force, "dry_run": dry_run, "again": again}
+
+
+def _through(a: Any, first: str, restore_data: bool, dry_run: bool, yes: bool, force: bool = False) -> None:
     """Every run with applied steps from the newest back to ``first``: all their plans shown, one
     confirmation, then each rolled back in turn (a failure stops there; the same command resumes)."""
     from golive.cli.render import show_plan
@@ -80,7 +87,8 @@ def _through(a: Any, first: str, restore_data: bool, dry_run: bool, yes: bool) -
 
     if a.journal.run(first) is None:
         raise UsageError(f"no run {first} in the journal", hint="`golive history` lists the runs")
-    options = {"restore_data": restore_data}
+    again = f"golive rollback --through {first}{' --restore-data' if restore_data else ''}"
+    options = {"restore_data": restore_data, **_dns_options(again, force, dry_run)}
     runner = a.runner(options)
     runs = []
     for run in a.journal.runs(10_000):  # newest first
@@ -105,8 +113,7 @@ def _through(a: Any, first: str, restore_data: bool, dry_run: bool, yes: bool) -
     a.ask(f"rollback of {len(runs)} run(s), newest first, back to {first}", yes)
     outcomes = []
     for run, planned in plans:
-        again = f"golive rollback --through {first}{' --restore-data' if restore_data else ''}"
-        outcomes.append(a.runner(options).rollback(run, again=again).as_dict())
+        outcomes.append(a.runner(options).rollback(run, again=again + (" --force" if force else "")).as_dict())
         a.say(f"rolled back {len(planned)} step(s) of run {run.id} ({run.command})")
     if a.json:
         ids = [run.id for run in runs]

@@ -9,11 +9,18 @@ equal record — two A records for one name, a site answering from both servers 
 POST is retried by urllib3 only when it cannot have been carried out (refused connection, 429);
 :meth:`LinodeDns.create` looks for the record before sending and again after an answer it did not
 get, and sends again only when the record is not there.
+
+A PUT is made conditional as far as the API allows (it has no ETag or If-Match): :meth:`LinodeDns.update`
+with ``expect`` reads the record right before each PUT and raises :class:`RecordChanged` when someone else
+changed it since the plan. A 429 on the PUT is waited out here, not by urllib3, so the record is read again
+after the wait (up to a minute) and not overwritten blind. Every rate-limit wait is told to ``on_wait``.
 """
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from golive.errors import ConfigError, GoliveError
@@ -21,7 +28,7 @@ from golive.errors import ConfigError, GoliveError
 if TYPE_CHECKING:
     from golive.config.models import GoliveConfig
 
-__all__ = ["FIELDS", "MUTABLE", "LinodeDns", "OutcomeUnknown", "canonical_ip", "from_config"]
+__all__ = ["FIELDS", "MUTABLE", "LinodeDns", "OutcomeUnknown", "RecordChanged", "canonical_ip", "from_config"]
 
 FIELDS = ("id", "type", "name", "target", "priority", "weight", "port", "service", "protocol", "ttl_sec", "tag")
 MUTABLE = ("target", "priority", "weight", "port", "service", "protocol", "ttl_sec", "tag")
@@ -40,6 +47,9 @@ class LinodeDns:
         from requests.adapters import HTTPAdapter
 
         self.api_url, self.timeout = api_url, timeout
+        self.on_wait: Callable[[str], None] | None = None  # told each rate-limit wait before it starts
+        self._what = ""  # the call in flight (named in the wait's message)
+        dns = self
         self.client = LinodeClient(token, base_url=api_url, retry=retries > 0, retry_max=retries,
                                    retry_rate_limit_interval=interval, retry_statuses=[500, 503, 504])
 
@@ -61,7 +71,15 @@ class LinodeDns:
             def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
                 if method.upper() == "POST" and status_code != 429:  # 429: refused before anything was done
                     return False
+                if method.upper() == "PUT" and status_code == 429:  # waited out by update(), which reads again
+                    return False
                 return bool(super().is_retry(method, status_code, has_retry_after))
+
+            def sleep(self, response: Any = None) -> None:
+                if response is not None and response.status == 429:
+                    after = self.get_retry_after(response) if self.respect_retry_after_header else None
+                    dns._waiting(after or self.get_backoff_time())
+                super().sleep(response)
 
             def _is_method_retryable(self, method: str) -> bool:  # read errors: the request was sent
                 return method.upper() != "POST" and bool(super()._is_method_retryable(method))
@@ -81,6 +99,7 @@ class LinodeDns:
         from requests.exceptions import ConnectionError as RequestsConnectionError
         from requests.exceptions import ConnectTimeout, ReadTimeout, RequestException
 
+        self._what = what
         try:
             return fn(*args, **kwargs)
         except ApiError as exc:
@@ -136,17 +155,48 @@ class LinodeDns:
         answer: dict[str, Any] | None = self._call(f"read record {record_id}", read)
         return answer
 
-    def update(self, domain_id: int, record_id: int, values: dict[str, Any]) -> dict[str, Any]:
+    def update(self, domain_id: int, record_id: int, values: dict[str, Any],
+               expect: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Set ``values`` on the record; the record as Linode has it after. ``expect``: the values the caller
+        saw; if the record, read right before each PUT (also after a rate-limit wait), holds others and is not
+        already as asked, raise :class:`RecordChanged` instead of overwriting someone else's change."""
         from linode_api4 import DomainRecord
+        from linode_api4.errors import ApiError
+
+        def load() -> Any:
+            try:
+                return self.client.load(DomainRecord, record_id, domain_id)
+            except ApiError as exc:
+                if exc.status == 404 and expect is not None:
+                    raise RecordChanged(f"record {record_id} was deleted since it was read", record=None) from None
+                raise
 
         def save() -> dict[str, Any]:
-            record = self.client.load(DomainRecord, record_id, domain_id)
-            for key, value in values.items():
-                setattr(record, key, value)
-            record.save()
-            return _fields(self.client.load(DomainRecord, record_id, domain_id))  # read back
+            for attempt in range(self.retries + 1):
+                record = load()
+                now = _fields(record)
+                if expect is not None and any(now.get(k) != v for k, v in expect.items()) \
+                        and any(now.get(k) != v for k, v in values.items()):
+                    raise RecordChanged(f"record {record_id} was changed since it was read", record=now)
+                for key, value in values.items():
+                    setattr(record, key, value)
+                try:
+                    record.save()
+                except ApiError as exc:
+                    if exc.status != 429 or attempt == self.retries:
+                        raise
+                    wait = _retry_after(exc, self.interval)
+                    self._waiting(wait)
+                    time.sleep(wait)
+                    continue
+                return _fields(load())  # read back
+            raise AssertionError("unreachable")
 
         return dict(self._call(f"update record {record_id}", save))
+
+    def _waiting(self, seconds: float) -> None:
+        if self.on_wait is not None:
+            self.on_wait(f"golive waits {math.ceil(seconds)} s for the Linode API's rate limit ({self._what})")
 
     def find(self, domain_id: int, like: dict[str, Any]) -> dict[str, Any] | None:
         """A record of the same type and name pointing at the same target, if the domain has one."""
@@ -175,6 +225,22 @@ class LinodeDns:
 
 class OutcomeUnknown(GoliveError):
     """A request was sent and its answer lost: whether Linode carried it out is not known from here."""
+
+
+class RecordChanged(GoliveError):
+    """A record is no longer as the caller saw it: ``record`` is what it holds now (None: deleted)."""
+
+    def __init__(self, message: str, *, record: dict[str, Any] | None) -> None:
+        super().__init__(message)
+        self.record = record
+
+
+def _retry_after(exc: Any, default: float) -> float:
+    """The seconds a 429 asks to wait (``Retry-After``), else ``default``."""
+    try:
+        return max(0.0, float(exc.response.headers["Retry-After"]))
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return default
 
 
 def _fields(record: Any) -> dict[str, Any]:

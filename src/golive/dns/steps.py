@@ -2,13 +2,16 @@
 
 Both snapshot every configured record (all fields) before touching anything; undo puts each
 record back field for field (only the ones that differ, so it is idempotent and safe with a
-read-only token when nothing was changed). If an update fails midway, the records already changed
-are put back before the step fails: no half-switched zone.
+read-only token when nothing was changed). Each record is read again right before it is changed
+(also after a rate-limit wait): one someone else changed since the snapshot stops the step, naming
+it, unless --force — then the undo keeps what golive really replaced. If an update fails midway,
+the records already changed are put back before the step fails: no half-switched zone. The undos
+are in :mod:`golive.dns.undo`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from golive.core.change import Change
 from golive.core.step import Record, Step, StepContext
@@ -18,7 +21,11 @@ if TYPE_CHECKING:
     from golive.config.models import Dns
     from golive.dns.gateway import LinodeDns
 
-__all__ = ["LowerTtl", "Switch", "configured_records"]
+__all__ = ["AGAIN", "DRY_RUN", "FORCE", "LowerTtl", "Switch", "configured_records"]
+
+# ctx.options keys a rollback (or `dns revert`) sets: FORCE, overwrite records changed by hand since the run;
+# DRY_RUN, only show the undo's plan (no refusal); AGAIN, the command line that runs the same undo again
+FORCE, DRY_RUN, AGAIN = "force", "dry_run", "again"
 
 
 def configured_records(dns: Dns, gateway: LinodeDns) -> tuple[int, list[dict[str, Any]]]:
@@ -52,6 +59,7 @@ class _RecordsStep(Step):
 
     def _gateway(self, ctx: StepContext) -> LinodeDns:
         gateway: LinodeDns = ctx.gateways.get("linode")
+        gateway.on_wait = ctx.notice  # (a rate-limit wait of a minute is said, not silent)
         return gateway
 
     def _current(self, ctx: StepContext) -> tuple[int, list[dict[str, Any]]]:
@@ -79,77 +87,94 @@ class _RecordsStep(Step):
         return {"domain_id": domain_id, "records": records}
 
     def apply(self, ctx: StepContext, before: Record) -> Record:
-        dns, gateway = self._dns(ctx), self._gateway(ctx)
         domain_id: int = before["domain_id"]
-        changed: list[dict[str, Any]] = []
+        changed: list[dict[str, Any]] = []  # each record as it was found right before golive changed it
         # the fields this step set on each record: its undo puts back those and nothing else (undoing a TTL
-        # lowering must not take back the switch made after it)
+        # lowering must not take back the switch made after it); and what it set them to (read back): its undo
+        # tells a value someone set since from its own
         fields: dict[str, list[str]] = {}
+        done: dict[str, dict[str, Any]] = {}
         for record in before["records"]:
             want = self.desired(ctx, record)
             if all(record[k] == v for k, v in want.items()):
                 continue
-            ctx.log("apply", f"{_label(dns, record)}: {_compact({k: record[k] for k in want})} -> {_compact(want)}")
+            ctx.log("apply", f"{_label(self._dns(ctx), record)}: {_compact({k: record[k] for k in want})} ->"
+                    f" {_compact(want)}")
             try:
-                gateway.update(domain_id, record["id"], want)
+                found, after = self._update(ctx, domain_id, record, want)
             except GoliveError as exc:
-                self._put_back(ctx, domain_id, changed, {**fields, str(record["id"]): list(want)})
-                raise GoliveError(f"{_label(dns, record)}: {exc.message}; the {len(changed)} record(s) changed before"
-                                  " it were put back", hint=exc.hint) from None
-            changed.append(record)
+                self._stop(ctx, domain_id, record, want, exc, changed, fields, done)
+            changed.append(found)
             fields[str(record["id"])] = list(want)
+            done[str(record["id"])] = {k: after.get(k) for k in want}
             ctx.checkpoint("mid")
-        return {**before, "fields": fields}
+        replaced = {r["id"]: r for r in changed}  # (the undo puts back what golive replaced, not the snapshot)
+        return {**before, "records": [replaced.get(r["id"], r) for r in before["records"]], "fields": fields,
+                "set": done}
+
+    def _update(self, ctx: StepContext, domain_id: int, record: dict[str, Any],
+                want: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Update one record if it still holds what the snapshot saw (read again right before the PUT: a hand
+        change made while the step runs, or while it waits out a rate limit, is not overwritten blind). With
+        --force a changed record is overwritten all the same, and its undo puts back what it held. Returns the
+        record as it was found and as it is after."""
+        from golive.dns.gateway import RecordChanged
+
+        gateway = self._gateway(ctx)
+        try:
+            return record, gateway.update(domain_id, record["id"], want, expect={k: record[k] for k in want})
+        except RecordChanged as exc:
+            now = exc.record
+            if now is None or not self.params.get("force"):
+                raise
+        ctx.notice(f"{_label(self._dns(ctx), record)}: changed by someone else during the step, to"
+                   f" {_compact({k: now.get(k) for k in want})}; overwritten with {_compact(want)} (--force); its undo"
+                   " puts that back")
+        found = {**record, **now}
+        return found, gateway.update(domain_id, record["id"], want, expect={k: now.get(k) for k in want})
+
+    def _stop(self, ctx: StepContext, domain_id: int, record: dict[str, Any], want: dict[str, Any], exc: GoliveError,
+              changed: list[dict[str, Any]], fields: dict[str, list[str]], done: dict[str, dict[str, Any]]) -> NoReturn:
+        """An update failed (or found the record changed by someone else): put back the records changed before it,
+        then fail naming it — and, when putting back fails too, both failures."""
+        from golive.dns.gateway import RecordChanged
+
+        label = _label(self._dns(ctx), record)
+        if isinstance(exc, RecordChanged):
+            now = exc.record
+            what = (f"{label} was deleted by someone else during the step" if now is None else
+                    f"{label} was changed by someone else during the step: it holds"
+                    f" {_compact({k: now.get(k) for k in want})} now, not {_compact({k: record[k] for k in want})}"
+                    " as planned; it was left so")
+        else:
+            what = f"{label}: {exc.message}"
+        try:
+            for kept in self._put_back(ctx, domain_id, changed, fields, {"set": done}, force=False):
+                ctx.notice(f"{kept.label} holds {kept.now}, set by someone else during the step; left so")
+        except GoliveError as back:
+            raise GoliveError(f"{what}; putting back the {len(changed)} record(s) changed before it failed too:"
+                              f" {back.message}", hint=back.hint) from None
+        if isinstance(exc, RecordChanged):
+            raise UnsafePlan(f"{what}, and the {len(changed)} record(s) changed before it were put back",
+                             hint="check it in Linode, then run the command again (--force overwrites it)") from None
+        raise GoliveError(f"{what}; the {len(changed)} record(s) changed before it were put back", hint=exc.hint) \
+            from None
 
     def _put_back(self, ctx: StepContext, domain_id: int, records: list[dict[str, Any]],
-                  fields: dict[str, list[str]] | None) -> None:
-        for record in reversed(records):
-            self._restore_one(ctx, domain_id, record, _owned(fields, record, self.may_set))
+                  fields: dict[str, list[str]] | None, undo: Record, *, force: bool) -> list[Any]:
+        from golive.dns.undo import put_back
 
-    def _restore_one(self, ctx: StepContext, domain_id: int, record: dict[str, Any], owned: list[str]) -> None:
-        if not owned:
-            return
-        dns, gateway = self._dns(ctx), self._gateway(ctx)
-        now = gateway.record(domain_id, record["id"])
-        if now is None:
-            if "target" not in owned:  # (deleted since: a TTL's undo has nothing to put back)
-                ctx.log("undo", f"{_label(dns, record)}: was deleted since; left so")
-                return
-            now = gateway.create(domain_id, record)  # made again (or an equal record found: never a second one)
-            ctx.log("undo", f"{_label(dns, record)}: was deleted; back as #{now['id']}")
-        diff = {k: record[k] for k in owned if now.get(k) != record[k]}
-        if diff:
-            ctx.log("undo", f"{_label(dns, record)}: {_compact({k: now.get(k) for k in diff})} -> {_compact(diff)}")
-            gateway.update(domain_id, now["id"], diff)
+        return list(put_back(self, ctx, domain_id, records, fields, undo, force=force))
 
     def undo(self, ctx: StepContext, record: Record) -> None:
-        self._put_back(ctx, record["domain_id"], record["records"], record.get("fields"))
+        from golive.dns.undo import undo
+
+        undo(self, ctx, record)
 
     def undo_plan(self, ctx: StepContext, changes: list[Change], record: Record) -> list[Change]:
-        """From what the records are *now* back to the snapshot: a record someone changed (or deleted) since
-        the run is shown as it is, and marked, instead of as the run left it."""
+        from golive.dns.undo import undo_plan
 
-        try:
-            now = _as_left(ctx, record["domain_id"], {r["id"]: r for r in self._gateway(ctx).records(record["domain_id"])})
-        except GoliveError:  # (the API unreachable: what the journal says; the undo itself will say more)
-            return super().undo_plan(ctx, changes, record)
-        dns, left = self._dns(ctx), {c.what: c.after for c in changes}
-        out = []
-        for before in record.get("records", []):
-            label, current, owned = _label(dns, before), now.get(before["id"]), _owned(record.get("fields"), before, self.may_set)
-            if not owned:
-                continue
-            if current is None:
-                out.append(Change(f"{label} (deleted since the run)", None,
-                                  _compact({"target": before["target"]}) if "target" in owned else None))
-                continue
-            keys = [k for k in owned if current.get(k) != before[k]] or [k for k in owned if k in ("target", "ttl_sec")][:1]
-            shown_now = _compact({k: current.get(k) for k in keys})
-            back = all(current.get(k) == before[k] for k in owned)  # (put back already: a rollback killed half way)
-            moved = not back and label in left and left[label] != _compact({k: current.get(k) for k in _keys(left[label])})
-            out.append(Change(label + (" (changed since the run)" if moved else ""), shown_now,
-                              _compact({k: before[k] for k in keys})))
-        return out
+        return undo_plan(self, ctx, changes, record)
 
     def check(self, ctx: StepContext) -> list[str]:
         dns = self._dns(ctx)
@@ -169,35 +194,12 @@ class _RecordsStep(Step):
                 for r in record.get("records", []) if (owned := _owned(record.get("fields"), r, self.may_set))]
 
 
-def _as_left(ctx: StepContext, domain_id: int, now: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]]:
-    """The records as the DNS undos planned ahead of this one in the same rollback leave them (`rollback
-    --through`: the switch, undone before the TTL lowering older than it), as ``_restore_one`` puts them back.
-    A record deleted since comes back under a new id: an older undo finds its own record deleted still."""
-    from golive.core.runner import UNDONE_FIRST
-
-    for planned in ctx.options.get(UNDONE_FIRST, []):
-        step, undo = planned.step, planned.record or {}
-        if not isinstance(step, _RecordsStep) or undo.get("domain_id") != domain_id:
-            continue
-        for before in undo.get("records", []):
-            current = now.get(before["id"])
-            if current is not None:
-                now[before["id"]] = {**current, **{k: before[k] for k in _owned(undo.get("fields"), before, step.may_set)}}
-    return now
-
-
 def _owned(fields: dict[str, list[str]] | None, record: dict[str, Any], may_set: tuple[str, ...]) -> list[str]:
     """The fields a step set on ``record`` (its undo's business). Not known — a step killed half way, or a run
     journaled before steps kept them —: every field that kind of step may set (a TTL lowering never the target)."""
     if fields is None:
         return list(may_set)
     return fields.get(str(record["id"]), [])
-
-
-def _keys(compact: Any) -> list[str]:
-    """The fields a :func:`_compact` text names (``target`` alone is shown bare)."""
-    text = str(compact)
-    return [part.split("=", 1)[0] for part in text.split()] if "=" in text else ["target"]
 
 
 def _compact(values: dict[str, Any]) -> str:
