@@ -75,6 +75,22 @@ def test_a_record_changed_during_the_switch_stops_it_naming_the_record(dns_proje
     assert targets(emulator)[("www", "A")] == HAND  # (nothing put the snapshot's value back over it)
 
 
+def test_a_ttl_changed_during_a_lowering_stops_it_too(dns_project: Path, emulator: LinodeEmulator) -> None:
+    def by_hand() -> None:
+        domain = emulator.store.load()["domains"][0]["id"]
+        assert httpx.put(f"{emulator.url}/domains/{domain}/records/3", json={"ttl_sec": 7200},
+                         headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+
+    code, out, err = run_held(dns_project, "1:mid", ["dns", "lower-ttl", "--yes"], by_hand)
+    assert code == 1, out + err
+    assert err.startswith("error: step dns lower TTL to 300 failed: dns www.example.org A #3 was changed by someone"
+                          " else during the step: it holds ttl_sec=7200 now, not ttl_sec=3600 as planned; it was left"
+                          " so, and the 1 record(s) changed before it were put back — check it in Linode, then run the"
+                          " command again — rolled back"), err  # (lower-ttl has no --force to offer)
+    assert {(r["name"], r["type"]): r["ttl_sec"] for r in zone(emulator) if r["type"] in ("A", "AAAA")} == {
+        ("", "A"): 3600, ("", "AAAA"): 3600, ("www", "A"): 7200, ("www", "AAAA"): 3600}
+
+
 def test_with_force_the_switch_overwrites_it_and_its_undo_puts_back_what_it_replaced(
         dns_project: Path, emulator: LinodeEmulator, cli) -> None:
     code, out, err = run_held(dns_project, "1:mid", ["dns", "switch", "--yes", "--no-ttl-wait", "--force"],

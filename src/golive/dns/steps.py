@@ -156,7 +156,8 @@ class _RecordsStep(Step):
                               f" {back.message}", hint=back.hint) from None
         if isinstance(exc, RecordChanged):
             raise UnsafePlan(f"{what}, and the {len(changed)} record(s) changed before it were put back",
-                             hint="check it in Linode, then run the command again (--force overwrites it)") from None
+                             hint="check it in Linode, then run the command again"
+                                  + (" (--force overwrites it)" if "force" in self.params else "")) from None
         raise GoliveError(f"{what}; the {len(changed)} record(s) changed before it were put back", hint=exc.hint) \
             from None
 
