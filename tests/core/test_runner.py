@@ -231,3 +231,23 @@ def test_an_undo_that_says_what_it_left_undone_is_what_the_rollback_asks_by_hand
     assert [(e["seq"], e["data"]["error"]) for e in runner.journal.events(rollback.id) if e["kind"] == "undo.failed"] == [
         (2, reason)]
     assert STORE == {"a": "1", "b": "old"}
+
+
+def test_a_through_rollback_whose_undo_fails_names_the_same_command_to_finish_it(project: Path, cli) -> None:
+    """Its hint said "then `golive rollback` again", a plain rollback of the newest run, not the series."""
+    from golive.cli.application import App
+    from golive.steps.files import WriteFile
+
+    (project / "sub").mkdir()
+    for name in ("freeze", "sync"):
+        (project / "sub" / f"{name}.txt").write_text("old\n")
+    app = App(project / "golive.toml")
+    runs = [app.runner().run(name, [WriteFile(path=str(project / "sub" / f"{name}.txt"), content=name)]).run_id
+            for name in ("freeze", "sync")]
+    (project / "sub" / "freeze.txt").unlink()  # the folder replaced by a file: the older run's undo cannot work
+    (project / "sub" / "sync.txt").unlink()
+    (project / "sub").rmdir()
+    (project / "sub").write_text("not a directory")
+    failed = cli("rollback", "--through", runs[0], "--yes")
+    assert failed.exit_code == 4
+    assert f"— do the manual steps listed, then `golive rollback --through {runs[0]}` again\n" in failed.stderr

@@ -76,6 +76,7 @@ class Runner:
         self.ctx = ctx
         self.view = view or (lambda event: None)
         self._run_id: str | None = None
+        self._again = "golive rollback"  # the command that finishes an undo left half done (named in its hints)
         ctx.log_sink = self._log
 
     # -- events ----------------------------------------------------------------------------------
@@ -256,6 +257,7 @@ class Runner:
         if confirm is not None:
             confirm(planned)
         _not_if_gone("rollback")
+        self._again = again
         with _shielded():
             self._run_id = self.journal.start_run("rollback", {"target": run.id}, [], parent=run.id)
         self._emit("run.start", command="rollback", target=run.id, steps=len(planned))
@@ -288,7 +290,7 @@ class Runner:
             try:
                 self._undo_one(row, step)
             except UndoFailed as exc:
-                left = [f"then run `golive rollback` again to undo the {len(rows) - done - 1} older step(s)"]
+                left = [f"then run `{self._again}` again to undo the {len(rows) - done - 1} older step(s)"]
                 raise UndoFailed(exc.message, manual=exc.manual + (left if done + 1 < len(rows) else []),
                                  hint=exc.hint) from None
         return len(rows)
@@ -313,7 +315,7 @@ class Runner:
             # (an undo that knows what it left undone says so itself; else the step's whole manual undo)
             manual = exc.manual if isinstance(exc, UndoFailed) and exc.manual else step.manual_undo(row.undo_record)
             raise UndoFailed(f"undo of step {row.seq} ({step.title}) of run {run_id} failed: {reason}",
-                             manual=manual, hint="do the manual steps listed, then `golive rollback` again") from None
+                             manual=manual, hint=f"do the manual steps listed, then `{self._again}` again") from None
         with _shielded():
             self.journal.step_status(run_id, row.seq, "undone")
         self._emit("undo.done", row.seq, title=step.title, seconds=round(time.monotonic() - started, 3))
