@@ -91,9 +91,10 @@ def sync(
     max_rejects: Annotated[int | None, typer.Option("--max-rejects", min=0, help="Rows that may be rejected before the sync"
                                                     " stops (default: \\[sync].max_rejects).")] = None,
     source_wins: Annotated[bool, typer.Option("--source-wins", help="Overwrite synced rows changed in the new"
-                                              " database since golive wrote them (testers' edits before the"
+                                              " database since golive wrote them, and media files in a `to`"
+                                              " folder golive did not put there (testers' edits before the"
                                               " cutover), keeping their versions in <state_dir>/overwritten/;"
-                                              " without it such rows stop the sync.")] = False,
+                                              " without it such rows and files stop the sync.")] = False,
     dry_run: DryRun = False, yes: Yes = False, json: Json = False,
 ) -> None:
     """Copy the old database into the new one (COPY; new, changed and deleted rows only), verified by
