@@ -45,6 +45,9 @@ USERS = '[[table]]\nsource = "u"\ntarget = "t"\nkey = "id"\n[table.columns]\nid 
      " used — remove name from one of them"),
     (USERS + "\n" + USERS.replace('"u"', '"admin"') + "\n" + USERS.replace('"t"', '"other"'),
      ':10: table t is fed by two [[table]] entries (u, admin) — use one query = "SELECT … UNION ALL …"'),
+    # a value of the wrong kind says what the key accepts (it named pydantic's member: "table[0].key.str")
+    (USERS.replace('key = "id"', "key = 5"), ":4: table[0].key (table t): expected a string or an array, not an integer"),
+    (USERS + "name = 5\n", ":7: table[0].columns.name (table t): expected a string or a table, not an integer"),
 ])
 def test_mapping_errors_name_table_column_and_line(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "mapping.toml"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import difflib
 import re
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -146,8 +147,10 @@ def _message(err: dict[str, Any], root: Any) -> str:
     return msg
 
 
-def _rendered(exc: Any, text: str, data: Any, root: Any, path: Path) -> str:
-    """A ValidationError as one line: file and line, key path, what is wrong and what the key accepts."""
+def _rendered(exc: Any, text: str, data: Any, root: Any, path: Path,
+              label: Callable[[tuple[str | int, ...]], str] | None = None) -> str:
+    """A ValidationError as one line: file and line, key path (``label``: what to say after it), what is wrong and
+    what the key accepts."""
     lines = locate_lines(text)
     errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")  # a typo explains the rest
     found: dict[tuple[str | int, ...], tuple[dict[str, Any], list[str]]] = {}  # key path -> first error, members
@@ -163,7 +166,7 @@ def _rendered(exc: Any, text: str, data: Any, root: Any, path: Path) -> str:
     line = _line_of(key, lines)
     at = f"{path}:{line}" if line else str(path)
     more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
-    return f"{at}: {_dotted(key)}: {message}{more}"
+    return f"{at}: {_dotted(key)}{label(key) if label else ''}: {message}{more}"
 
 
 def _dotted(loc: tuple[str | int, ...]) -> str:

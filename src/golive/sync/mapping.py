@@ -211,16 +211,22 @@ def load_mapping(path: Path) -> Mapping:
 
 
 def _invalid(path: Path, text: str, data: dict[str, Any], exc: ValidationError) -> ConfigError:
-    """The first error as golive.toml's loader words it (a mistyped key first: it explains the rest, and gets a
-    "did you mean"), with the line and the table's target."""
-    from golive.config.loader import _dotted, _line_of, _message, locate_lines
+    """The first error as golive.toml's loader words it, with the line and the table's target: a mistyped key
+    first (it explains the rest, and gets a "did you mean"), else a value of the wrong kind with what the key
+    accepts (`key = 5`: "expected a string or an array", not the members' names)."""
+    from golive.config.loader import _dotted, _line_of, _message, _rendered, locate_lines
+
+    tables = data.get("table", [])
+
+    def table(key: tuple[str | int, ...]) -> str:
+        at = key[1] if len(key) > 1 and key[0] == "table" else None
+        found = tables[at] if isinstance(at, int) and at < len(tables) and isinstance(tables[at], dict) else None
+        return f" (table {found.get('target', '?')})" if found is not None else ""
 
     err = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
+    if err["type"] != "extra_forbidden":
+        return ConfigError(_rendered(exc, text, data, MappingSpec, path, table))
     loc = tuple(p for p in err["loc"]  # (without the tags pydantic puts in: which member of str | ColumnSpec)
                 if not (isinstance(p, str) and (p.startswith(("function-", "union[")) or p == "ColumnSpec")))
     line = _line_of(loc, locate_lines(text))
-    tables = data.get("table", [])
-    where = tables[loc[1]].get("target", "?") if len(loc) > 1 and loc[0] == "table" and isinstance(loc[1], int) \
-        and loc[1] < len(tables) and isinstance(tables[loc[1]], dict) else None
-    table = f" (table {where})" if where else ""
-    return ConfigError(f"{path}:{line or '?'}: {_dotted(loc)}{table}: {_message({**err, 'loc': loc}, MappingSpec)}")
+    return ConfigError(f"{path}:{line or '?'}: {_dotted(loc)}{table(loc)}: {_message({**err, 'loc': loc}, MappingSpec)}")
