@@ -624,21 +624,28 @@ def test_an_unreachable_target_is_one_line_naming_it_without_its_password(tmp_pa
     assert "s3cretpass" not in message and "\n" not in message
 
 
+def pg_pair(tmp_path: Path, pg_cluster, ddl: str, rows: str, columns: list[str], key: str = '"id"',
+            table: str = "price") -> tuple[str, str, object, str]:
+    """A PostgreSQL source (``ddl`` and ``rows``, SQL) and a target with the same table, mapped column for column:
+    (source URL, target URL, mapping, source database name)."""
+    name = f"old_{uuid.uuid4().hex[:8]}"
+    source_url = pg_cluster.create_database(name)
+    pg_cluster.psql(f"{ddl}; {rows}", name)
+    target = f"new_{uuid.uuid4().hex[:8]}"
+    url = pg_cluster.create_database(target)
+    pg_cluster.psql(ddl, target)
+    (tmp_path / "mapping.toml").write_text(f'[[table]]\nsource = "{table}"\ntarget = "{table}"\nkey = {key}\n'
+                                           '[table.columns]\n' + "".join(f'{c} = "{c}"\n' for c in columns))
+    return source_url, url, load_mapping(tmp_path / "mapping.toml"), name
+
+
 def test_a_value_equal_to_the_old_one_but_shown_differently_is_synced_and_verifies(tmp_path: Path, pg_cluster) -> None:
     """numeric 1.5 -> 1.50 and float8 0 -> -0 are equal by `=` but are not the same value to the application
     (they show, and sync, differently): the merge writes them and verification agrees. (The merge compared
     by `=` and verification by text: the row was left as it was, then failed verification.)"""
-    name = f"old_{uuid.uuid4().hex[:8]}"
-    source_url = pg_cluster.create_database(name)
-    pg_cluster.psql("CREATE TABLE price (id int PRIMARY KEY, amount numeric, ratio float8, label text);"
-                    "INSERT INTO price SELECT i, 1.5, 0, 'p' || i FROM generate_series(1, 20) i", name)
-    target = f"new_{uuid.uuid4().hex[:8]}"
-    url = pg_cluster.create_database(target)
-    pg_cluster.psql("CREATE TABLE price (id bigint PRIMARY KEY, amount numeric, ratio float8, label text)", target)
-    (tmp_path / "mapping.toml").write_text('[[table]]\nsource = "price"\ntarget = "price"\nkey = "id"\n'
-                                           '[table.columns]\nid = "id"\namount = "amount"\nratio = "ratio"\n'
-                                           'label = "label"\n')
-    mapping = load_mapping(tmp_path / "mapping.toml")
+    source_url, url, mapping, name = pg_pair(
+        tmp_path, pg_cluster, "CREATE TABLE price (id bigint PRIMARY KEY, amount numeric, ratio float8, label text)",
+        "INSERT INTO price SELECT i, 1.5, 0, 'p' || i FROM generate_series(1, 20) i", ["id", "amount", "ratio", "label"])
     [first] = SyncEngine(source_url, url, mapping).run(mapping.tables)
     assert (first.inserted, first.verified) == (20, True)
     pg_cluster.psql("UPDATE price SET amount = 1.50 WHERE id = 3; UPDATE price SET ratio = '-0' WHERE id = 4", name)
@@ -717,16 +724,10 @@ def test_keys_holding_dates_or_long_numbers_find_deletions_and_spare_the_new_app
     """A key golive wrote one way (`2024-06-01T10:00:00`, a float's 15 digits) and the target another
     (`2024-06-01 10:00:00`, every digit) matched nothing: a deleted row stayed and every verification said
     verified; a row the new application made was overwritten."""
-    name = f"old_{uuid.uuid4().hex[:8]}"
-    source_url = pg_cluster.create_database(name)
-    ddl = f"CREATE TABLE reading (sensor int, at {column}, value int, PRIMARY KEY (sensor, at))"
-    pg_cluster.psql(f"{ddl}; INSERT INTO reading VALUES (1, '{first}', 1), (1, '{second}', 2), (2, '{first}', 3)", name)
-    target = f"new_{uuid.uuid4().hex[:8]}"
-    url = pg_cluster.create_database(target)
-    pg_cluster.psql(ddl, target)
-    (tmp_path / "mapping.toml").write_text('[[table]]\nsource = "reading"\ntarget = "reading"\nkey = ["sensor", "at"]\n'
-                                           '[table.columns]\nsensor = "sensor"\nat = "at"\nvalue = "value"\n')
-    mapping = load_mapping(tmp_path / "mapping.toml")
+    source_url, url, mapping, name = pg_pair(
+        tmp_path, pg_cluster, f"CREATE TABLE reading (sensor int, at {column}, value int, PRIMARY KEY (sensor, at))",
+        f"INSERT INTO reading VALUES (1, '{first}', 1), (1, '{second}', 2), (2, '{first}', 3)", ["sensor", "at", "value"],
+        key='["sensor", "at"]', table="reading")
     [result] = SyncEngine(source_url, url, mapping).run(mapping.tables)
     assert (result.inserted, result.verified) == (3, True)
     pg_cluster.psql(f"DELETE FROM reading WHERE sensor = 1 AND at = '{second}'", name)
@@ -750,16 +751,9 @@ def test_a_key_golive_cannot_read_as_the_target_does_stops_the_sync(tmp_path: Pa
     """A float key: 0.1 + 0.2 is `0.3` as golive writes keys (15 digits) and `0.30000000000000004` to PostgreSQL.
     Keys are matched as text, so such a table would hide its deletions: the first rows' keys are checked against
     the target's reading of them and the sync stops."""
-    name = f"old_{uuid.uuid4().hex[:8]}"
-    source_url = pg_cluster.create_database(name)
-    ddl = "CREATE TABLE reading (at float8 PRIMARY KEY, value int)"
-    pg_cluster.psql(f"{ddl}; INSERT INTO reading VALUES (0.1::float8 + 0.2::float8, 1), (2, 2)", name)
-    target = f"new_{uuid.uuid4().hex[:8]}"
-    url = pg_cluster.create_database(target)
-    pg_cluster.psql(ddl, target)
-    (tmp_path / "mapping.toml").write_text('[[table]]\nsource = "reading"\ntarget = "reading"\nkey = "at"\n'
-                                           '[table.columns]\nat = "at"\nvalue = "value"\n')
-    mapping = load_mapping(tmp_path / "mapping.toml")
+    source_url, url, mapping, _ = pg_pair(tmp_path, pg_cluster, "CREATE TABLE reading (at float8 PRIMARY KEY, value int)",
+                                          "INSERT INTO reading VALUES (0.1::float8 + 0.2::float8, 1), (2, 2)",
+                                          ["at", "value"], key='"at"', table="reading")
     with pytest.raises(GoliveError, match=r"table reading: golive reads the key of its first row as .*cannot be matched"):
         SyncEngine(source_url, url, mapping).run(mapping.tables)
     with psycopg.connect(url) as conn:
@@ -854,17 +848,10 @@ def test_a_referenced_file_must_be_where_the_new_application_serves_it(tmp_path:
 def test_array_columns_are_synced_and_verified(tmp_path: Path, pg_cluster) -> None:
     """A list into an `int[]` or `text[]` column went as JSON (`[1, 2]`: "malformed array literal"), so a table with
     an array column could not be synced at all."""
-    name = f"old_{uuid.uuid4().hex[:8]}"
-    source_url = pg_cluster.create_database(name)
-    ddl = "CREATE TABLE post (id bigint PRIMARY KEY, tags int[], words text[], meta jsonb)"
-    pg_cluster.psql(f"{ddl}; INSERT INTO post VALUES (1, '{{1,2}}', '{{\"a, b\",\"it''s\",NULL}}', '{{\"k\": [1]}}'),"
-                    " (2, NULL, '{}', '[1, 2]'), (3, '{3,NULL}', NULL, NULL)", name)
-    target = f"new_{uuid.uuid4().hex[:8]}"
-    url = pg_cluster.create_database(target)
-    pg_cluster.psql(ddl, target)
-    (tmp_path / "mapping.toml").write_text('[[table]]\nsource = "post"\ntarget = "post"\nkey = "id"\n'
-                                           '[table.columns]\nid = "id"\ntags = "tags"\nwords = "words"\nmeta = "meta"\n')
-    mapping = load_mapping(tmp_path / "mapping.toml")
+    source_url, url, mapping, name = pg_pair(
+        tmp_path, pg_cluster, "CREATE TABLE post (id bigint PRIMARY KEY, tags int[], words text[], meta jsonb)",
+        "INSERT INTO post VALUES (1, '{1,2}', '{\"a, b\",\"it''s\",NULL}', '{\"k\": [1]}'),"
+        " (2, NULL, '{}', '[1, 2]'), (3, '{3,NULL}', NULL, NULL)", ["id", "tags", "words", "meta"], table="post")
     [result] = SyncEngine(source_url, url, mapping).run(mapping.tables)
     assert (result.inserted, result.verified, result.copy_format) == (3, True, "text")
     with psycopg.connect(url) as conn:
