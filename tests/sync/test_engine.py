@@ -30,19 +30,28 @@ age = "age"
 DDL = "CREATE TABLE person (id bigint PRIMARY KEY, name varchar(20) NOT NULL, born timestamptz, age int4, note text)"
 
 
-def make(tmp_path: Path, pg_cluster, rows: int, mapping: str = MAPPING, ddl: str = DDL) -> tuple[Path, str, object]:
+def sqlite_pair(tmp_path: Path, pg_cluster, ddl: str, insert: str, rows: list[tuple[object, ...]], target_ddl: str,
+                mapping: str) -> tuple[Path, str, object]:
+    """A SQLite source (``ddl``, then ``insert`` of ``rows``) and a PostgreSQL target (``target_ddl``), ``mapping``
+    between them: (source file, target URL, mapping)."""
     source = tmp_path / "old.db"
     db = sqlite3.connect(source)
-    db.execute("CREATE TABLE person (id INTEGER PRIMARY KEY, name TEXT, born TEXT, age INTEGER, addr TEXT)")
-    db.executemany("INSERT INTO person VALUES (?, ?, ?, ?, ?)",
-                   [(i, f" P{i} ", f"2001-02-03 04:05:{i % 60:02d}", i % 90, f"10.0.{i % 250}.1") for i in range(1, rows + 1)])
+    db.execute(ddl)
+    db.executemany(insert, rows)
     db.commit()
     db.close()
     name = f"engine_{uuid.uuid4().hex[:8]}"
     url = pg_cluster.create_database(name)
-    pg_cluster.psql(ddl, name)
+    pg_cluster.psql(target_ddl, name)
     (tmp_path / "mapping.toml").write_text(mapping)
     return source, url, load_mapping(tmp_path / "mapping.toml")
+
+
+def make(tmp_path: Path, pg_cluster, rows: int, mapping: str = MAPPING, ddl: str = DDL) -> tuple[Path, str, object]:
+    return sqlite_pair(tmp_path, pg_cluster, "CREATE TABLE person (id INTEGER PRIMARY KEY, name TEXT, born TEXT,"
+                       " age INTEGER, addr TEXT)", "INSERT INTO person VALUES (?, ?, ?, ?, ?)",
+                       [(i, f" P{i} ", f"2001-02-03 04:05:{i % 60:02d}", i % 90, f"10.0.{i % 250}.1")
+                        for i in range(1, rows + 1)], ddl, mapping)
 
 
 def engine(source: Path, url: str, mapping, **options) -> SyncEngine:
@@ -688,18 +697,12 @@ def test_a_text_keyed_table_finds_a_deletion_beside_a_row_imported_with_an_old_s
     """One row deleted and one imported with a stamp older than the watermark: the same row count. The count
     alone said nothing was deleted (the deleted row stayed in the target, the imported one never came, and the
     sync said verified); every key is read for a table not keyed by one integer column."""
-    source = tmp_path / "notes.db"
-    db = sqlite3.connect(source)
-    db.execute("CREATE TABLE note (slug TEXT PRIMARY KEY, txt TEXT, stamp TEXT)")
-    db.executemany("INSERT INTO note VALUES (?, 't', ?)", [(f"slug-{i}", f"2024-06-01 {i:02d}:00:00") for i in range(1, 11)])
-    db.commit()
-    db.close()
-    name = f"engine_{uuid.uuid4().hex[:8]}"
-    url = pg_cluster.create_database(name)
-    pg_cluster.psql("CREATE TABLE note (slug text PRIMARY KEY, txt text)", name)
-    (tmp_path / "mapping.toml").write_text('[[table]]\nsource = "note"\ntarget = "note"\nkey = "slug"\nchanged = "stamp"\n'
-                                           '[table.columns]\nslug = "slug"\ntxt = "txt"\n')
-    mapping = load_mapping(tmp_path / "mapping.toml")
+    source, url, mapping = sqlite_pair(
+        tmp_path, pg_cluster, "CREATE TABLE note (slug TEXT PRIMARY KEY, txt TEXT, stamp TEXT)",
+        "INSERT INTO note VALUES (?, 't', ?)", [(f"slug-{i}", f"2024-06-01 {i:02d}:00:00") for i in range(1, 11)],
+        "CREATE TABLE note (slug text PRIMARY KEY, txt text)",
+        '[[table]]\nsource = "note"\ntarget = "note"\nkey = "slug"\nchanged = "stamp"\n[table.columns]\nslug = "slug"\n'
+        'txt = "txt"\n')
     engine(source, url, mapping).run(mapping.tables)
     db = sqlite3.connect(source)
     db.execute("DELETE FROM note WHERE slug = 'slug-3'")
@@ -764,20 +767,13 @@ def test_an_incremental_sync_reads_a_date_time_key_as_the_target_does(tmp_path: 
     """SQLite's text `2024-06-01 10:00:00` is the key `2024-06-01T10:00:00.000000` once read into a timestamp
     column: the deletion is found from the source's keys, without reading the table in full ("not synced
     before", as every key looked)."""
-    source = tmp_path / "readings.db"
-    db = sqlite3.connect(source)
-    db.execute("CREATE TABLE reading (sensor INTEGER, at TEXT, value INTEGER, stamp TEXT, PRIMARY KEY (sensor, at))")
-    db.executemany("INSERT INTO reading VALUES (1, ?, ?, '2024-06-01 12:00:00')",
-                   [(f"2024-06-01 10:0{i}:00", i) for i in range(5)])
-    db.commit()
-    db.close()
-    name = f"engine_{uuid.uuid4().hex[:8]}"
-    url = pg_cluster.create_database(name)
-    pg_cluster.psql("CREATE TABLE reading (sensor int, at timestamp, value int, PRIMARY KEY (sensor, at))", name)
-    (tmp_path / "mapping.toml").write_text('[[table]]\nsource = "reading"\ntarget = "reading"\nkey = ["sensor", "at"]\n'
-                                           'changed = "stamp"\n[table.columns]\nsensor = "sensor"\nat = "at"\n'
-                                           'value = "value"\n')
-    mapping = load_mapping(tmp_path / "mapping.toml")
+    source, url, mapping = sqlite_pair(
+        tmp_path, pg_cluster,
+        "CREATE TABLE reading (sensor INTEGER, at TEXT, value INTEGER, stamp TEXT, PRIMARY KEY (sensor, at))",
+        "INSERT INTO reading VALUES (1, ?, ?, '2024-06-01 12:00:00')", [(f"2024-06-01 10:0{i}:00", i) for i in range(5)],
+        "CREATE TABLE reading (sensor int, at timestamp, value int, PRIMARY KEY (sensor, at))",
+        '[[table]]\nsource = "reading"\ntarget = "reading"\nkey = ["sensor", "at"]\nchanged = "stamp"\n[table.columns]\n'
+        'sensor = "sensor"\nat = "at"\nvalue = "value"\n')
     engine(source, url, mapping).run(mapping.tables)
     db = sqlite3.connect(source)
     db.execute("DELETE FROM reading WHERE at = '2024-06-01 10:03:00'")
