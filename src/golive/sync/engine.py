@@ -365,7 +365,8 @@ class SyncEngine:
         result.verified, result.mismatched_keys = not differing, [str(k).replace("\x1f", ",") for k in differing]
         if staged.earliest_rejected is not None:
             new_watermark = staged.earliest_rejected  # rejected rows (allowed by --max-rejects) are read again next time
-        ahead = stamps.in_future(new_watermark, self.zone, self._began)
+        ahead = stamps.in_future(new_watermark, self.zone, self._began,
+                                 timedelta(seconds=self.mapping.options.overlap_seconds))
         if ahead is not None:  # one row stamped ahead (a clock, a typo) would hide every change made until then
             result.note = (f"{result.note}; " if result.note else "") + \
                 f"its newest `{table.changed}` stamp ({stamps.watermark_text(new_watermark)}) is in the future: the" \

@@ -73,16 +73,17 @@ def moment(text: str) -> datetime | None:
         return None
 
 
-def in_future(value: Any, zone: tzinfo, now: datetime) -> Any:
-    """``now`` in the form of the date-time watermark ``value`` when ``value`` is later than it (naive ones read in
-    ``zone``), else None. Numbers (a version counter) are not times: None."""
+def in_future(value: Any, zone: tzinfo, now: datetime, slack: timedelta) -> Any:
+    """``now`` in the form of the date-time watermark ``value`` when ``value`` is more than ``slack`` later than it
+    (naive ones read in ``zone``), else None. Numbers (a version counter) are not times: None. (A stamp ahead by
+    less — the old server's clock a little fast — is read again anyway: the next read reaches back by the slack.)"""
     at = value if isinstance(value, datetime) else moment(value) if isinstance(value, str) else None
     if at is None:
         return None
     if at.tzinfo is None:
         local = now.astimezone(zone).replace(tzinfo=None)
-        return (local if isinstance(value, datetime) else local.isoformat(sep=" ")) if at > local else None
-    return (now if isinstance(value, datetime) else now.isoformat(sep=" ")) if at > now else None
+        return (local if isinstance(value, datetime) else local.isoformat(sep=" ")) if at > local + slack else None
+    return (now if isinstance(value, datetime) else now.isoformat(sep=" ")) if at > now + slack else None
 
 
 def fold_back(at: datetime, zone: tzinfo) -> timedelta:
