@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -17,6 +18,12 @@ import pytest
 from typer.testing import CliRunner
 
 from golive.cli import app
+
+# A suite started as a background job of a non-interactive shell (`make test &`, a CI runner) inherits SIGINT
+# ignored, and so would every golive a test starts: Ctrl-C and SIGINT tests would find it deaf. golive run by an
+# operator is not started that way; the tests' children get Python's default, as in a terminal.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 MINIMAL = """\
 [project]

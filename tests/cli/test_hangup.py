@@ -87,7 +87,10 @@ def at_the_prompt(args: list[str], cwd: Path, then: bytes | None) -> tuple[int, 
         os.close(master)
         return proc.wait(timeout=30), screen.decode(errors="replace")
     os.write(master, then)
-    while proc.poll() is None or select.select([master], [], [], 0.05)[0]:
+    deadline = time.monotonic() + 30  # (a golive that never ends fails the test, not the suite: no blocking read)
+    while (proc.poll() is None and time.monotonic() < deadline) or select.select([master], [], [], 0.05)[0]:
+        if not select.select([master], [], [], 0.05)[0]:
+            continue
         try:
             chunk = os.read(master, 4096)
         except OSError:
