@@ -125,3 +125,23 @@ def test_rows_users_wrote_between_two_syncs_are_kept_by_the_second_data_rollback
     assert [json.loads(r)["email"] for r in (kept / "public.auth_user.ndjson").read_text().splitlines()] == \
         ["between@example.org"]
     assert dirfinal.count("auth_user") == 0 and dirfinal.count("auth_group") == 0  # (as before the first sync)
+
+
+def test_the_deleted_keys_listing_reads_a_date_time_key_as_the_sync_wrote_it(tmp_path: Path,
+                                                                             pg_cluster: PostgresCluster) -> None:
+    """A plain rollback lists the synced keys the new database no longer has: with a `(sensor, at timestamp)` key it
+    compared golive's keys with the target's `::text`, so every synced row was listed as deleted."""
+    from golive.sync.engine import SyncEngine
+    from golive.sync.reconcile import _deleted
+    from tests.sync.test_engine import pg_pair
+
+    source_url, url, mapping, _ = pg_pair(
+        tmp_path, pg_cluster, "CREATE TABLE reading (sensor int, at timestamp, value int, PRIMARY KEY (sensor, at))",
+        "INSERT INTO reading VALUES (1, '2024-06-01 10:00', 1), (1, '2024-06-01 10:03:00.5', 2), (2, '2024-06-01 10:00', 3)",
+        ["sensor", "at", "value"], key='["sensor", "at"]', table="reading")
+    SyncEngine(source_url, url, mapping).run(mapping.tables)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DELETE FROM reading WHERE sensor = 2")  # by the new application
+        assert _deleted(conn, {"reading": ("sensor", "at")}, tmp_path) == {"reading": 1}
+    assert [json.loads(line) for line in (tmp_path / "deleted.ndjson").read_text().splitlines()] == [
+        {"table": "reading", "key": "2,2024-06-01T10:00:00.000000"}]

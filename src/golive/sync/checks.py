@@ -58,8 +58,7 @@ def collisions(target: Any, table: TableMap, key_sql: str) -> list[str]:
     return problems
 
 
-def foreign_rows(target: Any, table: TableMap, new_keys: set[Any], int_key: bool = False,
-                 typnames: dict[str, str] | None = None) -> list[str]:
+def foreign_rows(target: Any, table: TableMap, new_keys: set[Any], int_key: bool, typnames: dict[str, str]) -> list[str]:
     """Staged keys golive never synced that exist in the target all the same: rows of the new app.
     ``new_keys``: ints with ``int_key`` (one integer key column), else canonical text."""
     if not new_keys:

@@ -359,8 +359,8 @@ class SyncEngine:
         self.progress(table.target, result.read, max(total, result.read), "verify")
         # a synced row rejected this time (allowed by --max-rejects) keeps its old version: not a difference
         expected = synced - staged.rejected if staged.rejected else synced
-        verdict = differing_keys(target, table, expected, staged.count, staged.bounds, int_key=int_key,
-                                 complete=since is None, typnames=typnames)
+        verdict = differing_keys(target, table, expected, staged.count, staged.bounds, typnames, int_key=int_key,
+                                 complete=since is None)
         differing = verdict.found
         result.verified, result.mismatched_keys = not differing, [str(k).replace("\x1f", ",") for k in differing]
         if staged.earliest_rejected is not None:
@@ -623,8 +623,8 @@ class SyncEngine:
         synced = before.keys if before is not None else set()
         staged = self._stage_once(source, target, table, types, None, result, source.count(table), digest=False)
         self.progress(table.target, result.read, max(staged.total, result.read), "verify")
-        differing = differing_keys(target, table, synced, staged.count, staged.bounds, int_key=int_key,
-                                   complete=True, typnames={c: kind.typname for c, kind in types.items()}).found
+        differing = differing_keys(target, table, synced, staged.count, staged.bounds,
+                                   {c: kind.typname for c, kind in types.items()}, int_key=int_key).found
         gone = sorted(synced - staged.keys - staged.rejected)
         if gone:  # synced rows the source no longer has: a difference if the target still holds them
             key_t = f"t.{ident(table.target_key[0])}" if int_key else \

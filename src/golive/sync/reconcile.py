@@ -280,6 +280,7 @@ def _written(conn: Any, schema: str, table: str, backup_snapshot: str, sync_xact
 def _deleted(conn: Any, keys: dict[str, tuple[str, ...]], directory: Path) -> dict[str, int]:
     """Keys golive synced (its state, as the snapshot sees it) that their target table no longer holds."""
     from golive.sync import state
+    from golive.sync.pgtypes import column_types
     from golive.sync.verify import key_sql
 
     if not state.exists(conn):
@@ -291,7 +292,8 @@ def _deleted(conn: Any, keys: dict[str, tuple[str, ...]], directory: Path) -> di
         if columns is None or not synced:
             continue  # (a table the mapping no longer names: its key columns are not known)
         ints = isinstance(next(iter(synced)), int)
-        key = f"t.{ident(columns[0])}" if ints and len(columns) == 1 else key_sql("t", columns)
+        key = f"t.{ident(columns[0])}" if ints and len(columns) == 1 else \
+            key_sql("t", columns, {c: kind.typname for c, kind in column_types(conn, target).items()})
         present = {r[0] for r in conn.execute(f"SELECT {key} FROM {ident(target)} t")}
         gone = sorted(synced - present, key=str)
         if gone:

@@ -89,12 +89,12 @@ _KEY_TEXT = {
 }
 
 
-def key_sql(alias: str, columns: Sequence[str], typnames: Mapping[str, str] | None = None) -> str:
+def key_sql(alias: str, columns: Sequence[str], typnames: Mapping[str, str]) -> str:
     """A row's key as text, the values of a composite key joined by U+001F, each as :func:`canonical` writes it
-    (``typnames``: the columns' types; without them, each value's ``::text``)."""
+    (``typnames``: the columns' types)."""
     def text(column: str) -> str:
         value = f"{alias}.{ident(column)}"
-        return _KEY_TEXT.get((typnames or {}).get(column, ""), "{v}::text").format(v=value)
+        return _KEY_TEXT.get(typnames.get(column, ""), "{v}::text").format(v=value)
 
     return "concat_ws(E'\\x1f', " + ", ".join(text(c) for c in columns) + ")"
 
@@ -105,9 +105,8 @@ class Verdict:
     ranges: Ranges | None = None  # the target's range sums as verified, when the ranges were compared
 
 
-def differing_keys(conn: Any, table: TableMap, synced: AbstractSet[Any], staged: int, bounds: list[Any] | None = None,
-                   limit: int = 20, int_key: bool = False, complete: bool = True,
-                   typnames: dict[str, str] | None = None) -> Verdict:
+def differing_keys(conn: Any, table: TableMap, synced: AbstractSet[Any], staged: int, bounds: list[Any] | None,
+                   typnames: dict[str, str], limit: int = 20, int_key: bool = False, complete: bool = True) -> Verdict:
     """Staged keys whose target row is missing or differs, and synced keys the target has in a staged
     range but the stage does not (in key order, at most ``limit``). ``bounds``: the range boundaries
     when the engine saw them go by (an integer key read in order), saving a sort. Keys are ints with
@@ -116,8 +115,6 @@ def differing_keys(conn: Any, table: TableMap, synced: AbstractSet[Any], staged:
     row however many those are (a range would count the rows not read as gone)."""
     # by ranges when most of the table was staged (an incremental sync's few rows: row by row); the synced
     # keys settle it without counting the target when they alone outnumber the staged rows twice
-    if typnames is None:
-        typnames = _typnames(conn, table)
     if complete and len(table.target_key) == 1 and staged >= RANGE_ROWS and 2 * staged >= len(synced) and \
             2 * staged >= conn.execute(f"SELECT count(*) FROM {ident(table.target)}").fetchone()[0]:
         return _by_ranges(conn, table, synced, limit, bounds if bounds and bounds == sorted(bounds) else None, int_key,
