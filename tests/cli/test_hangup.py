@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.test_cli import applied_run
+from tests.cli.test_tty import read_pty
 
 
 def golive(args: list[str], cwd: Path, **kwargs: object) -> subprocess.CompletedProcess[str]:
@@ -87,17 +88,7 @@ def at_the_prompt(args: list[str], cwd: Path, then: bytes | None) -> tuple[int, 
         os.close(master)
         return proc.wait(timeout=30), screen.decode(errors="replace")
     os.write(master, then)
-    deadline = time.monotonic() + 30  # (a golive that never ends fails the test, not the suite: no blocking read)
-    while (proc.poll() is None and time.monotonic() < deadline) or select.select([master], [], [], 0.05)[0]:
-        if not select.select([master], [], [], 0.05)[0]:
-            continue
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        screen += chunk
+    screen += read_pty(master, proc)  # (a golive that never ends fails the test, not the suite)
     os.close(master)
     return proc.wait(timeout=30), screen.decode(errors="replace")
 

@@ -13,13 +13,10 @@ from pathlib import Path
 from tests.cli.test_cli import applied_run
 
 
-def run_in_pty(args: list[str], cwd: Path, answer: str, columns: int = 120) -> tuple[int, str]:
-    master, slave = pty.openpty()
-    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"} | {"TERM": "xterm", "COLUMNS": str(columns)}
-    proc = subprocess.Popen([sys.executable, "-m", "golive", *args], cwd=cwd, stdin=slave, stdout=slave,
-                            stderr=slave, env=env, close_fds=True)
-    os.close(slave)
-    out, answered, deadline = b"", False, time.monotonic() + 30
+def read_pty(master: int, proc: subprocess.Popen[bytes], seconds: float = 30, answer: bytes | None = None) -> bytes:
+    """What golive writes to the terminal until it ends (at most ``seconds``, never a blocking read); ``answer``
+    is typed at its "Proceed?"."""
+    out, deadline = b"", time.monotonic() + seconds
     while time.monotonic() < deadline:
         ready, _, _ = select.select([master], [], [], 0.1)
         if ready:
@@ -30,11 +27,21 @@ def run_in_pty(args: list[str], cwd: Path, answer: str, columns: int = 120) -> t
             if not chunk:
                 break
             out += chunk
-        if not answered and b"Proceed?" in out:
-            os.write(master, answer.encode() + b"\n")
-            answered = True
+        if answer is not None and b"Proceed?" in out:
+            os.write(master, answer)
+            answer = None
         if proc.poll() is not None and not ready:
             break
+    return out
+
+
+def run_in_pty(args: list[str], cwd: Path, answer: str, columns: int = 120) -> tuple[int, str]:
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"} | {"TERM": "xterm", "COLUMNS": str(columns)}
+    proc = subprocess.Popen([sys.executable, "-m", "golive", *args], cwd=cwd, stdin=slave, stdout=slave,
+                            stderr=slave, env=env, close_fds=True)
+    os.close(slave)
+    out = read_pty(master, proc, answer=answer.encode() + b"\n")
     os.close(master)
     return proc.wait(timeout=10), out.decode(errors="replace")
 
