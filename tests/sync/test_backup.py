@@ -16,6 +16,7 @@ import pytest
 from golive.errors import GoliveError
 from golive.sandbox.postgres import PostgresCluster
 from golive.sync.backup import NoSpace, dump, restore
+from tests.conftest import require_real
 from tests.sync import test_sync
 from tests.sync.test_sync import Dir
 
@@ -25,8 +26,7 @@ dirfinal = test_sync.dirfinal  # (the fixture: a Django target, migrated, to syn
 @pytest.fixture
 def tiny(tmp_path: Path) -> Iterator[Path]:
     """An 8 MB file system (tmpfs: root only), unmounted after."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
+    require_real("a tmpfs mount", os.geteuid() == 0, "mounting one needs root")
     folder = tmp_path / "tiny"
     folder.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(folder)], check=True)
