@@ -741,6 +741,27 @@ def test_a_second_data_rollback_keeps_only_what_users_wrote_not_the_first_restor
         ["moved@example.org"]
 
 
+def test_a_users_edit_a_restore_brought_back_still_stops_a_sync_that_would_overwrite_it(dirfinal: Dir, cli) -> None:
+    """A restore writes every row again. A row the new application changed before the backup was taken comes back
+    written by the restore, one of golive's own transactions: without the restore's note of who first wrote it
+    (golive.carried), the next sync took it for golive's and put the source's version over it, unseen."""
+    assert cli("sync", "--yes").exit_code == 0
+    with psycopg.connect(dirfinal.target_url, autocommit=True) as app:  # the new application edits a synced row
+        app.execute("UPDATE auth_user SET email = 'moved@example.org' WHERE id = 3")
+    dirfinal.source_sql("UPDATE score SET points = points + 1 WHERE id = 1")
+    assert cli("sync", "--yes").exit_code == 0  # (incremental: user 3 is not read, the edit stays)
+    restored = cli("rollback", "--yes", "--restore-data")  # the second sync's backup holds the edit
+    assert restored.exit_code == 0, restored.stderr
+    planned = cli("sync", "--dry-run", "--full")
+    assert "1 row(s) written in the new database since golive's syncs" in planned.stdout, planned.stdout
+    caught = cli("sync", "--yes", "--full")
+    assert caught.exit_code == 1, caught.stdout + caught.stderr
+    assert "1 row(s) changed in the new database since golive wrote them would be overwritten: table auth_user," \
+           " keys 3; nothing was written" in caught.stderr
+    with psycopg.connect(dirfinal.target_url) as conn:
+        assert conn.execute("SELECT email FROM auth_user WHERE id = 3").fetchone()[0] == "moved@example.org"
+
+
 def sync_waiting_for_a_lock(dirfinal: Dir, watch: psycopg.Connection) -> subprocess.Popen[str]:
     """`golive sync --yes` as a process, once it waits for a lock another session holds on the target."""
     sync = subprocess.Popen([sys.executable, "-m", "golive", "sync", "--yes"], cwd=dirfinal.project,

@@ -3,15 +3,16 @@
 Once the new application (or a tester, or an admin) has changed a synced row, a sync that copies the
 source's version over it loses that write: a table compared by content (no ``changed`` column)
 "updates" every such row back, a synced row deleted there is inserted again, and any sync deletes a
-synced key the source no longer has. golive
-tells these rows apart by who wrote them: PostgreSQL stamps each row version with its transaction
-(``xmin``), and golive keeps, in ``golive.writers``, the transaction of every sync and restore it made,
-and in ``golive.tracking`` the snapshot from which it began keeping them (rows it saw committed are
-taken as golive's: the history before is not known). A synced row whose version was written by none of
-those transactions was changed by someone else. By default the sync stops before it writes anything and
-names them; with ``--source-wins`` (before the cutover: testers' edits) it overwrites them and first keeps
-their versions in ``<state_dir>/overwritten/<stamp>/<table>.ndjson``. The engine locks each table against
-other writers (``SHARE ROW EXCLUSIVE``) before it looks, so no write commits between the look and the merge.
+synced key the source no longer has. golive tells these rows apart by who wrote them: PostgreSQL stamps
+each row version with its transaction (``xmin``), and golive keeps, in ``golive.writers``, the
+transaction of every sync and restore it made, and in ``golive.tracking`` the snapshot from which it
+began keeping them (rows it saw committed are taken as golive's: the history before is not known). A
+synced row whose version was written by none of those transactions was changed by someone else — and so
+was one a restore wrote again for someone else (a restore writes every row; it notes who first wrote
+each in ``golive.carried``). By default the sync stops before it writes anything and names them; with
+``--source-wins`` (before the cutover: testers' edits) it overwrites them and first keeps their versions
+in ``<state_dir>/overwritten/<stamp>/<table>.ndjson``. The engine locks each table against other writers
+(``SHARE ROW EXCLUSIVE``) before it looks, so no write commits between the look and the merge.
 """
 
 from __future__ import annotations
@@ -46,19 +47,37 @@ RESTORE_MARK = ("DO $$ BEGIN IF to_regclass('golive.writers') IS NOT NULL THEN I
 
 
 class Tracking:
-    """Since when, and by which transactions, golive wrote to the target."""
+    """Since when, and by which transactions, golive wrote to the target; and, after a restore, which tables
+    hold rows it wrote again for someone else (``noted``, :mod:`golive.sync.reconcile`)."""
 
-    def __init__(self, since: str, writers: list[int]) -> None:
+    def __init__(self, since: str, writers: list[int], noted: set[str] | None = None,
+                 restores: list[int] | None = None) -> None:
         self.since, self.writers = since, writers
+        self.noted, self.restores = noted or set(), restores or []
 
-    def condition(self) -> tuple[str, dict[str, Any]]:
-        """FROM … WHERE for a table aliased ``t`` whose row version golive did not write (``x``: the next id)."""
+    def carried(self, conn: Any, target: str) -> list[str]:
+        """The ctids of the rows of table ``target`` a restore wrote again that someone else had written (since
+        golive keeps track): the restore's transaction is golive's, the rows are not."""
+        if not self.noted:
+            return []
+        from golive.sync.reconcile import carried
+
+        found = conn.execute("SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                             " WHERE c.oid = to_regclass(%s)", (ident(target),)).fetchone()
+        return [] if found is None else carried(conn, found[0], found[1], self.since, self.noted, self.restores)
+
+    def condition(self, carried: list[str] | None = None) -> tuple[str, dict[str, Any]]:
+        """FROM … WHERE for a table aliased ``t`` whose row version golive did not write (``x``: the next id);
+        ``carried``: the ctids of rows a restore wrote for someone else (:meth:`carried`)."""
         # cheap first: a version older than the snapshot's xmin was committed before golive began keeping track
         oldest = int(self.since.split(":")[0]) % 2**32
-        return (f", (SELECT {_NEXT} AS n) x WHERE age(t.xmin) <= age(%(oldest)s::text::xid)"
-                f" AND NOT ({_FULL} = ANY(%(writers)s::bigint[]))"
-                f" AND NOT pg_visible_in_snapshot({_FULL}::text::xid8, %(since)s::pg_snapshot)",
-                {"oldest": oldest, "writers": self.writers, "since": self.since})
+        others = (f"age(t.xmin) <= age(%(oldest)s::text::xid)"
+                  f" AND NOT ({_FULL} = ANY(%(writers)s::bigint[]))"
+                  f" AND NOT pg_visible_in_snapshot({_FULL}::text::xid8, %(since)s::pg_snapshot)")
+        if carried:
+            others = f"(({others}) OR t.ctid = ANY(%(carried)s::text[]::tid[]))"
+        return (f", (SELECT {_NEXT} AS n) x WHERE {others}",
+                {"oldest": oldest, "writers": self.writers, "since": self.since, "carried": carried or []})
 
 
 def ensure(conn: Any) -> None:
@@ -79,7 +98,10 @@ def tracking(conn: Any) -> Tracking | None:
     row = conn.execute("SELECT since::text FROM golive.tracking LIMIT 1").fetchone()
     if row is None:
         return None
-    return Tracking(str(row[0]), [int(r[0]) for r in conn.execute("SELECT xact FROM golive.writers")])
+    from golive.sync.reconcile import noted
+
+    since = str(row[0])
+    return Tracking(since, [int(r[0]) for r in conn.execute("SELECT xact FROM golive.writers")], *noted(conn, since))
 
 
 def changed_by_others(conn: Any, table: TableMap, track: Tracking, gone: set[Any], synced: AbstractSet[Any],
@@ -90,7 +112,7 @@ def changed_by_others(conn: Any, table: TableMap, track: Tracking, gone: set[Any
     versions first (usually none)."""
     tgt, same_key = ident(table.target), " AND ".join(f"t.{ident(k)} = s.{ident(k)}" for k in table.target_key)
     key_t = f"t.{ident(table.target_key[0])}" if int_key else key_sql("t", table.target_key, typnames)
-    where, params = track.condition()
+    where, params = track.condition(track.carried(conn, table.target))
     differs = rows_differ("t", "s", table.target_columns, typnames)
     found: list[Any] = []
     if incremental:

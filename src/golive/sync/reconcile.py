@@ -40,7 +40,7 @@ from golive.errors import first_line
 from golive.sync.backup import NoSpace, dump_in, ms_setting, no_space, snapshot
 from golive.sync.source import ident
 
-__all__ = ["CARRY", "CARRY_NOTED", "Kept", "count_written", "keep"]
+__all__ = ["CARRY", "CARRY_NOTED", "Kept", "carried", "count_written", "keep", "noted"]
 
 # A row version's transaction as a 64-bit id (``xmin`` is its low 32 bits; ``n`` the next id now):
 # the latest id at or before ``n`` with those low bits.
@@ -155,21 +155,21 @@ def _keep(url: str, backup_snapshot: str | None, sync_xact: int | None, keys: di
             dump_in(url, exported, directory / "before-restore.dump", lock_timeout, full=directory.parent)
         if backup_snapshot is not None:
             writers = _writers(conn)
-            noted, restores = _noted(conn, backup_snapshot)
+            noted_in, restores = noted(conn, backup_snapshot)
             for schema, table in _tables(conn):
-                carried = _carried(conn, schema, table, backup_snapshot, noted, restores)
-                written = _written(conn, schema, table, backup_snapshot, sync_xact, writers, carried, directory)
+                rewritten = carried(conn, schema, table, backup_snapshot, noted_in, restores)
+                written = _written(conn, schema, table, backup_snapshot, sync_xact, writers, rewritten, directory)
                 if written:
                     kept.written[f"{schema}.{table}"] = written
         kept.deleted = _deleted(conn, keys, directory)
 
 
 def _since(schema: str, table: str, backup_snapshot: str, sync_xact: int | None, writers: list[int],
-           carried: list[str], after: str | None = None) -> tuple[str, dict[str, Any]]:
+           rewritten: list[str], after: str | None = None) -> tuple[str, dict[str, Any]]:
     """FROM and WHERE (and their parameters) for the rows of one table whose version the backup's snapshot
     did not see and neither the sync nor another of golive's transactions (``writers``: its syncs, and its
-    restores, which write every row) wrote — or that a restore wrote again for a user (``carried``: their
-    ctids, ``_carried``). ``after``: only the rows a restore of the backup with that snapshot would bring back
+    restores, which write every row) wrote — or that a restore wrote again for a user (``rewritten``: their
+    ctids, :func:`carried`). ``after``: only the rows a restore of the backup with that snapshot would bring back
     (a rollback's plan, when a newer sync's data rollback runs first)."""
     full = _FULL_XID.format(n="x.n")
     # cheap tests first, on the 32-bit xid: a row older than the snapshot's xmin was seen by the dump (rows of
@@ -179,17 +179,18 @@ def _since(schema: str, table: str, backup_snapshot: str, sync_xact: int | None,
     others = f" AND NOT ({full} = ANY(%(writers)s::bigint[]))" if writers else ""
     written = (f"age(t.xmin) <= age(%(oldest)s::text::xid){own}"
                f" AND NOT pg_visible_in_snapshot({full}::text::xid8, %(snapshot)s::pg_snapshot){others}")
-    if carried:
+    if rewritten:
         written = f"(({written}) OR t.ctid = ANY(%(carried)s::text[]::tid[]))"
     then = f" AND pg_visible_in_snapshot({full}::text::xid8, %(after)s::pg_snapshot)" if after else ""
     return (f" FROM {ident(schema)}.{ident(table)} t, (SELECT {_NEXT} AS n) x WHERE {written}{then}",
             {"own": sync_xact, "oldest": int(backup_snapshot.split(":")[0]) % 2**32, "snapshot": backup_snapshot,
-             "writers": writers, "carried": carried, "after": after})
+             "writers": writers, "carried": rewritten, "after": after})
 
 
-def _carried(conn: Any, schema: str, table: str, backup_snapshot: str, noted: set[str], restores: list[int]) -> list[str]:
-    """The ctids of the rows of one table a restore wrote again for a user who wrote them after the backup
-    (its note in ``golive.carried``); ``noted``: the tables with such notes."""
+def carried(conn: Any, schema: str, table: str, snapshot: str, noted: set[str], restores: list[int]) -> list[str]:
+    """The ctids of the rows of one table a restore wrote again for a user who wrote them after ``snapshot``
+    (a backup's, or the one golive keeps track since: its note in ``golive.carried``); ``noted``: the tables
+    with such notes (:func:`noted`)."""
     if f"{schema}.{table}" not in noted or not restores:
         return []
     saved = [conn.execute("SELECT current_setting(%s)", (k,)).fetchone()[0] for k, _ in _PINNED]
@@ -201,15 +202,15 @@ def _carried(conn: Any, schema: str, table: str, backup_snapshot: str, noted: se
             f" WHERE {_FULL_XID.format(n='x.n')} = ANY(%(restores)s::bigint[]) AND {_DIGEST} IN (SELECT c.digest"
             " FROM golive.carried c WHERE c.tbl = %(tbl)s"
             " AND NOT pg_visible_in_snapshot(c.xact::text::xid8, %(snapshot)s::pg_snapshot))",
-            {"restores": restores, "tbl": f"{schema}.{table}", "snapshot": backup_snapshot})]
+            {"restores": restores, "tbl": f"{schema}.{table}", "snapshot": snapshot})]
     finally:
         for (k, _), v in zip(_PINNED, saved, strict=True):
             conn.execute("SELECT set_config(%s, %s, false)", (k, v))
 
 
-def _noted(conn: Any, backup_snapshot: str) -> tuple[set[str], list[int]]:
-    """The tables with rows a restore carried for a user who wrote them after the backup, and golive's
-    restores (whose rows those are)."""
+def noted(conn: Any, backup_snapshot: str) -> tuple[set[str], list[int]]:
+    """The tables with rows a restore carried for a user who wrote them after the backup (or the snapshot
+    golive keeps track since), and golive's restores (whose rows those are)."""
     if conn.execute("SELECT to_regclass('golive.carried')").fetchone()[0] is None:
         return set(), []
     tables = {r[0] for r in conn.execute(
@@ -248,10 +249,10 @@ def count_written(url: str, backup_snapshot: str, sync_xact: int | None, lock_ti
         conn.execute("SELECT set_config('lock_timeout', %s, false)", (ms_setting(lock_timeout),))
         with conn.transaction():
             writers = _writers(conn)
-            noted, restores = _noted(conn, backup_snapshot)
+            noted_in, restores = noted(conn, backup_snapshot)
             for schema, table in _tables(conn):
-                carried = _carried(conn, schema, table, backup_snapshot, noted, restores)
-                where, params = _since(schema, table, backup_snapshot, sync_xact, writers, carried, after)
+                rewritten = carried(conn, schema, table, backup_snapshot, noted_in, restores)
+                where, params = _since(schema, table, backup_snapshot, sync_xact, writers, rewritten, after)
                 found = conn.execute(f"SELECT count(*){where}", params).fetchone()[0]
                 if found:
                     counts[f"{schema}.{table}"] = int(found)
@@ -259,9 +260,9 @@ def count_written(url: str, backup_snapshot: str, sync_xact: int | None, lock_ti
 
 
 def _written(conn: Any, schema: str, table: str, backup_snapshot: str, sync_xact: int | None, writers: list[int],
-             carried: list[str], directory: Path) -> int:
+             rewritten: list[str], directory: Path) -> int:
     """Rows of one table written since the backup (``_since``), into ``<schema>.<table>.ndjson``."""
-    where, params = _since(schema, table, backup_snapshot, sync_xact, writers, carried)
+    where, params = _since(schema, table, backup_snapshot, sync_xact, writers, rewritten)
     out, count = None, 0
     with conn.cursor(name="golive_reconcile") as rows:  # (streamed: the table may be large, the rows few)
         rows.execute(f"SELECT row_to_json(t)::text{where}", params)

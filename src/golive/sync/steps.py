@@ -58,9 +58,11 @@ def _written_by_others(conn: Any, tables: list[TableMap]) -> dict[str, int]:
     track = conflicts.tracking(conn)
     if track is None:
         return {}
-    where, params = track.condition()
-    return {t.target: int(conn.execute(f"SELECT count(*) FROM {ident(t.target)} t{where}", params).fetchone()[0])
-            for t in tables}
+    counts = {}
+    for t in tables:
+        where, params = track.condition(track.carried(conn, t.target))
+        counts[t.target] = int(conn.execute(f"SELECT count(*) FROM {ident(t.target)} t{where}", params).fetchone()[0])
+    return counts
 
 
 def _config(ctx: StepContext) -> GoliveConfig:
