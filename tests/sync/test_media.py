@@ -212,3 +212,23 @@ def test_a_sync_that_fails_its_pre_checks_puts_the_media_back(dirfinal: Dir, cli
     assert (kept.read_bytes(), kept.stat().st_mode & 0o777) == (b"retouched by hand in the new site", 0o600)
     assert (f"media {published}: 1 file(s) changed there since golive copied them were overwritten (--source-wins);"
             f" their versions are kept in {kept.parents[1]}") in done.stdout + done.stderr
+
+
+def test_the_plan_names_the_files_edited_in_the_new_site_before_the_freeze_window_is_spent(dirfinal: Dir, cli,
+                                                                                         tmp_path: Path) -> None:
+    """The sync stops at a file someone else changed in `to`; the plan (`--dry-run`, before the freeze) says so,
+    as it does for rows. A file only touched (same bytes) is not someone else's."""
+    static, published = tmp_path / "flask-static", tmp_path / "django-media"
+    photos_for(dirfinal, static)
+    assert cli("sync", "--yes").exit_code == 0
+    (published / "photos" / "7.jpg").write_bytes(b"retouched by hand in the new site")
+    os.utime(published / "photos" / "9.jpg", ns=(1, 1))  # touched, the same bytes
+    (published / "photos" / "100.jpg").write_bytes(b"uploaded in the new site, not in the old one")  # not synced
+    edited = f"1 file(s) in {published} changed since golive copied them (or not golive's): photos/7.jpg — "
+    planned = cli("sync", "--dry-run")
+    assert planned.exit_code == 0, planned.stderr
+    assert edited + "the sync stops before copying (--source-wins overwrites them, keeping theirs first)" in \
+        planned.stdout, planned.stdout
+    assert edited + "overwritten, theirs kept first" in cli("sync", "--dry-run", "--source-wins").stdout
+    stopped = cli("sync", "--yes")
+    assert stopped.exit_code == 1 and "photos/7.jpg" in stopped.stderr

@@ -38,7 +38,7 @@ from pathlib import Path, PurePosixPath
 
 from golive.errors import ConfigError, GoliveError
 
-__all__ = ["MediaResult", "MediaUndo", "pending", "sha256", "sync_media", "walk"]
+__all__ = ["MediaResult", "MediaUndo", "pending", "sha256", "sync_media", "theirs", "walk"]
 
 
 @dataclass
@@ -260,6 +260,27 @@ class _File:
     there: os.stat_result | None  # the destination's (None: it has none)
 
 
+def _file(rel: str, src: Path, destination: Path, known: dict[str, object], there: os.stat_result | None) -> _File:
+    """One source file and its place in the destination; its bytes are read only if changed since the manifest."""
+    stat = src.stat()
+    same_source = known.get("size") == stat.st_size and known.get("mtime_ns") == stat.st_mtime_ns
+    return _File(rel, src, destination / rel, stat, str(known["sha256"]) if same_source else sha256(src), there)
+
+
+def theirs(source: Path, destination: Path, manifest_path: Path) -> list[str]:
+    """For a plan: the files in ``destination`` a sync of ``source`` would stop at (changed since golive copied
+    them, or never golive's), as the sync tells them apart; only files with one there already are looked at."""
+    if not source.is_dir():
+        return []  # (said by pending)
+    manifest, found = _load(manifest_path), []
+    for rel, src in walk(source).files:
+        there = _there(destination / rel, rel, destination)
+        known = manifest.get(rel) or {}
+        if there is not None and _verdict(_file(rel, src, destination, known, there), known) == "theirs":
+            found.append(rel)
+    return found
+
+
 def _verdict(f: _File, known: dict[str, object]) -> str:
     """'unchanged', 'copy' (new, or golive's own copy of an older version) or 'theirs' (someone else's bytes)."""
     there = f.there
@@ -313,10 +334,8 @@ def sync_media(source: Path, destination: Path, manifest_path: Path,
     count = _counter(progress, len(tree.files))
     links, todo, theirs = _check_links(tree, destination, result), [], []
     for rel, src in tree.files:
-        stat, known = src.stat(), manifest.get(rel) or {}
-        same_source = known.get("size") == stat.st_size and known.get("mtime_ns") == stat.st_mtime_ns
-        dst = destination / rel
-        f = _File(rel, src, dst, stat, str(known["sha256"]) if same_source else sha256(src), _there(dst, rel, destination))
+        known = manifest.get(rel) or {}
+        f = _file(rel, src, destination, known, _there(destination / rel, rel, destination))
         verdict = _verdict(f, known)
         if verdict == "unchanged":
             manifest[rel] = _entry(f)
