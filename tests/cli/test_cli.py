@@ -90,6 +90,29 @@ def test_init_writes_private_files_that_validate(tmp_path: Path, cli, monkeypatc
     assert cli("init", "--force").exit_code == 0
 
 
+def test_the_templates_other_freeze_methods_validate_as_written_once_uncommented(tmp_path: Path, cli,
+                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert cli("init").exit_code == 0
+    config = tmp_path / "golive.toml"
+    written = config.read_text()
+    block = written[written.index("[source.freeze]"):written.index("[target]")]
+    lines = block.splitlines()
+    command = [lines[0]] + [line[2:] for line in lines if line.startswith("# ") and "postgres" not in line]
+    config.write_text(written.replace(block, "\n".join(command) + "\n\n"))
+    env = {"LINODE_TOKEN": "", "TARGET_DATABASE_URL": ""}
+    check = cli("config", "check", env=env)
+    assert check.exit_code == 0, check.stderr
+    shown = cli("config", "show", "--json", env=env)
+    assert json.loads(shown.stdout)["config"]["source"]["freeze"] == {
+        "method": "command", "on": ["/srv/flask/maintenance", "on"],
+        "off": ["/srv/flask/maintenance", "off"], "status": ["/srv/flask/maintenance", "status"], "timeout": 120.0}
+    postgres = [lines[0]] + [line[2:] for line in lines if line.startswith('# method = "postgres"')]
+    config.write_text(written.replace(block, "\n".join(postgres) + "\n\n").replace(
+        'url = "sqlite:////srv/flask/directory.db"', 'url = "env:SOURCE_DATABASE_URL"'))
+    assert cli("config", "check", env={**env, "SOURCE_DATABASE_URL": ""}).exit_code == 0
+
+
 def test_init_switch_map_writes_map_mode_and_prints_its_vhost(tmp_path: Path, cli,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
