@@ -7,13 +7,22 @@ import contextlib
 import http.server
 import json
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 
 from golive.cli.application import App
+from golive.sandbox.linode import LinodeEmulator
 from golive.steps.files import WriteFile
+from golive.sync import state
+from tests.dns import conftest as dns_fixtures
+from tests.dns.conftest import NEW, NEW6, OLD, OLD6, TOKEN
+
+emulator = dns_fixtures.emulator  # (the fixture: the Linode emulator with example.org)
 
 
 def applied_run(project: Path, name: str = "f.txt") -> str:
@@ -95,14 +104,6 @@ def test_rollback_through_names_the_runs_it_rolled_back(project: Path, cli) -> N
 
 # -- status --json: typed values beside the display strings ---------------------------------------------------
 
-def dns_part(config: object) -> dict[str, str]:  # (the Linode API's part, as golive.dns.status shows it)
-    return {"records": "3 (2 new, 1 old)"}
-
-
-def sync_part(config: object) -> dict[str, str]:  # (the target database's, as golive.sync.status shows it)
-    return {"last": "2026-05-01T02:10:00+00:00", "mode": "incremental", "tables": "4", "synced_rows": "1200"}
-
-
 def sync_down(config: object) -> dict[str, str]:
     raise ConnectionRefusedError("connection refused")
 
@@ -129,7 +130,7 @@ def _site() -> Iterator[int]:
         server.server_close()
 
 
-def _status_config(project: Path, port: int) -> None:
+def _status_config(project: Path, port: int, more: str = "") -> None:
     (project / "upstream.conf").write_text("Define GOLIVE_UPSTREAM http://127.0.0.1:18002\n")
     (project / "golive.toml").write_text(f"""\
 [project]
@@ -151,29 +152,58 @@ green = {{ name = "st-green", host_port = 18002 }}
 [proxy]
 upstream_file = "{project}/upstream.conf"
 public_url = "http://127.0.0.1:{port}"
-""")
+{more}""")
 
 
-def test_status_json_has_each_parts_state_as_values(project: Path, cli, monkeypatch: pytest.MonkeyPatch) -> None:
-    """`parts` are display strings ("idle": "blue (none)", "records": "3 (2 new, 1 old)"): a script had to parse
-    prose to learn the live colour. `state` has them as values; `parts` stays as it was."""
-    from golive.cli import status_cmd
+def test_status_json_has_each_parts_state_as_values(project: Path, cli, emulator: LinodeEmulator, pg_cluster,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """`parts` are display strings ("idle": "blue (none)", "records": "3 (1 new, 2 old)"): a script had to parse
+    prose to learn the live colour. `state` has them as values, from each part's own answer (the Linode API's,
+    the target database's, …); `parts` stays as it was."""
+    def one_moved(state: dict[str, Any]) -> None:  # www's A record already points at the new server
+        next(r for r in state["domains"][0]["records"] if (r["name"], r["type"]) == ("www", "A"))["target"] = NEW
 
-    monkeypatch.setitem(status_cmd.STATUS_PARTS, "dns", f"{__name__}:dns_part")
-    monkeypatch.setitem(status_cmd.STATUS_PARTS, "sync", f"{__name__}:sync_part")
+    emulator.edit(one_moved)
+    database = f"status_{uuid.uuid4().hex[:8]}"
+    pg_cluster.create_database(database)
+    with psycopg.connect(pg_cluster.url(database), autocommit=True) as conn:
+        state.ensure(conn)
+        state.save(conn, "auth_user", None, "full", {1, 2, 3})
+        state.save(conn, "directory_entry", "2026-05-01 02:00:00", "incremental", set(range(1, 1201)))
+        synced = conn.execute("SELECT max(synced_at) FROM golive.sync_state").fetchone()[0]
+    monkeypatch.setenv("GOLIVE_TEST_LINODE_TOKEN", TOKEN)
     (project / "MAINTENANCE").write_text("frozen\n")
     with _site() as port:
-        _status_config(project, port)
+        _status_config(project, port, f"""
+[target]
+url = "{pg_cluster.url(database)}"
+
+[linode]
+token = "env:GOLIVE_TEST_LINODE_TOKEN"
+api_url = "{emulator.url}"
+
+[dns]
+domain = "example.org"
+records = [{{ name = "", type = "A" }}, {{ name = "www", type = "A" }}, {{ name = "www", type = "AAAA" }}]
+old_target = "{OLD}"
+new_target = "{NEW}"
+old_target_v6 = "{OLD6}"
+new_target_v6 = "{NEW6}"
+""")
         doc = json.loads(cli("status", "--json").stdout)
     assert doc["parts"]["swap"]["live"] == "green" and doc["parts"]["freeze"] == {"frozen": "on", "method": "file"}
+    assert doc["parts"]["dns"] == {"records": "3 (1 new, 2 old)"}
+    last = synced.astimezone().isoformat(timespec="seconds")
+    assert doc["parts"]["sync"] == {"last": last, "mode": "incremental", "tables": "2", "synced_rows": "1203",
+                                    "backup": "none"}
     assert doc["state"] == {
-        "dns": {"ok": True, "records": 3, "new": 2, "old": 1, "elsewhere": 0, "points_to": "mixed",
+        "dns": {"ok": True, "records": 3, "new": 1, "old": 2, "elsewhere": 0, "points_to": "mixed",
                 "address": None, "address_v6": None},
         "swap": {"ok": True, "live": "green", "upstream": "http://127.0.0.1:18002", "idle": "blue",
                  "idle_container": "unknown", "idle_image": None, "proxy_answers": True, "serving_as_configured": True},
         "freeze": {"ok": True, "frozen": True, "method": "file"},
-        "sync": {"ok": True, "last_sync": "2026-05-01T02:10:00+00:00", "mode": "incremental", "tables": 4,
-                 "synced_rows": 1200, "writes": "open", "backup": None},
+        "sync": {"ok": True, "last_sync": last, "mode": "incremental", "tables": 2, "synced_rows": 1203,
+                 "writes": "open", "backup": None},
     }
 
 

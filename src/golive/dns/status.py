@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from golive.core.status import Part
 
-def status(config: Any) -> dict[str, str] | None:
+
+def status(config: Any) -> Part | None:
     if config.dns is None or config.linode is None:
         return None
     from golive.dns.gateway import LinodeDns
@@ -16,5 +18,12 @@ def status(config: Any) -> dict[str, str] | None:
     gateway = LinodeDns(config.linode.token.resolve(), config.linode.api_url, retries=0)
     _, records = configured_records(dns, gateway)
     sides = [next((s for s in ("new", "old") if r["target"] == dns.target(r["type"], s)), "elsewhere") for r in records]
-    summary = ", ".join(f"{sides.count(s)} {s}" for s in ("new", "old", "elsewhere") if sides.count(s))
-    return {"records": f"{len(records)} ({summary})"}
+    counts = {side: sides.count(side) for side in ("new", "old", "elsewhere")}
+    summary = ", ".join(f"{n} {side}" for side, n in counts.items() if n)
+    on = [side for side, n in counts.items() if n]
+    points_to = on[0] if len(on) == 1 else ("mixed" if on else "none")
+    one = points_to in ("new", "old")
+    return Part({"records": f"{len(records)} ({summary})"},
+                {"ok": not counts["elsewhere"], "records": len(records), **counts, "points_to": points_to,
+                 "address": dns.target("A", points_to) if one else None,
+                 "address_v6": (dns.target("AAAA", points_to) or None) if one else None})

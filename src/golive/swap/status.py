@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
+
+from golive.core.status import Part
 
 PROBE_WAIT = 2.0  # s, in all: a proxy that trickles its answer resets httpx's read timeout with every byte
 DOCKER_WAIT = 4.0  # s: the gateway's own ping waits 10 s for a hung daemon
@@ -17,7 +20,7 @@ DOCKER_WAIT = 4.0  # s: the gateway's own ping waits 10 s for a hung daemon
 _T = TypeVar("_T")
 
 
-def status(config: Any) -> dict[str, str] | None:
+def status(config: Any) -> Part | None:
     if config.containers is None or config.proxy is None:
         return None
     from golive.swap.proxy import ProxyGateway
@@ -29,17 +32,33 @@ def status(config: Any) -> dict[str, str] | None:
     url = proxy.proxy.public_url.rstrip("/") + config.containers.health_path
     probed = _within(PROBE_WAIT + 0.5, lambda: _probe(proxy, url))  # (asked at once, each bounded)
     found = _within(DOCKER_WAIT, lambda: _idle(config, idle))
-    info = {"live": live, "upstream": proxy.upstream(), "idle": f"{idle} ({found() or _late('Docker', DOCKER_WAIT)})"}
+    container = found() or _Idle(None, None, _late("Docker", DOCKER_WAIT))
+    info = {"live": live, "upstream": proxy.upstream(), "idle": f"{idle} ({container.shown()})"}
+    state = {"ok": True, "live": live, "upstream": info["upstream"], "idle": idle,
+             "idle_container": container.status or ("unknown" if container.unknown else "none"),
+             "idle_image": container.image, "proxy_answers": True, "serving_as_configured": True}
     answer = probed()
     if answer is None or answer[0] == 0:  # (no answer at all: say so, the rest of the line stands)
         said = "ReadTimeout" if answer is None else answer[1]
         info["proxy"] = f"{url} timed out after {PROBE_WAIT:g}s" if "Timeout" in said else f"{url} answers nothing ({said})"
-        return info
+        return Part(info, state | {"ok": False, "proxy_answers": False})
     serving = answer[2]  # (what Apache really serves, when the vhost says)
     if serving is not None and serving.rstrip("/") != str(proxy.upstream()).rstrip("/"):
         # (a graceful reload not made after the file was written: a swap or rollback killed in between)
         info["serving"] = f"{serving} — not what the upstream file says: `golive rollback` puts it right"
-    return info
+        state |= {"ok": False, "serving_as_configured": False}
+    return Part(info, state)
+
+
+@dataclass
+class _Idle:
+    """The idle colour's container: its Docker status and image, or none, or why that is not known."""
+    status: str | None
+    image: str | None
+    unknown: str | None = None
+
+    def shown(self) -> str:
+        return f"unknown: {self.unknown}" if self.unknown else f"{self.status} {self.image}" if self.status else "none"
 
 
 def _within(seconds: float, ask: Callable[[], _T]) -> Callable[[], _T | None]:
@@ -60,7 +79,7 @@ def _within(seconds: float, ask: Callable[[], _T]) -> Callable[[], _T | None]:
 
 
 def _late(what: str, seconds: float) -> str:
-    return f"unknown: {what} did not answer within {seconds:g}s"
+    return f"{what} did not answer within {seconds:g}s"
 
 
 def _probe(proxy: Any, url: str) -> tuple[int, str, str | None]:
@@ -69,21 +88,21 @@ def _probe(proxy: Any, url: str) -> tuple[int, str, str | None]:
     return probe_served(url, timeout=PROBE_WAIT, host=proxy.proxy.public_host)
 
 
-def _idle(config: Any, color: str) -> str:
+def _idle(config: Any, color: str) -> _Idle:
     from golive.errors import GoliveError, first_line
     from golive.swap.docker_gateway import from_config
 
     try:
         docker = from_config(config)
     except GoliveError as exc:
-        return f"unknown: {exc.message}"
+        return _Idle(None, None, exc.message)
     try:
         found = docker.container(config.containers.color(color).name)
     except Exception as exc:  # (the daemon went away between the ping and the question)
-        return f"unknown: {first_line(exc)}"
+        return _Idle(None, None, first_line(exc))
     finally:
         docker.close()
     if found is None:
-        return "none"
+        return _Idle(None, None)
     # (a colour golive made again from a recorded build has the build's id as its image: the label names it)
-    return f"{found['status']} {found['labels'].get('golive.image') or found['image']}"
+    return _Idle(found["status"], found["labels"].get("golive.image") or found["image"])
