@@ -198,6 +198,8 @@ def test_a_rejected_row_stops_the_sync_before_anything_is_written(dirfinal: Dir,
     assert dirfinal.count("auth_user") == 0
     rejects = sorted((dirfinal.project / ".golive" / "rejects").glob("*.ndjson"))
     assert json.loads(rejects[-1].read_text().splitlines()[0])["key"] == "id=7"
+    # (the rejected rows' values are users' data: the owner's alone, as everything golive keeps aside)
+    assert (rejects[-1].stat().st_mode & 0o777, rejects[-1].parent.stat().st_mode & 0o777) == (0o600, 0o700)
     # allowing the reject is not enough: user 7 owns entries, whose foreign keys would dangle
     allowed = cli("sync", "--yes", "--max-rejects", "1")
     assert allowed.exit_code == 1

@@ -13,11 +13,11 @@ image, build, status, labels, ports), the variables' names, and that file's name
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from golive.errors import GoliveError
+from golive.private import open_private
 
 __all__ = ["SPEC", "keep", "prune", "spec_of"]
 
@@ -39,7 +39,7 @@ def keep(state_dir: Path, container: dict[str, Any] | None) -> dict[str, Any] | 
     name = f"{record['id']}.json"
     path = _folder(state_dir) / name
     partial = path.with_suffix(".partial")
-    with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as f:
+    with open_private(partial) as f:
         json.dump({"name": record["name"], **spec}, f)
     partial.replace(path)
     return {**record, "env_names": [item.partition("=")[0] for item in spec["env"]], "kept": name}

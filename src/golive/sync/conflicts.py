@@ -17,12 +17,12 @@ in ``<state_dir>/overwritten/<stamp>/<table>.ndjson``. The engine locks each tab
 
 from __future__ import annotations
 
-import os
 from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from golive.private import open_private
 from golive.sync.mapping import TableMap
 from golive.sync.pgtypes import rows_differ
 from golive.sync.source import ident
@@ -137,10 +137,9 @@ def changed_by_others(conn: Any, table: TableMap, track: Tracking, gone: set[Any
 def keep_versions(conn: Any, table: TableMap, keys: list[Any], int_key: bool, folder: Path,
                   typnames: dict[str, str]) -> Path:
     """The target's versions of ``keys`` (row_to_json), before a --source-wins sync overwrites them."""
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = folder / f"{table.target}.ndjson"
     key_t = f"t.{ident(table.target_key[0])}" if int_key else key_sql("t", table.target_key, typnames)
-    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as out:
+    with open_private(path) as out:
         for (row,) in conn.execute(f"SELECT row_to_json(t)::text FROM {ident(table.target)} t"
                                    f" WHERE {key_t} = ANY(%s) ORDER BY 1", (keys,)):
             out.write(row + "\n")

@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 
 from golive.db import open_connection
 from golive.errors import ConfigError, GoliveError
+from golive.private import open_private
 from golive.sync import conflicts, digests, stamps, state
 from golive.sync.backup import held_error, ms_setting, read_only, read_only_error, writes_are_held
 from golive.sync.checks import collisions, foreign_rows, orphans
@@ -277,8 +278,8 @@ class SyncEngine:
 
     def _stop_if_rejected(self) -> None:
         if self.reject_file is not None and self.rejects:
-            self.reject_file.parent.mkdir(parents=True, exist_ok=True)
-            self.reject_file.write_text("".join(json.dumps(r) + "\n" for r in self.rejects))
+            with open_private(self.reject_file) as out:  # (the rows' values: users' data)
+                out.writelines(json.dumps(r) + "\n" for r in self.rejects)
         if len(self.rejects) > self.max_rejects:
             first = self.rejects[0]
             raise GoliveError(

@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
 from golive.errors import ConfigError, GoliveError
+from golive.private import open_private
 
 __all__ = ["MediaResult", "MediaUndo", "pending", "sha256", "sync_media", "theirs", "walk"]
 
@@ -222,8 +223,7 @@ def _restore(copy: Path, dst: Path) -> None:
 
 def _keep(dst: Path, kept: Path) -> None:
     """Someone else's version of a destination file, before it is overwritten: 0600 from its first byte."""
-    kept.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with dst.open("rb") as fh, os.fdopen(os.open(kept, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
+    with dst.open("rb") as fh, open_private(kept, "wb") as out:
         shutil.copyfileobj(fh, out, 1 << 20)
 
 

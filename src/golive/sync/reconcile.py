@@ -29,14 +29,14 @@ dump is all there is. Either way nothing is thrown away that is not in these fil
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any
 
 from golive.errors import first_line
+from golive.private import open_private
 from golive.sync.backup import NoSpace, dump_in, ms_setting, no_space, snapshot
 from golive.sync.source import ident
 
@@ -305,8 +305,8 @@ def _deleted(conn: Any, keys: dict[str, tuple[str, ...]], directory: Path) -> di
     return counts
 
 
-def _open(path: Path) -> TextIO:
-    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8")
+def _open(path: Path) -> IO[str]:
+    return open_private(path, exclusive=True)
 
 
 def _write(path: Path, lines: list[str]) -> None:
