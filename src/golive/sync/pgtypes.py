@@ -12,18 +12,17 @@ Tables with any other column type fall back to text COPY, where PostgreSQL parse
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, tzinfo
 from decimal import Decimal, InvalidOperation
-from functools import partial
+from functools import cache, partial
 from operator import attrgetter, is_not
 from typing import Any
 
 from golive.sync.source import ident
-from golive.sync.transforms import Reject, bool_value, parse_datetime
+from golive.sync.transforms import Reject, bool_value, json_text, jsonb_text, parse_datetime
 
 __all__ = ["ColumnType", "column_types", "compared", "fit_column", "not_none", "rows_differ"]
 
@@ -163,12 +162,21 @@ def _bytea(value: Any, kind: ColumnType, zone: tzinfo) -> bytes:
 
 
 def _json(value: Any, kind: ColumnType, zone: tzinfo) -> Any:
-    if isinstance(value, str):  # text COPY would have parsed it as JSON text
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise Reject(f"not valid JSON ({exc.msg})") from None
-    return value
+    """JSON text (as text COPY would have read a text: :func:`json_text`), sent as it is written: PostgreSQL
+    reads it as its text input does (a json column keeps it as it is, jsonb normalises it, numbers keep every
+    digit). A dict or list (from a custom transform) is written as JSON here, so a value JSON cannot hold is a
+    reject, not a failed COPY."""
+    text = json_text(value)
+    return _wrapped_json()(jsonb_text(text) if kind.typname == "jsonb" else text, dumps=str)
+
+
+@cache
+def _wrapped_json() -> Any:
+    """psycopg's JSON wrapper (imported at the first JSON value: a sync, not every command): with ``dumps=str``
+    the dumper of a json or jsonb column sends the text as it is."""
+    from psycopg.types.json import Jsonb
+
+    return Jsonb
 
 
 def _fail(value: Any, what: str) -> Any:
@@ -189,7 +197,7 @@ _FITS: dict[str, tuple[frozenset[type], Fit]] = {
     "date": (frozenset({date}), _date),
     "uuid": (frozenset({uuid.UUID}), _uuid),
     "bytea": (frozenset({bytes}), _bytea),
-    "json": (frozenset({dict, list}), _json), "jsonb": (frozenset({dict, list}), _json),
+    "json": (frozenset(), _json), "jsonb": (frozenset(), _json),  # every value checked (and sent) as JSON text
 }
 
 

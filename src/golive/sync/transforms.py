@@ -10,12 +10,14 @@ import importlib
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from golive.sync.passwords import PasswordReject, werkzeug_to_django
 
-__all__ = ["BUILTIN", "Reject", "bool_value", "parse_datetime", "resolve_transform"]
+__all__ = ["BUILTIN", "JsonText", "Reject", "bool_value", "json_text", "jsonb_text", "parse_datetime",
+           "resolve_transform"]
 
 Transform = Callable[[Any], Any]
 
@@ -61,6 +63,81 @@ def _json(value: Any) -> Any:
         return json.loads(value)
     except json.JSONDecodeError as exc:
         raise Reject(f"not valid JSON ({exc.msg})") from None
+
+
+class JsonText(str):
+    """JSON text, checked as PostgreSQL's input checks it. Into a json or jsonb column it is stored as written
+    (json keeps the text, jsonb normalises it); into any other column it is that text. Equal to its text, and
+    to the Python dict or list it reads as (``JsonText('{"a": 1}') == {"a": 1}``)."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, dict | list):
+            return bool(json.loads(self) == other)
+        return str.__eq__(self, other)
+
+    __hash__ = str.__hash__
+
+
+def _no_constant(name: str) -> Any:
+    raise Reject(f"{name} is not valid JSON (PostgreSQL refuses it)")
+
+
+def json_text(value: Any) -> JsonText:
+    """``value`` as JSON text: a text as written (if it is valid JSON that PostgreSQL takes: not ``NaN`` or
+    ``Infinity``, which Python reads), any other value written as JSON; or a :class:`Reject` saying why not."""
+    if value.__class__ is JsonText:
+        return value
+    if isinstance(value, str):
+        try:  # (integers kept as text: checked, not converted, however many digits they have)
+            json.loads(value, parse_constant=_no_constant, parse_int=str)
+        except Reject:
+            raise
+        except json.JSONDecodeError as exc:
+            raise Reject(f"not valid JSON ({exc.msg})") from None
+        except RecursionError:
+            raise Reject("JSON nested too deeply") from None
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise Reject("invalid UTF-8 in text (PostgreSQL cannot store it)") from None
+        return JsonText(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        raise Reject("binary data is not JSON text")
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise Reject(f"{value} is not valid JSON (PostgreSQL refuses it)")
+        return JsonText(str(value))
+    try:
+        return JsonText(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise Reject(f"a {type(value).__name__} ({value!r:.60}) is not JSON: {exc}") from None
+
+
+def jsonb_text(text: JsonText) -> JsonText:
+    """JSON text that jsonb can store too: jsonb refuses a ``\\u0000`` escape and an unpaired surrogate."""
+    if "\\u" not in text:
+        return text
+    strings: list[str] = []
+    nodes = [json.loads(text, parse_int=str, parse_float=str)]
+    while nodes:
+        node = nodes.pop()
+        if isinstance(node, str):
+            strings.append(node)
+        elif isinstance(node, list):
+            nodes += node
+        elif isinstance(node, dict):
+            strings += node
+            nodes += node.values()
+    for string in strings:
+        if "\x00" in string:
+            raise Reject("a \\u0000 escape in JSON (jsonb cannot store it)")
+        try:
+            string.encode("utf-8")
+        except UnicodeEncodeError:
+            raise Reject("an unpaired surrogate escape in JSON (jsonb cannot store it)") from None
+    return text
 
 
 def parse_datetime(value: Any) -> datetime:
