@@ -115,7 +115,7 @@ def _text(value: Any, kind: ColumnType, zone: tzinfo) -> str:
         raise Reject(f"binary data into a {kind.typname} column")
     if not isinstance(value, _SCALARS):  # (its repr would be written, not a value: a transform returned the wrong thing)
         raise Reject(f"a {type(value).__name__} ({value!r:.60}) is not text for a {kind.typname} column")
-    text = value if isinstance(value, str) else str(value)
+    text = value if value.__class__ is str else str(value)  # (JsonText, from the json transform: its text)
     if kind.length is not None and len(text) > kind.length:
         raise Reject(f"{len(text)} characters, longer than {kind.typname}({kind.length})")
     return text

@@ -56,15 +56,6 @@ def _int(value: Any) -> int | None:
         raise Reject(f"{value!r} is not an integer") from None
 
 
-def _json(value: Any) -> Any:
-    if value is None or not isinstance(value, str):
-        return value
-    try:
-        return json.loads(value)
-    except json.JSONDecodeError as exc:
-        raise Reject(f"not valid JSON ({exc.msg})") from None
-
-
 class JsonText(str):
     """JSON text, checked as PostgreSQL's input checks it. Into a json or jsonb column it is stored as written
     (json keeps the text, jsonb normalises it); into any other column it is that text. Equal to its text, and
@@ -138,6 +129,13 @@ def jsonb_text(text: JsonText) -> JsonText:
         except UnicodeEncodeError:
             raise Reject("an unpaired surrogate escape in JSON (jsonb cannot store it)") from None
     return text
+
+
+def _json(value: Any) -> JsonText | None:
+    """The ``json`` transform: a source text is JSON text, checked and kept as written (``'"123"'`` is the JSON
+    string "123", not the number); any other value is written as JSON. Into a json or jsonb column it is that
+    JSON value, into a text column its text (:class:`JsonText`, by binary and text COPY alike)."""
+    return None if value is None else json_text(value)
 
 
 def parse_datetime(value: Any) -> datetime:
