@@ -96,7 +96,7 @@ class TableMap:
     query: str | None
     target: str
     key: tuple[str, ...]  # source key columns
-    target_key: tuple[str, ...]  # the target columns they feed
+    target_key: tuple[str, ...]  # the target columns they feed as-is (the namesake, else the first listed)
     changed: str | None
     columns: tuple[Column, ...]
     defaults: dict[str, Any]
@@ -160,7 +160,7 @@ def _table(spec: TableSpec, options: Options, at: At) -> TableMap:
                           " and in [table.defaults], and the default would never be used",
                           hint=f"remove {both[0]} from one of them")
     key = (spec.key,) if isinstance(spec.key, str) else tuple(spec.key)
-    feeds = {c.sources[0]: c.target for c in columns if len(c.sources) == 1 and c.transform is None}
+    feeds = _key_feeds(columns)
     missing = [k for k in key if k not in feeds]
     if missing:
         raise ConfigError(f"{at('key')}: table {spec.target}: key column(s) {', '.join(missing)} must be mapped as-is"
@@ -172,6 +172,19 @@ def _table(spec: TableSpec, options: Options, at: At) -> TableMap:
                               " feeds")
     return TableMap(spec.source, spec.query, spec.target, key, tuple(feeds[k] for k in key), spec.changed,
                     tuple(columns), dict(spec.defaults), tuple(spec.unique_ci), tuple(spec.files))
+
+
+def _key_feeds(columns: list[Column]) -> dict[str, str]:
+    """Source column -> the target column that carries it as the key: one it feeds as-is (no transform). When
+    it feeds several (``id = "id"`` and ``legacy_id = "id"``), the one of its own name, else the first listed —
+    never whichever the file happens to list last."""
+    feeds: dict[str, str] = {}
+    for c in columns:
+        if len(c.sources) == 1 and c.transform is None:
+            source = c.sources[0]
+            if source not in feeds or c.target == source:
+                feeds[source] = c.target
+    return feeds
 
 
 def _one_entry_per_target(specs: list[TableSpec], at: Callable[[int], At]) -> None:

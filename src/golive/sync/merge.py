@@ -1,6 +1,7 @@
 """Staged rows into the target table: synced keys that left the source deleted, changed rows updated
 in place (the columns the mapping does not feed keep their values), new rows inserted, unchanged
-rows not written at all; then the table's sequences moved past the explicit ids."""
+rows not written at all; then the sequences behind the integer columns written moved past their largest
+values (whatever the mapping's key)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from golive.sync.pgtypes import ColumnType, rows_differ
 from golive.sync.source import ident
 from golive.sync.verify import key_sql
 
-__all__ = ["merge"]
+__all__ = ["merge", "move_sequences"]
 
 
 def merge(target: Any, table: TableMap, types: dict[str, ColumnType], gone: set[Any], result: Any,
@@ -40,8 +41,23 @@ def merge(target: Any, table: TableMap, types: dict[str, ColumnType], gone: set[
         result.inserted = cursor.rowcount
         if inserted is not None:
             inserted += [row[0] for row in cursor.fetchall()]
-    for key in table.target_key:
-        if types[key].typname not in ("int2", "int4", "int8"):
-            continue  # only integer columns have sequences behind them (and GREATEST(text, 1) fails)
-        target.execute(f"SELECT setval(seq, GREATEST((SELECT max({ident(key)}) FROM {tgt}), 1))"
-                       " FROM pg_get_serial_sequence(%s, %s) AS seq WHERE seq IS NOT NULL", (table.target, key))
+    move_sequences(target, table, types)
+
+
+def move_sequences(target: Any, table: TableMap, types: dict[str, ColumnType]) -> None:
+    """Every integer column the sync writes (mapped or defaulted) that a sequence feeds — serial or identity,
+    key or not — is moved past the column's largest value, so the new application's next row gets a fresh
+    value, not a synced row's. Never moved back: a sequence the new application already took further stays."""
+    ints = [c for c in table.target_columns if types[c].typname in ("int2", "int4", "int8")]
+    if not ints:
+        return  # (only integer columns have sequences behind them, and max(text) is no position)
+    fed = target.execute("SELECT c, pg_get_serial_sequence(%s, c) FROM unnest(%s::text[]) AS c",
+                         (ident(table.target), ints)).fetchall()
+    for column, seq in fed:
+        if seq is None:
+            continue
+        # the next value is last_value + 1 once called, else the start: moved only when the column reached it
+        target.execute(f"SELECT setval(%(seq)s::regclass, top) FROM (SELECT max({ident(column)}) AS top"
+                       f" FROM {ident(table.target)}) AS m WHERE top >= COALESCE("
+                       "pg_sequence_last_value(%(seq)s::regclass) + 1,"
+                       " (SELECT seqstart FROM pg_sequence WHERE seqrelid = %(seq)s::regclass))", {"seq": seq})
