@@ -3,11 +3,14 @@ value: what each one accepts, and what is a reject naming the value."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
 
+from golive.sync.pgtypes import ColumnType, fit_column
 from golive.sync.transforms import JsonText, Reject, resolve_transform
 from tests.sync.test_engine import engine, sqlite_pair
 
@@ -57,3 +60,48 @@ def test_the_json_transform_value_by_value() -> None:
         with pytest.raises(Reject) as caught:
             to_json(value)
         assert str(caught.value) == reason
+
+
+INTS = [(7, 7), (-3, -3), (3.0, 3), (1e20, 10**20), (Decimal("4.00"), 4), (Decimal("1E+2"), 100), ("42", 42),
+        (" +5\t", 5), ("-0", 0), ("12345678901234567890123", 12345678901234567890123)]
+NOT_INTS = [3.7, Decimal("3.5"), float("nan"), float("inf"), Decimal("Infinity"), "1_000", "\u0663", "3.0", "1e3", "0x1F",
+            "", " ", "- 1", True, b"1", [1]]
+
+
+def test_the_int_transform_takes_integers_only_and_names_the_value_it_rejects() -> None:
+    """3.7 became 3 (a Decimal too), and "1_000" and an Arabic-Indic digit were read as integers."""
+    to_int = resolve_transform("int")
+    assert [to_int(value) for value, _ in INTS] == [number for _, number in INTS]
+    assert to_int(None) is None and to_int("") is None  # (an empty text is no value, as before)
+    for value in [v for v in NOT_INTS if v != ""]:
+        with pytest.raises(Reject) as caught:
+            to_int(value)
+        assert str(caught.value) == f"{value!r} is not an integer"
+
+
+def test_an_integer_column_reads_values_as_the_int_transform_does() -> None:
+    """Without the transform, "1_000" and "\u0663" went into an integer column too (Python's int(), not PostgreSQL's)."""
+    values = [value for value, _ in INTS] + NOT_INTS
+    bad: list[tuple[int, str]] = []
+    fitted = fit_column(list(values), ColumnType("n", "int8"), ZoneInfo("UTC"), lambda i, reason: bad.append((i, reason)))
+    assert fitted[:len(INTS)] == [number if abs(number) < 2**63 else value for value, number in INTS]
+    assert bad == [(3, "1e+20 is out of range for int8"), (9, "'12345678901234567890123' is out of range for int8")] + [
+        (i, f"{value!r} is not an integer") for i, value in enumerate(values) if i >= len(INTS)]
+
+
+def test_the_int_transform_in_a_sync_rejects_what_is_no_integer(tmp_path: Path, pg_cluster) -> None:
+    mapping = ('[[table]]\nsource = "n"\ntarget = "n"\nkey = "id"\n[table.columns]\nid = "id"\n'
+               'v = { from = "v", transform = "int" }\n')
+    rows = [(1, 3.7), (2, 1e20), (3, "1_000"), (4, " 12 "), (5, 3.0), (6, "\u0663"), (7, 2**40)]
+    source, url, loaded = sqlite_pair(tmp_path, pg_cluster, "CREATE TABLE n (id INTEGER PRIMARY KEY, v)",
+                                      "INSERT INTO n VALUES (?, ?)", rows, "CREATE TABLE n (id bigint PRIMARY KEY, v int4)",
+                                      mapping)
+    sync = engine(source, url, loaded, max_rejects=10)
+    [result] = sync.run(loaded.tables)
+    assert (result.inserted, result.rejected, result.verified) == (2, 5, True)
+    assert [(r["key"], r["column"], r["reason"]) for r in sync.rejects] == [
+        ("id=1", "v", "3.7 is not an integer"), ("id=2", "v", "100000000000000000000 is out of range for int4"),
+        ("id=3", "v", "'1_000' is not an integer"), ("id=6", "v", "'\u0663' is not an integer"),
+        ("id=7", "v", "1099511627776 is out of range for int4")]
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT id, v FROM n ORDER BY id").fetchall() == [(4, 12), (5, 3)]

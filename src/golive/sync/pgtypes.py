@@ -22,7 +22,7 @@ from operator import attrgetter, is_not
 from typing import Any
 
 from golive.sync.source import ident
-from golive.sync.transforms import Reject, bool_value, json_text, jsonb_text, parse_datetime
+from golive.sync.transforms import Reject, bool_value, int_value, json_text, jsonb_text, parse_datetime
 
 __all__ = ["ColumnType", "column_types", "compared", "fit_column", "not_none", "rows_differ"]
 
@@ -79,14 +79,7 @@ def compared(alias: str, column: str, typnames: dict[str, str]) -> str:
 # -- per-value coercions: what PostgreSQL's text input would have made of the value ----------------------
 
 def _int(value: Any, kind: ColumnType, zone: tzinfo) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | str | float | Decimal):
-        raise Reject(f"{value!r} is not an integer")
-    try:
-        number = int(value.strip()) if isinstance(value, str) else int(value)
-    except ValueError:
-        raise Reject(f"{value!r} is not an integer") from None
-    if number != value and not isinstance(value, str):
-        raise Reject(f"{value!r} is not an integer")
+    number = int_value(value)
     low, high = _INT_RANGE[kind.typname]
     if not low <= number <= high:
         raise Reject(f"{value!r} is out of range for {kind.typname}")

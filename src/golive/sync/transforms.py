@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -16,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from golive.sync.passwords import PasswordReject, werkzeug_to_django
 
-__all__ = ["BUILTIN", "JsonText", "Reject", "bool_value", "json_text", "jsonb_text", "parse_datetime",
+__all__ = ["BUILTIN", "JsonText", "Reject", "bool_value", "int_value", "json_text", "jsonb_text", "parse_datetime",
            "resolve_transform"]
 
 Transform = Callable[[Any], Any]
@@ -47,13 +48,35 @@ def bool_value(value: Any) -> bool | None:
     raise Reject(f"{value!r} is not a boolean (0/1, true/false, t/f)")
 
 
+_SPACE = " \t\n\r\v\f"  # what PostgreSQL's number input skips around a number
+
+
+def int_value(value: Any) -> int:
+    """An integer as PostgreSQL's integer input reads it: an int, an integral float or Decimal (3.0, not 3.7),
+    or a text of ASCII digits with an optional sign (and spaces around: not "1_000", "1e3" or "٣"). The range is
+    the column's to check."""
+    if value.__class__ is int:
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip(_SPACE)
+        digits = text[1:] if text[:1] in ("+", "-") else text
+        if digits.isascii() and digits.isdigit():
+            try:
+                return int(text)
+            except ValueError:  # (more digits than Python converts: no integer column holds them)
+                raise Reject(f"{len(digits)} digits, out of range for an integer") from None
+    integral = ((isinstance(value, int) and not isinstance(value, bool))
+                or (isinstance(value, float) and math.isfinite(value) and value.is_integer())
+                or (isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value()))
+    if integral:
+        return int(value)
+    raise Reject(f"{value!r} is not an integer")
+
+
 def _int(value: Any) -> int | None:
     if value is None or value == "":
         return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise Reject(f"{value!r} is not an integer") from None
+    return int_value(value)
 
 
 class JsonText(str):
