@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from golive.errors import ConfigError
 from golive.sync.mapping import TableMap
 from golive.sync.source import ident
 from golive.sync.verify import key_sql
 
-__all__ = ["collisions", "foreign_rows", "orphans"]
+__all__ = ["collisions", "foreign_rows", "orphans", "parents_first"]
 
 _FKS = """
 SELECT a.attname, pt.relname, pa.attname
@@ -23,8 +24,25 @@ WHERE c.contype = 'f' AND t.relname = %s AND cardinality(c.conkey) = 1
 """
 
 
-def orphans(target: Any, table: TableMap, key_sql: str) -> list[str]:
-    """One message per foreign key of the staged rows that points at nothing."""
+def parents_first(target: Any, tables: tuple[TableMap, ...] | list[TableMap]) -> None:
+    """The mapping syncs tables in the order listed, parents before children: a table listed before one its
+    foreign key points at is a config error (its rows' parents would not be there yet for the orphan check).
+    Two tables that point at each other can only be listed one way round: left as they are."""
+    at = {t.target: i for i, t in enumerate(tables)}
+    points = {t.target: {(column, parent) for column, parent, _ in target.execute(_FKS, (t.target,)).fetchall()
+                         if column in t.target_columns and parent in at} for t in tables}
+    for i, table in enumerate(tables):
+        for column, parent in sorted(points[table.target]):
+            back = any(p == table.target for _, p in points[parent])
+            if at[parent] > i and not back:
+                raise ConfigError(f"mapping.toml: table {table.target} is synced before {parent}, which its column"
+                                  f" {column} points at", hint=f"list the [[table]] of {parent} before that of"
+                                  f" {table.target} (parents before children)")
+
+
+def orphans(target: Any, table: TableMap, key_sql: str, left_out: frozenset[str] = frozenset()) -> list[str]:
+    """One message per foreign key of the staged rows that points at nothing; ``left_out``: the mapped target
+    tables this sync does not include (`--tables`), whose rows may be the missing parents."""
     problems = []
     order = ", ".join(f"s.{ident(k)}" for k in table.target_key)
     for column, parent, parent_column in target.execute(_FKS, (table.target,)).fetchall():
@@ -37,7 +55,8 @@ def orphans(target: Any, table: TableMap, key_sql: str) -> list[str]:
         if rows:
             keys = ", ".join(r[0] for r in rows[:5]) + (", …" if len(rows) > 5 else "")
             problems.append(f"table {table.target}, column {column}: rows with key {keys} point at {parent} rows"
-                            " that do not exist (orphans)")
+                            " that do not exist (orphans)" + (f"; {parent} is mapped but not in this sync: add it to"
+                                                              " --tables" if parent in left_out else ""))
     return problems
 
 

@@ -37,7 +37,7 @@ from golive.errors import ConfigError, GoliveError
 from golive.private import open_private
 from golive.sync import conflicts, digests, stamps, state
 from golive.sync.backup import held_error, ms_setting, read_only, read_only_error, writes_are_held
-from golive.sync.checks import collisions, foreign_rows, orphans
+from golive.sync.checks import collisions, foreign_rows, orphans, parents_first
 from golive.sync.keyset import Keys, SortedKeys
 from golive.sync.mapping import Mapping, TableMap
 from golive.sync.merge import merge
@@ -159,6 +159,7 @@ class SyncEngine:
         self.conflicts: list[tuple[str, list[Any]]] = []
         self.overwritten: dict[str, Path] = {}
         self._tracking: Any = None
+        self._run_tables: tuple[TableMap, ...] = ()
         self.lock_timeout = lock_timeout  # s a statement waits for a lock another session holds, then the run stops
         self._at = "golive's state"  # what the run works on now (named when a lock wait stops it)
         self.media_roots = media_roots
@@ -172,7 +173,7 @@ class SyncEngine:
 
     # -- the run ---------------------------------------------------------------------------------
     def run(self, tables: tuple[TableMap, ...], full: bool = False) -> list[TableResult]:
-        self.conflicts, self.overwritten = [], {}
+        self.conflicts, self.overwritten, self._run_tables = [], {}, tables
         self._began = datetime.now(UTC)  # (before the source's snapshot: a watermark is never later than this)
         source = Source(self.source_url)
         try:
@@ -188,6 +189,7 @@ class SyncEngine:
                 conflicts.ensure(target)
                 self._tracking = conflicts.tracking(target)
                 types = {t.target: self.target_types(target, t) for t in tables}  # every table checked before a row moves
+                parents_first(target, tables)
                 for t in tables:
                     source.check(t)
                 results = []
@@ -242,8 +244,16 @@ class SyncEngine:
             detail = (exc.diag.message_detail or "").rstrip(".")  # that a row this sync did not read still refers to
             raise GoliveError(f"the sync would delete a row other rows still refer to ({exc.diag.message_primary}:"
                               f" {detail}); nothing was written",
-                              hint="the old database changed those rows without moving their `changed` column (an ON"
-                                   " DELETE cascade or SET NULL does not): `golive sync --full` compares every row")\
+                              hint="if the old database changed those rows without moving their `changed` column (an ON"
+                                   " DELETE cascade or SET NULL does not), `golive sync --full` compares every row; if"
+                                   " the new application made them, the row they refer to must stay: change or delete"
+                                   " them in the new database first") from None
+        except psycopg.errors.UniqueViolation as exc:  # a row golive did not sync holds a value a synced one brings
+            detail = (exc.diag.message_detail or "").rstrip(".")
+            raise GoliveError(f"{self._at}: a synced row would take a value another row of the target already holds"
+                              f" ({detail}: {exc.diag.constraint_name}); nothing was written",
+                              hint="a row made in the new application has it (golive never overwrites those): change"
+                                   " or delete that row in the new database, or the source row, then run again")\
                 from None
         except psycopg.errors.DeadlockDetected:
             raise GoliveError(f"the {what} of {self._at} and another session on the target (the new application) each"
@@ -340,7 +350,8 @@ class SyncEngine:
         target.execute(f"LOCK TABLE {ident(table.target)} IN SHARE ROW EXCLUSIVE MODE")
         typnames = {c: kind.typname for c, kind in types.items()}
         key_s = key_sql("s", table.target_key, typnames)
-        self.problems += orphans(target, table, key_s) + collisions(target, table, key_s) + \
+        left_out = frozenset(t.target for t in self.mapping.tables) - {t.target for t in self._run_tables}
+        self.problems += orphans(target, table, key_s, left_out) + collisions(target, table, key_s) + \
             foreign_rows(target, table, added, int_key, typnames)
         if before is not None and self._tracking is not None:
             self._check_conflicts(target, table, gone, synced, int_key, since is not None, result, before, types)
@@ -565,7 +576,10 @@ class SyncEngine:
                     copy.write_row(row)
                 result.read += len(raw)
                 result.rejected += len(batch.rejects)
+                known = len(staged.keys)
                 staged.keys.update(batch.keys)
+                if len(staged.keys) - known != len(batch.keys):  # (the merge would fail, or write one of them)
+                    raise _twice(table, source)
                 if key_at is None and not first_keys:
                     first_keys = batch.keys
                 staged.add(batch.rows, key_at)
@@ -738,6 +752,18 @@ def _same_keys(target: Any, table: TableMap, types: dict[str, ColumnType], first
                           f" as {theirs[0]!r}; keys of this kind ({columns}) cannot be matched; nothing was written",
                           hint="key the table by integer, text, uuid, date or date-time columns (`key` in"
                                " mapping.toml), or report the column types")
+
+
+def _twice(table: TableMap, source: Source) -> GoliveError:
+    """A key the source has more than once (a `key` that is not unique there, or a `query` that repeats rows)."""
+    from collections import Counter
+
+    seen = Counter(source.keys(table))
+    twice = sorted((k for k, n in seen.items() if n > 1), key=str)[:3]
+    shown = "; ".join(",".join(map(str, k)) for k in twice) or "(a key that reads as another once fitted)"
+    return GoliveError(f"table {table.label()}: the source has key {', '.join(table.key)} = {shown} more than once;"
+                       " nothing was written",
+                       hint="a [[table]] key must name each source row once: fix `key` in mapping.toml (or the query)")
 
 
 def _increasing(keys: list[int], last: int | None) -> bool:

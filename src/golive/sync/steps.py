@@ -98,6 +98,7 @@ class Sync(Step):
         from golive.db import connect, require_version
         from golive.sync import state
         from golive.sync.backup import held_error, read_only, read_only_error, writes_are_held
+        from golive.sync.checks import parents_first
         from golive.sync.conflicts import describe
         from golive.sync.media import pending, theirs
         from golive.sync.source import Source, unlocked
@@ -113,6 +114,7 @@ class Sync(Step):
                 raise read_only_error()
             for t in tables:  # a table not migrated yet, a column renamed: said here, not after the prompt
                 engine.target_types(target, t)
+            parents_first(target, tables)
             if state.exists(target):
                 last = {row[0]: row[1:] for row in target.execute(
                     "SELECT target, synced_count, mode, synced_at, watermark FROM golive.sync_state")}

@@ -1,0 +1,75 @@
+"""What stops a sync whose mapping or source cannot give one row per key with its parents there, each said as
+what to fix: a table listed before its parent, a parent left out of `--tables`, a key the source repeats, a
+value a row made in the new application already holds."""
+
+from __future__ import annotations
+
+import psycopg
+
+from tests.sync import test_sync
+from tests.sync.test_sync import REPO, Dir
+
+dirfinal = test_sync.dirfinal  # (the fixture: the Flask source database and the migrated Django target)
+
+
+def own_mapping(dirfinal: Dir, text: str) -> None:
+    (dirfinal.project / "mapping.toml").write_text(text)
+    config = dirfinal.project / "golive.toml"
+    config.write_text(config.read_text().replace(str(REPO / "examples" / "dirfinal" / "mapping.toml"),
+                                                 str(dirfinal.project / "mapping.toml")))
+
+
+def example() -> str:
+    return (REPO / "examples" / "dirfinal" / "mapping.toml").read_text()
+
+
+def test_a_table_listed_before_its_parent_is_a_config_error_before_anything_runs(dirfinal: Dir, cli) -> None:
+    """It was the orphan check's "fix the source data": the parent's rows were not there yet."""
+    mapping = example()
+    users = mapping[mapping.index("[[table]]\nsource = \"user\""):mapping.index("[[table]]\nsource = \"entry\"")]
+    own_mapping(dirfinal, mapping.replace(users, "") + "\n" + users)
+    said = ("error: mapping.toml: table directory_entry is synced before auth_user, which its column owner_id points"
+            " at — list the [[table]] of auth_user before that of directory_entry (parents before children)\n")
+    for args in (["--dry-run"], ["--yes"]):
+        stopped = cli("sync", *args)
+        assert (stopped.exit_code, stopped.stderr) == (2, said), args
+    assert dirfinal.count("auth_user") == 0
+    assert cli("history").stdout.startswith("no runs")
+
+
+def test_orphans_whose_parent_table_was_left_out_of_tables_say_to_add_it(dirfinal: Dir, cli) -> None:
+    stopped = cli("sync", "--yes", "--tables", "entry")
+    assert stopped.exit_code == 1
+    assert ("table directory_entry, column owner_id: rows with key 1, 2, 3, 4, 5, … point at auth_user rows that do"
+            " not exist (orphans); auth_user is mapped but not in this sync: add it to --tables") in stopped.stderr
+    assert cli("sync", "--yes", "--tables", "user,entry").exit_code == 0
+
+
+def test_a_key_the_source_has_twice_is_named(dirfinal: Dir, cli) -> None:
+    """It was PostgreSQL's "duplicate key value violates unique constraint" naming no key, or a failed
+    verification blaming the transforms."""
+    mapping = example()
+    own_mapping(dirfinal, mapping.replace('source = "family"\n', 'query = "SELECT id, name FROM family UNION ALL'
+                                          ' SELECT id, name FROM family WHERE id = 3"\n', 1))
+    stopped = cli("sync", "--yes")
+    assert stopped.exit_code == 1
+    assert stopped.stderr.startswith(
+        "error: step sync all tables failed: table query -> directory_family: the source has key id = 3 more than"
+        " once; nothing was written — a [[table]] key must name each source row once: fix `key` in mapping.toml (or"
+        " the query) — rolled back 1 step(s)"), stopped.stderr
+    assert dirfinal.count("auth_user") == 0
+
+
+def test_a_value_a_row_of_the_new_application_holds_is_named_not_a_raw_constraint_error(dirfinal: Dir, cli) -> None:
+    with psycopg.connect(dirfinal.target_url, autocommit=True) as app:  # signed up in the new site, not synced
+        app.execute("INSERT INTO auth_user (id, username, password, email, first_name, last_name, is_superuser,"
+                    " is_staff, is_active, date_joined) VALUES (9001, 'taken', '!', 'x@example.org', '', '', false,"
+                    " false, true, now())")
+    dirfinal.source_sql("UPDATE user SET username = 'taken' WHERE id = 4")
+    stopped = cli("sync", "--yes")
+    assert stopped.exit_code == 1
+    assert stopped.stderr.startswith(
+        "error: step sync all tables failed: table auth_user: a synced row would take a value another row of the"
+        " target already holds (Key (username)=(taken) already exists: auth_user_username_key); nothing was written"
+        " — a row made in the new application has it (golive never overwrites those): change or delete that row in"
+        " the new database, or the source row, then run again — rolled back 1 step(s)"), stopped.stderr
