@@ -78,7 +78,7 @@ def test_transforms() -> None:
     assert to_utc("2024-07-01 12:00:00").isoformat() == "2024-07-01T10:00:00+00:00"
     assert resolve_transform("json")('{"a": 1}') == {"a": 1}
     assert resolve_transform("null_if_empty")("") is None
-    assert resolve_transform("golive.sync.passwords:hash_format")("scrypt:1:8:1$a$0f") == "scrypt"
+    assert resolve_transform("golive.sync.passwords:hash_format")("scrypt:16384:8:1$a$0f") == "scrypt"
 
 
 @pytest.mark.parametrize(("name", "options", "column", "fast"), [

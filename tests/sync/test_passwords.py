@@ -7,7 +7,8 @@ import pytest
 from django.conf import settings
 from werkzeug.security import generate_password_hash
 
-from golive.sync.passwords import PasswordReject, hash_format, werkzeug_to_django
+from golive.sync.passwords import DJANGO_SCRYPT_MAXMEM, PasswordReject, hash_format, scrypt_memory, werkzeug_to_django
+from tests.sync.test_sync import REPO, Dir, dirfinal, login  # noqa: F401 (dirfinal: the fixture)
 
 if not settings.configured:
     settings.configure(PASSWORD_HASHERS=[
@@ -18,6 +19,7 @@ if not settings.configured:
     django.setup()
 
 from django.contrib.auth.hashers import check_password
+from examples.dirfinal.django_site.directory.hashers import WerkzeugScryptPasswordHasher
 
 
 @pytest.mark.parametrize("method", ["pbkdf2:sha256:1000", "pbkdf2:sha1:1000", "scrypt"])
@@ -51,5 +53,64 @@ def test_formats_without_a_django_equivalent() -> None:
         assert unusable.startswith("!") and not check_password("pw", unusable)
     for empty in (None, ""):
         assert werkzeug_to_django(empty).startswith("!")
-    assert [hash_format(v) for v in ("pbkdf2:sha256:1$a$0f", "scrypt:1:8:1$a$0f", None, "md5$x$y")] == [
+    assert [hash_format(v) for v in ("pbkdf2:sha256:1$a$0f", "scrypt:16384:8:1$a$0f", None, "md5$x$y")] == [
         "pbkdf2:sha256", "scrypt", "empty", "unknown:md5"]
+
+
+@pytest.mark.parametrize(("n", "r", "p"), [(16, 1, 1), (16384, 8, 1), (32768, 8, 1), (131072, 8, 1), (1024, 1, 16),
+                                           (65536, 8, 2)])
+def test_the_memory_an_scrypt_hash_needs_is_the_least_maxmem_openssl_accepts(n: int, r: int, p: int) -> None:
+    """OpenSSL's rule (and so hashlib's, and Django's): 128·r·(n+2) for V, X and T, plus 128·r·p for B."""
+    import hashlib
+
+    need = scrypt_memory(n, r, p)
+    assert need == 128 * r * (n + 2) + 128 * r * p
+    hashlib.scrypt(b"pw", salt=b"salt", n=n, r=r, p=p, maxmem=need, dklen=16)
+    with pytest.raises(ValueError, match="memory limit exceeded"):
+        hashlib.scrypt(b"pw", salt=b"salt", n=n, r=r, p=p, maxmem=need - 1, dklen=16)
+
+
+def test_golive_knows_the_maxmem_of_the_example_projects_scrypt_hasher() -> None:
+    assert WerkzeugScryptPasswordHasher.maxmem == DJANGO_SCRYPT_MAXMEM == 128 * 1024 * 1024
+
+
+def test_an_scrypt_hash_over_the_hashers_maxmem_is_rejected_not_a_crash_at_every_login() -> None:
+    fits = generate_password_hash("pw", method="scrypt:65536:8:1")  # 64 MiB: within the hasher's limit
+    assert (hash_format(fits), check_password("pw", werkzeug_to_django(fits))) == ("scrypt", True)
+    stored = generate_password_hash("pw", method="scrypt:131072:8:1")  # 128 MiB and 3 KiB: just over it
+    scrypt_hasher = WerkzeugScryptPasswordHasher()
+    with pytest.raises(ValueError, match="memory limit exceeded"):  # what every login of the user did (a 500)
+        scrypt_hasher.verify("pw", "scrypt$131072$" + stored.split("$", 1)[1].replace("$", "$8$1$", 1))
+    assert hash_format(stored) == "scrypt (over maxmem)"
+    with pytest.raises(PasswordReject) as caught:
+        werkzeug_to_django(stored)
+    assert str(caught.value) == ("scrypt hash scrypt:131072:8:1 needs 134220800 bytes of memory to check, over the"
+                                 " maxmem of the Django project's scrypt hasher (134217728): every login of the user"
+                                 " would fail")
+    unusable = werkzeug_to_django(stored, unknown="unusable")
+    assert unusable.startswith("!") and not check_password("pw", unusable)
+
+
+@pytest.mark.parametrize("method", ["scrypt:1000:8:1", "scrypt:1:8:1", "scrypt:16384:0:1", "scrypt:16384:8:0", "scrypt:65536:1:1",
+                                    "scrypt:16:1:1073741824"])
+def test_an_scrypt_hash_whose_parameters_openssl_refuses_is_rejected(method: str) -> None:
+    stored = f"{method}$salt${'ab' * 32}"
+    assert hash_format(stored) == "scrypt (bad parameters)"
+    with pytest.raises(PasswordReject, match=f"^scrypt hash {method} has parameters OpenSSL refuses"):
+        werkzeug_to_django(stored)
+
+
+def test_a_user_whose_scrypt_hash_is_over_maxmem_is_made_unusable_and_counted_by_sync(dirfinal: Dir,  # noqa: F811
+                                                                                    cli) -> None:
+    mapping = (REPO / "examples" / "dirfinal" / "mapping.toml").read_text()
+    (dirfinal.project / "mapping.toml").write_text(mapping.replace('unknown_hashes = "reject"',
+                                                                   'unknown_hashes = "unusable"'))
+    config = dirfinal.project / "golive.toml"
+    config.write_text(config.read_text().replace(str(REPO / "examples" / "dirfinal" / "mapping.toml"), "mapping.toml"))
+    heavy = generate_password_hash("pw-heavy", method="scrypt:131072:8:1")
+    dirfinal.source_sql(f"UPDATE user SET password_hash = '{heavy}', username = 'heavy' WHERE id = 3")
+    synced = cli("-v", "sync", "--yes")
+    assert synced.exit_code == 0, synced.stderr
+    counts = next(line for line in synced.lines if "auth_user: password hashes by format: " in line)
+    assert counts.endswith("password hashes by format: pbkdf2:sha256 20, scrypt 9, scrypt (over maxmem) 1"), counts
+    assert not login(dirfinal, "heavy", "pw-heavy")  # (it raised ValueError: memory limit exceeded in authenticate)

@@ -3,7 +3,9 @@
 - ``pbkdf2:sha256:<iter>$salt$hex`` -> ``pbkdf2_sha256$<iter>$salt$<base64>`` (sha1 likewise);
 - ``scrypt:n:r:p$salt$hex`` -> ``scrypt$n$salt$r$p$<base64>``. Django's stock scrypt hasher fails on
   Werkzeug's default n=32768 (OpenSSL's 32 MiB default memory limit): the Django project must use a
-  hasher with a raised ``maxmem`` (examples/dirfinal ships one);
+  hasher with a raised ``maxmem`` (examples/dirfinal ships one, with :data:`DJANGO_SCRYPT_MAXMEM`).
+  A hash needing more memory than that, or with parameters OpenSSL refuses, would make every login
+  of its user raise ValueError in Django: it is treated as a format with no Django equivalent;
 - formats with no Django equivalent (``pbkdf2:sha512``, legacy ``sha1$``/``md5$``/``plain$``, a
   pbkdf2 without iterations) are rejected, or made unusable (``!``-prefixed) when the mapping's
   ``unknown_hashes = "unusable"``; NULL/empty hashes always become unusable.
@@ -15,7 +17,35 @@ import base64
 import re
 import secrets
 
-__all__ = ["PasswordReject", "hash_format", "werkzeug_to_django"]
+__all__ = ["DJANGO_SCRYPT_MAXMEM", "PasswordReject", "hash_format", "scrypt_memory", "werkzeug_to_django"]
+
+DJANGO_SCRYPT_MAXMEM = 128 * 1024 * 1024
+"""The ``maxmem`` of the Django project's scrypt hasher (examples/dirfinal's WerkzeugScryptPasswordHasher):
+Django checks a password with ``hashlib.scrypt(..., maxmem=maxmem)``, which fails on a hash needing more."""
+
+
+def scrypt_memory(n: int, r: int, p: int) -> int:
+    """Bytes OpenSSL needs to check an scrypt hash, as it compares them with ``maxmem`` (EVP_PBE_scrypt):
+    128·r·(n+2) for V, X and T, plus 128·r·p for B. Werkzeug's default (32768, 8, 1) needs 32 MiB + 3 KiB."""
+    return 128 * r * (n + 2) + 128 * r * p
+
+
+def _scrypt_refused(n: int, r: int, p: int) -> bool:
+    """Parameters OpenSSL (hashlib) refuses whatever the memory limit: n not a power of 2 above 1, r or p 0,
+    p·r of 2^30 or more, n of 2^(16·r) or more."""
+    return n < 2 or n & (n - 1) != 0 or r < 1 or p < 1 or p * r >= 2**30 or (16 * r < 64 and n >= 2 ** (16 * r))
+
+
+def _scrypt_problem(match: re.Match[str]) -> str | None:
+    """Why Django could not check this scrypt hash (every login of its user would raise), or None."""
+    n, r, p = int(match["n"]), int(match["r"]), int(match["p"])
+    method = f"scrypt:{n}:{r}:{p}"
+    if _scrypt_refused(n, r, p):
+        return f"scrypt hash {method} has parameters OpenSSL refuses: every login of the user would fail"
+    if scrypt_memory(n, r, p) > DJANGO_SCRYPT_MAXMEM:
+        return (f"scrypt hash {method} needs {scrypt_memory(n, r, p)} bytes of memory to check, over the maxmem of"
+                f" the Django project's scrypt hasher ({DJANGO_SCRYPT_MAXMEM}): every login of the user would fail")
+    return None
 
 _PBKDF2 = re.compile(r"^pbkdf2:(?P<digest>sha1|sha256):(?P<iterations>\d+)\$(?P<salt>[^$]+)\$(?P<hex>[0-9a-f]+)$")
 _SCRYPT = re.compile(r"^scrypt:(?P<n>\d+):(?P<r>\d+):(?P<p>\d+)\$(?P<salt>[^$]+)\$(?P<hex>[0-9a-f]+)$")
@@ -31,8 +61,12 @@ def hash_format(value: str | None) -> str:
         return "empty"
     if _PBKDF2.match(value):
         return f"pbkdf2:{value.split(':')[1]}"
-    if _SCRYPT.match(value):
-        return "scrypt"
+    match = _SCRYPT.match(value)
+    if match:
+        n, r, p = int(match["n"]), int(match["r"]), int(match["p"])
+        if _scrypt_refused(n, r, p):
+            return "scrypt (bad parameters)"
+        return "scrypt (over maxmem)" if scrypt_memory(n, r, p) > DJANGO_SCRYPT_MAXMEM else "scrypt"
     head = re.split(r"[:$]", value, maxsplit=1)[0]
     return f"unknown:{head[:16]}"
 
@@ -53,8 +87,9 @@ def werkzeug_to_django(value: str | None, unknown: str = "reject") -> str:
     if match:
         return f"pbkdf2_{match['digest']}${match['iterations']}${match['salt']}${_b64(match['hex'])}"
     match = _SCRYPT.match(value)
-    if match:
+    problem = _scrypt_problem(match) if match else None
+    if match and problem is None:
         return f"scrypt${match['n']}${match['salt']}${match['r']}${match['p']}${_b64(match['hex'])}"
     if unknown == "unusable":
         return _unusable()
-    raise PasswordReject(f"password hash format {hash_format(value)!r} has no Django equivalent")
+    raise PasswordReject(problem or f"password hash format {hash_format(value)!r} has no Django equivalent")
