@@ -215,3 +215,22 @@ def test_status_json_state_of_a_part_that_did_not_answer(project: Path, cli, mon
         _status_config(project, port)
         doc = json.loads(cli("status", "--json").stdout)
     assert doc["state"] == {"sync": {"ok": False, "error": "connection refused"}}
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["swap", "--to", "purple"], "Invalid value for '--to': must be green or blue, not 'purple'"),
+    (["swap", "--image"], "Invalid value for '--image': needs a value, not '--json'"),  # (the image forgotten)
+    (["sync", "--tables"], "Invalid value for '--tables': needs a value, not '--json'"),
+    (["rollback", "--through"], "Invalid value for '--through': needs a value, not '--json'"),
+    (["dns", "plan", "--to"], "Invalid value for '--to': must be new or old, not '--json'"),
+])
+def test_a_bad_option_value_is_a_usage_error_a_script_reads_as_json(project: Path, cli, args: list[str],
+                                                                    message: str) -> None:
+    """`swap --to purple --json` printed nothing on stdout; `swap --image --json` took --json for the image and
+    asked Docker for it (exit 1)."""
+    said = cli(*args, "--json")
+    command = " ".join(args[:args.index(next(a for a in args if a.startswith("-")))])
+    assert said.exit_code == 2
+    assert json.loads(said.stdout) == {"ok": False, "error": {
+        "type": "UsageError", "message": message, "hint": f"`golive {command} --help` lists what it takes"},
+        "exit_code": 2}

@@ -8,19 +8,11 @@ from typing import Annotated, Any
 import typer
 
 from golive.cli.groups import help_of
-from golive.cli.options import DryRun, Json, Yes, app_of
+from golive.cli.options import DryRun, Json, Yes, app_of, one_of
 
 app = typer.Typer(help=help_of("dns"), add_completion=False,
                   no_args_is_help=True)
 
-
-
-def _side(value: str) -> str:
-    from golive.errors import UsageError
-
-    if value not in ("new", "old"):
-        raise UsageError(f"--to/--expect must be new or old, not {value!r}")
-    return value
 
 
 def _records(a: Any) -> tuple[Any, int, list[dict[str, Any]]]:
@@ -48,13 +40,13 @@ def show(ctx: typer.Context, json: Json = False) -> None:
 
 
 @app.command("plan")
-def plan(ctx: typer.Context, to: Annotated[str, typer.Option("--to", help="new or old.")] = "new",
+def plan(ctx: typer.Context, to: Annotated[str, typer.Option("--to", help="new or old.", callback=one_of("new", "old"))] = "new",
          json: Json = False) -> None:
     """Show the changes a switch would make; touch nothing."""
     from golive.dns.steps import Switch
 
     a = app_of(ctx, json)
-    a.execute("dns switch", f"dns switch to {_side(to)}", [Switch(to=to)], yes=False, dry_run=True)
+    a.execute("dns switch", f"dns switch to {to}", [Switch(to=to)], yes=False, dry_run=True)
 
 
 @app.command("lower-ttl")
@@ -91,7 +83,7 @@ def lower_ttl(
 @app.command("switch")
 def switch(
     ctx: typer.Context,
-    to: Annotated[str, typer.Option("--to", help="new or old.")] = "new",
+    to: Annotated[str, typer.Option("--to", help="new or old.", callback=one_of("new", "old"))] = "new",
     force: Annotated[bool, typer.Option("--force", help="Also switch records that point at neither target.")] = False,
     no_ttl_wait: Annotated[bool, typer.Option("--no-ttl-wait", help="Switch even though resolvers may still hold the"
                                               " old answer for a long TTL (a rehearsal; an emergency).")] = False,
@@ -112,7 +104,7 @@ def switch(
         last = last_lowered(a.journal)
         lowered = {"at": last.at.isoformat(), "old_ttl": last.old_ttl} if last else None
     step = Switch(to=to, force=force, ttl_wait=not no_ttl_wait, lowered=lowered)
-    outcome = a.execute("dns switch", f"dns switch to {_side(to)}", [step], yes=yes,
+    outcome = a.execute("dns switch", f"dns switch to {to}", [step], yes=yes,
                         dry_run=dry_run, args={"to": to, "force": force})
     if outcome is not None and outcome.run_id is not None:
         a.say(f"switched to {to}; check propagation with `golive dns verify --expect {to}`")
@@ -121,7 +113,7 @@ def switch(
 @app.command("verify")
 def verify(
     ctx: typer.Context,
-    expect: Annotated[str, typer.Option("--expect", help="new or old.")] = "new",
+    expect: Annotated[str, typer.Option("--expect", help="new or old.", callback=one_of("new", "old"))] = "new",
     timeout: Annotated[float | None, typer.Option("--timeout", min=0, help="Seconds to wait (default:"
                                                  " \\[dns].propagation_timeout).")] = None,
     json: Json = False,
@@ -133,9 +125,9 @@ def verify(
     a = app_of(ctx, json)
     dns = a.config.require("dns")
     if a.config.linode is not None:
-        _records_point_at(a, dns, _side(expect))
+        _records_point_at(a, dns, expect)
     with live_table(a, ["SERVER", "NAME", "TYPE", "ANSWER", "TTL", "STATE"]) as update:
-        answers = run_verify(dns, _side(expect), dns.propagation_timeout if timeout is None else timeout,
+        answers = run_verify(dns, expect, dns.propagation_timeout if timeout is None else timeout,
                              on_round=lambda rows: update([[r.server, r.name, r.rtype, ", ".join(r.values) or "-",
                                                             str(r.ttl or "-"), r.state] for r in rows]))
     a.say(f"all {len(dns.nameservers)} nameserver(s) answer {expect} for {len(dns.records)} record(s)")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
 
 from golive.cli.application import App
 
-__all__ = ["DryRun", "Json", "Yes", "app_of"]
+__all__ = ["DryRun", "Json", "Yes", "a_value", "app_of", "one_of"]
 
 Json = Annotated[bool, typer.Option("--json", help="Machine output: one JSON document (NDJSON events for runs).")]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (for scripts).")]
@@ -19,3 +20,21 @@ def app_of(ctx: typer.Context, json: bool = False) -> App:
     app: App = ctx.obj
     app.json = json
     return app
+
+
+def a_value(value: str | None) -> str | None:
+    """An option's callback: a value that starts with "-" is a flag the option took for its value (`swap
+    --image --json`, the image forgotten): a usage error (exit 2), with ``--json`` as a JSON document."""
+    if value is not None and value.startswith("-"):
+        raise typer.BadParameter(f"needs a value, not {value!r}")
+    return value
+
+
+def one_of(*allowed: str) -> Callable[[str | None], str | None]:
+    """An option's callback: its value one of ``allowed`` (None: not given), else a usage error naming them."""
+    def check(value: str | None) -> str | None:
+        if value is not None and value not in allowed:
+            raise typer.BadParameter(f"must be {' or '.join(allowed)}, not {value!r}")
+        return value
+
+    return check

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from golive.cli.options import DryRun, Json, Yes, app_of
+from golive.cli.options import DryRun, Json, Yes, a_value, app_of
 
 if TYPE_CHECKING:
     from golive.core.journal import RunRow
@@ -16,10 +16,11 @@ if TYPE_CHECKING:
 def rollback(
     ctx: typer.Context,
     run: Annotated[str | None, typer.Option("--run", help="Roll back this run (default: the most recent run"
-                                            " that still has applied steps).")] = None,
+                                            " that still has applied steps).", callback=a_value)] = None,
     through: Annotated[str | None, typer.Option("--through", help="Roll back every run that still has applied"
                                                 " steps, newest first, back to and including this one (say, the"
-                                                " night's `freeze on`): one plan, one confirmation.")] = None,
+                                                " night's `freeze on`): one plan, one confirmation.",
+                                                callback=a_value)] = None,
     restore_data: Annotated[bool, typer.Option("--restore-data", help="Also restore the new database from the backup"
                                                " taken before a sync (default: leave its data as it is). What the"
                                                " restore replaces is kept first, in <state_dir>/reconcile/.")] = False,

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from golive.cli.groups import help_of
-from golive.cli.options import DryRun, Json, Yes, app_of
+from golive.cli.options import DryRun, Json, Yes, a_value, app_of, one_of
 
 app = typer.Typer(help=help_of("swap") + "\n\n`golive swap` starts the idle colour from the image, waits for its health,"
                   " points Apache at it (a tested graceful reload, or in map mode a RewriteMap renamed into place)"
@@ -20,8 +20,10 @@ app = typer.Typer(help=help_of("swap") + "\n\n`golive swap` starts the idle colo
 @app.callback(invoke_without_command=True)
 def swap(
     ctx: typer.Context,
-    to: Annotated[str | None, typer.Option("--to", help="green or blue (default: the idle colour).")] = None,
-    image: Annotated[str | None, typer.Option("--image", help="Image to start (default: \\[containers].image).")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="green or blue (default: the idle colour).",
+                                           callback=one_of("green", "blue"))] = None,
+    image: Annotated[str | None, typer.Option("--image", help="Image to start (default: \\[containers].image).",
+                                              callback=a_value)] = None,
     prepare: Annotated[bool, typer.Option("--prepare", help="Only start the idle colour and prove it healthy, ahead"
                                           " of time; the next `golive swap` with the same image keeps it and"
                                           " just switches.")] = False,
@@ -32,11 +34,8 @@ def swap(
     through the public URL. The old colour keeps running for rollback."""
     if ctx.invoked_subcommand is not None:
         return
-    from golive.errors import UsageError
     from golive.swap.steps import Swap
 
-    if to not in (None, "green", "blue"):
-        raise UsageError(f"--to must be green or blue, not {to!r}")
     a = app_of(ctx, json)
     if prepare:
         from golive.swap.steps import Prepare

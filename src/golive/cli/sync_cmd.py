@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from golive.cli.groups import help_of
-from golive.cli.options import DryRun, Json, Yes, app_of
+from golive.cli.options import DryRun, Json, Yes, a_value, app_of
 from golive.errors import CheckFailed
 
 app = typer.Typer(help=help_of("sync"), add_completion=False)
@@ -80,7 +80,7 @@ def _unfrozen_warning(a: Any) -> None:
 def sync(
     ctx: typer.Context,
     tables: Annotated[str | None, typer.Option("--tables", help="Only these tables (comma-separated, target or"
-                                               " source names).")] = None,
+                                               " source names).", callback=a_value)] = None,
     full: Annotated[bool, typer.Option("--full", help="Read every source row, not only those changed since the"
                                        " last sync's watermark.")] = False,
     verify_only: Annotated[bool, typer.Option("--verify-only", help="Compare source and target; write nothing. Quick"
