@@ -12,6 +12,9 @@ Tables with any other column type fall back to text COPY, where PostgreSQL parse
 
 from __future__ import annotations
 
+import math
+import re
+import struct
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,6 +25,7 @@ from operator import attrgetter, is_not
 from typing import Any
 
 from golive.sync.source import ident
+from golive.sync.transforms import SPACE as _SPACE
 from golive.sync.transforms import Reject, bool_value, int_value, json_text, jsonb_text, parse_datetime
 
 __all__ = ["ColumnType", "column_types", "compared", "fit_column", "not_none", "rows_differ"]
@@ -36,6 +40,7 @@ class ColumnType:
     typname: str  # pg_type.typname: int8, varchar, timestamptz, …
     length: int | None = None  # varchar(n) / char(n)
     required: bool = False  # NOT NULL with no default: a row cannot be inserted without a value for it
+    not_null: bool = False  # NOT NULL: a NULL written to it is refused, default or not
 
     @property
     def binary(self) -> bool:
@@ -51,10 +56,11 @@ def column_types(conn: Any, table: str) -> dict[str, ColumnType]:
                           hint="run the new application's migrations first (python manage.py migrate), or fix the mapping")
     rows = conn.execute(
         "SELECT a.attname, t.typname, CASE WHEN t.typname IN ('varchar', 'bpchar') AND a.atttypmod > 4"
-        " THEN a.atttypmod - 4 END, a.attnotnull AND NOT a.atthasdef AND a.attidentity = '' AND a.attgenerated = ''"
-        " FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid"
+        " THEN a.atttypmod - 4 END, a.attnotnull AND NOT a.atthasdef AND a.attidentity = '' AND a.attgenerated = '',"
+        " a.attnotnull FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid"
         " WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped", (ident(table),)).fetchall()
-    return {name: ColumnType(name, typname, length, required) for name, typname, length, required in rows}
+    return {name: ColumnType(name, typname, length, required, not_null)
+            for name, typname, length, required, not_null in rows}
 
 
 # types whose equality holds exactly when their text forms are the same: compared as they are (no text made)
@@ -86,11 +92,40 @@ def _int(value: Any, kind: ColumnType, zone: tzinfo) -> int:
     return number
 
 
+# a number as PostgreSQL's float input takes it (Python's float() also takes "1_000.5" and other digits than ASCII)
+_FLOAT_TEXT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?inf(?:inity)?|nan", re.IGNORECASE)
+_FLOAT4_TINY = 2.0 ** -149  # the smallest float4 above 0: below it a value may round to 0
+_FLOAT4_MAX = 3.4028234663852886e38  # the largest float4
+
+
 def _float(value: Any, kind: ColumnType, zone: tzinfo) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise Reject(f"{value!r} is not a number") from None
+    """A float as PostgreSQL's input reads it: a value too large or too small for the type (``1e400``, which
+    Python reads as infinity; ``1e-400``, read as 0) is out of range, not infinity or 0. Infinity itself
+    (``Infinity``, ``-inf``, an infinite REAL) stays."""
+    if isinstance(value, str):
+        text = value.strip(_SPACE)
+        if not _FLOAT_TEXT.fullmatch(text):
+            raise Reject(f"{value!r} is not a number")
+        mantissa = text.lower().partition("e")[0]  # ("inf", "infinity", "nan": no e)
+        number, infinite, zero = float(text), mantissa.lstrip("+-")[:1].isalpha(), mantissa.strip("+-.0") == ""
+    else:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise Reject(f"{value!r} is not a number") from None
+        except OverflowError:  # (an int beyond any float)
+            raise Reject(f"{value!r} is out of range for {kind.typname}") from None
+        infinite = isinstance(value, float | Decimal) and not math.isfinite(value)
+        zero = not value
+    stored = number
+    if kind.typname == "float4" and math.isfinite(number):
+        try:
+            stored = struct.unpack("f", struct.pack("f", number))[0]  # (as float4 holds it)
+        except OverflowError:
+            stored = math.inf
+    if (math.isinf(stored) and not infinite) or (stored == 0 and not zero):
+        raise Reject(f"{value!r} is out of range for {kind.typname}")
+    return number
 
 
 def _numeric(value: Any, kind: ColumnType, zone: tzinfo) -> Decimal:
@@ -210,6 +245,9 @@ def _fits_as_is(values: list[Any], kind: ColumnType) -> bool:
     if kind.typname in _INT_RANGE and kinds:
         low, high = _INT_RANGE[kind.typname]
         return bool(low <= min(present) and max(present) <= high)
+    if kind.typname == "float4" and kinds:  # (a NaN compares False: the value by value check then decides)
+        tiny = min(filter(None, map(abs, present)), default=_FLOAT4_TINY)
+        return bool(max(present) <= _FLOAT4_MAX and min(present) >= -_FLOAT4_MAX and tiny >= _FLOAT4_TINY)
     if kind.length is not None and kinds:
         return max(map(len, present)) <= kind.length
     return True

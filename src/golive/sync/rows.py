@@ -64,7 +64,11 @@ class RowPipe:
                 bad.setdefault(i, (name, reason))
             values = self._transformed(column, columns, reject)
             if self.types is not None:
-                values = fit_column(values, self.types[column.target], self.zone, reject)
+                kind = self.types[column.target]
+                values = fit_column(values, kind, self.zone, reject)
+                if kind.not_null and None in values:  # (the COPY would fail as a whole, naming no row)
+                    for i in [i for i, value in enumerate(values) if value is None]:
+                        reject(i, "NULL in a NOT NULL column")
             _check_text(values, reject)
             if column.target in self.table.files and self.media_roots:
                 batch.problems += self._missing_files(column, values, raw)

@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 
 from golive.sync.passwords import PasswordReject, werkzeug_to_django
 
-__all__ = ["BUILTIN", "JsonText", "Reject", "bool_value", "int_value", "json_text", "jsonb_text", "parse_datetime",
-           "resolve_transform"]
+__all__ = ["BUILTIN", "SPACE", "JsonText", "Reject", "bool_value", "int_value", "json_text", "jsonb_text",
+           "parse_datetime", "resolve_transform"]
 
 Transform = Callable[[Any], Any]
 
@@ -48,7 +48,7 @@ def bool_value(value: Any) -> bool | None:
     raise Reject(f"{value!r} is not a boolean (0/1, true/false, t/f)")
 
 
-_SPACE = " \t\n\r\v\f"  # what PostgreSQL's number input skips around a number
+SPACE = " \t\n\r\v\f"  # what PostgreSQL's number input skips around a number
 
 
 def int_value(value: Any) -> int:
@@ -58,7 +58,7 @@ def int_value(value: Any) -> int:
     if value.__class__ is int:
         return int(value)
     if isinstance(value, str):
-        text = value.strip(_SPACE)
+        text = value.strip(SPACE)
         digits = text[1:] if text[:1] in ("+", "-") else text
         if digits.isascii() and digits.isdigit():
             try:
