@@ -31,17 +31,27 @@ def status(config: Any) -> Part | None:
     idle = "green" if live == "blue" else "blue"
     url = proxy.proxy.public_url.rstrip("/") + config.containers.health_path
     probed = _within(PROBE_WAIT + 0.5, lambda: _probe(proxy, url))  # (asked at once, each bounded)
-    found = _within(DOCKER_WAIT, lambda: _idle(config, idle))
-    container = found() or _Idle(None, None, _late("Docker", DOCKER_WAIT))
+    found = _within(DOCKER_WAIT, lambda: _containers(config, (live, idle)))
+    late = _Container(None, None, _late("Docker", DOCKER_WAIT))
+    running, container = (found() or {}).get(live, late), (found() or {}).get(idle, late)
     info = {"live": live, "upstream": proxy.upstream(), "idle": f"{idle} ({container.shown()})"}
     state = {"ok": True, "live": live, "upstream": info["upstream"], "idle": idle,
-             "idle_container": container.status or ("unknown" if container.unknown else "none"),
-             "idle_image": container.image, "proxy_answers": True, "serving_as_configured": True}
+             "idle_container": container.kind(), "idle_image": container.image,
+             "live_container": running.kind(), "live_image": running.image,
+             "proxy_answers": True, "health_status": None, "serving_as_configured": True}
+    if running.unknown is None and running.status != "running":  # (removed by hand, crashed, stopped)
+        info["live_container"] = f"{running.shown()} — the proxy points at {live}, which has no running container:" \
+            " `golive swap` starts a healthy colour and points the proxy at it"
+        state["ok"] = False
     answer = probed()
     if answer is None or answer[0] == 0:  # (no answer at all: say so, the rest of the line stands)
         said = "ReadTimeout" if answer is None else answer[1]
         info["proxy"] = f"{url} timed out after {PROBE_WAIT:g}s" if "Timeout" in said else f"{url} answers nothing ({said})"
         return Part(info, state | {"ok": False, "proxy_answers": False})
+    state["health_status"] = answer[0]
+    if not 200 <= answer[0] < 300:  # (the site is down for its users, whatever the file says)
+        info["health"] = f"{url} answers {answer[0]}"
+        state["ok"] = False
     serving = answer[2]  # (what Apache really serves, when the vhost says)
     if serving is not None and serving.rstrip("/") != str(proxy.upstream()).rstrip("/"):
         # (a graceful reload not made after the file was written: a swap or rollback killed in between)
@@ -51,14 +61,17 @@ def status(config: Any) -> Part | None:
 
 
 @dataclass
-class _Idle:
-    """The idle colour's container: its Docker status and image, or none, or why that is not known."""
+class _Container:
+    """A colour's container: its Docker status and image, or none, or why that is not known."""
     status: str | None
     image: str | None
     unknown: str | None = None
 
     def shown(self) -> str:
         return f"unknown: {self.unknown}" if self.unknown else f"{self.status} {self.image}" if self.status else "none"
+
+    def kind(self) -> str:
+        return self.status or ("unknown" if self.unknown else "none")
 
 
 def _within(seconds: float, ask: Callable[[], _T]) -> Callable[[], _T | None]:
@@ -88,21 +101,23 @@ def _probe(proxy: Any, url: str) -> tuple[int, str, str | None]:
     return probe_served(url, timeout=PROBE_WAIT, host=proxy.proxy.public_host)
 
 
-def _idle(config: Any, color: str) -> _Idle:
+def _containers(config: Any, colors: tuple[str, ...]) -> dict[str, _Container]:
     from golive.errors import GoliveError, first_line
     from golive.swap.docker_gateway import from_config
 
     try:
         docker = from_config(config)
     except GoliveError as exc:
-        return _Idle(None, None, exc.message)
+        return dict.fromkeys(colors, _Container(None, None, exc.message))
+    out = {}
     try:
-        found = docker.container(config.containers.color(color).name)
+        for color in colors:
+            found = docker.container(config.containers.color(color).name)
+            # (a colour golive made again from a recorded build has the build's id as its image: the label names it)
+            out[color] = _Container(None, None) if found is None else \
+                _Container(found["status"], found["labels"].get("golive.image") or found["image"])
     except Exception as exc:  # (the daemon went away between the ping and the question)
-        return _Idle(None, None, first_line(exc))
+        return dict.fromkeys(colors, _Container(None, None, first_line(exc)))
     finally:
         docker.close()
-    if found is None:
-        return _Idle(None, None)
-    # (a colour golive made again from a recorded build has the build's id as its image: the label names it)
-    return _Idle(found["status"], found["labels"].get("golive.image") or found["image"])
+    return out
