@@ -3,6 +3,7 @@ value: what each one accepts, and what is a reject naming the value."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -105,3 +106,56 @@ def test_the_int_transform_in_a_sync_rejects_what_is_no_integer(tmp_path: Path, 
         ("id=7", "v", "1099511627776 is out of range for int4")]
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT id, v FROM n ORDER BY id").fetchall() == [(4, 12), (5, 3)]
+
+
+TRANSFORMS = '''\
+import sys
+
+
+def noisy(value):
+    print("noisy transform saw", value)
+    return value
+
+
+def leaves(value):
+    if value == "b":
+        sys.exit(0)
+    return value
+
+
+def interrupted(value):
+    raise KeyboardInterrupt
+'''
+
+
+def _project(tmp_path: Path, pg_cluster, monkeypatch: pytest.MonkeyPatch, transform: str) -> Path:
+    """A golive project syncing a SQLite table `item` (id, label) into PostgreSQL, `label` through ``transform``
+    (a function of the module TRANSFORMS, importable as `ctx`)."""
+    mapping = ('[[table]]\nsource = "item"\ntarget = "item"\nkey = "id"\n[table.columns]\nid = "id"\n'
+               f'label = {{ from = "label", transform = "ctx:{transform}" }}\n')
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "ctx.py").write_text(TRANSFORMS)
+    monkeypatch.syspath_prepend(str(tmp_path / "lib"))
+    source, url, _ = sqlite_pair(tmp_path, pg_cluster, "CREATE TABLE item (id INTEGER PRIMARY KEY, label TEXT)",
+                                 "INSERT INTO item VALUES (?, ?)", [(1, "a"), (2, "b")],
+                                 "CREATE TABLE item (id bigint PRIMARY KEY, label text)", mapping)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "golive.toml").write_text(f'[project]\nname = "transforms"\n\n[source]\nurl = "sqlite:///{source}"\n\n'
+                                         '[target]\nurl = "env:GOLIVE_TEST_TARGET_URL"\n\n'
+                                         f'[sync]\nmapping = "{tmp_path / "mapping.toml"}"\n')
+    (project / "golive.toml").chmod(0o600)
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("GOLIVE_TEST_TARGET_URL", url)
+    monkeypatch.delenv("GOLIVE_FAULT", raising=False)
+    return project
+
+
+def test_what_a_custom_transform_prints_goes_to_stderr_not_into_the_json_output(tmp_path: Path, pg_cluster, cli,
+                                                                               monkeypatch) -> None:
+    _project(tmp_path, pg_cluster, monkeypatch, "noisy")
+    result = cli("sync", "--yes", "--json")
+    assert result.exit_code == 0, result
+    events = [json.loads(line) for line in result.lines]  # (a printed line in it: not JSON)
+    assert (events[-1]["event"], events[-1]["ok"]) == ("result", True)
+    assert "noisy transform saw a\nnoisy transform saw b\n" in result.stderr

@@ -11,8 +11,10 @@ once, for its first column at fault, with the reason; the others come out as tup
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from collections.abc import Callable
+from contextlib import nullcontext, redirect_stdout
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from pathlib import Path
@@ -106,24 +108,27 @@ class RowPipe:
             self.formats.update(map(hash_format, values))
         if column.transform is None:
             return values
-        many = getattr(column.transform, "many", None)
-        fast = many(values) if many is not None else None
-        if fast is not None:
-            return fast  # type: ignore[no-any-return]
-        try:
-            return list(map(column.transform, values))
-        except Exception:  # someone in this batch is rejected, or the transform failed: find who
-            pass
-        out = []
-        for i, value in enumerate(values):
+        custom = ":" in (column.transform_name or "")  # "package.module:function", not a built-in
+        # what a custom transform prints goes to stderr: stdout is golive's (--json: one JSON document, or NDJSON)
+        with redirect_stdout(sys.stderr) if custom else nullcontext():
+            many = getattr(column.transform, "many", None)
+            fast = many(values) if many is not None else None
+            if fast is not None:
+                return fast  # type: ignore[no-any-return]
             try:
-                out.append(column.transform(value))
-            except Reject as exc:
-                reject(i, str(exc))
-                out.append(None)
-            except Exception as exc:
-                raise self._failed(column, columns, i, exc) from exc
-        return out
+                return list(map(column.transform, values))
+            except Exception:  # someone in this batch is rejected, or the transform failed: find who
+                pass
+            out = []
+            for i, value in enumerate(values):
+                try:
+                    out.append(column.transform(value))
+                except Reject as exc:
+                    reject(i, str(exc))
+                    out.append(None)
+                except Exception as exc:
+                    raise self._failed(column, columns, i, exc) from exc
+            return out
 
     def _failed(self, column: Column, columns: list[Any], i: int, exc: Exception) -> Exception:
         """A transform that raised something other than :class:`Reject` (a bug in it, or a value it did not
