@@ -4,6 +4,7 @@ value: what each one accepts, and what is a reject naming the value."""
 from __future__ import annotations
 
 import json
+import os
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -159,3 +160,21 @@ def test_what_a_custom_transform_prints_goes_to_stderr_not_into_the_json_output(
     events = [json.loads(line) for line in result.lines]  # (a printed line in it: not JSON)
     assert (events[-1]["event"], events[-1]["ok"]) == ("result", True)
     assert "noisy transform saw a\nnoisy transform saw b\n" in result.stderr
+
+
+def test_a_custom_transform_that_exits_fails_the_sync_naming_it_and_ctrl_c_still_interrupts(tmp_path: Path, pg_cluster, cli,
+                                                                                            monkeypatch) -> None:
+    """sys.exit(0) in a transform ended golive with exit 0, no result line, and the run left "crashed"."""
+    _project(tmp_path, pg_cluster, monkeypatch, "leaves")
+    result = cli("sync", "--yes")
+    assert result.exit_code == 1, result
+    assert "failed: table item, key id=2, column label: transform ctx:leaves failed: SystemExit: 0 — fix the transform" \
+        in result.stderr
+    with psycopg.connect(os.environ["GOLIVE_TEST_TARGET_URL"]) as conn:
+        assert conn.execute("SELECT count(*) FROM item").fetchone()[0] == 0
+    [run] = json.loads(cli("history", "--json").stdout)["runs"]
+    assert (run["status"], run["crashed"]) == ("rolled_back", False)  # (as when a transform raises)
+    mapping = tmp_path / "mapping.toml"
+    mapping.write_text(mapping.read_text().replace("ctx:leaves", "ctx:interrupted"))
+    interrupted = cli("sync", "--yes")
+    assert interrupted.exit_code == 130, interrupted

@@ -117,8 +117,8 @@ class RowPipe:
                 return fast  # type: ignore[no-any-return]
             try:
                 return list(map(column.transform, values))
-            except Exception:  # someone in this batch is rejected, or the transform failed: find who
-                pass
+            except (Exception, SystemExit):  # someone in this batch is rejected, or the transform failed: find who
+                pass  # (SystemExit too: a transform's sys.exit() is its failure; KeyboardInterrupt still interrupts)
             out = []
             for i, value in enumerate(values):
                 try:
@@ -126,11 +126,11 @@ class RowPipe:
                 except Reject as exc:
                     reject(i, str(exc))
                     out.append(None)
-                except Exception as exc:
+                except (Exception, SystemExit) as exc:
                     raise self._failed(column, columns, i, exc) from exc
             return out
 
-    def _failed(self, column: Column, columns: list[Any], i: int, exc: Exception) -> Exception:
+    def _failed(self, column: Column, columns: list[Any], i: int, exc: BaseException) -> Exception:
         """A transform that raised something other than :class:`Reject` (a bug in it, or a value it did not
         expect): one line naming the table, key, column and transform."""
         from golive.errors import GoliveError, first_line
