@@ -178,3 +178,32 @@ def test_a_custom_transform_that_exits_fails_the_sync_naming_it_and_ctrl_c_still
     mapping.write_text(mapping.read_text().replace("ctx:leaves", "ctx:interrupted"))
     interrupted = cli("sync", "--yes")
     assert interrupted.exit_code == 130, interrupted
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Vienna"])
+def test_to_utc_takes_spaces_around_a_date_time_in_any_zone(zone: str) -> None:
+    """Under UTC a trailing space was taken (the fast path), under other zones the same text was a reject."""
+    to_utc = resolve_transform("to_utc", source_timezone=zone)
+    texts = ["2024-01-02 03:04:05", "2024-01-02 03:04:05 ", " 2024-01-02 03:04:05", "2024-01-02T03:04:05\t\n"]
+    assert len({to_utc(text) for text in texts}) == 1
+    assert to_utc(" 2024-01-02 03:04:05+02:00 ").isoformat() == "2024-01-02T01:04:05+00:00"
+    many = to_utc.many(texts)  # type: ignore[attr-defined]
+    assert many is None or many == [to_utc(text) for text in texts]
+    with pytest.raises(Reject, match="is not a date-time"):
+        to_utc("2024-01-02 03:04:05 x")
+
+
+BOOLS = [("yes", True), ("No", False), (" y ", True), ("n", False), ("on", True), ("OFF", False), ("TRUE", True),
+         ("f", False), (1, True), (0, False)]
+
+
+def test_bool_takes_what_postgresql_takes_by_transform_and_by_column_alike() -> None:
+    """yes/no/y/n were taken, on/off (which PostgreSQL takes) were not."""
+    to_bool = resolve_transform("bool")
+    assert [to_bool(value) for value, _ in BOOLS] == [truth for _, truth in BOOLS]
+    bad: list[tuple[int, str]] = []
+    values = [value for value, _ in BOOLS] + ["maybe", "o"]
+    assert fit_column(values, ColumnType("b", "bool"), ZoneInfo("UTC"), lambda i, reason: bad.append((i, reason)))[
+        :len(BOOLS)] == [truth for _, truth in BOOLS]
+    assert bad == [(len(BOOLS), "'maybe' is not a boolean (0/1, true/false, t/f)"),
+                   (len(BOOLS) + 1, "'o' is not a boolean (0/1, true/false, t/f)")]

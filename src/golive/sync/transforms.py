@@ -23,6 +23,9 @@ __all__ = ["BUILTIN", "SPACE", "JsonText", "Reject", "bool_value", "int_value", 
 Transform = Callable[[Any], Any]
 
 
+SPACE = " \t\n\r\v\f"  # what PostgreSQL's input skips around a number, a boolean, a date-time
+
+
 class Reject(ValueError):
     """This value cannot be carried over; the reason says why."""
 
@@ -40,15 +43,12 @@ def bool_value(value: Any) -> bool | None:
             return hit
     if isinstance(value, bool):
         return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "t", "yes", "y"):
+    text = str(value).strip(SPACE).lower()  # (the words PostgreSQL's boolean input takes)
+    if text in ("1", "true", "t", "yes", "y", "on"):
         return True
-    if text in ("0", "false", "f", "no", "n"):
+    if text in ("0", "false", "f", "no", "n", "off"):
         return False
     raise Reject(f"{value!r} is not a boolean (0/1, true/false, t/f)")
-
-
-SPACE = " \t\n\r\v\f"  # what PostgreSQL's number input skips around a number
 
 
 def int_value(value: Any) -> int:
@@ -166,8 +166,8 @@ def parse_datetime(value: Any) -> datetime:
     if isinstance(value, datetime):
         return value
     if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        try:  # (spaces around it taken, as PostgreSQL's input takes them: under any source_timezone alike)
+            return datetime.fromisoformat(value.strip(SPACE).replace("Z", "+00:00"))
         except ValueError:
             pass
     raise Reject(f"{value!r} is not a date-time")
