@@ -91,9 +91,10 @@ def test_rollback_with_nothing_to_undo_says_so_with_the_same_list_either_way(pro
     done = json.loads(cli("rollback", "--yes", "--json").lines[-1])
     assert (done["rolled_back"], done["target"]) == ([run_id], run_id)
     single = json.loads(cli("rollback", "--yes", "--json").stdout)
-    assert single == {"event": "result", "ok": True, "rolled_back": [], "target": None, "steps": []}
+    assert single == {"event": "result", "ok": True, "rolled_back": [], "target": None, "steps": [], "notices": []}
     through = json.loads(cli("rollback", "--through", run_id, "--yes", "--json").stdout)
-    assert through == {"event": "result", "ok": True, "rolled_back": [], "targets": [], "rollbacks": [], "steps": []}
+    assert through == {"event": "result", "ok": True, "rolled_back": [], "targets": [], "rollbacks": [], "steps": [],
+                       "notices": []}
 
 
 def test_rollback_through_names_the_runs_it_rolled_back(project: Path, cli) -> None:

@@ -349,7 +349,7 @@ def test_finalize_with_no_old_colour_makes_no_run(swap_env: SwapEnv, cli) -> Non
     doc = json.loads(cli("swap", "finalize", "--yes", "--json").stdout)
     assert doc == {"event": "result", "ok": True, "run": None, "status": "nothing to do", "steps": [
         {"seq": 1, "kind": "swap.finalize", "title": "swap finalize", "note": "", "changes": [
-            {"what": f"container {env.blue} (blue)", "action": "noop", "before": None, "after": None}]}]}
+            {"what": f"container {env.blue} (blue)", "action": "noop", "before": None, "after": None}]}], "notices": []}
     assert "would undo 1 step(s) of run" in cli("status").stdout
     assert [line.split()[1] for line in cli("history").lines[1:]] == ["swap"]  # rollback still undoes the swap
 

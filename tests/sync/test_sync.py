@@ -278,6 +278,26 @@ def test_restore_data_first_keeps_what_users_wrote_since_the_backup(dirfinal: Di
     assert SECRET not in result.stdout + result.stderr + (kept / "summary.json").read_text()
 
 
+def test_a_plain_rollback_says_its_sync_can_no_longer_be_restored_and_what_it_could_not_list(
+        dirfinal: Dir, cli, pg_cluster: PostgresCluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its undo said "`golive rollback --restore-data` restores the backup" after the sync was undone: run then,
+    that undid the run before (the night's `freeze on`). And a target it could not reach to list the rows written
+    since was a notice a script reading the result never saw (exit 0, ok)."""
+    assert cli("sync", "--yes").exit_code == 0
+    backup = next((dirfinal.project / ".golive" / "backups").glob("target-*.dump"))
+    monkeypatch.setenv("GOLIVE_TEST_TARGET_URL", f"postgresql://postgres:{SECRET}@127.0.0.1:1/nothing")
+    rolled = cli("-v", "rollback", "--yes", "--json")
+    assert rolled.exit_code == 0, rolled.stderr
+    events = [json.loads(line) for line in rolled.lines]
+    assert {"phase": "undo", "message": f"the new database is left as it is; the backup taken before the sync stays"
+            f" in {backup}, but with this sync undone `golive rollback --restore-data` no longer restores it"}.items() \
+        <= next(e for e in events if e["event"] == "log" and e["phase"] == "undo").items()
+    [notice] = events[-1]["notices"]
+    assert notice.startswith("could not list the rows written to the new database since the sync (") and \
+        notice.endswith("); they are still there"), notice
+    assert SECRET not in rolled.stdout + rolled.stderr
+
+
 def test_a_plain_rollback_lists_what_users_wrote_since_the_sync_and_leaves_it(dirfinal: Dir, cli) -> None:
     assert cli("sync", "--yes").exit_code == 0
     assert cli("rollback", "--yes").exit_code == 0  # nothing written since: nothing to list, no folder

@@ -32,6 +32,7 @@ class App:
         self.config_path = config_path
         self.verbose = verbose or os.environ.get("GOLIVE_DEBUG") == "1"
         self.json = False
+        self.notices: list[str] = []  # what runs said the operator must see (`notices` in a --json result)
         self.command = " ".join(["golive", *sys.argv[1:]])[:200]
         self._locks: list[Lock] = []
         self._streams = (sys.stdout, sys.stderr)  # (now: a spinner redirects them while a step runs)
@@ -196,7 +197,8 @@ class App:
             show_plan(self, what, outcome.planned)
             self.say("nothing to do: every change is already in place (no run was made)")
         if self.json:
-            self.emit_json({"event": "result", "ok": True, **outcome.as_dict(), **(result() if result else {})})
+            self.emit_json({"event": "result", "ok": True, **outcome.as_dict(), **(result() if result else {}),
+                            "notices": self.notices})
         return outcome
 
     # -- prompts ---------------------------------------------------------------------------------

@@ -42,6 +42,8 @@ class _View:
 
     def __call__(self, event: dict[str, Any]) -> None:
         app, kind = self.app, event["event"]
+        if kind == "log" and event["phase"] == "notice":  # (also in the result, where a script looks)
+            app.notices.append(event["message"])
         if app.json:
             app.emit_json(event)
             return

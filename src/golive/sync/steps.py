@@ -290,8 +290,9 @@ class Sync(Step):
         from golive.sync.reconcile import Kept, keep
 
         if not ctx.options.get("restore_data"):
-            ctx.log("undo", "the new database is left as it is (`golive rollback --restore-data` restores the"
-                    f" backup {record['backup']})")
+            ctx.log("undo", f"the new database is left as it is; the backup taken before the sync stays in"
+                    f" {record['backup']}, but with this sync undone `golive rollback --restore-data` no longer"
+                    " restores it")
             if "results" in record:  # (a sync that committed: users may have written since, for the old app to take)
                 self._release(ctx)
                 self._reconcile(ctx, record)
