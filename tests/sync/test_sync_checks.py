@@ -73,3 +73,13 @@ def test_a_value_a_row_of_the_new_application_holds_is_named_not_a_raw_constrain
         " target already holds (Key (username)=(taken) already exists: auth_user_username_key); nothing was written"
         " — a row made in the new application has it (golive never overwrites those): change or delete that row in"
         " the new database, or the source row, then run again — rolled back 1 step(s)"), stopped.stderr
+
+
+def test_usernames_equal_but_for_the_case_of_a_letter_beyond_ascii_are_caught(dirfinal: Dir, cli) -> None:
+    """The target's lower() folds only ASCII under the C locale: ÉMILE and émile passed as two users."""
+    dirfinal.source_sql("UPDATE user SET username = 'émile' WHERE id = 2")
+    dirfinal.source_sql("UPDATE user SET username = 'ÉMILE' WHERE id = 5")
+    stopped = cli("sync", "--yes")
+    assert stopped.exit_code == 1
+    assert "first: table auth_user, column username: values equal but for case: 2=émile; 5=ÉMILE" in stopped.stderr
+    assert dirfinal.count("auth_user") == 0
