@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import django
 import pytest
 from django.conf import settings
@@ -55,6 +57,32 @@ def test_formats_without_a_django_equivalent() -> None:
         assert werkzeug_to_django(empty).startswith("!")
     assert [hash_format(v) for v in ("pbkdf2:sha256:1$a$0f", "scrypt:16384:8:1$a$0f", None, "md5$x$y")] == [
         "pbkdf2:sha256", "scrypt", "empty", "unknown:md5"]
+
+
+@pytest.mark.parametrize(("stored", "name"), [
+    ("hunter2secret", "unrecognised"),  # a plaintext password: none of it in the name (it was 'unknown:hunter2secret')
+    ("5f4dcc3b5aa765d61d8327deb882cf99", "unrecognised"),  # a bare md5 digest (it was 'unknown:5f4dcc3b5aa765d6')
+    ("hunter2:secret$x", "unrecognised"),
+    ("", "empty"),
+    (generate_password_hash("pw", method="pbkdf2:sha512:1000"), "unknown:pbkdf2:sha512"),
+    ("pbkdf2:sha256$salt$0f", "unknown:pbkdf2:sha256"),  # (no iterations)
+    ("pbkdf2:hunter2:1000$salt$0f", "unknown:pbkdf2"),
+    ("scrypt:32768:8:1$salt", "unknown:scrypt"),
+    ("sha1$salt$" + "ab" * 20, "unknown:sha1"),  # Werkzeug's legacy salted digests
+    ("plain$$hunter2secret", "unknown:plain"),
+    ("$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW", "unknown:bcrypt"),
+    ("$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA", "unknown:argon2"),
+    ("$6$rounds=5000$salt$hash", "unknown:sha512-crypt"),
+    ("$hunter2$secret", "unrecognised"),
+    ("pbkdf2_sha256$600000$salt$aGFzaA==", "unknown:pbkdf2_sha256"),  # already Django's
+    (12345, "unrecognised"),  # (SQLite keeps what it is given: it crashed the per-format count)
+])
+def test_a_format_name_is_a_known_method_or_unrecognised_never_part_of_the_value(stored: object, name: str) -> None:
+    assert hash_format(stored) == name  # type: ignore[arg-type]
+    if name != "empty":
+        with pytest.raises(PasswordReject) as caught:
+            werkzeug_to_django(stored)  # type: ignore[arg-type]
+        assert str(caught.value) == f"password hash format {name!r} has no Django equivalent"
 
 
 @pytest.mark.parametrize(("n", "r", "p"), [(16, 1, 1), (16384, 8, 1), (32768, 8, 1), (131072, 8, 1), (1024, 1, 16),
@@ -114,3 +142,42 @@ def test_a_user_whose_scrypt_hash_is_over_maxmem_is_made_unusable_and_counted_by
     counts = next(line for line in synced.lines if "auth_user: password hashes by format: " in line)
     assert counts.endswith("password hashes by format: pbkdf2:sha256 20, scrypt 9, scrypt (over maxmem) 1"), counts
     assert not login(dirfinal, "heavy", "pw-heavy")  # (it raised ValueError: memory limit exceeded in authenticate)
+
+
+SECRETS = {4: "hunter2secret", 5: "5f4dcc3b5aa765d61d8327deb882cf99", 6: "plain$$hunter2secret",
+           7: "sha1$s4ltfrag$" + "c0ffee" * 6 + "beef", 8: "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW"}
+FRAGMENTS = ("hunter2", "5f4dcc3b", "s4ltfrag", "c0ffee", "R9h/cIPz", "cIPz0gi")
+
+
+def test_no_output_file_or_journal_holds_any_part_of_an_unconvertible_hash(dirfinal: Dir, cli) -> None:  # noqa: F811
+    """A plaintext password or a digest in password_hash was echoed ('unknown:hunter2secret') into the reject
+    file, the error line, the per-format counts, --json and the journal."""
+    for user, stored in SECRETS.items():
+        dirfinal.source_sql(f"UPDATE user SET password_hash = '{stored}' WHERE id = {user}")
+    said = []
+    for args in (("-v", "sync", "--yes"), ("sync", "--yes", "--json"), ("sync", "--dry-run")):
+        rejected = cli(*args)
+        assert rejected.exit_code == (0 if "--dry-run" in args else 1), rejected
+        said += [rejected.stdout, rejected.stderr]
+    assert "first: table auth_user, key id=4, column password: password hash format 'unrecognised' has no Django" \
+        " equivalent" in said[1]
+    mapping = (REPO / "examples" / "dirfinal" / "mapping.toml").read_text()
+    (dirfinal.project / "mapping.toml").write_text(mapping.replace('unknown_hashes = "reject"',
+                                                                   'unknown_hashes = "unusable"'))
+    config = dirfinal.project / "golive.toml"
+    config.write_text(config.read_text().replace(str(REPO / "examples" / "dirfinal" / "mapping.toml"), "mapping.toml"))
+    for args in (("-v", "sync", "--yes"), ("-v", "sync", "--yes", "--full", "--json"), ("-v", "sync", "--verify-only"),
+                 ("history",), ("history", "--json")):
+        shown = cli(*args)
+        assert shown.exit_code == 0, shown
+        said += [shown.stdout, shown.stderr]
+    counts = [line for text in said for line in text.splitlines() if "auth_user: password hashes by format:" in line]
+    assert len(counts) == 2 and counts[0].endswith("password hashes by format: pbkdf2:sha256 16, scrypt 9,"
+                                                   " unknown:bcrypt 1, unknown:plain 1, unknown:sha1 1, unrecognised 2"), counts
+    runs = json.loads(said[-2])["runs"]
+    said += [cli("history", run["id"]).stdout for run in runs]
+    files = [p for p in (dirfinal.project / ".golive").rglob("*") if p.is_file()]
+    assert any(p.name == "journal.db" for p in files) and any(p.suffix == ".ndjson" for p in files)
+    for fragment in FRAGMENTS:
+        assert not [text for text in said if fragment in text], fragment
+        assert not [p for p in files if fragment.encode() in p.read_bytes()], fragment

@@ -8,7 +8,9 @@
   of its user raise ValueError in Django: it is treated as a format with no Django equivalent;
 - formats with no Django equivalent (``pbkdf2:sha512``, legacy ``sha1$``/``md5$``/``plain$``, a
   pbkdf2 without iterations) are rejected, or made unusable (``!``-prefixed) when the mapping's
-  ``unknown_hashes = "unusable"``; NULL/empty hashes always become unusable.
+  ``unknown_hashes = "unusable"``; NULL/empty hashes always become unusable. Reject reasons and the
+  per-format counts name such a format ("unknown:md5", "unrecognised": :func:`hash_format`), never
+  any of the value itself (a plaintext password, a digest, a salt).
 """
 
 from __future__ import annotations
@@ -55,10 +57,29 @@ class PasswordReject(ValueError):
     """A hash that has no Django equivalent (and the mapping asked to reject such rows)."""
 
 
+# names a format may be given (the value's own text never is: a plaintext password or a digest would be
+# echoed into the reject file, the error line, the per-format counts and the journal)
+_DIGESTS = frozenset({"md5", "sha1", "sha224", "sha256", "sha384", "sha512", "sha512_224", "sha512_256", "sha3_224",
+                      "sha3_256", "sha3_384", "sha3_512", "blake2b", "blake2s", "sm3", "ripemd160"})
+_LEGACY = _DIGESTS | {"plain"}  # Werkzeug before 2.3: method$salt$hash
+_DJANGO = frozenset({"pbkdf2_sha256", "pbkdf2_sha1", "argon2", "bcrypt_sha256", "bcrypt", "scrypt", "unsalted_md5",
+                     "unsalted_sha1", "crypt"})  # Django's own, method$…
+_CRYPT = {"1": "md5-crypt", "2": "bcrypt", "2a": "bcrypt", "2b": "bcrypt", "2x": "bcrypt", "2y": "bcrypt",
+          "5": "sha256-crypt", "6": "sha512-crypt", "7": "scrypt-crypt", "y": "yescrypt", "argon2i": "argon2",
+          "argon2d": "argon2", "argon2id": "argon2", "pbkdf2": "pbkdf2", "pbkdf2-sha256": "pbkdf2-sha256",
+          "pbkdf2-sha512": "pbkdf2-sha512"}  # modular crypt: $id$…
+
+
 def hash_format(value: str | None) -> str:
-    """A short name of the hash's format, for the per-format counts of the sync report."""
+    """A short name of the hash's format, for the per-format counts of the sync report and reject reasons:
+    "pbkdf2:sha256", "pbkdf2:sha1" or "scrypt" (converted; "scrypt (over maxmem)" or "scrypt (bad
+    parameters)" when Django could not check it), "empty", "unknown:METHOD" for a method named by the value's
+    prefix from a fixed list (md5, sha1, plain, pbkdf2:sha512, bcrypt, argon2, …), else "unrecognised".
+    Never any of the value's own text."""
     if not value:
         return "empty"
+    if not isinstance(value, str):
+        return "unrecognised"
     if _PBKDF2.match(value):
         return f"pbkdf2:{value.split(':')[1]}"
     match = _SCRYPT.match(value)
@@ -67,8 +88,19 @@ def hash_format(value: str | None) -> str:
         if _scrypt_refused(n, r, p):
             return "scrypt (bad parameters)"
         return "scrypt (over maxmem)" if scrypt_memory(n, r, p) > DJANGO_SCRYPT_MAXMEM else "scrypt"
-    head = re.split(r"[:$]", value, maxsplit=1)[0]
-    return f"unknown:{head[:16]}"
+    method = _method(value)
+    return f"unknown:{method}" if method else "unrecognised"
+
+
+def _method(value: str) -> str | None:
+    """The hashing method the value's prefix names, when it names one of a fixed list."""
+    if value.startswith("$"):
+        return _CRYPT.get(value[1:].split("$", 1)[0])
+    if value.startswith(("pbkdf2:", "scrypt:")):
+        kind, *params = value.split("$", 1)[0].split(":")
+        return f"pbkdf2:{params[0]}" if kind == "pbkdf2" and params and params[0] in _DIGESTS else kind
+    head, dollar, _ = value.partition("$")
+    return head if dollar and head in _LEGACY | _DJANGO else None
 
 
 def _unusable() -> str:
@@ -83,10 +115,10 @@ def werkzeug_to_django(value: str | None, unknown: str = "reject") -> str:
     """Convert one stored hash. ``unknown``: "reject" (raise PasswordReject) or "unusable"."""
     if not value:
         return _unusable()
-    match = _PBKDF2.match(value)
+    match = _PBKDF2.match(value) if isinstance(value, str) else None  # (SQLite holds whatever it was given)
     if match:
         return f"pbkdf2_{match['digest']}${match['iterations']}${match['salt']}${_b64(match['hex'])}"
-    match = _SCRYPT.match(value)
+    match = _SCRYPT.match(value) if isinstance(value, str) else None
     problem = _scrypt_problem(match) if match else None
     if match and problem is None:
         return f"scrypt${match['n']}${match['salt']}${match['r']}${match['p']}${_b64(match['hex'])}"
