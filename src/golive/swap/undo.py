@@ -77,9 +77,13 @@ def _recreated(ctx: StepContext, record: dict[str, Any], problem: str | None) ->
 
 
 # -- swap ----------------------------------------------------------------------------------------------------------
-def swap_undo_plan(ctx: StepContext, changes: list[Change], record: Record) -> list[Change]:
+def swap_undo_plan(ctx: StepContext, changes: list[Change], record: Record, switches: bool = True) -> list[Change]:
     """The journal's changes reversed, but the upstream as the proxy's file has it now: someone may have
-    switched back by hand since the run. A warning the swap's plan carried is no change to undo."""
+    switched back by hand since the run. A warning the swap's plan carried is no change to undo. A swap's undo
+    whose previous colour cannot serve again is refused here, before anything changes (nothing is marked as
+    failed: `golive swap` still works)."""
+    if switches:
+        _way_back(ctx, record)
     planned = _previous_back(ctx, record) + [c.inverse() for c in changes if not c.what.startswith("warning: ")]
     after = _live_after(ctx)  # (a newer swap undone first in the same rollback points the proxy there)
     try:
@@ -122,7 +126,13 @@ def undo_swap(ctx: StepContext, record: Record) -> None:
         _answers_without_docker(ctx, record, exc)
         down = exc
     if record["upstream_text"] is not None:  # (Apache must serve the previous colour before the other goes)
-        _switch_back(ctx, record["upstream_text"], previous.host_port, record["live"])
+        dead = None if down is not None else _why_not_back(ctx, record)  # (without Docker: checked above)
+        if dead is None:
+            _switch_back(ctx, record["upstream_text"], previous.host_port, record["live"])
+        elif _still_on(ctx, previous.host_port):  # (a swap that failed before its switch, from a dead colour)
+            ctx.notice(f"{dead[0]}, as before the swap, and the proxy still points at it: nothing to point back")
+        else:
+            raise _refused(record, dead)
     if down is None:
         try:
             _restore_idle(ctx, record, drain=True)
@@ -130,6 +140,74 @@ def undo_swap(ctx: StepContext, record: Record) -> None:
         except DockerUnreachable as exc:
             down = exc
     raise _docker_left(ctx, record, down)
+
+
+def _way_back(ctx: StepContext, record: Record) -> None:
+    """In the plan: refuse an undo that would point the proxy at a colour that cannot serve. Not when an undo
+    planned ahead of it in the same rollback changes the containers first, nor with Docker not answering (the
+    undo then checks the colour's host port itself)."""
+    from golive.core.runner import UNDONE_FIRST
+
+    if any(p.step.kind in (Swap.kind, Finalize.kind) for p in ctx.options.get(UNDONE_FIRST, [])):
+        return
+    try:
+        dead = _why_not_back(ctx, record, planning=True)
+    except GoliveError:
+        return
+    if dead is not None and not _still_on(ctx, _containers(ctx).color(record["live"]).host_port):
+        raise _refused(record, dead)
+
+
+def _why_not_back(ctx: StepContext, record: Record, planning: bool = False) -> tuple[str, str] | None:
+    """Why the previous colour cannot serve if the proxy goes back to it — its container gone with nothing
+    recorded to make it again from, or running and answering nothing on its host port — as (what, fix); None if
+    it can. In the plan a stopped colour, or a gone one with a record, is one the undo starts or makes again
+    (and waits for) first; in the undo that has been done."""
+    from golive.swap.proxy import probe
+
+    c = _containers(ctx)
+    previous = c.color(record["live"])
+    now = _docker(ctx).container(previous.name)
+    if now is None:
+        if planning and (record.get("live_container") or previous.name in _made_again(ctx)):
+            return None
+        was: dict[str, Any] | None = record.get("idle_container")
+        again = (f"; or run the release {record['idle']} ran before that swap again: `golive swap --image"
+                 f" {str(was.get('image_id') or '').removeprefix('sha256:')[:12] or was['image']}`") if was else ""
+        return (f"{record['live']} ({previous.name}) has no container, and the swap recorded none to make it again"
+                " from", f"{record['idle']} serves on; to go back, start {previous.name} on 127.0.0.1:"
+                f"{previous.host_port} by hand, then `golive rollback` again{again}")
+    if planning and not now["running"]:
+        return None
+    url, host = _url(previous.host_port) + c.health_path, _proxy(ctx).proxy.public_host
+    status, said = probe(url, host=host)
+    patience = time.monotonic() + 3  # (a colour slow for a moment is asked again)
+    while not status and time.monotonic() < patience:
+        time.sleep(0.2)
+        status, said = probe(url, host=host)
+    if status:  # (any answer, an error too: what the site did before the swap is what its undo puts back)
+        return None
+    return (f"{record['live']} ({previous.name}) answers nothing on 127.0.0.1:{previous.host_port}"
+            f" ({c.health_path}: {said})", f"get {previous.name} answering {c.health_path} on 127.0.0.1:"
+            f"{previous.host_port}, then `golive rollback` again")
+
+
+def _still_on(ctx: StepContext, host_port: int) -> bool:
+    """The proxy never left the previous colour: the file points at it, and Apache serves from it (the vhost's
+    upstream header says so; in map mode mod_rewrite reads the file itself)."""
+    proxy = _proxy(ctx)
+    try:
+        if proxy.upstream().rstrip("/") != _url(host_port):
+            return False
+    except GoliveError:
+        return False
+    served = proxy.served(_containers(ctx).health_path)
+    return served.rstrip("/") == _url(host_port) if served is not None else proxy.map_mode
+
+
+def _refused(record: Record, dead: tuple[str, str]) -> GoliveError:
+    return GoliveError(f"{dead[0]}: going back would point the proxy at nothing and take the site down; nothing was"
+                       " changed", hint=dead[1])
 
 
 def _previous_up(ctx: StepContext, record: Record) -> None:
@@ -302,7 +380,8 @@ def swap_manual(record: Record) -> list[str]:
     text = str(record.get("upstream_text") or "").strip()
     url = text.split()[-1] if text else "its host port"
     kept: dict[str, Any] | None = record.get("live_container")
-    gone = f" (if it is gone: create it again from {_build(kept)}{_spec_file(kept)})" if kept else ""
+    gone = f" (if it is gone: create it again from {_build(kept)}{_spec_file(kept)})" if kept else \
+        " (the swap recorded none to make it again from: start one from the release it should serve)"
     return [f"make sure the {record['live']} container{' ' + kept['name'] if kept else ''} runs and answers on"
             f" {url}{gone}",
             f"make the upstream file say {text!r}, run the proxy's configtest, then (switch = \"reload\" only)"
@@ -314,7 +393,7 @@ def swap_manual(record: Record) -> list[str]:
 # -- prepare -------------------------------------------------------------------------------------------------------
 def prepare_undo_plan(ctx: StepContext, changes: list[Change], record: Record) -> list[Change]:
     _not_live(ctx, record, _live_after(ctx))  # (refused in the plan: nothing is marked as failed)
-    return swap_undo_plan(ctx, changes, record)
+    return swap_undo_plan(ctx, changes, record, switches=False)
 
 
 def undo_prepare(ctx: StepContext, record: Record) -> None:
