@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from golive.errors import ConfigError
-from golive.sync.mapping import load_mapping
+from golive.sync.mapping import check_defaults, load_mapping
 from golive.sync.transforms import Reject, resolve_transform
+from tests.sync.test_sync import Dir, dirfinal  # noqa: F401 (dirfinal: the fixture)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -48,6 +50,20 @@ USERS = '[[table]]\nsource = "u"\ntarget = "t"\nkey = "id"\n[table.columns]\nid 
     # a value of the wrong kind says what the key accepts (it named pydantic's member: "table[0].key.str")
     (USERS.replace('key = "id"', "key = 5"), ":4: table[0].key (table t): expected a string or an array, not an integer"),
     (USERS + "name = 5\n", ":7: table[0].columns.name (table t): expected a string or a table, not an integer"),
+    # found here, not as zip()'s error mid-sync (exit 1), no transform at all, or every row rejected
+    (USERS + 'name = { from = [], transform = "golive_x:y" }\n',
+     ':7: table t, column name: from = [] names no source column — name one, e.g. from = "name"'),
+    (USERS + "name = { from = [] }\n", ':7: table t, column name: from = [] names no source column — name one, e.g.'
+     ' from = "name"'),
+    (USERS + 'name = { from = "name", transform = "" }\n',
+     ':7: table t, column name: transform = "" names no transform — remove it to carry the value as it is, or name'
+     " one"),
+    (USERS + 'name = { from = ["first", "last"], transform = "lower" }\n',
+     ":7: table t, column name: the built-in transform lower takes one value, and from names 2 source columns — use"
+     " a custom transform ('package.module:function'), which gets their values as a list"),
+    (USERS.replace('key = "id"', 'key = ["id", "id"]'), ":4: table t: key names id twice — list each key column once"),
+    ('[[table]]\nquery = """\nSELECT id FROM u;\nSELECT 2\n"""\ntarget = "t"\nkey = "id"\n[table.columns]\nid = "id"\n',
+     ":2: table t: query holds more than one statement (a ';' before its end) — give one SELECT"),
 ])
 def test_mapping_errors_name_table_column_and_line(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "mapping.toml"
@@ -149,3 +165,81 @@ def test_a_mapping_golive_cannot_read_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_mapping(tmp_path / "folder.toml")
     assert str(caught.value) == f"cannot read {tmp_path}/folder.toml: Is a directory — check its permissions"
+
+
+@pytest.mark.parametrize(("query", "sent"), [
+    ("SELECT id FROM u;", "SELECT id FROM u"),
+    ("SELECT id FROM u ; ; ", "SELECT id FROM u"),
+    ("SELECT id FROM u -- all of them", "SELECT id FROM u"),  # (it commented out golive's ") AS q")
+    ("SELECT id FROM u; -- all of them\n/* done */\n", "SELECT id FROM u"),
+    ("SELECT id -- the key\nFROM u WHERE name <> ';' AND note <> '--'", None),  # kept as written
+    ('SELECT id FROM u WHERE "a;b" = \'x -- y\';', 'SELECT id FROM u WHERE "a;b" = \'x -- y\''),
+    ("SELECT id FROM u\n", None),  # (trailing space alone: as written)
+])
+def test_a_query_loses_a_trailing_semicolon_and_comment(tmp_path: Path, query: str, sent: str | None) -> None:
+    """Either gave the source's cryptic 'near ";": syntax error', once wrapped as "(query) AS q"."""
+    path = tmp_path / "mapping.toml"
+    path.write_text(f'[[table]]\nquery = {json.dumps(query)}\ntarget = "t"\nkey = "id"\n[table.columns]\nid = "id"\n')
+    assert load_mapping(path).tables[0].query == (query if sent is None else sent)
+
+
+def test_a_default_the_target_column_cannot_take_names_its_line(tmp_path: Path, pg_cluster) -> None:
+    """``last_login = "not a date"`` failed mid-sync, after the backup ("mapping default for last_login: …",
+    exit 1). Checked where the mapping meets the target's column types (check_defaults), with the line."""
+    import psycopg
+
+    from golive.sync.pgtypes import column_types
+
+    url = pg_cluster.create_database(f"defaults_{tmp_path.name[-8:].replace('-', '_')}")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE t (id bigint PRIMARY KEY, last_login timestamptz, n integer, flag boolean,"
+                     " name varchar(3), tags jsonb)")
+        types = column_types(conn, "t")
+    path = tmp_path / "mapping.toml"
+    for default, message in [
+        ('last_login = "not a date"', ":8: table t, default last_login: 'not a date' is not a date-time"),
+        ("n = 1.5", ":8: table t, default n: 1.5 is not an integer"),
+        ('flag = "maybe"', ":8: table t, default flag: 'maybe' is not a boolean (0/1, true/false, t/f)"),
+        ('name = "toolong"', ":8: table t, default name: 7 characters, longer than varchar(3)"),
+    ]:
+        path.write_text(USERS + f"[table.defaults]\n{default}\n")
+        with pytest.raises(ConfigError) as caught:
+            check_defaults(load_mapping(path).tables[0], types)
+        assert (str(caught.value), caught.value.exit_code) == (
+            f"{path}{message} — give a value the column takes, or remove it", 2)
+    path.write_text(USERS + '[table.defaults]\nlast_login = "2024-01-02 03:04:05"\nn = "12"\nflag = true\nname = "abc"\n'
+                    'tags = "[1]"\n')
+    check_defaults(load_mapping(path).tables[0], types)
+
+
+def _own_mapping(d: Dir, old: str, new: str) -> Path:
+    example = REPO / "examples" / "dirfinal" / "mapping.toml"
+    text = example.read_text()
+    assert old in text
+    path = d.project / "mapping.toml"
+    path.write_text(text.replace(old, new, 1))
+    config = d.project / "golive.toml"
+    config.write_text(config.read_text().replace(str(example), str(path)))
+    return path
+
+
+def test_a_query_ending_in_a_semicolon_and_a_comment_syncs(dirfinal: Dir, cli) -> None:  # noqa: F811
+    _own_mapping(dirfinal, 'source = "family"\n', 'query = """\nSELECT id, name -- every family\nFROM family;'
+                 ' -- the old site\n"""\n')
+    for args in (("sync", "--dry-run"), ("sync", "--yes")):
+        result = cli(*args)
+        assert result.exit_code == 0, result.stderr  # (it was: near ";": syntax error)
+    assert dirfinal.count("directory_family") == 7
+
+
+@pytest.mark.xfail(strict=True, reason="needs engine.target_types (src/golive/sync/engine.py) to call"
+                   " mapping.check_defaults(table, types): the plan and the run both go through it")
+def test_a_default_the_target_cannot_take_stops_before_the_plan_and_the_backup(dirfinal: Dir, cli) -> None:  # noqa: F811
+    path = _own_mapping(dirfinal, 'first_name = ""\n', 'first_name = ""\nlast_login = "not a date"\n')
+    line = path.read_text().splitlines().index('last_login = "not a date"') + 1
+    for args in (("sync", "--dry-run"), ("sync", "--yes")):
+        result = cli(*args)
+        assert (result.exit_code, result.stdout, result.stderr) == (2, "", (
+            f"error: {path}:{line}: table auth_user, default last_login: 'not a date' is not a date-time — give a"
+            " value the column takes, or remove it\n"))
+    assert not list((dirfinal.project / ".golive").glob("backups/*"))

@@ -5,17 +5,21 @@ Errors name the table (by its target) and the column, with the line in the file.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from golive.errors import ConfigError
-from golive.sync.transforms import Transform, resolve_transform
+from golive.sync.transforms import BUILTIN, Transform, resolve_transform
 
-__all__ = ["Column", "Mapping", "TableMap", "load_mapping"]
+if TYPE_CHECKING:
+    from golive.sync.pgtypes import ColumnType
+
+__all__ = ["Column", "Mapping", "TableMap", "check_defaults", "load_mapping"]
 
 
 class _Model(BaseModel):
@@ -102,6 +106,7 @@ class TableMap:
     defaults: dict[str, Any]
     unique_ci: tuple[str, ...] = ()
     files: tuple[str, ...] = ()
+    defaults_at: dict[str, str] = field(default_factory=dict, compare=False)  # default -> "mapping.toml:LINE"
 
     @property
     def source_columns(self) -> list[str]:
@@ -142,9 +147,19 @@ def _table(spec: TableSpec, options: Options, at: At) -> TableMap:
     for target, value in spec.columns.items():
         col = ColumnSpec(**{"from": value}) if isinstance(value, str) else value
         sources = (col.from_,) if isinstance(col.from_, str) else tuple(col.from_)
+        where = f"{at('columns', target)}: table {spec.target}, column {target}"
+        if not sources:
+            raise ConfigError(f"{where}: from = [] names no source column", hint=f'name one, e.g. from = "{target}"')
+        if col.transform is not None and not col.transform.strip():
+            raise ConfigError(f'{where}: transform = "{col.transform}" names no transform',
+                              hint="remove it to carry the value as it is, or name one")
         if len(sources) > 1 and col.transform is None:
-            raise ConfigError(f"{at('columns', target)}: table {spec.target}, column {target}: several source columns"
-                              " need a transform")
+            raise ConfigError(f"{where}: several source columns need a transform")
+        if len(sources) > 1 and col.transform in BUILTIN:  # (each takes one value: a list went through unchanged)
+            raise ConfigError(f"{where}: the built-in transform {col.transform} takes one value, and from names"
+                              f" {len(sources)} source columns",
+                              hint="use a custom transform ('package.module:function'), which gets their values as"
+                                   " a list")
         transform = None
         if col.transform:
             try:
@@ -160,6 +175,10 @@ def _table(spec: TableSpec, options: Options, at: At) -> TableMap:
                           " and in [table.defaults], and the default would never be used",
                           hint=f"remove {both[0]} from one of them")
     key = (spec.key,) if isinstance(spec.key, str) else tuple(spec.key)
+    twice = [k for i, k in enumerate(key) if k in key[:i]]
+    if twice:
+        raise ConfigError(f"{at('key')}: table {spec.target}: key names {twice[0]} twice",
+                          hint="list each key column once")
     feeds = _key_feeds(columns)
     missing = [k for k in key if k not in feeds]
     if missing:
@@ -170,8 +189,67 @@ def _table(spec: TableSpec, options: Options, at: At) -> TableMap:
         if unknown:
             raise ConfigError(f"{at(option)}: table {spec.target}: {option} names {', '.join(unknown)}, which no column"
                               " feeds")
-    return TableMap(spec.source, spec.query, spec.target, key, tuple(feeds[k] for k in key), spec.changed,
-                    tuple(columns), dict(spec.defaults), tuple(spec.unique_ci), tuple(spec.files))
+    query = _one_statement(spec.query, f"{at('query')}: table {spec.target}") if spec.query is not None else None
+    return TableMap(spec.source, query, spec.target, key, tuple(feeds[k] for k in key), spec.changed,
+                    tuple(columns), dict(spec.defaults), tuple(spec.unique_ci), tuple(spec.files),
+                    {name: at("defaults", name) for name in spec.defaults})
+
+
+_QUOTES = {"'": "'", '"': '"', "`": "`", "[": "]"}
+_DOLLAR = re.compile(r"\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$")
+
+
+def _one_statement(query: str, where: str) -> str:
+    """The query without what would break golive's ``(query) AS q`` around it: a trailing ``;`` (and
+    whitespace and comments after it) and a trailing ``-- comment`` (which would comment out ``) AS q``).
+    As written when it ends in neither. A ``;`` before its end (a second statement) is an error."""
+    end, semicolons, i = 0, [], 0  # end: just after the last character that is neither space, comment nor ';'
+    while i < len(query):
+        char = query[i]
+        dollar = _DOLLAR.match(query, i) if char == "$" else None  # (PostgreSQL's $tag$ … $tag$)
+        if char in _QUOTES or dollar:
+            close = dollar[0] if dollar else _QUOTES[char]
+            i = query.find(close, i + (len(close) if dollar else 1))
+            while i != -1 and not dollar and close != "]" and query.startswith(close, i + 1):  # a doubled quote
+                i = query.find(close, i + 2)
+            i = len(query) if i == -1 else i + len(close)  # (unterminated: the source will say so)
+            end = i
+        elif query.startswith("--", i):
+            newline = query.find("\n", i)
+            i = len(query) if newline == -1 else newline + 1
+        elif query.startswith("/*", i):
+            close_at = query.find("*/", i + 2)
+            i = len(query) if close_at == -1 else close_at + 2
+        else:
+            if char == ";":
+                semicolons.append(i)
+            elif not char.isspace():
+                end = i + 1
+            i += 1
+    if any(at < end for at in semicolons):
+        raise ConfigError(f"{where}: query holds more than one statement (a ';' before its end)", hint="give one SELECT")
+    return query if not query[end:].strip() else query[:end]
+
+
+def check_defaults(table: TableMap, types: dict[str, ColumnType]) -> None:
+    """Each ``[table.defaults]`` value fits its target column, as the sync would make it fit (a binary-COPY
+    type; other types are read by PostgreSQL itself): a config error naming the line, table and column, found
+    where the mapping meets the target's column types — before the plan, the backup and any row."""
+    from zoneinfo import ZoneInfo
+
+    from golive.sync.pgtypes import fit_column
+
+    for name, value in table.defaults.items():
+        kind = types.get(name)
+        if kind is None or not kind.binary or value is None:
+            continue  # (a column the target lacks is said by the caller)
+
+        def bad(_: int, reason: str, name: str = name) -> None:
+            where = table.defaults_at.get(name, "mapping")
+            raise ConfigError(f"{where}: table {table.target}, default {name}: {reason}",
+                              hint="give a value the column takes, or remove it")
+
+        fit_column([value], kind, ZoneInfo("UTC"), bad)
 
 
 def _key_feeds(columns: list[Column]) -> dict[str, str]:
