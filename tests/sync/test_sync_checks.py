@@ -83,3 +83,27 @@ def test_usernames_equal_but_for_the_case_of_a_letter_beyond_ascii_are_caught(di
     assert stopped.exit_code == 1
     assert "first: table auth_user, column username: values equal but for case: 2=émile; 5=ÉMILE" in stopped.stderr
     assert dirfinal.count("auth_user") == 0
+
+
+def test_usernames_normalised_by_nfkc_log_in_through_djangos_login_form(dirfinal: Dir, cli) -> None:
+    """Django's login form normalises what the user types (NFKC) and compares it with the stored username: one
+    stored decomposed ("e" + combining acute) or with a ligature never matched. The example maps it through
+    `nfkc`, as Django stores usernames."""
+    import sqlite3
+    import unicodedata
+
+    from tests.sync.test_sync import django
+
+    db = sqlite3.connect(dirfinal.source)
+    name = db.execute("SELECT username FROM user WHERE password_hash LIKE 'pbkdf2%' AND active = 1 LIMIT 1").fetchone()[0]
+    db.close()
+    stored = unicodedata.normalize("NFD", "chloé") + "\ufb01"  # decomposed é, then the ligature "ﬁ"
+    dirfinal.source_sql(f"UPDATE user SET username = '{stored}' WHERE username = '{name}'")
+    assert cli("sync", "--yes").exit_code == 0
+    typed = "chloéfi"  # what the user types, composed: the form normalises it to NFKC either way
+    code = ("from django.contrib.auth.forms import AuthenticationForm; "
+            f"print('OK' if AuthenticationForm(data={{'username': {typed!r}, 'password': {f'pw-{name}'!r}}}).is_valid()"
+            " else 'NO')")
+    out = django(dirfinal, "shell", "-c", code)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "OK"

@@ -6,9 +6,11 @@ row goes to the reject file with the reason).
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import math
+import unicodedata
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -246,6 +248,9 @@ def _utc_texts(source_timezone: str) -> Transform:
 BUILTIN: dict[str, Callable[..., Transform]] = {
     "lower": lambda **_: _str_method(str.lower),
     "strip": lambda **_: _str_method(str.strip),
+    # Unicode's compatibility form, as Django keeps usernames (`normalize_username`) and reads what a user types at
+    # login: a username stored otherwise ("ﬁona", a decomposed "é", full-width letters) never matches it
+    "nfkc": lambda **_: _str_method(functools.partial(unicodedata.normalize, "NFKC")),
     "bool": lambda **_: _with_many(bool_value, _bools),
     "int": lambda **_: _int,
     "json": lambda **_: _json,
