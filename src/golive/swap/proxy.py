@@ -127,13 +127,19 @@ class ProxyGateway:
             raise ConfigError(f"the upstream file {self.file} does not exist ([proxy].upstream_file)",
                               hint=f"write it once by hand: {self.line('http://127.0.0.1:<blue host_port>').strip()} —"
                                    " and include it in the Apache site (`golive init` prints the vhost snippet)")
-        define = rf"^\s*Define\s+{re.escape(self.proxy.upstream_variable)}\s+(\S+)"
-        match = re.search(define, text, re.M) or re.search(rf"^\s*{MAP_KEY}\s+(\S+)", text, re.M)
-        if match is None:
+        # As Apache reads it: a Define of the same variable again replaces its value (the last one counts), and
+        # mod_rewrite's txt map takes the first line with the key at its very start (one that starts with a space
+        # or "#" is skipped). A second line added by hand (a quick switch back, the old line left above it) is
+        # what Apache serves: read the first Define instead, and a swap replaced the colour serving.
+        defines = [m[1] or m[2] for m in re.finditer(
+            rf"^[ \t]*(?i:define)[ \t]+{re.escape(self.proxy.upstream_variable)}[ \t]+(?:\"([^\"\n]*)\"|(\S+))", text, re.M)]
+        mapped = [m[1] for m in re.finditer(rf"^{MAP_KEY}[ \t]+(\S+)", text, re.M)]
+        found = (mapped[:1] or defines[-1:]) if self.map_mode else (defines[-1:] or mapped[:1])
+        if not found:
             wanted = f"has no `{MAP_KEY} <url>` line" if self.map_mode else f"does not define {self.proxy.upstream_variable}"
             raise ConfigError(f"the upstream file {self.file} {wanted}",
                               hint=f"write it once by hand: {self.line('http://127.0.0.1:<blue host_port>').strip()}")
-        return match[1]
+        return found[0]
 
     def write(self, text: str) -> None:
         """Atomically (tmp + rename), keeping the old file's mode and group, with an mtime other than its."""

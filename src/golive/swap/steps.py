@@ -167,9 +167,9 @@ class Swap(_SwapBase):
         if _prepared(existing, idle, image, found):
             before = after = f"{after}, prepared (`swap --prepare`): kept"
         changes = [Change(f"container {target.name} ({idle})", before, after)]
+        self._proxy_answers(ctx, live, idle)
         if not self.switches:
             return changes
-        self._proxy_answers(ctx)
         return [*changes, Change("proxy upstream", _url(c.color(live).host_port), _url(target.host_port)),
                 *self._no_way_back(ctx, live)]
 
@@ -202,23 +202,42 @@ class Swap(_SwapBase):
             return []
         return [Change(f"warning: container {name} ({live}), which a rollback points the proxy back to", None, None)]
 
-    def _proxy_answers(self, ctx: StepContext) -> None:
+    def _proxy_answers(self, ctx: StepContext, live: str, idle: str) -> None:
         """Before anything changes: the public URL must answer at all. With the proxy down, the switch could not
         be confirmed, nor could its undo (map mode ended half rolled back, exit 4), and reload mode's graceful
         restart would start Apache as a side effect. Any answer will do, an error too: swapping away from a
-        failing live colour is what a swap is for."""
+        failing live colour is what a swap is for. (A prepare switches nothing: the site may be down.)
+        And when the vhost says which upstream served the answer, it must be the one the upstream file points at:
+        else the file was changed and not reloaded (by hand, or a switch back killed before its reload), and the
+        colour the swap takes for the idle one, to replace, may be the one serving."""
+        from golive.swap.proxy import probe_served
+
         c, proxy = _containers(ctx), self._proxy(ctx)
-        status, reason = proxy.public(c.health_path, None, time.monotonic() + 1.0)
-        if status == 0:
-            raise GoliveError(f"the site answers nothing through the proxy ({proxy.proxy.public_url.rstrip('/')}"
-                              f"{c.health_path}: {reason}) before the swap; nothing was changed",
+        url, deadline = proxy.proxy.public_url.rstrip("/") + c.health_path, time.monotonic() + 1.0
+        while True:
+            status, reason, served = probe_served(url, host=proxy.proxy.public_host)
+            if status or time.monotonic() >= deadline:
+                break
+            time.sleep(0.1)
+        if status == 0 and self.switches:
+            raise GoliveError(f"the site answers nothing through the proxy ({url}: {reason}) before the swap; nothing"
+                              " was changed",
                               hint="is Apache running, and does [proxy].public_url reach it? Start it, then run again")
+        upstream = _url(c.color(live).host_port)
+        if served is not None and served.rstrip("/") != upstream:
+            serving = f"{idle}, the colour serving" if served.rstrip("/") == _url(c.color(idle).host_port) else \
+                f"{idle}, and Apache serves neither colour"
+            raise GoliveError(f"Apache serves {served}, not {upstream} as the upstream file {proxy.file} says (changed"
+                              f" and not reloaded): a swap would replace {serving}; nothing was changed",
+                              hint="make the upstream file point at what Apache should serve, run the proxy's"
+                                   " configtest and graceful reload, then run this again")
 
     def snapshot(self, ctx: StepContext) -> Record:
         c, docker, proxy = _containers(ctx), self._docker(ctx), self._proxy(ctx)
         live, idle = self._colors(ctx)
         live_record = keep(ctx.state_dir, docker.container(c.color(live).name))
         return {"live": live, "idle": idle, "upstream_text": proxy.read(),
+                "upstream_line": proxy.line(_url(c.color(live).host_port)).strip(),  # (what an undo writes back)
                 "live_container": live_record, "adopted": bool(live_record and "golive.color" not in live_record["labels"]),
                 "idle_container": keep(ctx.state_dir, docker.container(c.color(idle).name))}
 

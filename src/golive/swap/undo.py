@@ -128,7 +128,7 @@ def undo_swap(ctx: StepContext, record: Record) -> None:
     if record["upstream_text"] is not None:  # (Apache must serve the previous colour before the other goes)
         dead = None if down is not None else _why_not_back(ctx, record)  # (without Docker: checked above)
         if dead is None:
-            _switch_back(ctx, record["upstream_text"], previous.host_port, record["live"])
+            _switch_back(ctx, previous.host_port, record["live"])
         elif _still_on(ctx, previous.host_port):  # (a swap that failed before its switch, from a dead colour)
             ctx.notice(f"{dead[0]}, as before the swap, and the proxy still points at it: nothing to point back")
         else:
@@ -276,8 +276,9 @@ def _restore_idle(ctx: StepContext, record: Record, drain: bool) -> None:
         _recreated(ctx, was, docker.recreate(was, spec_of(ctx.state_dir, was)))
 
 
-def _switch_back(ctx: StepContext, text: str, host_port: int, color: str) -> None:
-    """Point the proxy back, and confirm through the public URL that it answers from the previous colour:
+def _switch_back(ctx: StepContext, host_port: int, color: str) -> None:
+    """Point the proxy back — one clean line for the previous colour, never the file's old text (a second line
+    someone added by hand would come back with it) — and confirm through the public URL that it answers from the previous colour:
     only then may the other colour go. A file that already says so proves nothing in reload mode (a
     rollback killed between the write and the reload, an edit by hand): Apache may still run the config
     that points at the other colour, so it is tested and reloaded all the same. A reload that fails (Apache
@@ -287,10 +288,11 @@ def _switch_back(ctx: StepContext, text: str, host_port: int, color: str) -> Non
     from golive.swap.proxy import ReloadFailed
 
     c, proxy, command = _containers(ctx), _proxy(ctx), "reload"
+    line = proxy.line(_url(host_port))
     try:
-        if proxy.read() != text:
+        if proxy.read() != line:
             ctx.log("undo", f"proxy upstream -> {_url(host_port)}")
-            proxy.switch(text)
+            proxy.switch(line)
         elif not proxy.map_mode:  # (map mode: mod_rewrite reads the file itself, on its next request)
             ctx.log("undo", f"proxy upstream is {_url(host_port)} already: configtest and graceful reload all the same")
             try:
@@ -377,7 +379,7 @@ def _await_old(ctx: StepContext, host_port: int) -> None:
 def swap_manual(record: Record) -> list[str]:
     """In order: the previous colour answering, the proxy on it, and only then the other colour gone (the
     other way round takes the site down). Map mode needs no reload, and one is harmless there."""
-    text = str(record.get("upstream_text") or "").strip()
+    text = str(record.get("upstream_line") or _last_line(record.get("upstream_text")))
     url = text.split()[-1] if text else "its host port"
     kept: dict[str, Any] | None = record.get("live_container")
     gone = f" (if it is gone: create it again from {_build(kept)}{_spec_file(kept)})" if kept else \
@@ -388,6 +390,14 @@ def swap_manual(record: Record) -> list[str]:
             " its graceful reload",
             f"check that [proxy].public_url answers from {record['live']}; only then remove the {record['idle']}"
             " container golive started (docker rm -f)"]
+
+
+def _last_line(text: str | None) -> str:
+    """A record of an older golive, with the file's whole text only: its last Define (as Apache reads it), else its
+    first map line (as mod_rewrite does)."""
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    defines = [line for line in lines if line.lower().startswith("define ")]
+    return defines[-1] if defines else next(iter(lines), "")
 
 
 # -- prepare -------------------------------------------------------------------------------------------------------
