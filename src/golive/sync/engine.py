@@ -39,7 +39,7 @@ from golive.sync import conflicts, digests, stamps, state
 from golive.sync.backup import held_error, ms_setting, read_only, read_only_error, writes_are_held
 from golive.sync.checks import collisions, foreign_rows, orphans, parents_first
 from golive.sync.keyset import Keys, SortedKeys
-from golive.sync.mapping import Mapping, TableMap
+from golive.sync.mapping import Mapping, TableMap, check_defaults
 from golive.sync.merge import merge
 from golive.sync.pgtypes import ColumnType, column_types, fit_column
 from golive.sync.rows import RowPipe, encodes
@@ -284,6 +284,7 @@ class SyncEngine:
         if unfed:
             raise ConfigError(f"mapping: table {table.target}, column {unfed[0]} is NOT NULL and nothing feeds it",
                               hint=f"map a source column to it, or give it a value under [table.defaults]: {unfed[0]} = …")
+        check_defaults(table, types)
         return types
 
     def _stop_if_rejected(self) -> None:
