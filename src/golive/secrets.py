@@ -16,8 +16,8 @@ from pathlib import Path
 
 from golive.errors import ConfigError
 
-__all__ = ["RECORD_SHORTEST", "REDACTOR", "Redactor", "SecretRef", "kept_secret", "redact", "redact_url", "sqlite_beside",
-           "userinfo_problem"]
+__all__ = ["RECORD_SHORTEST", "REDACTOR", "Redactor", "SecretRef", "kept_secret", "plain", "redact", "redact_url",
+           "sqlite_beside", "userinfo_problem"]
 
 MASK = "***"
 # a URL's password runs to the last "@" of the URL: a password written with "@" or "/" unencoded is masked whole
@@ -232,6 +232,11 @@ def kept_secret(name: str, value: str) -> bool:
     INTERNAL_IPS=127.0.0.1 or SITE_SCHEME=http everywhere corrupted the upstream text the journal keeps for a
     swap's undo ("http://***:8001"), and the rollback then pointed Apache at nothing."""
     return bool(_SECRET_NAME.search(name)) and not _plain(value.strip())
+
+
+def plain(value: str) -> bool:
+    """A value no one keeps secret whatever its variable is called (see ``_plain``)."""
+    return _plain(value.strip())
 
 
 def _plain(value: str) -> bool:

@@ -57,7 +57,7 @@ def _env_file(ctx: StepContext) -> dict[str, str]:
     registered with the redactor like resolved references."""
     import os
 
-    from golive.secrets import REDACTOR, check_private, kept_secret, url_passwords
+    from golive.secrets import REDACTOR, check_private, plain, url_passwords
 
     c = _containers(ctx)
     assert c.env_file is not None and ctx.config is not None
@@ -78,15 +78,27 @@ def _env_file(ctx: StepContext) -> dict[str, str]:
             continue
         env[key] = value
     # The secrets among them are masked everywhere (the app's own log lines, shown when it fails its health
-    # check, may print them): the values of secret-named variables, and any password in a URL. Not every
-    # value: masking INTERNAL_IPS=127.0.0.1 or SITE_SCHEME=http everywhere corrupted the upstream text the
-    # journal keeps for the undo ("http://***:8001"), and the rollback then pointed Apache at nothing.
-    for key, value in env.items():
-        if kept_secret(key, value):
+    # check, may print them): every value that is not plain, whatever its variable is called (DB_PWD,
+    # CREDENTIALS: no secret-looking word in the name), and any password in a URL. Not the plain ones (a number,
+    # a boolean, an IP address, a short word, a URL without a password): masking INTERNAL_IPS=127.0.0.1 or
+    # SITE_SCHEME=http everywhere garbled every upstream URL golive shows ("http://***:8001"). The log tail of a
+    # container that fails its health check masks every value (Swap._wait_healthy).
+    for value in env.values():
+        if not plain(value):
             REDACTOR.add(value)
+            REDACTOR.add(value.strip())
         for password in url_passwords(value):
             REDACTOR.add(password)
     return env
+
+
+def _masked(text: str, values: list[str]) -> str:
+    """``text`` with each of ``values`` (4 characters or more, longest first) replaced by the redactor's mask."""
+    from golive.secrets import MASK
+
+    for value in sorted({v for raw in values for v in (raw, raw.strip()) if len(v) >= 4}, key=len, reverse=True):
+        text = text.replace(value, MASK)
+    return text
 
 
 def _prepared(container: dict[str, Any] | None, color: str, image: str, build: str | None) -> bool:
@@ -245,7 +257,7 @@ class Swap(_SwapBase):
         from golive.swap.docker_gateway import port_in_use
 
         c, docker, proxy = _containers(ctx), self._docker(ctx), self._proxy(ctx)
-        idle, image = c.color(before["idle"]), self._image(ctx)
+        idle, image, env = c.color(before["idle"]), self._image(ctx), self._env(ctx)
         if before["adopted"]:
             ctx.log("apply", f"adopting {before['live_container']['name']} ({before['live']}), started outside golive")
         found = docker.ensure_image(image)
@@ -257,10 +269,10 @@ class Swap(_SwapBase):
                 raise GoliveError(f"host port 127.0.0.1:{idle.host_port} for {before['idle']} is taken by something"
                                   " else", hint=f"free it, or change [containers.{before['idle']}].host_port")
             ctx.log("apply", f"container {idle.name}: run {image} on 127.0.0.1:{idle.host_port}")
-            docker.run(idle.name, image, port=c.port, host_port=idle.host_port, env=self._env(ctx),
+            docker.run(idle.name, image, port=c.port, host_port=idle.host_port, env=env,
                        labels={"golive.color": before["idle"], "golive.image": image}, volumes=c.volumes,
                        networks=c.networks, extra_hosts=c.extra_hosts)
-        self._wait_healthy(ctx, idle.name, idle.host_port, image)
+        self._wait_healthy(ctx, idle.name, idle.host_port, image, hide=list(env.values()))
         if not self.switches:
             return {**before, "image": image}
         expected = self._own_version(ctx, idle.name, idle.host_port)
@@ -282,7 +294,10 @@ class Swap(_SwapBase):
             env[key] = value.resolve() if isinstance(value, SecretRef) else value
         return env
 
-    def _wait_healthy(self, ctx: StepContext, name: str, host_port: int, image: str) -> None:
+    def _wait_healthy(self, ctx: StepContext, name: str, host_port: int, image: str, hide: list[str]) -> None:
+        """Until its health passes or health_timeout; else the container's last log lines in the error, every
+        value of its environment (``hide``) masked there whatever it is: the application printing its settings
+        as it fails is exactly when they leak, and from the error into the journal, history and reports."""
         from golive.swap.proxy import probe
 
         c, docker = _containers(ctx), self._docker(ctx)
@@ -304,7 +319,7 @@ class Swap(_SwapBase):
             time.sleep(0.2)
         logs = docker.logs(name)
         docker.remove(name)
-        tail = " | ".join(logs[-5:]) or "(no output)"
+        tail = _masked(" | ".join(logs[-5:]), hide) or "(no output)"
         hint = "fix the image or raise [containers].health_timeout"
         if last.endswith("-> 400") and not self._host(ctx):
             hint = ("a Django app answers 400 to a Host it does not allow (ALLOWED_HOSTS): set [proxy].public_host to"
