@@ -52,7 +52,8 @@ def test_a_freeze_that_would_change_nothing_makes_no_run_and_a_flag_nobody_check
     assert json.loads(cli("freeze", "on", "--json").stdout) == {
         "event": "result", "ok": True, "run": None, "status": "nothing to do",
         "steps": [{"seq": 1, "kind": "freeze.set", "title": "freeze writes", "note": "", "changes": [
-            {"what": "old application (file)", "action": "noop", "before": "frozen", "after": "frozen"}]}]}
+            {"what": "old application (file)", "action": "noop", "before": "frozen", "after": "frozen"}]}],
+        "notices": []}
     assert [line.split()[1] for line in cli("history").lines[1:]] == ["freeze"]
     assert cli("rollback", "--yes").exit_code == 0  # undoes the one freeze that did something
     assert not flag.exists()

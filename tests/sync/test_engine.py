@@ -902,3 +902,20 @@ def test_a_stamp_a_little_ahead_is_no_news(tmp_path: Path, pg_cluster) -> None:
     _touch(source, 1, str(wall.now().replace(microsecond=0)))
     [again] = engine(source, url, mapping).run(mapping.tables)
     assert (again.mode, again.updated, again.verified) == ("incremental", 1, True)
+
+
+def test_json_from_a_postgresql_source_arrives_as_written(tmp_path: Path, pg_cluster) -> None:
+    """psycopg loaded the source's json as Python values: a JSON string "hello" arrived as the text hello and was
+    rejected as not JSON, and 1.00000000000000000001 became the float 1.0."""
+    import psycopg
+
+    source_url, url, mapping, _ = pg_pair(
+        tmp_path, pg_cluster, "CREATE TABLE doc (id bigint PRIMARY KEY, j json, jb jsonb)",
+        """INSERT INTO doc VALUES (1, '"hello"', '"hello"'), (2, '{"big": 1.00000000000000000001, "a": 1, "a": 2}',
+        '{"big": 1.00000000000000000001}'), (3, 'null', 'null'), (4, NULL, NULL)""", ["id", "j", "jb"], table="doc")
+    [result] = SyncEngine(source_url, url, mapping).run(mapping.tables)
+    assert (result.inserted, result.rejected, result.verified) == (4, 0, True)
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT id, j::text, jb::text FROM doc ORDER BY id").fetchall() == [
+            (1, '"hello"', '"hello"'), (2, '{"big": 1.00000000000000000001, "a": 1, "a": 2}',
+                                        '{"big": 1.00000000000000000001}'), (3, "null", "null"), (4, None, None)]

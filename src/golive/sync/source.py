@@ -101,10 +101,13 @@ class Source:
                                   hint="check [source].url: it must name the old application's SQLite file") from None
         else:
             from psycopg.rows import dict_row
+            from psycopg.types.string import TextLoader
 
             from golive.db import open_connection
 
             self.pg = open_connection(url, autocommit=False, what="source database", row_factory=dict_row)
+            for name in ("json", "jsonb"):  # as written: loaded as Python values, a JSON string "x" arrived as x
+                self.pg.adapters.register_loader(name, TextLoader)  # and 1.00000000000000000001 as 1.0
             self.pg.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
 
     @property
