@@ -10,7 +10,7 @@ import contextlib
 import functools
 import os
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from golive.errors import GoliveError, first_line
@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 __all__ = ["DockerGateway", "DockerUnreachable", "from_config", "port_in_use"]
 
 PING_TIMEOUT = 10.0  # s: a daemon that takes the connection and never answers (hung dockerd, a stale socket)
+# s an undo's Docker call waits for its answer (the SDK's own 60 s: a rollback that sat a minute in silence on a hung
+# daemon before putting the site back): inspecting, starting, creating or removing a container answers in far less
+UNDO_TIMEOUT = 10.0
 
 
 def from_config(config: GoliveConfig) -> DockerGateway:
@@ -87,12 +90,24 @@ class DockerGateway:
     def close(self) -> None:
         self.client.close()
 
+    @contextlib.contextmanager
+    def within(self, seconds: float) -> Iterator[None]:
+        """Each call to the engine in the block waits at most ``seconds`` (at least 1 s) for its answer, instead of
+        the SDK's 60 s: a daemon that takes requests and never answers (hung, SIGSTOPped) fails the call then, as
+        :class:`DockerUnreachable` saying how long it waited."""
+        before = self.client.api.timeout
+        self.client.api.timeout = max(1.0, round(seconds, 1))
+        try:
+            yield
+        finally:
+            self.client.api.timeout = before
+
     def failure(self, doing: str, exc: Exception) -> GoliveError:
         import docker.errors
         import requests.exceptions
 
         if isinstance(exc, requests.exceptions.RequestException) and not isinstance(exc, docker.errors.APIError):
-            why = "timed out" if isinstance(exc, requests.exceptions.Timeout) else \
+            why = f"no answer within {self.client.api.timeout:g}s" if isinstance(exc, requests.exceptions.Timeout) else \
                 "connection refused" if "refused" in str(exc).lower() else "connection lost"
             return DockerUnreachable(f"the Docker daemon at {self.url} stopped answering while {doing} ({why})",
                                hint="start dockerd, or fix [containers].docker_url; `golive status` shows where"

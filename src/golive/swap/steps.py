@@ -261,6 +261,7 @@ class Swap(_SwapBase):
         if before["adopted"]:
             ctx.log("apply", f"adopting {before['live_container']['name']} ({before['live']}), started outside golive")
         found = docker.ensure_image(image)
+        use_docker = docker.has_healthcheck(image)  # (asked before the start: the health wait has a deadline)
         if _prepared(before["idle_container"], before["idle"], image, found):
             ctx.log("apply", f"container {idle.name}: prepared with {image}, running: kept")
         else:
@@ -272,7 +273,7 @@ class Swap(_SwapBase):
             docker.run(idle.name, image, port=c.port, host_port=idle.host_port, env=env,
                        labels={"golive.color": before["idle"], "golive.image": image}, volumes=c.volumes,
                        networks=c.networks, extra_hosts=c.extra_hosts)
-        self._wait_healthy(ctx, idle.name, idle.host_port, image, hide=list(env.values()))
+        self._wait_healthy(ctx, idle.name, idle.host_port, use_docker, hide=list(env.values()))
         if not self.switches:
             return {**before, "image": image}
         expected = self._own_version(ctx, idle.name, idle.host_port)
@@ -294,18 +295,22 @@ class Swap(_SwapBase):
             env[key] = value.resolve() if isinstance(value, SecretRef) else value
         return env
 
-    def _wait_healthy(self, ctx: StepContext, name: str, host_port: int, image: str, hide: list[str]) -> None:
+    def _wait_healthy(self, ctx: StepContext, name: str, host_port: int, use_docker: bool, hide: list[str]) -> None:
         """Until its health passes or health_timeout; else the container's last log lines in the error, every
         value of its environment (``hide``) masked there whatever it is: the application printing its settings
-        as it fails is exactly when they leak, and from the error into the journal, history and reports."""
+        as it fails is exactly when they leak, and from the error into the journal, history and reports.
+        Docker's answers are waited for until the same deadline, no longer (a hung daemon)."""
+        from golive.swap import docker_gateway
         from golive.swap.proxy import probe
 
         c, docker = _containers(ctx), self._docker(ctx)
-        use_docker = docker.has_healthcheck(image)
         deadline, last = time.monotonic() + c.health_timeout, "no answer"
+        ctx.log("apply", f"container {name}: waiting up to {c.health_timeout:g}s for its health ("
+                         f"{'Docker HEALTHCHECK, and ' if use_docker else ''}GET {c.health_path} on 127.0.0.1:{host_port})")
         ctx.checkpoint("health-wait")
         while time.monotonic() < deadline:
-            state = docker.health(name)
+            with docker.within(deadline - time.monotonic()):
+                state = docker.health(name)
             if state is not None and state.startswith("exited"):
                 last = state
                 break
@@ -317,8 +322,9 @@ class Swap(_SwapBase):
                 if 200 <= status < 300:
                     return
             time.sleep(0.2)
-        logs = docker.logs(name)
-        docker.remove(name)
+        with docker.within(docker_gateway.UNDO_TIMEOUT):
+            logs = docker.logs(name)
+            docker.remove(name)
         tail = _masked(" | ".join(logs[-5:]), hide) or "(no output)"
         hint = "fix the image or raise [containers].health_timeout"
         if last.endswith("-> 400") and not self._host(ctx):

@@ -9,7 +9,9 @@ its ``manual``; any other failure leaves the runner to ask the step's ``manual_u
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from golive.core.change import Change
@@ -38,6 +40,23 @@ def _docker(ctx: StepContext) -> DockerGateway:
 def _proxy(ctx: StepContext) -> ProxyGateway:
     gateway: ProxyGateway = ctx.gateways.get("proxy")
     return gateway
+
+
+@contextlib.contextmanager
+def _briefly(ctx: StepContext) -> Iterator[None]:
+    """The undo's Docker calls (and its plan's) each wait at most UNDO_TIMEOUT for an answer: the SDK's 60 s kept a
+    rollback a minute in silence on a hung daemon before it put the site back."""
+    from golive.swap import docker_gateway
+
+    try:
+        docker = _docker(ctx) if ctx.config is not None else None
+    except GoliveError:  # (not answering at all: each call says so, at once)
+        docker = None
+    if docker is None:
+        yield
+        return
+    with docker.within(docker_gateway.UNDO_TIMEOUT):
+        yield
 
 
 def _build(record: dict[str, Any]) -> str:
@@ -78,6 +97,11 @@ def _recreated(ctx: StepContext, record: dict[str, Any], problem: str | None) ->
 
 # -- swap ----------------------------------------------------------------------------------------------------------
 def swap_undo_plan(ctx: StepContext, changes: list[Change], record: Record, switches: bool = True) -> list[Change]:
+    with _briefly(ctx):
+        return _swap_undo_plan(ctx, changes, record, switches)
+
+
+def _swap_undo_plan(ctx: StepContext, changes: list[Change], record: Record, switches: bool = True) -> list[Change]:
     """The journal's changes reversed, but the upstream as the proxy's file has it now: someone may have
     switched back by hand since the run. A warning the swap's plan carried is no change to undo. A swap's undo
     whose previous colour cannot serve again is refused here, before anything changes (nothing is marked as
@@ -112,6 +136,11 @@ def _previous_back(ctx: StepContext, record: Record) -> list[Change]:
 
 
 def undo_swap(ctx: StepContext, record: Record) -> None:
+    with _briefly(ctx):
+        _undo_swap(ctx, record)
+
+
+def _undo_swap(ctx: StepContext, record: Record) -> None:
     """Service first: the previous colour running, the proxy back on it and confirmed, only then the other
     colour removed. With the Docker daemon unreachable (stopped, restarting, hung: its containers usually
     keep running), a previous colour that answers its health check on its host port is switched back to all
@@ -407,6 +436,11 @@ def prepare_undo_plan(ctx: StepContext, changes: list[Change], record: Record) -
 
 
 def undo_prepare(ctx: StepContext, record: Record) -> None:
+    with _briefly(ctx):
+        _undo_prepare(ctx, record)
+
+
+def _undo_prepare(ctx: StepContext, record: Record) -> None:
     from golive.swap.docker_gateway import DockerUnreachable
 
     _not_live(ctx, record)
@@ -435,6 +469,11 @@ def prepare_manual(record: Record) -> list[str]:
 
 # -- finalize ------------------------------------------------------------------------------------------------------
 def undo_finalize(ctx: StepContext, record: Record) -> None:
+    with _briefly(ctx):
+        _undo_finalize(ctx, record)
+
+
+def _undo_finalize(ctx: StepContext, record: Record) -> None:
     from golive.swap.docker_gateway import DockerUnreachable
 
     saved: dict[str, Any] | None = record["container"]
