@@ -118,7 +118,23 @@ class ProxyGateway:
         return f"{MAP_KEY} {url}\n" if self.map_mode else f"Define {self.proxy.upstream_variable} {url}\n"
 
     def read(self) -> str | None:
-        return self.file.read_text() if self.file.exists() else None
+        """The file's text, None if there is none; one that cannot be read as text is a one-line error naming
+        the file and the fix (it was `internal error: IsADirectoryError` / `UnicodeDecodeError`)."""
+        if not self.file.exists():
+            return None
+        fix = f"one line, {self.line('http://127.0.0.1:<live host_port>').strip()}"
+        try:
+            return self.file.read_text(encoding="utf-8")
+        except IsADirectoryError:
+            raise ConfigError(f"the upstream file {self.file} is a directory, not a file ([proxy].upstream_file)",
+                              hint=f"remove the directory and write the file, {fix}; or fix [proxy].upstream_file")\
+                from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"the upstream file {self.file} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at"
+                              f" offset {exc.start})", hint=f"write it again as {fix}") from None
+        except OSError as exc:
+            raise ConfigError(f"the upstream file {self.file} cannot be read: {exc.strerror or exc}",
+                              hint="golive must be able to read and replace it: check its owner and mode") from None
 
     def upstream(self) -> str:
         """The URL the upstream file points at (the live colour)."""
@@ -144,14 +160,20 @@ class ProxyGateway:
     def write(self, text: str) -> None:
         """Atomically (tmp + rename), keeping the old file's mode and group, with an mtime other than its."""
         tmp = self.file.with_name(f".{self.file.name}.golive-tmp")
-        tmp.write_text(text)
         try:
-            old = self.file.stat()
-        except FileNotFoundError:
-            old = None
-        if old is not None:
-            _like(tmp, old)
-        os.replace(tmp, self.file)
+            tmp.write_text(text, encoding="utf-8")
+            try:
+                old = self.file.stat()
+            except FileNotFoundError:
+                old = None
+            if old is not None:
+                _like(tmp, old)
+            os.replace(tmp, self.file)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise ConfigError(f"the upstream file {self.file} cannot be written: {exc.strerror or exc}",
+                              hint="golive must be able to write its folder and replace the file: check their owner"
+                                   " and mode, or fix [proxy].upstream_file") from None
 
     def _command(self, what: str, command: list[str]) -> None:
         try:
