@@ -87,8 +87,9 @@ def test_rollback_through_a_finalized_night_plans_the_old_colour_made_again_once
     assert planned.exit_code == 0, planned.stderr
     swap_plan = planned.lines[planned.lines.index(f"Plan: rollback of run {swap_run} (swap) — 1 step(s), 2 change(s)"):]
     assert swap_plan[3] == f"      proxy upstream: {green} -> {blue}"
+    build = env.docker.images.get(env.images["blue"]).id.removeprefix("sha256:")[:12]  # (the build, not the tag)
     assert [line for line in planned.lines if f"container {env.blue} (blue)" in line] == [
-        f"      container {env.blue} (blue): create running {env.images['blue']}"]  # the finalize's undo alone
+        f"      container {env.blue} (blue): create running {env.images['blue']} ({build})"]  # the finalize's undo alone
 
     out = []
     result = under_load(env, lambda: out.append(cli("rollback", "--through", prepare_run, "--yes")))

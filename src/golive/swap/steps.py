@@ -473,6 +473,11 @@ class Finalize(_SwapBase):
             self._docker(ctx).remove(before["container"]["name"])
         return before
 
+    def undo_plan(self, ctx: StepContext, changes: list[Change], record: Record) -> list[Change]:
+        from golive.swap.undo import finalize_undo_plan
+
+        return finalize_undo_plan(ctx, changes, record)
+
     def undo(self, ctx: StepContext, record: Record) -> None:
         from golive.swap.undo import undo_finalize
 

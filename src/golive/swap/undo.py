@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from golive.swap.docker_gateway import DockerGateway
     from golive.swap.proxy import ProxyGateway
 
-__all__ = ["SETTLE", "finalize_manual", "prepare_manual", "prepare_undo_plan", "swap_manual", "swap_undo_plan",
-           "undo_finalize", "undo_prepare", "undo_swap"]
+__all__ = ["SETTLE", "finalize_manual", "finalize_undo_plan", "prepare_manual", "prepare_undo_plan", "swap_manual",
+           "swap_undo_plan", "undo_finalize", "undo_prepare", "undo_swap"]
 
 # s an undo waits after a graceful reload when nothing through the proxy tells the colours apart: Apache starts
 # the new generation's children from its once-a-second maintenance loop
@@ -114,8 +114,21 @@ def _swap_undo_plan(ctx: StepContext, changes: list[Change], record: Record, swi
         now = _url(_containers(ctx).color(after).host_port) if after else _proxy(ctx).upstream()
     except GoliveError:  # (no readable upstream: the undo says more)
         return planned
-    return [Change(f"{c.what} (changed since the run)", now, c.after) if c.what == "proxy upstream" and c.before != now
+    return [_upstream_now(ctx, c, now, reloads=after is None) if c.what == "proxy upstream" and c.before != now
             else c for c in planned]
+
+
+def _upstream_now(ctx: StepContext, change: Change, now: str, reloads: bool) -> Change:
+    """The upstream change as things are now. A file that points back already (a rollback killed between the
+    write and the reload, an edit by hand not reloaded) is "unchanged" only if Apache serves it too: when the vhost
+    says Apache still serves the other colour, the undo's configtest and graceful reload are the change."""
+    proxy = _proxy(ctx)
+    if reloads and now == change.after and not proxy.map_mode:
+        served = proxy.served(_containers(ctx).health_path)
+        if served is not None and served.rstrip("/") != str(change.after).rstrip("/"):
+            return Change(f"{change.what} (the file points back already, Apache still serves {served}: configtest"
+                          " and graceful reload)", served, change.after)
+    return Change(f"{change.what} (changed since the run)", now, change.after)
 
 
 def _previous_back(ctx: StepContext, record: Record) -> list[Change]:
@@ -468,6 +481,25 @@ def prepare_manual(record: Record) -> list[str]:
 
 
 # -- finalize ------------------------------------------------------------------------------------------------------
+def finalize_undo_plan(ctx: StepContext, changes: list[Change], record: Record) -> list[Change]:
+    """The old colour made again from the build it ran (its tag may have moved on to the release being rolled
+    back: the plan said "create running <tag>"), or started again if an earlier undo made it and could not."""
+    saved: dict[str, Any] | None = record.get("container")
+    if saved is None:
+        return [c.inverse() for c in changes]
+    what = changes[0].what if changes else f"container {saved['name']} ({record['old']})"
+    with _briefly(ctx):
+        try:
+            now = _docker(ctx).container(saved["name"])
+        except GoliveError:  # (Docker not answering: the undo says more)
+            now = None
+    was = f"{saved['status']} {_build(saved)}"
+    if now is None:
+        return [Change(what, None, was)]
+    shown = f"{now['status']} {now['image']}"
+    return [Change(what, shown, was if saved["running"] and not now["running"] else shown)]
+
+
 def undo_finalize(ctx: StepContext, record: Record) -> None:
     with _briefly(ctx):
         _undo_finalize(ctx, record)
