@@ -3,6 +3,8 @@ was `internal error: IsADirectoryError` / `UnicodeDecodeError`. It is one line n
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from golive.sandbox.bluegreen import BlueGreen as SwapEnv
@@ -27,6 +29,14 @@ def _mend(env: SwapEnv, port: int) -> None:
     if path.is_dir():
         path.rmdir()
     env.apache.point_at(f"http://127.0.0.1:{port}")
+
+
+@pytest.fixture(autouse=True)
+def _mended_at_the_end(swap_env: SwapEnv) -> Iterator[None]:
+    """Apache's own stop reads its config: a test that fails with the file broken must not leave Apache running."""
+    yield
+    if swap_env.apache.upstream_file.is_dir() or not swap_env.apache.upstream_file.read_bytes().isascii():
+        _mend(swap_env, swap_env.blue_port)
 
 
 @pytest.mark.parametrize("how", ["directory", "latin-1"])
