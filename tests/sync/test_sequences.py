@@ -37,6 +37,7 @@ def create(d: Dir, code: str) -> list[int]:
 
 def test_a_key_that_is_not_the_id_still_moves_the_id_sequences(dirfinal: Dir, cli) -> None:  # noqa: F811
     own_mapping(dirfinal, ('target = "auth_user"\nkey = "id"', 'target = "auth_user"\nkey = "username"'),
+                ('username = { from = "username", transform = "nfkc" }', 'username = "username"'),  # (a key: as-is)
                 ('target = "directory_familymember"\nkey = "id"',
                  'target = "directory_familymember"\nkey = ["family_id", "relation"]'))
     synced = cli("sync", "--yes")
