@@ -44,7 +44,8 @@ def test_a_second_define_added_by_hand_is_read_as_apache_reads_it_and_the_undo_w
     out = []
     result = under_load(env, lambda: out.append(cli("swap", "--yes", "--image", v3)))
     assert out[0].exit_code == 0, out[0].stderr
-    assert result.bodies() == ["blue", "v3"]  # blue, which Apache served, was never touched
+    # blue, which Apache served, was never touched (8 clients: their answers may interleave at the switch)
+    assert set(result.bodies()) == {"blue", "v3"} and result.bodies()[0] == "blue" and result.bodies()[-1] == "v3"
     assert env.container(env.blue).status == "running"
     assert env.apache.upstream_file.read_text() == _line(env, env.green_port)
 
@@ -103,10 +104,10 @@ def test_map_mode_reads_the_map_as_mod_rewrite_does_and_the_undo_writes_one_line
     out = []
     result = under_load(env, lambda: out.append(cli("swap", "--yes", "--image", v3)))
     assert out[0].exit_code == 0, out[0].stderr
-    assert result.bodies() == ["blue", "v3"]
+    assert set(result.bodies()) == {"blue", "v3"} and result.bodies()[0] == "blue" and result.bodies()[-1] == "v3"
     result = under_load(env, lambda: out.append(cli("rollback", "--yes")))
     assert out[1].exit_code == 0, out[1].stderr
-    assert result.bodies() == ["v3", "blue"]
+    assert set(result.bodies()) == {"v3", "blue"} and result.bodies()[0] == "v3" and result.bodies()[-1] == "blue"
     assert env.apache.upstream_file.read_text() == _line(env, env.blue_port)
 
 
