@@ -39,7 +39,7 @@ from pathlib import Path, PurePosixPath
 from golive.errors import ConfigError, GoliveError
 from golive.private import open_private
 
-__all__ = ["MediaResult", "MediaUndo", "pending", "sha256", "sync_media", "theirs", "walk"]
+__all__ = ["MediaResult", "MediaUndo", "pending", "sha256", "sync_media", "walk"]
 
 
 @dataclass
@@ -144,19 +144,24 @@ def _load(manifest_path: Path) -> dict[str, dict[str, object]]:
     return manifest
 
 
-def pending(source: Path, manifest_path: Path) -> tuple[int, int]:
-    """For a plan, by ``stat`` alone: the files in ``source``, and how many of them are not in the manifest as
-    they are now (new, or changed since the last copy)."""
+def pending(source: Path, destination: Path, manifest_path: Path) -> tuple[int, int, list[str]]:
+    """For a plan, in one walk: the files in ``source``; how many of them are not in the manifest as they are
+    now (new, or changed since the last copy: by ``stat`` alone); and the files in ``destination`` a sync would
+    stop at (changed since golive copied them, or never golive's), told apart as the sync does — only files with
+    one there already that is not golive's copy as last verified are read."""
     if not source.is_dir():
         raise ConfigError(f"[[sync.media]] from {source} does not exist",
                           hint="set from to the old application's media folder")
     manifest = _load(manifest_path)
     files = walk(source).files
-    fresh = 0
+    fresh, theirs = 0, []
     for rel, path in files:
         stat, known = path.stat(), manifest.get(rel) or {}
         fresh += (known.get("size"), known.get("mtime_ns")) != (stat.st_size, stat.st_mtime_ns)
-    return len(files), fresh
+        there = _there(destination / rel, rel, destination)
+        if there is not None and _verdict(_file(rel, path, destination, known, there), known) == "theirs":
+            theirs.append(rel)
+    return len(files), fresh, theirs
 
 
 @dataclass
@@ -265,20 +270,6 @@ def _file(rel: str, src: Path, destination: Path, known: dict[str, object], ther
     stat = src.stat()
     same_source = known.get("size") == stat.st_size and known.get("mtime_ns") == stat.st_mtime_ns
     return _File(rel, src, destination / rel, stat, str(known["sha256"]) if same_source else sha256(src), there)
-
-
-def theirs(source: Path, destination: Path, manifest_path: Path) -> list[str]:
-    """For a plan: the files in ``destination`` a sync of ``source`` would stop at (changed since golive copied
-    them, or never golive's), as the sync tells them apart; only files with one there already are looked at."""
-    if not source.is_dir():
-        return []  # (said by pending)
-    manifest, found = _load(manifest_path), []
-    for rel, src in walk(source).files:
-        there = _there(destination / rel, rel, destination)
-        known = manifest.get(rel) or {}
-        if there is not None and _verdict(_file(rel, src, destination, known, there), known) == "theirs":
-            found.append(rel)
-    return found
 
 
 def _verdict(f: _File, known: dict[str, object]) -> str:

@@ -100,7 +100,7 @@ class Sync(Step):
         from golive.sync.backup import held_error, read_only, read_only_error, writes_are_held
         from golive.sync.checks import parents_first
         from golive.sync.conflicts import describe
-        from golive.sync.media import pending, theirs
+        from golive.sync.media import pending
         from golive.sync.source import Source, unlocked
 
         engine, tables = engine_for(_config(ctx), {"tables": self.params["tables"]})
@@ -135,8 +135,7 @@ class Sync(Step):
         config = _config(ctx)
         for i, pair in enumerate(config.sync.media if config.sync else []):  # (copied first, by the run)
             manifest = config.state_dir / f"media-manifest-{i}.json"
-            files, fresh = pending(config.resolve(pair.from_), manifest)
-            edited = theirs(config.resolve(pair.from_), config.resolve(pair.to), manifest)
+            files, fresh, edited = pending(config.resolve(pair.from_), config.resolve(pair.to), manifest)
             then = "overwritten, theirs kept first" if ctx.options.get("source_wins") else \
                 "the sync stops before copying (--source-wins overwrites them, keeping theirs first)"
             stop = f"; {len(edited)} file(s) in {pair.to} changed since golive copied them (or not golive's):" \
