@@ -5,9 +5,7 @@ undo's each within a short bound, and the errors say what was waited for and how
 
 from __future__ import annotations
 
-import contextlib
 import re
-import socket
 import threading
 import time
 from pathlib import Path
@@ -15,46 +13,25 @@ from pathlib import Path
 import pytest
 
 from golive.sandbox.bluegreen import BlueGreen as SwapEnv
-from tests.swap.test_swap import blue_live, under_load
+from tests.swap.test_swap import _DockerSocketProxy, blue_live, under_load
 
 _START = re.compile(rb"POST \S*/containers/\S+/start ")
 
 
-class _HangingDocker:
+class _HangingDocker(_DockerSocketProxy):
     """A unix socket forwarding to the engine's that stops answering for good once a container has been started:
     every request after that is taken and dropped (no answer, no closed connection), until ``release``."""
 
     def __init__(self, path: Path) -> None:
-        self.path, self.hung = path, threading.Event()
-        self.server = socket.socket(socket.AF_UNIX)
-        self.server.bind(str(path))
-        self.server.listen(16)
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.hung = threading.Event()
+        super().__init__(path)
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.server.accept()
-            except OSError:
-                return
-            engine = socket.socket(socket.AF_UNIX)
-            engine.connect("/var/run/docker.sock")
-            threading.Thread(target=self._pump, args=(client, engine, True), daemon=True).start()
-            threading.Thread(target=self._pump, args=(engine, client, False), daemon=True).start()
-
-    def _pump(self, a: socket.socket, b: socket.socket, asking: bool) -> None:
-        try:
-            while data := a.recv(65536):
-                if asking and self.hung.is_set():
-                    continue  # (taken, never answered)
-                b.sendall(data)
-                if asking and _START.search(data):
-                    self.hung.set()
-        except OSError:
-            pass
-        for s in (a, b):
-            with contextlib.suppress(OSError):
-                s.shutdown(socket.SHUT_RDWR)
+    def forward(self, data: bytes, asking: bool) -> bool:
+        if asking and self.hung.is_set():
+            return False  # (taken, never answered)
+        if asking and _START.search(data):
+            self.hung.set()
+        return True
 
     def release(self) -> None:
         self.server.close()

@@ -793,7 +793,8 @@ def test_undoing_finalize_starts_the_old_colour_an_earlier_undo_created_but_coul
 
 
 class _DockerSocketProxy:
-    """A unix socket forwarding to the engine's, which a test can take away (dockerd dying mid-swap)."""
+    """A unix socket forwarding to the engine's, which a test can take away (dockerd dying mid-swap); a subclass
+    decides what reaches the engine (``forward``: a daemon that hangs)."""
 
     def __init__(self, path) -> None:
         import threading
@@ -815,14 +816,18 @@ class _DockerSocketProxy:
             engine = socket.socket(socket.AF_UNIX)
             engine.connect("/var/run/docker.sock")
             self.conns += [client, engine]
-            for a, b in ((client, engine), (engine, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+            for a, b, asking in ((client, engine, True), (engine, client, False)):
+                threading.Thread(target=self._pump, args=(a, b, asking), daemon=True).start()
 
-    @staticmethod
-    def _pump(a: socket.socket, b: socket.socket) -> None:
+    def forward(self, data: bytes, asking: bool) -> bool:
+        """Whether a chunk goes on (``asking``: from golive to the engine)."""
+        return True
+
+    def _pump(self, a: socket.socket, b: socket.socket, asking: bool) -> None:
         try:
             while data := a.recv(65536):
-                b.sendall(data)
+                if self.forward(data, asking):
+                    b.sendall(data)
         except OSError:
             pass
         for s in (a, b):
