@@ -4,6 +4,7 @@ key and column (never a COPY that fails the whole sync)."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import psycopg
@@ -73,3 +74,86 @@ def test_null_into_a_not_null_column_and_floats_postgresql_refuses_are_rejects(t
             (1, True, "1.5", "2.5"), (4, True, "Infinity", "0"), (5, True, "Infinity", "-Infinity"),
             (10, True, "2.5", "3.25"), (11, False, "-0", "NaN"), (12, True, "1e+308", "3.4028235e+38"),
             (13, True, "0", "-0")]
+
+
+def _pg_takes(url: str, text: str, typname: str) -> bool:
+    with psycopg.connect(url) as conn:
+        try:
+            conn.execute(f"SELECT %s::text::{typname}", (text,))
+        except psycopg.errors.DataError:
+            return False
+    return True
+
+
+def test_numbers_a_numeric_column_cannot_hold_are_rejects_where_postgresql_failed_the_whole_copy(
+        tmp_path: Path, pg_cluster) -> None:
+    """999.995 into numeric(5,2) rounds to 1000.00: PostgreSQL failed the whole COPY with "numeric field overflow"
+    (naming no key), and Python's Decimal took '1_000' and '٣', which PostgreSQL 15 refuses. Each verdict here is
+    checked against PostgreSQL's own reading of the same text."""
+    amounts = ["999.994", "999.995", "-999.995", "-999.994", " 12.5 ", "1_000", "٣", "Infinity", "NaN", "1e2", "1e3",
+               "0.005", "abc"]
+    tiny = ["0.009994", "0.009995", "0.01", "-0.00999", "1e-9"]
+    rows = [(i, a, tiny[(i - 1) % len(tiny)], "Infinity" if i == 1 else "123.456") for i, a in enumerate(amounts, start=1)]
+    source, url, mapping = sqlite_pair(
+        tmp_path, pg_cluster, "CREATE TABLE tn (id INTEGER PRIMARY KEY, amount, tiny, free)",
+        "INSERT INTO tn VALUES (?, ?, ?, ?)", rows,
+        "CREATE TABLE tn (id bigint PRIMARY KEY, amount numeric(5,2), tiny numeric(3,5), free numeric)",
+        '[[table]]\nsource = "tn"\ntarget = "tn"\nkey = "id"\n[table.columns]\nid = "id"\namount = "amount"\n'
+        'tiny = "tiny"\nfree = "free"\n')
+    sync = engine(source, url, mapping, max_rejects=20)
+    [result] = sync.run(mapping.tables)
+    rejected = {r["key"]: (r["column"], r["reason"]) for r in sync.rejects}
+    for i, amount, small, _ in rows:  # the sync refuses exactly what PostgreSQL refuses (column by column, first at fault)
+        takes = (_pg_takes(url, amount, "numeric(5,2)"), _pg_takes(url, small, "numeric(3,5)"))
+        assert (f"id={i}" not in rejected) == all(takes), (amount, small, rejected.get(f"id={i}"))
+        if not takes[0]:
+            assert rejected[f"id={i}"][0] == "amount"
+    assert rejected["id=2"] == ("amount", "'999.995' is out of range for numeric(5,2): the largest it holds is 999.99")
+    assert rejected["id=6"] == ("amount", "'1_000' is not a number")
+    assert rejected["id=8"] == ("amount", "'Infinity': numeric(5,2) cannot hold an infinite value")
+    assert rejected["id=12"] == ("tiny", "'0.009995' is out of range for numeric(3,5): the largest it holds is 0.00999")
+    assert (result.copy_format, result.read, result.inserted, result.verified) == ("binary", 13, 13 - len(rejected), True)
+    with psycopg.connect(url) as conn:
+        stored = dict(conn.execute("SELECT id, amount::text || ' ' || tiny::text || ' ' || free::text FROM tn").fetchall())
+    assert stored[1] == "999.99 0.00999 Infinity" and stored[5] == "12.50 0.00000 123.456"  # rounded as PostgreSQL rounds
+    assert stored[9] == "NaN -0.00999 123.456"  # (NaN fits a numeric(p,s); an infinity only an unconstrained numeric)
+
+
+def test_a_null_into_a_not_null_column_of_a_table_copied_as_text_is_a_reject(tmp_path: Path, pg_cluster) -> None:
+    """A table with a column type binary COPY does not carry (inet) goes by text COPY, where a NULL into a NOT NULL
+    column failed the whole COPY naming no key."""
+    rows = [(1, "10.0.0.1", "one"), (2, "10.0.0.2", None), (3, "10.0.0.3", "three")]
+    source, url, mapping = sqlite_pair(
+        tmp_path, pg_cluster, "CREATE TABLE ti (id INTEGER PRIMARY KEY, addr TEXT, name TEXT)",
+        "INSERT INTO ti VALUES (?, ?, ?)", rows,
+        "CREATE TABLE ti (id bigint PRIMARY KEY, addr inet, name text NOT NULL DEFAULT 'x')",
+        '[[table]]\nsource = "ti"\ntarget = "ti"\nkey = "id"\n[table.columns]\nid = "id"\naddr = "addr"\nname = "name"\n')
+    sync = engine(source, url, mapping, max_rejects=1)
+    [result] = sync.run(mapping.tables)
+    assert (result.copy_format, result.inserted, result.rejected, result.verified) == ("text", 2, 1, True)
+    assert [(r["key"], r["column"], r["reason"]) for r in sync.rejects] == [("id=2", "name", "NULL in a NOT NULL column")]
+
+
+def test_a_generated_always_identity_key_takes_the_source_ids_and_the_next_row_a_fresh_one(
+        tmp_path: Path, pg_cluster) -> None:
+    """`id bigint GENERATED ALWAYS AS IDENTITY` refused the merge's explicit ids ("cannot insert a non-DEFAULT value
+    into column id") and its update ("column id can only be updated to DEFAULT")."""
+    source, url, mapping = sqlite_pair(
+        tmp_path, pg_cluster, "CREATE TABLE tg (id INTEGER PRIMARY KEY, name TEXT, updated_at TEXT)",
+        "INSERT INTO tg VALUES (?, ?, ?)", [(i, f"n{i}", "2024-01-01 00:00:00") for i in (1, 2, 3)],
+        "CREATE TABLE tg (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text NOT NULL)",
+        '[[table]]\nsource = "tg"\ntarget = "tg"\nkey = "id"\nchanged = "updated_at"\n[table.columns]\nid = "id"\n'
+        'name = "name"\n')
+    [first] = engine(source, url, mapping).run(mapping.tables)
+    assert (first.inserted, first.verified) == (3, True)
+    db = sqlite3.connect(source)
+    db.execute("UPDATE tg SET name = 'renamed', updated_at = '2024-02-01 00:00:00' WHERE id = 2")
+    db.execute("INSERT INTO tg VALUES (7, 'n7', '2024-02-01 00:00:00')")
+    db.commit()
+    db.close()
+    [again] = engine(source, url, mapping).run(mapping.tables)
+    assert (again.mode, again.updated, again.inserted, again.verified) == ("incremental", 1, 1, True)
+    with psycopg.connect(url) as conn:
+        conn.execute("INSERT INTO tg (name) VALUES ('made in the new app')")
+        assert conn.execute("SELECT id, name FROM tg ORDER BY id").fetchall() == [
+            (1, "n1"), (2, "renamed"), (3, "n3"), (7, "n7"), (8, "made in the new app")]

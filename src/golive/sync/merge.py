@@ -24,18 +24,24 @@ def merge(target: Any, table: TableMap, types: dict[str, ColumnType], gone: set[
     tgt = ident(table.target)
     typnames = {c: kind.typname for c, kind in types.items()}
     same_key = " AND ".join(f"t.{ident(k)} = s.{ident(k)}" for k in table.target_key)
+    # a GENERATED ALWAYS identity column takes the source's value only when the insert overrides it, and an update
+    # may not set it at all: the row is found by it, so its value is the staged one already
+    overriding = " OVERRIDING SYSTEM VALUE" if any(types[c].always for c in cols) else ""
+    settable = [c for c in cols if not types[c].always]
     if gone:
         key_t = f"t.{ident(table.target_key[0])}" if int_key else key_sql("t", table.target_key, typnames)
         result.deleted = target.execute(f"DELETE FROM {tgt} t WHERE {key_t} = ANY(%s)", (sorted(gone),)).rowcount
     if target.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {tgt})").fetchone()[0]:
-        result.inserted = target.execute(f"INSERT INTO {tgt} ({col_list}) SELECT {col_list} FROM golive_stage").rowcount
+        result.inserted = target.execute(f"INSERT INTO {tgt} ({col_list}){overriding} SELECT {col_list} FROM golive_stage"
+                                         ).rowcount
     else:
         differs = rows_differ("t", "s", cols, typnames)
-        result.updated = target.execute(
-            f"UPDATE {tgt} t SET ({col_list}) = ROW({', '.join('s.' + ident(c) for c in cols)}) FROM golive_stage s"
-            f" WHERE {same_key} AND {differs}").rowcount
+        if settable:
+            result.updated = target.execute(
+                f"UPDATE {tgt} t SET ({', '.join(map(ident, settable))}) = ROW({', '.join('s.' + ident(c) for c in settable)})"
+                f" FROM golive_stage s WHERE {same_key} AND {differs}").rowcount
         key_r = ident(table.target_key[0]) if int_key else key_sql(tgt, table.target_key, typnames)
-        cursor = target.execute(f"INSERT INTO {tgt} ({col_list}) SELECT {col_list} FROM golive_stage s"
+        cursor = target.execute(f"INSERT INTO {tgt} ({col_list}){overriding} SELECT {col_list} FROM golive_stage s"
                                 f" WHERE NOT EXISTS (SELECT 1 FROM {tgt} t WHERE {same_key})"
                                 + (f" RETURNING {key_r}" if inserted is not None else ""))
         result.inserted = cursor.rowcount

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, tzinfo
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from functools import cache, partial
 from operator import attrgetter, is_not
 from typing import Any
@@ -41,6 +41,8 @@ class ColumnType:
     length: int | None = None  # varchar(n) / char(n)
     required: bool = False  # NOT NULL with no default: a row cannot be inserted without a value for it
     not_null: bool = False  # NOT NULL: a NULL written to it is refused, default or not
+    digits: tuple[int, int] | None = None  # numeric(precision, scale)
+    always: bool = False  # GENERATED ALWAYS AS IDENTITY: an insert gives its value only with OVERRIDING SYSTEM VALUE
 
     @property
     def binary(self) -> bool:
@@ -57,10 +59,18 @@ def column_types(conn: Any, table: str) -> dict[str, ColumnType]:
     rows = conn.execute(
         "SELECT a.attname, t.typname, CASE WHEN t.typname IN ('varchar', 'bpchar') AND a.atttypmod > 4"
         " THEN a.atttypmod - 4 END, a.attnotnull AND NOT a.atthasdef AND a.attidentity = '' AND a.attgenerated = '',"
-        " a.attnotnull FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid"
+        " a.attnotnull, CASE WHEN t.typname = 'numeric' AND a.atttypmod >= 4 THEN a.atttypmod - 4 END,"
+        " a.attidentity = 'a' FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid"
         " WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped", (ident(table),)).fetchall()
-    return {name: ColumnType(name, typname, length, required, not_null)
-            for name, typname, length, required, not_null in rows}
+    return {name: ColumnType(name, typname, length, required, not_null, _digits(typmod), always)
+            for name, typname, length, required, not_null, typmod, always in rows}
+
+
+def _digits(typmod: int | None) -> tuple[int, int] | None:
+    """numeric(precision, scale) from its type modifier (less the 4-byte header): the precision in the high 16
+    bits, the scale in the low 11 as a signed number (PostgreSQL 15 takes a negative scale, or one above the
+    precision)."""
+    return None if typmod is None else ((typmod >> 16) & 0xFFFF, ((typmod & 0x7FF) ^ 1024) - 1024)
 
 
 # types whose equality holds exactly when their text forms are the same: compared as they are (no text made)
@@ -129,10 +139,37 @@ def _float(value: Any, kind: ColumnType, zone: tzinfo) -> float:
 
 
 def _numeric(value: Any, kind: ColumnType, zone: tzinfo) -> Decimal:
-    try:
-        return Decimal(str(value).strip()) if not isinstance(value, bool) else Decimal(int(value))
-    except InvalidOperation:
-        raise Reject(f"{value!r} is not a number") from None
+    """A number as PostgreSQL's numeric input reads it (Python's Decimal also takes ``"1_000"`` and digits other
+    than ASCII), and for ``numeric(p, s)`` one that fits once rounded to ``s`` places — else PostgreSQL fails
+    the whole COPY with "numeric field overflow", naming no row."""
+    if isinstance(value, bool):
+        number = Decimal(int(value))
+    elif isinstance(value, Decimal):
+        number = value
+    else:
+        text = str(value).strip(_SPACE) if isinstance(value, str | int | float) else ""
+        if not _FLOAT_TEXT.fullmatch(text):
+            raise Reject(f"{value!r} is not a number")
+        number = Decimal(text)
+    if kind.digits is not None and not number.is_nan():
+        precision, scale = kind.digits
+        if number.is_infinite():
+            raise Reject(f"{value!r}: numeric({precision},{scale}) cannot hold an infinite value")
+        if not abs(number) < _numeric_bound(kind.digits):
+            largest = format(_EXACT.subtract(_EXACT.power(10, precision - scale), _EXACT.power(10, -scale)), "f")
+            raise Reject(f"{value!r} is out of range for numeric({precision},{scale}): the largest it holds is {largest}")
+    return number
+
+
+@cache
+def _numeric_bound(digits: tuple[int, int]) -> Decimal:
+    """The smallest magnitude ``numeric(p, s)`` cannot hold: 10^(p-s) less half a unit of the s-th place (a value
+    rounds half away from zero to ``s`` places, then may have at most p-s digits before the point)."""
+    precision, scale = digits
+    return _EXACT.subtract(_EXACT.power(10, precision - scale), _EXACT.multiply(5, _EXACT.power(10, -scale - 1)))
+
+
+_EXACT = Context(prec=2 * 1000 + 10, rounding=ROUND_HALF_UP)  # (numeric's precision and scale are at most 1000 each)
 
 
 _SCALARS = (str, int, float, Decimal, date, time, uuid.UUID)  # (bool is an int; datetime a date)
@@ -250,6 +287,11 @@ def _fits_as_is(values: list[Any], kind: ColumnType) -> bool:
         return bool(max(present) <= _FLOAT4_MAX and min(present) >= -_FLOAT4_MAX and tiny >= _FLOAT4_TINY)
     if kind.length is not None and kinds:
         return max(map(len, present)) <= kind.length
+    if kind.digits is not None and kinds:
+        try:
+            return bool(max(map(abs, present)) < _numeric_bound(kind.digits))
+        except InvalidOperation:  # (a NaN does not order: the value by value check decides)
+            return False
     return True
 
 

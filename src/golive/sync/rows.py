@@ -14,6 +14,7 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from contextlib import nullcontext, redirect_stdout
 from dataclasses import dataclass, field
 from datetime import tzinfo
@@ -44,11 +45,13 @@ class Batch:
 
 class RowPipe:
     def __init__(self, table: TableMap, types: dict[str, ColumnType] | None, zone: tzinfo,
-                 media_roots: tuple[tuple[Path, Path], ...] = (), int_key: bool = False) -> None:
+                 media_roots: tuple[tuple[Path, Path], ...] = (), int_key: bool = False,
+                 not_null: AbstractSet[str] = frozenset()) -> None:
         """``types``: the target's column types when the table goes by binary COPY, else None (text COPY).
-        ``int_key``: the table is keyed by one integer column (binary COPY): keys come out as ints."""
+        ``int_key``: the table is keyed by one integer column (binary COPY): keys come out as ints.
+        ``not_null``: the target's NOT NULL columns (either COPY: a NULL in one fails the whole COPY, naming no row)."""
         self.table, self.types, self.zone, self.media_roots = table, types, zone, media_roots
-        self.int_key = int_key
+        self.int_key, self.not_null = int_key, not_null
         self.index = {name: i for i, name in enumerate(table.source_columns)}
         self.key_index = [self.index[k] for k in table.key]
         self.formats: Counter[str] = Counter()
@@ -68,9 +71,9 @@ class RowPipe:
             if self.types is not None:
                 kind = self.types[column.target]
                 values = fit_column(values, kind, self.zone, reject)
-                if kind.not_null and None in values:  # (the COPY would fail as a whole, naming no row)
-                    for i in [i for i, value in enumerate(values) if value is None]:
-                        reject(i, "NULL in a NOT NULL column")
+            if column.target in self.not_null and None in values:  # (the COPY would fail as a whole, naming no row)
+                for i in [i for i, value in enumerate(values) if value is None]:
+                    reject(i, "NULL in a NOT NULL column")
             _check_text(values, reject)
             if column.target in self.table.files and self.media_roots:
                 batch.problems += self._missing_files(column, values, raw)
