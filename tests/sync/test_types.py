@@ -119,19 +119,26 @@ def test_numbers_a_numeric_column_cannot_hold_are_rejects_where_postgresql_faile
     assert stored[9] == "NaN -0.00999 123.456"  # (NaN fits a numeric(p,s); an infinity only an unconstrained numeric)
 
 
-def test_a_null_into_a_not_null_column_of_a_table_copied_as_text_is_a_reject(tmp_path: Path, pg_cluster) -> None:
+def test_a_null_into_a_not_null_column_or_json_jsonb_refuses_in_a_table_copied_as_text_is_a_reject(
+        tmp_path: Path, pg_cluster) -> None:
     """A table with a column type binary COPY does not carry (inet) goes by text COPY, where a NULL into a NOT NULL
-    column failed the whole COPY naming no key."""
-    rows = [(1, "10.0.0.1", "one"), (2, "10.0.0.2", None), (3, "10.0.0.3", "three")]
+    column, a \\u0000 escape into jsonb or text that is not JSON failed the whole COPY naming no key."""
+    rows = [(1, "10.0.0.1", "one", '{"a": 1.10}'), (2, "10.0.0.2", None, "{}"), (3, "10.0.0.3", "three", '"\\u0000"'),
+            (4, "10.0.0.4", "four", "[1,"), (5, "10.0.0.5", "five", None)]
     source, url, mapping = sqlite_pair(
-        tmp_path, pg_cluster, "CREATE TABLE ti (id INTEGER PRIMARY KEY, addr TEXT, name TEXT)",
-        "INSERT INTO ti VALUES (?, ?, ?)", rows,
-        "CREATE TABLE ti (id bigint PRIMARY KEY, addr inet, name text NOT NULL DEFAULT 'x')",
-        '[[table]]\nsource = "ti"\ntarget = "ti"\nkey = "id"\n[table.columns]\nid = "id"\naddr = "addr"\nname = "name"\n')
-    sync = engine(source, url, mapping, max_rejects=1)
+        tmp_path, pg_cluster, "CREATE TABLE ti (id INTEGER PRIMARY KEY, addr TEXT, name TEXT, doc TEXT)",
+        "INSERT INTO ti VALUES (?, ?, ?, ?)", rows,
+        "CREATE TABLE ti (id bigint PRIMARY KEY, addr inet, name text NOT NULL DEFAULT 'x', doc jsonb)",
+        '[[table]]\nsource = "ti"\ntarget = "ti"\nkey = "id"\n[table.columns]\nid = "id"\naddr = "addr"\nname = "name"\n'
+        'doc = "doc"\n')
+    sync = engine(source, url, mapping, max_rejects=3)
     [result] = sync.run(mapping.tables)
-    assert (result.copy_format, result.inserted, result.rejected, result.verified) == ("text", 2, 1, True)
-    assert [(r["key"], r["column"], r["reason"]) for r in sync.rejects] == [("id=2", "name", "NULL in a NOT NULL column")]
+    assert (result.copy_format, result.inserted, result.rejected, result.verified) == ("text", 2, 3, True)
+    assert [(r["key"], r["column"], r["reason"]) for r in sync.rejects] == [
+        ("id=2", "name", "NULL in a NOT NULL column"), ("id=3", "doc", "a \\u0000 escape in JSON (jsonb cannot store it)"),
+        ("id=4", "doc", "not valid JSON (Expecting value)")]
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT id, doc::text FROM ti ORDER BY id").fetchall() == [(1, '{"a": 1.10}'), (5, None)]
 
 
 def test_a_generated_always_identity_key_takes_the_source_ids_and_the_next_row_a_fresh_one(

@@ -557,8 +557,7 @@ class SyncEngine:
         record as they go (an incremental sync's few rows; a full read digests them in a thread)."""
         binary = all(types[c].binary for c in table.target_columns)
         result.copy_format = "binary" if binary else "text"
-        pipe = RowPipe(table, types if binary else None, self.zone, self.media_roots, _int_key(table, types),
-                       frozenset(c for c in table.target_columns if types[c].not_null))
+        pipe = RowPipe(table, types, self.zone, self.media_roots, _int_key(table, types), binary)
         staged = _Staged(set(), set(), total)
         key_at, first_keys = None, list[Any]()
         if _int_key(table, types):

@@ -14,7 +14,6 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from collections.abc import Callable
-from collections.abc import Set as AbstractSet
 from contextlib import nullcontext, redirect_stdout
 from dataclasses import dataclass, field
 from datetime import tzinfo
@@ -25,7 +24,7 @@ from golive.sync.mapping import Column, TableMap
 from golive.sync.passwords import hash_format
 from golive.sync.pgtypes import ColumnType, fit_column, not_none
 from golive.sync.stamps import time_key
-from golive.sync.transforms import Reject
+from golive.sync.transforms import Reject, json_text, jsonb_text
 from golive.sync.verify import as_int_key, canonical
 
 __all__ = ["Batch", "RowPipe", "encodes"]
@@ -44,14 +43,14 @@ class Batch:
 
 
 class RowPipe:
-    def __init__(self, table: TableMap, types: dict[str, ColumnType] | None, zone: tzinfo,
-                 media_roots: tuple[tuple[Path, Path], ...] = (), int_key: bool = False,
-                 not_null: AbstractSet[str] = frozenset()) -> None:
-        """``types``: the target's column types when the table goes by binary COPY, else None (text COPY).
-        ``int_key``: the table is keyed by one integer column (binary COPY): keys come out as ints.
-        ``not_null``: the target's NOT NULL columns (either COPY: a NULL in one fails the whole COPY, naming no row)."""
+    def __init__(self, table: TableMap, types: dict[str, ColumnType], zone: tzinfo,
+                 media_roots: tuple[tuple[Path, Path], ...] = (), int_key: bool = False, binary: bool = True) -> None:
+        """``types``: the target's column types. ``binary``: the table goes by binary COPY (values are fitted to
+        their types), else by text COPY (PostgreSQL parses them; NULLs into NOT NULL columns and JSON PostgreSQL
+        would refuse are rejects here all the same: either fails the whole COPY, naming no row).
+        ``int_key``: the table is keyed by one integer column (binary COPY): keys come out as ints."""
         self.table, self.types, self.zone, self.media_roots = table, types, zone, media_roots
-        self.int_key, self.not_null = int_key, not_null
+        self.int_key, self.binary = int_key, binary
         self.index = {name: i for i, name in enumerate(table.source_columns)}
         self.key_index = [self.index[k] for k in table.key]
         self.formats: Counter[str] = Counter()
@@ -68,10 +67,12 @@ class RowPipe:
             def reject(i: int, reason: str, name: str = column.target) -> None:
                 bad.setdefault(i, (name, reason))
             values = self._transformed(column, columns, reject)
-            if self.types is not None:
-                kind = self.types[column.target]
+            kind = self.types[column.target]
+            if self.binary:
                 values = fit_column(values, kind, self.zone, reject)
-            if column.target in self.not_null and None in values:  # (the COPY would fail as a whole, naming no row)
+            elif kind.typname in ("json", "jsonb"):
+                values = _json_texts(values, kind.typname, reject)
+            if kind.not_null and None in values:  # (the COPY would fail as a whole, naming no row)
                 for i in [i for i, value in enumerate(values) if value is None]:
                     reject(i, "NULL in a NOT NULL column")
             _check_text(values, reject)
@@ -145,7 +146,7 @@ class RowPipe:
                                 " golive.sync.transforms.Reject, which rejects the row) or the source value")
 
     def _default(self, name: str, value: Any) -> Any:
-        if self.types is None or value is None:
+        if not self.binary or value is None:
             return value
         fitted = fit_column([value], self.types[name], self.zone, lambda i, reason: _bad_default(name, reason))
         return fitted[0]
@@ -228,6 +229,19 @@ def encodes(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def _json_texts(values: list[Any], typname: str, reject: Callable[[int, str], None]) -> list[Any]:
+    """A json or jsonb column's values as the JSON text text COPY sends (what binary COPY's fitting checks)."""
+    out = list(values)
+    for i, value in enumerate(values):
+        if value is not None:
+            try:
+                text = json_text(value)
+                out[i] = str(jsonb_text(text) if typname == "jsonb" else text)
+            except Reject as exc:
+                reject(i, str(exc))
+    return out
 
 
 def _bad_default(name: str, reason: str) -> None:
