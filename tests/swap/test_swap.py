@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -568,8 +569,10 @@ def test_a_rollback_whose_upstream_file_says_blue_already_reloads_and_confirms_b
     assert httpx.get(env.apache.url + "/version").text == "green\n"
     shown = cli("status").lines[-1]  # the file says blue; status says what Apache really serves
     assert shown.startswith(f"swap:      live=blue, upstream={blue}, idle=green (running "), shown
-    assert shown.endswith(f", serving=http://127.0.0.1:{env.green_port} — not what the upstream file says:"
-                          " `golive rollback` puts it right"), shown
+    assert shown.endswith(f", serving=http://127.0.0.1:{env.green_port} — not what the upstream file says: a swap or"
+                          " rollback stopped before its reload (`golive rollback`), or the file edited by hand"
+                          f" (`{shlex.join(env.apache.test_command)} && {shlex.join(env.apache.reload_command)}`"
+                          " once it is right)"), shown
     rolled_back_to_blue(env, cli, f"    undo: proxy upstream is {blue} already: configtest and graceful reload all the same")
 
 

@@ -7,6 +7,7 @@ costing the whole line its part's time budget (`golive status` waits 10 s for a 
 
 from __future__ import annotations
 
+import shlex
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,8 +55,10 @@ def status(config: Any) -> Part | None:
         state["ok"] = False
     serving = answer[2]  # (what Apache really serves, when the vhost says)
     if serving is not None and serving.rstrip("/") != str(proxy.upstream()).rstrip("/"):
-        # (a graceful reload not made after the file was written: a swap or rollback killed in between)
-        info["serving"] = f"{serving} — not what the upstream file says: `golive rollback` puts it right"
+        # (a graceful reload not made after the file was written: a swap or rollback killed in between, or a hand edit)
+        reload = f"{shlex.join(proxy.proxy.test_command)} && {shlex.join(proxy.proxy.reload_command)}"
+        info["serving"] = f"{serving} — not what the upstream file says: a swap or rollback stopped before its reload" \
+            f" (`golive rollback`), or the file edited by hand (`{reload}` once it is right)"
         state |= {"ok": False, "serving_as_configured": False}
     return Part(info, state)
 
