@@ -4,6 +4,11 @@ says, an unreadable status is an error (never "writable"), and a hang is named, 
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -167,3 +172,32 @@ def test_the_rollback_plan_says_off_runs_even_when_status_says_writable_already(
         " unchanged (writable)"]
     assert cli("rollback", "--yes").exit_code == 0
     assert ran.exists()
+
+
+def test_an_on_command_a_killed_golive_left_running_is_ended_before_the_rollback_runs_off(project: Path, cli) -> None:
+    """golive SIGKILLed while the on command ran (a slow reload of the old app): the command's process group lived
+    on, the rollback's off ran, and then on finished — the old application frozen again after the rollback said it
+    was writable."""
+    maint, begun = project / "maint", project / "on-begun"
+    on = script(project, "on.sh", f"touch {begun}; sleep 4; touch {maint}")
+    off = script(project, "off.sh", f"rm -f {maint}")
+    status = script(project, "status.sh", f"test -e {maint}")
+    write_config(project, on, off, status)
+    proc = subprocess.Popen([sys.executable, "-m", "golive", "freeze", "on", "--yes"], cwd=project,
+                            env={**os.environ, "NO_COLOR": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while not begun.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert begun.exists() and (project / ".golive" / "freeze-command.json").exists()
+    proc.kill()
+    assert proc.wait() == -signal.SIGKILL
+    rolled = cli("rollback", "--yes")
+    assert rolled.exit_code == 0, rolled.stderr
+    [ended] = [line for line in rolled.lines if line.startswith("    ! ending the freeze")]
+    assert re.fullmatch(r"    ! ending the freeze on command a stopped golive left running \(process group \d+\), so it"
+                        r" cannot finish after this one", ended), ended
+    assert rolled.lines.index(ended) < rolled.lines.index(next(line for line in rolled.lines if "undone [1]" in line))
+    assert " (first ending the on command a stopped golive left running, process group " in rolled.lines[2]
+    time.sleep(5)  # (past the on command's sleep: had it lived on, it would have touched maint by now)
+    assert not maint.exists()
+    assert not (project / ".golive" / "freeze-command.json").exists()

@@ -1,7 +1,11 @@
 """The commands of method "command": run each in a process group of its own, bounded by a timeout.
 
 A command that outlives its timeout (or the golive that asked) is ended with its whole process group
-(``sh -c`` and whatever it started), so nothing is left running behind golive. ``status`` answers in
+(``sh -c`` and whatever it started), so nothing is left running behind golive. A golive killed outright
+(SIGKILL, the machine's OOM killer) cannot end it: an on or off command's group is written down while it runs
+(``<state_dir>/freeze-command.json``), and the next on or off command — a rollback's — ends what is left of it
+first, so an ``on`` still running cannot freeze the old application again after the rollback's ``off``.
+``status`` answers in
 three ways: exit 0 = frozen, exit 1 = not frozen, anything else (or no answer in time) = unknown,
 which is an error naming the command, its exit code and the last line it printed.
 """
@@ -9,15 +13,18 @@ which is an error naming the command, its exit code and the last line it printed
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shlex
 import signal
 import subprocess
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 from golive.errors import GoliveError
 
-__all__ = ["SLOW", "StatusUnknown", "ask_status", "run", "shown"]
+__all__ = ["SLOW", "StatusUnknown", "ask_status", "end_leftover", "left_running", "run", "shown"]
 
 # a command still running after this many seconds is named in a notice, so a hang is never silent
 SLOW = 2.0
@@ -45,14 +52,93 @@ def _end_group(proc: subprocess.Popen[str]) -> None:
             continue
 
 
-def run(command: list[str], what: str, timeout: float, notify: Notify | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the ``what`` command (on, off, status); past SLOW seconds ``notify`` is told what golive waits for."""
+def _started(pid: int) -> str | None:
+    """When the process started (clock ticks since boot, /proc/PID/stat's 22nd field), or None: gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def left_running(record: Path) -> tuple[int, str] | None:
+    """The process group and kind (on, off) of the command a golive killed outright left running (``record``:
+    as :func:`run` wrote it), or None. A group counts only while it is that group: the leader still the process
+    that started then, or gone with members left (Linux keeps a group's number from new processes while any
+    member lives)."""
+    try:
+        left = json.loads(record.read_text())
+        pgid, started, what = int(left["pgid"]), str(left["started"]), str(left["what"])
+    except (OSError, ValueError, KeyError, TypeError):  # (none, or torn by the kill: nothing to go by)
+        return None
+    now = _started(pgid)
+    if (now is None or now == started) and _members(pgid):  # (another start time: the number went to a new process)
+        return pgid, what
+    return None
+
+
+def end_leftover(record: Path, notify: Notify | None = None) -> None:
+    """End what is left of the on or off command a golive killed outright was running (:func:`left_running`)."""
+    left = left_running(record)
+    if left is not None:
+        pgid, what = left
+        if notify is not None:
+            notify(f"ending the freeze {what} command a stopped golive left running (process group {pgid}), so it"
+                   " cannot finish after this one")
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, sig)
+            deadline = time.monotonic() + 2.0
+            while _members(pgid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if not _members(pgid):
+                break
+    record.unlink(missing_ok=True)
+
+
+def _members(pgid: int) -> bool:
+    """Whether any process of the group is still running (a zombie, ended and not yet collected, is not)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[2] == str(pgid) and fields[0] != "Z":  # (state, ppid, pgrp, …)
+            return True
+    return False
+
+
+def run(command: list[str], what: str, timeout: float, notify: Notify | None = None,
+        record: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the ``what`` command (on, off, status); past SLOW seconds ``notify`` is told what golive waits for.
+    ``record``: where the command's process group is written down while it runs (on and off; see the module)."""
+    if record is not None:
+        end_leftover(record, notify)
     try:
         proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, start_new_session=True)
     except OSError as exc:
         raise GoliveError(f"freeze {what} command `{shown(command)}` could not run: {exc.strerror or exc}",
                           hint=f"fix [source.freeze].{what}") from None
+    try:
+        if record is not None:
+            _write_record(record, proc.pid, what)
+        return _wait(proc, command, what, timeout, notify)
+    finally:
+        if record is not None and proc.returncode is not None:  # (ended, with its group: nothing left to end)
+            record.unlink(missing_ok=True)
+
+
+def _write_record(record: Path, pid: int, what: str) -> None:
+    from golive.private import open_private
+
+    with contextlib.suppress(OSError):  # (not being able to write it down must not stop the freeze)
+        with open_private(record.with_name(record.name + ".tmp"), "w") as out:
+            json.dump({"pgid": pid, "started": _started(pid), "what": what}, out)
+        os.replace(record.with_name(record.name + ".tmp"), record)
+
+
+def _wait(proc: subprocess.Popen[str], command: list[str], what: str, timeout: float,
+          notify: Notify | None) -> subprocess.CompletedProcess[str]:
     try:
         try:
             out, err = proc.communicate(timeout=min(SLOW, timeout))

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from golive.core.change import Change
 from golive.core.step import Record, Step, StepContext
 from golive.errors import ConfigError, GoliveError
-from golive.freeze.command import Notify, StatusUnknown, ask_status, run, shown
+from golive.freeze.command import Notify, StatusUnknown, ask_status, left_running, run, shown
 from golive.freeze.postgres import pg_read_only, pg_set, pg_unendable, pg_url
 
 if TYPE_CHECKING:
@@ -35,6 +35,8 @@ __all__ = ["Freeze", "frozen"]
 LABEL = {True: "frozen", False: "writable"}
 # how often status is asked again while a freeze takes effect
 RECHECK_EVERY = 0.5
+# (in the state folder) the process group of the on or off command running now: freeze.command.end_leftover
+RECORD = "freeze-command.json"
 
 
 def _config(ctx: StepContext | None, config: GoliveConfig | None = None) -> tuple[GoliveConfig, FreezeConfig]:
@@ -131,7 +133,7 @@ class Freeze(Step):
         return before
 
     def _set(self, ctx: StepContext, on: bool, before: Record, restore: bool = False) -> None:
-        _, freeze = _config(ctx)
+        config, freeze = _config(ctx)
         phase = "undo" if restore else "apply"
         if freeze.method == "file":
             path = Path(before["flag_file"])
@@ -150,7 +152,8 @@ class Freeze(Step):
             command = freeze.on if on else freeze.off
             assert command is not None
             ctx.log(phase, f"run the {'on' if on else 'off'} command `{shown(command)}`")
-            done = run(command, "on" if on else "off", freeze.wait("timeout"), ctx.notice)
+            done = run(command, "on" if on else "off", freeze.wait("timeout"), ctx.notice,
+                       record=config.state_dir / RECORD)
             if done.returncode != 0:
                 raise GoliveError(f"freeze command `{' '.join(command)}` exited {done.returncode}:"
                                   f" {(done.stderr or done.stdout).strip()[:200]}", hint="fix the command or the app")
@@ -187,6 +190,9 @@ class Freeze(Step):
             what += f" (status says {LABEL[now]} already; `{shown(command or [])}` runs all the same)"
         elif now != bool(self.params["on"]):
             what += " (changed since the run)"
+        left = left_running(config.state_dir / RECORD) if freeze.method == "command" else None
+        if left is not None:
+            what += f" (first ending the {left[1]} command a stopped golive left running, process group {left[0]})"
         return [Change(what, LABEL[now], LABEL[back])]
 
     def check(self, ctx: StepContext) -> list[str]:
