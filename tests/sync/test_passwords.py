@@ -10,6 +10,7 @@ from django.conf import settings
 from werkzeug.security import generate_password_hash
 
 from golive.sync.passwords import DJANGO_SCRYPT_MAXMEM, PasswordReject, hash_format, scrypt_memory, werkzeug_to_django
+from golive.sync.transforms import Reject
 from tests.sync.test_sync import REPO, Dir, dirfinal, login  # noqa: F401 (dirfinal: the fixture)
 
 if not settings.configured:
@@ -113,10 +114,44 @@ def test_an_scrypt_hash_over_the_hashers_maxmem_is_rejected_not_a_crash_at_every
     with pytest.raises(PasswordReject) as caught:
         werkzeug_to_django(stored)
     assert str(caught.value) == ("scrypt hash scrypt:131072:8:1 needs 134220800 bytes of memory to check, over the"
-                                 " maxmem of the Django project's scrypt hasher (134217728): every login of the user"
-                                 " would fail")
+                                 " maxmem of the Django project's scrypt hasher (134217728, [options].scrypt_maxmem):"
+                                 " every login of the user would fail")
     unusable = werkzeug_to_django(stored, unknown="unusable")
     assert unusable.startswith("!") and not check_password("pw", unusable)
+
+
+def _password_transform(tmp_path, options: str):  # type: ignore[no-untyped-def]
+    from golive.sync.mapping import load_mapping
+
+    (tmp_path / "mapping.toml").write_text(f'[options]\n{options}\n[[table]]\nsource = "user"\ntarget = "auth_user"\n'
+                                           'key = "id"\n[table.columns]\nid = "id"\npassword = { from = "password_hash",'
+                                           ' transform = "werkzeug_to_django" }\n')
+    [table] = load_mapping(tmp_path / "mapping.toml").tables
+    return next(c for c in table.columns if c.target == "password").transform
+
+
+def test_the_scrypt_maxmem_option_is_the_django_projects_hasher_limit(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A project whose scrypt hasher allows 256 MiB had every 128 MiB+ hash rejected (or made unusable) though its
+    users could log in; one that allows 16 MiB had Werkzeug's default hashes (32 MiB) carried over, and every login
+    of those users failed."""
+    heavy = generate_password_hash("pw", method="scrypt:131072:8:1")  # 128 MiB and 3 KiB
+
+    class Roomier(WerkzeugScryptPasswordHasher):
+        maxmem = 256 * 1024 * 1024
+
+    roomy = _password_transform(tmp_path, "scrypt_maxmem = 268435456")
+    converted = roomy(heavy)
+    assert roomy.format_of(heavy) == "scrypt" and Roomier().verify("pw", converted)
+    tight = _password_transform(tmp_path, "scrypt_maxmem = 16777216")
+    default = generate_password_hash("pw", method="scrypt")  # scrypt:32768:8:1, 32 MiB
+    assert tight.format_of(default) == "scrypt (over maxmem)"
+    with pytest.raises(Reject, match=r"over the maxmem of the Django project's scrypt hasher \(16777216,"
+                                     r" \[options\].scrypt_maxmem\)"):
+        tight(default)
+    from golive.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="scrypt_maxmem"):
+        _password_transform(tmp_path, "scrypt_maxmem = 1000")
 
 
 @pytest.mark.parametrize("method", ["scrypt:1000:8:1", "scrypt:1:8:1", "scrypt:16384:0:1", "scrypt:16384:8:0", "scrypt:65536:1:1",

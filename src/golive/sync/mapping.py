@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from golive.errors import ConfigError
+from golive.sync.passwords import DJANGO_SCRYPT_MAXMEM
 from golive.sync.transforms import BUILTIN, Transform, resolve_transform
 
 if TYPE_CHECKING:
@@ -35,6 +36,9 @@ class Options(_Model):
     source_timezone: str = "UTC"
     unknown_hashes: Literal["reject", "unusable"] = "reject"
     overlap_seconds: float = Field(300, ge=0, description="re-read rows changed this long before the last watermark")
+    # bytes: the maxmem of the Django project's scrypt hasher (examples/dirfinal's: 128 MiB); an scrypt hash needing
+    # more to check is rejected (or made unusable), since every login of its user would fail
+    scrypt_maxmem: int = Field(DJANGO_SCRYPT_MAXMEM, ge=1024 * 1024)
 
     @field_validator("source_timezone")
     @classmethod
@@ -164,7 +168,8 @@ def _table(spec: TableSpec, options: Options, at: At) -> TableMap:
         if col.transform:
             try:
                 transform = resolve_transform(col.transform, source_timezone=options.source_timezone,
-                                              unknown_hashes=options.unknown_hashes)
+                                              unknown_hashes=options.unknown_hashes,
+                                              scrypt_maxmem=options.scrypt_maxmem)
             except KeyError as exc:
                 raise ConfigError(f"{at('columns', target)}: table {spec.target}, column {target}: {exc.args[0]}") \
                     from None

@@ -38,15 +38,16 @@ def _scrypt_refused(n: int, r: int, p: int) -> bool:
     return n < 2 or n & (n - 1) != 0 or r < 1 or p < 1 or p * r >= 2**30 or (16 * r < 64 and n >= 2 ** (16 * r))
 
 
-def _scrypt_problem(match: re.Match[str]) -> str | None:
+def _scrypt_problem(match: re.Match[str], maxmem: int) -> str | None:
     """Why Django could not check this scrypt hash (every login of its user would raise), or None."""
     n, r, p = int(match["n"]), int(match["r"]), int(match["p"])
     method = f"scrypt:{n}:{r}:{p}"
     if _scrypt_refused(n, r, p):
         return f"scrypt hash {method} has parameters OpenSSL refuses: every login of the user would fail"
-    if scrypt_memory(n, r, p) > DJANGO_SCRYPT_MAXMEM:
+    if scrypt_memory(n, r, p) > maxmem:
         return (f"scrypt hash {method} needs {scrypt_memory(n, r, p)} bytes of memory to check, over the maxmem of"
-                f" the Django project's scrypt hasher ({DJANGO_SCRYPT_MAXMEM}): every login of the user would fail")
+                f" the Django project's scrypt hasher ({maxmem}, [options].scrypt_maxmem): every login of the user"
+                " would fail")
     return None
 
 _PBKDF2 = re.compile(r"^pbkdf2:(?P<digest>sha1|sha256):(?P<iterations>\d+)\$(?P<salt>[^$]+)\$(?P<hex>[0-9a-f]+)$")
@@ -70,7 +71,7 @@ _CRYPT = {"1": "md5-crypt", "2": "bcrypt", "2a": "bcrypt", "2b": "bcrypt", "2x":
           "pbkdf2-sha512": "pbkdf2-sha512"}  # modular crypt: $id$…
 
 
-def hash_format(value: str | None) -> str:
+def hash_format(value: str | None, maxmem: int = DJANGO_SCRYPT_MAXMEM) -> str:
     """A short name of the hash's format, for the per-format counts of the sync report and reject reasons:
     "pbkdf2:sha256", "pbkdf2:sha1" or "scrypt" (converted; "scrypt (over maxmem)" or "scrypt (bad
     parameters)" when Django could not check it), "empty", "unknown:METHOD" for a method named by the value's
@@ -87,7 +88,7 @@ def hash_format(value: str | None) -> str:
         n, r, p = int(match["n"]), int(match["r"]), int(match["p"])
         if _scrypt_refused(n, r, p):
             return "scrypt (bad parameters)"
-        return "scrypt (over maxmem)" if scrypt_memory(n, r, p) > DJANGO_SCRYPT_MAXMEM else "scrypt"
+        return "scrypt (over maxmem)" if scrypt_memory(n, r, p) > maxmem else "scrypt"
     method = _method(value)
     return f"unknown:{method}" if method else "unrecognised"
 
@@ -111,15 +112,16 @@ def _b64(hex_digest: str) -> str:
     return base64.b64encode(bytes.fromhex(hex_digest)).decode("ascii").strip()
 
 
-def werkzeug_to_django(value: str | None, unknown: str = "reject") -> str:
-    """Convert one stored hash. ``unknown``: "reject" (raise PasswordReject) or "unusable"."""
+def werkzeug_to_django(value: str | None, unknown: str = "reject", maxmem: int = DJANGO_SCRYPT_MAXMEM) -> str:
+    """Convert one stored hash. ``unknown``: "reject" (raise PasswordReject) or "unusable". ``maxmem``: the
+    Django project's scrypt hasher's (a hash needing more could never be checked)."""
     if not value:
         return _unusable()
     match = _PBKDF2.match(value) if isinstance(value, str) else None  # (SQLite holds whatever it was given)
     if match:
         return f"pbkdf2_{match['digest']}${match['iterations']}${match['salt']}${_b64(match['hex'])}"
     match = _SCRYPT.match(value) if isinstance(value, str) else None
-    problem = _scrypt_problem(match) if match else None
+    problem = _scrypt_problem(match, maxmem) if match else None
     if match and problem is None:
         return f"scrypt${match['n']}${match['salt']}${match['r']}${match['p']}${_b64(match['hex'])}"
     if unknown == "unusable":

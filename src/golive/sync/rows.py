@@ -109,7 +109,7 @@ class RowPipe:
         else:
             values = [list(parts) for parts in zip(*(columns[self.index[s]] for s in column.sources), strict=True)]
         if column.transform_name == "werkzeug_to_django":
-            self.formats.update(map(hash_format, values))
+            self.formats.update(map(getattr(column.transform, "format_of", hash_format), values))
         if column.transform is None:
             return values
         custom = ":" in (column.transform_name or "")  # "package.module:function", not a built-in

@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from golive.sync.passwords import PasswordReject, werkzeug_to_django
+from golive.sync.passwords import DJANGO_SCRYPT_MAXMEM, PasswordReject, hash_format, werkzeug_to_django
 
 __all__ = ["BUILTIN", "SPACE", "JsonText", "Reject", "bool_value", "int_value", "json_text", "jsonb_text",
            "parse_datetime", "resolve_transform"]
@@ -197,13 +197,16 @@ def to_utc(source_timezone: str) -> Transform:
     return convert
 
 
-def _password(unknown: str) -> Transform:
+def _password(unknown: str, maxmem: int | None) -> Transform:
+    limit = DJANGO_SCRYPT_MAXMEM if maxmem is None else maxmem
+
     def convert(value: Any) -> str:
         try:
-            return werkzeug_to_django(value, unknown=unknown)
+            return werkzeug_to_django(value, unknown=unknown, maxmem=limit)
         except PasswordReject as exc:
             raise Reject(str(exc)) from None
 
+    setattr(convert, "format_of", functools.partial(hash_format, maxmem=limit))  # noqa: B010 (the report's counts)
     return convert
 
 
@@ -257,7 +260,8 @@ BUILTIN: dict[str, Callable[..., Transform]] = {
     "null_if_empty": lambda **_: _with_many(lambda v: None if v == "" else v,
                                             lambda values: [None if v == "" else v for v in values]),
     "to_utc": lambda source_timezone="UTC", **_: _utc_texts(source_timezone),
-    "werkzeug_to_django": lambda unknown_hashes="reject", **_: _password(unknown_hashes),
+    "werkzeug_to_django": lambda unknown_hashes="reject", scrypt_maxmem=None, **_: _password(unknown_hashes,
+                                                                                            scrypt_maxmem),
 }
 
 

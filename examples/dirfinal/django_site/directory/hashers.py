@@ -5,9 +5,9 @@ that under its default memory limit, so Django's stock ``ScryptPasswordHasher`` 
 on every migrated scrypt hash. This subclass raises ``maxmem``; list it in ``PASSWORD_HASHERS``
 (after the default hasher, so new passwords still use Django's default).
 
-golive's sync knows this limit (``golive.sync.passwords.DJANGO_SCRYPT_MAXMEM``, the same number): a
-Werkzeug hash needing more memory to check (about 128·n·r bytes: ``scrypt:131072:8:1`` and up) is
-rejected, or made unusable, instead of failing every login of its user. Change both together.
+golive's sync is told this limit by the mapping's ``[options] scrypt_maxmem`` (the same number; its default
+is this one): a Werkzeug hash needing more memory to check (about 128·n·r bytes: ``scrypt:131072:8:1`` and up)
+is rejected, or made unusable, instead of failing every login of its user. Change both together.
 """
 
 from django.contrib.auth.hashers import ScryptPasswordHasher
