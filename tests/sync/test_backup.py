@@ -17,10 +17,7 @@ from golive.errors import GoliveError
 from golive.sandbox.postgres import PostgresCluster
 from golive.sync.backup import NoSpace, dump, restore
 from tests.conftest import require_real
-from tests.sync import test_sync
 from tests.sync.test_sync import Dir
-
-dirfinal = test_sync.dirfinal  # (the fixture: a Django target, migrated, to sync into)
 
 
 @pytest.fixture

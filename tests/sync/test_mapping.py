@@ -10,7 +10,7 @@ import pytest
 from golive.errors import ConfigError
 from golive.sync.mapping import check_defaults, load_mapping
 from golive.sync.transforms import Reject, resolve_transform
-from tests.sync.test_sync import Dir, dirfinal  # noqa: F401 (dirfinal: the fixture)
+from tests.sync.test_sync import Dir
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -223,7 +223,7 @@ def _own_mapping(d: Dir, old: str, new: str) -> Path:
     return path
 
 
-def test_a_query_ending_in_a_semicolon_and_a_comment_syncs(dirfinal: Dir, cli) -> None:  # noqa: F811
+def test_a_query_ending_in_a_semicolon_and_a_comment_syncs(dirfinal: Dir, cli) -> None:
     _own_mapping(dirfinal, 'source = "family"\n', 'query = """\nSELECT id, name -- every family\nFROM family;'
                  ' -- the old site\n"""\n')
     for args in (("sync", "--dry-run"), ("sync", "--yes")):
@@ -232,7 +232,7 @@ def test_a_query_ending_in_a_semicolon_and_a_comment_syncs(dirfinal: Dir, cli) -
     assert dirfinal.count("directory_family") == 7
 
 
-def test_a_default_the_target_cannot_take_stops_before_the_plan_and_the_backup(dirfinal: Dir, cli) -> None:  # noqa: F811
+def test_a_default_the_target_cannot_take_stops_before_the_plan_and_the_backup(dirfinal: Dir, cli) -> None:
     path = _own_mapping(dirfinal, 'first_name = ""\n', 'first_name = ""\nlast_login = "not a date"\n')
     line = path.read_text().splitlines().index('last_login = "not a date"') + 1
     for args in (("sync", "--dry-run"), ("sync", "--yes")):

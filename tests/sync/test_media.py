@@ -13,10 +13,7 @@ import pytest
 from golive.errors import GoliveError
 from golive.sync import media
 from golive.sync.media import sync_media
-from tests.sync import test_sync
 from tests.sync.test_sync import Dir
-
-dirfinal = test_sync.dirfinal  # (the fixture: the Flask source database and the migrated Django target)
 
 
 def test_an_incremental_media_sync_reads_only_what_changed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

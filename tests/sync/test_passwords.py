@@ -11,7 +11,7 @@ from werkzeug.security import generate_password_hash
 
 from golive.sync.passwords import DJANGO_SCRYPT_MAXMEM, PasswordReject, hash_format, scrypt_memory, werkzeug_to_django
 from golive.sync.transforms import Reject
-from tests.sync.test_sync import REPO, Dir, dirfinal, login  # noqa: F401 (dirfinal: the fixture)
+from tests.sync.test_sync import REPO, Dir, login
 
 if not settings.configured:
     settings.configure(PASSWORD_HASHERS=[
@@ -163,7 +163,7 @@ def test_an_scrypt_hash_whose_parameters_openssl_refuses_is_rejected(method: str
         werkzeug_to_django(stored)
 
 
-def test_a_user_whose_scrypt_hash_is_over_maxmem_is_made_unusable_and_counted_by_sync(dirfinal: Dir,  # noqa: F811
+def test_a_user_whose_scrypt_hash_is_over_maxmem_is_made_unusable_and_counted_by_sync(dirfinal: Dir,
                                                                                     cli) -> None:
     mapping = (REPO / "examples" / "dirfinal" / "mapping.toml").read_text()
     (dirfinal.project / "mapping.toml").write_text(mapping.replace('unknown_hashes = "reject"',
@@ -184,7 +184,7 @@ SECRETS = {4: "hunter2secret", 5: "5f4dcc3b5aa765d61d8327deb882cf99", 6: "plain$
 FRAGMENTS = ("hunter2", "5f4dcc3b", "s4ltfrag", "c0ffee", "R9h/cIPz", "cIPz0gi")
 
 
-def test_no_output_file_or_journal_holds_any_part_of_an_unconvertible_hash(dirfinal: Dir, cli) -> None:  # noqa: F811
+def test_no_output_file_or_journal_holds_any_part_of_an_unconvertible_hash(dirfinal: Dir, cli) -> None:
     """A plaintext password or a digest in password_hash was echoed ('unknown:hunter2secret') into the reject
     file, the error line, the per-format counts, --json and the journal."""
     for user, stored in SECRETS.items():

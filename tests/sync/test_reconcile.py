@@ -15,10 +15,7 @@ from golive.errors import GoliveError
 from golive.sandbox.postgres import PostgresCluster
 from golive.sync.backup import dump
 from golive.sync.reconcile import count_written, keep
-from tests.sync import test_sync
 from tests.sync.test_sync import Dir
-
-dirfinal = test_sync.dirfinal  # (the fixture: a Django target, migrated, to sync into)
 
 
 def test_rows_are_told_apart_by_the_snapshot_of_the_backups_dump(tmp_path: Path, pg_cluster: PostgresCluster) -> None:

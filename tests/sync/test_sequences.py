@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from golive.sync.mapping import load_mapping
-from tests.sync.test_sync import REPO, Dir, dirfinal, django  # noqa: F401 (dirfinal: the fixture)
+from tests.sync.test_sync import REPO, Dir, django
 
 EXAMPLE = REPO / "examples" / "dirfinal" / "mapping.toml"
 
@@ -35,7 +35,7 @@ def create(d: Dir, code: str) -> list[int]:
     return [int(v) for v in out.stdout.strip().splitlines()[-1].split()]
 
 
-def test_a_key_that_is_not_the_id_still_moves_the_id_sequences(dirfinal: Dir, cli) -> None:  # noqa: F811
+def test_a_key_that_is_not_the_id_still_moves_the_id_sequences(dirfinal: Dir, cli) -> None:
     own_mapping(dirfinal, ('target = "auth_user"\nkey = "id"', 'target = "auth_user"\nkey = "username"'),
                 ('username = { from = "username", transform = "nfkc" }', 'username = "username"'),  # (a key: as-is)
                 ('target = "directory_familymember"\nkey = "id"',
@@ -46,7 +46,7 @@ def test_a_key_that_is_not_the_id_still_moves_the_id_sequences(dirfinal: Dir, cl
                             " FamilyMember.objects.create(family_id=1, user_id=1, relation='cousin').id)") == [31, 15]
 
 
-def test_a_source_column_mapped_twice_keeps_the_key_on_the_column_of_its_name(dirfinal: Dir, cli) -> None:  # noqa: F811
+def test_a_source_column_mapped_twice_keeps_the_key_on_the_column_of_its_name(dirfinal: Dir, cli) -> None:
     """``legacy_id = "id"`` under ``id = "id"`` switched the table's key to legacy_id (the last mapping won): the
     id sequence stayed at 1, and a sync after the column was added inserted every row again."""
     with psycopg.connect(dirfinal.target_url, autocommit=True) as conn:
@@ -65,7 +65,7 @@ def test_a_source_column_mapped_twice_keeps_the_key_on_the_column_of_its_name(di
         assert conn.execute("SELECT count(*), count(legacy_id) FROM directory_score").fetchone() == (91, 90)
 
 
-def test_every_integer_column_written_with_a_sequence_is_moved_never_back(dirfinal: Dir, cli) -> None:  # noqa: F811
+def test_every_integer_column_written_with_a_sequence_is_moved_never_back(dirfinal: Dir, cli) -> None:
     """A second integer column with its own sequence (an identity column the mapping feeds) is moved too; a
     sequence the new site already took past the synced ids stays where it is."""
     with psycopg.connect(dirfinal.target_url, autocommit=True) as conn:

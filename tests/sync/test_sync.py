@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,39 +49,6 @@ def django(dirfinal: Dir, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DATABASE_URL": dirfinal.target_url, "PYTHONPATH": str(DJANGO)}
     return subprocess.run([sys.executable, "manage.py", *args], cwd=DJANGO, env=env, capture_output=True, text=True,
                           timeout=120)
-
-
-@pytest.fixture
-def dirfinal(tmp_path: Path, pg_cluster: PostgresCluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[Dir]:
-    from examples.dirfinal.flask_app.seed import seed
-
-    source = tmp_path / "flask.db"
-    seed(str(source), 30)
-    name = f"directory_{uuid.uuid4().hex[:8]}"
-    target_url = pg_cluster.create_database(name)
-    d = Dir(tmp_path / "project", source, target_url)
-    migrated = django(d, "migrate", "--noinput")
-    assert migrated.returncode == 0, migrated.stderr
-    d.project.mkdir()
-    config = d.project / "golive.toml"
-    config.write_text(f"""[project]
-name = "sync-test"
-
-[source]
-url = "sqlite:///{source}"
-
-[target]
-url = "env:GOLIVE_TEST_TARGET_URL"
-backup_keep = 3
-
-[sync]
-mapping = "{REPO / 'examples' / 'dirfinal' / 'mapping.toml'}"
-""")
-    config.chmod(0o600)
-    monkeypatch.chdir(d.project)
-    monkeypatch.setenv("GOLIVE_TEST_TARGET_URL", pg_cluster.url(name, password=SECRET))
-    monkeypatch.delenv("GOLIVE_FAULT", raising=False)
-    yield d
 
 
 def login(d: Dir, username: str, password: str) -> bool:

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import psycopg
 
-from tests.sync import test_sync
 from tests.sync.test_sync import REPO, Dir
-
-dirfinal = test_sync.dirfinal  # (the fixture: the Flask source database and the migrated Django target)
 
 
 def own_mapping(dirfinal: Dir, text: str) -> None:

@@ -91,8 +91,9 @@ class PostgresCluster:
             raise RuntimeError(f"psql failed: {done.stderr.strip()}")
         return done.stdout.strip()
 
-    def create_database(self, name: str) -> str:
-        self.psql(f'CREATE DATABASE "{name}"')
+    def create_database(self, name: str, template: str | None = None) -> str:
+        """A new database (a copy of ``template``'s, when given: no one may be connected to it); its URL."""
+        self.psql(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
         return self.url(name)
 
     def stop(self) -> None:
