@@ -86,15 +86,15 @@ def test_a_flag_after_a_double_dash_is_not_moved(project: Path, cli) -> None:
 # -- rollback's result when there is nothing to roll back -----------------------------------------------------
 
 def test_rollback_with_nothing_to_undo_says_so_with_the_same_list_either_way(project: Path, cli) -> None:
-    """`rollback --json` said `"rolled_back": null` and `rollback --through RUN --json` said `[]`."""
+    """`rollback --json` said `"rolled_back": null` and `rollback --through RUN --json` said `[]`; then each lacked
+    keys the other had (`target`; `targets` and `rollbacks`), which the README promises for both."""
     run_id = applied_run(project)
     done = json.loads(cli("rollback", "--yes", "--json").lines[-1])
     assert (done["rolled_back"], done["target"]) == ([run_id], run_id)
-    single = json.loads(cli("rollback", "--yes", "--json").stdout)
-    assert single == {"event": "result", "ok": True, "rolled_back": [], "target": None, "steps": [], "notices": []}
-    through = json.loads(cli("rollback", "--through", run_id, "--yes", "--json").stdout)
-    assert through == {"event": "result", "ok": True, "rolled_back": [], "targets": [], "rollbacks": [], "steps": [],
-                       "notices": []}
+    nothing = {"event": "result", "ok": True, "rolled_back": [], "target": None, "targets": [], "rollbacks": [],
+               "steps": [], "notices": []}
+    assert json.loads(cli("rollback", "--yes", "--json").stdout) == nothing
+    assert json.loads(cli("rollback", "--through", run_id, "--yes", "--json").stdout) == nothing
 
 
 def test_rollback_through_names_the_runs_it_rolled_back(project: Path, cli) -> None:
@@ -224,6 +224,9 @@ def test_status_json_state_of_a_part_that_did_not_answer(project: Path, cli, mon
     (["swap", "--image"], "Invalid value for '--image': needs a value, not '--json'"),  # (the image forgotten)
     (["sync", "--tables"], "Invalid value for '--tables': needs a value, not '--json'"),
     (["rollback", "--through"], "Invalid value for '--through': needs a value, not '--json'"),
+    # (a script's unset variable: `--run "$RUN"` rolled back the latest run, whichever that was)
+    (["rollback", "--run", ""], "Invalid value for '--run': needs a value, not ''"),
+    (["rollback", "--through", " "], "Invalid value for '--through': needs a value, not ' '"),
     (["dns", "plan", "--to"], "Invalid value for '--to': must be new or old, not '--json'"),
 ])
 def test_a_bad_option_value_is_a_usage_error_a_script_reads_as_json(project: Path, cli, args: list[str],

@@ -24,8 +24,10 @@ def app_of(ctx: typer.Context, json: bool = False) -> App:
 
 def a_value(value: str | None) -> str | None:
     """An option's callback: a value that starts with "-" is a flag the option took for its value (`swap
-    --image --json`, the image forgotten): a usage error (exit 2), with ``--json`` as a JSON document."""
-    if value is not None and value.startswith("-"):
+    --image --json`, the image forgotten), and an empty one a script's unset variable (`rollback --run "$RUN"`,
+    which would otherwise act as if the option were not given: the latest run): a usage error (exit 2), with
+    ``--json`` as a JSON document."""
+    if value is not None and (value.startswith("-") or not value.strip()):
         raise typer.BadParameter(f"needs a value, not {value!r}")
     return value
 

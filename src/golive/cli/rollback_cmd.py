@@ -54,7 +54,7 @@ def rollback(
     if target is None or not runner.undoable(target.id):
         a.say("nothing to roll back: no run has applied steps")
         if a.json:  # (a rollback is a run command: its output is NDJSON ending in a result, also when empty)
-            a.emit_json({"event": "result", "ok": True, "rolled_back": [], "target": None, "steps": [], "notices": []})
+            a.emit_json(NOTHING)
         return
     planned = runner.rollback_plan(target)
     what = f"rollback of run {target.id} ({target.command})"
@@ -73,6 +73,11 @@ def rollback(
         return
     a.emit_json({"event": "result", "ok": True, "rolled_back": [target.id], "target": target.id, **outcome.as_dict(),
                  "still_undoable": older.id if older else None, "notices": a.notices})
+
+
+# the result when there was nothing to roll back, with or without --through: every key either result has
+NOTHING = {"event": "result", "ok": True, "rolled_back": [], "target": None, "targets": [], "rollbacks": [], "steps": [],
+           "notices": []}
 
 
 def _dns_options(again: str, force: bool, dry_run: bool) -> dict[str, Any]:
@@ -100,8 +105,7 @@ def _through(a: Any, first: str, restore_data: bool, dry_run: bool, yes: bool, f
     if not runs:
         a.say(f"nothing to roll back: no run since {first} has applied steps")
         if a.json:
-            a.emit_json({"event": "result", "ok": True, "rolled_back": [], "targets": [], "rollbacks": [], "steps": [],
-                         "notices": []})
+            a.emit_json(NOTHING)
         return
     plans: list[tuple[RunRow, list[Planned]]] = []
     for run in runs:  # (each run's plan from the state the newer runs' undos leave: none is undone yet)
