@@ -7,6 +7,7 @@ import contextlib
 import http.server
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -239,3 +240,21 @@ def test_a_bad_option_value_is_a_usage_error_a_script_reads_as_json(project: Pat
     assert json.loads(said.stdout) == {"ok": False, "error": {
         "type": "UsageError", "message": message, "hint": f"`golive {command} --help` lists what it takes"},
         "exit_code": 2}
+
+
+def test_a_rolled_back_run_keeps_the_time_it_took_and_the_rollback_has_its_own(project: Path, cli) -> None:
+    """A 02:00 switch rolled back at 04:00 showed TOOK 120.0m in `golive history`, and its report's `finished:` was
+    the rollback's: the rollback wrote the original run's end time again."""
+    from golive.core.journal import Journal
+
+    run_id = applied_run(project)
+    journal = Journal(project / ".golive" / "journal.db")
+    ended = journal.run(run_id).finished_at
+    time.sleep(1.1)
+    assert cli("rollback", "--yes").exit_code == 0
+    after = journal.run(run_id)
+    assert (after.status, after.finished_at, after.error) == ("rolled_back", ended, None)
+    [rollback] = [r for r in journal.runs() if r.command == "rollback"]
+    assert rollback.finished_at > ended
+    took = {line.split()[0]: line.split()[4] for line in cli("history").lines[1:]}
+    assert took[run_id].endswith("s") and float(took[run_id][:-1]) < 1.0, took

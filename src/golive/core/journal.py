@@ -229,8 +229,11 @@ class Journal:
                         (redact(error), now_iso(), run_id, seq))
 
     @_writes
-    def finish_run(self, run_id: str, status: str, error: str | None = None) -> None:
-        self.db.execute("UPDATE runs SET status = ?, finished_at = ?, error = ? WHERE id = ?",
+    def finish_run(self, run_id: str, status: str, error: str | None = None, *, rolled_back: bool = False) -> None:
+        """``rolled_back``: the run's status after a rollback of it — the time it ended stays (a 02:00 switch
+        rolled back at 04:00 took its own seconds, not two hours; a run that never ended, killed, ends now)."""
+        ended = "COALESCE(finished_at, ?)" if rolled_back else "?"
+        self.db.execute(f"UPDATE runs SET status = ?, finished_at = {ended}, error = ? WHERE id = ?",
                         (status, now_iso(), redact(error), run_id))
 
     @_writes

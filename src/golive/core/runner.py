@@ -273,12 +273,12 @@ class Runner:
         except UndoFailed as exc:
             with _shielded():
                 self.journal.finish_run(self._run_id, "failed", exc.message)
-                self.journal.finish_run(run.id, "partially_rolled_back", exc.message)
+                self.journal.finish_run(run.id, "partially_rolled_back", exc.message, rolled_back=True)
             self._emit("run.done", status="failed")
             raise
         with _shielded():
             if not self.undoable(run.id):
-                self.journal.finish_run(run.id, "rolled_back")
+                self.journal.finish_run(run.id, "rolled_back", rolled_back=True)
             self.journal.finish_run(self._run_id, "succeeded")
         self._emit("run.done", status="succeeded", undone=undone)
         return RunOutcome(self._run_id, "succeeded", planned)
