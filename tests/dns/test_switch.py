@@ -255,7 +255,8 @@ def _www_a(emulator: LinodeEmulator) -> list[dict[str, object]]:
 
 def test_undo_recreates_a_deleted_record_once_even_when_linode_loses_the_answer(
         dns_project: Path, emulator: LinodeEmulator, cli) -> None:
-    """After the switch someone deletes www A. The rollback makes it again; Linode makes it, but its answer comes
+    """After the switch someone deletes www A. The rollback (--force: a deletion is a hand change) makes it again;
+    Linode makes it, but its answer comes
     too late ([linode].timeout), then (the next time) as a 500. A client that sends the POST again makes a second
     A record for www — half the visitors on each server. golive looks before sending again."""
     config = dns_project / "golive.toml"
@@ -273,7 +274,7 @@ def test_undo_recreates_a_deleted_record_once_even_when_linode_loses_the_answer(
             state["faults"]["rules"] = [rule]
 
         emulator.edit(delete_www_and_lose_the_next_answer)
-        rolled = cli("rollback", "--yes")
+        rolled = cli("rollback", "--yes", "--force")  # (a deletion is a hand change: made again only with --force)
         assert rolled.exit_code == 0, rolled.stderr
         assert [(r["target"], r["ttl_sec"]) for r in _www_a(emulator)] == [(OLD, 3600)]  # one record, as it was
         creates = [r for r in emulator.responses if r[:2] == ("POST", "/domains/{domainId}/records")]
@@ -316,7 +317,7 @@ def test_the_rollback_plan_shows_records_as_they_are_now(dns_project: Path, emul
 
     emulator.edit(by_hand)
     planned = cli("rollback", "--dry-run")
-    assert planned.lines[2:] == [f"      dns example.org A #1 (deleted since the run): create {OLD}",
+    assert planned.lines[2:] == [f"      dns example.org A #1 (deleted since the run: only with --force): create {OLD}",
                                  f"      dns www.example.org A #3 (changed since the run: only with --force): 192.0.2.99"
                                  f" -> {OLD}",
                                  f"      dns www.example.org AAAA #4: {NEW6} -> {OLD6}"]

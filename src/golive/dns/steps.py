@@ -150,7 +150,7 @@ class _RecordsStep(Step):
             what = f"{label}: {exc.message}"
         try:
             for kept in self._put_back(ctx, domain_id, changed, fields, {"set": done}, force=False):
-                ctx.notice(f"{kept.label} holds {kept.now}, set by someone else during the step; left so")
+                ctx.notice(f"{kept.label} {kept.holds}, {kept.by} someone else during the step; left so")
         except GoliveError as back:
             raise GoliveError(f"{what}; putting back the {len(changed)} record(s) changed before it failed too:"
                               f" {back.message}", hint=back.hint) from None

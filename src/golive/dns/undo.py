@@ -17,19 +17,21 @@ from typing import Any
 from golive.core.change import Change
 from golive.core.step import Record, Step, StepContext
 from golive.dns.steps import AGAIN, DRY_RUN, FORCE, _compact, _label, _owned, _RecordsStep
-from golive.errors import GoliveError, UndoFailed, UnsafePlan
+from golive.errors import ConfigError, GoliveError, UndoFailed, UnsafePlan
 
 __all__ = ["put_back", "undo", "undo_plan"]
 
 
 def put_back(step: _RecordsStep, ctx: StepContext, domain_id: int, records: list[dict[str, Any]],
              fields: dict[str, list[str]] | None, undo: Record, *, force: bool) -> list[_Left]:
-    """Each record's owned fields back as they were, newest first; the records someone else changed since
-    are left so (unless ``force``) and returned."""
+    """Each record's owned fields back as they were, newest first; the records someone else changed (or deleted)
+    since are left so (unless ``force``) and returned."""
     left = []
+    claimed: set[int] = set()  # (records made by hand in place of deleted ones, each standing in for one)
     for record in reversed(records):
         owned = _owned(fields, record, step.may_set)
-        kept = _restore_one(step, ctx, domain_id, record, owned, _left(step, ctx, undo, record), force)
+        kept = _restore_one(step, ctx, domain_id, record, owned, _left(step, ctx, undo, record), force,
+                            (records, claimed))
         if kept is not None:
             left.append(kept)
     return left
@@ -47,8 +49,25 @@ def _left(step: _RecordsStep, ctx: StepContext, undo: Record, record: dict[str, 
         return None
 
 
+def _stand_in(record: dict[str, Any], snapshot: list[dict[str, Any]], now: list[dict[str, Any]],
+              claimed: set[int]) -> dict[str, Any] | None:
+    """The record someone made by hand in place of ``record`` (deleted since): one of the same name and type that
+    is not in the step's snapshot (a round-robin sibling is not one) and stands in for no other; lowest id first.
+    Making ``record`` again beside it would give the name two answers (the site answering from both servers)."""
+    ours = {r["id"] for r in snapshot}
+    found = next((r for r in sorted(now, key=lambda r: r["id"]) if r["id"] not in ours and r["id"] not in claimed
+                  and (r["name"], r["type"]) == (record["name"], record["type"])), None)
+    if found is not None:
+        claimed.add(found["id"])
+    return found
+
+
 def _restore_one(step: _RecordsStep, ctx: StepContext, domain_id: int, record: dict[str, Any],
-                 owned: list[str], left: dict[str, Any] | None, force: bool) -> _Left | None:
+                 owned: list[str], left: dict[str, Any] | None, force: bool,
+                 others: tuple[list[dict[str, Any]], set[int]]) -> _Left | None:
+    """Put ``record``'s owned fields back. Deleted since: a record made by hand in its place (same name and type)
+    is put back instead of making a second one beside it (with ``force`` when it holds a value of its own); with
+    none, the record is made again only with ``force``: a deletion is a hand change too."""
     if not owned:
         return None
     from golive.dns.gateway import RecordChanged
@@ -56,27 +75,37 @@ def _restore_one(step: _RecordsStep, ctx: StepContext, domain_id: int, record: d
     dns, gateway = step._dns(ctx), step._gateway(ctx)
     label = _label(dns, record)
     now = gateway.record(domain_id, record["id"])
+    state = ""
     if now is None:
         if "target" not in owned:  # (deleted since: a TTL's undo has nothing to put back)
             ctx.log("undo", f"{label}: was deleted since; left so")
             return None
-        now = gateway.create(domain_id, record)  # made again (or an equal record found: never a second one)
-        ctx.log("undo", f"{label}: was deleted; back as #{now['id']}")
+        now = _stand_in(record, others[0], gateway.records(domain_id), others[1])
+        back = _compact({k: record[k] for k in owned})
+        if now is None:
+            if not force:
+                return _Left(label, record, "", back, deleted=True)
+            ctx.notice(f"{label}: deleted by someone else since the run; made again with {back} (--force)")
+            now = gateway.create(domain_id, record)  # made again (or an equal record found: never a second one)
+            ctx.log("undo", f"{label}: was deleted; back as #{now['id']}")
+        else:
+            state = f"was deleted, and #{now['id']} made in its place holds "
     diff = {k: record[k] for k in owned if now.get(k) != record[k]}
     if not diff:
         return None
     shown = _compact({k: now.get(k) for k in diff})
     if _theirs(record, now, owned, left):
         if not force:
-            return _Left(label, record, shown, _compact(diff))
-        ctx.notice(f"{label}: {shown}, set by someone else since the run, overwritten with {_compact(diff)}"
+            return _Left(label, record, shown, _compact(diff), replaced=state)
+        ctx.notice(f"{label}: {state}{shown}, set by someone else since the run, overwritten with {_compact(diff)}"
                    " (--force)")
-    ctx.log("undo", f"{label}: {shown} -> {_compact(diff)}")
+    ctx.log("undo", f"{label}: {state}{shown} -> {_compact(diff)}")
     try:
         gateway.update(domain_id, now["id"], diff, expect=None if force else {k: now.get(k) for k in diff})
     except RecordChanged as exc:  # (changed while the undo waited to put it back: a rate limit)
-        return _Left(label, record, "(deleted)" if exc.record is None else
-                     _compact({k: exc.record.get(k) for k in diff}), _compact(diff))
+        if exc.record is None:
+            return _Left(label, record, "", _compact(diff), deleted=True)
+        return _Left(label, record, _compact({k: exc.record.get(k) for k in diff}), _compact(diff), replaced=state)
     return None
 
 
@@ -90,13 +119,13 @@ def undo(step: _RecordsStep, ctx: StepContext, record: Record) -> None:
         return
     if "fields" not in record:  # (killed or failed half way: golive may never have set them)
         for kept in left:
-            ctx.notice(f"{kept.label} holds {kept.now}, set by someone else after the step's snapshot; left so")
+            ctx.notice(f"{kept.label} {kept.holds}, {kept.by} someone else after the step's snapshot; left so")
         return
     again = ctx.options.get(AGAIN, "golive rollback")
     raise UndoFailed(f"{len(left)} record(s) changed by hand since the run were left as they are: "
-                     + "; ".join(f"{k.label} holds {k.now}" for k in left),
-                     manual=[f"check {k.label} in Linode: it holds {k.now}, set by hand since the run; set it back"
-                             f" to {k.back} if it should be, or run `{again} --force`" for k in left])
+                     + "; ".join(f"{k.label} {k.holds}" for k in left),
+                     manual=[f"check {k.label} in Linode: it {k.holds}, {k.by} hand since the run; {k.fix} if it"
+                             f" should be, or run `{again} --force`" for k in left])
 
 
 def undo_plan(step: _RecordsStep, ctx: StepContext, changes: list[Change], record: Record) -> list[Change]:
@@ -106,31 +135,48 @@ def undo_plan(step: _RecordsStep, ctx: StepContext, changes: list[Change], recor
     overwritten silently."""
 
     try:
-        now = _as_left(ctx, record["domain_id"], {r["id"]: r for r in step._gateway(ctx).records(record["domain_id"])})
+        listed = step._gateway(ctx).records(record["domain_id"])
+    except ConfigError:  # (a bad token: the rollback cannot work with it; nothing is changed or marked failed)
+        raise
     except GoliveError:  # (the API unreachable: what the journal says; the undo itself will say more)
         return Step.undo_plan(step, ctx, changes, record)
+    now = _as_left(ctx, record["domain_id"], {r["id"]: r for r in listed})
     dns, force = step._dns(ctx), bool(ctx.options.get(FORCE))
-    out, theirs = [], []
+    out, theirs, claimed = [], [], set[int]()
     for before in record.get("records", []):
         label, current, owned = _label(dns, before), now.get(before["id"]), _owned(record.get("fields"), before, step.may_set)
         if not owned:
             continue
-        if current is None:
-            out.append(Change(f"{label} (deleted since the run)", None,
-                              _compact({"target": before["target"]}) if "target" in owned else None))
+        if current is None and "target" not in owned:
+            out.append(Change(f"{label} (deleted since the run)", None, None))
             continue
+        mark = ""
+        if current is None:
+            current = _stand_in(before, record.get("records", []), list(now.values()), claimed)
+            if current is None:
+                back = _compact({"target": before["target"]})
+                if force:
+                    out.append(Change(f"{label} (deleted since the run)", None, back))
+                elif "fields" not in record:
+                    out.append(Change(f"{label} (deleted since the run: left so, --force makes it again)", None, None))
+                else:
+                    out.append(Change(f"{label} (deleted since the run: only with --force)", None, back))
+                    theirs.append(f"{label} was deleted (before the run: {back})")
+                continue
+            mark = f"deleted since the run, #{current['id']} made in its place"
         keys = [k for k in owned if current.get(k) != before[k]] or [k for k in owned if k in ("target", "ttl_sec")][:1]
         shown_now, back = _compact({k: current.get(k) for k in keys}), _compact({k: before[k] for k in keys})
         if not _theirs(before, current, owned, _left(step, ctx, record, before)):
-            out.append(Change(label, shown_now, back))
+            out.append(Change(f"{label} ({mark})" if mark else label, shown_now, back))
         elif force:
-            out.append(Change(f"{label} (changed since the run)", shown_now, back))
+            out.append(Change(f"{label} ({mark or 'changed since the run'})", shown_now, back))
         elif "fields" not in record:  # (the undo leaves it: golive may never have set it)
-            out.append(Change(f"{label} (changed since the run: left so, --force overwrites it)", shown_now,
-                              shown_now))
+            out.append(Change(f"{label} ({mark or 'changed since the run'}: left so, --force overwrites it)",
+                              shown_now, shown_now))
         else:
-            out.append(Change(f"{label} (changed since the run: only with --force)", shown_now, back))
-            theirs.append(f"{label} holds {shown_now} (before the run: {back})")
+            out.append(Change(f"{label} ({mark or 'changed since the run'}: only with --force)", shown_now, back))
+            theirs.append(f"{label} was deleted, and #{current['id']} made in its place holds {shown_now} (before the"
+                          f" run: {back})" if mark else f"{label} holds {shown_now} (before the run: {back})")
     if theirs and not ctx.options.get(DRY_RUN):
         again = ctx.options.get(AGAIN, "golive rollback")
         raise UnsafePlan(f"{len(theirs)} DNS record(s) were changed by hand since `{step.title}`: "
@@ -164,9 +210,24 @@ def _theirs(before: dict[str, Any], now: dict[str, Any], owned: list[str], left:
 
 @dataclass(frozen=True)
 class _Left:
-    """A record an undo left as someone else set it: its label, snapshot, what it holds, what it would be put back to."""
+    """A record an undo left as someone else set it: its label, snapshot, what it holds, what it would be put back
+    to; ``deleted``: it is gone (none made in its place); ``replaced``: how to say the one made in its place holds."""
 
     label: str
     record: dict[str, Any]
     now: str
     back: str
+    deleted: bool = False
+    replaced: str = ""
+
+    @property
+    def holds(self) -> str:
+        return "was deleted" if self.deleted else f"{self.replaced or 'holds '}{self.now}"
+
+    @property
+    def by(self) -> str:
+        return "by" if self.deleted else "set by"
+
+    @property
+    def fix(self) -> str:
+        return f"make it again with {self.back}" if self.deleted else f"set it back to {self.back}"
