@@ -919,3 +919,22 @@ def test_json_from_a_postgresql_source_arrives_as_written(tmp_path: Path, pg_clu
         assert conn.execute("SELECT id, j::text, jb::text FROM doc ORDER BY id").fetchall() == [
             (1, '"hello"', '"hello"'), (2, '{"big": 1.00000000000000000001, "a": 1, "a": 2}',
                                         '{"big": 1.00000000000000000001}'), (3, "null", "null"), (4, None, None)]
+
+
+def test_intervals_from_a_postgresql_source_keep_their_months_and_years(tmp_path: Path, pg_cluster) -> None:
+    """An interval was read as a Python timedelta: '1 mon' became '30 days', '1 year 2 mons 3 days' '428 days' (not
+    the same value: a date less 3 months is not the date less 90 days), and verification said yes — the source's
+    true value written by hand then counted as the difference."""
+    source_url, url, mapping, name = pg_pair(
+        tmp_path, pg_cluster, "CREATE TABLE price (id bigint PRIMARY KEY, every interval, steps interval[])",
+        "INSERT INTO price VALUES (1, '1 mon', '{1 mon,2 years}'), (2, '1 year 2 mons 3 days', NULL),"
+        " (3, '-1 mon +1 day 00:00:01.5', '{}'), (4, NULL, '{1 day}')", ["id", "every", "steps"])
+    [first] = SyncEngine(source_url, url, mapping).run(mapping.tables)
+    assert (first.inserted, first.verified) == (4, True)
+    shown = "SELECT id, every::text, steps::text FROM price ORDER BY id"
+    with psycopg.connect(source_url) as old, psycopg.connect(url) as new:
+        assert new.execute(shown).fetchall() == old.execute(shown).fetchall() == [
+            (1, "1 mon", '{"1 mon","2 years"}'), (2, "1 year 2 mons 3 days", None), (3, "-1 mons +1 day 00:00:01.5", "{}"),
+            (4, None, '{"1 day"}')]
+    [again] = SyncEngine(source_url, url, mapping).verify_only(mapping.tables, deep=True)
+    assert (again.verified, again.mismatched_keys) == (True, [])

@@ -106,8 +106,10 @@ class Source:
             from golive.db import open_connection
 
             self.pg = open_connection(url, autocommit=False, what="source database", row_factory=dict_row)
-            for name in ("json", "jsonb"):  # as written: loaded as Python values, a JSON string "x" arrived as x
-                self.pg.adapters.register_loader(name, TextLoader)  # and 1.00000000000000000001 as 1.0
+            # as written: json/jsonb loaded as Python values made a JSON string "x" arrive as x and 1.00000000000000000001
+            # as 1.0; an interval loaded as a timedelta (30-day months, 365-day years) made '1 mon' 30 days
+            for name in ("json", "jsonb", "interval"):
+                self.pg.adapters.register_loader(name, TextLoader)
             self.pg.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
 
     @property
