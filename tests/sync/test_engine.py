@@ -925,7 +925,7 @@ def test_intervals_from_a_postgresql_source_keep_their_months_and_years(tmp_path
     """An interval was read as a Python timedelta: '1 mon' became '30 days', '1 year 2 mons 3 days' '428 days' (not
     the same value: a date less 3 months is not the date less 90 days), and verification said yes — the source's
     true value written by hand then counted as the difference."""
-    source_url, url, mapping, name = pg_pair(
+    source_url, url, mapping, _ = pg_pair(
         tmp_path, pg_cluster, "CREATE TABLE price (id bigint PRIMARY KEY, every interval, steps interval[])",
         "INSERT INTO price VALUES (1, '1 mon', '{1 mon,2 years}'), (2, '1 year 2 mons 3 days', NULL),"
         " (3, '-1 mon +1 day 00:00:01.5', '{}'), (4, NULL, '{1 day}')", ["id", "every", "steps"])
