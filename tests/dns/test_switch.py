@@ -115,7 +115,8 @@ def test_401_bad_token_changes_nothing(dns_project: Path, emulator: LinodeEmulat
     result = cli("dns", "switch", "--yes", "--no-ttl-wait")
     assert result.exit_code == 2
     assert result.stderr == ("error: Linode rejected the token (find domain example.org: 401 Invalid Token)"
-                             " — check [linode].token: it must be a valid personal access token\n")
+                             " — check [linode].token (env:GOLIVE_TEST_LINODE_TOKEN): it must be a valid personal"
+                             " access token\n")
     assert zone(emulator) == before
     assert "tok-wrong" not in result.stderr + result.stdout
 
@@ -485,3 +486,41 @@ def test_a_second_lowering_prints_the_earliest_safe_switch_of_the_first(dns_proj
     assert second.exit_code == 0, second.stderr
     assert second.lines[-1].startswith("earliest safe switch: "), second.stdout
     assert " UTC from 3600s: resolvers may hold those answers until then)" in second.lines[-1]  # not "now + 300s"
+
+
+def _journal_states(project: Path) -> list[tuple[str, ...]]:
+    journal = sqlite3.connect(project / ".golive" / "journal.db")
+    try:
+        runs = [("run", c, s) for c, s in journal.execute("SELECT command, status FROM runs ORDER BY started_at")]
+        return runs + [("step", k, s) for k, s in journal.execute("SELECT kind, status FROM steps ORDER BY seq")]
+    finally:
+        journal.close()
+
+
+def test_a_rollback_with_a_bad_or_read_only_token_changes_and_marks_nothing(dns_project: Path, emulator: LinodeEmulator,
+                                                                           cli, monkeypatch) -> None:
+    """A rollback with a bad token (401) exited 4 with a by-hand line for every record, and a read-only one (403)
+    the same at its first PUT, both marking the run partially rolled back and the step undo_failed, though nothing
+    was changed. Both are found by the rollback's plan now, before anything is undone or journaled: a bad token is
+    a configuration error (exit 2, as everywhere); a read-only token fails with nothing changed (exit 1, as a switch
+    with one does). Each names the token's reference; the right token then rolls back."""
+    assert cli("dns", "switch", "--yes", "--no-ttl-wait").exit_code == 0
+    switched, journaled = zone(emulator), _journal_states(dns_project)
+    monkeypatch.setenv("GOLIVE_TEST_LINODE_TOKEN", "tok-wrong-0000000000000000")
+    bad = cli("rollback", "--yes")
+    assert (bad.exit_code, bad.stderr) == (2, (
+        "error: Linode rejected the token (list records of domain 1: 401 Invalid Token) — check [linode].token"
+        " (env:GOLIVE_TEST_LINODE_TOKEN): it must be a valid personal access token\n"))
+    monkeypatch.setenv("GOLIVE_TEST_LINODE_TOKEN", RO_TOKEN)
+    read_only = cli("rollback", "--yes")
+    assert (read_only.exit_code, read_only.stderr) == (1, (
+        "error: the Linode token may not change DNS records (its scopes: domains:read_only); the undo of `dns switch"
+        " to new` would change 3 record(s) — nothing was changed; put a token with the domains:read_write scope in"
+        " [linode].token (env:GOLIVE_TEST_LINODE_TOKEN), then run `golive rollback` again\n"))
+    assert "by hand" not in bad.stderr + read_only.stderr
+    assert zone(emulator) == switched
+    assert _journal_states(dns_project) == journaled  # (no rollback run, no step marked undo_failed)
+    monkeypatch.setenv("GOLIVE_TEST_LINODE_TOKEN", TOKEN)
+    rolled = cli("rollback", "--yes")
+    assert rolled.exit_code == 0, rolled.stderr
+    assert targets(emulator) == {("", "A"): OLD, ("www", "A"): OLD, ("www", "AAAA"): OLD6}

@@ -37,16 +37,18 @@ MUTABLE = ("target", "priority", "weight", "port", "service", "protocol", "ttl_s
 def from_config(config: GoliveConfig) -> LinodeDns:
     linode = config.require("linode")
     return LinodeDns(linode.token.resolve(), linode.api_url, retries=linode.retries, interval=linode.retry_interval,
-                     timeout=linode.timeout)
+                     timeout=linode.timeout, token_ref=str(linode.token))
 
 
 class LinodeDns:
     def __init__(self, token: str, api_url: str, *, retries: int = 5, interval: float = 1.0,
-                 timeout: float = 10.0) -> None:
+                 timeout: float = 10.0, token_ref: str = "") -> None:
         from linode_api4 import LinodeClient
         from requests.adapters import HTTPAdapter
 
         self.api_url, self.timeout = api_url, timeout
+        self.token_ref = token_ref  # (the token's reference, env:NAME or file:PATH, named by an error; never the token)
+        self.scopes: set[str] | None = None  # the token's OAuth scopes, as the last answer said (X-OAuth-Scopes)
         self.on_wait: Callable[[str], None] | None = None  # told each rate-limit wait before it starts
         self._what = ""  # the call in flight (named in the wait's message)
         dns = self
@@ -91,6 +93,22 @@ class LinodeDns:
         self.client.session.mount("http://", adapter)
         self.client.session.mount("https://", adapter)
 
+        def scopes(response: Any, *args: Any, **kwargs: Any) -> None:
+            if "X-OAuth-Scopes" in response.headers:
+                self.scopes = set(response.headers["X-OAuth-Scopes"].split())
+
+        self.client.session.hooks["response"].append(scopes)
+
+    def may_write(self) -> bool | None:
+        """Whether the token may change records, as the API's answers so far say (None: not known yet)."""
+        if self.scopes is None:
+            return None
+        return bool(self.scopes & {"*", "domains:read_write"})
+
+    def token_fix(self) -> str:
+        """Where to put a token that works: the config key and, when known, its reference."""
+        return f"[linode].token ({self.token_ref})" if self.token_ref else "[linode].token"
+
     def _call(self, what: str, fn: Any, *args: Any, unsure: bool = False, **kwargs: Any) -> Any:
         """``fn(*args, **kwargs)`` with API errors made golive errors. ``unsure``: the request is a POST, and
         an answer lost after it was sent (a read timeout, a dropped connection, a 408/5xx) raises
@@ -103,7 +121,7 @@ class LinodeDns:
         try:
             return fn(*args, **kwargs)
         except ApiError as exc:
-            error = _translate(exc, what, self.api_url)
+            error = _translate(exc, what, self.api_url, self.token_fix())
             if unsure and exc.status in (408, 500, 502, 503, 504):
                 raise OutcomeUnknown(error.message, hint=error.hint) from None
             raise error from None
@@ -260,14 +278,14 @@ def canonical_ip(text: Any) -> Any:
         return text
 
 
-def _translate(exc: Any, what: str, api_url: str) -> GoliveError:
+def _translate(exc: Any, what: str, api_url: str, token: str = "[linode].token") -> GoliveError:
     reasons = "; ".join(exc.errors) or str(exc)
     if exc.status == 401:
         return ConfigError(f"Linode rejected the token ({what}: 401 {reasons})",
-                           hint="check [linode].token: it must be a valid personal access token")
+                           hint=f"check {token}: it must be a valid personal access token")
     if exc.status == 403:
         return GoliveError(f"the Linode token may not do this ({what}: 403 {reasons})",
-                           hint="use a token with the domains:read_write scope")
+                           hint=f"use a token with the domains:read_write scope in {token}")
     if exc.status == 404:
         return GoliveError(f"not found in Linode ({what}: 404)", hint="check [dns].domain and [dns].records")
     if exc.status == 429:

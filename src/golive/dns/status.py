@@ -15,7 +15,8 @@ def status(config: Any) -> Part | None:
 
     dns = config.dns
     # status must answer quickly even when the API does not: no retries here
-    gateway = LinodeDns(config.linode.token.resolve(), config.linode.api_url, retries=0)
+    gateway = LinodeDns(config.linode.token.resolve(), config.linode.api_url, retries=0,
+                        token_ref=str(config.linode.token))
     _, records = configured_records(dns, gateway)
     sides = [next((s for s in ("new", "old") if r["target"] == dns.target(r["type"], s)), "elsewhere") for r in records]
     counts = {side: sides.count(side) for side in ("new", "old", "elsewhere")}

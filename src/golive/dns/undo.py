@@ -177,8 +177,17 @@ def undo_plan(step: _RecordsStep, ctx: StepContext, changes: list[Change], recor
             out.append(Change(f"{label} ({mark or 'changed since the run'}: only with --force)", shown_now, back))
             theirs.append(f"{label} was deleted, and #{current['id']} made in its place holds {shown_now} (before the"
                           f" run: {back})" if mark else f"{label} holds {shown_now} (before the run: {back})")
+    again = ctx.options.get(AGAIN, "golive rollback")
+    gateway = step._gateway(ctx)
+    writes = sum(1 for c in out if c.before != c.after and "left so" not in c.what)
+    if writes and gateway.may_write() is False and not ctx.options.get(DRY_RUN):
+        # (found before anything is undone: a 403 at the first PUT would fail the undo and mark the run partially
+        # rolled back, with by-hand lines for every record, though nothing was changed)
+        raise GoliveError(f"the Linode token may not change DNS records (its scopes: {' '.join(sorted(gateway.scopes or ()))});"
+                          f" the undo of `{step.title}` would change {writes} record(s)",
+                          hint=f"nothing was changed; put a token with the domains:read_write scope in"
+                               f" {gateway.token_fix()}, then run `{again}` again")
     if theirs and not ctx.options.get(DRY_RUN):
-        again = ctx.options.get(AGAIN, "golive rollback")
         raise UnsafePlan(f"{len(theirs)} DNS record(s) were changed by hand since `{step.title}`: "
                          + "; ".join(theirs) + "; the undo would overwrite them",
                          hint=f"nothing was changed; check them in Linode, then run `{again} --force` to put them"
