@@ -93,3 +93,71 @@ def test_a_session_it_cannot_end_met_while_ending_them_is_named(pg_cluster: Post
         f" {admin.info.backend_pid}, client not visible to {owner}; ended 0 other(s)")
     assert _alive(admin)
     admin.close()
+
+
+def _config(project: Path, url: str, monkeypatch) -> None:
+    monkeypatch.setenv("GOLIVE_TEST_SOURCE_URL", url)
+    config = project / "golive.toml"
+    config.write_text('[project]\nname = "t"\n[source]\nurl = "env:GOLIVE_TEST_SOURCE_URL"\n[source.freeze]\n'
+                      'method = "postgres"\n')
+    config.chmod(0o600)
+
+
+def _writes(url: str) -> bool:
+    with psycopg.connect(url, autocommit=True) as conn:
+        try:
+            conn.execute("CREATE TEMP TABLE t (x int)")  # (any role may; read-only, none may)
+        except psycopg.errors.ReadOnlySqlTransaction:
+            return False
+    return True
+
+
+def test_a_role_whose_own_setting_keeps_it_writable_is_refused_and_never_shown_as_frozen(
+        project: Path, cli, pg_cluster: PostgresCluster, owned_db: tuple[str, str, str], monkeypatch) -> None:
+    """PostgreSQL takes a role's setting in the database over the role's, and the role's over the database's:
+    `ALTER ROLE app SET default_transaction_read_only = off` kept the app writing after `freeze on`, and `freeze
+    status` said on. golive refuses it rather than override it: a role's setting holds in every database (the
+    target's too, on a shared server), changing roles needs more than owning the database, and an override would
+    be a second, hidden change to undo; the operator resets it (the SQL is in the message) and freezes again."""
+    name, owner, app = owned_db
+    _config(project, pg_cluster.url(name, user=owner), monkeypatch)
+    pg_cluster.psql(f"ALTER ROLE {app} SET default_transaction_read_only = off;"
+                    f" ALTER ROLE {app} IN DATABASE {name} SET default_transaction_read_only = false")
+    both = (f"database {name}: 1 role(s) set their own default_transaction_read_only = off, which PostgreSQL takes"
+            f" over the database's, so their sessions still write: {app} (in database {name}, in every database)")
+    fix = (f"as a superuser: ALTER ROLE {app} IN DATABASE {name} RESET default_transaction_read_only; ALTER ROLE {app}"
+           " RESET default_transaction_read_only — then freeze again")
+    for args in (("freeze", "on", "--dry-run"), ("freeze", "on", "--yes")):
+        refused = cli(*args)
+        assert (refused.exit_code, refused.stderr) == (1, f"error: {both}; nothing was changed — {fix}\n"), args
+    assert cli("freeze", "status").stdout == "freeze: off (postgres)\n"
+    assert _writes(pg_cluster.url(name, user=app))
+
+    # made read-only by hand with the role's setting still there: not frozen, and why
+    pg_cluster.psql(f"ALTER DATABASE {name} SET default_transaction_read_only = on")
+    assert _writes(pg_cluster.url(name, user=app))  # (what status would hide by saying on)
+    why = f"database {name} is read-only, but it is not frozen: " + both.removeprefix(f"database {name}: ")
+    shown = cli("freeze", "status")
+    assert (shown.exit_code, shown.stdout, shown.stderr) == (1, "", f"error: {why} — {fix}\n")
+    assert cli("status").lines[-1] == f"freeze:    error={why} — {fix}"
+    assert cli("freeze", "on", "--yes").stderr == f"error: {both}; nothing was changed — {fix}\n"
+    unfrozen = cli("freeze", "off", "--yes")  # (the database's own setting is still golive's to reset)
+    assert unfrozen.exit_code == 0, unfrozen.stderr
+    assert "      old application (postgres): frozen -> writable" in unfrozen.lines
+
+    # only the role's setting for every database left: named alone
+    pg_cluster.psql(f"ALTER ROLE {app} IN DATABASE {name} RESET default_transaction_read_only")
+    refused = cli("freeze", "on", "--yes")
+    assert refused.stderr == (
+        f"error: database {name}: 1 role(s) set their own default_transaction_read_only = off, which PostgreSQL takes"
+        f" over the database's, so their sessions still write: {app} (in every database); nothing was changed — as a"
+        f" superuser: ALTER ROLE {app} RESET default_transaction_read_only — then freeze again\n")
+
+    # the role read-only in this database (over its own off): the freeze holds for it
+    pg_cluster.psql(f"ALTER ROLE {app} IN DATABASE {name} SET default_transaction_read_only = on")
+    frozen = cli("freeze", "on", "--yes")
+    assert frozen.exit_code == 0, frozen.stderr
+    assert not _writes(pg_cluster.url(name, user=app))
+    assert cli("freeze", "status").stdout == "freeze: on (postgres)\n"
+    assert cli("rollback", "--yes").exit_code == 0
+    pg_cluster.psql(f"ALTER ROLE {app} RESET ALL")

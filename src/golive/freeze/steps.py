@@ -6,7 +6,8 @@
   (apps take a moment to reload). The undo runs the opposite command whatever status says: it reverses
   what apply did (a status that disagrees with on must not leave the app in maintenance).
 - ``postgres``: ``ALTER DATABASE … SET default_transaction_read_only = on`` and end the other
-  sessions (so none keeps writing); undo restores the setting that was there before.
+  sessions (so none keeps writing), refused when a role's own setting would keep it writable; undo restores
+  the setting that was there before (ending the sessions again when that is read-only).
 
 ``Freeze(on=True)`` freezes, ``Freeze(on=False)`` unfreezes; each is undone by doing the opposite when
 the state before was the opposite. A status golive cannot read stops ``freeze on`` and ``freeze off``
@@ -24,7 +25,7 @@ from golive.core.change import Change
 from golive.core.step import Record, Step, StepContext
 from golive.errors import ConfigError, GoliveError
 from golive.freeze.command import Notify, StatusUnknown, ask_status, left_running, run, shown
-from golive.freeze.postgres import pg_read_only, pg_set, pg_unendable, pg_url
+from golive.freeze.postgres import pg_frozen, pg_read_only, pg_refusal, pg_set, pg_url
 
 if TYPE_CHECKING:
     from golive.config.models import Freeze as FreezeConfig
@@ -72,7 +73,15 @@ def frozen(config: GoliveConfig, *, notify: Notify | None = None, timeout: float
         assert freeze.status is not None  # (the config requires it)
         limit = freeze.wait("status_timeout")
         return ask_status(freeze.status, min(timeout or limit, limit), notify)
-    return pg_read_only(config)
+    return pg_frozen(config)
+
+
+def _state(config: GoliveConfig, notify: Notify | None = None) -> bool:
+    """What the step sets and its undo restores: as :func:`frozen`, but for "postgres" the database's setting
+    alone (a role's own setting, not golive's to change, makes :func:`frozen` an error)."""
+    if _config(None, config)[1].method == "postgres":
+        return pg_read_only(config)
+    return frozen(config, notify=notify)
 
 
 def _as_left(ctx: StepContext, now: bool) -> bool:
@@ -100,21 +109,21 @@ class Freeze(Step):
         _check_method(config)
         on = bool(self.params["on"])
         try:
-            state = frozen(config, notify=ctx.notice)
+            state = _state(config, notify=ctx.notice)
         except StatusUnknown as exc:  # (never act on a state golive cannot read: on could not be checked)
             way = (f"or run the off command by hand: `{shown(freeze.off)}`" if not on and freeze.off else
                    "a freeze golive cannot check is not made")
             raise StatusUnknown(f"cannot tell whether the old application is frozen: {exc.message}; nothing was"
                                 " changed", hint=f"{exc.hint}; {way}") from None
-        if freeze.method == "postgres" and on and not state:
-            blocked = pg_unendable(config)  # (found now, before anything is changed)
+        if freeze.method == "postgres" and on:  # (found now, before anything is changed)
+            blocked = pg_refusal(config, changing=not state)
             if blocked is not None:
                 raise blocked
         return [Change(f"old application ({freeze.method})", LABEL[state], LABEL[on])]
 
     def snapshot(self, ctx: StepContext) -> Record:
         config, freeze = _config(ctx)
-        record: dict[str, Any] = {"method": freeze.method, "frozen": frozen(config, notify=ctx.notice)}
+        record: dict[str, Any] = {"method": freeze.method, "frozen": _state(config, notify=ctx.notice)}
         if freeze.method == "postgres":  # (named by the by-hand line if the undo cannot reach it)
             from golive.db import database_name
 
@@ -158,7 +167,7 @@ class Freeze(Step):
                 raise GoliveError(f"freeze command `{' '.join(command)}` exited {done.returncode}:"
                                   f" {(done.stderr or done.stdout).strip()[:200]}", hint="fix the command or the app")
         else:
-            pg_set(ctx, on, end_sessions=on and not restore)
+            pg_set(ctx, on, phase)
 
     def _runs_on_undo(self, record: Record) -> bool:
         """Whether the undo runs a command whatever status says: apply ran the one that changed the state."""
@@ -172,14 +181,15 @@ class Freeze(Step):
             self._set(ctx, bool(record["frozen"]), record, restore=True)
         elif method == "postgres":
             config, _ = _config(ctx)
-            if frozen(config) != record["frozen"]:
+            # (read-only again: pg_set refuses what would keep it writable, even when the setting is back)
+            if record["frozen"] or pg_read_only(config):
                 self._set(ctx, bool(record["frozen"]), record, restore=True)
 
     def undo_plan(self, ctx: StepContext, changes: list[Change], record: Record) -> list[Change]:
         """From the state now (someone may have unfrozen by hand since) back to the state before the run."""
         config, freeze = _config(ctx)
         try:
-            now = frozen(config)
+            now = _state(config)
         except GoliveError:  # (the source unreachable: what the journal says; the undo itself will say more)
             return super().undo_plan(ctx, changes, record)
         now = _as_left(ctx, now)
@@ -199,7 +209,10 @@ class Freeze(Step):
         config, freeze = _config(ctx)
         want = bool(self.params["on"])
         if freeze.method != "command":
-            return [] if frozen(config) == want else [f"the old application is not {LABEL[want]} ({freeze.method})"]
+            try:
+                return [] if frozen(config) == want else [f"the old application is not {LABEL[want]} ({freeze.method})"]
+            except GoliveError as exc:  # (postgres: read-only, but a role's own setting keeps it writable)
+                return [str(exc)]
         return self._confirm(ctx, freeze, want)
 
     def _confirm(self, ctx: StepContext, freeze: FreezeConfig, want: bool) -> list[str]:
