@@ -524,3 +524,58 @@ def test_a_rollback_with_a_bad_or_read_only_token_changes_and_marks_nothing(dns_
     rolled = cli("rollback", "--yes")
     assert rolled.exit_code == 0, rolled.stderr
     assert targets(emulator) == {("", "A"): OLD, ("www", "A"): OLD, ("www", "AAAA"): OLD6}
+
+
+def test_a_record_added_while_golive_pages_a_big_zone_is_read_again(dns_project: Path, emulator: LinodeEmulator,
+                                                                    cli) -> None:
+    """A zone of over 100 records is listed in pages; a record added between two pages made the SDK raise
+    `RuntimeError: List PaginatedList (155 items) has changed since creation!` — an internal error in `dns show`
+    and in a rollback. The listing is read again (a few times), then a one-line error says to run again."""
+    import threading
+
+    from golive.sandbox.linode_api import Api
+
+    def big_zone(state: dict[str, Any]) -> None:
+        for n in range(120):
+            Api(state).create_record(state["domains"][0]["id"], {"type": "TXT", "name": f"t{n}", "target": f"v{n}"})
+        state["faults"]["rules"] = [{"method": "GET", "path": "/records$", "delay_ms": 300}]  # (page 1 answers late)
+
+    emulator.edit(big_zone)
+    stop, added = threading.Event(), [0]
+
+    def listings() -> int:
+        return sum(1 for r in list(emulator.responses) if r[1] == "/domains/{domainId}/records")
+
+    def colleague(times: int | None) -> None:
+        """Adds a record while each first page is answered late (its answer is logged before the delay)."""
+        seen = 0
+        while not stop.is_set() and (times is None or added[0] < times):
+            if listings() > seen and listings() % 2 == 1:  # (an attempt's first page, not its second)
+                seen = listings()
+                with emulator.store.lock:
+                    state = emulator.store.load()
+                    Api(state).create_record(state["domains"][0]["id"], {"type": "TXT", "name": f"x{added[0]}",
+                                                                         "target": "x"})
+                    emulator.store.save(state)
+                added[0] += 1
+            time.sleep(0.01)
+
+    once = threading.Thread(target=colleague, args=(1,))
+    once.start()
+    shown = cli("dns", "show", "--json")
+    once.join()
+    assert shown.exit_code == 0, shown.stderr
+    assert [r["points_at"] for r in json.loads(shown.stdout)["records"]] == ["old", "old", "old"]
+    assert (added[0], listings()) == (1, 4)  # two pages, read twice
+    emulator.responses.clear()
+    busy = threading.Thread(target=colleague, args=(None,))
+    busy.start()
+    try:
+        failed = cli("dns", "show")
+    finally:
+        stop.set()
+        busy.join()
+    assert (failed.exit_code, failed.stderr) == (1, (
+        "error: the Linode listing changed while golive read it, 3 times (list records of domain 1: records were added"
+        " or deleted meanwhile) — run the command again once no one is editing the zone; nothing was changed by this"
+        " call\n"))

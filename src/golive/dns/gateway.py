@@ -141,7 +141,7 @@ class LinodeDns:
     def domain_id(self, domain: str) -> int:
         from linode_api4 import Domain
 
-        found = self._call(f"find domain {domain}", lambda: list(self.client.domains(Domain.domain == domain)))
+        found = self._listing(f"find domain {domain}", lambda: list(self.client.domains(Domain.domain == domain)))
         if not found:
             raise ConfigError(f"domain {domain} is not in this Linode account",
                               hint="check [dns].domain, or that the token belongs to the account holding it")
@@ -153,7 +153,24 @@ class LinodeDns:
         def load() -> list[dict[str, Any]]:
             return [_fields(r) for r in Domain(self.client, domain_id).records]
 
-        return list(self._call(f"list records of domain {domain_id}", load))
+        return list(self._listing(f"list records of domain {domain_id}", load))
+
+    def _listing(self, what: str, load: Callable[[], list[Any]], attempts: int = 3) -> list[Any]:
+        """A paged listing, read again when it changed while golive paged it: the SDK raises when the count of
+        items changes between pages (a record added or deleted meanwhile, in a zone of over 100 records)."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return list(self._call(what, load))
+            except RuntimeError as exc:
+                if "has changed since creation" not in str(exc):
+                    raise
+                if attempt == attempts:
+                    raise GoliveError(f"the Linode listing changed while golive read it, {attempts} times ({what}:"
+                                      " records were added or deleted meanwhile)",
+                                      hint="run the command again once no one is editing the zone; nothing was"
+                                           " changed by this call") from None
+                time.sleep(self.interval)
+        raise AssertionError("unreachable")
 
     def record(self, domain_id: int, record_id: int) -> dict[str, Any] | None:
         """The record as it is now; None when it is gone (deleted since)."""
