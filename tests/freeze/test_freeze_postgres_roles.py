@@ -3,6 +3,7 @@ superuser's) are found before anything is changed and named with the way out."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -161,3 +162,45 @@ def test_a_role_whose_own_setting_keeps_it_writable_is_refused_and_never_shown_a
     assert cli("freeze", "status").stdout == "freeze: on (postgres)\n"
     assert cli("rollback", "--yes").exit_code == 0
     pg_cluster.psql(f"ALTER ROLE {app} RESET ALL")
+
+
+def test_the_undo_of_an_unfreeze_ends_the_sessions_opened_meanwhile_or_fails_naming_them(
+        project: Path, cli, pg_cluster: PostgresCluster, owned_db: tuple[str, str, str], monkeypatch) -> None:
+    """`freeze on`, `freeze off`, the app connects, `golive rollback` (the off undone: read-only again): the app's
+    session, opened while the database was writable, kept default_transaction_read_only off and went on writing
+    while status said on. Making the database read-only again ends the other sessions, as `freeze on` does; one
+    it cannot end fails the undo before anything is changed (exit 4, the by-hand line), and the rollback run
+    again once it is gone finishes."""
+    name, owner, _ = owned_db
+    _config(project, pg_cluster.url(name, user=owner), monkeypatch)
+    assert cli("freeze", "on", "--yes").exit_code == 0
+    off = json.loads(cli("freeze", "off", "--yes", "--json").lines[-1])["run"]
+    app = psycopg.connect(pg_cluster.url(name, user=owner), autocommit=True, application_name="flask")
+    admin = psycopg.connect(pg_cluster.url(name), autocommit=True, application_name="psql")
+    a = admin.info.backend_pid
+
+    failed = cli("rollback", "--yes")
+    assert failed.exit_code == 4
+    assert failed.stderr.splitlines() == [
+        f"error: undo of step 1 (unfreeze writes) of run {off} failed: database {name}: 1 open"
+        f" session(s) that role {owner} cannot end: postgres (superuser): psql, pid {a}, client not visible to {owner};"
+        f" nothing was changed — end them by hand (as a superuser: SELECT pg_terminate_backend(pid) for pid {a}), or"
+        " freeze as a superuser (the role of source.url) — a superuser's session only a superuser can end — do the"
+        " manual steps listed, then `golive rollback` again",
+        f"  by hand: make the old application frozen again: on the source server, as the owner of database {name}, run"
+        f' `ALTER DATABASE "{name}" SET default_transaction_read_only = on;` and end its open sessions']
+    assert cli("freeze", "status").stdout == "freeze: off (postgres)\n"
+    assert _alive(app) and _alive(admin)
+
+    admin.close()
+    rolled = cli("-v", "rollback", "--yes")
+    assert rolled.exit_code == 0, rolled.stderr
+    assert f"    undo: database {name}: ended 1 open session(s)" in rolled.lines
+    assert not _alive(app)
+    assert cli("freeze", "status").stdout == "freeze: on (postgres)\n"
+    with psycopg.connect(pg_cluster.url(name, user=owner), autocommit=True) as conn, \
+            pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+        conn.execute("CREATE TEMP TABLE t (x int)")
+    assert cli("rollback", "--yes").exit_code == 0  # (the freeze on undone)
+    assert cli("freeze", "status").stdout == "freeze: off (postgres)\n"
+

@@ -193,7 +193,7 @@ def pg_set(ctx: StepContext, read_only: bool, phase: str) -> None:
     with connect(url, what="source database") as conn:
         if read_only:
             changing = not _database_read_only(conn, name)
-            blocked = _refusal(conn, name, changing and phase == "apply")
+            blocked = _refusal(conn, name, changing)
             if blocked is not None:
                 raise blocked
             if not changing:  # (the undo of an unfreeze run again: read-only already, its sessions ended then)
@@ -208,5 +208,5 @@ def pg_set(ctx: StepContext, read_only: bool, phase: str) -> None:
             raise GoliveError(f"database {name}: role {me} may not alter it (ALTER DATABASE … {setting} needs its"
                               " owner or a superuser)", hint=f"as a superuser: ALTER DATABASE {_quoted(name)} OWNER TO"
                               f" {_quoted(me)}; or freeze as the owner (the role of source.url)") from None
-        if read_only and phase == "apply":
+        if read_only:
             _end_sessions(ctx, conn, name, phase)
