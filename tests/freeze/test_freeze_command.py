@@ -201,3 +201,35 @@ def test_an_on_command_a_killed_golive_left_running_is_ended_before_the_rollback
     time.sleep(5)  # (past the on command's sleep: had it lived on, it would have touched maint by now)
     assert not maint.exists()
     assert not (project / ".golive" / "freeze-command.json").exists()
+
+
+def test_commands_that_print_other_than_utf8_are_judged_by_their_exit_code(project: Path, cli) -> None:
+    """A Latin-1 "Wartungsmodus für Flask aktiviert" from on failed the freeze ('utf-8' codec can't decode) and
+    undid it though the command had succeeded; from off it failed every rollback (exit 4); from status it made
+    `golive freeze status` an internal error. What a command prints goes into messages only: decoded with
+    replacement, and the exit code decides."""
+    maint = project / "maint"
+    on = script(project, "on.sh", f"touch {maint}; printf 'Wartungsmodus f\\374r Flask aktiviert\\n'")
+    off = script(project, "off.sh", f"rm -f {maint}; printf 'Wartungsmodus f\\374r Flask beendet\\n' >&2")
+    status = script(project, "status.sh", f"printf '\\377\\n'; test -e {maint}")
+    write_config(project, on, off, status)
+    assert cli("freeze", "status").stdout == "freeze: off (command)\n"
+    frozen = cli("freeze", "on", "--yes")
+    assert (frozen.exit_code, frozen.lines[-1]) == (0, "the old application is frozen (read-only)"), frozen.stderr
+    assert maint.exists()
+    assert cli("freeze", "status").stdout == "freeze: on (command)\n"
+    rolled = cli("rollback", "--yes")
+    assert rolled.exit_code == 0, rolled.stderr
+    assert not maint.exists()
+
+    script(project, "status.sh", "printf 'Datenbank nicht erreichbar: \\374\\n' >&2; exit 2")
+    unknown = cli("freeze", "status")
+    assert (unknown.exit_code, unknown.stderr) == (1, (
+        f"error: freeze status command `{project}/status.sh` exited 2: Datenbank nicht erreichbar: \ufffd — it must"
+        " exit 0 (frozen) or 1 (not frozen); fix it, or what it checks\n"))
+    script(project, "status.sh", f"test -e {maint}")
+    script(project, "on.sh", "printf 'Fehler: \\374ber\\n' >&2; exit 3")
+    failed = cli("freeze", "on", "--yes")
+    assert failed.exit_code == 1
+    assert failed.stderr.startswith(f"error: step freeze writes failed: freeze command `{project}/on.sh` exited 3:"
+                                    " Fehler: \ufffdber — fix the command or the app")

@@ -41,7 +41,7 @@ def shown(command: list[str]) -> str:
     return shlex.join(command)
 
 
-def _end_group(proc: subprocess.Popen[str]) -> None:
+def _end_group(proc: subprocess.Popen[bytes]) -> None:
     for sig, wait in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 5.0)):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
@@ -115,7 +115,7 @@ def run(command: list[str], what: str, timeout: float, notify: Notify | None = N
         end_leftover(record, notify)
     try:
         proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, start_new_session=True)
+                                start_new_session=True)
     except OSError as exc:
         raise GoliveError(f"freeze {what} command `{shown(command)}` could not run: {exc.strerror or exc}",
                           hint=f"fix [source.freeze].{what}") from None
@@ -137,7 +137,7 @@ def _write_record(record: Path, pid: int, what: str) -> None:
         os.replace(record.with_name(record.name + ".tmp"), record)
 
 
-def _wait(proc: subprocess.Popen[str], command: list[str], what: str, timeout: float,
+def _wait(proc: subprocess.Popen[bytes], command: list[str], what: str, timeout: float,
           notify: Notify | None) -> subprocess.CompletedProcess[str]:
     try:
         try:
@@ -155,7 +155,13 @@ def _wait(proc: subprocess.Popen[str], command: list[str], what: str, timeout: f
     except BaseException:  # (Ctrl-C, or the thread of `golive status` giving up: nothing is left behind)
         _end_group(proc)
         raise
-    return subprocess.CompletedProcess(command, proc.returncode, out, err)
+    return subprocess.CompletedProcess(command, proc.returncode, _text(out), _text(err))
+
+
+def _text(output: bytes | None) -> str:
+    """What a command printed, as text whatever its encoding (a "Wartungsmodus f\\xfcr …" in Latin-1): the exit
+    code is the answer; the words only go into a message."""
+    return (output or b"").decode("utf-8", errors="replace")
 
 
 def last_line(done: subprocess.CompletedProcess[str]) -> str:
