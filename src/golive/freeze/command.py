@@ -18,9 +18,11 @@ import os
 import shlex
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 from golive.errors import GoliveError
 
@@ -46,7 +48,7 @@ def _end_group(proc: subprocess.Popen[bytes]) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
         try:
-            proc.communicate(timeout=wait)
+            proc.wait(timeout=wait)
             return
         except subprocess.TimeoutExpired:
             continue
@@ -110,22 +112,35 @@ def _members(pgid: int) -> bool:
 def run(command: list[str], what: str, timeout: float, notify: Notify | None = None,
         record: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run the ``what`` command (on, off, status); past SLOW seconds ``notify`` is told what golive waits for.
-    ``record``: where the command's process group is written down while it runs (on and off; see the module)."""
+    ``record``: where the command's process group is written down while it runs (on and off; see the module).
+
+    The command is done when its process exits, with what it printed by then: its output goes to files, not
+    pipes, whose end a background child it leaves running (a helper started with ``&``) would hold open. Such a
+    child is the command's own business once it has exited: not ended, and not in the record for the next
+    command to end."""
     if record is not None:
         end_leftover(record, notify)
-    try:
-        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                start_new_session=True)
-    except OSError as exc:
-        raise GoliveError(f"freeze {what} command `{shown(command)}` could not run: {exc.strerror or exc}",
-                          hint=f"fix [source.freeze].{what}") from None
-    try:
-        if record is not None:
-            _write_record(record, proc.pid, what)
-        return _wait(proc, command, what, timeout, notify)
-    finally:
-        if record is not None and proc.returncode is not None:  # (ended, with its group: nothing left to end)
-            record.unlink(missing_ok=True)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        try:
+            proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True)
+        except OSError as exc:
+            raise GoliveError(f"freeze {what} command `{shown(command)}` could not run: {exc.strerror or exc}",
+                              hint=f"fix [source.freeze].{what}") from None
+        try:
+            if record is not None:
+                _write_record(record, proc.pid, what)
+            returncode = _wait(proc, command, what, timeout, notify)
+        finally:
+            if record is not None and proc.returncode is not None:  # (it exited, or was ended with its group)
+                record.unlink(missing_ok=True)
+        return subprocess.CompletedProcess(command, returncode, _read(out), _read(err))
+
+
+def _read(output: IO[bytes]) -> str:
+    """What a command printed, as text whatever its encoding (a "Wartungsmodus f\\xfcr …" in Latin-1): the exit
+    code is the answer; the words only go into a message."""
+    output.seek(0)
+    return output.read().decode("utf-8", errors="replace")
 
 
 def _write_record(record: Path, pid: int, what: str) -> None:
@@ -138,14 +153,14 @@ def _write_record(record: Path, pid: int, what: str) -> None:
 
 
 def _wait(proc: subprocess.Popen[bytes], command: list[str], what: str, timeout: float,
-          notify: Notify | None) -> subprocess.CompletedProcess[str]:
+          notify: Notify | None) -> int:
     try:
         try:
-            out, err = proc.communicate(timeout=min(SLOW, timeout))
+            return proc.wait(timeout=min(SLOW, timeout))
         except subprocess.TimeoutExpired:
             if notify is not None:
                 notify(f"waiting for the freeze {what} command `{shown(command)}` to finish (up to {timeout:g}s)")
-            out, err = proc.communicate(timeout=max(0.0, timeout - SLOW))
+            return proc.wait(timeout=max(0.0, timeout - SLOW))
     except subprocess.TimeoutExpired:
         _end_group(proc)
         key = "status_timeout" if what == "status" else "timeout"
@@ -155,13 +170,6 @@ def _wait(proc: subprocess.Popen[bytes], command: list[str], what: str, timeout:
     except BaseException:  # (Ctrl-C, or the thread of `golive status` giving up: nothing is left behind)
         _end_group(proc)
         raise
-    return subprocess.CompletedProcess(command, proc.returncode, _text(out), _text(err))
-
-
-def _text(output: bytes | None) -> str:
-    """What a command printed, as text whatever its encoding (a "Wartungsmodus f\\xfcr …" in Latin-1): the exit
-    code is the answer; the words only go into a message."""
-    return (output or b"").decode("utf-8", errors="replace")
 
 
 def last_line(done: subprocess.CompletedProcess[str]) -> str:
