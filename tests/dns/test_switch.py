@@ -579,3 +579,28 @@ def test_a_record_added_while_golive_pages_a_big_zone_is_read_again(dns_project:
         "error: the Linode listing changed while golive read it, 3 times (list records of domain 1: records were added"
         " or deleted meanwhile) — run the command again once no one is editing the zone; nothing was changed by this"
         " call\n"))
+
+
+def test_the_by_hand_lines_of_a_failed_undo_name_only_what_is_not_back(dns_project: Path, emulator: LinodeEmulator,
+                                                                       cli) -> None:
+    """www A's PUT is carried out and then answered 500, every time: the switch puts the apex back, its undo's PUT of
+    www A fails. The by-hand lines listed every record with `TTL 3600` (no switch_ttl: the switch never sets a TTL),
+    the apex too, which was back already. They are read from the records now: nothing but what is not back."""
+    emulator.edit(lambda s: s["faults"].update(rules=[{"method": "PUT", "path": "/records/3$", "status": 500,
+                                                      "processed": True}]))
+    failed = cli("dns", "switch", "--yes", "--no-ttl-wait")
+    assert failed.exit_code == 4, failed.stderr
+    by_hand = [line for line in failed.stderr.splitlines() if line.startswith("  by hand: ")]
+    assert by_hand == ["  by hand: none: every record of `dns switch to new` reads back as before it (`golive dns"
+                       " show`); run the rollback again to clear its journal entry"], failed.stderr
+    assert targets(emulator) == {("", "A"): OLD, ("www", "A"): OLD, ("www", "AAAA"): OLD6}
+
+    def www_new(state: dict[str, Any]) -> None:  # www A on new again, and its PUT failing before it is carried out
+        next(r for r in state["domains"][0]["records"] if r["id"] == 3)["target"] = NEW
+        state["faults"]["rules"] = [{"method": "PUT", "path": "/records/3$", "status": 500}]
+
+    emulator.edit(www_new)
+    again = cli("rollback", "--yes")
+    assert again.exit_code == 4, again.stderr
+    assert [line for line in again.stderr.splitlines() if line.startswith("  by hand: ")] == [
+        f"  by hand: in the Linode DNS manager, set record #3 (www A) back to target {OLD}"], again.stderr

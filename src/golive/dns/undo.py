@@ -114,7 +114,12 @@ def undo(step: _RecordsStep, ctx: StepContext, record: Record) -> None:
     ``ctx.options["force"]`` (`rollback --force`); else it is left so, and — when the step had finished, so
     golive surely changed it — the undo fails naming it (the rollback's plan refuses first, this is the race)."""
     force = bool(ctx.options.get(FORCE))
-    left = put_back(step, ctx, record["domain_id"], record["records"], record.get("fields"), record, force=force)
+    try:
+        left = put_back(step, ctx, record["domain_id"], record["records"], record.get("fields"), record, force=force)
+    except UndoFailed:
+        raise
+    except GoliveError as exc:  # (the by-hand lines: what is really not back, not every field the step may set)
+        raise UndoFailed(exc.message, manual=_by_hand(step, ctx, record), hint=exc.hint) from None
     if not left:
         return
     if "fields" not in record:  # (killed or failed half way: golive may never have set them)
@@ -126,6 +131,28 @@ def undo(step: _RecordsStep, ctx: StepContext, record: Record) -> None:
                      + "; ".join(f"{k.label} {k.holds}" for k in left),
                      manual=[f"check {k.label} in Linode: it {k.holds}, {k.by} hand since the run; {k.fix} if it"
                              f" should be, or run `{again} --force`" for k in left])
+
+
+def _by_hand(step: _RecordsStep, ctx: StepContext, record: Record) -> list[str]:
+    """What to put back by hand after a failed undo: each record that does not hold its value before the step, read
+    now (all that the step may have set when it cannot be read), and only the fields the step set (or would set)."""
+    gateway, lines = step._gateway(ctx), []
+    for before in record.get("records", []):
+        owned = _owned(record.get("fields"), before, step.may_set)
+        if "fields" not in record:  # (not journaled: what the step would set, not all it may set — a TTL only if so)
+            owned = [k for k in owned if k in (_left(step, ctx, record, before) or {})]
+        try:
+            now = gateway.record(record["domain_id"], before["id"])
+        except GoliveError:
+            now = {}
+        wrong = [k for k in owned if now is None or now.get(k) != before[k]]
+        if wrong:
+            shown = ", ".join(("TTL {}" if k == "ttl_sec" else k + " {}").format(before[k]) for k in wrong)
+            lines.append(f"in the Linode DNS manager, {'make' if now is None else 'set'} record #{before['id']}"
+                         f" ({before['name'] or '(apex)'} {before['type']}) {'again with' if now is None else 'back to'}"
+                         f" {shown}")
+    return lines or [f"none: every record of `{step.title}` reads back as before it (`golive dns show`); run the"
+                     " rollback again to clear its journal entry"]
 
 
 def undo_plan(step: _RecordsStep, ctx: StepContext, changes: list[Change], record: Record) -> list[Change]:
