@@ -5,7 +5,8 @@ it read-only: ``freeze on``, and the undo of a ``freeze off``.
 A role's own setting (``ALTER ROLE … [IN DATABASE …] SET default_transaction_read_only = off``) wins over the
 database's, so such a role's sessions would still write: the freeze refuses it before changing anything (golive
 does not alter roles: a role's setting holds in every database, and is the operator's to change), and a database
-made read-only while one exists is not frozen (:func:`pg_frozen` says why).
+made read-only while one exists is not frozen (:func:`pg_frozen` says why). A transaction prepared in the
+database (``PREPARE TRANSACTION``) commits its writes read-only or not: the freeze refuses while one waits.
 
 Privileges: the URL's role must own the database (or be a superuser) to alter it. To end another
 role's session it must be a superuser, a member of that role, or of ``pg_signal_backend``; a
@@ -35,6 +36,8 @@ FROM pg_stat_activity a JOIN pg_roles r ON r.oid = a.usesysid, pg_roles me
 WHERE me.rolname = current_user AND a.datname = %s AND a.pid <> pg_backend_pid()
 ORDER BY a.pid
 """
+# the transactions prepared in the database (PREPARE TRANSACTION): COMMIT PREPARED writes whatever the setting
+_PREPARED = "SELECT gid, owner, prepared FROM pg_prepared_xacts WHERE database = %s ORDER BY prepared, gid"
 # each role's own default_transaction_read_only: for every database (false) and for this one (true)
 _ROLE_SETTINGS = """
 SELECT r.rolname, s.setdatabase <> 0, substr(c, length('default_transaction_read_only=') + 1)::boolean
@@ -157,11 +160,31 @@ def _refusal(conn: Any, name: str, changing: bool) -> GoliveError | None:
     roles = _writable_roles(conn, name)
     if roles:
         return _writable_error(name, roles, f"database {name}: ", "; nothing was changed")
+    prepared = conn.execute(_PREPARED, (name,)).fetchall()
+    if prepared:
+        return _prepared_error(name, prepared)
     if not changing:
         return None
     me = str(conn.execute("SELECT current_user").fetchone()[0])
     rows = [r for r in conn.execute(_SESSIONS, (name,)).fetchall() if not r[6]]
     return _unendable_error(name, me, rows, "nothing was changed") if rows else None
+
+
+def _prepared_error(name: str, rows: list[tuple[Any, ...]]) -> GoliveError:
+    from datetime import UTC
+
+    gids = [_literal(str(gid)) for gid, _, _ in rows]
+    return GoliveError(f"database {name}: {len(rows)} prepared transaction(s) would still write after the freeze (COMMIT"
+                       " PREPARED commits them, read-only or not): " + "; ".join(
+                           f"{gid} (owner {owner}, prepared {when.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC)"
+                           for gid, (_, owner, when) in zip(gids, rows, strict=True)) + "; nothing was changed",
+                       hint=f"connected to database {name} as their owner or a superuser, end each: COMMIT PREPARED"
+                            f" {gids[0]} (or ROLLBACK PREPARED {gids[0]}, losing its writes)"
+                            + (", and so on" if len(rows) > 1 else "") + " — then freeze again")
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _end_sessions(ctx: StepContext, conn: Any, name: str, phase: str = "apply") -> None:
