@@ -168,6 +168,11 @@ class SecretRef:
             return exc.message
         return None
 
+    def peek(self) -> str:
+        """The value, not registered with the redactor and with no check of the file's mode (ConfigError when it
+        does not resolve): for registering every secret of a config as it loads."""
+        return self._read()
+
     def _read(self) -> str:
         where = f" ({self.key_path})" if self.key_path else ""
         if self.kind == "env":

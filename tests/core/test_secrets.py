@@ -66,3 +66,27 @@ def test_a_short_secret_never_garbles_what_an_undo_reads_back(tmp_path: Path, re
     assert step.record == record and step.before == record
     assert journal.events(run)[-1]["message"] == "connected as ***"
     journal.close()
+
+
+def test_a_database_password_a_freeze_command_prints_is_masked_though_nothing_resolved_the_url(
+        project: Path, cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A freeze command that failed to log in printed the old database's password: it reached stderr, the journal,
+    `history --json` and the report, because no gateway of `freeze on` had resolved [source].url (and so
+    registered its password); only a whole URL with a password was masked, by its pattern."""
+    import uuid
+
+    password = f"Own3r%pw@x-{uuid.uuid4().hex[:6]}"  # (percent-encoded in the URL; printed as libpq reads it)
+    monkeypatch.setenv("GOLIVE_TEST_SRC", f"postgresql://owner:{password.replace('%', '%25').replace('@', '%40')}"
+                                          "@127.0.0.1:1/old")
+    on = project / "on.sh"
+    on.write_text(f"#!/bin/sh\necho 'auth failed, tried password {password}' >&2\nexit 3\n")
+    on.chmod(0o755)
+    config = project / "golive.toml"
+    config.write_text('[project]\nname = "leak"\n\n[source]\nurl = "env:GOLIVE_TEST_SRC"\n\n[source.freeze]\n'
+                      f'method = "command"\non = ["{on}"]\noff = ["true"]\nstatus = ["false"]\n')
+    failed = cli("freeze", "on", "--yes")
+    assert failed.exit_code == 1 and "auth failed, tried password ***" in failed.stderr, failed.stderr
+    run_id = json.loads(cli("history", "--json").stdout)["runs"][0]["id"]
+    said = failed.stdout + failed.stderr + cli("history", run_id, "--json").stdout + \
+        cli("report", run_id, "-o", "-").stdout
+    assert password not in said and password not in (project / ".golive" / "journal.db").read_bytes().decode("latin-1")

@@ -214,7 +214,34 @@ def load_config(path: Path) -> Any:
     base = path.resolve().parent
     config = _rebased(config, base).model_copy(update={"base_dir": base, "path": path})
     _register_env_literals(config)
+    _register_secrets(config)
     return config
+
+
+def _register_secrets(value: Any) -> None:
+    """Mask every secret the config references that resolves here, from the start: a command golive runs (a
+    freeze command that failed to log in, say) may print the old database's password though no gateway of this
+    command resolved its URL; the password was then in its output, the journal and the reports."""
+    from pydantic import BaseModel
+
+    from golive.secrets import REDACTOR, SecretRef, url_passwords
+
+    if isinstance(value, SecretRef):
+        try:
+            secret = value.peek()
+        except ConfigError:  # (one that does not resolve here is said when a command uses it)
+            return
+        for part in url_passwords(secret) if value.key_path.endswith("url") else [secret]:
+            REDACTOR.add(part)
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            _register_secrets(getattr(value, name))
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _register_secrets(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _register_secrets(item)
 
 
 def _rebased(value: Any, base: Path, key: str = "") -> Any:
