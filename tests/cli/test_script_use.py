@@ -194,12 +194,13 @@ new_target_v6 = "{NEW6}"
 """)
         doc = json.loads(cli("status", "--json").stdout)
     assert doc["parts"]["swap"]["live"] == "green" and doc["parts"]["freeze"] == {"frozen": "on", "method": "file"}
-    assert doc["parts"]["dns"] == {"records": "3 (1 new, 2 old)"}
+    assert doc["parts"]["dns"] == {"records": "3 (1 new, 2 old)", "half switched": "finish with `golive dns switch`"
+                                   " (or `--to old`), or undo with `golive rollback`"}
     last = synced.astimezone().isoformat(timespec="seconds")
     assert doc["parts"]["sync"] == {"last": last, "mode": "incremental", "tables": "2", "synced_rows": "1203",
                                     "backup": "none"}
     assert doc["state"] == {
-        "dns": {"ok": True, "records": 3, "new": 1, "old": 2, "elsewhere": 0, "points_to": "mixed",
+        "dns": {"ok": False, "records": 3, "new": 1, "old": 2, "elsewhere": 0, "points_to": "mixed",  # (half switched)
                 "address": None, "address_v6": None},
         "swap": {"ok": True, "live": "green", "upstream": "http://127.0.0.1:18002", "idle": "blue",
                  "idle_container": "unknown", "idle_image": None, "live_container": "unknown", "live_image": None,

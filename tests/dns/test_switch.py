@@ -604,3 +604,18 @@ def test_the_by_hand_lines_of_a_failed_undo_name_only_what_is_not_back(dns_proje
     assert again.exit_code == 4, again.stderr
     assert [line for line in again.stderr.splitlines() if line.startswith("  by hand: ")] == [
         f"  by hand: in the Linode DNS manager, set record #3 (www A) back to target {OLD}"], again.stderr
+
+
+def test_status_of_a_half_switched_zone_is_not_ok_and_says_what_to_do(dns_project: Path, emulator: LinodeEmulator,
+                                                                      cli) -> None:
+    """A switch interrupted half way left the apex on new and www on old: `status --json` said `dns.ok: true`,
+    though README's `ok` is "shows nothing to act on"."""
+    def half(state: dict[str, Any]) -> None:
+        next(r for r in state["domains"][0]["records"] if (r["name"], r["type"]) == ("", "A"))["target"] = NEW
+
+    emulator.edit(half)
+    doc = json.loads(cli("status", "--json").stdout)["state"]["dns"]
+    assert (doc["ok"], doc["points_to"], doc["new"], doc["old"]) == (False, "mixed", 1, 2)
+    shown = cli("status")
+    assert any("half switched=finish with `golive dns switch` (or `--to old`), or undo with `golive rollback`" in line
+               for line in shown.lines), shown.stdout

@@ -24,7 +24,10 @@ def status(config: Any) -> Part | None:
     on = [side for side, n in counts.items() if n]
     points_to = on[0] if len(on) == 1 else ("mixed" if on else "none")
     one = points_to in ("new", "old")
-    return Part({"records": f"{len(records)} ({summary})"},
-                {"ok": not counts["elsewhere"], "records": len(records), **counts, "points_to": points_to,
+    shown = {"records": f"{len(records)} ({summary})"}
+    if points_to == "mixed" and counts["new"] and counts["old"]:  # (a switch interrupted half way, or a revert)
+        shown["half switched"] = "finish with `golive dns switch` (or `--to old`), or undo with `golive rollback`"
+    return Part(shown,
+                {"ok": points_to in ("new", "old"), "records": len(records), **counts, "points_to": points_to,
                  "address": dns.target("A", points_to) if one else None,
                  "address_v6": (dns.target("AAAA", points_to) or None) if one else None})
