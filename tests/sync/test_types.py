@@ -141,6 +141,30 @@ def test_a_null_into_a_not_null_column_or_json_jsonb_refuses_in_a_table_copied_a
         assert conn.execute("SELECT id, doc::text FROM ti ORDER BY id").fetchall() == [(1, '{"a": 1.10}'), (5, None)]
 
 
+def test_numbers_and_texts_a_table_copied_as_text_cannot_hold_are_rejects_naming_the_key(
+        tmp_path: Path, pg_cluster) -> None:
+    """A text[] column sends the table by text COPY, where a number numeric(10,2) cannot hold failed the whole
+    sync with "numeric field overflow" (table, key and column only under -v), as did an int out of range or text
+    longer than varchar(n): the same rejects as a table copied in binary."""
+    rows = [(1, "12.3456", 5, "ok", "{a}"), (2, "123456789012.5", 5, "ok", "{b}"), (3, "1", 70000, "ok", "{c}"),
+            (4, "1", 5, "too long", "{d}"), (5, "1_000", 5, "ok", "{e}")]
+    source, url, mapping = sqlite_pair(
+        tmp_path, pg_cluster, "CREATE TABLE tx (id INTEGER PRIMARY KEY, price, n, label, tags)",
+        "INSERT INTO tx VALUES (?, ?, ?, ?, ?)", rows,
+        "CREATE TABLE tx (id bigint PRIMARY KEY, price numeric(10,2), n int2, label varchar(4), tags text[])",
+        '[[table]]\nsource = "tx"\ntarget = "tx"\nkey = "id"\n[table.columns]\nid = "id"\nprice = "price"\nn = "n"\n'
+        'label = "label"\ntags = "tags"\n')
+    sync = engine(source, url, mapping, max_rejects=4)
+    [result] = sync.run(mapping.tables)
+    assert (result.copy_format, result.inserted, result.rejected, result.verified) == ("text", 1, 4, True)
+    assert [(r["key"], r["column"], r["reason"]) for r in sync.rejects] == [
+        ("id=2", "price", "'123456789012.5' is out of range for numeric(10,2): the largest it holds is 99999999.99"),
+        ("id=3", "n", "70000 is out of range for int2"), ("id=4", "label", "8 characters, longer than varchar(4)"),
+        ("id=5", "price", "'1_000' is not a number")]
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT id, price::text, n, label, tags FROM tx").fetchall() == [(1, "12.35", 5, "ok", ["a"])]
+
+
 def test_a_generated_always_identity_key_takes_the_source_ids_and_the_next_row_a_fresh_one(
         tmp_path: Path, pg_cluster) -> None:
     """`id bigint GENERATED ALWAYS AS IDENTITY` refused the merge's explicit ids ("cannot insert a non-DEFAULT value

@@ -68,7 +68,7 @@ class RowPipe:
                 bad.setdefault(i, (name, reason))
             values = self._transformed(column, columns, reject)
             kind = self.types[column.target]
-            if self.binary:
+            if self.binary or kind.typname in _FITTED_AS_TEXT:
                 values = fit_column(values, kind, self.zone, reject)
             elif kind.typname in ("json", "jsonb"):
                 values = _json_texts(values, kind.typname, reject)
@@ -229,6 +229,12 @@ def encodes(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+# in a table that goes by text COPY, the column types whose values are fitted as binary COPY's are (the same
+# rejects, named by key: an integer out of range, a number numeric(p,s) cannot hold, text longer than varchar(n)),
+# and sent as the same text: the checks where PostgreSQL would otherwise fail the whole COPY, naming no key
+_FITTED_AS_TEXT = frozenset({"int2", "int4", "int8", "numeric", "float4", "float8", "varchar", "bpchar"})
 
 
 def _json_texts(values: list[Any], typname: str, reject: Callable[[int, str], None]) -> list[Any]:
