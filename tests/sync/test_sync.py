@@ -688,6 +688,30 @@ def test_a_sync_while_the_old_app_is_not_frozen_says_so(dirfinal: Dir, cli) -> N
     assert (final.exit_code, final.stderr) == (0, "")
 
 
+def test_a_sync_whose_freeze_status_cannot_be_read_says_so(dirfinal: Dir, cli) -> None:
+    """A freeze status golive could not read (a status command that fails; a postgres source a role's own setting
+    keeps writable) gave no warning at all: the sync ran as if the old application were frozen."""
+    config = dirfinal.project / "golive.toml"
+    config.write_text(config.read_text().replace("\n[target]", '\n[source.freeze]\nmethod = "command"\non = ["true"]\n'
+                                                 'off = ["true"]\nstatus = ["sh", "-c", "echo status broken; exit 3"]\n'
+                                                 "\n[target]"))
+    rehearsal = cli("sync", "--dry-run")
+    assert rehearsal.exit_code == 0
+    assert rehearsal.stderr == ("warning: cannot tell that the old application is frozen: freeze status command `sh -c"
+                                " 'echo status broken; exit 3'` exited 3: status broken (`golive freeze status` says"
+                                " more)\n")
+
+
+def test_verification_that_finds_more_than_three_keys_says_how_many(dirfinal: Dir, cli) -> None:
+    """The table line showed the first three keys that differ and nothing else: `no: 7, 8, 500` for four."""
+    assert cli("sync", "--yes").exit_code == 0
+    with psycopg.connect(dirfinal.target_url) as conn:
+        conn.execute("UPDATE directory_score SET points = points + 100 WHERE id IN (3, 4, 9, 12, 40)")
+    checked = cli("sync", "--verify-only", "--deep")
+    line = next(line for line in checked.lines if line.startswith("directory_score"))
+    assert line.endswith("no: 3, 4, 9, … (5 in all; --json lists them)"), line
+
+
 def test_after_a_data_restore_the_restored_rows_are_golives_own(dirfinal: Dir, cli) -> None:
     assert cli("sync", "--yes").exit_code == 0
     dirfinal.source_sql("UPDATE score SET points = points + 1 WHERE id = 1")

@@ -17,7 +17,9 @@ COLUMNS = ["TABLE", "MODE", "READ", "INSERTED", "UPDATED", "DELETED", "UNCHANGED
 
 
 def _row(r: Any) -> list[str]:
-    verified = "yes" if r.verified else ("no: " + ", ".join(r.mismatched_keys[:3]) if r.verified is False else "-")
+    keys = r.mismatched_keys
+    shown = ", ".join(keys[:3]) + (f", … ({len(keys)} in all; --json lists them)" if len(keys) > 3 else "")
+    verified = "yes" if r.verified else (f"no: {shown}" if r.verified is False else "-")
     return [r.table, r.mode, str(r.read), str(r.inserted), str(r.updated), str(r.deleted), str(r.unchanged), str(r.rejected),
             f"{r.seconds:.2f}", verified]
 
@@ -67,9 +69,14 @@ def _unfrozen_warning(a: Any) -> None:
 
     if a.config.source is None or a.config.source.freeze is None:
         return
+    from golive.errors import GoliveError
+
     try:
         on = frozen(a.config)
-    except Exception:  # (its status cannot be read: `golive freeze status` says why)
+    except GoliveError as exc:  # (not known to be frozen: a role's own setting keeps it writable, a status unread)
+        a.warn(f"cannot tell that the old application is frozen: {exc.message} (`golive freeze status` says more)")
+        return
+    except Exception:  # (its status cannot be read at all: `golive freeze status` says why)
         return
     if not on:
         a.warn("the old application is not frozen: what it writes after this sync reaches the new database only"
