@@ -4,6 +4,7 @@ text COPY for other types, mapping errors found before a row moves, and golive's
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import uuid
 from pathlib import Path
@@ -938,3 +939,32 @@ def test_intervals_from_a_postgresql_source_keep_their_months_and_years(tmp_path
             (4, None, '{"1 day"}')]
     [again] = SyncEngine(source_url, url, mapping).verify_only(mapping.tables, deep=True)
     assert (again.verified, again.mismatched_keys) == (True, [])
+
+
+@pytest.mark.parametrize("side", ["source", "target"])
+def test_a_database_that_closes_the_connection_mid_sync_is_named_and_nothing_is_written(
+        tmp_path: Path, pg_cluster, monkeypatch: pytest.MonkeyPatch, side: str) -> None:
+    """An administrator ending golive's session (or a restart) mid-sync said only "consuming input failed: server
+    closed the connection unexpectedly" or "sending copy data failed: …", naming neither database."""
+    source_url, url, _, name = pg_pair(
+        tmp_path, pg_cluster, "CREATE TABLE price (id bigint PRIMARY KEY, label text)",
+        "INSERT INTO price SELECT i, 'p' || i FROM generate_series(1, 30000) i", ["id", "label"])
+    database = name if side == "source" else url.rsplit("/", 1)[1]
+    module = f"golive_test_cut_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{module}.py").write_text(
+        "import psycopg\ndone = []\n\ndef cut(value):\n    if not done:\n        done.append(1)\n"
+        f"        with psycopg.connect({pg_cluster.url('postgres')!r}, autocommit=True) as admin:\n"
+        "            admin.execute('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s"
+        f" AND pid <> pg_backend_pid()', ({database!r},))\n    return value\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "mapping.toml").write_text('[[table]]\nsource = "price"\ntarget = "price"\nkey = "id"\n[table.columns]\n'
+                                           f'id = "id"\nlabel = {{ from = "label", transform = "{module}:cut" }}\n')
+    cut = load_mapping(tmp_path / "mapping.toml")
+    with pytest.raises(GoliveError) as caught:
+        SyncEngine(source_url, url, cut).run(cut.tables)
+    assert re.fullmatch(rf"the {side} database closed the connection during table price of the sync \(.+\); nothing"
+                        " was written", caught.value.message), caught.value.message
+    assert caught.value.hint == (f"check that the {side} database is up and that nothing ends golive's sessions, then"
+                                 " run again")
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM price").fetchone() == (0,)

@@ -33,7 +33,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from golive.db import open_connection
-from golive.errors import ConfigError, GoliveError
+from golive.errors import ConfigError, GoliveError, first_line
 from golive.private import open_private
 from golive.sync import conflicts, digests, stamps, state
 from golive.sync.backup import held_error, ms_setting, read_only, read_only_error, writes_are_held
@@ -177,7 +177,7 @@ class SyncEngine:
         self._began = datetime.now(UTC)  # (before the source's snapshot: a watermark is never later than this)
         source = Source(self.source_url)
         try:
-            with unlocked(self.source_url), _undecodable(), self._lock_waits("sync"), \
+            with unlocked(self.source_url), _undecodable(), self._lost(source, "sync"), self._lock_waits("sync"), \
                     open_connection(self.target_url, autocommit=False, what="target database") as target, target.transaction():
                 if writes_are_held(target):  # (the sync step's plan says so first)
                     raise held_error()
@@ -215,6 +215,7 @@ class SyncEngine:
                     raise GoliveError(f"verification failed for {', '.join(r.table for r in bad)} (keys "
                                       f"{'; '.join(', '.join(r.mismatched_keys[:5]) for r in bad)}); nothing was written",
                                       hint="the target was left as it was; check the mapping's transforms")
+                self._at = "the commit"
         except BaseException:
             for path in self.overwritten.values():  # (nothing was overwritten after all: the versions are still there)
                 path.unlink(missing_ok=True)
@@ -260,6 +261,31 @@ class SyncEngine:
                               f" waited for a lock the other held; PostgreSQL stopped the {what} and nothing was written",
                               hint="stop what writes to the target during the sync (the write freeze), then run again")\
                 from None
+
+    @contextmanager
+    def _lost(self, source: Source, what: str) -> Iterator[None]:
+        """A database that closed the connection (restarted, its session ended by an administrator, the network):
+        one line naming which — libpq says only "server closed the connection unexpectedly" — and what it means
+        for the target: nothing written (the transaction never committed), or, lost during the commit, not known."""
+        import psycopg
+
+        self._at = "golive's state"
+        try:
+            yield
+        except psycopg.OperationalError as exc:
+            if exc.sqlstate is not None and not exc.sqlstate.startswith("57P"):  # (a server's answer: not a lost link)
+                raise
+            side = "source" if source.pg is not None and source.pg.broken else "target"
+            where = f" during {self._at}" if self._at != "golive's state" else ""
+            if side == "target" and self._at == "the commit":
+                raise GoliveError(f"the target database closed the connection during the commit ({first_line(exc)}):"
+                                  " whether the sync was written is not known",
+                                  hint="`golive sync --verify-only` tells; then run `golive sync` again") from None
+            raise GoliveError(f"the {side} database closed the connection{where} of the {what} ({first_line(exc)});"
+                              " nothing was written" if what == "sync" else
+                              f"the {side} database closed the connection{where} of the {what} ({first_line(exc)})",
+                              hint=f"check that the {side} database is up and that nothing ends golive's sessions,"
+                                   " then run again") from None
 
     def _session(self, target: Any) -> None:
         from golive.db import require_version
@@ -604,7 +630,8 @@ class SyncEngine:
         left a record (:mod:`golive.sync.digests`) unless ``deep``: every row transformed and compared."""
         source = Source(self.source_url)
         try:
-            with unlocked(self.source_url), _undecodable(), self._lock_waits("verification"), \
+            with unlocked(self.source_url), _undecodable(), self._lost(source, "verification"), \
+                    self._lock_waits("verification"), \
                     open_connection(self.target_url, autocommit=False, what="target database") as target, \
                     target.transaction(force_rollback=True):
                 if not state.exists(target):
