@@ -968,3 +968,17 @@ def test_a_database_that_closes_the_connection_mid_sync_is_named_and_nothing_is_
                                  " run again")
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT count(*) FROM price").fetchone() == (0,)
+
+
+def test_a_source_table_in_another_schema_is_named_schema_dot_table(tmp_path: Path, pg_cluster) -> None:
+    """`source = "Legacy.Items"` was read as one name ("relation "Legacy.Items" does not exist"), and a quoted
+    `'"Legacy"."Items"'` was quoted again: only a query could read a table outside the search path."""
+    source_url, url, _, name = pg_pair(
+        tmp_path, pg_cluster, "CREATE TABLE price (id bigint PRIMARY KEY, label text)", "SELECT 1", ["id", "label"])
+    pg_cluster.psql('CREATE SCHEMA "Legacy"; CREATE TABLE "Legacy"."Items" (id bigint PRIMARY KEY, label text);'
+                    """ INSERT INTO "Legacy"."Items" VALUES (1, 'one'), (2, 'two')""", name)
+    (tmp_path / "mapping.toml").write_text('[[table]]\nsource = "Legacy.Items"\ntarget = "price"\nkey = "id"\n'
+                                           '[table.columns]\nid = "id"\nlabel = "label"\n')
+    mapping = load_mapping(tmp_path / "mapping.toml")
+    [result] = SyncEngine(source_url, url, mapping).run(mapping.tables)
+    assert (result.inserted, result.verified) == (2, True)

@@ -40,6 +40,13 @@ def ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def table_ident(name: str) -> str:
+    """A source table's name as SQL: ``schema.table`` is a table in another schema of a PostgreSQL source (an
+    attached database of a SQLite one), each part taken as written (``Legacy.Items``: "Legacy"."Items")."""
+    schema, dot, table = name.partition(".")
+    return f"{ident(schema)}.{ident(table)}" if dot and schema and table else ident(name)
+
+
 def _text(raw: bytes) -> str:
     # invalid UTF-8 survives as surrogates, so the row can be rejected with a reason instead of crashing
     return raw.decode("utf-8", errors="surrogateescape")
@@ -117,7 +124,7 @@ class Source:
         return "?" if self.sqlite is not None else "%s"
 
     def _origin(self, table: TableMap) -> str:
-        return ident(table.source) if table.source else f"({table.query}) AS q"
+        return table_ident(table.source) if table.source else f"({table.query}) AS q"
 
     def _query(self, sql: str, params: tuple[Any, ...] = ()) -> Iterator[dict[str, Any]]:
         if self.sqlite is not None:
