@@ -20,11 +20,8 @@ def prepared_cluster() -> Iterator[PostgresCluster]:
     """A cluster of its own that allows prepared transactions (max_prepared_transactions is 0 by default and
     takes a restart: the session's cluster is left as it is)."""
     require_real("postgresql", find_bin_dir() is not None, "no initdb (apt-get install postgresql)")
-    cluster = PostgresCluster().start()
+    cluster = PostgresCluster(settings={"max_prepared_transactions": "4"}).start()
     try:
-        cluster.psql("ALTER SYSTEM SET max_prepared_transactions = 4")
-        cluster._run(str(cluster.bin / "pg_ctl"), "-D", str(cluster.data), "-l", str(cluster.root / "server.log"),
-                     "-w", "-t", "60", "restart")
         yield cluster
     finally:
         cluster.stop()

@@ -39,7 +39,8 @@ def _free_port() -> int:
 
 
 class PostgresCluster:
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, settings: dict[str, str] | None = None) -> None:
+        """``settings``: postgresql.conf lines beyond the sandbox's own (``{"max_prepared_transactions": "4"}``)."""
         bin_dir = find_bin_dir()
         if bin_dir is None:
             raise RuntimeError("PostgreSQL server binaries (initdb) are not installed: apt-get install postgresql")
@@ -49,6 +50,7 @@ class PostgresCluster:
         self.data = self.root / "data"
         self._user = "postgres" if os.geteuid() == 0 else None
         self._watcher: Watcher | None = None
+        self.settings = dict(settings or {})
 
     def _run(self, *args: str) -> None:
         command = list(args)
@@ -68,6 +70,7 @@ class PostgresCluster:
         with (self.data / "postgresql.conf").open("a") as conf:
             conf.write(f"listen_addresses = '127.0.0.1'\nport = {self.port}\nunix_socket_directories = '{self.root}'\n"
                        "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nmax_connections = 50\n")
+            conf.writelines(f"{name} = '{value}'\n" for name, value in self.settings.items())
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "server.log"), "-w",
                   "-t", "60", "start")
         self._watch_owner()
