@@ -15,21 +15,22 @@ app = typer.Typer(help=help_of("dns"), add_completion=False,
 
 
 
-def _records(a: Any) -> tuple[Any, int, list[dict[str, Any]]]:
+def _records(a: Any) -> tuple[Any, int, list[dict[str, Any]], int]:
+    """[dns], the domain's id, the configured records, and the domain's own TTL (what a record's TTL 0 means)."""
     from golive.dns.steps import configured_records
 
     dns = a.config.require("dns")
     gateway = a.runner().ctx.gateways.get("linode")
     gateway.on_wait = a.warn  # (a rate-limit wait of a minute is said, not silent)
     domain_id, records = configured_records(dns, gateway)
-    return dns, domain_id, records
+    return dns, domain_id, records, gateway.zone_ttl(domain_id)
 
 
 @app.command("show")
 def show(ctx: typer.Context, json: Json = False) -> None:
     """Show the configured records as Linode has them, and whether each points at the old or new target."""
     a = app_of(ctx, json)
-    dns, domain_id, records = _records(a)
+    dns, domain_id, records, _ = _records(a)
     rows, out = [], []
     for r in records:
         side = next((s for s in ("new", "old") if r["target"] == dns.target(r["type"], s)), "elsewhere")
@@ -60,13 +61,13 @@ def lower_ttl(
     from golive.dns.ttl import effective, ttl_problem
 
     a = app_of(ctx, json)
-    dns, _, records = _records(a)
+    dns, _, records, zone_ttl = _records(a)
     value = dns.cutover_ttl if ttl is None else ttl
     if ttl_problem(value):
         from golive.errors import UsageError
 
         raise UsageError(f"--ttl {value}: {ttl_problem(value)}", hint="pick one of them")
-    old_ttl = max(effective(r["ttl_sec"]) for r in records)
+    old_ttl = max(effective(r["ttl_sec"], zone_ttl) for r in records)
     outcome = a.execute("dns lower-ttl", f"dns lower TTL to {value}", [LowerTtl(ttl=value)], yes=yes, dry_run=dry_run)
     if outcome is not None and outcome.run_id is not None:  # (lowered now: the wait starts now)
         from golive.dns.ttl import last_lowered

@@ -51,6 +51,7 @@ class LinodeDns:
         self.scopes: set[str] | None = None  # the token's OAuth scopes, as the last answer said (X-OAuth-Scopes)
         self.on_wait: Callable[[str], None] | None = None  # told each rate-limit wait before it starts
         self._what = ""  # the call in flight (named in the wait's message)
+        self._zone_ttls: dict[int, int] = {}  # domain id -> its ttl_sec, as the domain's lookup read it
         dns = self
         self.client = LinodeClient(token, base_url=api_url, retry=retries > 0, retry_max=retries,
                                    retry_rate_limit_interval=interval, retry_statuses=[500, 503, 504])
@@ -145,7 +146,16 @@ class LinodeDns:
         if not found:
             raise ConfigError(f"domain {domain} is not in this Linode account",
                               hint="check [dns].domain, or that the token belongs to the account holding it")
+        self._zone_ttls[int(found[0].id)] = int(found[0].ttl_sec or 0)
         return int(found[0].id)
+
+    def zone_ttl(self, domain_id: int) -> int:
+        """The domain's own ``ttl_sec``: what a record's ``ttl_sec`` of 0 stands for (0 here too: Linode's default,
+        :data:`golive.dns.ttl.DEFAULT_TTL`). Read with the domain's lookup, else asked for."""
+        if domain_id not in self._zone_ttls:
+            found = self._call(f"read domain {domain_id}", self.client.get, f"/domains/{domain_id}")
+            self._zone_ttls[domain_id] = int(found.get("ttl_sec") or 0)
+        return self._zone_ttls[domain_id]
 
     def records(self, domain_id: int) -> list[dict[str, Any]]:
         from linode_api4 import Domain

@@ -65,26 +65,29 @@ class _RecordsStep(Step):
     def _current(self, ctx: StepContext) -> tuple[int, list[dict[str, Any]]]:
         return configured_records(self._dns(ctx), self._gateway(ctx))
 
-    def desired(self, ctx: StepContext, record: dict[str, Any]) -> dict[str, Any]:
+    def desired(self, ctx: StepContext, record: dict[str, Any], zone_ttl: int | None) -> dict[str, Any]:
+        """What ``record`` should hold. ``zone_ttl``: its domain's ``ttl_sec``, which a record's TTL of 0 stands for
+        (None: not known, Linode's default)."""
         raise NotImplementedError
 
-    def refuse(self, dns: Dns, records: list[dict[str, Any]]) -> None:
+    def refuse(self, dns: Dns, records: list[dict[str, Any]], zone_ttl: int) -> None:
         """Raise UnsafePlan when the plan must not go ahead with the records as they are (default: it may)."""
 
     def plan(self, ctx: StepContext) -> list[Change]:
         dns = self._dns(ctx)
-        _, records = self._current(ctx)
-        self.refuse(dns, records)
+        domain_id, records = self._current(ctx)
+        zone_ttl = self._gateway(ctx).zone_ttl(domain_id)
+        self.refuse(dns, records, zone_ttl)
         changes = []
         for record in records:
-            want = self.desired(ctx, record)
+            want = self.desired(ctx, record, zone_ttl)
             before = {k: record[k] for k in want}
             changes.append(Change(_label(dns, record), _compact(before), _compact(want)))
         return changes
 
     def snapshot(self, ctx: StepContext) -> Record:
         domain_id, records = self._current(ctx)
-        return {"domain_id": domain_id, "records": records}
+        return {"domain_id": domain_id, "zone_ttl": self._gateway(ctx).zone_ttl(domain_id), "records": records}
 
     def apply(self, ctx: StepContext, before: Record) -> Record:
         domain_id: int = before["domain_id"]
@@ -95,7 +98,7 @@ class _RecordsStep(Step):
         fields: dict[str, list[str]] = {}
         done: dict[str, dict[str, Any]] = {}
         for record in before["records"]:
-            want = self.desired(ctx, record)
+            want = self.desired(ctx, record, before.get("zone_ttl"))
             if all(record[k] == v for k, v in want.items()):
                 continue
             ctx.log("apply", f"{_label(self._dns(ctx), record)}: {_compact({k: record[k] for k in want})} ->"
@@ -179,10 +182,11 @@ class _RecordsStep(Step):
 
     def check(self, ctx: StepContext) -> list[str]:
         dns = self._dns(ctx)
-        _, records = self._current(ctx)
+        domain_id, records = self._current(ctx)
+        zone_ttl = self._gateway(ctx).zone_ttl(domain_id)
         problems = []
         for record in records:
-            want = self.desired(ctx, record)
+            want = self.desired(ctx, record, zone_ttl)
             if any(record[k] != v for k, v in want.items()):
                 problems.append(f"{_label(dns, record)} reads back {_compact({k: record[k] for k in want})},"
                                 f" expected {_compact(want)}")
@@ -220,7 +224,7 @@ class Switch(_RecordsStep):
         # latest `dns lower-ttl` ({"at": iso time, "old_ttl": s}), which the step cannot read itself
         super().__init__(to=to, force=force, ttl_wait=ttl_wait, lowered=lowered)
 
-    def refuse(self, dns: Dns, records: list[dict[str, Any]]) -> None:
+    def refuse(self, dns: Dns, records: list[dict[str, Any]], zone_ttl: int) -> None:
         from datetime import UTC, datetime
 
         from golive.dns.ttl import Lowered, wait_reason
@@ -229,7 +233,7 @@ class Switch(_RecordsStep):
             return
         lowered = self.params.get("lowered")
         last = Lowered(datetime.fromisoformat(lowered["at"]), int(lowered["old_ttl"])) if lowered else None
-        reason = wait_reason(records, dns.cutover_ttl, last, datetime.now(UTC))
+        reason = wait_reason(records, zone_ttl, dns.cutover_ttl, last, datetime.now(UTC))
         if reason is not None:
             raise UnsafePlan(reason[0], hint=reason[1])
 
@@ -237,7 +241,7 @@ class Switch(_RecordsStep):
     def title(self) -> str:
         return f"dns switch to {self.params['to']}"
 
-    def desired(self, ctx: StepContext, record: dict[str, Any]) -> dict[str, Any]:
+    def desired(self, ctx: StepContext, record: dict[str, Any], zone_ttl: int | None) -> dict[str, Any]:
         dns = self._dns(ctx)
         to = self.params["to"]
         other = "old" if to == "new" else "new"
@@ -266,8 +270,9 @@ class LowerTtl(_RecordsStep):
     def title(self) -> str:
         return f"dns lower TTL to {self.params['ttl']}"
 
-    def desired(self, ctx: StepContext, record: dict[str, Any]) -> dict[str, Any]:
+    def desired(self, ctx: StepContext, record: dict[str, Any], zone_ttl: int | None) -> dict[str, Any]:
         from golive.dns.ttl import effective
 
-        # lower, never raise: a record already at a shorter TTL keeps it
-        return {"ttl_sec": min(self.params["ttl"], effective(record["ttl_sec"]))}
+        # lower, never raise: a record already as short keeps its TTL (a 0 too: the domain's, short already)
+        longer = effective(record["ttl_sec"], zone_ttl) > self.params["ttl"]
+        return {"ttl_sec": self.params["ttl"] if longer else record["ttl_sec"]}

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ALLOWED_TTLS", "DEFAULT_TTL", "Lowered", "effective", "last_lowered", "ttl_problem", "wait_reason"]
 
-DEFAULT_TTL = 86400  # Linode's ttl_sec 0: the zone's default, a day unless the domain says otherwise
+DEFAULT_TTL = 86400  # a domain's ttl_sec 0: Linode's default (a record's 0 is the domain's ttl_sec)
 # the TTLs Linode keeps; any other value is rounded up to the next (../shared/linode/README.md)
 ALLOWED_TTLS = (0, 30, 120, 300, 3600, 7200, 14400, 28800, 57600, 86400, 172800, 345600, 604800, 1209600, 2419200)
 
@@ -27,7 +27,7 @@ def ttl_problem(value: int) -> str | None:
     if value in ALLOWED_TTLS[1:]:
         return None
     if value == 0:
-        return "0 is the zone's default TTL (a day), not a short one"
+        return "0 is the domain's default TTL (a day unless the domain sets its own), not a short one"
     if value < 0:
         return "a TTL is a number of seconds, not a negative one"
     rounded = next((t for t in ALLOWED_TTLS if t >= value), ALLOWED_TTLS[-1])
@@ -35,8 +35,10 @@ def ttl_problem(value: int) -> str | None:
             + ", ".join(str(t) for t in ALLOWED_TTLS[1:6]) + ", … seconds")
 
 
-def effective(ttl_sec: int | None) -> int:
-    return ttl_sec or DEFAULT_TTL
+def effective(ttl_sec: int | None, zone_ttl: int | None) -> int:
+    """The seconds resolvers keep a record: its ``ttl_sec``; 0 is the domain's ``ttl_sec`` (``zone_ttl``), and 0
+    there is Linode's default, a day (../shared/linode/: a domain of 2 days makes its 0-TTL records 2 days)."""
+    return ttl_sec or zone_ttl or DEFAULT_TTL
 
 
 @dataclass(frozen=True)
@@ -62,17 +64,19 @@ def last_lowered(journal: Journal, runs: int = 500) -> Lowered | None:
             # applied, or killed after it began changing records ("applying": some may be lowered already)
             at = step.finished_at if step.status == "applied" else step.started_at
             if step.kind == "dns.lower_ttl" and step.status in UNDOABLE and at and step.before:
-                lowered = [effective(r.get("ttl_sec")) for r in step.before.get("records", [])
-                           if effective(r.get("ttl_sec")) > int(step.params.get("ttl", 0))]
+                zone = step.before.get("zone_ttl")  # (not journaled before golive knew it: Linode's default)
+                lowered = [effective(r.get("ttl_sec"), zone) for r in step.before.get("records", [])
+                           if effective(r.get("ttl_sec"), zone) > int(step.params.get("ttl", 0))]
                 if lowered:  # (one that found every TTL already short changed nothing to wait for)
                     found.append(Lowered(datetime.fromisoformat(at), max(lowered)))
     return max(found, key=lambda lowered: lowered.safe_at, default=None)
 
 
-def wait_reason(records: list[dict[str, Any]], cutover_ttl: int, lowered: Lowered | None,
+def wait_reason(records: list[dict[str, Any]], zone_ttl: int, cutover_ttl: int, lowered: Lowered | None,
                 now: datetime) -> tuple[str, str] | None:
-    """Why the switch should wait (message, hint), or None when every resolver's copy is short-lived."""
-    longest = max((effective(r.get("ttl_sec")) for r in records), default=0)
+    """Why the switch should wait (message, hint), or None when every resolver's copy is short-lived.
+    ``zone_ttl``: the domain's ``ttl_sec``, which a record's 0 stands for."""
+    longest = max((effective(r.get("ttl_sec"), zone_ttl) for r in records), default=0)
     if longest > cutover_ttl:
         return (f"the records' TTL is still {longest}s: resolvers would keep the old answer that long after"
                 f" the switch (and the new one after an undo)",

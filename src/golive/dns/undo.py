@@ -44,7 +44,7 @@ def _left(step: _RecordsStep, ctx: StepContext, undo: Record, record: dict[str, 
         found: dict[str, Any] | None = undo["set"].get(str(record["id"]))
         return found
     try:
-        return step.desired(ctx, record)
+        return step.desired(ctx, record, undo.get("zone_ttl"))
     except GoliveError:  # (a record it refuses: it never changed it)
         return None
 
