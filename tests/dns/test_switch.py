@@ -40,7 +40,7 @@ def test_show_and_plan(dns_project: Path, emulator: LinodeEmulator, cli) -> None
     rows = [line.split() for line in shown.lines[2:]]
     assert [r[:5] for r in rows] == [["example.org", "A", OLD, "3600", "old"], ["www.example.org", "A", OLD, "3600", "old"],
                                      ["www.example.org", "AAAA", OLD6, "3600", "old"]]
-    plan = cli("dns", "plan")
+    plan = cli("dns", "plan", "--no-ttl-wait")  # (the records' TTL is an hour: without it, refused as below)
     assert plan.lines[0] == "Plan: dns switch to new — 1 step(s), 3 change(s)"
     assert plan.lines[2:] == [f"      dns example.org A #1: {OLD} -> {NEW}", f"      dns www.example.org A #3: {OLD} -> {NEW}",
                               f"      dns www.example.org AAAA #4: {OLD6} -> {NEW6}"]
@@ -204,6 +204,25 @@ def test_switch_waits_for_resolvers_to_forget_the_long_ttl(dns_project: Path, em
     switched = cli("dns", "switch", "--yes")
     assert switched.exit_code == 0, switched.stderr
     assert targets(emulator) == {("", "A"): NEW, ("www", "A"): NEW, ("www", "AAAA"): NEW6}
+
+
+def test_plan_is_refused_as_the_switch_is_while_resolvers_hold_the_long_ttl(dns_project: Path, emulator: LinodeEmulator,
+                                                                           cli) -> None:
+    """`dns plan` showed the changes and exited 0 while `dns switch --dry-run` refused the same switch (exit 2): a
+    plan that says the switch will go, at 2 a.m., before one that will not."""
+    refused = cli("dns", "switch", "--dry-run")
+    assert refused.exit_code == 2, refused.stdout
+    for args in ([], ["--to", "new"]):
+        plan = cli("dns", "plan", *args)
+        assert (plan.exit_code, plan.stdout, plan.stderr) == (2, "", refused.stderr), args
+    assert cli("dns", "lower-ttl", "--yes").exit_code == 0
+    soon = cli("dns", "plan")  # lowered, but not an old TTL ago
+    assert soon.exit_code == 2, soon.stdout
+    assert " UTC from 3600s: resolvers may hold the old answer until " in soon.stderr
+    shown = cli("dns", "plan", "--no-ttl-wait")
+    assert shown.exit_code == 0, shown.stderr
+    assert shown.lines[2:] == [f"      dns example.org A #1: {OLD} -> {NEW}", f"      dns www.example.org A #3: {OLD} -> {NEW}",
+                               f"      dns www.example.org AAAA #4: {OLD6} -> {NEW6}"]
 
 
 def test_lower_ttl_never_raises_a_shorter_ttl_nor_asks_for_one_linode_would_round(dns_project: Path,

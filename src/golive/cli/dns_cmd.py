@@ -40,14 +40,31 @@ def show(ctx: typer.Context, json: Json = False) -> None:
     a.done({"domain": dns.domain, "domain_id": domain_id, "records": out})
 
 
-@app.command("plan")
-def plan(ctx: typer.Context, to: Annotated[str, typer.Option("--to", help="new or old.", callback=one_of("new", "old"))] = "new",
-         json: Json = False) -> None:
-    """Show the changes a switch would make; touch nothing."""
+To = Annotated[str, typer.Option("--to", help="new or old.", callback=one_of("new", "old"))]
+Force = Annotated[bool, typer.Option("--force", help="Also switch records that point at neither target.")]
+NoTtlWait = Annotated[bool, typer.Option("--no-ttl-wait", help="Switch even though resolvers may still hold the old"
+                                         " answer for a long TTL (a rehearsal; an emergency).")]
+
+
+def _switch(a: Any, to: str, force: bool, no_ttl_wait: bool) -> Any:
+    """The switch step as `dns switch` makes it (and `dns plan` shows it): with the TTL wait unless told not to."""
     from golive.dns.steps import Switch
 
+    lowered = None
+    if not no_ttl_wait:
+        from golive.dns.ttl import last_lowered
+
+        last = last_lowered(a.journal)
+        lowered = {"at": last.at.isoformat(), "old_ttl": last.old_ttl} if last else None
+    return Switch(to=to, force=force, ttl_wait=not no_ttl_wait, lowered=lowered)
+
+
+@app.command("plan")
+def plan(ctx: typer.Context, to: To = "new", force: Force = False, no_ttl_wait: NoTtlWait = False,
+         json: Json = False) -> None:
+    """Show the changes a switch would make; touch nothing. Refused as `dns switch --dry-run` is (the TTL wait)."""
     a = app_of(ctx, json)
-    a.execute("dns switch", f"dns switch to {to}", [Switch(to=to)], yes=False, dry_run=True)
+    a.execute("dns switch", f"dns switch to {to}", [_switch(a, to, force, no_ttl_wait)], yes=False, dry_run=True)
 
 
 @app.command("lower-ttl")
@@ -82,29 +99,15 @@ def lower_ttl(
 
 
 @app.command("switch")
-def switch(
-    ctx: typer.Context,
-    to: Annotated[str, typer.Option("--to", help="new or old.", callback=one_of("new", "old"))] = "new",
-    force: Annotated[bool, typer.Option("--force", help="Also switch records that point at neither target.")] = False,
-    no_ttl_wait: Annotated[bool, typer.Option("--no-ttl-wait", help="Switch even though resolvers may still hold the"
-                                              " old answer for a long TTL (a rehearsal; an emergency).")] = False,
-    dry_run: DryRun = False, yes: Yes = False, json: Json = False,
-) -> None:
+def switch(ctx: typer.Context, to: To = "new", force: Force = False, no_ttl_wait: NoTtlWait = False,
+           dry_run: DryRun = False, yes: Yes = False, json: Json = False) -> None:
     """Point the records at the new (or old) target: snapshot, update, read back. Undo restores the snapshot exactly.
 
     Refused while the records' TTL is longer than \\[dns].cutover_ttl, or less than the old TTL has passed
     since `golive dns lower-ttl`: until then resolvers keep the old answer, and would keep the new one
     after an undo."""
-    from golive.dns.steps import Switch
-
     a = app_of(ctx, json)
-    lowered = None
-    if not no_ttl_wait:
-        from golive.dns.ttl import last_lowered
-
-        last = last_lowered(a.journal)
-        lowered = {"at": last.at.isoformat(), "old_ttl": last.old_ttl} if last else None
-    step = Switch(to=to, force=force, ttl_wait=not no_ttl_wait, lowered=lowered)
+    step = _switch(a, to, force, no_ttl_wait)
     outcome = a.execute("dns switch", f"dns switch to {to}", [step], yes=yes,
                         dry_run=dry_run, args={"to": to, "force": force})
     if outcome is not None and outcome.run_id is not None:
