@@ -71,3 +71,23 @@ def test_a_container_or_proxy_value_that_would_fail_at_swap_time_stops_at_load(p
     (project / "golive.toml").write_text(f'[project]\nname = "x"\n{text}')
     result = cli("config", "check")
     assert (result.exit_code, result.stderr) == (2, f"error: {message}\n")
+
+
+DNS = ('[dns]\ndomain = "example.org"\nrecords = [{{ name = "", type = "A" }}, {{ name = "", type = "AAAA" }}]\n'
+       'old_target = "203.0.113.10"\nnew_target = "{new}"\nold_target_v6 = "2001:db8::10"\nnew_target_v6 = "{new6}"\n')
+
+
+@pytest.mark.parametrize(("new", "new6", "message"), [
+    ("203.0.113.10", "2001:db8::20",
+     "golive.toml:3: dns: old_target and new_target are the same address 203.0.113.10: a switch would move nothing"
+     " — set new_target to the new server's address"),
+    ("198.51.100.20", "2001:0DB8::0010",  # (the same address, spelt otherwise)
+     "golive.toml:3: dns: old_target_v6 and new_target_v6 are the same address 2001:db8::10: a switch would move"
+     " nothing — set new_target_v6 to the new server's address"),
+])
+def test_a_new_target_equal_to_the_old_one_stops_at_load_naming_both_keys(project: Path, cli, new: str, new6: str,
+                                                                          message: str) -> None:
+    """Accepted: every switch changed nothing, and `status` said the records point at new and at old at once."""
+    (project / "golive.toml").write_text(f'[project]\nname = "x"\n{DNS.format(new=new, new6=new6)}')
+    result = cli("config", "check")
+    assert (result.exit_code, result.stderr) == (2, f"error: {message}\n")

@@ -159,9 +159,14 @@ class Dns(Section):
         return value
 
     @model_validator(mode="after")
-    def _v6_targets(self) -> Dns:
+    def _targets(self) -> Dns:
         if any(r.type == "AAAA" for r in self.records) and not (self.old_target_v6 and self.new_target_v6):
             raise ValueError("AAAA records need old_target_v6 and new_target_v6")
+        for old, new in (("old_target", "new_target"), ("old_target_v6", "new_target_v6")):
+            if getattr(self, old) is not None and getattr(self, old) == getattr(self, new):
+                # (a switch would change nothing, and `status` could not tell old from new)
+                raise ValueError(f"{old} and {new} are the same address {getattr(self, old)}: a switch would move"
+                                 f" nothing — set {new} to the new server's address")
         return self
 
     def fqdn(self, name: str) -> str:
