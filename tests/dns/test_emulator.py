@@ -123,3 +123,25 @@ def test_the_validator_accepts_the_sdk_fixtures_and_rejects_a_wrong_shape() -> N
     wrong: dict[str, Any] = {"data": [{"id": "not-an-int"}], "page": 1, "pages": 1, "results": 1}
     with pytest.raises(Exception, match="not-an-int"):
         validate("GET", "/domains/{domainId}/records", 200, wrong)
+
+
+def test_a_fault_rule_written_where_another_was_fires_as_its_own(emulator: LinodeEmulator) -> None:
+    """The counts of `times` and `skip` were kept by the rule's place in the list and outlived an edit of the state
+    file: a new rule with `times: 1` written where a spent one was never fired."""
+    def rules(*new: dict[str, Any]) -> None:  # the state file edited by hand, as README says (not emulator.edit)
+        with emulator.store.lock:
+            state = emulator.store.load()
+            state["faults"]["rules"] = list(new)
+            emulator.store.save(state)
+
+    def statuses(path: str, n: int) -> list[int]:
+        return [httpx.get(f"{emulator.url}{path}", headers={"Authorization": f"Bearer {TOKEN}"}).status_code
+                for _ in range(n)]
+
+    rules({"method": "GET", "path": "/domains$", "status": 503, "times": 1})
+    assert statuses("/domains", 2) == [503, 200]
+    rules({"method": "GET", "path": "/records$", "status": 500, "times": 1, "skip": 1})
+    assert statuses("/domains/1/records", 3) == [200, 500, 200]
+    rules({"method": "GET", "path": "/records$", "status": 500, "times": 1, "skip": 1},
+          {"method": "GET", "path": "/records$", "status": 500, "times": 1, "skip": 1})
+    assert statuses("/domains/1/records", 3) == [200, 500, 200]  # the first is the spent one; the second its own

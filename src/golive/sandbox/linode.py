@@ -57,16 +57,19 @@ class Faults:
       carried out first and only its answer is lost: the status replaces it. A rule with
       ``delay_ms`` and no status carries the request out and answers that late: a client that gives
       up first does not know the change was made.
+
+    A rule's counts (``skip``, ``times``) are kept by its content, not its place in the list: a new rule written
+    where an old one was (the state file edited by hand) starts from zero.
     """
 
-    seen: dict[int, int] = field(default_factory=dict)  # rule index -> matching requests seen
-    fired: dict[int, int] = field(default_factory=dict)
+    seen: dict[str, int] = field(default_factory=dict)  # rule (its JSON) -> matching requests seen
+    fired: dict[str, int] = field(default_factory=dict)
 
     def check(self, spec: dict[str, Any], count: int, method: str, path: str,
               processed: bool = False) -> ApiError | float | None:
         """The fault for this request (an error, or seconds to wait before answering), looking at the
         rules that act before the request is carried out, or (``processed``) after it."""
-        for index, rule in enumerate(spec.get("rules", [])):
+        for index, rule in _keyed(spec.get("rules", [])):
             if bool(rule.get("processed") or "status" not in rule) != processed:
                 continue
             if "nth" in rule:
@@ -85,6 +88,16 @@ class Faults:
                 reason = "Too Many Requests" if status == 429 else "Please try again later (injected fault)"
                 return ApiError(status, reason, headers=headers)
         return None
+
+
+def _keyed(rules: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """Each rule with its key: its JSON, and which of the equal rules it is (two equal rules count apart)."""
+    keyed, equal = [], dict[str, int]()
+    for rule in rules:
+        text = json.dumps(rule, sort_keys=True)
+        equal[text] = equal.get(text, 0) + 1
+        keyed.append((f"{text}#{equal[text]}", rule))
+    return keyed
 
 
 class Store:
