@@ -638,3 +638,30 @@ def test_status_of_a_half_switched_zone_is_not_ok_and_says_what_to_do(dns_projec
     shown = cli("status")
     assert any("half switched=finish with `golive dns switch` (or `--to old`), or undo with `golive rollback`" in line
                for line in shown.lines), shown.stdout
+
+
+def test_a_bad_token_met_by_the_undo_of_a_failed_switch_changes_and_marks_nothing(dns_project: Path,
+                                                                                 emulator: LinodeEmulator, cli) -> None:
+    """The switch fails at www A (500, every time) and puts the apex back; undoing the failed run, Linode answers 401
+    at its first read. That was exit 4, the step marked undo_failed and by-hand lines for records never changed.
+    The undo changed nothing before the 401 (the gateway sent no write): a configuration error, exit 2, the step left
+    as it was for `golive rollback` once the token is fixed."""
+    original = zone(emulator)
+    emulator.edit(lambda s: s["faults"].update(rules=[{"method": "PUT", "path": "/records/3$", "status": 500},
+                                                      {"method": "GET", "path": "/records/4$", "status": 401}]))
+    failed = cli("dns", "switch", "--yes", "--no-ttl-wait")
+    assert failed.exit_code == 2, failed.stderr
+    [line] = failed.stderr.splitlines()
+    assert line.startswith("error: step dns switch to new failed (dns www.example.org A #3: the Linode API failed"
+                           " (update record 3: 500 "), line
+    assert ") and the undo of step 1 (dns switch to new) of run " in line
+    assert line.endswith(" stopped before changing anything: Linode rejected the token (read record 4: 401 Invalid"
+                         " Token) — check [linode].token (env:GOLIVE_TEST_LINODE_TOKEN): it must be a valid personal"
+                         " access token; then `golive rollback` undoes the run"), line
+    assert [s for s in _journal_states(dns_project) if s[2] in ("undo_failed", "partially_rolled_back")] == []
+    assert ("run", "dns switch", "failed") in _journal_states(dns_project)
+    emulator.edit(lambda s: s["faults"].update(rules=[]))
+    assert zone(emulator) == original  # (the switch put the apex back itself)
+    rolled = cli("rollback", "--yes")
+    assert rolled.exit_code == 0, rolled.stderr
+    assert zone(emulator) == original

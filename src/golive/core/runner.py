@@ -19,10 +19,10 @@ from golive.core.interrupts import finishing, interrupts, lost
 from golive.core.interrupts import shielded as _shielded
 from golive.core.journal import UNDOABLE, Journal, RunRow, StepRow, now_iso
 from golive.core.step import Step, StepContext, build_step
-from golive.errors import GoliveError, Interrupted, JournalError, StepFailed, UndoFailed, first_line
+from golive.errors import ConfigError, GoliveError, Interrupted, JournalError, StepFailed, UndoFailed, first_line
 from golive.secrets import REDACTOR, redact
 
-__all__ = ["UNDONE_FIRST", "Planned", "RunOutcome", "Runner"]
+__all__ = ["UNDONE_FIRST", "NothingChanged", "Planned", "RunOutcome", "Runner"]
 
 Event = dict[str, Any]
 View = Callable[[Event], None]
@@ -52,6 +52,11 @@ class RunOutcome:
 
     def as_dict(self) -> dict[str, Any]:
         return {"run": self.run_id, "status": self.status, "steps": [p.as_dict() for p in self.planned]}
+
+
+class NothingChanged(ConfigError):
+    """An undo met a configuration error (a bad token) before it changed anything: the step stays as it was, not
+    undo_failed, and no by-hand lines (exit 2, as the same error anywhere else)."""
 
 
 class _Stopped(KeyboardInterrupt):
@@ -214,6 +219,12 @@ class Runner:
             raise Interrupted(f"step {p.seq} ({p.step.title}) of run {run_id} failed ({reason}) and undoing the run was"
                               " interrupted; the journal is consistent",
                               hint="`golive rollback` finishes the undo") from None
+        except NothingChanged as stopped:
+            with _shielded():
+                self.journal.finish_run(run_id, "failed", reason)
+            self._emit("run.done", status="failed")
+            raise NothingChanged(f"step {p.step.title} failed ({reason}) and {stopped.message}", hint=stopped.hint) \
+                from None
         except UndoFailed as undo_exc:
             with _shielded():
                 self.journal.finish_run(run_id, "partially_rolled_back", reason)
@@ -270,6 +281,11 @@ class Runner:
                 self.journal.finish_run(self._run_id, "interrupted", f"interrupted{why}")
             raise Interrupted(f"rollback of run {run.id} interrupted{why}; the journal is consistent",
                               hint=f"run `{again}` again to finish it") from None
+        except NothingChanged as exc:
+            with _shielded():
+                self.journal.finish_run(self._run_id, "failed", exc.message)
+            self._emit("run.done", status="failed")
+            raise
         except UndoFailed as exc:
             with _shielded():
                 self.journal.finish_run(self._run_id, "failed", exc.message)
@@ -307,6 +323,10 @@ class Runner:
             step.undo(self.ctx, row.undo_record)
         except JournalError:
             raise
+        except NothingChanged as exc:  # (the step says it changed nothing: it is not marked undo_failed)
+            raise NothingChanged(f"the undo of step {row.seq} ({step.title}) of run {run_id} stopped before changing"
+                                 f" anything: {exc.message}", hint=f"{exc.hint or 'fix it'}; then `{self._again}`"
+                                 " undoes the run") from None
         except Exception as exc:
             reason = first_line(exc)
             with _shielded():

@@ -51,6 +51,7 @@ class LinodeDns:
         self.scopes: set[str] | None = None  # the token's OAuth scopes, as the last answer said (X-OAuth-Scopes)
         self.on_wait: Callable[[str], None] | None = None  # told each rate-limit wait before it starts
         self._what = ""  # the call in flight (named in the wait's message)
+        self.writes = 0  # PUTs and POSTs sent (or about to be): none, and nothing was changed through this gateway
         self._zone_ttls: dict[int, int] = {}  # domain id -> its ttl_sec, as the domain's lookup read it
         dns = self
         self.client = LinodeClient(token, base_url=api_url, retry=retries > 0, retry_max=retries,
@@ -226,6 +227,7 @@ class LinodeDns:
                 for key, value in values.items():
                     setattr(record, key, value)
                 try:
+                    self.writes += 1
                     record.save()
                 except ApiError as exc:
                     if exc.status != 429 or attempt == self.retries:
@@ -257,6 +259,7 @@ class LinodeDns:
             if (found := self.find(domain_id, body)) is not None:
                 return found  # made by an earlier attempt whose answer was lost, or by someone else
             try:
+                self.writes += 1
                 return dict(self._call("create record", self.client.post, f"/domains/{domain_id}/records", data=body,
                                        unsure=True))
             except OutcomeUnknown:

@@ -113,11 +113,17 @@ def undo(step: _RecordsStep, ctx: StepContext, record: Record) -> None:
     """Put back what the step changed. A record someone else changed since is overwritten only with
     ``ctx.options["force"]`` (`rollback --force`); else it is left so, and — when the step had finished, so
     golive surely changed it — the undo fails naming it (the rollback's plan refuses first, this is the race)."""
-    force = bool(ctx.options.get(FORCE))
+    from golive.core.runner import NothingChanged
+
+    force, writes = bool(ctx.options.get(FORCE)), step._gateway(ctx).writes
     try:
         left = put_back(step, ctx, record["domain_id"], record["records"], record.get("fields"), record, force=force)
     except UndoFailed:
         raise
+    except ConfigError as exc:
+        if step._gateway(ctx).writes == writes:  # (a bad token, met before any write: not a failed undo)
+            raise NothingChanged(exc.message, hint=exc.hint) from None
+        raise UndoFailed(exc.message, manual=_by_hand(step, ctx, record), hint=exc.hint) from None
     except GoliveError as exc:  # (the by-hand lines: what is really not back, not every field the step may set)
         raise UndoFailed(exc.message, manual=_by_hand(step, ctx, record), hint=exc.hint) from None
     if not left:

@@ -85,7 +85,8 @@ class Faults:
                     return float(rule.get("delay_ms", 0)) / 1000
                 status = int(rule["status"])
                 headers = {"Retry-After": str(rule.get("retry_after", 1))} if status == 429 else {}
-                reason = "Too Many Requests" if status == 429 else "Please try again later (injected fault)"
+                reason = {429: "Too Many Requests", 401: "Invalid Token", 403: "Unauthorized"}.get(
+                    status, "Please try again later (injected fault)")
                 return ApiError(status, reason, headers=headers)
         return None
 
