@@ -69,10 +69,12 @@ def _unfrozen_warning(a: Any) -> None:
 
     if a.config.source is None or a.config.source.freeze is None:
         return
-    from golive.errors import GoliveError
+    from golive.errors import ConfigError, GoliveError
 
     try:
         on = frozen(a.config)
+    except ConfigError:  # (the source's config itself is wrong: the sync stops on it, saying so, in a moment)
+        return
     except GoliveError as exc:  # (not known to be frozen: a role's own setting keeps it writable, a status unread)
         a.warn(f"cannot tell that the old application is frozen: {exc.message} (`golive freeze status` says more)")
         return
