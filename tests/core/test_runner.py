@@ -251,3 +251,27 @@ def test_a_through_rollback_whose_undo_fails_names_the_same_command_to_finish_it
     failed = cli("rollback", "--through", runs[0], "--yes")
     assert failed.exit_code == 4
     assert f"— do the manual steps listed, then `golive rollback --through {runs[0]}` again\n" in failed.stderr
+
+
+@pytest.mark.parametrize(("record", "said", "code"), [
+    ("[]", "has a corrupt before (a JSON list, not an object)", 2),
+    ("{}", "undo of step 1 (write {path}) of run {run} failed: KeyError: 'path' — its journaled record lacks what the"
+           " undo reads", 4),
+])
+def test_a_step_record_edited_into_the_wrong_shape_is_one_line_not_an_internal_error(
+        project: Path, cli, record: str, said: str, code: int) -> None:
+    """A step's record that is valid JSON but not what the step wrote (`{}`, `[]`: the journal edited by hand or
+    damaged) made `golive rollback` an internal error (KeyError: 'domain_id'); unparseable JSON was already named."""
+    from golive.cli.application import App
+
+    path = project / "f.txt"
+    run = App(project / "golive.toml").runner().run("test", [WriteFile(path=str(path), content="1\n")]).run_id
+    with sqlite3.connect(project / ".golive" / "journal.db") as db:
+        db.execute("UPDATE steps SET record = ?, before = ? WHERE run_id = ?", (record, record, run))
+    refused = cli("rollback", "--yes")
+    assert refused.exit_code == code
+    [line, *rest] = refused.stderr.splitlines()
+    assert said.format(path=path, run=run) in line and "internal error" not in refused.stderr, refused.stderr
+    if code == 4:  # (the by-hand line says what golive knows, not a second KeyError)
+        assert f"  by hand: undo step 1 (write {path}) of run {run} by hand: its journaled record cannot be read back" \
+               f" (`golive history {run} --json` shows it)" in rest, rest

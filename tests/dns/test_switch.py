@@ -665,3 +665,20 @@ def test_a_bad_token_met_by_the_undo_of_a_failed_switch_changes_and_marks_nothin
     rolled = cli("rollback", "--yes")
     assert rolled.exit_code == 0, rolled.stderr
     assert zone(emulator) == original
+
+
+def test_a_switch_record_edited_into_an_empty_object_is_one_line_naming_the_run_and_step(dns_project: Path,
+                                                                                         cli) -> None:
+    """`{}` as the switch step's journaled record (valid JSON, the wrong shape) made `golive rollback` an internal
+    error: KeyError: 'domain_id'."""
+    import sqlite3
+
+    assert cli("dns", "switch", "--yes", "--no-ttl-wait").exit_code == 0
+    run = json.loads(cli("history", "--json").stdout)["runs"][0]["id"]
+    with sqlite3.connect(dns_project / ".golive" / "journal.db") as db:
+        db.execute("UPDATE steps SET record = '{}', before = '{}' WHERE run_id = ?", (run,))
+    refused = cli("rollback", "--yes")
+    assert refused.exit_code == 2
+    assert refused.stderr.startswith(f"error: journal: run {run} step 1 (") and \
+        "its record cannot be read back (KeyError: 'domain_id'); nothing was undone — `golive history" in refused.stderr, \
+        refused.stderr

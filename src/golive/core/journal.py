@@ -281,6 +281,14 @@ class Journal:
             key = f"run={r[0]} seq={r[1]}"
             loaded = [self._load("steps", key, col, r[i]) for i, col in
                       ((4, "params"), (5, "changes"), (6, "before"), (7, "record"))]
+            for column, value, kind in (("params", loaded[0], dict), ("changes", loaded[1], list),
+                                        ("before", loaded[2], dict), ("record", loaded[3], dict)):
+                if value is not None and not isinstance(value, kind):  # (valid JSON of the wrong shape: an edit)
+                    raise JournalError(
+                        f"journal {self.path}: steps row {key} has a corrupt {column} (a JSON {type(value).__name__},"
+                        f" not {'an object' if kind is dict else 'a list'})",
+                        hint=f"inspect it with: sqlite3 {self.path} \"SELECT {column} FROM steps\"; fix or move the"
+                             " journal aside")
             out.append(StepRow(r[0], r[1], r[2], r[3], loaded[0] or {}, loaded[1], loaded[2], loaded[3], *r[8:]))
         return out
 

@@ -68,6 +68,15 @@ def _stop_if_gone() -> None:
         raise _Stopped
 
 
+def _manual(step: Step, row: StepRow) -> list[str]:
+    """The step's by-hand undo, or — its journaled record unreadable to it (edited, damaged) — what is known."""
+    try:
+        return step.manual_undo(row.undo_record)
+    except (KeyError, TypeError, AttributeError):
+        return [f"undo step {row.seq} ({step.title}) of run {row.run_id} by hand: its journaled record cannot be read"
+                f" back (`golive history {row.run_id} --json` shows it)"]
+
+
 def _not_if_gone(command: str) -> None:
     """The output went away while the plan was shown: nobody saw it, so nothing starts."""
     if lost():
@@ -252,8 +261,16 @@ class Runner:
         try:
             for row in self.undoable(run.id, only):
                 step = build_step(row.kind, row.params)
+                self.ctx.seq, self.ctx.kind = row.seq, step.kind
                 self.ctx.options[UNDONE_FIRST] = [*(first or []), *planned]
-                changes = step.undo_plan(self.ctx, [Change.from_data(c) for c in row.changes or []], row.undo_record)
+                try:
+                    changes = step.undo_plan(self.ctx, [Change.from_data(c) for c in row.changes or []],
+                                             row.undo_record)
+                except (KeyError, TypeError) as exc:  # (a record without what the step wrote into it: edited)
+                    raise JournalError(f"journal: run {run.id} step {row.seq} ({step.title}): its record cannot be"
+                                       f" read back ({type(exc).__name__}: {first_line(exc)}); nothing was undone",
+                                       hint=f"`golive history {run.id}` shows the step; the journal was edited or"
+                                            " damaged: undo that step by hand, or put the journal back") from None
                 planned.append(Planned(row.seq, step, changes, note=row.status, record=row.undo_record))
         finally:
             self.ctx.options.pop(UNDONE_FIRST, None)  # (the undos themselves read the state as it is)
@@ -329,11 +346,13 @@ class Runner:
                                  " undoes the run") from None
         except Exception as exc:
             reason = first_line(exc)
+            if isinstance(exc, KeyError | TypeError):  # (a bare "'path'" says nothing: a record without what it needs)
+                reason = f"{type(exc).__name__}: {reason} — its journaled record lacks what the undo reads"
             with _shielded():
                 self.journal.step_status(run_id, row.seq, "undo_failed", reason)
             self._emit("undo.failed", row.seq, title=step.title, error=reason)
             # (an undo that knows what it left undone says so itself; else the step's whole manual undo)
-            manual = exc.manual if isinstance(exc, UndoFailed) and exc.manual else step.manual_undo(row.undo_record)
+            manual = exc.manual if isinstance(exc, UndoFailed) and exc.manual else _manual(step, row)
             raise UndoFailed(f"undo of step {row.seq} ({step.title}) of run {run_id} failed: {reason}",
                              manual=manual, hint=f"do the manual steps listed, then `{self._again}` again") from None
         with _shielded():
