@@ -982,3 +982,46 @@ def test_a_source_table_in_another_schema_is_named_schema_dot_table(tmp_path: Pa
     mapping = load_mapping(tmp_path / "mapping.toml")
     [result] = SyncEngine(source_url, url, mapping).run(mapping.tables)
     assert (result.inserted, result.verified) == (2, True)
+
+
+def test_a_connection_lost_during_a_commit_that_went_through_is_a_sync_that_was_written(tmp_path: Path) -> None:
+    """The target's session ended while its COMMIT waited for a synchronous standby: the transaction had committed
+    locally, but the sync said "whether the sync was written is not known" and the run was rolled back — "the system
+    is as it was before" — with the new rows in the target. golive now asks PostgreSQL what became of it."""
+    import threading
+    import time
+
+    from golive.sandbox.postgres import PostgresCluster
+
+    cluster = PostgresCluster(settings={"synchronous_standby_names": "nobody"}).start()
+    try:
+        source_url, url, mapping, _ = pg_pair(
+            tmp_path, cluster, "CREATE TABLE price (id bigint PRIMARY KEY, label text)",
+            "INSERT INTO price SELECT i, 'p' || i FROM generate_series(1, 100) i", ["id", "label"])
+        target = url.rsplit("/", 1)[1]
+        cluster.psql(f'ALTER DATABASE "{target}" SET synchronous_commit = on')  # (its commits wait for "nobody")
+        outcome: list[object] = []
+        worker = threading.Thread(target=lambda: outcome.append(_run_or_error(source_url, url, mapping)))
+        worker.start()
+        with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND wait_event = 'SyncRep'",
+                    (target,)).fetchall():
+                time.sleep(0.05)
+        worker.join(60)
+        [result] = outcome
+        assert not isinstance(result, Exception), result
+        assert (result.inserted, result.verified) == (100, True)
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT count(*) FROM price").fetchone() == (100,)
+    finally:
+        cluster.stop()
+
+
+def _run_or_error(source_url: str, url: str, mapping: object) -> object:
+    try:
+        [result] = SyncEngine(source_url, url, mapping).run(mapping.tables)  # type: ignore[attr-defined]
+        return result
+    except Exception as exc:
+        return exc

@@ -278,14 +278,36 @@ class SyncEngine:
             side = "source" if source.pg is not None and source.pg.broken else "target"
             where = f" during {self._at}" if self._at != "golive's state" else ""
             if side == "target" and self._at == "the commit":
-                raise GoliveError(f"the target database closed the connection during the commit ({first_line(exc)}):"
-                                  " whether the sync was written is not known",
-                                  hint="`golive sync --verify-only` tells; then run `golive sync` again") from None
+                outcome = self._commit_outcome()  # (asked again on a new connection: the transaction's own status)
+                if outcome == "committed":
+                    return  # (it was written: a commit that waited on a synchronous standby, ended after it took)
+                if outcome != "aborted":
+                    raise GoliveError(f"the target database closed the connection during the commit"
+                                      f" ({first_line(exc)}): whether the sync was written is not known",
+                                      hint="`golive sync --verify-only` tells; then run `golive sync` again") from None
             raise GoliveError(f"the {side} database closed the connection{where} of the {what} ({first_line(exc)});"
                               " nothing was written" if what == "sync" else
                               f"the {side} database closed the connection{where} of the {what} ({first_line(exc)})",
                               hint=f"check that the {side} database is up and that nothing ends golive's sessions,"
                                    " then run again") from None
+
+    def _commit_outcome(self, wait: float = 5.0) -> str | None:
+        """What became of this sync's transaction after the connection was lost during its commit, asked on a new
+        connection: "committed", "aborted", or None (not known: the target unreachable, or still committing after
+        ``wait`` seconds)."""
+        import psycopg
+
+        deadline = time.monotonic() + wait
+        try:
+            with open_connection(self.target_url, autocommit=True, what="target database") as conn:
+                while True:
+                    row = conn.execute("SELECT pg_xact_status(%s::text::xid8)", (str(self.xact),)).fetchone()
+                    status = row[0] if row else None
+                    if status != "in progress" or time.monotonic() >= deadline:
+                        return status if status in ("committed", "aborted") else None
+                    time.sleep(0.2)
+        except (psycopg.Error, GoliveError):
+            return None
 
     def _session(self, target: Any) -> None:
         from golive.db import require_version
