@@ -612,11 +612,17 @@ class SyncEngine:
             key_at, staged.bounds = table.target_columns.index(table.target_key[0]), []
         cols = ", ".join(ident(c) for c in table.target_columns)
         arrays = frozenset(at for at, c in enumerate(table.target_columns) if types[c].typname.startswith("_"))
-        target.execute(f"CREATE TEMP TABLE golive_stage (LIKE {ident(table.target)} INCLUDING DEFAULTS) ON COMMIT DROP")
+        # shaped like the target, without its defaults (a serial's nextval() would take the target's sequence values
+        # for staged rows) and NOT NULL only where the sync writes: a column it leaves to the target (Django's `id`
+        # when the mapping keys on username: an identity or serial the new rows get from the target) stays NULL here
+        target.execute(f"CREATE TEMP TABLE golive_stage (LIKE {ident(table.target)}) ON COMMIT DROP")
+        unwritten = [c for c, kind in types.items() if kind.not_null and c not in table.target_columns]
+        if unwritten:
+            target.execute("ALTER TABLE golive_stage " + ", ".join(f"ALTER COLUMN {ident(c)} DROP NOT NULL" for c in unwritten))
         with target.cursor().copy(f"COPY golive_stage ({cols}) FROM STDIN" + (" (FORMAT BINARY)" if binary else "")) as copy, \
                 _no_gc():
-            if binary:
-                copy.set_types([types[c].typname for c in table.target_columns])
+            if binary:  # (char(n) goes as text: the same bytes, and psycopg has no binary dumper for bpchar)
+                copy.set_types(["text" if types[c].typname == "bpchar" else types[c].typname for c in table.target_columns])
             for raw in source.batches(table, since, ranges=ranges):
                 batch = pipe.process(raw)
                 if key_at is not None and digest:

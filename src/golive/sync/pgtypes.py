@@ -32,6 +32,7 @@ __all__ = ["ColumnType", "column_types", "compared", "fit_column", "not_none", "
 
 _INT_RANGE = {"int2": (-(2**15), 2**15 - 1), "int4": (-(2**31), 2**31 - 1), "int8": (-(2**63), 2**63 - 1)}
 _TEXT = ("text", "varchar", "bpchar")
+_SHOWN = {"bpchar": "char"}  # (a type as the schema that declared it says it)
 
 
 @dataclass(frozen=True)
@@ -182,7 +183,7 @@ def _text(value: Any, kind: ColumnType, zone: tzinfo) -> str:
         raise Reject(f"a {type(value).__name__} ({value!r:.60}) is not text for a {kind.typname} column")
     text = value if value.__class__ is str else str(value)  # (JsonText, from the json transform: its text)
     if kind.length is not None and len(text) > kind.length:
-        raise Reject(f"{len(text)} characters, longer than {kind.typname}({kind.length})")
+        raise Reject(f"{len(text)} characters, longer than {_SHOWN.get(kind.typname, kind.typname)}({kind.length})")
     return text
 
 
