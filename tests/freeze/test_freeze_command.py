@@ -3,6 +3,7 @@ says, an unreadable status is an error (never "writable"), and a hang is named, 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -275,3 +276,23 @@ def test_an_on_command_that_exits_leaving_a_helper_running_is_done_and_its_helpe
         assert _gone(int(helper.read_text()))
     finally:
         os.kill(pid, signal.SIGKILL)
+
+
+def test_a_command_past_its_timeout_is_ended_with_a_member_that_ignores_sigterm(project: Path, cli) -> None:
+    """SIGTERM went to the group and golive returned once the leader exited: a member that ignores SIGTERM lived
+    on ("it was ended, with every process it started", rolled back) and froze the app seconds later. After SIGTERM
+    the group is SIGKILLed until no member is left."""
+    maint, pid_file = project / "maint", project / "member-pid"
+    on = script(project, "on.sh", f"sh -c 'trap \"\" TERM; echo $$ > {pid_file}; sleep 30; touch {maint}' & wait")
+    off = script(project, "off.sh", f"rm -f {maint}")
+    status = script(project, "status.sh", f"test -e {maint}")
+    write_config(project, on, off, status, "timeout = 1\n")
+    failed = cli("freeze", "on", "--yes")
+    assert failed.stderr.startswith(f"error: step freeze writes failed: freeze on command `{project}/on.sh` did not"
+                                    " finish within 1s (it was ended, with every process it started)")
+    pid = int(pid_file.read_text())
+    try:
+        assert _gone(pid, tries=1)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)

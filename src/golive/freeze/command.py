@@ -44,14 +44,27 @@ def shown(command: list[str]) -> str:
 
 
 def _end_group(proc: subprocess.Popen[bytes]) -> None:
+    """End the command and every process of its group: SIGTERM, then SIGKILL until no member is left (one that
+    ignores SIGTERM must not finish the command's work after golive said it was ended); the leader collected."""
+    _end_members(proc.pid)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5.0)
+
+
+def _end_members(pgid: int) -> None:
+    """SIGTERM to the process group, and after up to 2 s SIGKILL, again until no member is left (at most 5 s)."""
     for sig, wait in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 5.0)):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, sig)
-        try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+        deadline, first = time.monotonic() + wait, True
+        while True:
+            if first or sig == signal.SIGKILL:  # (SIGTERM once; SIGKILL also to what a member started meanwhile)
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pgid, sig)
+            first = False
+            if not _members(pgid):
+                return
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
 
 
 def _started(pid: int) -> str | None:
@@ -86,14 +99,7 @@ def end_leftover(record: Path, notify: Notify | None = None) -> None:
         if notify is not None:
             notify(f"ending the freeze {what} command a stopped golive left running (process group {pgid}), so it"
                    " cannot finish after this one")
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pgid, sig)
-            deadline = time.monotonic() + 2.0
-            while _members(pgid) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            if not _members(pgid):
-                break
+        _end_members(pgid)
     record.unlink(missing_ok=True)
 
 
