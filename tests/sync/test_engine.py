@@ -1025,3 +1025,20 @@ def _run_or_error(source_url: str, url: str, mapping: object) -> object:
         return result
     except Exception as exc:
         return exc
+
+
+def test_a_table_whose_name_has_a_dot_is_still_that_table(tmp_path: Path, pg_cluster) -> None:
+    """`source = "schema.table"` made a SQLite table named "weird.name" unreadable ("no such table"), and a
+    PostgreSQL `public."weird.name"` too: a dotted name is a schema only where no table has the name itself."""
+    source, url, mapping = sqlite_pair(
+        tmp_path, pg_cluster, 'CREATE TABLE "weird.name" (id INTEGER PRIMARY KEY, label TEXT)',
+        'INSERT INTO "weird.name" VALUES (?, ?)', [(1, "one")], "CREATE TABLE price (id bigint PRIMARY KEY, label text)",
+        '[[table]]\nsource = "weird.name"\ntarget = "price"\nkey = "id"\n[table.columns]\nid = "id"\nlabel = "label"\n')
+    [result] = engine(source, url, mapping).run(mapping.tables)
+    assert (result.inserted, result.verified) == (1, True)
+    source_url, url, _, name = pg_pair(
+        tmp_path, pg_cluster, "CREATE TABLE price (id bigint PRIMARY KEY, label text)", "SELECT 1", ["id", "label"])
+    pg_cluster.psql("""CREATE TABLE "weird.name" (id bigint PRIMARY KEY, label text); INSERT INTO "weird.name"
+                    VALUES (1, 'one'), (2, 'two')""", name)
+    [again] = SyncEngine(source_url, url, mapping).run(mapping.tables)
+    assert (again.inserted, again.verified) == (2, True)

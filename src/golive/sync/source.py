@@ -41,8 +41,8 @@ def ident(name: str) -> str:
 
 
 def table_ident(name: str) -> str:
-    """A source table's name as SQL: ``schema.table`` is a table in another schema of a PostgreSQL source (an
-    attached database of a SQLite one), each part taken as written (``Legacy.Items``: "Legacy"."Items")."""
+    """A PostgreSQL source table's name as SQL: ``schema.table`` is a table in another schema, each part taken as
+    written (``Legacy.Items``: "Legacy"."Items")."""
     schema, dot, table = name.partition(".")
     return f"{ident(schema)}.{ident(table)}" if dot and schema and table else ident(name)
 
@@ -124,7 +124,13 @@ class Source:
         return "?" if self.sqlite is not None else "%s"
 
     def _origin(self, table: TableMap) -> str:
-        return table_ident(table.source) if table.source else f"({table.query}) AS q"
+        if not table.source:
+            return f"({table.query}) AS q"
+        if self.pg is None or "." not in table.source:  # (SQLite: one file, a dotted name is one table's)
+            return ident(table.source)
+        # PostgreSQL: "schema.table", unless a table of the search path has the dotted name itself
+        named = self.pg.execute("SELECT to_regclass(%s) IS NOT NULL AS found", (ident(table.source),)).fetchone()
+        return ident(table.source) if named and named["found"] else table_ident(table.source)
 
     def _query(self, sql: str, params: tuple[Any, ...] = ()) -> Iterator[dict[str, Any]]:
         if self.sqlite is not None:
