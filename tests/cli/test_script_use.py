@@ -259,3 +259,11 @@ def test_a_rolled_back_run_keeps_the_time_it_took_and_the_rollback_has_its_own(p
     assert rollback.finished_at > ended
     took = {line.split()[0]: line.split()[4] for line in cli("history").lines[1:]}
     assert took[run_id].endswith("s") and float(took[run_id][:-1]) < 1.0, took
+
+
+@pytest.mark.parametrize("tables", [",", " , "])
+def test_tables_naming_no_table_is_a_usage_error_not_every_table(project: Path, cli, tables: str) -> None:
+    """`sync --tables ,` (a script's list, empty) synced every table."""
+    said = cli("sync", "--tables", tables, "--dry-run")
+    assert (said.exit_code, said.stderr) == (2, f"error: --tables {tables!r} names no table — name one or more tables,"
+                                                " comma-separated, or leave --tables out to sync every table\n")

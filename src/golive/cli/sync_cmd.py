@@ -112,6 +112,11 @@ def sync(
 
     a = app_of(ctx, json)
     names = [t.strip() for t in tables.split(",") if t.strip()] if tables else None
+    if names == []:  # (`--tables ,`: no table named — not every table)
+        from golive.errors import UsageError
+
+        raise UsageError(f"--tables {tables!r} names no table", hint="name one or more tables, comma-separated,"
+                         " or leave --tables out to sync every table")
     if deep and not verify_only:
         from golive.errors import UsageError
 
