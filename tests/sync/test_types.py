@@ -91,7 +91,7 @@ def test_numbers_a_numeric_column_cannot_hold_are_rejects_where_postgresql_faile
     (naming no key), and Python's Decimal took '1_000' and '٣', which PostgreSQL 15 refuses. Each verdict here is
     checked against PostgreSQL's own reading of the same text."""
     amounts = ["999.994", "999.995", "-999.995", "-999.994", " 12.5 ", "1_000", "٣", "Infinity", "NaN", "1e2", "1e3",
-               "0.005", "abc"]
+               "0.005", "abc", "1e-20000", "9e999999"]  # (the last two: beyond any numeric; psycopg could not pack them)
     tiny = ["0.009994", "0.009995", "0.01", "-0.00999", "1e-9"]
     rows = [(i, a, tiny[(i - 1) % len(tiny)], "Infinity" if i == 1 else "123.456") for i, a in enumerate(amounts, start=1)]
     source, url, mapping = sqlite_pair(
@@ -112,7 +112,9 @@ def test_numbers_a_numeric_column_cannot_hold_are_rejects_where_postgresql_faile
     assert rejected["id=6"] == ("amount", "'1_000' is not a number")
     assert rejected["id=8"] == ("amount", "'Infinity': numeric(5,2) cannot hold an infinite value")
     assert rejected["id=12"] == ("tiny", "'0.009995' is out of range for numeric(3,5): the largest it holds is 0.00999")
-    assert (result.copy_format, result.read, result.inserted, result.verified) == ("binary", 13, 13 - len(rejected), True)
+    assert rejected["id=14"] == ("amount", "'1e-20000' is out of range for PostgreSQL's numeric (at most 131072 digits"
+                                           " before the point and 16383 after)")
+    assert (result.copy_format, result.read, result.inserted, result.verified) == ("binary", 15, 15 - len(rejected), True)
     with psycopg.connect(url) as conn:
         stored = dict(conn.execute("SELECT id, amount::text || ' ' || tiny::text || ' ' || free::text FROM tn").fetchall())
     assert stored[1] == "999.99 0.00999 Infinity" and stored[5] == "12.50 0.00000 123.456"  # rounded as PostgreSQL rounds

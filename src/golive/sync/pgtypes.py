@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, tzinfo
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from functools import cache, partial
-from operator import attrgetter, is_not
+from operator import attrgetter, is_not, methodcaller
 from typing import Any
 
 from golive.sync.source import ident
@@ -152,6 +152,9 @@ def _numeric(value: Any, kind: ColumnType, zone: tzinfo) -> Decimal:
         if not _FLOAT_TEXT.fullmatch(text):
             raise Reject(f"{value!r} is not a number")
         number = Decimal(text)
+    if number.is_finite() and not _numeric_in_range([number]):
+        raise Reject(f"{value!r} is out of range for PostgreSQL's numeric (at most {_NUMERIC_BEFORE} digits before the"
+                     f" point and {_NUMERIC_AFTER} after)")
     if kind.digits is not None and not number.is_nan():
         precision, scale = kind.digits
         if number.is_infinite():
@@ -160,6 +163,21 @@ def _numeric(value: Any, kind: ColumnType, zone: tzinfo) -> Decimal:
             largest = format(_EXACT.subtract(_EXACT.power(10, precision - scale), _EXACT.power(10, -scale)), "f")
             raise Reject(f"{value!r} is out of range for numeric({precision},{scale}): the largest it holds is {largest}")
     return number
+
+
+_NUMERIC_BEFORE, _NUMERIC_AFTER = 131072, 16383  # (PostgreSQL's numeric: digits before and after the point)
+_as_tuple = methodcaller("as_tuple")
+
+
+def _numeric_in_range(numbers: list[Decimal]) -> bool:
+    """Whether every number is within what PostgreSQL's numeric holds at all (its text input refuses more, and
+    psycopg cannot pack it for binary COPY); a NaN or an infinity is left to the caller."""
+    try:
+        exponents = [t.exponent for t in map(_as_tuple, numbers)]
+        return min(exponents, default=0) >= -_NUMERIC_AFTER and \
+            max((n.adjusted() for n in numbers if n), default=0) < _NUMERIC_BEFORE
+    except TypeError:  # (a NaN's or an infinity's exponent is a letter)
+        return False
 
 
 @cache
@@ -288,6 +306,8 @@ def _fits_as_is(values: list[Any], kind: ColumnType) -> bool:
         return bool(max(present) <= _FLOAT4_MAX and min(present) >= -_FLOAT4_MAX and tiny >= _FLOAT4_TINY)
     if kind.length is not None and kinds:
         return max(map(len, present)) <= kind.length
+    if kind.typname == "numeric" and kinds and not _numeric_in_range(present):
+        return False
     if kind.digits is not None and kinds:
         try:
             return bool(max(map(abs, present)) < _numeric_bound(kind.digits))
