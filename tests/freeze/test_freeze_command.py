@@ -296,3 +296,51 @@ def test_a_command_past_its_timeout_is_ended_with_a_member_that_ignores_sigterm(
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+
+
+def _kill_golive_once_begun(project: Path, begun: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "golive", "freeze", "on", "--yes"], cwd=project,
+                            env={**os.environ, "NO_COLOR": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while not begun.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert begun.exists() and (project / ".golive" / "freeze-command.json").exists()
+    proc.kill()
+    assert proc.wait() == -signal.SIGKILL
+
+
+def test_a_command_that_finished_after_golive_was_killed_keeps_its_helper_and_a_running_one_is_in_the_plan(
+        project: Path, cli) -> None:
+    """golive SIGKILLed while on ran; on then finished by itself, leaving a helper (`sleep 99 &`); freeze off ended
+    the group as "left running", killing the helper. A leftover counts only while the command itself (the group's
+    leader) runs; one that does is named in freeze on's and off's own plan, as in the rollback's."""
+    maint, begun, helper = project / "maint", project / "on-begun", project / "helper-pid"
+    on = script(project, "on.sh", f"touch {begun}; sleep 1; sleep 99 & echo $! > {helper}; touch {maint}")
+    off = script(project, "off.sh", f"rm -f {maint}")
+    status = script(project, "status.sh", f"test -e {maint}")
+    write_config(project, on, off, status)
+    _kill_golive_once_begun(project, begun)
+    deadline = time.monotonic() + 10
+    while not maint.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)  # (on has exited)
+    pid = int(helper.read_text())
+    try:
+        unfrozen = cli("freeze", "off", "--yes")
+        assert unfrozen.exit_code == 0, unfrozen.stderr
+        assert not any("ending the freeze" in line or "first ending" in line for line in unfrozen.lines)
+        assert not maint.exists() and not _gone(pid, tries=1)  # (on's helper: its own, not ended)
+    finally:
+        os.kill(pid, signal.SIGKILL)
+
+    begun.unlink()
+    script(project, "on.sh", f"touch {begun}; sleep 30; touch {maint}")
+    _kill_golive_once_begun(project, begun)
+    pgid = json.loads((project / ".golive" / "freeze-command.json").read_text())["pgid"]
+    try:
+        planned = cli("freeze", "on", "--dry-run")
+        assert planned.exit_code == 0, planned.stderr
+        assert (f"      old application (command) (first ending the on command a stopped golive left running, process"
+                f" group {pgid}): writable -> frozen") in planned.lines, planned.lines
+    finally:
+        os.killpg(pgid, signal.SIGKILL)

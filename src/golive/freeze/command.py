@@ -77,16 +77,16 @@ def _started(pid: int) -> str | None:
 
 def left_running(record: Path) -> tuple[int, str] | None:
     """The process group and kind (on, off) of the command a golive killed outright left running (``record``:
-    as :func:`run` wrote it), or None. A group counts only while it is that group: the leader still the process
-    that started then, or gone with members left (Linux keeps a group's number from new processes while any
-    member lives)."""
+    as :func:`run` wrote it), or None. It counts only while the command itself runs: its process (the group's
+    leader) alive, the one that started then, and not a zombie. Once it has exited the command is done, and a
+    helper it left running is its own (neither waited for nor ended)."""
     try:
         left = json.loads(record.read_text())
         pgid, started, what = int(left["pgid"]), str(left["started"]), str(left["what"])
     except (OSError, ValueError, KeyError, TypeError):  # (none, or torn by the kill: nothing to go by)
         return None
-    now = _started(pgid)
-    if (now is None or now == started) and _members(pgid):  # (another start time: the number went to a new process)
+    # (another start time: the number went to a new process)
+    if _started(pgid) == started and _state(pgid) not in (None, "Z"):
         return pgid, what
     return None
 
@@ -101,6 +101,14 @@ def end_leftover(record: Path, notify: Notify | None = None) -> None:
                    " cannot finish after this one")
         _end_members(pgid)
     record.unlink(missing_ok=True)
+
+
+def _state(pid: int) -> str | None:
+    """The process's state (R, S, Z: a zombie, …; /proc/PID/stat's 3rd field), or None: gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
 
 
 def _members(pgid: int) -> bool:

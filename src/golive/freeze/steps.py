@@ -94,6 +94,13 @@ def _as_left(ctx: StepContext, now: bool) -> bool:
     return states[-1] if states else now
 
 
+def _leftover(config: GoliveConfig, freeze: FreezeConfig) -> str:
+    """What a plan adds when the on or off command a stopped golive left running is ended first (run does)."""
+    left = left_running(config.state_dir / RECORD) if freeze.method == "command" else None
+    return "" if left is None else (f" (first ending the {left[1]} command a stopped golive left running, process"
+                                    f" group {left[0]})")
+
+
 class Freeze(Step):
     kind = "freeze.set"
 
@@ -119,7 +126,7 @@ class Freeze(Step):
             blocked = pg_refusal(config, changing=not state)
             if blocked is not None:
                 raise blocked
-        return [Change(f"old application ({freeze.method})", LABEL[state], LABEL[on])]
+        return [Change(f"old application ({freeze.method})" + _leftover(config, freeze), LABEL[state], LABEL[on])]
 
     def snapshot(self, ctx: StepContext) -> Record:
         config, freeze = _config(ctx)
@@ -200,10 +207,7 @@ class Freeze(Step):
             what += f" (status says {LABEL[now]} already; `{shown(command or [])}` runs all the same)"
         elif now != bool(self.params["on"]):
             what += " (changed since the run)"
-        left = left_running(config.state_dir / RECORD) if freeze.method == "command" else None
-        if left is not None:
-            what += f" (first ending the {left[1]} command a stopped golive left running, process group {left[0]})"
-        return [Change(what, LABEL[now], LABEL[back])]
+        return [Change(what + _leftover(config, freeze), LABEL[now], LABEL[back])]
 
     def check(self, ctx: StepContext) -> list[str]:
         config, freeze = _config(ctx)
