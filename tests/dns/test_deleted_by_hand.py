@@ -96,3 +96,25 @@ def test_a_record_deleted_between_the_plan_and_the_undo_is_left_and_named(dns_pr
     assert {(r["name"], r["type"]): r["target"] for r in zone(emulator) if (r["name"], r["type"]) != ("www", "A")
             and r["type"] in ("A", "AAAA")} == {("", "A"): OLD, ("", "AAAA"): OLD6, ("www", "AAAA"): OLD6}
     assert NEW not in {r["target"] for r in zone(emulator)} and NEW6 not in {r["target"] for r in zone(emulator)}
+
+
+def test_a_deleted_record_with_two_made_in_its_place_is_refused_even_with_force(
+        dns_project: Path, emulator: LinodeEmulator, cli) -> None:
+    """Two colleagues each made a www A after #3 was deleted: `rollback --force` put the old target on one and left
+    the other, and www answered from two servers, which the README says golive never leaves."""
+    assert cli("dns", "switch", "--yes", "--no-ttl-wait").exit_code == 0
+    api(emulator, "DELETE", "/3")
+    first = api(emulator, "POST", "", type="A", name="www", target=HAND, ttl_sec=300)["id"]
+    second = api(emulator, "POST", "", type="A", name="www", target="192.0.2.51", ttl_sec=300)["id"]
+    before = zone(emulator)
+    for args in (("--yes",), ("--yes", "--force")):
+        refused = cli("rollback", *args)
+        assert refused.exit_code == 2, refused.stderr
+        assert (f"records deleted by hand since `dns switch to new` have more than one record made in their place: dns"
+                f" www.example.org A #3 (#{first}, #{second}); golive puts the old value on one and deletes none, so"
+                " the name would keep two answers — nothing was changed; delete all but one of them in Linode (or set"
+                " them yourself), then run `golive rollback") in refused.stderr, refused.stderr
+        assert zone(emulator) == before
+    api(emulator, "DELETE", f"/{second}")
+    assert cli("rollback", "--yes", "--force").exit_code == 0
+    assert www_a(emulator) == [(first, OLD)]

@@ -62,6 +62,24 @@ def _stand_in(record: dict[str, Any], snapshot: list[dict[str, Any]], now: list[
     return found
 
 
+def _crowded(dns: Any, snapshot: list[dict[str, Any]], now: dict[int, dict[str, Any]], claimed: set[int]) -> list[str]:
+    """For each name and type whose record was deleted since and stood in for by a record made by hand, the other
+    records made by hand beside that one (none in the step's snapshot, none standing in for another): each would be
+    a second answer for the name once the stand-in holds the old value again."""
+    ours = {r["id"] for r in snapshot}
+    out, seen = [], set[tuple[str, str]]()
+    for before in snapshot:
+        if before["id"] in now or (before["name"], before["type"]) in seen:
+            continue
+        seen.add((before["name"], before["type"]))
+        stand_ins = [r for r in now.values() if r["id"] in claimed and (r["name"], r["type"]) == (before["name"], before["type"])]
+        extra = sorted(r["id"] for r in now.values() if r["id"] not in ours and r["id"] not in claimed
+                       and (r["name"], r["type"]) == (before["name"], before["type"]))
+        if stand_ins and extra:
+            out.append(f"{_label(dns, before)} (#{', #'.join(str(i) for i in sorted([*(r['id'] for r in stand_ins), *extra]))})")
+    return out
+
+
 def _restore_one(step: _RecordsStep, ctx: StepContext, domain_id: int, record: dict[str, Any],
                  owned: list[str], left: dict[str, Any] | None, force: bool,
                  others: tuple[list[dict[str, Any]], set[int]]) -> _Left | None:
@@ -211,6 +229,12 @@ def undo_plan(step: _RecordsStep, ctx: StepContext, changes: list[Change], recor
             theirs.append(f"{label} was deleted, and #{current['id']} made in its place holds {shown_now} (before the"
                           f" run: {back})" if mark else f"{label} holds {shown_now} (before the run: {back})")
     again = ctx.options.get(AGAIN, "golive rollback")
+    crowded = _crowded(dns, record.get("records", []), now, claimed)
+    if crowded and not ctx.options.get(DRY_RUN):  # (--force or not: golive would leave two answers for the name)
+        raise UnsafePlan(f"records deleted by hand since `{step.title}` have more than one record made in their place:"
+                         f" {'; '.join(crowded)}; golive puts the old value on one and deletes none, so the name would"
+                         " keep two answers", hint=f"nothing was changed; delete all but one of them in Linode (or set"
+                                                   f" them yourself), then run `{again} --force`")
     gateway = step._gateway(ctx)
     writes = sum(1 for c in out if c.before != c.after and "left so" not in c.what)
     if writes and gateway.may_write() is False and not ctx.options.get(DRY_RUN):
