@@ -166,3 +166,17 @@ def test_a_relative_file_secret_is_read_from_the_configs_folder_and_checked_for_
     from golive.config.loader import load_config
 
     assert load_config(config).linode.token.resolve() == "tok-file-secret-1234"
+
+
+def test_config_check_says_a_url_secret_file_is_too_open_once_and_readably(project: Path, cli) -> None:
+    """`config check` with a `file:` database URL of mode 0644 warned twice, once garbled: "source.url =
+    'file:…' does not resolve here (: run: chmod 600 …)"."""
+    secret = project / "url"
+    secret.write_text("postgresql://app:pw-12345@127.0.0.1:1/old\n")
+    secret.chmod(0o644)
+    config = project / "golive.toml"
+    config.write_text(config.read_text() + f'[source]\nurl = "file:{secret}"\n')
+    checked = cli("config", "check")
+    assert checked.exit_code == 0
+    assert checked.stderr == (f"warning: source.url {secret} is readable by group/others (mode 0644); commands that"
+                              f" need it will stop (run: chmod 600 {secret})\n")

@@ -69,13 +69,16 @@ def _mapping(config: Any) -> str | None:
 def _problem(ref: Any, key: str) -> str | None:
     """Why a reference does not resolve here, in a few words (None: it does); a URL's is read too."""
     from golive.errors import ConfigError
+    from golive.secrets import PERCENT_ENCODE, userinfo_problem
 
     problem: str | None = ref.problem()
-    if problem is None and key.endswith(".url"):
+    if problem is None and key.endswith(".url"):  # (read, not resolved: a file's mode is the check below's to say)
         try:
-            ref.resolve(url=True)
-        except ConfigError as exc:
-            return f"{exc.message.partition(': ')[2]}: {exc.hint}"
+            why = userinfo_problem(ref.peek())
+        except ConfigError:
+            why = None
+        if why:
+            return f"{why}: {PERCENT_ENCODE}"
     if problem is None:
         return None
     for words in ("not set", "empty", "does not exist"):
