@@ -18,9 +18,16 @@ def resolve_url(url: SecretRef | str) -> str:
 
 
 def database_name(url: str) -> str:
+    """The database libpq connects to for ``url``: its dbname (path or ``dbname=``), else $PGDATABASE, else the
+    user's name (the URL's, else $PGUSER, else the OS user's)."""
+    import os
+    import pwd
+
     from psycopg.conninfo import conninfo_to_dict
 
-    return str(conninfo_to_dict(url).get("dbname") or "")
+    params = conninfo_to_dict(url)
+    return str(params.get("dbname") or os.environ.get("PGDATABASE") or params.get("user")
+               or os.environ.get("PGUSER") or pwd.getpwuid(os.geteuid()).pw_name)
 
 
 def open_connection(url: str, *, autocommit: bool = True, what: str = "database", **kwargs: Any) -> Any:

@@ -201,3 +201,32 @@ def test_a_rollback_through_a_freeze_and_its_unfreeze_plans_from_the_state_the_n
                        "old application (file): frozen -> writable"]  # then the freeze: not "(changed since the run)"
     assert cli("rollback", "--through", on, "--yes").exit_code == 0
     assert not flag.exists()
+
+
+def test_a_source_url_without_a_database_name_freezes_the_users_database(project: Path, cli,
+                                                                         pg_cluster: PostgresCluster,
+                                                                         monkeypatch) -> None:
+    """postgresql://app@host:port connects to database "app" (libpq: the user's name): status said "off" whatever
+    the state and freeze on failed with `zero-length delimited identifier`, golive taking the database name as ""."""
+    from golive.db import database_name
+
+    role = f"app_{uuid.uuid4().hex[:8]}"
+    pg_cluster.psql(f'CREATE ROLE "{role}" LOGIN')
+    pg_cluster.psql(f'CREATE DATABASE "{role}" OWNER "{role}"')
+    monkeypatch.delenv("PGDATABASE", raising=False)
+    url = f"postgresql://{role}@127.0.0.1:{pg_cluster.port}"
+    assert database_name(url) == role
+    monkeypatch.setenv("GOLIVE_TEST_SOURCE_URL", url)
+    write_config(project, '[source]\nurl = "env:GOLIVE_TEST_SOURCE_URL"\n\n[source.freeze]\nmethod = "postgres"\n')
+    frozen = cli("freeze", "on", "--yes")
+    assert frozen.exit_code == 0, frozen.stderr
+    assert cli("freeze", "status").stdout == "freeze: on (postgres)\n"
+    assert pg_cluster.psql(f"SELECT setconfig FROM pg_db_role_setting WHERE setrole = 0 AND setdatabase ="
+                           f" (SELECT oid FROM pg_database WHERE datname = '{role}')") == \
+        "{default_transaction_read_only=on}"
+    pg_cluster.psql(f'ALTER DATABASE "{role}" RESET default_transaction_read_only')
+    pg_cluster.psql(f'ALTER DATABASE "{role}" SET default_transaction_read_only = on')
+    assert cli("freeze", "status").stdout == "freeze: on (postgres)\n"
+    unfrozen = cli("freeze", "off", "--yes")
+    assert unfrozen.exit_code == 0, unfrozen.stderr
+    assert cli("freeze", "status").stdout == "freeze: off (postgres)\n"

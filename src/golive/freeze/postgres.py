@@ -63,27 +63,30 @@ def pg_url(config: GoliveConfig) -> str:
 
 def pg_read_only(config: GoliveConfig) -> bool:
     """Whether the database's own setting makes it read-only (what golive sets and undoes)."""
-    from golive.db import connect, database_name
+    from golive.db import connect
 
-    url = pg_url(config)
-    with connect(url, what="source database") as conn:
-        return _database_read_only(conn, database_name(url))
+    with connect(pg_url(config), what="source database") as conn:
+        return _database_read_only(conn, _name(conn))
 
 
 def pg_frozen(config: GoliveConfig) -> bool:
     """Whether the old application is frozen: the database read-only, and no role's own setting keeping its
     sessions writable (an error naming them when one does: "on" would be untrue, "off" would hide the cause)."""
-    from golive.db import connect, database_name
+    from golive.db import connect
 
-    url = pg_url(config)
-    name = database_name(url)
-    with connect(url, what="source database") as conn:
+    with connect(pg_url(config), what="source database") as conn:
+        name = _name(conn)
         if not _database_read_only(conn, name):
             return False
         roles = _writable_roles(conn, name)
     if roles:
         raise _writable_error(name, roles, f"database {name} is read-only, but it is not frozen: ", "")
     return True
+
+
+def _name(conn: Any) -> str:
+    """The database the connection is to (a URL without a database name connects to the user's)."""
+    return str(conn.execute("SELECT current_database()").fetchone()[0])
 
 
 def _database_read_only(conn: Any, name: str) -> bool:
@@ -149,11 +152,10 @@ def pg_refusal(config: GoliveConfig, changing: bool = True) -> GoliveError | Non
     """Why making the database read-only would not freeze the old application, or None (reads only): a role
     whose own setting keeps it writable; when ``changing`` (the setting is not on yet), also a session the URL's
     role cannot end."""
-    from golive.db import connect, database_name
+    from golive.db import connect
 
-    url = pg_url(config)
-    with connect(url, what="source database") as conn:
-        return _refusal(conn, database_name(url), changing)
+    with connect(pg_url(config), what="source database") as conn:
+        return _refusal(conn, _name(conn), changing)
 
 
 def _refusal(conn: Any, name: str, changing: bool) -> GoliveError | None:
@@ -208,12 +210,11 @@ def pg_set(ctx: StepContext, read_only: bool, phase: str) -> None:
     import psycopg
     from psycopg import sql
 
-    from golive.db import connect, database_name
+    from golive.db import connect
 
     assert ctx.config is not None
-    url = pg_url(ctx.config)
-    name = database_name(url)
-    with connect(url, what="source database") as conn:
+    with connect(pg_url(ctx.config), what="source database") as conn:
+        name = _name(conn)
         if read_only:
             changing = not _database_read_only(conn, name)
             blocked = _refusal(conn, name, changing)
