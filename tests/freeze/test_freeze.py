@@ -104,7 +104,7 @@ status = ["test", "-e", "{state}"]
 """)
     failed = cli("freeze", "on", "--yes")
     assert failed.exit_code == 1
-    assert failed.stderr.startswith("error: step freeze writes failed: freeze command `sh -c echo app busy >&2; exit 3`"
+    assert failed.stderr.startswith("error: step freeze writes failed: freeze command `sh -c 'echo app busy >&2; exit 3'`"
                                     " exited 3: app busy")
 
 

@@ -344,3 +344,28 @@ def test_a_command_that_finished_after_golive_was_killed_keeps_its_helper_and_a_
                 f" group {pgid}): writable -> frozen") in planned.lines, planned.lines
     finally:
         os.killpg(pgid, signal.SIGKILL)
+
+
+def test_a_commands_output_is_kept_by_its_end_without_control_characters(project: Path) -> None:
+    """A 30 MB output was read whole (~290 MB for golive), the failure showed its first 200 characters, the command
+    joined by spaces, and a colour or terminal title reached the terminal raw. golive keeps the last 64 KiB, shows
+    the command as a shell takes it and the last line, and prints no control characters."""
+    maint = project / "maint"
+    on = script(project, "on.sh", "head -c 30000000 /dev/zero | tr '\\0' x; echo\n"
+                                  "printf 'first line\\n\\033]0;TITLE\\007\\033[31mapp busy\\033[0m\\r\\n' >&2; exit 3")
+    off = script(project, "off.sh", f"rm -f {maint}")
+    status = script(project, "status.sh", f"test -e {maint}")
+    write_config(project, on, off, status)
+    measure = ("import resource, subprocess, sys\n"
+               "done = subprocess.run([sys.executable, '-m', 'golive', 'freeze', 'on', '--yes'], capture_output=True,"
+               " text=True)\n"
+               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); print(done.returncode)\n"
+               "sys.stdout.write(done.stderr)")
+    done = subprocess.run([sys.executable, "-c", measure], cwd=project, capture_output=True, text=True,
+                          env={**os.environ, "NO_COLOR": "1"}, timeout=60)
+    rss_kib, code, *stderr = done.stdout.splitlines()
+    assert code == "1", done
+    assert stderr[0].startswith(f"error: step freeze writes failed: freeze command `{project}/on.sh` exited 3: app busy"
+                                " — fix the command or the app")
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", "\n".join(stderr))
+    assert int(rss_kib) < 75 * 1024  # (golive itself is some 40 MB; the output read whole made it 100 and more)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -32,6 +33,12 @@ __all__ = ["SLOW", "StatusUnknown", "ask_status", "end_leftover", "left_running"
 SLOW = 2.0
 
 Notify = Callable[[str], None]
+
+# of what a command prints, golive keeps the end: its last lines are what messages show
+KEPT = 64 * 1024
+# ESC sequences: OSC (… BEL or ST), CSI (colours, cursor), and two-character ones; then the other control characters
+_ESCAPES = re.compile(r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|[\x1b\x9b]\[[0-?]*[ -/]*[@-~]|\x1b[ -/]*[0-~]")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 class StatusUnknown(GoliveError):
@@ -151,10 +158,21 @@ def run(command: list[str], what: str, timeout: float, notify: Notify | None = N
 
 
 def _read(output: IO[bytes]) -> str:
-    """What a command printed, as text whatever its encoding (a "Wartungsmodus f\\xfcr …" in Latin-1): the exit
-    code is the answer; the words only go into a message."""
-    output.seek(0)
-    return output.read().decode("utf-8", errors="replace")
+    """The end of what a command printed (its last KEPT bytes: a command printing megabytes must not fill golive's
+    memory), as text whatever its encoding (a "Wartungsmodus f\\xfcr …" in Latin-1) and without control characters
+    (colours, a terminal title): the exit code is the answer; the words only go into a message."""
+    size = output.seek(0, os.SEEK_END)
+    output.seek(max(0, size - KEPT))
+    kept = output.read(KEPT)
+    if size > KEPT:  # (not from the middle of a character)
+        kept = kept.lstrip(bytes(range(0x80, 0xC0)))
+    return _printable(kept.decode("utf-8", errors="replace"))
+
+
+def _printable(text: str) -> str:
+    """``text`` without terminal escape sequences and control characters (a carriage return ends a line)."""
+    text = _ESCAPES.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
+    return _CONTROLS.sub("", text)
 
 
 def _write_record(record: Path, pid: int, what: str) -> None:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from golive.core.change import Change
 from golive.core.step import Record, Step, StepContext
 from golive.errors import ConfigError, GoliveError
-from golive.freeze.command import Notify, StatusUnknown, ask_status, left_running, run, shown
+from golive.freeze.command import Notify, StatusUnknown, ask_status, last_line, left_running, run, shown
 from golive.freeze.postgres import pg_frozen, pg_read_only, pg_refusal, pg_set, pg_url
 
 if TYPE_CHECKING:
@@ -171,8 +171,8 @@ class Freeze(Step):
             done = run(command, "on" if on else "off", freeze.wait("timeout"), ctx.notice,
                        record=config.state_dir / RECORD)
             if done.returncode != 0:
-                raise GoliveError(f"freeze command `{' '.join(command)}` exited {done.returncode}:"
-                                  f" {(done.stderr or done.stdout).strip()[:200]}", hint="fix the command or the app")
+                raise GoliveError(f"freeze command `{shown(command)}` exited {done.returncode}: {last_line(done)}",
+                                  hint="fix the command or the app")
         else:
             pg_set(ctx, on, phase)
 
