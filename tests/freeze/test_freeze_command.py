@@ -184,14 +184,7 @@ def test_an_on_command_a_killed_golive_left_running_is_ended_before_the_rollback
     off = script(project, "off.sh", f"rm -f {maint}")
     status = script(project, "status.sh", f"test -e {maint}")
     write_config(project, on, off, status)
-    proc = subprocess.Popen([sys.executable, "-m", "golive", "freeze", "on", "--yes"], cwd=project,
-                            env={**os.environ, "NO_COLOR": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while not begun.exists() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    assert begun.exists() and (project / ".golive" / "freeze-command.json").exists()
-    proc.kill()
-    assert proc.wait() == -signal.SIGKILL
+    _kill_golive_once_begun(project, begun)
     rolled = cli("rollback", "--yes")
     assert rolled.exit_code == 0, rolled.stderr
     [ended] = [line for line in rolled.lines if line.startswith("    ! ending the freeze")]
