@@ -49,6 +49,8 @@ def test_a_record_deleted_and_made_again_by_hand_is_refused_and_forced_onto_the_
         " was changed; check them in Linode, then run `golive rollback --force` to put them back as before the run"
         " anyway (what they hold now is written to the journal)\n"))
     assert zone(emulator) == before
+    # the dry run shows the whole plan, then is refused as the rollback is: a rehearsal script read exit 0 here
+    assert (planned.exit_code, planned.stderr) == (2, refused.stderr)
     forced = cli("rollback", "--yes", "--force")
     assert forced.exit_code == 0, forced.stderr
     assert (f"    ! dns www.example.org A #3: was deleted, and #{made} made in its place holds {HAND}, set by someone"

@@ -50,7 +50,8 @@ def rollback(
     if run and target is None:
         raise UsageError(f"no run {run} in the journal", hint="`golive history` lists the runs")
     again = f"golive rollback{f' --run {run}' if run else ''}{' --restore-data' if restore_data else ''}"
-    runner = a.runner({"restore_data": restore_data, **_dns_options(again, force, dry_run)})
+    options = {"restore_data": restore_data, **_dns_options(again, force, dry_run)}
+    runner = a.runner(options)
     if target is None or not runner.undoable(target.id):
         a.say("nothing to roll back: no run has applied steps")
         if a.json:  # (a rollback is a run command: its output is NDJSON ending in a result, also when empty)
@@ -62,6 +63,7 @@ def rollback(
         from golive.cli.render import show_plan
 
         show_plan(a, what, planned)
+        _refused(options)
         a.done({"dry_run": True, "target": target.id, "steps": [p.as_dict() for p in planned]})
         return
     outcome = runner.rollback(target, confirm=lambda p: a.confirm(what, p, yes), again=again + (" --force" if force else ""))
@@ -81,8 +83,15 @@ NOTHING = {"event": "result", "ok": True, "rolled_back": [], "target": None, "ta
 
 
 def _dns_options(again: str, force: bool, dry_run: bool) -> dict[str, Any]:
-    """What the DNS undos read (golive.dns.steps): --force, a dry run (no refusal), the command to give again."""
-    return {"force": force, "dry_run": dry_run, "again": again}
+    """What the DNS undos read (golive.dns.steps): --force, a dry run (its refusals kept in "refused" for after
+    the plan: :func:`_refused`), the command to give again."""
+    return {"force": force, "dry_run": dry_run, "again": again, "refused": []}
+
+
+def _refused(options: dict[str, Any]) -> None:
+    """A dry run whose plan the rollback would refuse is refused after it is shown (its exit code included)."""
+    if options.get("refused"):
+        raise options["refused"][0]
 
 
 def _through(a: Any, first: str, restore_data: bool, dry_run: bool, yes: bool, force: bool = False) -> None:
@@ -113,6 +122,7 @@ def _through(a: Any, first: str, restore_data: bool, dry_run: bool, yes: bool, f
     for run, planned in plans:
         show_plan(a, f"rollback of run {run.id} ({run.command})", planned)
     if dry_run:
+        _refused(options)
         a.done({"dry_run": True, "targets": [run.id for run in runs],
                 "steps": [{"run": run.id, **p.as_dict()} for run, planned in plans for p in planned]})
         return

@@ -21,11 +21,12 @@ if TYPE_CHECKING:
     from golive.config.models import Dns
     from golive.dns.gateway import LinodeDns
 
-__all__ = ["AGAIN", "DRY_RUN", "FORCE", "LowerTtl", "Switch", "configured_records"]
+__all__ = ["AGAIN", "DRY_RUN", "FORCE", "REFUSED", "LowerTtl", "Switch", "configured_records"]
 
 # ctx.options keys a rollback (or `dns revert`) sets: FORCE, overwrite records changed by hand since the run;
-# DRY_RUN, only show the undo's plan (no refusal); AGAIN, the command line that runs the same undo again
-FORCE, DRY_RUN, AGAIN = "force", "dry_run", "again"
+# DRY_RUN, only show the undo's plan (its refusals go into the REFUSED list, when given, for after the plan); AGAIN,
+# the command line that runs the same undo again
+FORCE, DRY_RUN, AGAIN, REFUSED = "force", "dry_run", "again", "refused"
 
 
 def configured_records(dns: Dns, gateway: LinodeDns) -> tuple[int, list[dict[str, Any]]]:

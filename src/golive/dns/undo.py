@@ -16,7 +16,7 @@ from typing import Any
 
 from golive.core.change import Change
 from golive.core.step import Record, Step, StepContext
-from golive.dns.steps import AGAIN, DRY_RUN, FORCE, _compact, _label, _owned, _RecordsStep
+from golive.dns.steps import AGAIN, DRY_RUN, FORCE, REFUSED, _compact, _label, _owned, _RecordsStep
 from golive.errors import ConfigError, GoliveError, UndoFailed, UnsafePlan
 
 __all__ = ["put_back", "undo", "undo_plan"]
@@ -230,26 +230,39 @@ def undo_plan(step: _RecordsStep, ctx: StepContext, changes: list[Change], recor
                           f" run: {back})" if mark else f"{label} holds {shown_now} (before the run: {back})")
     again = ctx.options.get(AGAIN, "golive rollback")
     crowded = _crowded(dns, record.get("records", []), now, claimed)
-    if crowded and not ctx.options.get(DRY_RUN):  # (--force or not: golive would leave two answers for the name)
-        raise UnsafePlan(f"records deleted by hand since `{step.title}` have more than one record made in their place:"
-                         f" {'; '.join(crowded)}; golive puts the old value on one and deletes none, so the name would"
-                         " keep two answers", hint=f"nothing was changed; delete all but one of them in Linode (or set"
-                                                   f" them yourself), then run `{again} --force`")
+    if crowded:  # (--force or not: golive would leave two answers for the name)
+        _refuse(ctx, UnsafePlan(
+            f"records deleted by hand since `{step.title}` have more than one record made in their place:"
+            f" {'; '.join(crowded)}; golive puts the old value on one and deletes none, so the name would keep two"
+            " answers", hint=f"nothing was changed; delete all but one of them in Linode (or set them yourself), then"
+                             f" run `{again} --force`"))
     gateway = step._gateway(ctx)
     writes = sum(1 for c in out if c.before != c.after and "left so" not in c.what)
-    if writes and gateway.may_write() is False and not ctx.options.get(DRY_RUN):
+    if writes and gateway.may_write() is False:
         # (found before anything is undone: a 403 at the first PUT would fail the undo and mark the run partially
         # rolled back, with by-hand lines for every record, though nothing was changed)
-        raise GoliveError(f"the Linode token may not change DNS records (its scopes: {' '.join(sorted(gateway.scopes or ()))});"
-                          f" the undo of `{step.title}` would change {writes} record(s)",
-                          hint=f"nothing was changed; put a token with the domains:read_write scope in"
-                               f" {gateway.token_fix()}, then run `{again}` again")
-    if theirs and not ctx.options.get(DRY_RUN):
-        raise UnsafePlan(f"{len(theirs)} DNS record(s) were changed by hand since `{step.title}`: "
-                         + "; ".join(theirs) + "; the undo would overwrite them",
-                         hint=f"nothing was changed; check them in Linode, then run `{again} --force` to put them"
-                              " back as before the run anyway (what they hold now is written to the journal)")
+        _refuse(ctx, GoliveError(
+            f"the Linode token may not change DNS records (its scopes: {' '.join(sorted(gateway.scopes or ()))}); the"
+            f" undo of `{step.title}` would change {writes} record(s)",
+            hint=f"nothing was changed; put a token with the domains:read_write scope in {gateway.token_fix()}, then"
+                 f" run `{again}` again"))
+    if theirs:
+        _refuse(ctx, UnsafePlan(f"{len(theirs)} DNS record(s) were changed by hand since `{step.title}`: "
+                                + "; ".join(theirs) + "; the undo would overwrite them",
+                                hint=f"nothing was changed; check them in Linode, then run `{again} --force` to put"
+                                     " them back as before the run anyway (what they hold now is written to the"
+                                     " journal)"))
     return out
+
+
+def _refuse(ctx: StepContext, error: GoliveError) -> None:
+    """Stop the rollback at its plan; a dry run shows the plan whole and is refused after it, as the rollback
+    would be (its exit code too: a script's rehearsal must not read 0 where the rollback would refuse)."""
+    if not ctx.options.get(DRY_RUN):
+        raise error
+    refused = ctx.options.get(REFUSED)
+    if isinstance(refused, list):
+        refused.append(error)
 
 
 def _as_left(ctx: StepContext, domain_id: int, now: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]]:
