@@ -8,6 +8,7 @@ output path (console, JSON, journal, reports) passes text through.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import stat
@@ -170,8 +171,15 @@ class SecretRef:
 
     def peek(self) -> str:
         """The value, not registered with the redactor and with no check of the file's mode (ConfigError when it
-        does not resolve): for registering every secret of a config as it loads."""
+        does not resolve)."""
         return self._read()
+
+    def mask(self) -> None:
+        """Register the value with the redactor if it resolves here (a URL's password only, as :meth:`resolve`
+        does), with no check of the file's mode: a config's secrets are masked as it loads, before any gateway
+        resolves them — a command golive runs may print one."""
+        with contextlib.suppress(ConfigError):  # (one that does not resolve here is said when a command uses it)
+            _mask(self._read(), self.key_path.endswith("url"))
 
     def _read(self) -> str:
         where = f" ({self.key_path})" if self.key_path else ""
@@ -206,11 +214,9 @@ class SecretRef:
         if self.kind == "file" and Path(self.target).is_file():
             check_private(Path(self.target), "secret file")
         value = self._read()
+        _mask(value, url)
         if not url:
-            REDACTOR.add(value)
             return value
-        for password in url_passwords(value):
-            REDACTOR.add(password)
         problem = userinfo_problem(value)
         if problem:
             source = self.target if self.kind == "env" else f"file {self.target}"
@@ -222,6 +228,12 @@ class SecretRef:
 
     def __repr__(self) -> str:
         return f"SecretRef({self.ref!r})"
+
+
+def _mask(value: str, url: bool) -> None:
+    """A secret's value into the redactor: a URL's password in each spelling, else the whole value."""
+    for part in url_passwords(value) if url else [value]:
+        REDACTOR.add(part)
 
 
 # The names Django's error reports hide the values of (SafeExceptionReporterFilter.hidden_settings) ...

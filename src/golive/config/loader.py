@@ -224,15 +224,10 @@ def _register_secrets(value: Any) -> None:
     command resolved its URL; the password was then in its output, the journal and the reports."""
     from pydantic import BaseModel
 
-    from golive.secrets import REDACTOR, SecretRef, url_passwords
+    from golive.secrets import SecretRef
 
     if isinstance(value, SecretRef):
-        try:
-            secret = value.peek()
-        except ConfigError:  # (one that does not resolve here is said when a command uses it)
-            return
-        for part in url_passwords(secret) if value.key_path.endswith("url") else [secret]:
-            REDACTOR.add(part)
+        value.mask()
     elif isinstance(value, BaseModel):
         for name in type(value).model_fields:
             _register_secrets(getattr(value, name))

@@ -74,12 +74,18 @@ def _end_members(pgid: int) -> None:
             time.sleep(0.05)
 
 
-def _started(pid: int) -> str | None:
-    """When the process started (clock ticks since boot, /proc/PID/stat's 22nd field), or None: gone."""
+def _stat(path: Path) -> list[str] | None:
+    """A process's /proc/PID/stat fields after its name (state, ppid, pgrp, …), or None: gone."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+        return path.read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
+
+
+def _started(pid: int) -> str | None:
+    """When the process started (clock ticks since boot, /proc/PID/stat's 22nd field), or None: gone."""
+    fields = _stat(Path(f"/proc/{pid}/stat"))
+    return fields[19] if fields and len(fields) > 19 else None
 
 
 def left_running(record: Path) -> tuple[int, str] | None:
@@ -112,22 +118,15 @@ def end_leftover(record: Path, notify: Notify | None = None) -> None:
 
 def _state(pid: int) -> str | None:
     """The process's state (R, S, Z: a zombie, …; /proc/PID/stat's 3rd field), or None: gone."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return None
+    fields = _stat(Path(f"/proc/{pid}/stat"))
+    return fields[0] if fields else None
 
 
 def _members(pgid: int) -> bool:
     """Whether any process of the group is still running (a zombie, ended and not yet collected, is not)."""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[2] == str(pgid) and fields[0] != "Z":  # (state, ppid, pgrp, …)
-            return True
-    return False
+    group = str(pgid)
+    return any(fields[2] == group and fields[0] != "Z" for fields in map(_stat, Path("/proc").glob("[0-9]*/stat"))
+               if fields and len(fields) > 2)
 
 
 def run(command: list[str], what: str, timeout: float, notify: Notify | None = None,

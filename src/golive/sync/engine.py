@@ -266,7 +266,8 @@ class SyncEngine:
     def _lost(self, source: Source, what: str) -> Iterator[None]:
         """A database that closed the connection (restarted, its session ended by an administrator, the network):
         one line naming which — libpq says only "server closed the connection unexpectedly" — and what it means
-        for the target: nothing written (the transaction never committed), or, lost during the commit, not known."""
+        for the target: nothing written (the transaction never committed). Lost during the commit, PostgreSQL is
+        asked what became of the transaction: committed is a sync that succeeded; no answer is "not known"."""
         import psycopg
 
         self._at = "golive's state"
@@ -285,10 +286,9 @@ class SyncEngine:
                     raise GoliveError(f"the target database closed the connection during the commit"
                                       f" ({first_line(exc)}): whether the sync was written is not known",
                                       hint="`golive sync --verify-only` tells; then run `golive sync` again") from None
-            raise GoliveError(f"the {side} database closed the connection{where} of the {what} ({first_line(exc)});"
-                              " nothing was written" if what == "sync" else
-                              f"the {side} database closed the connection{where} of the {what} ({first_line(exc)})",
-                              hint=f"check that the {side} database is up and that nothing ends golive's sessions,"
+            written = "; nothing was written" if what == "sync" else ""
+            raise GoliveError(f"the {side} database closed the connection{where} of the {what} ({first_line(exc)})"
+                              f"{written}", hint=f"check that the {side} database is up and that nothing ends golive's sessions,"
                                    " then run again") from None
 
     def _commit_outcome(self, wait: float = 5.0) -> str | None:

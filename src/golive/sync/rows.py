@@ -24,7 +24,7 @@ from golive.sync.mapping import Column, TableMap
 from golive.sync.passwords import hash_format
 from golive.sync.pgtypes import ColumnType, fit_column, not_none
 from golive.sync.stamps import time_key
-from golive.sync.transforms import Reject, json_text, jsonb_text
+from golive.sync.transforms import Reject
 from golive.sync.verify import as_int_key, canonical
 
 __all__ = ["Batch", "RowPipe", "encodes"]
@@ -70,8 +70,6 @@ class RowPipe:
             kind = self.types[column.target]
             if self.binary or kind.typname in _FITTED_AS_TEXT:
                 values = fit_column(values, kind, self.zone, reject)
-            elif kind.typname in ("json", "jsonb"):
-                values = _json_texts(values, kind.typname, reject)
             if kind.not_null and None in values:  # (the COPY would fail as a whole, naming no row)
                 for i in [i for i, value in enumerate(values) if value is None]:
                     reject(i, "NULL in a NOT NULL column")
@@ -232,22 +230,9 @@ def encodes(text: str) -> bool:
 
 
 # in a table that goes by text COPY, the column types whose values are fitted as binary COPY's are (the same
-# rejects, named by key: an integer out of range, a number numeric(p,s) cannot hold, text longer than varchar(n)),
-# and sent as the same text: the checks where PostgreSQL would otherwise fail the whole COPY, naming no key
-_FITTED_AS_TEXT = frozenset({"int2", "int4", "int8", "numeric", "float4", "float8", "varchar", "bpchar"})
-
-
-def _json_texts(values: list[Any], typname: str, reject: Callable[[int, str], None]) -> list[Any]:
-    """A json or jsonb column's values as the JSON text text COPY sends (what binary COPY's fitting checks)."""
-    out = list(values)
-    for i, value in enumerate(values):
-        if value is not None:
-            try:
-                text = json_text(value)
-                out[i] = str(jsonb_text(text) if typname == "jsonb" else text)
-            except Reject as exc:
-                reject(i, str(exc))
-    return out
+# rejects, named by key: an integer out of range, a number numeric(p,s) cannot hold, text longer than varchar(n),
+# JSON jsonb refuses), and sent as the same text: where PostgreSQL would otherwise fail the whole COPY, naming no key
+_FITTED_AS_TEXT = frozenset({"int2", "int4", "int8", "numeric", "float4", "float8", "varchar", "bpchar", "json", "jsonb"})
 
 
 def _bad_default(name: str, reason: str) -> None:

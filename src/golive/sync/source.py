@@ -85,6 +85,7 @@ class Source:
         self.url = url
         self.tolerant = False  # reading text that is not valid UTF-8 (see tolerate_invalid_text)
         self.lenient_dates = False  # reading dates Python cannot hold as their text (see tolerate_unreadable_dates)
+        self._dotted: dict[str, str] = {}  # a PostgreSQL source's dotted table names as SQL (see _origin)
         self.sqlite: sqlite3.Connection | None = None
         self.pg: Any = None
         if url.startswith("sqlite:///"):
@@ -128,9 +129,11 @@ class Source:
             return f"({table.query}) AS q"
         if self.pg is None or "." not in table.source:  # (SQLite: one file, a dotted name is one table's)
             return ident(table.source)
-        # PostgreSQL: "schema.table", unless a table of the search path has the dotted name itself
-        named = self.pg.execute("SELECT to_regclass(%s) IS NOT NULL AS found", (ident(table.source),)).fetchone()
-        return ident(table.source) if named and named["found"] else table_ident(table.source)
+        # PostgreSQL: "schema.table", unless a table of the search path has the dotted name itself (asked once)
+        if table.source not in self._dotted:
+            named = self.pg.execute("SELECT to_regclass(%s) IS NOT NULL AS found", (ident(table.source),)).fetchone()
+            self._dotted[table.source] = ident(table.source) if named and named["found"] else table_ident(table.source)
+        return self._dotted[table.source]
 
     def _query(self, sql: str, params: tuple[Any, ...] = ()) -> Iterator[dict[str, Any]]:
         if self.sqlite is not None:
