@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -73,3 +74,16 @@ def test_a_domain_at_ttl_0_is_linodes_day(dns_project: Path, emulator: LinodeEmu
     early = cli("dns", "switch", "--dry-run")
     assert early.exit_code == 2
     assert early.stderr.startswith("error: the records' TTL is still 86400s: "), early.stderr
+
+
+def test_dns_show_says_what_a_ttl_of_0_is(dns_project: Path, emulator: LinodeEmulator, cli) -> None:
+    """`dns show` printed a record's TTL 0 as `0`: an operator reading it as "no caching" would switch at once."""
+    _zone_default(emulator, 172800)
+    shown = cli("dns", "show")
+    assert shown.exit_code == 0, shown.stderr
+    assert [[line.split()[0], " ".join(line.split()[3:6])] for line in shown.lines[2:]] == [
+        ["example.org", "172800 (the domain's)"], ["www.example.org", "172800 (the domain's)"],
+        ["www.example.org", "172800 (the domain's)"]], shown.stdout
+    doc = json.loads(cli("dns", "show", "--json").stdout)
+    ttls = {(r["name"], r["type"]): (r["ttl_sec"], r["effective_ttl"]) for r in doc["records"]}
+    assert ttls == {("", "A"): (0, 172800), ("www", "A"): (0, 172800), ("www", "AAAA"): (0, 172800)}

@@ -29,13 +29,17 @@ def _records(a: Any) -> tuple[Any, int, list[dict[str, Any]], int]:
 @app.command("show")
 def show(ctx: typer.Context, json: Json = False) -> None:
     """Show the configured records as Linode has them, and whether each points at the old or new target."""
+    from golive.dns.ttl import effective
+
     a = app_of(ctx, json)
-    dns, domain_id, records, _ = _records(a)
+    dns, domain_id, records, zone_ttl = _records(a)
     rows, out = [], []
     for r in records:
         side = next((s for s in ("new", "old") if r["target"] == dns.target(r["type"], s)), "elsewhere")
-        rows.append([dns.fqdn(r["name"]), r["type"], r["target"], str(r["ttl_sec"]), side, str(r["id"])])
-        out.append({**r, "fqdn": dns.fqdn(r["name"]), "points_at": side})
+        ttl = effective(r["ttl_sec"], zone_ttl)
+        shown = str(ttl) if r["ttl_sec"] else f"{ttl} (the domain's)"  # (0 is the domain's TTL, not 0 seconds)
+        rows.append([dns.fqdn(r["name"]), r["type"], r["target"], shown, side, str(r["id"])])
+        out.append({**r, "fqdn": dns.fqdn(r["name"]), "points_at": side, "effective_ttl": ttl})
     a.table(["NAME", "TYPE", "TARGET", "TTL", "POINTS AT", "ID"], rows, title=f"{dns.domain} (domain #{domain_id})")
     a.done({"domain": dns.domain, "domain_id": domain_id, "records": out})
 
