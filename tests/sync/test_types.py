@@ -8,7 +8,9 @@ import sqlite3
 from pathlib import Path
 
 import psycopg
+import pytest
 
+from golive.errors import GoliveError
 from tests.sync.test_engine import engine, sqlite_pair
 
 JSON_DDL = "CREATE TABLE tj (id bigint PRIMARY KEY, j jsonb, k json)"
@@ -220,3 +222,47 @@ def test_a_key_other_than_the_id_leaves_the_id_to_the_target_and_char_columns_sy
     [again] = sync.run(mapping.tables)
     assert (again.rejected, [(r["key"], r["column"], r["reason"]) for r in sync.rejects]) == (
         1, [("username='dee'", "code", "4 characters, longer than char(3)")])
+
+
+def test_rows_breaking_a_check_constraint_of_the_target_are_named_by_key_before_anything_is_written(
+        tmp_path: Path, pg_cluster) -> None:
+    """Django's PositiveIntegerField is `CHECK (score >= 0)`; a negative score failed the merge with psycopg's bare
+    CheckViolation ("new row for relation "ts" violates check constraint …"), naming no row, and no other table's
+    problems were found. A check that also reads a column the sync does not write is the merge's one line."""
+    rows = [(1, 5, 1), (2, -3, 1), (3, 7, 2), (4, None, 1), (5, -1, 9)]
+    source, url, mapping = sqlite_pair(
+        tmp_path, pg_cluster, "CREATE TABLE ts (id INTEGER PRIMARY KEY, score INTEGER, low INTEGER)",
+        "INSERT INTO ts VALUES (?, ?, ?)", rows,
+        'CREATE TABLE ts (id bigint PRIMARY KEY, score integer CHECK ("score" >= 0), low integer, high integer'
+        ' NOT NULL DEFAULT 3, CONSTRAINT ts_order CHECK (low <= high));'
+        ' CREATE TABLE tn (id bigint PRIMARY KEY, n integer CHECK (n <> 13));'
+        ' INSERT INTO ts VALUES (9, 1, 1, 3)',
+        '[[table]]\nsource = "ts"\ntarget = "ts"\nkey = "id"\n[table.columns]\nid = "id"\nscore = "score"\nlow = "low"\n'
+        '[[table]]\nsource = "tn"\ntarget = "tn"\nkey = "id"\n[table.columns]\nid = "id"\nn = "n"\n')
+    db = sqlite3.connect(source)
+    db.execute("CREATE TABLE tn (id INTEGER PRIMARY KEY, n INTEGER)")
+    db.executemany("INSERT INTO tn VALUES (?, ?)", [(1, 12), (2, 13)])
+    db.commit()
+    db.close()
+    sync = engine(source, url, mapping, max_rejects=10)
+    with pytest.raises(GoliveError) as stopped:
+        sync.run(mapping.tables)
+    assert stopped.value.message == (
+        "2 pre-check problem(s); first: table ts, column score: rows with key 2 (score=-3); 5 (score=-1) break the"
+        " target's check constraint ts_score_check: CHECK (score >= 0)")
+    assert sync.problems[1] == ("table tn, column n: rows with key 2 (n=13) break the target's check constraint"
+                                " tn_n_check: CHECK (n <> 13)")
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT * FROM ts").fetchall() == [(9, 1, 1, 3)]  # (a row of the new app: kept)
+    db = sqlite3.connect(source)
+    db.execute("UPDATE ts SET score = abs(score)")
+    db.execute("DELETE FROM tn WHERE n = 13")
+    db.commit()
+    db.close()
+    with pytest.raises(GoliveError) as merged:  # (5's low of 9 is above the target's own high of 3)
+        engine(source, url, mapping, max_rejects=10).run(mapping.tables)
+    assert merged.value.message == ('table ts: the target refused a synced row: new row for relation "ts" violates'
+                                    ' check constraint "ts_order"; nothing was written')
+    assert "ts_order also reads a column the mapping does not write" in (merged.value.hint or "")
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT * FROM ts").fetchall() == [(9, 1, 1, 3)]

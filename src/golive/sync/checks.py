@@ -1,6 +1,6 @@
 """Pre-checks on the staged rows of a table, before anything is committed: foreign keys that would
-dangle, and case-insensitive collisions on columns that must be unique (username, email). Each
-names the table, the keys and the column."""
+dangle, case-insensitive collisions on columns that must be unique (username, email), and the target's
+CHECK constraints (Django's PositiveIntegerField is one). Each names the table, the keys and the column."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from golive.sync.mapping import TableMap
 from golive.sync.source import ident
 from golive.sync.verify import key_sql
 
-__all__ = ["collisions", "foreign_rows", "orphans", "parents_first"]
+__all__ = ["check_violations", "collisions", "foreign_rows", "orphans", "parents_first"]
 
 _FKS = """
 SELECT a.attname, pt.relname, pa.attname
@@ -57,6 +57,36 @@ def orphans(target: Any, table: TableMap, key_sql: str, left_out: frozenset[str]
             problems.append(f"table {table.target}, column {column}: rows with key {keys} point at {parent} rows"
                             " that do not exist (orphans)" + (f"; {parent} is mapped but not in this sync: add it to"
                                                               " --tables" if parent in left_out else ""))
+    return problems
+
+
+_CHECKS = """
+SELECT c.conname, pg_get_expr(c.conbin, c.conrelid),
+       array(SELECT a.attname FROM pg_attribute a WHERE a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey)
+             ORDER BY a.attnum)
+FROM pg_constraint c WHERE c.conrelid = %s::regclass AND c.contype = 'c' ORDER BY c.conname
+"""
+
+
+def check_violations(target: Any, table: TableMap, key_sql: str) -> list[str]:
+    """One message per CHECK constraint of the target table that staged rows break, naming the keys and their
+    values. The staging table has none of the target's constraints, so such a row failed the merge as a bare
+    "new row … violates check constraint", naming no row. The rows found are taken out of the staging table, so
+    the merge goes on and the other tables' problems are found too (the run stops before its commit). A
+    constraint on a column this sync does not write is left to the merge (its value is the target's, not staged)."""
+    problems = []
+    order = ", ".join(f"s.{ident(k)}" for k in table.target_key)
+    for name, expression, columns in target.execute(_CHECKS, (ident(table.target),)).fetchall():
+        if not columns or not set(columns) <= set(table.target_columns):
+            continue
+        shown = " || ', ' || ".join(f"'{c}=' || coalesce(s.{ident(c)}::text, 'NULL')" for c in columns)
+        rows = target.execute(f"SELECT {key_sql}, {shown} FROM golive_stage s WHERE ({expression}) IS FALSE"
+                              f" ORDER BY {order} LIMIT 6").fetchall()
+        if rows:
+            keys = "; ".join(f"{key} ({values})" for key, values in rows[:5]) + ("; …" if len(rows) > 5 else "")
+            problems.append(f"table {table.target}, column {', '.join(columns)}: rows with key {keys} break the"
+                            f" target's check constraint {name}: CHECK {expression}")
+            target.execute(f"DELETE FROM golive_stage s WHERE ({expression}) IS FALSE")
     return problems
 
 

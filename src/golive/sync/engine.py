@@ -37,7 +37,7 @@ from golive.errors import ConfigError, GoliveError, first_line
 from golive.private import open_private
 from golive.sync import conflicts, digests, stamps, state
 from golive.sync.backup import held_error, ms_setting, read_only, read_only_error, writes_are_held
-from golive.sync.checks import collisions, foreign_rows, orphans, parents_first
+from golive.sync.checks import check_violations, collisions, foreign_rows, orphans, parents_first
 from golive.sync.keyset import Keys, SortedKeys
 from golive.sync.mapping import Mapping, TableMap, check_defaults
 from golive.sync.merge import merge
@@ -256,6 +256,12 @@ class SyncEngine:
                               hint="a row made in the new application has it (golive never overwrites those): change"
                                    " or delete that row in the new database, or the source row, then run again")\
                 from None
+        except psycopg.errors.CheckViolation as exc:  # a check on a column the sync does not write (the pre-check's
+            # are found by row before the merge): the row's value there is the target's own
+            raise GoliveError(f"{self._at}: the target refused a synced row: {exc.diag.message_primary}; nothing was"
+                              " written", hint=f"the constraint {exc.diag.constraint_name} also reads a column the"
+                              " mapping does not write: map that column (or give it a default), or fix the rows in the"
+                              " new database, then run again") from None
         except psycopg.errors.DeadlockDetected:
             raise GoliveError(f"the {what} of {self._at} and another session on the target (the new application) each"
                               f" waited for a lock the other held; PostgreSQL stopped the {what} and nothing was written",
@@ -401,7 +407,7 @@ class SyncEngine:
         key_s = key_sql("s", table.target_key, typnames)
         left_out = frozenset(t.target for t in self.mapping.tables) - {t.target for t in self._run_tables}
         self.problems += orphans(target, table, key_s, left_out) + collisions(target, table, key_s) + \
-            foreign_rows(target, table, added, int_key, typnames)
+            check_violations(target, table, key_s) + foreign_rows(target, table, added, int_key, typnames)
         if before is not None and self._tracking is not None:
             self._check_conflicts(target, table, gone, synced, int_key, since is not None, result, before, types)
         carried = self._carried(target, table, types, before, since, staged)
