@@ -104,3 +104,53 @@ def test_usernames_normalised_by_nfkc_log_in_through_djangos_login_form(dirfinal
     out = django(dirfinal, "shell", "-c", code)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "OK"
+
+
+def test_a_user_who_left_and_signed_up_again_under_the_same_name_is_synced_not_a_collision(dirfinal: Dir, cli) -> None:
+    """The row the incremental sync deletes (the old account) was still counted: "values equal but for case:
+    3=goran3; 9999=goran3" stopped the final sync for a source that holds one goran3."""
+    assert cli("sync", "--yes").exit_code == 0
+    for child in ("score", "family_member"):
+        dirfinal.source_sql(f"DELETE FROM {child} WHERE user_id = 3")
+    dirfinal.source_sql("UPDATE entry SET owner_id = 1, updated_at = '2099-01-01 00:00:00' WHERE owner_id = 3")
+    dirfinal.source_sql("UPDATE user SET username = 'gone' WHERE id = 3")  # (the source's own unique index)
+    dirfinal.source_sql("INSERT INTO user SELECT 9999, 'goran3', upper(email), password_hash, active, is_admin,"
+                        " created_at, '2099-01-01 00:00:00' FROM user WHERE id = 3")
+    dirfinal.source_sql("DELETE FROM user WHERE id = 3")
+    synced = cli("sync", "--yes")
+    assert synced.exit_code == 0, synced.stderr
+    with psycopg.connect(dirfinal.target_url) as conn:
+        assert conn.execute("SELECT id, email FROM auth_user WHERE username = 'goran3'").fetchall() == [
+            (9999, "goran3@example.org")]
+    dirfinal.source_sql("INSERT INTO user SELECT 10000, 'GORAN3', 'other@example.org', password_hash, active,"
+                        " is_admin, created_at, '2099-01-01 00:00:00' FROM user WHERE id = 9999")
+    stopped = cli("sync", "--yes")  # (a second one alongside it still is one)
+    assert stopped.exit_code == 1
+    assert "column username: values equal but for case: 10000=GORAN3; 9999=goran3" in stopped.stderr, stopped.stderr
+
+
+def test_usernames_renamed_in_a_chain_sync_and_an_exchange_is_one_line_naming_the_rows(dirfinal: Dir, cli) -> None:
+    """PostgreSQL checks a unique index row by row: user 2 taking the name user 1 gave up failed the update
+    ("a synced row would take a value another row of the target already holds … a row made in the new
+    application has it") whenever user 2's row came first, though no row of the new application was involved."""
+    assert cli("sync", "--yes").exit_code == 0
+    for sql in ("UPDATE user SET username = 'farah-renamed', updated_at = '2099-01-01' WHERE id = 1",
+                "UPDATE user SET username = 'farah1', updated_at = '2099-01-01' WHERE id = 2"):
+        dirfinal.source_sql(sql)
+    synced = cli("sync", "--yes")
+    assert synced.exit_code == 0, synced.stderr
+    with psycopg.connect(dirfinal.target_url) as conn:
+        names = dict(conn.execute("SELECT id, username FROM auth_user WHERE id IN (1, 2)").fetchall())
+    assert names == {1: "farah-renamed", 2: "farah1"}
+    for sql in ("UPDATE user SET username = 'tmp', updated_at = '2099-01-02' WHERE id = 1",
+                "UPDATE user SET username = 'farah-renamed', updated_at = '2099-01-02' WHERE id = 2",
+                "UPDATE user SET username = 'farah1', updated_at = '2099-01-02' WHERE id = 1"):
+        dirfinal.source_sql(sql)
+    stopped = cli("sync", "--yes")
+    assert stopped.exit_code == 1
+    assert stopped.stderr.startswith(
+        "error: step sync all tables failed: table auth_user: rows with key 1, 2 exchange values of a column the"
+        " target keeps unique; PostgreSQL checks a unique index row by row, so no order of updates gets there;"
+        " nothing was written — in the new database, give one of those rows a value no other row holds"), stopped.stderr
+    with psycopg.connect(dirfinal.target_url) as conn:
+        assert dict(conn.execute("SELECT id, username FROM auth_user WHERE id IN (1, 2)").fetchall()) == names

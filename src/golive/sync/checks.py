@@ -90,15 +90,22 @@ def check_violations(target: Any, table: TableMap, key_sql: str) -> list[str]:
     return problems
 
 
-def collisions(target: Any, table: TableMap, key_sql: str) -> list[str]:
+def collisions(target: Any, table: TableMap, key_sql: str, gone: set[Any] | None = None, int_key: bool = False
+               ) -> list[str]:
     """Values of ``unique_ci`` columns that differ only in case, among staged and existing rows. Case is
     folded by Unicode's rules (ICU's root collation where PostgreSQL has it): the database's own ``lower()``
-    folds only ASCII under the C locale, and `ÉMILE@…` and `émile@…` passed as different."""
+    folds only ASCII under the C locale, and `ÉMILE@…` and `émile@…` passed as different. ``gone``: the keys
+    the merge deletes first (ints with ``int_key``, else canonical text) — a user who left and signed up again
+    under the same name is one row, not a collision."""
     if not table.unique_ci:
         return []
     problems = []
     same_key = " AND ".join(f"t.{ident(k)} = s.{ident(k)}" for k in table.target_key)
     key_t = key_sql.replace("s.", "t.")
+    staying = ""
+    if gone:
+        gone_t = f"t.{ident(table.target_key[0])}" if int_key else key_t
+        staying = f" AND NOT {gone_t} = ANY(%(gone)s)"
     icu = target.execute("SELECT EXISTS (SELECT 1 FROM pg_collation WHERE collname = 'und-x-icu')").fetchone()[0]
     fold = "lower(v COLLATE \"und-x-icu\")" if icu else "lower(v)"
     for column in table.unique_ci:
@@ -106,8 +113,9 @@ def collisions(target: Any, table: TableMap, key_sql: str) -> list[str]:
             f"SELECT {fold}, string_agg(k || '=' || v, '; ' ORDER BY k) FROM ("
             f" SELECT {key_sql} AS k, s.{ident(column)}::text AS v FROM golive_stage s"
             f" UNION ALL SELECT {key_t}, t.{ident(column)}::text FROM {ident(table.target)} t"
-            f" WHERE NOT EXISTS (SELECT 1 FROM golive_stage s WHERE {same_key})) AS x"
-            f" WHERE v IS NOT NULL AND v <> '' GROUP BY {fold} HAVING count(*) > 1 ORDER BY 1 LIMIT 5").fetchall()
+            f" WHERE NOT EXISTS (SELECT 1 FROM golive_stage s WHERE {same_key}){staying}) AS x"
+            f" WHERE v IS NOT NULL AND v <> '' GROUP BY {fold} HAVING count(*) > 1 ORDER BY 1 LIMIT 5",
+            {"gone": sorted(gone)} if gone else None).fetchall()
         for _, which in rows:
             problems.append(f"table {table.target}, column {column}: values equal but for case: {which}")
     return problems

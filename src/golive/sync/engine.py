@@ -406,7 +406,7 @@ class SyncEngine:
         typnames = {c: kind.typname for c, kind in types.items()}
         key_s = key_sql("s", table.target_key, typnames)
         left_out = frozenset(t.target for t in self.mapping.tables) - {t.target for t in self._run_tables}
-        self.problems += orphans(target, table, key_s, left_out) + collisions(target, table, key_s) + \
+        self.problems += orphans(target, table, key_s, left_out) + collisions(target, table, key_s, gone, int_key) + \
             check_violations(target, table, key_s) + foreign_rows(target, table, added, int_key, typnames)
         if before is not None and self._tracking is not None:
             self._check_conflicts(target, table, gone, synced, int_key, since is not None, result, before, types)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from golive.errors import GoliveError
 from golive.sync.mapping import TableMap
 from golive.sync.pgtypes import ColumnType, rows_differ
 from golive.sync.source import ident
@@ -37,9 +38,10 @@ def merge(target: Any, table: TableMap, types: dict[str, ColumnType], gone: set[
     else:
         differs = rows_differ("t", "s", cols, typnames)
         if settable:
-            result.updated = target.execute(
-                f"UPDATE {tgt} t SET ({', '.join(map(ident, settable))}) = ROW({', '.join('s.' + ident(c) for c in settable)})"
-                f" FROM golive_stage s WHERE {same_key} AND {differs}").rowcount
+            values = ", ".join("s." + ident(c) for c in settable)
+            update = (f"UPDATE {tgt} t SET ({', '.join(map(ident, settable))}) = ROW({values})"
+                      f" FROM golive_stage s WHERE {same_key} AND {differs}")
+            result.updated = _update(target, table, update, settable, typnames)
         key_r = ident(table.target_key[0]) if int_key else key_sql(tgt, table.target_key, typnames)
         cursor = target.execute(f"INSERT INTO {tgt} ({col_list}){overriding} SELECT {col_list} FROM golive_stage s"
                                 f" WHERE NOT EXISTS (SELECT 1 FROM {tgt} t WHERE {same_key})"
@@ -48,6 +50,55 @@ def merge(target: Any, table: TableMap, types: dict[str, ColumnType], gone: set[
         if inserted is not None:
             inserted += [row[0] for row in cursor.fetchall()]
     move_sequences(target, table, types)
+
+
+_UNIQUE = """
+SELECT array(SELECT a.attname FROM unnest(i.indkey) WITH ORDINALITY AS k(n, o)
+             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n ORDER BY k.o)
+FROM pg_index i WHERE i.indrelid = %s::regclass AND i.indisunique AND NOT i.indisprimary
+  AND i.indpred IS NULL AND i.indexprs IS NULL ORDER BY i.indexrelid
+"""
+
+
+def _update(target: Any, table: TableMap, update: str, settable: list[str], typnames: dict[str, str]) -> int:
+    """The changed rows updated: in one statement, except rows that take a value of a unique column another row
+    holds now (renames in a chain: B gave up "bob", A took it), which go a row at a time after the row they take
+    it from. PostgreSQL checks a unique index row by row, not at the statement's end, so the one statement failed
+    whenever A's row came first. Rows that exchange values (A and B swap usernames) fit no order: one line naming
+    them. (No savepoint tries the statement first: rows written in a subtransaction carry its id, not the sync's,
+    and would read as written by someone else.)"""
+    from graphlib import CycleError, TopologicalSorter
+
+    tgt, key_s = ident(table.target), key_sql("s", table.target_key, typnames)
+    same_key = " AND ".join(f"t.{ident(k)} = s.{ident(k)}" for k in table.target_key)
+    after: dict[str, set[str]] = {}  # a row that takes a value: the rows holding it now
+    for columns in target.execute(_UNIQUE, (tgt,)).fetchall():
+        if not set(columns[0]) <= set(settable):
+            continue
+        new, now, held = (", ".join(f"{alias}.{ident(c)}" for c in columns[0]) for alias in ("s", "t", "o"))
+        key_o = key_sql("o", table.target_key, typnames)
+        for taker, holder in target.execute(
+                f"SELECT {key_s}, {key_o} FROM {tgt} t JOIN golive_stage s ON {same_key} JOIN {tgt} o ON ({held}) ="
+                f" ({new}) WHERE ROW({new}) IS DISTINCT FROM ROW({now}) AND {key_o} <> {key_s}").fetchall():
+            after.setdefault(taker, set()).add(holder)
+    if not after:
+        return int(target.execute(update).rowcount)
+    try:
+        order = [key for key in TopologicalSorter(after).static_order() if key in after]
+    except CycleError as exc:
+        keys = sorted(set(exc.args[1]))
+        raise GoliveError(
+            f"table {table.target}: rows with key {', '.join(k.replace(chr(31), ',') for k in keys[:5])}"
+            f"{', …' if len(keys) > 5 else ''} exchange values of a column the target keeps unique; PostgreSQL checks"
+            " a unique index row by row, so no order of updates gets there; nothing was written",
+            hint="in the new database, give one of those rows a value no other row holds (a placeholder), then run"
+                 " `golive sync --source-wins` (that edit is then a change of the new database's, which it overwrites)"
+        ) from None
+    escaped = update.replace("%", "%%")
+    updated = int(target.execute(escaped + f" AND NOT {key_s} = ANY(%s)", (order,)).rowcount)
+    for key in order:
+        updated += target.execute(escaped + f" AND {key_s} = %s", (key,)).rowcount
+    return updated
 
 
 def move_sequences(target: Any, table: TableMap, types: dict[str, ColumnType]) -> None:
