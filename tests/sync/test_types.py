@@ -266,3 +266,42 @@ def test_rows_breaking_a_check_constraint_of_the_target_are_named_by_key_before_
     assert "ts_order also reads a column the mapping does not write" in (merged.value.hint or "")
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT * FROM ts").fetchall() == [(9, 1, 1, 3)]
+
+
+def test_values_a_unique_index_of_the_target_allows_once_are_named_by_row_before_the_merge(
+        tmp_path: Path, pg_cluster) -> None:
+    """An email the old app let two users share, into a target that keeps it unique, failed the merge with "a
+    synced row would take a value another row of the target already holds … a row made in the new application
+    has it" — there was no such row."""
+    # (versions: an incremental reads rows at or above the last sync's newest, so each row gets its own below)
+    rows = [(1, "a@x.org", 1), (2, "b@x.org", 1), (3, "a@x.org", 1), (4, None, 1), (5, None, 1)]
+    source, url, mapping = sqlite_pair(
+        tmp_path, pg_cluster, "CREATE TABLE tu (id INTEGER PRIMARY KEY, email TEXT, version INTEGER)",
+        "INSERT INTO tu VALUES (?, ?, ?)", rows, "CREATE TABLE tu (id bigint PRIMARY KEY, email text UNIQUE)",
+        '[[table]]\nsource = "tu"\ntarget = "tu"\nkey = "id"\nchanged = "version"\n[table.columns]\nid = "id"\n'
+        'email = "email"\n')
+    with pytest.raises(GoliveError) as stopped:
+        engine(source, url, mapping).run(mapping.tables)
+    assert stopped.value.message == ("1 pre-check problem(s); first: table tu: source rows with key 1, 3 have the same"
+                                     " email=a@x.org, which the target's unique index tu_email_key allows once")
+    db = sqlite3.connect(source)
+    db.execute("UPDATE tu SET email = 'c@x.org' WHERE id = 3")
+    db.execute("UPDATE tu SET version = 1000 - id")
+    db.commit()
+    assert engine(source, url, mapping).run(mapping.tables)[0].inserted == 5
+    with psycopg.connect(url, autocommit=True) as app:  # a row of the new application
+        app.execute("INSERT INTO tu VALUES (100, 'new@x.org')")
+    db.execute("UPDATE tu SET email = 'b@x.org', version = 1001 WHERE id = 1")  # (2 keeps it: the source has it twice)
+    db.execute("UPDATE tu SET email = 'new@x.org', version = 1001 WHERE id = 4")
+    db.commit()
+    sync = engine(source, url, mapping)
+    with pytest.raises(GoliveError) as again:
+        sync.run(mapping.tables)
+    assert sync.problems == [
+        "table tu: source row 1 has email=b@x.org, which the target's unique index tu_email_key allows once: synced"
+        " row 2, whose source row has it too",
+        "table tu: source row 4 has email=new@x.org, which the target's unique index tu_email_key allows once: row"
+        " 100, which golive did not sync (made in the new application)"], again.value.message
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT id, email FROM tu ORDER BY id").fetchall() == [
+            (1, "a@x.org"), (2, "b@x.org"), (3, "c@x.org"), (4, None), (5, None), (100, "new@x.org")]

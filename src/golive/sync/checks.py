@@ -11,7 +11,7 @@ from golive.sync.mapping import TableMap
 from golive.sync.source import ident
 from golive.sync.verify import key_sql
 
-__all__ = ["check_violations", "collisions", "foreign_rows", "orphans", "parents_first"]
+__all__ = ["check_violations", "collisions", "foreign_rows", "orphans", "parents_first", "unique_clashes"]
 
 _FKS = """
 SELECT a.attname, pt.relname, pa.attname
@@ -90,13 +90,61 @@ def check_violations(target: Any, table: TableMap, key_sql: str) -> list[str]:
     return problems
 
 
-def collisions(target: Any, table: TableMap, key_sql: str, gone: set[Any] | None = None, int_key: bool = False
-               ) -> list[str]:
+UNIQUE_INDEXES = """
+SELECT c.relname, array(SELECT a.attname FROM unnest(i.indkey) WITH ORDINALITY AS k(n, o)
+                        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n ORDER BY k.o)
+FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+WHERE i.indrelid = %s::regclass AND i.indisunique AND NOT i.indisprimary AND i.indpred IS NULL AND i.indexprs IS NULL
+ORDER BY i.indexrelid
+"""
+
+
+def unique_clashes(target: Any, table: TableMap, key_sql: str, gone: set[Any], int_key: bool, synced: Any) -> list[str]:
+    """One message per unique index of the target (other than its key's, and than a ``unique_ci`` column's, which
+    :func:`collisions` checks) that staged rows would break: two source rows with one value (an email the old app
+    let two users share), or a value a target row the sync leaves in place holds — a synced row the source has
+    too (it did not change, so the source holds the value twice) or a row of the new application. Found by the
+    merge, it was one bare "already exists" blaming the new application. ``gone``: keys the merge deletes first;
+    ``synced``: the keys golive synced before (ints with ``int_key``, else canonical text)."""
+    problems = []
+    key_o = key_sql.replace("s.", "o.")
+    same_key = " AND ".join(f"x.{ident(k)} = o.{ident(k)}" for k in table.target_key)
+    for index, columns in target.execute(UNIQUE_INDEXES, (ident(table.target),)).fetchall():
+        if not set(columns) <= set(table.target_columns) or set(columns) <= set(table.target_key) or \
+                (len(columns) == 1 and columns[0] in table.unique_ci):
+            continue
+        staged = ", ".join(f"s.{ident(c)}" for c in columns)
+        values = " || ', ' || ".join(f"'{c}=' || s.{ident(c)}::text" for c in columns)
+        present = " AND ".join(f"s.{ident(c)} IS NOT NULL" for c in columns)
+        for keys, shown in target.execute(
+                f"SELECT string_agg({key_sql}, ', ' ORDER BY {key_sql}), min({values}) FROM golive_stage s WHERE {present}"
+                f" GROUP BY {staged} HAVING count(*) > 1 ORDER BY 1 LIMIT 5").fetchall():
+            problems.append(f"table {table.target}: source rows with key {keys} have the same {shown}, which the"
+                            f" target's unique index {index} allows once")
+        held = ", ".join(f"o.{ident(c)}" for c in columns)
+        staying = ""
+        if gone:
+            staying = f" AND NOT {'o.' + ident(table.target_key[0]) if int_key else key_o} = ANY(%(gone)s)"
+        for key, holder, shown in target.execute(
+                f"SELECT {key_sql}, {key_o}, {values} FROM golive_stage s JOIN {ident(table.target)} o ON ({held}) ="
+                f" ({staged}) WHERE NOT EXISTS (SELECT 1 FROM golive_stage x WHERE {same_key}){staying}"
+                f" ORDER BY 1 LIMIT 5", {"gone": sorted(gone)} if gone else None).fetchall():
+            mine = (int(holder) if int_key else holder) in synced
+            whose = f"synced row {holder}, whose source row has it too" if mine else \
+                f"row {holder}, which golive did not sync (made in the new application)"
+            problems.append(f"table {table.target}: source row {key} has {shown}, which the target's unique index"
+                            f" {index} allows once: {whose}")
+    return problems
+
+
+def collisions(target: Any, table: TableMap, key_sql: str, gone: set[Any] | None = None, int_key: bool = False,
+               synced: Any = ()) -> list[str]:
     """Values of ``unique_ci`` columns that differ only in case, among staged and existing rows. Case is
     folded by Unicode's rules (ICU's root collation where PostgreSQL has it): the database's own ``lower()``
     folds only ASCII under the C locale, and `ÉMILE@…` and `émile@…` passed as different. ``gone``: the keys
     the merge deletes first (ints with ``int_key``, else canonical text) — a user who left and signed up again
-    under the same name is one row, not a collision."""
+    under the same name is one row, not a collision. A target row neither staged nor in ``synced`` (the keys
+    golive synced before) is named as the new application's."""
     if not table.unique_ci:
         return []
     problems = []
@@ -110,13 +158,16 @@ def collisions(target: Any, table: TableMap, key_sql: str, gone: set[Any] | None
     fold = "lower(v COLLATE \"und-x-icu\")" if icu else "lower(v)"
     for column in table.unique_ci:
         rows = target.execute(
-            f"SELECT {fold}, string_agg(k || '=' || v, '; ' ORDER BY k) FROM ("
-            f" SELECT {key_sql} AS k, s.{ident(column)}::text AS v FROM golive_stage s"
-            f" UNION ALL SELECT {key_t}, t.{ident(column)}::text FROM {ident(table.target)} t"
+            f"SELECT {fold}, array_agg(k ORDER BY k), array_agg(v ORDER BY k), array_agg(staged ORDER BY k) FROM ("
+            f" SELECT {key_sql} AS k, s.{ident(column)}::text AS v, true AS staged FROM golive_stage s"
+            f" UNION ALL SELECT {key_t}, t.{ident(column)}::text, false FROM {ident(table.target)} t"
             f" WHERE NOT EXISTS (SELECT 1 FROM golive_stage s WHERE {same_key}){staying}) AS x"
             f" WHERE v IS NOT NULL AND v <> '' GROUP BY {fold} HAVING count(*) > 1 ORDER BY 1 LIMIT 5",
             {"gone": sorted(gone)} if gone else None).fetchall()
-        for _, which in rows:
+        for _, keys, values, staged in rows:
+            which = "; ".join(f"{k}={v}" + ("" if fresh or (int(k) if int_key else k) in synced else
+                                             " (a row golive did not sync: made in the new application)")
+                              for k, v, fresh in zip(keys, values, staged, strict=True))
             problems.append(f"table {table.target}, column {column}: values equal but for case: {which}")
     return problems
 

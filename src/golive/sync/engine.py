@@ -37,7 +37,7 @@ from golive.errors import ConfigError, GoliveError, first_line
 from golive.private import open_private
 from golive.sync import conflicts, digests, stamps, state
 from golive.sync.backup import held_error, ms_setting, read_only, read_only_error, writes_are_held
-from golive.sync.checks import check_violations, collisions, foreign_rows, orphans, parents_first
+from golive.sync.checks import check_violations, collisions, foreign_rows, orphans, parents_first, unique_clashes
 from golive.sync.keyset import Keys, SortedKeys
 from golive.sync.mapping import Mapping, TableMap, check_defaults
 from golive.sync.merge import merge
@@ -207,8 +207,7 @@ class SyncEngine:
                              " (testers' edits), `golive sync --source-wins` overwrites them, keeping their versions in"
                              " <state_dir>/overwritten/")
                 if self.problems:
-                    raise GoliveError(f"{len(self.problems)} pre-check problem(s); first: {self.problems[0]}",
-                                      hint="fix the source data (or the mapping); nothing was written")
+                    raise self._problems_error()
                 conflicts.record_writer(target, "sync")  # (this run's rows are golive's, not someone else's)
                 bad = [r for r in results if not r.verified]
                 if bad:
@@ -341,6 +340,10 @@ class SyncEngine:
         check_defaults(table, types)
         return types
 
+    def _problems_error(self) -> GoliveError:
+        return GoliveError(f"{len(self.problems)} pre-check problem(s); first: {self.problems[0]}",
+                           hint="fix the source data (or the mapping); nothing was written")
+
     def _stop_if_rejected(self) -> None:
         if self.reject_file is not None and self.rejects:
             with open_private(self.reject_file) as out:  # (the rows' values: users' data)
@@ -406,8 +409,12 @@ class SyncEngine:
         typnames = {c: kind.typname for c, kind in types.items()}
         key_s = key_sql("s", table.target_key, typnames)
         left_out = frozenset(t.target for t in self.mapping.tables) - {t.target for t in self._run_tables}
-        self.problems += orphans(target, table, key_s, left_out) + collisions(target, table, key_s, gone, int_key) + \
-            check_violations(target, table, key_s) + foreign_rows(target, table, added, int_key, typnames)
+        clashes = collisions(target, table, key_s, gone, int_key, synced) + \
+            unique_clashes(target, table, key_s, gone, int_key, synced)
+        self.problems += orphans(target, table, key_s, left_out) + clashes + check_violations(target, table, key_s) + \
+            foreign_rows(target, table, added, int_key, typnames)
+        if clashes:  # (the merge would fail on them with PostgreSQL's bare "already exists": said here, by row)
+            raise self._problems_error()
         if before is not None and self._tracking is not None:
             self._check_conflicts(target, table, gone, synced, int_key, since is not None, result, before, types)
         carried = self._carried(target, table, types, before, since, staged)
