@@ -11,7 +11,7 @@ from golive.sync.mapping import TableMap
 from golive.sync.source import ident
 from golive.sync.verify import key_sql
 
-__all__ = ["check_violations", "collisions", "foreign_rows", "orphans", "parents_first", "unique_clashes"]
+__all__ = ["UNIQUE_INDEXES", "check_violations", "collisions", "foreign_rows", "orphans", "parents_first", "unique_clashes"]
 
 _FKS = """
 SELECT a.attname, pt.relname, pa.attname

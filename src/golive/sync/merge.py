@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from golive.errors import GoliveError
+from golive.sync.checks import UNIQUE_INDEXES
 from golive.sync.mapping import TableMap
 from golive.sync.pgtypes import ColumnType, rows_differ
 from golive.sync.source import ident
@@ -52,14 +53,6 @@ def merge(target: Any, table: TableMap, types: dict[str, ColumnType], gone: set[
     move_sequences(target, table, types)
 
 
-_UNIQUE = """
-SELECT array(SELECT a.attname FROM unnest(i.indkey) WITH ORDINALITY AS k(n, o)
-             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n ORDER BY k.o)
-FROM pg_index i WHERE i.indrelid = %s::regclass AND i.indisunique AND NOT i.indisprimary
-  AND i.indpred IS NULL AND i.indexprs IS NULL ORDER BY i.indexrelid
-"""
-
-
 def _update(target: Any, table: TableMap, update: str, settable: list[str], typnames: dict[str, str]) -> int:
     """The changed rows updated: in one statement, except rows that take a value of a unique column another row
     holds now (renames in a chain: B gave up "bob", A took it), which go a row at a time after the row they take
@@ -72,10 +65,10 @@ def _update(target: Any, table: TableMap, update: str, settable: list[str], typn
     tgt, key_s = ident(table.target), key_sql("s", table.target_key, typnames)
     same_key = " AND ".join(f"t.{ident(k)} = s.{ident(k)}" for k in table.target_key)
     after: dict[str, set[str]] = {}  # a row that takes a value: the rows holding it now
-    for columns in target.execute(_UNIQUE, (tgt,)).fetchall():
-        if not set(columns[0]) <= set(settable):
+    for _, columns in target.execute(UNIQUE_INDEXES, (tgt,)).fetchall():
+        if not set(columns) <= set(settable):
             continue
-        new, now, held = (", ".join(f"{alias}.{ident(c)}" for c in columns[0]) for alias in ("s", "t", "o"))
+        new, now, held = (", ".join(f"{alias}.{ident(c)}" for c in columns) for alias in ("s", "t", "o"))
         key_o = key_sql("o", table.target_key, typnames)
         for taker, holder in target.execute(
                 f"SELECT {key_s}, {key_o} FROM {tgt} t JOIN golive_stage s ON {same_key} JOIN {tgt} o ON ({held}) ="
