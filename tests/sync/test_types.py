@@ -282,8 +282,8 @@ def test_values_a_unique_index_of_the_target_allows_once_are_named_by_row_before
         'email = "email"\n')
     with pytest.raises(GoliveError) as stopped:
         engine(source, url, mapping).run(mapping.tables)
-    assert stopped.value.message == ("1 pre-check problem(s); first: table tu: source rows with key 1, 3 have the same"
-                                     " email=a@x.org, which the target's unique index tu_email_key allows once")
+    assert stopped.value.message == ("table tu: source rows share (email)=(a@x.org), which the target's unique index"
+                                     " tu_email_key allows once; nothing was written")  # (an empty table: one INSERT)
     db = sqlite3.connect(source)
     db.execute("UPDATE tu SET email = 'c@x.org' WHERE id = 3")
     db.execute("UPDATE tu SET version = 1000 - id")
@@ -293,11 +293,14 @@ def test_values_a_unique_index_of_the_target_allows_once_are_named_by_row_before
         app.execute("INSERT INTO tu VALUES (100, 'new@x.org')")
     db.execute("UPDATE tu SET email = 'b@x.org', version = 1001 WHERE id = 1")  # (2 keeps it: the source has it twice)
     db.execute("UPDATE tu SET email = 'new@x.org', version = 1001 WHERE id = 4")
+    db.execute("UPDATE tu SET email = 'd@x.org', version = 1001 WHERE id IN (3, 5)")
     db.commit()
     sync = engine(source, url, mapping)
     with pytest.raises(GoliveError) as again:
         sync.run(mapping.tables)
     assert sync.problems == [
+        "table tu: source rows with key 3, 5 have the same email=d@x.org, which the target's unique index tu_email_key"
+        " allows once",
         "table tu: source row 1 has email=b@x.org, which the target's unique index tu_email_key allows once: synced"
         " row 2, whose source row has it too",
         "table tu: source row 4 has email=new@x.org, which the target's unique index tu_email_key allows once: row"

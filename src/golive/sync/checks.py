@@ -106,7 +106,9 @@ def unique_clashes(target: Any, table: TableMap, key_sql: str, gone: set[Any], i
     too (it did not change, so the source holds the value twice) or a row of the new application. Found by the
     merge, it was one bare "already exists" blaming the new application. ``gone``: keys the merge deletes first;
     ``synced``: the keys golive synced before (ints with ``int_key``, else canonical text)."""
-    problems = []
+    problems: list[str] = []
+    if target.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {ident(table.target)})").fetchone()[0]:
+        return problems  # (into an empty table the merge inserts in one statement, and says which value: merge.py)
     key_o = key_sql.replace("s.", "o.")
     same_key = " AND ".join(f"x.{ident(k)} = o.{ident(k)}" for k in table.target_key)
     for index, columns in target.execute(UNIQUE_INDEXES, (ident(table.target),)).fetchall():

@@ -21,6 +21,8 @@ def merge(target: Any, table: TableMap, types: dict[str, ColumnType], gone: set[
           int_key: bool = False, inserted: list[Any] | None = None) -> None:
     """``gone``: keys to delete, ints with ``int_key`` (one integer key column), else canonical text.
     ``inserted``: given a list, the keys of the rows inserted into a table that held rows are added to it."""
+    import psycopg
+
     cols = table.target_columns
     col_list = ", ".join(ident(c) for c in cols)
     tgt = ident(table.target)
@@ -34,8 +36,16 @@ def merge(target: Any, table: TableMap, types: dict[str, ColumnType], gone: set[
         key_t = f"t.{ident(table.target_key[0])}" if int_key else key_sql("t", table.target_key, typnames)
         result.deleted = target.execute(f"DELETE FROM {tgt} t WHERE {key_t} = ANY(%s)", (sorted(gone),)).rowcount
     if target.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {tgt})").fetchone()[0]:
-        result.inserted = target.execute(f"INSERT INTO {tgt} ({col_list}){overriding} SELECT {col_list} FROM golive_stage"
-                                         ).rowcount
+        try:
+            result.inserted = target.execute(f"INSERT INTO {tgt} ({col_list}){overriding} SELECT {col_list}"
+                                             " FROM golive_stage").rowcount
+        except psycopg.errors.UniqueViolation as exc:  # (the table was empty: two source rows hold the value; the
+            # pre-check that names their keys costs a pass over every staged row, which only this case needs)
+            detail = (exc.diag.message_detail or "").rstrip(".").replace(" already exists", "").removeprefix("Key ")
+            raise GoliveError(f"table {table.target}: source rows share {detail}, which the target's unique index"
+                              f" {exc.diag.constraint_name} allows once; nothing was written",
+                              hint="fix the source data (keep the value in one of those rows), or map the column"
+                                   " through a transform that tells them apart") from None
     else:
         differs = rows_differ("t", "s", cols, typnames)
         if settable:
