@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -180,3 +181,22 @@ def test_config_check_says_a_url_secret_file_is_too_open_once_and_readably(proje
     assert checked.exit_code == 0
     assert checked.stderr == (f"warning: source.url {secret} is readable by group/others (mode 0644); commands that"
                               f" need it will stop (run: chmod 600 {secret})\n")
+
+
+def test_strict_check_fails_on_what_would_stop_a_command_later_for_scripts(project: Path, cli) -> None:
+    """A script gating the night on `config check` passed with exit 0 while the token and the database URL did not
+    resolve (the runbook's "every secret reference resolvable"): `--strict` makes any warning exit 1, and --json
+    lists the warnings."""
+    (project / "golive.toml").write_text('[linode]\ntoken = "env:GOLIVE_TEST_NOT_SET"\n')
+    plain = cli("config", "check", "--json")
+    assert plain.exit_code == 0
+    assert json.loads(plain.stdout)["warnings"] == [
+        "linode.token = 'env:GOLIVE_TEST_NOT_SET' does not resolve here (not set); commands that need it will stop"]
+    strict = cli("config", "check", "--strict")
+    assert (strict.exit_code, strict.stderr.splitlines()[-1]) == (1, (
+        "error: config check --strict: 1 warning(s); the first: linode.token = 'env:GOLIVE_TEST_NOT_SET' does not"
+        " resolve here (not set); commands that need it will stop — fix what the warnings name (or check without"
+        " --strict)"))
+    doc = json.loads(cli("config", "check", "--strict", "--json").stdout)
+    assert (doc["ok"], doc["exit_code"]) == (False, 1)
+    assert cli("config", "check", "--strict", env={"GOLIVE_TEST_NOT_SET": "tok"}).exit_code == 0

@@ -33,6 +33,7 @@ class App:
         self.verbose = verbose or os.environ.get("GOLIVE_DEBUG") == "1"
         self.json = False
         self.notices: list[str] = []  # what runs said the operator must see (`notices` in a --json result)
+        self.warned: list[str] = []  # every warning said (`config check --strict` fails on any)
         self.command = " ".join(["golive", *sys.argv[1:]])[:200]
         self._locks: list[Lock] = []
         self._streams = (sys.stdout, sys.stderr)  # (now: a spinner redirects them while a step runs)
@@ -166,6 +167,7 @@ class App:
                 self.warn(f"could not tidy {folder}: {exc}")
 
     def warn(self, text: str) -> None:
+        self.warned.append(text)
         self.err.print(f"warning: {text}", style="yellow", markup=False)
 
     def runner(self, options: dict[str, Any] | None = None) -> Runner:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json as jsonlib
 import re
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -30,10 +30,16 @@ def _secret_refs(value: Any, path: str = "") -> list[tuple[str, Any]]:
     return []
 
 
+Strict = Annotated[bool, typer.Option("--strict", help="Exit 1 if anything was warned about (a secret reference that"
+                                      " does not resolve here, a file others can read, a missing env_file or source):"
+                                      " for a script that gates the night on it.")]
+
+
 @app.command("check")
-def check(ctx: typer.Context, json: Json = False) -> None:
+def check(ctx: typer.Context, json: Json = False, strict: Strict = False) -> None:
     """Validate golive.toml: syntax, keys, types, file modes, and whether each secret reference resolves; and the
-    \\[sync].mapping file, as a sync loads it."""
+    \\[sync].mapping file, as a sync loads it. What would stop a command later is a warning (exit 0, or 1 with
+    --strict)."""
     a = app_of(ctx, json)
     config = a.config
     mapping = _mapping(config)
@@ -51,7 +57,13 @@ def check(ctx: typer.Context, json: Json = False) -> None:
     _env_file(a, config)
     _literals(a, config)
     _sqlite_source(a, config)
-    a.done({"valid": True, "path": str(config.path), "sections": sections, "secrets": refs, "mapping": mapping})
+    if strict and a.warned:
+        from golive.errors import CheckFailed
+
+        raise CheckFailed(f"config check --strict: {len(a.warned)} warning(s); the first: {a.warned[0]}",
+                          hint="fix what the warnings name (or check without --strict)")
+    a.done({"valid": True, "path": str(config.path), "sections": sections, "secrets": refs, "mapping": mapping,
+            "warnings": a.warned})
 
 
 def _mapping(config: Any) -> str | None:
