@@ -19,14 +19,14 @@ from golive.secrets import REDACTOR
 __all__ = ["FORMATS", "Span", "render_report", "timeline"]
 
 FORMATS = ("md", "html", "svg")
-COLOURS = {"apply": "#2e7d32", "failed": "#c62828", "undo": "#1565c0"}
+COLOURS = {"apply": "#2e7d32", "failed": "#c62828", "killed": "#ef6c00", "undo": "#1565c0"}
 
 
 @dataclass(frozen=True)
 class Span:
     seq: int
     title: str
-    kind: str  # apply | failed | undo
+    kind: str  # apply | failed | killed (its process ended mid-apply) | undo
     start: float  # seconds from the run's start
     end: float
 
@@ -38,10 +38,12 @@ def _t(stamp: str) -> datetime:
 def timeline(journal: Journal, run: RunRow) -> list[Span]:
     origin = _t(run.started_at)
     spans: list[Span] = []
+    said = journal.events(run.id)
     for step in journal.steps(run.id):
         if step.started_at:
-            end = step.finished_at or step.started_at
-            kind = "failed" if step.error and step.status in ("failed", "undone", "undo_failed") else "apply"
+            end = step.finished_at or max([e["ts"] for e in said if e["seq"] == step.seq], default=step.started_at)
+            kind = "failed" if step.error and step.status in ("failed", "undone", "undo_failed") else \
+                "killed" if step.finished_at is None else "apply"
             spans.append(Span(step.seq, step.title, kind, (_t(step.started_at) - origin).total_seconds(),
                               max((_t(end) - origin).total_seconds(), (_t(step.started_at) - origin).total_seconds())))
     # undo events: the run's own automatic rollback, and every `golive rollback` run aimed at it
@@ -85,7 +87,7 @@ def _svg(run: RunRow, spans: list[Span]) -> str:
                    f'{value:.3f}s</text>' if total < 10 else f'<text x="{x:.1f}" y="{axis_y}" text-anchor="middle">'
                    f'{value:.1f}s</text>')
     for i, (kind, colour) in enumerate(COLOURS.items()):
-        x = label_w + bar_w - 200 + i * 70
+        x = label_w + bar_w - 70 * len(COLOURS) + i * 70
         out.append(f'<rect x="{x}" y="8" width="10" height="8" fill="{colour}"/><text x="{x + 14}" y="16">{kind}</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
@@ -106,6 +108,10 @@ def _md(run: RunRow, steps: list[StepRow], spans: list[Span], events: list[dict[
         lines.append(f"### [{step.seq}] {step.title} — {step.status}")
         for change in step.changes or []:
             lines.append(f"- `{change['what']}`: {change.get('before')} → {change.get('after')}")
+        if step.started_at and step.finished_at is None and step.changes:
+            lines.append("- killed mid-apply: these changes were planned; which of them were made before its process"
+                         " ended is not known (" + ("its undo put back whatever was)" if step.status in ("undone",)
+                                                    else "`golive rollback` puts back whatever was)"))
         if step.error:
             lines.append(f"- error: {step.error}")
         lines.append("")

@@ -190,3 +190,31 @@ def test_an_interrupted_automatic_undo_leaves_the_run_interrupted_and_rollback_f
     assert "rollback:  would undo 2 step(s)" in golive_proc("status", cwd=project).stdout
     assert golive_proc("rollback", "--yes", cwd=project).returncode == 0
     assert files(project) == initial
+
+
+def test_a_killed_run_rolled_back_later_keeps_its_own_time_and_says_it_was_killed(project: Path, golive_proc) -> None:
+    """Rolled back later, a run killed mid-step read "took 12.49s, rolled_back" (the rollback's time, nothing saying
+    its process died), and its report said the killed step's apply took 0.000s."""
+    from datetime import datetime
+
+    seed(project)
+    proc = start_paused(project, "3:mid:pause")
+    proc.kill()
+    proc.wait(timeout=10)
+    killed_at = datetime.now().astimezone()
+    time.sleep(1.5)  # (the rollback comes later)
+    assert golive_proc("rollback", "--yes", cwd=project).returncode == 0
+    runs = json.loads(golive_proc("history", "--json", cwd=project).stdout)["runs"]
+    run = next(r for r in runs if r["command"] == "crashrun")
+    assert run["status"] == "rolled_back"
+    assert run["error"].startswith("killed mid-run: its process ended without finishing")
+    assert datetime.fromisoformat(run["finished_at"]) <= killed_at
+    shown = golive_proc("history", run["id"], cwd=project).stdout
+    assert "  error: killed mid-run: its process ended without finishing" in shown
+    report = project / "r.md"
+    assert golive_proc("report", run["id"], "-o", str(report), cwd=project).returncode == 0
+    text = report.read_text()
+    timeline = [line for line in text.splitlines() if line.startswith("| 3 |")]
+    assert [line.split(" | ")[2] for line in timeline] == ["killed", "undo"], timeline
+    assert "- killed mid-apply: these changes were planned; which of them were made before its process ended is not" \
+        " known (its undo put back whatever was)" in text

@@ -48,7 +48,7 @@ def test_a_later_rollback_shows_in_the_report_of_the_run(project: Path, cli) -> 
     assert cli("rollback", "--yes").exit_code == 0
     run_id = App(project / "golive.toml").journal.runs()[1].id
     kinds = [line.split(" | ")[2] for line in cli("report", run_id, "-o", "-").lines if line.startswith("| ") and "+" in line]
-    assert kinds == ["apply", "apply", "apply", "undo", "undo", "undo"]
+    assert kinds == ["apply", "apply", "killed", "undo", "undo", "undo"]  # (step 3 never journaled its end)
     rollback_id = App(project / "golive.toml").journal.runs()[0].id
     events = [line for line in cli("report", run_id, "-o", "-").lines if line.startswith("- ") and "`undo.done`" in line]
     assert len(events) == 3 and all(f"`undo.done` (rollback {rollback_id}) [" in line for line in events), events

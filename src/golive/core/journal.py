@@ -30,10 +30,11 @@ from golive.secrets import RECORD_SHORTEST, redact
 
 _T = TypeVar("_T")
 
-__all__ = ["SCHEMA_VERSION", "Journal", "RunRow", "StepRow", "now_iso"]
+__all__ = ["KILLED", "SCHEMA_VERSION", "Journal", "RunRow", "StepRow", "now_iso"]
 
 SCHEMA_VERSION = 1
 UNDOABLE = ("applying", "applied", "undoing", "undo_failed")
+KILLED = "killed mid-run: its process ended without finishing (the time is the last it journaled)"
 
 _SCHEMA = """
 CREATE TABLE runs (
@@ -231,10 +232,22 @@ class Journal:
     @_writes
     def finish_run(self, run_id: str, status: str, error: str | None = None, *, rolled_back: bool = False) -> None:
         """``rolled_back``: the run's status after a rollback of it — the time it ended stays (a 02:00 switch
-        rolled back at 04:00 took its own seconds, not two hours; a run that never ended, killed, ends now)."""
-        ended = "COALESCE(finished_at, ?)" if rolled_back else "?"
-        self.db.execute(f"UPDATE runs SET status = ?, finished_at = {ended}, error = ? WHERE id = ?",
-                        (status, now_iso(), redact(error), run_id))
+        rolled back at 04:00 took its own seconds, not two hours). A run that never ended (killed) ends at the
+        last moment it journaled, and its error says it was killed: the rollback's time made a switch killed
+        after 2 s read "took 12.49s, rolled_back", with nothing saying its process had died."""
+        if not rolled_back:
+            self.db.execute("UPDATE runs SET status = ?, finished_at = ?, error = ? WHERE id = ?",
+                            (status, now_iso(), redact(error), run_id))
+            return
+        self.db.execute(
+            "UPDATE runs SET status = :status,"
+            " error = CASE WHEN finished_at IS NULL OR error LIKE :killed || '%' THEN :killed || COALESCE('; ' || :error, '')"
+            " ELSE :error END,"
+            " finished_at = COALESCE(finished_at, (SELECT max(t) FROM ("
+            "  SELECT max(ts) AS t FROM events WHERE run_id = :id"
+            "  UNION ALL SELECT max(COALESCE(finished_at, started_at)) FROM steps WHERE run_id = :id"
+            "  UNION ALL SELECT started_at FROM runs WHERE id = :id)))"
+            " WHERE id = :id", {"status": status, "killed": KILLED, "error": redact(error), "id": run_id})
 
     @_writes
     def event(self, run_id: str, kind: str, *, seq: int | None = None, phase: str | None = None,
