@@ -211,6 +211,12 @@ def test_a_killed_run_rolled_back_later_keeps_its_own_time_and_says_it_was_kille
     assert datetime.fromisoformat(run["finished_at"]) <= killed_at
     shown = golive_proc("history", run["id"], cwd=project).stdout
     assert "  error: killed mid-run: its process ended without finishing" in shown
+    rollback = next(r for r in runs if r["command"] == "rollback")  # (its table was empty: "no target, 0/0/0")
+    undid = golive_proc("history", rollback["id"], cwd=project).stdout.splitlines()
+    assert undid[1] == f"  rolled back run {run['id']}"
+    assert [line.split()[:4] for line in undid[2:] if line.split()[:1] in (["3"], ["2"], ["1"])] == [
+        ["3", "remove", str(project / "c.txt"), "undone"], ["2", "write", str(project / "b.txt"), "undone"],
+        ["1", "write", str(project / "a.txt"), "undone"]], undid
     report = project / "r.md"
     assert golive_proc("report", run["id"], "-o", str(report), cwd=project).returncode == 0
     text = report.read_text()

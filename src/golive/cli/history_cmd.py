@@ -66,10 +66,21 @@ def history(
           + f" (by {found.user}@{found.host}, pid {found.pid})")
     if found.error:
         a.say(f"  error: {found.error}")
-    a.table(["#", "STEP", "STATUS", "TOOK", "CHANGES"],
-            [[str(s.seq), s.title, s.status, _duration(s.started_at, s.finished_at), str(len(s.changes or []))]
-             for s in steps])
     events = journal.events(run)
+    if found.command == "rollback" and not steps:  # (its work is the undo of another run's steps: those, as it did them)
+        target = found.args.get("target")
+        a.say(f"  rolled back run {target}" if target else "  rolled back: (no run named)")
+        begun = {e["seq"]: e["ts"] for e in events if e["kind"] == "undo.start"}
+        ends = [e for e in events if e["kind"] in ("undo.done", "undo.failed")]
+        a.table(["#", "STEP", "UNDO", "TOOK"],
+                [[str(e["seq"]), (e["data"] or {}).get("title", ""), "undone" if e["kind"] == "undo.done" else
+                  f"failed: {(e['data'] or {}).get('error', '')}", _duration(begun.get(e["seq"]), e["ts"])]
+                 for e in ends]
+                + [[str(seq), "", "interrupted", "-"] for seq in begun if seq not in {e["seq"] for e in ends}])
+    else:
+        a.table(["#", "STEP", "STATUS", "TOOK", "CHANGES"],
+                [[str(s.seq), s.title, s.status, _duration(s.started_at, s.finished_at), str(len(s.changes or []))]
+                 for s in steps])
     # what the operator had to be told (where data was kept, what to do), by the run and by its rollbacks
     for r, said in [(found, events), *((c, journal.events(c.id)) for c in journal.children(run))]:
         for e in said:
