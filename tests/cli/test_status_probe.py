@@ -110,3 +110,22 @@ def test_status_bounds_a_hung_docker_daemon_and_shows_the_rest(project: Path, cl
     assert swap == ("swap:      live=blue, upstream=http://127.0.0.1:18001, idle=green (unknown: Docker did not answer"
                     " within 4s), proxy=http://127.0.0.1:1/healthz answers nothing (ConnectError)"), swap
     assert took < 7, took
+
+
+def test_a_password_in_a_configured_url_is_masked_on_the_human_status_line(project: Path, cli) -> None:
+    """`--json` masked it; the line for humans printed `proxy=http://admin:S3cretPW99@…/healthz answers nothing`."""
+    _config(project, 1, project / "no-docker.sock")
+    config = project / "golive.toml"
+    config.write_text(config.read_text().replace("http://127.0.0.1:1", "http://admin:S3cretPW99@127.0.0.1:1"))
+    shown = cli("status")
+    assert shown.exit_code == 0, shown.stderr
+    swap = next(line for line in shown.lines if line.startswith("swap:"))
+    assert "S3cretPW99" not in shown.stdout + shown.stderr
+    assert swap.endswith(" proxy=http://admin:***@127.0.0.1:1/healthz answers nothing (ConnectError)"), swap
+
+
+def test_rich_makes_no_emoji_of_what_golive_prints(project: Path, cli) -> None:
+    """`--image TSW:ok` printed "TSW🆗 no such image": rich's emoji codes were on for golive's own text."""
+    shown = cli("-c", "x:ok:y.toml", "status")
+    assert (shown.exit_code, shown.stderr) == (
+        2, "error: no config file at x:ok:y.toml — run `golive init` to write one, or pass -c PATH\n")

@@ -14,7 +14,7 @@ import typer
 
 from golive.core.interrupts import GuardedStream, interrupts
 from golive.errors import GoliveError, Interrupted, JournalError, UsageError
-from golive.secrets import redact
+from golive.secrets import REDACTOR, redact
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -58,22 +58,23 @@ class App:
         from rich.console import Console
 
         if self.tty:
-            return Console(file=self.stdout, highlight=False)  # type: ignore[arg-type]
-        return Console(file=self.stdout, highlight=False, no_color=True, width=1000, soft_wrap=True,  # type: ignore[arg-type]
-                       force_terminal=False, force_interactive=False)
+            return Console(file=self.stdout, highlight=False, emoji=False)  # type: ignore[arg-type]
+        # (emoji off: rich turned ":ok:" in an image reference or a message into an emoji)
+        return Console(file=self.stdout, highlight=False, emoji=False, no_color=True, width=1000,  # type: ignore[arg-type]
+                       soft_wrap=True, force_terminal=False, force_interactive=False)
 
     @cached_property
     def err(self) -> Console:
         from rich.console import Console
 
         tty = self.stderr.isatty() and not os.environ.get("NO_COLOR")
-        return Console(file=self.stderr, highlight=False, no_color=not tty,  # type: ignore[arg-type]
+        return Console(file=self.stderr, highlight=False, emoji=False, no_color=not tty,  # type: ignore[arg-type]
                        width=None if tty else 1000, soft_wrap=not tty, force_terminal=tty or None)
 
     def say(self, text: str, style: str | None = None) -> None:
         """A line for humans; silent under --json."""
-        if not self.json:
-            self.out.print(text, style=style if self.tty else None, markup=False)
+        if not self.json:  # (masked like every --json document: a URL's password in a status line, say)
+            self.out.print(REDACTOR(text), style=style if self.tty else None, markup=False)
 
     def emit_json(self, doc: dict[str, Any]) -> None:
         self.stdout.write(json.dumps(redact(doc), default=str, sort_keys=False) + "\n")
@@ -93,6 +94,8 @@ class App:
 
         if self.json:
             return
+        rows = [[REDACTOR(value) for value in row] for row in rows]
+        title = REDACTOR(title) if title else title
         natural = sum(max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(columns)) + 3 * (len(columns) - 1)
         if self.tty and natural > self.out.width:  # too narrow for the table: a block per row, nothing cut short
             if title:  # (a run id or an address shown as "2026…" cannot be used)
@@ -167,6 +170,7 @@ class App:
                 self.warn(f"could not tidy {folder}: {exc}")
 
     def warn(self, text: str) -> None:
+        text = REDACTOR(text)
         self.warned.append(text)
         self.err.print(f"warning: {text}", style="yellow", markup=False)
 
