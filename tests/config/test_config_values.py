@@ -65,6 +65,10 @@ PROXY = '[proxy]\nupstream_file = "up.conf"\npublic_url = "{}"\n'
      "golive.toml:3: containers: blue and green have the same host_port 8001: give each its own"),
     (PROXY.format("127.0.0.1:18899"),
      "golive.toml:5: proxy.public_url: '127.0.0.1:18899' is not an http(s):// URL (e.g. \"https://example.org/\")"),
+    (PROXY.format("http://127.0.0.1:99999"),  # (it passed, and every swap failed "answers nothing")
+     "golive.toml:5: proxy.public_url: 'http://127.0.0.1:99999' has a port that is not one (1-65535)"),
+    (PROXY.format("http://127.0.0.1:0/"),
+     "golive.toml:5: proxy.public_url: 'http://127.0.0.1:0/' has a port that is not one (1-65535)"),
 ])
 def test_a_container_or_proxy_value_that_would_fail_at_swap_time_stops_at_load(project: Path, cli, text: str,
                                                                                message: str) -> None:

@@ -355,6 +355,12 @@ class Proxy(Section):
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"{url!r} is not an http(s):// URL (e.g. \"https://example.org/\")")
+        try:
+            parts.port  # noqa: B018 (urlsplit reads the port only when asked: 99999 or "80x" raise here)
+        except ValueError:
+            raise ValueError(f"{url!r} has a port that is not one (1-65535)") from None
+        if parts.port == 0:
+            raise ValueError(f"{url!r} has a port that is not one (1-65535)")
         return url
 
 
