@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -70,6 +73,62 @@ def test_a_restore_held_up_by_a_lock_is_cancelled_naming_the_holder(tmp_path: Pa
     restore(url, backup.path, lock_timeout=1)
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT count(*) FROM note").fetchone()[0] == 0
+
+
+def test_the_server_bounds_a_restores_wait_for_a_lock_while_golive_is_stopped(
+        tmp_path: Path, pg_cluster: PostgresCluster) -> None:
+    """A golive stopped (Ctrl-Z, a hung machine) or killed cannot cancel its restore's wait: the server bounds it
+    (pg_restore's script sets lock_timeout to 0; golive turns that into the session's own, from PGOPTIONS)."""
+    url = pg_cluster.create_database(f"backup_{uuid.uuid4().hex[:8]}")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE note (id int PRIMARY KEY)")
+    backup = dump(url, tmp_path)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("INSERT INTO note VALUES (1), (2)")
+    holder = psycopg.connect(url, application_name="django-web")
+    holder.execute("SELECT count(*) FROM note")
+    golive = subprocess.Popen([sys.executable, "-c", "import sys; from golive.sync.backup import restore;"
+                               f" restore({url!r}, __import__('pathlib').Path({str(backup.path)!r}), 1)"],
+                              stderr=subprocess.PIPE, text=True)
+
+    def waiting() -> int:
+        with psycopg.connect(url, autocommit=True) as conn:
+            return int(conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE"
+                                    " 'golive-restore-%' AND wait_event_type = 'Lock'").fetchone()[0])
+
+    said = ""
+    try:
+        deadline = time.monotonic() + 30
+        while not waiting():
+            assert time.monotonic() < deadline and golive.poll() is None
+            time.sleep(0.05)
+        time.sleep(0.5)  # (its watchdog looks who holds the lock)
+        golive.send_signal(signal.SIGSTOP)  # (and stops with it; psql goes on)
+        time.sleep(4)
+        assert not waiting()  # the server gave up the wait after lock_timeout
+        with psycopg.connect(url, autocommit=True) as conn:
+            assert conn.execute("SELECT count(*) FROM note").fetchone()[0] == 2  # (its one transaction rolled back)
+    finally:
+        golive.send_signal(signal.SIGCONT)
+        said = golive.communicate(timeout=30)[1]
+        holder.close()
+    assert "waited 1 s for a lock other sessions hold on the target and stopped, the target untouched; held by 1" \
+           " session(s): pid " in said  # (its watchdog had seen who)
+
+
+def test_restore_scripts_a_killed_golive_left_are_removed(tmp_path: Path) -> None:
+    """Each is a full SQL copy of the target (users' data, password hashes): the next command that tidies the
+    backups removes them, whatever backup_keep says."""
+    from golive.sync.backup import prune
+
+    backups = tmp_path / "backups"
+    backups.mkdir(mode=0o700)
+    dumps = [backups / f"target-2024010{i}-000000-000000.dump" for i in range(1, 3)]
+    left = backups / ".restore-abc123.sql"
+    for path in [*dumps, left]:
+        path.write_text("x")
+    assert prune(backups, 3, set()) == [left]
+    assert sorted(backups.iterdir()) == dumps
 
 
 def test_a_target_older_than_postgresql_14_is_named_with_the_fix(pg_cluster: PostgresCluster) -> None:

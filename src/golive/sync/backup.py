@@ -4,17 +4,24 @@ A dump runs in a snapshot golive exports and holds open, and the snapshot's text
 kept with the backup: it says exactly which transactions' rows the dump saw, which is how a restore
 knows what it would throw away (:mod:`golive.sync.reconcile`). The password never reaches a command
 line (where `ps` would show it): it goes in PGPASSWORD.
+
+No client golive starts (pg_dump, pg_restore, the restore's psql) outlives it: each is killed with it
+(PR_SET_PDEATHSIG), so a golive killed outright cannot leave a restore running on its own, to commit later
+behind the back of whatever runs next. The restore's session on the server gives up by itself too: its
+client gone (``client_connection_check_interval``), or a lock waited for longer than ``lock_timeout``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -68,12 +75,36 @@ def no_space(exc: OSError) -> bool:
     return exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
+@functools.cache
+def _prctl() -> Any:
+    import ctypes
+
+    return getattr(ctypes.CDLL(None, use_errno=True), "prctl", None)  # (loaded here, not in the forked child)
+
+
+def _dies_with_golive() -> Callable[[], None] | None:
+    """For Popen's ``preexec_fn``: the child is SIGKILLed when golive dies, however it dies (Linux's
+    PR_SET_PDEATHSIG; it is tied to the thread that starts the child: golive's main thread); a golive already
+    gone by then is seen too (the child's parent is no longer the one that forked it)."""
+    prctl, parent = _prctl(), os.getpid()
+    if prctl is None:
+        return None
+
+    def arm() -> None:
+        prctl(1, signal.SIGKILL, 0, 0, 0)  # (1: PR_SET_PDEATHSIG)
+        if os.getppid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return arm
+
+
 def _run(command: list[str], env: dict[str, str], what: str, into: Path | None = None) -> None:
-    """Run a PostgreSQL client; ``into``: the directory of the file it writes on this machine (a full one is
-    named: NoSpace)."""
+    """Run a PostgreSQL client (it dies with golive); ``into``: the directory of the file it writes on this
+    machine (a full one is named: NoSpace)."""
     # umask 077: what pg_dump and pg_restore write (every password hash of the site) is the owner's alone,
     # also while it is written
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=3600, umask=0o077)
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=3600, umask=0o077,
+                          preexec_fn=_dies_with_golive())
     if done.returncode != 0:
         lines = done.stderr.strip().splitlines()
         said = _said(lines)
@@ -155,13 +186,25 @@ def dump(url: str, directory: Path, lock_timeout: float = 30.0) -> Backup:
 def prune(directory: Path, keep: int, needed: set[str]) -> list[Path]:
     """Remove the dumps beyond the newest ``keep``, except those a step that can still be undone names
     (``needed``: a data rollback restores them, however many failed attempts came after), and what a
-    killed pg_dump left half written. Called with the run lock held (no dump is being written). Returns
-    what it removed."""
+    killed golive left: a dump half written, a restore's script (users' data). Called with the run lock held
+    (no dump is being written, no restore runs). Returns what it removed."""
     dumps = sorted(directory.glob("target-*.dump"))
     gone = [old for old in dumps[:-keep] if str(old) not in needed] + sorted(directory.glob("target-*.dump.partial"))
     for old in gone:
         old.unlink(missing_ok=True)
+    return gone + _leftover_scripts(directory)
+
+
+def _leftover_scripts(directory: Path) -> list[Path]:
+    """Remove the restore scripts a killed golive left in ``directory`` (each a full SQL copy of the target);
+    with the run lock held, no restore is running."""
+    gone = sorted(directory.glob(_SCRIPT.replace("XXXX", "*")))
+    for old in gone:
+        old.unlink(missing_ok=True)
     return gone
+
+
+_SCRIPT = ".restore-XXXX.sql"  # (a restore's script, next to the dumps, while it runs)
 
 
 # a database-level setting golive adds while it holds writes off the target, so that whatever runs next knows
@@ -257,62 +300,93 @@ def restore(url: str, path: Path, lock_timeout: float = 30.0) -> None:
     a failed restore leaves state and data together as they were.)
 
     A lock another session holds (the new application, mid-transaction) is waited for ``lock_timeout``
-    seconds; then the restore is cancelled, its one transaction rolled back, naming the sessions. (A
-    watchdog does it: pg_restore's script sets ``lock_timeout`` to 0, whatever PGOPTIONS says.)"""
+    seconds; then the restore is cancelled, its one transaction rolled back, naming the sessions. The server
+    does it (``lock_timeout`` in PGOPTIONS: the script's own ``SET lock_timeout = 0`` is turned into a RESET to
+    it), and gives up as well when psql is gone (``client_connection_check_interval``); a watchdog names who
+    held the lock, and cancels a wait the server did not bound. psql, like pg_restore, dies with golive."""
     if not path.exists():
         raise GoliveError(f"backup {path} is gone", hint="restore the target by hand from another backup")
+    from golive.db import connect
     from golive.sync.conflicts import RESTORE_MARK  # (the restored rows are golive's own writes)
     from golive.sync.reconcile import CARRY, CARRY_NOTED  # (but for those a user wrote: noted first)
 
+    _leftover_scripts(path.parent)  # (a killed golive's: the run lock is held)
     conninfo, env = _split(url)
     env["PGAPPNAME"] = name = f"golive-restore-{os.getpid()}"  # (the watchdog finds its session by this)
-    env["PGOPTIONS"] = f"{env.get('PGOPTIONS', '')} -c default_transaction_read_only=off".strip()  # (writes_held)
+    before, after = _SCRIPT.split("XXXX")
     # the whole script first, checked, then run: a script cut short by a failing pg_restore would otherwise
     # reach its end in psql and be committed, half a restore (it is owner-only, next to the dumps, and goes)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".restore-", suffix=".sql") as script, \
-            tempfile.TemporaryFile("w+") as errors:
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=before, suffix=after) as script, \
+            tempfile.TemporaryFile("w+") as errors, connect(url, what="target database") as watch:
         _run([_tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "-f", script.name, str(path)], env,
              f"reading the backup {path}", into=path.parent)
+        bounded = _bound_lock_waits(Path(script.name))
+        # (writes_held leaves new sessions read-only; a session whose psql is gone ends within a second: 14+)
+        checks = int(watch.execute("SHOW server_version_num").fetchone()[0]) >= 140000
+        env["PGOPTIONS"] = " ".join([env.get("PGOPTIONS", ""), "-c default_transaction_read_only=off",
+                                     f"-c lock_timeout={ms_setting(lock_timeout)}",
+                                     *(["-c client_connection_check_interval=1000"] if checks else [])]).strip()
         proc = subprocess.Popen([_tool("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction",
                                  "-c", CARRY, "-c", "DROP SCHEMA IF EXISTS golive CASCADE", "-f", script.name,
                                  "-c", CARRY_NOTED, "-c", RESTORE_MARK, "-d", conninfo],
-                                env=env, stdout=subprocess.DEVNULL, stderr=errors, text=True)
+                                env=env, stdout=subprocess.DEVNULL, stderr=errors, text=True,
+                                preexec_fn=_dies_with_golive())
         try:
-            blockers = _watch(url, proc, name, lock_timeout)
+            blockers, cancelled = _watch(watch, proc, name, lock_timeout + (_MARGIN if bounded else 0.0))
         finally:
             if proc.poll() is None:  # (interrupted: the restore's transaction dies with its connection)
                 proc.terminate()
                 proc.wait()
-        if blockers is not None:
-            raise _locked(path, lock_timeout, "the target untouched", blockers)
+        errors.seek(0)
+        said = _said(errors.read().strip().splitlines())
+        if cancelled or (proc.returncode != 0 and "lock timeout" in said):
+            raise _locked(path, lock_timeout, "the target untouched", blockers or "sessions golive did not see"
+                          " (it looks every 0.2 s)")
         if proc.returncode != 0:
-            errors.seek(0)
-            raise GoliveError(f"the restore of {path} failed: {REDACTOR(_said(errors.read().strip().splitlines()))}",
+            raise GoliveError(f"the restore of {path} failed: {REDACTOR(said)}",
                               hint="its one transaction was rolled back: the target is as it was; fix the cause,"
                                    " then run the rollback again")
 
 
-def _watch(url: str, proc: subprocess.Popen[str], name: str, lock_timeout: float) -> str | None:
-    """Wait for the restore (psql); if its session waits longer than ``lock_timeout`` for a lock, cancel it
-    and say who holds the lock (None: it finished, well or not)."""
-    from golive.db import connect
+# what the watchdog waits beyond ``lock_timeout`` for the server's own cancel before it cancels a lock wait itself
+_MARGIN = 2.0
 
-    with connect(url, what="target database") as watch:
-        while True:
-            try:
-                proc.wait(timeout=0.2)
-                return None
-            except subprocess.TimeoutExpired:
-                pass
-            row = watch.execute(
-                "SELECT pid, pg_blocking_pids(pid) FROM pg_stat_activity WHERE application_name = %s"
-                " AND wait_event_type = 'Lock' AND now() - query_start > make_interval(secs => %s)",
-                (name, lock_timeout)).fetchone()
-            if row is not None:
-                blockers = _sessions(watch, row[1])
-                watch.execute("SELECT pg_cancel_backend(%s)", (row[0],))
-                proc.wait()
-                return blockers
+# pg_restore's script sets ``lock_timeout`` to 0 (waits unbounded); the same bytes, RESET to the session's own
+_NO_LOCK_WAIT, _SESSION_LOCK_WAIT = b"\nSET lock_timeout = 0;\n", b"\nRESET lock_timeout;  \n"
+
+
+def _bound_lock_waits(script: Path) -> bool:
+    """Turn the script's ``SET lock_timeout = 0`` (in its first lines) into a RESET to the session's
+    ``lock_timeout`` (PGOPTIONS), in place; whether it was there."""
+    with script.open("r+b") as out:
+        at = out.read(64 * 1024).find(_NO_LOCK_WAIT)
+        if at < 0:
+            return False
+        out.seek(at)
+        out.write(_SESSION_LOCK_WAIT)
+    return True
+
+
+def _watch(watch: Any, proc: subprocess.Popen[str], name: str, wait: float) -> tuple[str | None, bool]:
+    """Wait for the restore (psql), noting who holds a lock its session waits for; if it waits longer than
+    ``wait`` (a wait the server did not bound), cancel it. Returns who held the lock last seen (None: no
+    wait seen) and whether it was cancelled here."""
+    blockers = None
+    while True:
+        try:
+            proc.wait(timeout=0.2)
+            return blockers, False
+        except subprocess.TimeoutExpired:
+            pass
+        row = watch.execute(
+            "SELECT pid, pg_blocking_pids(pid), now() - query_start > make_interval(secs => %s) FROM pg_stat_activity"
+            " WHERE application_name = %s AND wait_event_type = 'Lock'", (wait, name)).fetchone()
+        if row is not None and row[1]:
+            blockers = _sessions(watch, row[1])
+        if row is not None and row[2]:
+            watch.execute("SELECT pg_cancel_backend(%s)", (row[0],))
+            proc.wait()
+            return blockers, True
 
 
 def _sessions(conn: Any, pids: list[int]) -> str:

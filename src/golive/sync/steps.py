@@ -243,6 +243,10 @@ class Sync(Step):
         written, some = self._written_since(ctx, record)
         listed, first = (", listed for reconciliation", ", kept first") if some else ("", "")
         if not ctx.options.get("restore_data"):
+            if self._restore_committed(ctx, record):
+                return [Change("target database", f"the backup {backup}'s data, read-only (an interrupted data"
+                               " rollback had restored it)", f"the backup {backup}'s data, left as it is; writes"
+                               " allowed again")]
             kept = f"left as it is{f'; {written}{listed}' if written else ''}; `golive rollback --restore-data`" \
                    f" would restore the backup {backup}"
             return [Change("target database", kept, kept)]
@@ -292,8 +296,9 @@ class Sync(Step):
             ctx.log("undo", f"the new database is left as it is; the backup taken before the sync stays in"
                     f" {record['backup']}, but with this sync undone `golive rollback --restore-data` no longer"
                     " restores it")
-            if "results" in record:  # (a sync that committed: users may have written since, for the old app to take)
-                self._release(ctx)
+            # (a sync that committed: users may have written since, for the old app to take; unless an interrupted
+            # data rollback restored the backup, keeping what they wrote first)
+            if "results" in record and not self._release(ctx, record):
                 self._reconcile(ctx, record)
             return
         config = _config(ctx)
@@ -344,19 +349,51 @@ class Sync(Step):
         return again + self.manual_undo(record)[1:]
 
     @staticmethod
-    def _release(ctx: StepContext) -> None:
-        """Writes allowed again if an interrupted data rollback left them held off (this one leaves the data)."""
+    def _release(ctx: StepContext, record: Record) -> bool:
+        """Writes allowed again if an interrupted data rollback left them held off (this one leaves the data),
+        saying whether its restore had committed (golive killed between the commit and allowing writes); True
+        then."""
         from golive.db import connect, resolve_url
         from golive.sync.backup import release_writes
 
         try:
             with connect(resolve_url(_config(ctx).require("target").url), what="target database") as conn:
+                restored = Sync._restored(conn, record)
                 released = release_writes(conn)
         except GoliveError:
-            return  # (unreachable: nothing held, or nothing to do about it now; status says so)
-        if released:
+            return False  # (unreachable: nothing held, or nothing to do about it now; status says so)
+        if released and restored:
+            ctx.notice("an interrupted data rollback had left the target read-only: writes are allowed again (its"
+                       f" restore had committed: the target holds the data of the backup {Path(record['backup']).name};"
+                       " what users wrote before it was kept first, in the newest folder of"
+                       f" {ctx.state_dir / 'reconcile'}/)")
+        elif released:
             ctx.notice("an interrupted data rollback had left the target read-only: writes are allowed again"
-                       " (its data was not restored)")
+                       + (" (its data was not restored)" if record.get("sync_transaction") is not None else ""))
+        return released and restored
+
+    @staticmethod
+    def _restore_committed(ctx: StepContext, record: Record) -> bool:
+        """For the plan: whether an interrupted data rollback left writes held off after its restore committed."""
+        from golive.db import connect, resolve_url
+        from golive.sync.backup import writes_are_held
+
+        try:
+            with connect(resolve_url(_config(ctx).require("target").url), what="target database") as conn:
+                return writes_are_held(conn) and Sync._restored(conn, record)
+        except GoliveError:
+            return False
+
+    @staticmethod
+    def _restored(conn: Any, record: Record) -> bool:
+        """Whether a restore has taken the sync's data back since: golive's state in the target no longer knows
+        the sync's transaction (a backup taken before the sync has it so, or has no state at all)."""
+        if record.get("sync_transaction") is None:
+            return False  # (not known: not claimed either way)
+        if conn.execute("SELECT to_regclass('golive.writers')").fetchone()[0] is None:
+            return True
+        return not conn.execute("SELECT EXISTS (SELECT FROM golive.writers WHERE xact = %s)",
+                                (int(record["sync_transaction"]),)).fetchone()[0]
 
     @staticmethod
     def _reconcile(ctx: StepContext, record: Record) -> None:
