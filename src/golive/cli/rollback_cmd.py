@@ -96,9 +96,12 @@ def _refused(options: dict[str, Any]) -> None:
 
 def _through(a: Any, first: str, restore_data: bool, dry_run: bool, yes: bool, force: bool = False) -> None:
     """Every run with applied steps from the newest back to ``first``: all their plans shown, one
-    confirmation, then each rolled back in turn (a failure stops there; the same command resumes)."""
+    confirmation, then each rolled back in turn (a failure stops there; the same command resumes). Once the first
+    has started, the rest are undone too if the terminal or the output goes away meanwhile: one rollback, which an
+    SSH session dropping does not leave half done (Ctrl-C and SIGTERM still stop it)."""
     from golive.cli.render import show_plan
-    from golive.errors import UsageError
+    from golive.core.interrupts import finishing
+    from golive.errors import Interrupted, UsageError
 
     if a.journal.run(first) is None:
         raise UsageError(f"no run {first} in the journal", hint="`golive history` lists the runs")
@@ -127,11 +130,17 @@ def _through(a: Any, first: str, restore_data: bool, dry_run: bool, yes: bool, f
                 "steps": [{"run": run.id, **p.as_dict()} for run, planned in plans for p in planned]})
         return
     a.ask(f"rollback of {len(runs)} run(s), newest first, back to {first}", yes)
-    outcomes = []
-    for run, planned in plans:
-        outcomes.append(a.runner(options).rollback(run, again=again + (" --force" if force else "")).as_dict())
-        a.say(f"rolled back {len(planned)} step(s) of run {run.id} ({run.command})")
-    if a.json:
-        ids = [run.id for run in runs]
-        a.emit_json({"event": "result", "ok": True, "rolled_back": ids, "targets": ids, "rollbacks": outcomes,
-                     "notices": a.notices})
+    outcomes: list[dict[str, Any]] = []
+    forced = again + (" --force" if force else "")
+    try:
+        with finishing():
+            for run, planned in plans:
+                outcomes.append(a.runner(options).rollback(run, again=forced, under_way=bool(outcomes)).as_dict())
+                a.say(f"rolled back {len(planned)} step(s) of run {run.id} ({run.command})")
+            if a.json:
+                ids = [run.id for run in runs]
+                a.emit_json({"event": "result", "ok": True, "rolled_back": ids, "targets": ids, "rollbacks": outcomes,
+                             "notices": a.notices})
+    except KeyboardInterrupt:  # (Ctrl-C or SIGTERM between two runs: each run's own undo says so itself)
+        raise Interrupted(f"rollback --through {first} interrupted after {len(outcomes)} of {len(runs)} run(s) were"
+                          " rolled back; the journal is consistent", hint=f"run `{forced}` again to finish it") from None

@@ -277,14 +277,17 @@ class Runner:
         return planned
 
     def rollback(self, run: RunRow, *, confirm: Confirm | None = None, only: set[int] | None = None,
-                 again: str = "golive rollback") -> RunOutcome:
+                 again: str = "golive rollback", under_way: bool = False) -> RunOutcome:
         """Undo the run's applied steps newest first (``only``: just those step numbers). ``again``: the command
         that finishes it if it is interrupted (its options too: a plain rollback would finish a data rollback
-        without restoring the data)."""
+        without restoring the data). ``under_way``: this run is part of a rollback that has already undone others
+        (`rollback --through`, inside ``finishing``): the output gone since does not stop it before this run either,
+        as it would not stop one undo in the middle of a run."""
         planned = self.rollback_plan(run, only)
         if confirm is not None:
             confirm(planned)
-        _not_if_gone("rollback")
+        if not under_way:
+            _not_if_gone("rollback")
         self._again = again
         with _shielded():
             self._run_id = self.journal.start_run("rollback", {"target": run.id}, [], parent=run.id)
