@@ -1,5 +1,5 @@
 """`golive rollback --through` as one rollback: the terminal or the reader of its output going away once it has
-started undoing does not leave the older runs applied."""
+started undoing does not leave the older runs applied; its `--json` result has the keys every run's result has."""
 
 from __future__ import annotations
 
@@ -96,3 +96,28 @@ def test_the_reader_of_the_json_dying_during_a_through_rollback_lets_every_run_b
     assert (proc.wait(timeout=60), err) == (0, "")
     assert written(project) == []
     assert all(r["status"] in ("succeeded", "rolled_back") for r in history(golive_proc, project))
+
+
+# -- 2. the --json result: the keys of every run's result --------------------------------------------------------
+
+def test_a_through_rollbacks_result_has_run_status_and_steps(project: Path, cli, golive_proc) -> None:
+    runs = three_runs(project)
+    done = cli("rollback", "--through", runs[0], "--yes", "--json")
+    assert done.exit_code == 0, done.stderr
+    result = json.loads(done.lines[-1])
+    rollbacks = [r["id"] for r in history(golive_proc, project) if r["command"] == "rollback"]  # newest first
+    assert (result["run"], result["status"]) == (rollbacks[0], "succeeded")
+    assert [(s["run"], s["seq"], s["title"]) for s in result["steps"]] == [
+        (runs[2], 2, f"write {project}/c2.txt"), (runs[2], 1, f"write {project}/c1.txt"),
+        (runs[1], 1, f"write {project}/b1.txt"), (runs[0], 1, f"write {project}/a1.txt")]
+    assert result["rolled_back"] == result["targets"] == [runs[2], runs[1], runs[0]]  # (the keys it had stay)
+    assert [r["run"] for r in result["rollbacks"]] == rollbacks[::-1]  # (in the order they ran)
+    assert list(result)[:2] == ["event", "ok"] and list(result)[-1] == "notices"
+
+
+def test_a_rollback_with_nothing_to_do_has_run_null_and_a_status(project: Path, cli) -> None:
+    runs = three_runs(project)
+    assert cli("rollback", "--through", runs[0], "--yes").exit_code == 0
+    for args in (["--yes"], ["--run", runs[0], "--yes"], ["--through", runs[0], "--yes"]):
+        result = json.loads(cli("rollback", *args, "--json").stdout)
+        assert (result["run"], result["status"], result["steps"], result["rolled_back"]) == (None, "nothing to do", [], [])

@@ -77,9 +77,10 @@ def rollback(
                  "still_undoable": older.id if older else None, "notices": a.notices})
 
 
-# the result when there was nothing to roll back, with or without --through: every key either result has
-NOTHING = {"event": "result", "ok": True, "rolled_back": [], "target": None, "targets": [], "rollbacks": [], "steps": [],
-           "notices": []}
+# the result when there was nothing to roll back, with or without --through: every key either result has (no
+# rollback run was made: `run` is null, as a command's whose every change is already in place)
+NOTHING = {"event": "result", "ok": True, "run": None, "status": "nothing to do", "rolled_back": [], "target": None,
+           "targets": [], "rollbacks": [], "steps": [], "notices": []}
 
 
 def _dns_options(again: str, force: bool, dry_run: bool) -> dict[str, Any]:
@@ -137,9 +138,12 @@ def _through(a: Any, first: str, restore_data: bool, dry_run: bool, yes: bool, f
             for run, planned in plans:
                 outcomes.append(a.runner(options).rollback(run, again=forced, under_way=bool(outcomes)).as_dict())
                 a.say(f"rolled back {len(planned)} step(s) of run {run.id} ({run.command})")
-            if a.json:
+            if a.json:  # (`run`, `status`, `steps` as every run's result: the last rollback run's id, all the steps)
                 ids = [run.id for run in runs]
-                a.emit_json({"event": "result", "ok": True, "rolled_back": ids, "targets": ids, "rollbacks": outcomes,
+                steps = [{"run": run.id, **step} for run, done in zip(runs, outcomes, strict=True)
+                         for step in done["steps"]]
+                a.emit_json({"event": "result", "ok": True, "run": outcomes[-1]["run"], "status": "succeeded",
+                             "steps": steps, "rolled_back": ids, "targets": ids, "rollbacks": outcomes,
                              "notices": a.notices})
     except KeyboardInterrupt:  # (Ctrl-C or SIGTERM between two runs: each run's own undo says so itself)
         raise Interrupted(f"rollback --through {first} interrupted after {len(outcomes)} of {len(runs)} run(s) were"
