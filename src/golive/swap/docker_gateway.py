@@ -256,7 +256,14 @@ class DockerGateway:
 
     @_engine("starting container {0}")
     def start(self, name: str) -> None:
-        self.client.containers.get(name).start()
+        """Running again: started if it stopped (or was only created), unpaused if it was paused (Docker refuses
+        to start a paused container)."""
+        container = self.client.containers.get(name)
+        if container.status == "paused":
+            container.unpause()
+        else:
+            container.start()
+
 
     @_engine("removing container {0}")
     def remove(self, name: str) -> None:

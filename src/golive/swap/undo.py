@@ -143,7 +143,8 @@ def _previous_back(ctx: StepContext, record: Record) -> list[Change]:
         return []
     if now is not None and now["running"]:
         return []
-    after = f"running {_build(kept)}" + (", created again" if now is None else "")
+    after = f"running {_build(kept)}" + (", created again" if now is None else ", unpaused" if
+                                          now["status"] == "paused" else "")
     return [Change(f"container {kept['name']} ({record['live']})", f"{now['status']} {now['image']}" if now else None,
                    after)]
 
@@ -254,6 +255,8 @@ def _refused(record: Record, dead: tuple[str, str]) -> GoliveError:
 
 def _previous_up(ctx: StepContext, record: Record) -> None:
     """The previous colour's container running again, if it was stopped or removed since the swap."""
+    from golive.swap.docker_gateway import DockerUnreachable
+
     c, docker = _containers(ctx), _docker(ctx)
     previous = c.color(record["live"])
     live_record = record.get("live_container")
@@ -261,6 +264,17 @@ def _previous_up(ctx: StepContext, record: Record) -> None:
     if current is None and live_record:
         ctx.log("undo", f"container {previous.name}: gone; recreate from {_build(live_record)}")
         _recreated(ctx, live_record, docker.recreate(live_record, spec_of(ctx.state_dir, live_record)))
+        _await_old(ctx, previous.host_port)
+    elif current is not None and current["status"] == "paused":
+        ctx.log("undo", f"container {previous.name}: unpause")
+        try:
+            docker.start(previous.name)
+        except DockerUnreachable:
+            raise
+        except GoliveError as failed:  # (nothing changed yet: the proxy still points at the other colour)
+            raise UndoFailed(failed.message, manual=[
+                f"`docker unpause {previous.name}` (the {record['live']} container), and make sure it answers on"
+                f" {_url(previous.host_port)}", *swap_manual(record)[1:]], hint=failed.hint) from None
         _await_old(ctx, previous.host_port)
     elif current is not None and not current["running"]:
         ctx.log("undo", f"container {previous.name}: start again")
@@ -523,8 +537,8 @@ def _old_back(ctx: StepContext, saved: dict[str, Any]) -> None:
     if now is None:
         ctx.log("undo", f"container {saved['name']}: recreate from {_build(saved)}")
         _recreated(ctx, saved, _docker(ctx).recreate(saved, spec_of(ctx.state_dir, saved)))
-    elif saved["running"] and not now["running"]:  # (an undo that created it, then failed to start it)
-        ctx.log("undo", f"container {saved['name']}: start again")
+    elif saved["running"] and not now["running"]:  # (an undo that created it, then failed to start it; paused)
+        ctx.log("undo", f"container {saved['name']}: {'unpause' if now['status'] == 'paused' else 'start again'}")
         _docker(ctx).start(saved["name"])
 
 
