@@ -195,6 +195,46 @@ def test_an_owner_that_may_not_set_the_mark_holds_nothing_and_leaves_the_databas
         assert not writes_are_held(conn) and conn.execute("SHOW default_transaction_read_only").fetchone()[0] == "off"
 
 
+def test_whether_writes_can_be_held_off_is_asked_before_anything_changes(pg_cluster: PostgresCluster) -> None:
+    from golive.sync.backup import hold_refused, writes_held
+
+    name, role, other = f"ask_{uuid.uuid4().hex[:8]}", f"app_{uuid.uuid4().hex[:6]}", f"web_{uuid.uuid4().hex[:6]}"
+    pg_cluster.psql(f"CREATE ROLE {role} LOGIN")
+    pg_cluster.psql(f"CREATE ROLE {other} LOGIN")
+    pg_cluster.psql(f'CREATE DATABASE "{name}" OWNER {role}')
+    for user in (role, other, "postgres"):  # (the answer is what writes_held then finds)
+        with psycopg.connect(pg_cluster.url(name, user=user)) as conn:
+            said = hold_refused(conn)
+        with writes_held(pg_cluster.url(name, user=user)) as refused:
+            assert said == refused, user
+    assert said is None  # (the superuser)
+    with psycopg.connect(pg_cluster.url(name, user=role)) as conn:
+        assert hold_refused(conn) == (f'permission denied to set parameter "golive.restore_freeze"; `GRANT SET ON'
+                                      f' PARAMETER golive.restore_freeze TO {role}` as a superuser lets it')
+    pg_cluster.psql(f"GRANT SET ON PARAMETER golive.restore_freeze TO {role}")
+    with psycopg.connect(pg_cluster.url(name, user=role)) as conn:
+        assert hold_refused(conn) is None
+
+
+def test_the_plan_of_a_data_rollback_says_before_the_prompt_when_writes_will_not_be_held_off(
+        dirfinal: Dir, cli, pg_cluster: PostgresCluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The init template's role owns the database but may not set golive's mark: the plan said "writes held off
+    meanwhile", and only after restoring did the run say they had not been."""
+    assert cli("sync", "--yes").exit_code == 0
+    name, role = dirfinal.target_url.rsplit("/", 1)[1], f"app_{uuid.uuid4().hex[:6]}"
+    plan = cli("rollback", "--dry-run", "--restore-data")
+    assert plan.exit_code == 0 and "(writes held off meanwhile, its sessions ended; " in plan.stdout  # (a superuser)
+    pg_cluster.psql(f"CREATE ROLE {role} LOGIN")
+    pg_cluster.psql(f'ALTER DATABASE "{name}" OWNER TO {role}')
+    monkeypatch.setenv("GOLIVE_TEST_TARGET_URL", pg_cluster.url(name, user=role))
+    plan = cli("rollback", "--dry-run", "--restore-data")
+    assert plan.exit_code == 0, plan.stderr
+    assert "writes held off meanwhile" not in plan.stdout
+    assert (f'(writes NOT held off: permission denied to set parameter "golive.restore_freeze"; `GRANT SET ON PARAMETER'
+            f" golive.restore_freeze TO {role}` as a superuser lets it — stop the new application first: what it writes"
+            " between the keeping and the restore is lost; what it replaces is kept first in ") in plan.stdout
+
+
 def test_a_dump_into_a_full_directory_names_it(tiny: Path, pg_cluster: PostgresCluster) -> None:
     url = pg_cluster.create_database(f"full_{uuid.uuid4().hex[:8]}")
     with psycopg.connect(url, autocommit=True) as conn:  # (random text: the dump does not compress it to fit)

@@ -31,8 +31,8 @@ from typing import Any
 from golive.errors import GoliveError, first_line
 from golive.secrets import REDACTOR
 
-__all__ = ["FROZEN_MARK", "Backup", "NoSpace", "dump", "dump_in", "held_error", "ms_setting", "no_space", "prune", "read_only",
-           "read_only_error", "release_writes", "restore", "writes_are_held", "writes_held"]
+__all__ = ["FROZEN_MARK", "Backup", "NoSpace", "dump", "dump_in", "held_error", "hold_refused", "ms_setting", "no_space",
+           "prune", "read_only", "read_only_error", "release_writes", "restore", "writes_are_held", "writes_held"]
 
 
 def _tool(name: str) -> str:
@@ -250,6 +250,25 @@ def writes_held(url: str) -> Iterator[str | None]:
             yield None
         finally:
             release_writes(conn)
+
+
+def hold_refused(conn: Any) -> str | None:
+    """Why ``writes_held`` would not be let hold writes off the target (as it would say it), or None: it may.
+    Asked of the server, nothing changed (for a plan, before the prompt)."""
+    superuser, owner, database, role, version = conn.execute(
+        "SELECT r.rolsuper, pg_has_role(d.datdba, 'USAGE'), d.datname, current_user,"
+        " current_setting('server_version_num')::int FROM pg_roles r, pg_database d"
+        " WHERE r.rolname = current_user AND d.datname = current_database()").fetchone()
+    if superuser:
+        return None
+    if not owner:
+        return f"must be owner of database {database}"
+    if version < 150000:  # (before PostgreSQL 15 only a superuser may set a custom parameter such as the mark)
+        return f'permission denied to set parameter "{FROZEN_MARK}" (PostgreSQL {version // 10000}: only a superuser may)'
+    if not conn.execute("SELECT has_parameter_privilege(%s, 'SET')", (FROZEN_MARK,)).fetchone()[0]:
+        return (f'permission denied to set parameter "{FROZEN_MARK}"; `GRANT SET ON PARAMETER {FROZEN_MARK} TO'
+                f' {role}` as a superuser lets it')
+    return None
 
 
 def writes_are_held(conn: Any) -> bool:

@@ -251,8 +251,24 @@ class Sync(Step):
                    f" would restore the backup {backup}"
             return [Change("target database", kept, kept)]
         return [Change("target database", f"as it is now{f'; {written}{first}' if written else ''}",
-                       f"the backup {backup} (writes held off meanwhile, its sessions ended; what it replaces is kept"
-                       f" first in {ctx.state_dir / 'reconcile'}/)")]
+                       f"the backup {backup} ({self._held(ctx)}; what it replaces is kept first in"
+                       f" {ctx.state_dir / 'reconcile'}/)")]
+
+    @staticmethod
+    def _held(ctx: StepContext) -> str:
+        """For the plan of a data rollback: whether writes will be held off meanwhile (the role may), or why not."""
+        from golive.db import connect, resolve_url
+        from golive.sync.backup import hold_refused
+
+        try:
+            with connect(resolve_url(_config(ctx).require("target").url), what="target database") as conn:
+                refused = hold_refused(conn)
+        except Exception as exc:  # (the restore itself says, if it comes to it)
+            return f"writes held off meanwhile if the role may (not checked: {first_line(exc)})"
+        if refused is None:
+            return "writes held off meanwhile, its sessions ended"
+        return (f"writes NOT held off: {refused} — stop the new application first: what it writes between the keeping"
+                " and the restore is lost")
 
     @staticmethod
     def _written_since(ctx: StepContext, record: Record) -> tuple[str, bool]:
