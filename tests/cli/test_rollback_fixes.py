@@ -1,5 +1,6 @@
 """`golive rollback --through` as one rollback: the terminal or the reader of its output going away once it has
-started undoing does not leave the older runs applied; its `--json` result has the keys every run's result has."""
+started undoing does not leave the older runs applied; its `--json` result has the keys every run's result has;
+and the command its hints name is the one given (its `--yes`, `--json`, `--restore-data`, `--force`, `-c`)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,20 @@ import json
 import os
 import pty
 import select
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import httpx
+
 from golive.cli.application import App
+from golive.sandbox.linode import LinodeEmulator
 from golive.steps.files import WriteFile
+from tests.dns.conftest import TOKEN, dns_project, emulator, nameservers
+
+__all__ = ["dns_project", "emulator", "nameservers"]  # (the fixtures, used by name)
 
 
 def three_runs(project: Path) -> list[str]:
@@ -98,6 +106,26 @@ def test_the_reader_of_the_json_dying_during_a_through_rollback_lets_every_run_b
     assert all(r["status"] in ("succeeded", "rolled_back") for r in history(golive_proc, project))
 
 
+def test_ctrl_c_still_stops_a_through_rollback_naming_the_command_that_finishes_it(project: Path, golive_proc) -> None:
+    """What the operator asks for by hand stops it (SIGTERM as Ctrl-C); the hint is the command given, its --yes
+    and --json too, and no message says nothing was changed."""
+    runs = three_runs(project)
+    proc = subprocess.Popen([sys.executable, "-m", "golive", "rollback", "--through", runs[0], "--yes", "--json"],
+                            cwd=project, env=held_env(project), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_held(project, proc)
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(0.2)
+    (project / "held").unlink()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "nothing was changed" not in err.decode()
+    assert err.decode().endswith(f" — run `golive rollback --through {runs[0]} --yes --json` again to finish it\n"), err
+    assert json.loads(out.decode().splitlines()[-1])["exit_code"] == 130
+    finished = golive_proc("rollback", "--through", runs[0], "--yes", cwd=project)
+    assert finished.returncode == 0, finished.stderr
+    assert written(project) == []
+
+
 # -- 2. the --json result: the keys of every run's result --------------------------------------------------------
 
 def test_a_through_rollbacks_result_has_run_status_and_steps(project: Path, cli, golive_proc) -> None:
@@ -121,3 +149,42 @@ def test_a_rollback_with_nothing_to_do_has_run_null_and_a_status(project: Path, 
     for args in (["--yes"], ["--run", runs[0], "--yes"], ["--through", runs[0], "--yes"]):
         result = json.loads(cli("rollback", *args, "--json").stdout)
         assert (result["run"], result["status"], result["steps"], result["rolled_back"]) == (None, "nothing to do", [], [])
+
+
+# -- 3. the command the hints name is the one given ----------------------------------------------------------------
+
+def test_an_undo_that_fails_names_the_command_given_with_its_options(project: Path, cli) -> None:
+    """Its hint said `then golive rollback --through X again`: without --yes, which, run as written by a script,
+    exits 2."""
+    runs = three_runs(project)
+    (project / "other.toml").write_text((project / "golive.toml").read_text())
+    (project / "other.toml").chmod(0o600)
+    failed = cli("-c", "other.toml", "rollback", "--through", runs[0], "--yes", "--restore-data",
+                 env={"GOLIVE_FAULT": "1:undo:raise"})
+    assert failed.exit_code == 4
+    assert failed.stderr.splitlines()[0].endswith(
+        f" — do the manual steps listed, then `golive -c other.toml rollback --through {runs[0]} --restore-data --yes`"
+        " again"), failed.stderr
+    plain = cli("rollback", "--run", runs[1], "-y", "--json", env={"GOLIVE_FAULT": "1:undo:raise"})
+    assert plain.exit_code == 4
+    error = json.loads(plain.lines[-1])["error"]
+    assert error["hint"] == f"do the manual steps listed, then `golive rollback --run {runs[1]} --yes --json` again"
+    assert "nothing was changed" not in plain.stderr
+
+
+def test_a_refused_through_rollback_names_the_command_given_plus_force(
+        dns_project: Path, emulator: LinodeEmulator, cli) -> None:
+    """Its hint said `run golive rollback --through X --force`: without the --yes it was given."""
+    switched = cli("dns", "switch", "--yes", "--no-ttl-wait", "--json")
+    assert switched.exit_code == 0, switched.stderr
+    run_id = json.loads(switched.lines[-1])["run"]
+    domain = emulator.store.load()["domains"][0]["id"]
+    answer = httpx.put(f"{emulator.url}/domains/{domain}/records/3", json={"target": "192.0.2.50"},
+                       headers={"Authorization": f"Bearer {TOKEN}"})  # a colleague, in the Linode DNS manager
+    assert answer.status_code == 200, answer.text
+    refused = cli("rollback", "--through", run_id, "--yes")
+    assert refused.exit_code == 2
+    assert f"then run `golive rollback --through {run_id} --yes --force` to put them back" in refused.stderr, \
+        refused.stderr
+    forced = cli("rollback", "--through", run_id, "--yes", "--force")
+    assert forced.exit_code == 0, forced.stderr

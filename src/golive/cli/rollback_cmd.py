@@ -43,13 +43,14 @@ def rollback(
         raise UsageError("--run and --through cannot be given together", hint="--run undoes one run; --through a series")
     if not dry_run:
         a.lock()
+    given = _given(restore_data, yes, json)
     if through:
-        _through(a, through, restore_data, dry_run, yes, force)
+        _through(a, _command(ctx, f"rollback --through {through}{given}"), through, restore_data, dry_run, yes, force)
         return
     target = a.journal.run(run) if run else a.journal.latest_undoable_run()
     if run and target is None:
         raise UsageError(f"no run {run} in the journal", hint="`golive history` lists the runs")
-    again = f"golive rollback{f' --run {run}' if run else ''}{' --restore-data' if restore_data else ''}"
+    again = _command(ctx, f"rollback{f' --run {run}' if run else ''}{given}")
     options = {"restore_data": restore_data, **_dns_options(again, force, dry_run)}
     runner = a.runner(options)
     if target is None or not runner.undoable(target.id):
@@ -83,6 +84,24 @@ NOTHING = {"event": "result", "ok": True, "run": None, "status": "nothing to do"
            "targets": [], "rollbacks": [], "steps": [], "notices": []}
 
 
+def _given(restore_data: bool, yes: bool, json: bool) -> str:
+    """The options given that the command to run again carries, as the user would type them (--force is added where
+    it is named: a refusal's hint says "`<again> --force`"; an interruption's or a failure's gets it when given)."""
+    return f"{' --restore-data' if restore_data else ''}{' --yes' if yes else ''}{' --json' if json else ''}"
+
+
+def _command(ctx: typer.Context, rest: str) -> str:
+    """``golive [-c CONFIG] <rest>``: a config named on the command line is named again (one from GOLIVE_CONFIG
+    is still in the environment; the default needs none)."""
+    import shlex
+
+    root = ctx.find_root()
+    config, source = root.params.get("config"), root.get_parameter_source("config")
+    if config is None or getattr(source, "name", None) != "COMMANDLINE":  # (click's ParameterSource, or typer's copy)
+        return f"golive {rest}"
+    return f"golive -c {shlex.quote(str(config))} {rest}"
+
+
 def _dns_options(again: str, force: bool, dry_run: bool) -> dict[str, Any]:
     """What the DNS undos read (golive.dns.steps): --force, a dry run (its refusals kept in "refused" for after
     the plan: :func:`_refused`), the command to give again."""
@@ -95,7 +114,7 @@ def _refused(options: dict[str, Any]) -> None:
         raise options["refused"][0]
 
 
-def _through(a: Any, first: str, restore_data: bool, dry_run: bool, yes: bool, force: bool = False) -> None:
+def _through(a: Any, again: str, first: str, restore_data: bool, dry_run: bool, yes: bool, force: bool = False) -> None:
     """Every run with applied steps from the newest back to ``first``: all their plans shown, one
     confirmation, then each rolled back in turn (a failure stops there; the same command resumes). Once the first
     has started, the rest are undone too if the terminal or the output goes away meanwhile: one rollback, which an
@@ -106,7 +125,6 @@ def _through(a: Any, first: str, restore_data: bool, dry_run: bool, yes: bool, f
 
     if a.journal.run(first) is None:
         raise UsageError(f"no run {first} in the journal", hint="`golive history` lists the runs")
-    again = f"golive rollback --through {first}{' --restore-data' if restore_data else ''}"
     options = {"restore_data": restore_data, **_dns_options(again, force, dry_run)}
     runner = a.runner(options)
     runs = []
