@@ -179,8 +179,10 @@ class ProxyGateway:
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=60)
         except (OSError, subprocess.TimeoutExpired) as exc:
-            raise GoliveError(f"proxy {what} `{' '.join(command)}` could not run: {exc}",
-                              hint=f"fix [proxy].{what}_command") from None
+            said = f"proxy {what} `{' '.join(command)}` could not run: {exc}"
+            if what == "reload":  # (as a reload that failed: what Apache runs is for the public URL to tell)
+                raise ReloadFailed(said, hint="fix [proxy].reload_command") from None
+            raise GoliveError(said, hint=f"fix [proxy].{what}_command") from None
         if done.returncode != 0:
             output = (done.stderr.strip() or done.stdout.strip()).splitlines()
             said = f"proxy {what} `{' '.join(command)}` failed: {output[-1] if output else done.returncode}"
