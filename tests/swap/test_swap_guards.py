@@ -1,16 +1,26 @@
 """What a swap and a finalize must find out before they remove a container, and failures named as what they are.
 
 - A reload_command that cannot run at all (a typo) is a failed reload: the undo goes on when blue still answers.
+- https public_url with public_host: the certificate is checked for public_host, and a TLS failure says so.
 """
 
 from __future__ import annotations
 
+import http.server
+import ssl
+import subprocess
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from golive.sandbox.apache import MODULES
 from golive.sandbox.bluegreen import BlueGreen as SwapEnv
-from tests.swap.test_swap import failed_swap
+from golive.sandbox.bluegreen import free_port
+from tests.swap.test_swap import failed_swap, under_load
+
+SITE = "site.example.test"
 
 
 # -- 3. a reload command that cannot run -------------------------------------------------------------------------
@@ -36,3 +46,101 @@ def test_a_reload_or_test_command_that_cannot_run(tmp_path: Path) -> None:
     with pytest.raises(GoliveError) as raised:
         proxy.test()
     assert type(raised.value) is GoliveError  # (a test that cannot run is no reload: nothing was reloaded)
+
+
+# -- 4. https public_url with public_host ------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A CA of the test's own and a certificate for SITE signed by it (no IP address in it)."""
+    folder = tmp_path_factory.mktemp("tls")
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+            "-subj", "/CN=golive test CA")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "site.key", "-out", "site.csr", "-subj", f"/CN={SITE}")
+    (folder / "ext.cnf").write_text(f"subjectAltName=DNS:{SITE}\nbasicConstraints=CA:FALSE\n")
+    openssl("x509", "-req", "-in", "site.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out",
+            "site.pem", "-days", "2", "-extfile", "ext.cnf")
+    return {"ca": folder / "ca.pem", "cert": folder / "site.pem", "key": folder / "site.key"}
+
+
+@pytest.fixture
+def trusting(tls: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """golive's probe client made anew, trusting the test's CA (httpx reads SSL_CERT_FILE)."""
+    from golive.swap import proxy
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls["ca"]))
+    monkeypatch.setattr(proxy, "_client", None)
+
+
+def test_the_probe_checks_the_certificate_for_public_host_and_names_a_tls_failure(
+        tls: dict[str, Path], trusting: None) -> None:
+    from golive.swap.proxy import probe
+
+    class Ok(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = f"host={self.headers['Host']}".encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Ok)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tls["cert"], tls["key"])
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"https://127.0.0.1:{server.server_address[1]}/healthz"
+        assert probe(url, host=SITE) == (200, f"host={SITE}")
+        assert probe(url, host=f"{SITE}:443") == (200, f"host={SITE}:443")  # (the name without its port)
+        status, said = probe(url)
+        assert status == 0 and said.startswith("TLS: certificate verify failed: IP address mismatch"), said
+        status, said = probe(url, host="other.example.test")
+        assert status == 0 and said.startswith("TLS: certificate verify failed: Hostname mismatch"), said
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _serve_tls(env: SwapEnv, tls: dict[str, Path]) -> str:
+    """The sandbox Apache also on an https port (mod_ssl), with the certificate for SITE."""
+    if not (MODULES / "mod_ssl.so").exists():
+        pytest.skip("no mod_ssl")
+    port = free_port()
+    with env.apache.conf.open("a") as conf:
+        conf.write(f"LoadModule ssl_module {MODULES}/mod_ssl.so\nListen 127.0.0.1:{port} https\n"
+                   f"<VirtualHost 127.0.0.1:{port}>\n    ServerName {SITE}\n    SSLEngine on\n"
+                   f"    SSLCertificateFile {tls['cert']}\n    SSLCertificateKeyFile {tls['key']}\n</VirtualHost>\n")
+    env.apache.graceful()
+    return f"https://127.0.0.1:{port}"
+
+
+def test_an_https_public_url_with_public_host_swaps_and_without_it_the_tls_failure_is_named(
+        swap_env: SwapEnv, cli, tls: dict[str, Path], trusting: None) -> None:
+    import time
+
+    env = swap_env
+    public = _serve_tls(env, tls)
+    time.sleep(1.5)  # (the graceful reload's new children)
+    base = env.write_config().read_text()
+    config = env.project / "golive.toml"
+    config.write_text(base.replace(f'public_url = "{env.apache.url}"', f'public_url = "{public}"'))
+    refused = cli("swap", "--dry-run")
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith(f"error: the site's TLS handshake fails through the proxy ({public}/healthz: TLS:"
+                                     " certificate verify failed: IP address mismatch"), refused.stderr
+    assert "valid for [proxy].public_host" in refused.stderr
+    config.write_text(config.read_text() + f'public_host = "{SITE}"\n')
+    out = []
+    result = under_load(env, lambda: out.append(cli("swap", "--yes")))
+    assert out[0].exit_code == 0, out[0].stderr
+    assert result.bodies()[0] == "blue" and result.bodies()[-1] == "green"
+    result = under_load(env, lambda: out.append(cli("rollback", "--yes")))
+    assert out[1].exit_code == 0, out[1].stderr
+    assert result.bodies()[-1] == "blue"

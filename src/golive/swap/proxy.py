@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from golive.config.models import GoliveConfig, Proxy
 
-__all__ = ["MAP_KEY", "ProxyGateway", "ReloadFailed", "from_config", "probe"]
+__all__ = ["MAP_KEY", "ProxyGateway", "ReloadFailed", "from_config", "probe", "probe_served", "tls_error"]
 
 MAP_KEY = "upstream"  # the key of the RewriteMap line: `upstream http://127.0.0.1:<port>`
 
@@ -81,11 +81,39 @@ def _get(url: str, timeout: float, host: str | None) -> tuple[int, str, str | No
     import httpx
 
     headers = {PROBE_HEADER: "1", **({"Host": host} if host else {})}
+    # https with public_host (public_url is the new server's address, before DNS): the certificate is the site's,
+    # so it is checked for that name, and that name is the SNI — not the address in the URL ("IP address mismatch")
+    tls_name = _tls_name(host) if host and url.lower().startswith("https://") else None
     try:
-        response = _probe_client().get(url, timeout=timeout, headers=headers)
+        response = _probe_client().get(url, timeout=timeout, headers=headers,
+                                       extensions={"sni_hostname": tls_name} if tls_name else None)
     except httpx.HTTPError as exc:
-        return 0, type(exc).__name__, None
+        return 0, tls_error(exc) or type(exc).__name__, None
     return response.status_code, response.text, response.headers.get(UPSTREAM_HEADER)
+
+
+def _tls_name(host: str) -> str:
+    """The name in a Host header, without its port ("example.org:8443", "[::1]:443")."""
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rpartition(":")[0] if host.count(":") == 1 else host
+
+
+def tls_error(exc: BaseException) -> str | None:
+    """"TLS: <what failed>" when the probe failed in the TLS handshake (a certificate not valid for the name, not
+    trusted, expired…); None for any other failure. It used to show as a bare ConnectError, read as "Apache down"."""
+    import ssl
+
+    seen: BaseException | None = exc
+    for _ in range(8):  # (the cause chain: httpx's ConnectError from httpcore's from ssl's)
+        if seen is None:
+            break
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return f"TLS: certificate verify failed: {seen.verify_message or seen.reason}"
+        if isinstance(seen, ssl.SSLError):
+            return f"TLS: {seen.reason or type(seen).__name__}"
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _like(tmp: Path, old: os.stat_result) -> None:

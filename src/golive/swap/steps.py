@@ -121,12 +121,14 @@ class _SwapBase(Step):
         """The public URL answers healthy, and (with version_path) 2xx with ``expected``, the container's own version."""
         c, proxy = _containers(ctx), self._proxy(ctx)
         deadline = time.monotonic() + proxy.proxy.confirm_timeout
-        status, _ = proxy.public(c.health_path, None, deadline, upstream=_url(host_port))
+        status, body = proxy.public(c.health_path, None, deadline, upstream=_url(host_port))
         hint = (f"does the site use the RewriteMap of {proxy.file}, readable by Apache's user? (`golive init`"
                 " prints the vhost); see the proxy's error log") if proxy.map_mode else "check the proxy's error log"
         waited = f"after {proxy.proxy.confirm_timeout:g}s ([proxy].confirm_timeout)"
         if not 200 <= status < 300:
-            raise GoliveError(f"through the proxy, {c.health_path} answers {status or 'nothing'} {waited}", hint=hint)
+            said = status or (f"nothing ({body}: check the certificate and [proxy].public_host)"
+                              if body.startswith("TLS:") else "nothing")
+            raise GoliveError(f"through the proxy, {c.health_path} answers {said} {waited}", hint=hint)
         if c.version_path and expected is not None:
             status, body = proxy.public(c.version_path, expected, deadline, upstream=_url(host_port))
             if not 200 <= status < 300 or body.strip() != expected.strip():  # (an error page is no version)
@@ -231,6 +233,11 @@ class Swap(_SwapBase):
             if status or time.monotonic() >= deadline:
                 break
             time.sleep(0.1)
+        if status == 0 and self.switches and reason.startswith("TLS:"):
+            raise GoliveError(f"the site's TLS handshake fails through the proxy ({url}: {reason}) before the swap;"
+                              " nothing was changed",
+                              hint="the certificate must be trusted here and valid for [proxy].public_host (or"
+                                   " public_url's host): fix the certificate or public_host, then run again")
         if status == 0 and self.switches:
             raise GoliveError(f"the site answers nothing through the proxy ({url}: {reason}) before the swap; nothing"
                               " was changed",
