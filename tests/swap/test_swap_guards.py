@@ -1,5 +1,9 @@
 """What a swap and a finalize must find out before they remove a container, and failures named as what they are.
 
+- Without the vhost's X-Golive-Upstream header (mod_headers off: Debian's default), an upstream file edited and not
+  reloaded made `swap` and `swap finalize` remove the colour Apache served: version_path tells them apart.
+- [containers.blue].name and [containers.green].name exchanged: `swap` removed the container serving the live
+  port; and a taken idle host port was found only after the idle container was removed.
 - A reload_command that cannot run at all (a typo) is a failed reload: the undo goes on when blue still answers.
 - https public_url with public_host: the certificate is checked for public_host, and a TLS failure says so.
 """
@@ -7,20 +11,128 @@
 from __future__ import annotations
 
 import http.server
+import socket
 import ssl
 import subprocess
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from golive.sandbox.apache import MODULES
+from golive.sandbox.apache import MODULES, upstream_header
 from golive.sandbox.bluegreen import BlueGreen as SwapEnv
 from golive.sandbox.bluegreen import free_port
-from tests.swap.test_swap import failed_swap, under_load
+from golive.sandbox.images import build_image
+from tests.swap.test_swap import blue_live, failed_swap, under_load
 
 SITE = "site.example.test"
+
+
+@pytest.fixture
+def v3(docker_client: Any, images: dict[str, str]) -> Iterator[str]:
+    tag = images["blue"].split(":")[0] + "-guards:v3"
+    build_image(docker_client, tag, "v3")
+    yield tag
+    docker_client.images.remove(tag, force=True)
+
+
+def _no_upstream_header(env: SwapEnv) -> None:
+    """The vhost without `Header … X-Golive-Upstream` (mod_headers off): nothing says which upstream served."""
+    conf = env.apache.conf.read_text()
+    assert upstream_header(env.apache.variable) in conf
+    env.apache.conf.write_text(conf.replace(upstream_header(env.apache.variable) + "\n", ""))
+    env.apache.graceful()
+
+
+# -- 1. version_path tells which colour Apache serves ------------------------------------------------------------
+def test_without_the_upstream_header_version_path_tells_swap_and_finalize_apache_serves_the_idle_colour(
+        swap_env: SwapEnv, cli, v3: str) -> None:
+    env = swap_env
+    _no_upstream_header(env)
+    assert cli("swap", "--yes").exit_code == 0  # green live
+    env.apache.point_at(f"http://127.0.0.1:{env.blue_port}")  # edited by hand, not reloaded: Apache serves green
+    green_id = env.container(env.green).id
+    out = []
+    commands = [("swap", "--dry-run", "--image", v3), ("swap", "--yes", "--image", v3), ("swap", "--yes"),
+                ("swap", "--prepare", "--yes", "--image", v3), ("swap", "finalize", "--dry-run"),
+                ("swap", "finalize", "--yes")]
+    result = under_load(env, lambda: out.extend(cli(*args) for args in commands))
+    assert set(result.bodies()) == {"green"}
+    seen = (f"through the proxy /version answers 'green', as green does on 127.0.0.1:{env.green_port}, not 'blue' as"
+            f" blue does on 127.0.0.1:{env.blue_port}")
+    fix = (" — make the upstream file point at what Apache should serve, run the proxy's configtest and graceful"
+           " reload, then run this again")
+    for args, refused in zip(commands, out, strict=True):
+        assert refused.exit_code == 1, (args, refused.stdout, refused.stderr)
+        said = (f"error: the live colour blue ({env.blue}) is not what Apache serves: {seen}, though the upstream file"
+                f" {env.apache.upstream_file} says blue: finalize would remove green, the colour serving; nothing was"
+                " changed" if "finalize" in args else
+                f"error: Apache serves green, not blue as the upstream file {env.apache.upstream_file} says ({seen}):"
+                " a swap would replace green, the colour serving; nothing was changed")
+        assert refused.stderr.splitlines() == [said + fix], (args, refused.stderr)
+    assert env.container(env.green).id == green_id
+    assert env.container(env.blue).status == "running"
+
+
+# -- 2. the container the swap replaces ----------------------------------------------------------------------------
+def _exchange_names(env: SwapEnv) -> None:
+    config = env.project / "golive.toml"
+    text = config.read_text()
+    config.write_text(text.replace(env.blue, "@@blue@@").replace(env.green, env.blue).replace("@@blue@@", env.green))
+
+
+def test_exchanged_container_names_never_remove_the_container_serving_the_live_port(
+        swap_env: SwapEnv, cli, v3: str) -> None:
+    env = swap_env
+    blue_id = env.container(env.blue).id
+    _exchange_names(env)  # [containers.green].name is now the blue container, publishing the live port
+    squatter = socket.socket()  # and green's host port taken too: still refused for the names, before any removal
+    out = []
+    try:
+        result = under_load(env, lambda: out.extend(cli(*args) for args in (
+            ("swap", "--dry-run"), ("swap", "--yes", "--image", v3), ("swap", "--prepare", "--yes"))))
+        squatter.bind(("127.0.0.1", env.green_port))
+        squatter.listen()
+        out.append(cli("swap", "--yes", "--image", v3))
+    finally:
+        squatter.close()
+    assert set(result.bodies()) == {"blue"}
+    for refused in out:
+        assert refused.exit_code == 1, refused.stderr
+        assert refused.stderr.splitlines() == [
+            f"error: container {env.blue}, the idle colour green's by [containers.green].name, publishes 127.0.0.1:"
+            f"{env.blue_port}, the live colour blue's host port: the swap would remove the container serving the"
+            " site; nothing was changed — are [containers.blue].name and [containers.green].name exchanged?"
+            " `docker ps` shows which container publishes which port: fix golive.toml, then run again"], refused.stderr
+    assert env.container(env.blue).id == blue_id and env.container(env.blue).status == "running"
+    assert env.container(env.green) is None
+
+
+def test_a_taken_idle_host_port_is_found_before_the_idle_container_is_removed(swap_env: SwapEnv, cli, v3: str) -> None:
+    env = swap_env
+    assert cli("swap", "--prepare", "--yes").exit_code == 0  # a green container on green's port
+    green_id = env.container(env.green).id
+    taken = free_port()
+    config = env.project / "golive.toml"
+    config.write_text(config.read_text().replace(f"host_port = {env.green_port}\n", f"host_port = {taken}\n"))
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", taken))
+    squatter.listen()
+    out = []
+    try:
+        result = under_load(env, lambda: out.extend([cli("swap", "--dry-run", "--image", v3),
+                                                     cli("swap", "--yes", "--image", v3)]))
+    finally:
+        squatter.close()
+    assert result.bodies() == ["blue"]
+    for refused in out:
+        assert refused.exit_code == 1, refused.stderr
+        assert refused.stderr == (f"error: host port 127.0.0.1:{taken} for green is taken by something else; nothing"
+                                  f" was changed — free it, or change [containers.green].host_port\n")
+    assert env.container(env.green).id == green_id  # not removed first
+    blue_live(env)
 
 
 # -- 3. a reload command that cannot run -------------------------------------------------------------------------

@@ -108,6 +108,16 @@ def _prepared(container: dict[str, Any] | None, color: str, image: str, build: s
                 and container["labels"].get("golive.color") == color and container["labels"].get("golive.image") == image)
 
 
+def _publishes(container: dict[str, Any], port: int) -> bool:
+    """``container`` publishes host port ``port`` (its port bindings, whatever host address)."""
+    return any(str(b.get("HostPort")) == str(port) for bindings in (container.get("ports") or {}).values()
+               for b in bindings or [])
+
+
+def _ok(answer: tuple[int, str]) -> bool:
+    return 200 <= answer[0] < 300
+
+
 class _SwapBase(Step):
     def _docker(self, ctx: StepContext) -> DockerGateway:
         gateway: DockerGateway = ctx.gateways.get("docker")
@@ -116,6 +126,29 @@ class _SwapBase(Step):
     def _proxy(self, ctx: StepContext) -> ProxyGateway:
         gateway: ProxyGateway = ctx.gateways.get("proxy")
         return gateway
+
+    def _answers_as_idle(self, ctx: StepContext, live: str, idle: str) -> str | None:
+        """With version_path, whether the public URL answers as the idle colour does on its own host port and not
+        as the live one does: then Apache serves the idle colour, whatever the upstream file says (edited and not
+        reloaded), and without the vhost's X-Golive-Upstream header (mod_headers off) nothing else tells. Returns
+        what was seen, or None (they agree, or cannot be told apart: no 2xx answer, or the same version on both)."""
+        from golive.swap.proxy import probe
+
+        c, proxy = _containers(ctx), self._proxy(ctx)
+        if not c.version_path:
+            return None
+        host = proxy.proxy.public_host
+        public = probe(proxy.proxy.public_url.rstrip("/") + c.version_path, host=host)
+        if not _ok(public):
+            return None
+        own = {color: probe(_url(c.color(color).host_port) + c.version_path, host=host) for color in (live, idle)}
+        if not (_ok(own[idle]) and own[idle][1].strip() == public[1].strip()):
+            return None
+        if _ok(own[live]) and own[live][1].strip() == public[1].strip():
+            return None  # (the same version on both: nothing tells them apart)
+        said = repr(own[live][1].strip()) if _ok(own[live]) else str(own[live][0] or "nothing")
+        return (f"through the proxy {c.version_path} answers {public[1].strip()!r}, as {idle} does on 127.0.0.1:"
+                f"{c.color(idle).host_port}, not {said} as {live} does on 127.0.0.1:{c.color(live).host_port}")
 
     def _confirm_public(self, ctx: StepContext, host_port: int, expected: str | None) -> None:
         """The public URL answers healthy, and (with version_path) 2xx with ``expected``, the container's own version."""
@@ -181,6 +214,7 @@ class Swap(_SwapBase):
         if _prepared(existing, idle, image, found):
             before = after = f"{after}, prepared (`swap --prepare`): kept"
         changes = [Change(f"container {target.name} ({idle})", before, after)]
+        self._not_the_live_one(ctx, live, idle, existing)
         self._proxy_answers(ctx, live, idle)
         if not self.switches:
             return changes
@@ -216,6 +250,26 @@ class Swap(_SwapBase):
             return []
         return [Change(f"warning: container {name} ({live}), which a rollback points the proxy back to", None, None)]
 
+    def _not_the_live_one(self, ctx: StepContext, live: str, idle: str, existing: dict[str, Any] | None) -> None:
+        """The container the swap replaces (the idle colour's, by its configured name) must not be the one serving:
+        with [containers.blue].name and [containers.green].name exchanged, it publishes the live colour's host port,
+        and removing it takes the site down (and leaves nothing to roll back to). And the idle host port must be
+        free, or held by that very container, before it is removed: not found taken only once it is gone."""
+        from golive.swap.docker_gateway import port_in_use
+
+        c = _containers(ctx)
+        target, live_port = c.color(idle), c.color(live).host_port
+        if existing is not None and _publishes(existing, live_port):
+            raise GoliveError(f"container {target.name}, the idle colour {idle}'s by [containers.{idle}].name, publishes"
+                              f" 127.0.0.1:{live_port}, the live colour {live}'s host port: the swap would remove the"
+                              " container serving the site; nothing was changed",
+                              hint="are [containers.blue].name and [containers.green].name exchanged? `docker ps`"
+                                   " shows which container publishes which port: fix golive.toml, then run again")
+        if port_in_use(target.host_port) and not (existing is not None and existing["running"]
+                                                  and _publishes(existing, target.host_port)):
+            raise GoliveError(f"host port 127.0.0.1:{target.host_port} for {idle} is taken by something else; nothing"
+                              " was changed", hint=f"free it, or change [containers.{idle}].host_port")
+
     def _proxy_answers(self, ctx: StepContext, live: str, idle: str) -> None:
         """Before anything changes: the public URL must answer at all. With the proxy down, the switch could not
         be confirmed, nor could its undo (map mode ended half rolled back, exit 4), and reload mode's graceful
@@ -250,10 +304,24 @@ class Swap(_SwapBase):
                               f" and not reloaded): a swap would replace {serving}; nothing was changed",
                               hint="make the upstream file point at what Apache should serve, run the proxy's"
                                    " configtest and graceful reload, then run this again")
+        self._not_serving_idle(ctx, live, idle)
+
+    def _not_serving_idle(self, ctx: StepContext, live: str, idle: str) -> None:
+        seen = self._answers_as_idle(ctx, live, idle)
+        if seen is not None:
+            raise GoliveError(f"Apache serves {idle}, not {live} as the upstream file {self._proxy(ctx).file} says"
+                              f" ({seen}): a swap would replace {idle}, the colour serving; nothing was changed",
+                              hint="make the upstream file point at what Apache should serve, run the proxy's"
+                                   " configtest and graceful reload, then run this again")
 
     def snapshot(self, ctx: StepContext) -> Record:
         c, docker, proxy = _containers(ctx), self._docker(ctx), self._proxy(ctx)
         live, idle = self._colors(ctx)
+        # Again after the prompt, which may have waited — here, before the journal holds the step: a refusal then
+        # changes nothing and has nothing to undo (a failing apply is undone: a configtest and graceful reload).
+        existing = docker.container(c.color(idle).name)
+        self._not_the_live_one(ctx, live, idle, existing)
+        self._not_serving_idle(ctx, live, idle)
         live_record = keep(ctx.state_dir, docker.container(c.color(live).name))
         return {"live": live, "idle": idle, "upstream_text": proxy.read(),
                 "upstream_line": proxy.line(_url(c.color(live).host_port)).strip(),  # (what an undo writes back)
@@ -464,6 +532,12 @@ class Finalize(_SwapBase):
             served = self._proxy(ctx).served(c.health_path)
             if served is not None and served.rstrip("/") != _url(target.host_port):
                 problem = f"is not what Apache serves: it proxies to {served} (a reload that did not take effect)"
+        if problem is None and (seen := self._answers_as_idle(ctx, live, old)) is not None:
+            raise GoliveError(f"the live colour {live} ({target.name}) is not what Apache serves: {seen}, though the"
+                              f" upstream file {self._proxy(ctx).file} says {live}: finalize would remove {old}, the"
+                              " colour serving; nothing was changed",
+                              hint="make the upstream file point at what Apache should serve, run the proxy's"
+                                   " configtest and graceful reload, then run this again")
         if problem:
             raise GoliveError(f"the live colour {live} ({target.name}) {problem}: finalize would remove {old}, the"
                               " release that works; nothing was changed",
