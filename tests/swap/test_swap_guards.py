@@ -6,6 +6,8 @@
   port; and a taken idle host port was found only after the idle container was removed.
 - A reload_command that cannot run at all (a typo) is a failed reload: the undo goes on when blue still answers.
 - https public_url with public_host: the certificate is checked for public_host, and a TLS failure says so.
+- A container prepared with `swap --prepare` is not kept once its configuration changed.
+- `--image` is read as [containers].image is: a usage error.
 """
 
 from __future__ import annotations
@@ -256,3 +258,45 @@ def test_an_https_public_url_with_public_host_swaps_and_without_it_the_tls_failu
     result = under_load(env, lambda: out.append(cli("rollback", "--yes")))
     assert out[1].exit_code == 0, out[1].stderr
     assert result.bodies()[-1] == "blue"
+
+
+# -- 5. a prepared container made with another configuration -----------------------------------------------------
+def test_a_prepared_container_is_made_again_once_its_configuration_changed(swap_env: SwapEnv, cli) -> None:
+    env = swap_env
+    env_file = env.project / "app.env"
+    env_file.write_text("DATABASE_URL=postgres://app:old-pw-5521@db-old/app\n")
+    env_file.chmod(0o600)
+    env.write_config(containers_extra='env_file = "app.env"\n')
+    assert cli("swap", "--prepare", "--yes").exit_code == 0
+    prepared = env.container(env.green)
+    spec = prepared.labels["golive.spec"]
+    assert "old-pw-5521" not in spec and len(spec) == 32
+    kept = cli("swap", "--dry-run")  # nothing changed: kept
+    assert "prepared (`swap --prepare`): kept" in kept.stdout, kept.stdout
+    env_file.write_text("DATABASE_URL=postgres://app:new-pw-8832@db-new/app\n")
+    planned = cli("swap", "--dry-run")
+    assert planned.exit_code == 0, planned.stderr
+    assert ("created again: the prepared container was made with another configuration (env, volumes, networks or"
+            " ports changed since `swap --prepare`)") in planned.stdout, planned.stdout
+    out = []
+    result = under_load(env, lambda: out.append(cli("swap", "--yes")))
+    assert out[0].exit_code == 0, out[0].stderr
+    assert result.bodies()[0] == "blue" and result.bodies()[-1] == "green"
+    green = env.container(env.green)
+    assert green.id != prepared.id
+    assert "DATABASE_URL=postgres://app:new-pw-8832@db-new/app" in green.attrs["Config"]["Env"]
+    assert green.labels["golive.spec"] != spec
+
+
+# -- 6. --image as [containers].image ----------------------------------------------------------------------------
+def test_a_bad_image_reference_is_a_usage_error(swap_env: SwapEnv, cli) -> None:
+    env = swap_env
+    env.write_config(docker_url="unix:///nonexistent/docker.sock")  # (refused before Docker is asked anything)
+    for args in (("swap", "--image", "Bad Image", "--yes"), ("swap", "--prepare", "--image", "Bad Image", "--yes"),
+                 ("swap", "--dry-run", "--image", "web:1.0 ")):
+        refused = cli(*args)
+        image = args[args.index("--image") + 1]
+        assert (refused.exit_code, refused.stderr) == (
+            2, f"error: --image {image!r} is not an image reference ([registry/]name[:tag][@digest], the name in"
+               ' lowercase) — e.g. --image "directory-web:1.4"\n'), refused.stderr
+    assert cli("history").stdout.startswith("no runs")

@@ -11,12 +11,14 @@ answer from the new colour. The undos (:mod:`golive.swap.undo`) point the proxy 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from typing import TYPE_CHECKING, Any
 
 from golive.core.change import Change
 from golive.core.step import Record, Step, StepContext
-from golive.errors import ConfigError, GoliveError
+from golive.errors import ConfigError, GoliveError, UsageError
 from golive.swap.guards import no_unfinished_swap
 from golive.swap.kept import keep
 
@@ -101,9 +103,29 @@ def _masked(text: str, values: list[str]) -> str:
     return text
 
 
-def _prepared(container: dict[str, Any] | None, color: str, image: str, build: str | None) -> bool:
+SPEC_LABEL = "golive.spec"
+
+
+def _spec_hash(c: Containers, host_port: int, env: dict[str, str]) -> str:
+    """A hash of what golive creates the new colour with besides its image — environment (env_file and env,
+    resolved), volumes, networks, extra hosts, ports, restart policy — for the ``golive.spec`` label: a prepared
+    container made with another configuration is not the one to keep. Only the hash is kept, never the values."""
+    spec = {"v": 1, "env": sorted(env.items()), "volumes": list(c.volumes), "networks": list(c.networks),
+            "extra_hosts": sorted(c.extra_hosts.items()), "port": c.port, "host_port": host_port,
+            "restart": "unless-stopped"}
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _prepared(container: dict[str, Any] | None, color: str, image: str, build: str | None, spec: str) -> bool:
     """``container`` (the idle colour's) already runs this very build, started by golive for this colour
-    (`golive swap --prepare`): the swap keeps it instead of starting it again."""
+    (`golive swap --prepare`) with the same configuration (``spec``, its label's hash; a container prepared
+    before that label existed has none): the swap keeps it instead of starting it again."""
+    return bool(_was_prepared(container, color, image, build) and container
+                and container["labels"].get(SPEC_LABEL) == spec)
+
+
+def _was_prepared(container: dict[str, Any] | None, color: str, image: str, build: str | None) -> bool:
+    """The same build, started by golive for this colour, running — whatever it was configured with."""
     return bool(container and container["running"] and build and container.get("image_id") == build
                 and container["labels"].get("golive.color") == color and container["labels"].get("golive.image") == image)
 
@@ -116,6 +138,16 @@ def _publishes(container: dict[str, Any], port: int) -> bool:
 
 def _ok(answer: tuple[int, str]) -> bool:
     return 200 <= answer[0] < 300
+
+
+def _check_image(image: str | None) -> None:
+    """``--image`` read as ``[containers].image`` is: an image reference, else a usage error (it was Docker's
+    "invalid reference format", blamed on the daemon, exit 1)."""
+    from golive.config.models import _IMAGE
+
+    if image is not None and not _IMAGE.fullmatch(image):
+        raise UsageError(f"--image {image!r} is not an image reference ([registry/]name[:tag][@digest], the name in"
+                         " lowercase)", hint='e.g. --image "directory-web:1.4"')
 
 
 class _SwapBase(Step):
@@ -194,12 +226,13 @@ class Swap(_SwapBase):
         return str(self.params["image"] or _containers(ctx).image)
 
     def plan(self, ctx: StepContext) -> list[Change]:
+        _check_image(self.params["image"])  # (before Docker is asked anything)
         c, docker = _containers(ctx), self._docker(ctx)
         no_unfinished_swap(ctx)
         if self.switches and (same := self._live_runs_it(ctx)) is not None:
             return same
         live, idle = self._colors(ctx)
-        self._env(ctx)  # a missing env_file or secret stops the swap here, before the prompt
+        env = self._env(ctx)  # a missing env_file or secret stops the swap here, before the prompt
         absent = docker.missing(c.volumes, c.networks)
         if absent:  # (a bind of a host path docker cannot see from a remote docker_url is its own error then)
             raise ConfigError(f"[containers] names {', '.join(absent)}, which does not exist",
@@ -211,8 +244,11 @@ class Swap(_SwapBase):
         found = docker.local_image(image)  # the exact build that goes live, or that it is not here yet
         built = f"{found.removeprefix('sha256:')[:12]}" if found else "not on this host: pulled first"
         after = f"running {image} ({built}) on 127.0.0.1:{target.host_port}"
-        if _prepared(existing, idle, image, found):
+        if _prepared(existing, idle, image, found, _spec_hash(c, target.host_port, env)):
             before = after = f"{after}, prepared (`swap --prepare`): kept"
+        elif _was_prepared(existing, idle, image, found):
+            after += (", created again: the prepared container was made with another configuration (env, volumes,"
+                      " networks or ports changed since `swap --prepare`)")
         changes = [Change(f"container {target.name} ({idle})", before, after)]
         self._not_the_live_one(ctx, live, idle, existing)
         self._proxy_answers(ctx, live, idle)
@@ -337,7 +373,8 @@ class Swap(_SwapBase):
             ctx.log("apply", f"adopting {before['live_container']['name']} ({before['live']}), started outside golive")
         found = docker.ensure_image(image)
         use_docker = docker.has_healthcheck(image)  # (asked before the start: the health wait has a deadline)
-        if _prepared(before["idle_container"], before["idle"], image, found):
+        spec = _spec_hash(c, idle.host_port, env)
+        if _prepared(before["idle_container"], before["idle"], image, found, spec):
             ctx.log("apply", f"container {idle.name}: prepared with {image}, running: kept")
         else:
             docker.remove(idle.name)  # an old idle container: not live, replaced by the new release
@@ -346,8 +383,8 @@ class Swap(_SwapBase):
                                   " else", hint=f"free it, or change [containers.{before['idle']}].host_port")
             ctx.log("apply", f"container {idle.name}: run {image} on 127.0.0.1:{idle.host_port}")
             docker.run(idle.name, image, port=c.port, host_port=idle.host_port, env=env,
-                       labels={"golive.color": before["idle"], "golive.image": image}, volumes=c.volumes,
-                       networks=c.networks, extra_hosts=c.extra_hosts)
+                       labels={"golive.color": before["idle"], "golive.image": image, SPEC_LABEL: spec},
+                       volumes=c.volumes, networks=c.networks, extra_hosts=c.extra_hosts)
         self._wait_healthy(ctx, idle.name, idle.host_port, use_docker, hide=list(env.values()))
         if not self.switches:
             return {**before, "image": image}
