@@ -301,3 +301,38 @@ def test_a_restore_that_fails_after_the_keeping_says_run_golive_again_before_any
         " and lists what users wrote since the sync in <state_dir>/reconcile/; go on only if it printed no `could not"
         " list` line), then:"]
     assert manual[2].startswith("pg_restore --clean --if-exists --no-owner -f restore.sql ")
+
+
+def test_open_sessions_golives_role_may_not_end_are_said_before_the_prompt_and_by_the_hold(
+        pg_cluster: PostgresCluster) -> None:
+    """The hold ended the open sessions it could and passed over the others in silence (an application
+    connected as a superuser, or as another role): they wrote on through the restore, and what they wrote was lost
+    while the plan had said "writes held off meanwhile"."""
+    from golive.sync.backup import hold_refused, writes_held
+
+    name, role, other = f"ask_{uuid.uuid4().hex[:8]}", f"app_{uuid.uuid4().hex[:6]}", f"web_{uuid.uuid4().hex[:6]}"
+    pg_cluster.psql(f"CREATE ROLE {role} LOGIN")
+    pg_cluster.psql(f"CREATE ROLE {other} LOGIN")
+    pg_cluster.psql(f'CREATE DATABASE "{name}" OWNER {role}')
+    pg_cluster.psql(f"GRANT SET ON PARAMETER golive.restore_freeze TO {role}")
+    with psycopg.connect(pg_cluster.url(name, user="postgres"), autocommit=True) as superuser, \
+            psycopg.connect(pg_cluster.url(name, user=other), autocommit=True) as web:
+        with psycopg.connect(pg_cluster.url(name, user=role)) as conn:
+            said = hold_refused(conn)
+        assert said == (f"open sessions of postgres, {other} on the target may not be ended by {role} (a superuser's,"
+                        f" or another role's without `GRANT pg_signal_backend TO {role}`): they can write on until"
+                        " they reconnect")
+        with writes_held(pg_cluster.url(name, user=role)) as refused:
+            assert refused == said
+        assert superuser.execute("SELECT 1").fetchone() == (1,) and web.execute("SELECT 1").fetchone() == (1,)
+        pg_cluster.psql(f"GRANT pg_signal_backend TO {role}")  # (a superuser's session it may still not end)
+        with psycopg.connect(pg_cluster.url(name, user=role)) as conn:
+            said = hold_refused(conn)
+        assert said == (f"open sessions of postgres on the target may not be ended by {role} (a superuser's, or"
+                        f" another role's without `GRANT pg_signal_backend TO {role}`): they can write on until they"
+                        " reconnect")
+        with writes_held(pg_cluster.url(name, user=role)) as refused:  # (another role's session was never even tried:
+            assert refused == said                                   # its backend_type is hidden from the role)
+        with pytest.raises(psycopg.OperationalError):
+            web.execute("SELECT 1")
+        assert superuser.execute("SELECT 1").fetchone() == (1,)

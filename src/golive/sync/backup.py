@@ -242,12 +242,12 @@ def writes_held(url: str) -> Iterator[str | None]:
             yield why
             return
         try:
-            # (each waited for up to 5 s; another role's session may go on until it reconnects)
-            for (pid,) in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-                                       " AND pid <> pg_backend_pid() AND backend_type = 'client backend'").fetchall():
+            # (each waited for up to 5 s)
+            for (pid,) in conn.execute(f"SELECT pid FROM pg_stat_activity WHERE {_SESSIONS}").fetchall():
                 with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
                     conn.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
-            yield None
+            # a session golive's role may not end (a superuser's, another role's) writes on: the hold is not whole
+            yield _unended(conn, _UNENDABLE)
         finally:
             release_writes(conn)
 
@@ -268,7 +268,32 @@ def hold_refused(conn: Any) -> str | None:
     if not conn.execute("SELECT has_parameter_privilege(%s, 'SET')", (FROZEN_MARK,)).fetchone()[0]:
         return (f'permission denied to set parameter "{FROZEN_MARK}"; `GRANT SET ON PARAMETER {FROZEN_MARK} TO'
                 f' {role}` as a superuser lets it')
-    return None
+    return _unended(conn, _UNENDABLE)
+
+
+# the target's open sessions golive's role may not end (PostgreSQL lets a role end the sessions of roles whose
+# privileges it has, or any but a superuser's with pg_signal_backend; a superuser, any)
+# the target's other client sessions: pg_stat_activity hides another role's backend_type (NULL) from a role
+# without pg_read_all_stats, and such sessions were passed over — not even tried
+_SESSIONS = ("datname = current_database() AND pid <> pg_backend_pid() AND usesysid IS NOT NULL"
+             " AND coalesce(backend_type, 'client backend') = 'client backend'")
+_UNENDABLE = f"""
+SELECT DISTINCT usename FROM pg_stat_activity
+WHERE {_SESSIONS} AND NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
+  AND ((SELECT rolsuper FROM pg_roles WHERE oid = usesysid)
+       OR NOT (pg_has_role(current_user, usesysid, 'USAGE') OR pg_has_role(current_user, 'pg_signal_backend', 'USAGE')))
+ORDER BY 1
+"""
+
+
+def _unended(conn: Any, query: str) -> str | None:
+    """Why open sessions of the target would go on writing through the hold (``query``'s roles), or None."""
+    roles = [row[0] for row in conn.execute(query).fetchall()]
+    if not roles:
+        return None
+    role = conn.execute("SELECT current_user").fetchone()[0]
+    return (f"open sessions of {', '.join(roles)} on the target may not be ended by {role} (a superuser's, or another"
+            f" role's without `GRANT pg_signal_backend TO {role}`): they can write on until they reconnect")
 
 
 def writes_are_held(conn: Any) -> bool:
