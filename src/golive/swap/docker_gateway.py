@@ -18,7 +18,7 @@ from golive.errors import GoliveError, first_line
 if TYPE_CHECKING:
     from golive.config.models import GoliveConfig
 
-__all__ = ["DockerGateway", "DockerUnreachable", "from_config", "port_in_use"]
+__all__ = ["BuildGone", "DockerGateway", "DockerUnreachable", "from_config", "port_in_use", "short"]
 
 PING_TIMEOUT = 10.0  # s: a daemon that takes the connection and never answers (hung dockerd, a stale socket)
 # s an undo's Docker call waits for its answer (the SDK's own 60 s: a rollback that sat a minute in silence on a hung
@@ -34,6 +34,24 @@ class DockerUnreachable(GoliveError):
     """The daemon does not answer at all (stopped, restarting, hung, a wrong docker_url) — not an answer saying
     no. The containers it started usually keep running, and serving, meanwhile: an undo can still point the
     proxy back at a colour that answers on its host port."""
+
+
+def short(build: str | None) -> str:
+    """An image id as Docker shows it (12 hex digits, no ``sha256:``)."""
+    return str(build or "").removeprefix("sha256:")[:12]
+
+
+class BuildGone(GoliveError):
+    """The build (image id) a recorded container ran is no longer on this host (``docker image prune``, ``docker
+    rmi``): it cannot be made again as it was, and its tag may point at another build now."""
+
+    def __init__(self, record: dict[str, Any]) -> None:
+        self.record = record
+        super().__init__(f"container {record['name']}'s build {short(record.get('image_id'))} ({record['image']}) is no"
+                         " longer on this host; nothing was created",
+                         hint=f"put that very build back (`docker load` a saved copy, or `docker pull` it by digest),"
+                              f" then run this again; or deploy {record['image']} as it is now: `golive swap --image"
+                              f" {record['image']}`")
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -216,27 +234,25 @@ class DockerGateway:
         return absent
 
     @_engine("creating container {0[name]} again")
-    def recreate(self, record: dict[str, Any], spec: dict[str, Any]) -> str | None:
+    def recreate(self, record: dict[str, Any], spec: dict[str, Any]) -> None:
         """Create a container again from what :meth:`container` recorded of it (``spec``: how it was
         created, kept out of the journal: golive.swap.kept), from the very build it ran: a tag such as
-        ``latest`` has often moved on to the release being rolled back. Returns None, or what went wrong
-        with that build (it was deleted: the container was made from the tag instead)."""
+        ``latest`` has often moved on to the release being rolled back. A build no longer on this host is
+        :class:`BuildGone`, nothing created: made from the tag, the "old" colour ran whatever build the tag
+        points at now (only a record of a golive that kept no build is made from its reference)."""
         ports = {key: (b[0].get("HostIp") or "127.0.0.1", int(b[0]["HostPort"]))
                  for key, b in record["ports"].items() if b}
-        build, problem = record.get("image_id"), None
-        if build is None or self.local_image(build) is None:
-            problem = (f"its build {str(build).removeprefix('sha256:')[:12]} is no longer on this host: made from"
-                       f" {record['image']} instead, which may now be another build") if build else None
-            build = record["image"]
+        build = record.get("image_id") or record["image"]
+        if record.get("image_id") and self.local_image(build) is None:
+            raise BuildGone(record)
         if "config" in spec:
             self._create_as_was(record["name"], spec, build, record["running"])
-            return problem
+            return
         container = self.client.containers.create(  # (a record of an older golive: what it kept)
             build, name=record["name"], environment=spec.get("env") or [], labels=record["labels"], ports=ports,
             restart_policy={"Name": record["restart"]} if record["restart"] else None)
         if record["running"]:
             container.start()
-        return problem
 
     def _create_as_was(self, name: str, spec: dict[str, Any], build: str, running: bool) -> None:
         """The Engine API's own create, with the recorded Config and HostConfig; the first network at
@@ -263,7 +279,6 @@ class DockerGateway:
             container.unpause()
         else:
             container.start()
-
 
     @_engine("removing container {0}")
     def remove(self, name: str) -> None:

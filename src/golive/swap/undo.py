@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from golive.core.change import Change
 from golive.core.step import Record, StepContext
 from golive.errors import GoliveError, UndoFailed
+from golive.swap.docker_gateway import short
 from golive.swap.kept import spec_of
 from golive.swap.steps import Finalize, Swap, _containers, _url, live_color
 
@@ -90,9 +91,104 @@ def _made_again(ctx: StepContext) -> set[str]:
             if p.step.kind == Finalize.kind and p.record and p.record.get("container")}
 
 
-def _recreated(ctx: StepContext, record: dict[str, Any], problem: str | None) -> None:
-    if problem:
-        ctx.notice(f"container {record['name']} was created again, but {problem}; check `docker inspect`")
+def _build_gone(ctx: StepContext, record: dict[str, Any]) -> bool:
+    """The build a recorded container ran is no longer on this host (a record of an older golive names none)."""
+    return bool(record.get("image_id")) and _docker(ctx).local_image(str(record["image_id"])) is None
+
+
+def _gone_build(ctx: StepContext, record: dict[str, Any]) -> str:
+    """Why a recorded container cannot be made again from its build, and what its reference is now."""
+    now = _docker(ctx).local_image(str(record["image"]))
+    tag = f"{record['image']} is now build {short(now)}" if now else f"{record['image']} is not on this host either"
+    return f"its build {_build(record)} is no longer on this host ({tag})"
+
+
+_BUILD_BACK = "put that very build back (`docker load` a saved copy, or `docker pull` it by digest), then `golive" \
+              " rollback` again"
+
+
+def _ahead(ctx: StepContext) -> bool:
+    """An undo planned ahead of this one in the same rollback changes the containers first (`rollback --through`):
+    the plan cannot see what it leaves; the undo checks it then."""
+    from golive.core.runner import UNDONE_FIRST
+
+    return any(p.step.kind in (Swap.kind, Finalize.kind) for p in ctx.options.get(UNDONE_FIRST, []))
+
+
+def _golive_labels(container: dict[str, Any]) -> tuple[str | None, str | None]:
+    labels = container.get("labels") or {}
+    return labels.get("golive.color"), labels.get("golive.image")
+
+
+def _is_recorded(now: dict[str, Any], kept: dict[str, Any]) -> bool:
+    """``now`` is the container the run recorded: the same one, or made again from it (an undo of a finalize, a
+    recreate by hand) — the same build and golive's same labels. Another build, or golive's labels of another run
+    (a later `swap --prepare`, a swap that went to this colour since), is another release."""
+    if now.get("id") == kept.get("id"):
+        return True
+    same = now.get("image_id") == kept["image_id"] if kept.get("image_id") else now.get("image") == kept.get("image")
+    return same and _golive_labels(now) == _golive_labels(kept)
+
+
+def _shown(container: dict[str, Any]) -> str:
+    return f"{container['status']} {_build(container)}, container {str(container.get('id') or '')[:12]}"
+
+
+def _not_recorded(ctx: StepContext, record: Record, now: dict[str, Any] | None) -> tuple[str, str] | None:
+    """When the previous colour's container ``now`` is not the one the swap recorded and the undo cannot put that
+    one back in its place, (what, fix); None when it is the recorded one, or the undo can make the recorded one
+    again exactly (from its very build and its kept settings: a container someone ran there by hand, not live)."""
+    kept: dict[str, Any] | None = record.get("live_container")
+    if now is None or not kept or _is_recorded(now, kept):
+        return None
+    previous = _containers(ctx).color(record["live"])
+    there = (f"{record['live']} ({previous.name}) is now {_shown(now)}, not the container the swap recorded"
+             f" ({_shown(kept)})")
+    later = "`golive history` shows the run that put it there: roll that back first (`golive rollback`), then this"
+    try:
+        live = _proxy(ctx).upstream().rstrip("/") == _url(previous.host_port)
+    except GoliveError:
+        live = False
+    if live:
+        return (f"{there}, and it is live now (a swap went to it since): this undo would keep it and remove"
+                f" {record['idle']}, that swap's way back"), later
+    if _golive_labels(now)[0]:
+        return f"{there}: golive started it for a later run (`swap --prepare`, or a swap since)", later
+    keep_it = f"or keep it and go forward: `golive swap --image {now['image']}`"
+    if _build_gone(ctx, kept):
+        return f"{there}, and {_gone_build(ctx, kept)}", f"{_BUILD_BACK}; {keep_it}"
+    try:
+        exact = "config" in spec_of(ctx.state_dir, kept)
+    except GoliveError:
+        exact = False
+    if not exact:
+        return (f"{there}, and how the recorded one was created is not kept to make it again",
+                f"`docker rm -f {previous.name}`, run {_build(kept)} there by hand as it was, then `golive rollback`"
+                f" again; {keep_it}")
+    return None
+
+
+def _no_way_back(ctx: StepContext, record: Record) -> tuple[str, str] | None:
+    """Why the undo cannot put back the previous colour's container the swap recorded, as (what, fix): another
+    one is there in its place (:func:`_not_recorded`), or it is gone and its build with it (made from its tag, the
+    "old" colour would run whatever build the tag points at now). None if it can."""
+    kept: dict[str, Any] | None = record.get("live_container")
+    if not kept:
+        return None
+    previous = _containers(ctx).color(record["live"])
+    now = _docker(ctx).container(previous.name)
+    if now is None:
+        if previous.name in _made_again(ctx) or not _build_gone(ctx, kept):
+            return None
+        return (f"{record['live']} ({previous.name}) has no container, and the one the swap recorded cannot be made"
+                f" again: {_gone_build(ctx, kept)}",
+                f"{_BUILD_BACK}; or go forward: `golive swap --image {kept['image']}` deploys {kept['image']} as it is"
+                " now")
+    return _not_recorded(ctx, record, now)
+
+
+def _other_refused(what: tuple[str, str]) -> GoliveError:
+    return GoliveError(f"{what[0]}; nothing was changed", hint=what[1])
 
 
 # -- swap ----------------------------------------------------------------------------------------------------------
@@ -108,7 +204,8 @@ def _swap_undo_plan(ctx: StepContext, changes: list[Change], record: Record, swi
     failed: `golive swap` still works)."""
     if switches:
         _way_back(ctx, record)
-    planned = _previous_back(ctx, record) + [c.inverse() for c in changes if not c.what.startswith("warning: ")]
+    undone = [c.inverse() for c in changes if not c.what.startswith("warning: ")]
+    planned = _previous_back(ctx, record, switches) + _idle_back(ctx, undone, record)
     after = _live_after(ctx)  # (a newer swap undone first in the same rollback points the proxy there)
     try:
         now = _url(_containers(ctx).color(after).host_port) if after else _proxy(ctx).upstream()
@@ -131,9 +228,10 @@ def _upstream_now(ctx: StepContext, change: Change, now: str, reloads: bool) -> 
     return Change(f"{change.what} (changed since the run)", now, change.after)
 
 
-def _previous_back(ctx: StepContext, record: Record) -> list[Change]:
-    """The previous colour's container, when the undo must start or create it again first (stopped or
-    removed since the run): the plan says so, and from which build."""
+def _previous_back(ctx: StepContext, record: Record, switches: bool = True) -> list[Change]:
+    """The previous colour's container, when the undo must start, unpause or create it again first (stopped,
+    paused or removed since the run), or make the recorded one again in place of another container someone ran
+    under its name: the plan says so, and from which build."""
     kept: dict[str, Any] | None = record.get("live_container")
     if not kept or kept["name"] in _made_again(ctx):
         return []
@@ -141,12 +239,29 @@ def _previous_back(ctx: StepContext, record: Record) -> list[Change]:
         now = _docker(ctx).container(kept["name"])
     except GoliveError:  # (Docker not answering: the undo says more)
         return []
+    what = f"container {kept['name']} ({record['live']})"
+    if switches and now is not None and not _is_recorded(now, kept) and not _ahead(ctx):  # (else refused: _way_back)
+        return [Change(f"{what} (not the container the swap recorded: removed, and the recorded one made again)",
+                       f"{now['status']} {_build(now)}", f"running {_build(kept)}, created again")]
     if now is not None and now["running"]:
         return []
     after = f"running {_build(kept)}" + (", created again" if now is None else ", unpaused" if
                                           now["status"] == "paused" else "")
-    return [Change(f"container {kept['name']} ({record['live']})", f"{now['status']} {now['image']}" if now else None,
-                   after)]
+    return [Change(what, f"{now['status']} {now['image']}" if now else None, after)]
+
+
+def _idle_back(ctx: StepContext, changes: list[Change], record: Record) -> list[Change]:
+    """The idle colour's container as it was before the swap — unless its build is gone: then the plan says it
+    is not made again (made from its tag, it would be another build)."""
+    was: dict[str, Any] | None = record.get("idle_container")
+    try:
+        if was is None or not _build_gone(ctx, was):
+            return changes
+    except GoliveError:  # (Docker not answering: the undo says more)
+        return changes
+    what = f"container {was['name']} ({record['idle']})"
+    note = f" (the one there before: {_build(was)} is no longer on this host, not made again)"
+    return [Change(c.what + note, c.before, None) if c.what == what else c for c in changes]
 
 
 def undo_swap(ctx: StepContext, record: Record) -> None:
@@ -189,14 +304,15 @@ def _way_back(ctx: StepContext, record: Record) -> None:
     """In the plan: refuse an undo that would point the proxy at a colour that cannot serve. Not when an undo
     planned ahead of it in the same rollback changes the containers first, nor with Docker not answering (the
     undo then checks the colour's host port itself)."""
-    from golive.core.runner import UNDONE_FIRST
-
-    if any(p.step.kind in (Swap.kind, Finalize.kind) for p in ctx.options.get(UNDONE_FIRST, [])):
+    if _ahead(ctx):
         return
     try:
+        other = _no_way_back(ctx, record)
         dead = _why_not_back(ctx, record, planning=True)
     except GoliveError:
         return
+    if other is not None:  # (not the release that ran before the swap: going back to it is no undo)
+        raise _other_refused(other)
     if dead is not None and not _still_on(ctx, _containers(ctx).color(record["live"]).host_port):
         raise _refused(record, dead)
 
@@ -220,7 +336,8 @@ def _why_not_back(ctx: StepContext, record: Record, planning: bool = False) -> t
         return (f"{record['live']} ({previous.name}) has no container, and the swap recorded none to make it again"
                 " from", f"{record['idle']} serves on; to go back, start {previous.name} on 127.0.0.1:"
                 f"{previous.host_port} by hand, then `golive rollback` again{again}")
-    if planning and not now["running"]:
+    kept: dict[str, Any] | None = record.get("live_container")
+    if planning and (not now["running"] or (kept and not _is_recorded(now, kept))):  # (made again in its place)
         return None
     url, host = _url(previous.host_port) + c.health_path, _proxy(ctx).proxy.public_host
     status, said = probe(url, host=host)
@@ -261,9 +378,19 @@ def _previous_up(ctx: StepContext, record: Record) -> None:
     previous = c.color(record["live"])
     live_record = record.get("live_container")
     current = docker.container(previous.name)
-    if current is None and live_record:
+    if live_record and current is not None and not _is_recorded(current, live_record):
+        other = _not_recorded(ctx, record, current)  # (checked in the plan too, unless an undo ran ahead of this)
+        if other is not None:
+            raise _other_refused(other)
+        spec = spec_of(ctx.state_dir, live_record)
+        ctx.log("undo", f"container {previous.name}: {_shown(current)} is not the one the swap recorded: remove it,"
+                        f" recreate from {_build(live_record)}")
+        docker.remove(previous.name)
+        docker.recreate(live_record, spec)
+        _await_old(ctx, previous.host_port)
+    elif current is None and live_record:
         ctx.log("undo", f"container {previous.name}: gone; recreate from {_build(live_record)}")
-        _recreated(ctx, live_record, docker.recreate(live_record, spec_of(ctx.state_dir, live_record)))
+        docker.recreate(live_record, spec_of(ctx.state_dir, live_record))
         _await_old(ctx, previous.host_port)
     elif current is not None and current["status"] == "paused":
         ctx.log("undo", f"container {previous.name}: unpause")
@@ -329,7 +456,13 @@ def _restore_idle(ctx: StepContext, record: Record, drain: bool) -> None:
         ctx.log("undo", f"container {idle.name}: remove")
         docker.remove(idle.name)
     if was and docker.container(idle.name) is None:
-        _recreated(ctx, was, docker.recreate(was, spec_of(ctx.state_dir, was)))
+        from golive.swap.docker_gateway import BuildGone
+
+        try:
+            docker.recreate(was, spec_of(ctx.state_dir, was))
+        except BuildGone:  # (made from its tag it would be another build: the plan said it is not made again)
+            ctx.notice(f"the {record['idle']} container that was there before ({_build(was)}) was not made again:"
+                       " its build is no longer on this host")
 
 
 def _switch_back(ctx: StepContext, host_port: int, color: str) -> None:
@@ -509,6 +642,16 @@ def finalize_undo_plan(ctx: StepContext, changes: list[Change], record: Record) 
             now = None
     was = f"{saved['status']} {_build(saved)}"
     if now is None:
+        with _briefly(ctx):
+            try:
+                gone = _build_gone(ctx, saved) and _gone_build(ctx, saved)
+            except GoliveError:  # (Docker not answering: the undo says more)
+                gone = ""
+        if gone:  # (made from its tag, the "old" colour would be whatever build the tag points at now)
+            raise GoliveError(f"{record['old']} ({saved['name']}), which swap finalize removed, cannot be made again as"
+                              f" it ran: {gone}; nothing was changed",
+                              hint=f"{_BUILD_BACK}; or go forward: `golive swap --image {saved['image']}` deploys"
+                                   f" {saved['image']} as it is now")
         return [Change(what, None, was)]
     shown = f"{now['status']} {now['image']}"
     return [Change(what, shown, was if saved["running"] and not now["running"] else shown)]
@@ -536,7 +679,7 @@ def _old_back(ctx: StepContext, saved: dict[str, Any]) -> None:
     now = _docker(ctx).container(saved["name"])
     if now is None:
         ctx.log("undo", f"container {saved['name']}: recreate from {_build(saved)}")
-        _recreated(ctx, saved, _docker(ctx).recreate(saved, spec_of(ctx.state_dir, saved)))
+        _docker(ctx).recreate(saved, spec_of(ctx.state_dir, saved))
     elif saved["running"] and not now["running"]:  # (an undo that created it, then failed to start it; paused)
         ctx.log("undo", f"container {saved['name']}: {'unpause' if now['status'] == 'paused' else 'start again'}")
         _docker(ctx).start(saved["name"])
