@@ -1,8 +1,11 @@
 """The operator going away mid-run: Ctrl-C, SIGTERM, a hung-up terminal (SIGHUP), or output that fails.
 
-- Inside a run, SIGINT, SIGTERM and SIGHUP (the SSH session or VPN dropped) raise ``KeyboardInterrupt``:
-  the runner stops, journals the run as interrupted and exits 130. A SIGHUP ignored when golive started
-  (``nohup``) stays ignored: that operator asked for the run to outlive the terminal.
+- Inside a run, SIGINT and SIGTERM raise ``KeyboardInterrupt``: the runner stops, journals the run as
+  interrupted and exits 130. SIGHUP (the SSH session or VPN dropped) does the same before a step starts (the
+  plan, the prompt); inside a step (``stepping``) it is noted as lost output: the step in flight finishes
+  and the run stops before the next one (exit 130) — interrupted mid-step, a swap was left with its upstream
+  file written and Apache not reloaded. A SIGHUP ignored when golive started (``nohup``) stays ignored: that
+  operator asked for the run to outlive the terminal.
 - An undo (``golive rollback``, or a failed run undoing itself) is ``finishing``: a hung-up terminal or lost
   output does not stop it — a rollback left half done at 2 a.m. because the VPN dropped is worse than one
   that finished unseen (the journal and ``golive status`` tell what it did). Ctrl-C and SIGTERM still stop it.
@@ -24,12 +27,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
-__all__ = ["GuardedStream", "finishing", "forget", "interrupts", "lost", "note_lost", "shielded"]
+__all__ = ["GuardedStream", "finishing", "forget", "interrupts", "lost", "note_lost", "shielded", "stepping"]
 
 _STOPS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 _lost: list[str] = []  # why the output (or the terminal) went away; empty while it is there
 _guard = threading.Lock()
 _undoing: list[bool] = []  # non-empty while an undo runs (``finishing``)
+_stepping: list[bool] = []  # non-empty while a step's apply runs (``stepping``)
 
 
 def lost() -> str | None:
@@ -64,11 +68,24 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 
 
 def _hung_up(signum: int, frame: object) -> None:
-    # The shell forwards its own SIGHUP to the job as well: one is news, the next are not.
+    # The shell forwards its own SIGHUP to the job as well: one is news, the next are not. A step in flight
+    # (``stepping``) finishes and the runner stops at the next boundary (``lost``); an undo under way
+    # (``finishing``) goes on to its end; anything before a step stops now.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     note_lost("the terminal hung up (SIGHUP)")
-    if not _undoing:
+    if not _undoing and not _stepping:
         raise KeyboardInterrupt
+
+
+@contextmanager
+def stepping() -> Iterator[None]:
+    """A step's apply under way: the terminal going away (SIGHUP, lost output) lets it finish; the runner
+    stops before the next one."""
+    _stepping.append(True)
+    try:
+        yield
+    finally:
+        _stepping.pop()
 
 
 @contextmanager

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from golive.core.change import Change
-from golive.core.interrupts import finishing, interrupts, lost
+from golive.core.interrupts import finishing, interrupts, lost, stepping
 from golive.core.interrupts import shielded as _shielded
 from golive.core.journal import UNDOABLE, Journal, RunRow, StepRow, now_iso
 from golive.core.step import Step, StepContext, build_step
@@ -188,15 +188,16 @@ class Runner:
         self._emit("step.start", seq, title=step.title, total=total,
                    changes=[str(c) for c in p.changes])
         started = time.monotonic()
-        before = step.snapshot(self.ctx)
-        with _shielded():
-            self.journal.step_intent(run_id, seq, before)  # durable before any side effect
-        self.ctx.checkpoint("before")
-        record = step.apply(self.ctx, before)
-        self.ctx.checkpoint("after")
-        with _shielded():
-            self.journal.step_applied(run_id, seq, record)
-        problems = step.check(self.ctx)
+        with stepping():  # (the terminal hanging up lets the step finish: the run stops before the next one)
+            before = step.snapshot(self.ctx)
+            with _shielded():
+                self.journal.step_intent(run_id, seq, before)  # durable before any side effect
+            self.ctx.checkpoint("before")
+            record = step.apply(self.ctx, before)
+            self.ctx.checkpoint("after")
+            with _shielded():
+                self.journal.step_applied(run_id, seq, record)
+            problems = step.check(self.ctx)
         if problems:
             raise StepFailed(step.title, "check after apply: " + "; ".join(problems))
         self._emit("step.done", seq, title=step.title, seconds=round(time.monotonic() - started, 3))
