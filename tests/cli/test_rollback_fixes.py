@@ -188,3 +188,13 @@ def test_a_refused_through_rollback_names_the_command_given_plus_force(
         refused.stderr
     forced = cli("rollback", "--through", run_id, "--yes", "--force")
     assert forced.exit_code == 0, forced.stderr
+
+
+def test_rollback_run_of_a_run_with_nothing_applied_names_the_run_that_has(project: Path, cli) -> None:
+    """It said "no run has applied steps" while another run still had."""
+    a, b, c = three_runs(project)
+    assert cli("rollback", "--run", b, "--yes").exit_code == 0
+    nothing = cli("rollback", "--run", b, "--yes")
+    assert (nothing.exit_code, nothing.stdout) == (
+        0, f"nothing to roll back: run {b} has no applied steps (run {c} (c) has: `golive rollback` undoes it)\n")
+    assert written(project) == ["a1.txt", "c1.txt", "c2.txt"]

@@ -97,3 +97,26 @@ def test_rollback_through_a_finalized_night_plans_the_old_colour_made_again_once
     assert result.bodies()[0] == "green" and result.bodies()[-1] == "blue"
     blue_live(env)
     assert env.container(env.green) is None
+
+
+def test_rollback_run_of_a_swap_under_a_newer_swap_is_refused_and_through_takes_both_back(night_env: BlueGreen,
+                                                                                         cli) -> None:
+    """`swap` (blue→green), `swap --image …` (green→blue, the third release), then `rollback --run <first swap>`:
+    its undo switched to blue — now the third release — and removed green, the newer swap's way back; the site
+    ended on the wrong release and no rollback could bring the first blue back. Refused; `--through` works."""
+    env = night_env
+    first = json.loads(cli("swap", "--yes", "--json").stdout.splitlines()[-1])["run"]
+    again = cli("swap", "--image", env.images["green-hc"], "--yes", "--json")  # (another build: the third release)
+    assert again.exit_code == 0, again.stderr
+    second = json.loads(again.stdout.splitlines()[-1])["run"]
+    ids = {env.blue: env.container(env.blue).id, env.green: env.container(env.green).id}
+    refused = cli("rollback", "--run", first, "--yes")
+    assert (refused.exit_code, refused.stderr) == (1, (
+        f"error: run {first} (swap) cannot be rolled back before run {second} (swap), which came after it and still"
+        " has applied swap steps: its undo would switch to a colour that run has changed since; nothing was changed"
+        f" — roll back run {second} first (`golive rollback`), or both at once: `golive rollback --through {first}"
+        " --yes`\n"))
+    assert {name: env.container(name).id for name in ids} == ids
+    back = under_load(env, lambda: cli("rollback", "--through", first, "--yes"))
+    assert back.bodies()[-1] == "blue"
+    blue_live(env)

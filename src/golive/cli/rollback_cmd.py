@@ -54,10 +54,15 @@ def rollback(
     options = {"restore_data": restore_data, **_dns_options(again, force, dry_run)}
     runner = a.runner(options)
     if target is None or not runner.undoable(target.id):
-        a.say("nothing to roll back: no run has applied steps")
+        latest = a.journal.latest_undoable_run() if run else None
+        a.say(f"nothing to roll back: run {run} has no applied steps" + (
+            f" (run {latest.id} ({latest.command}) has: `golive rollback` undoes it)" if latest else "")
+              if run else "nothing to roll back: no run has applied steps")
         if a.json:  # (a rollback is a run command: its output is NDJSON ending in a result, also when empty)
             a.emit_json(NOTHING)
         return
+    if run:
+        _not_over_newer(a, runner, target, given)
     planned = runner.rollback_plan(target)
     what = f"rollback of run {target.id} ({target.command})"
     if dry_run:
@@ -82,6 +87,31 @@ def rollback(
 # rollback run was made: `run` is null, as a command's whose every change is already in place)
 NOTHING = {"event": "result", "ok": True, "run": None, "status": "nothing to do", "rolled_back": [], "target": None,
            "targets": [], "rollbacks": [], "steps": [], "notices": []}
+
+
+def _not_over_newer(a: Any, runner: Any, target: RunRow, given: str) -> None:
+    """``--run`` for a swap (or a finalize) older than another run that still has applied swap steps: refused.
+    Its undo puts back the colour the run left — a newer swap or prepare has changed what that colour holds since:
+    the undo switched to the other release and removed the newer swap's way back. (A DNS lowering's undo puts back
+    only its own TTLs, and a prepare's undo refuses by itself while the swap to it stands: those go as they are.)"""
+    from golive.core.journal import UNDOABLE
+    from golive.errors import GoliveError
+
+    def kinds(run_id: str) -> set[str]:
+        return {s.kind for s in a.journal.steps(run_id) if s.status in UNDOABLE}
+
+    if not kinds(target.id) & {"swap.swap", "swap.finalize"}:
+        return
+    for newer in a.journal.runs(10_000):  # newest first
+        if newer.id == target.id:
+            return
+        if any(kind.startswith("swap.") for kind in kinds(newer.id)):
+            raise GoliveError(
+                f"run {target.id} ({target.command}) cannot be rolled back before run {newer.id} ({newer.command}),"
+                " which came after it and still has applied swap steps: its undo would switch to a colour that run"
+                " has changed since; nothing was changed",
+                hint=f"roll back run {newer.id} first (`golive rollback`), or both at once: `golive rollback --through"
+                     f" {target.id}{given}`")
 
 
 def _given(restore_data: bool, yes: bool, json: bool) -> str:
