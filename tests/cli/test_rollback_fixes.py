@@ -192,7 +192,7 @@ def test_a_refused_through_rollback_names_the_command_given_plus_force(
 
 def test_rollback_run_of_a_run_with_nothing_applied_names_the_run_that_has(project: Path, cli) -> None:
     """It said "no run has applied steps" while another run still had."""
-    a, b, c = three_runs(project)
+    _, b, c = three_runs(project)
     assert cli("rollback", "--run", b, "--yes").exit_code == 0
     nothing = cli("rollback", "--run", b, "--yes")
     assert (nothing.exit_code, nothing.stdout) == (
