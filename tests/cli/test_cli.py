@@ -252,7 +252,7 @@ def test_rollback_json_is_ndjson_events_then_a_result(project: Path, cli) -> Non
     again = json.loads(cli("rollback", "--yes", "--json").stdout)
     # NDJSON too, ending in a result
     assert again == {"event": "result", "ok": True, "rolled_back": [], "target": None, "targets": [], "rollbacks": [],
-                     "steps": [], "notices": []}
+                     "steps": [], "notices": [], "run": None, "status": "nothing to do"}
 
 
 def test_a_rollback_says_when_an_older_run_still_has_steps_to_undo(project: Path, cli) -> None:

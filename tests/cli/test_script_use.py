@@ -93,7 +93,7 @@ def test_rollback_with_nothing_to_undo_says_so_with_the_same_list_either_way(pro
     done = json.loads(cli("rollback", "--yes", "--json").lines[-1])
     assert (done["rolled_back"], done["target"]) == ([run_id], run_id)
     nothing = {"event": "result", "ok": True, "rolled_back": [], "target": None, "targets": [], "rollbacks": [],
-               "steps": [], "notices": []}
+               "steps": [], "notices": [], "run": None, "status": "nothing to do"}
     assert json.loads(cli("rollback", "--yes", "--json").stdout) == nothing
     assert json.loads(cli("rollback", "--through", run_id, "--yes", "--json").stdout) == nothing
 

@@ -250,7 +250,7 @@ def test_a_through_rollback_whose_undo_fails_names_the_same_command_to_finish_it
     (project / "sub").write_text("not a directory")
     failed = cli("rollback", "--through", runs[0], "--yes")
     assert failed.exit_code == 4
-    assert f"— do the manual steps listed, then `golive rollback --through {runs[0]}` again\n" in failed.stderr
+    assert f"— do the manual steps listed, then `golive rollback --through {runs[0]} --yes` again\n" in failed.stderr
 
 
 @pytest.mark.parametrize(("record", "said", "code"), [

@@ -154,7 +154,8 @@ def test_a_rollback_refuses_to_overwrite_a_record_changed_since_the_run_unless_f
         assert (refused.exit_code, refused.stderr) == (2, (
             "error: 1 DNS record(s) were changed by hand since `dns switch to new`: dns www.example.org A #3 holds"
             f" 192.0.2.99 (before the run: {OLD}); the undo would overwrite them — nothing was changed; check them in"
-            f" Linode, then run `golive {' '.join(command)} --force` to put them back as before the run anyway (what"
+            f" Linode, then run `golive {' '.join(command)}{' --yes' if command == ['rollback'] else ''} --force` to put"
+            " them back as before the run anyway (what"
             " they hold now is written to the journal)\n"))
         assert targets(emulator) == {("", "A"): NEW, ("www", "A"): "192.0.2.99", ("www", "AAAA"): NEW6}
     forced = cli("rollback", "--yes", "--force")
@@ -185,7 +186,7 @@ def test_a_record_changed_between_the_rollbacks_plan_and_its_undo_is_left_and_na
     assert f"1 record(s) changed by hand since the run were left as they are: dns www.example.org A #3 holds {HAND}" \
         in err.splitlines()[0], err
     assert (f"  by hand: check dns www.example.org A #3 in Linode: it holds {HAND}, set by hand since the run; set it"
-            f" back to {OLD} if it should be, or run `golive rollback --force`") in err.splitlines(), err
+            f" back to {OLD} if it should be, or run `golive rollback --yes --force`") in err.splitlines(), err
     assert targets(emulator) == {("", "A"): OLD, ("www", "A"): HAND, ("www", "AAAA"): OLD6}  # the others put back
     assert cli("rollback", "--yes", "--force").exit_code == 0
     assert targets(emulator)[("www", "A")] == OLD

@@ -46,11 +46,11 @@ def test_a_record_deleted_and_made_again_by_hand_is_refused_and_forced_onto_the_
     assert (refused.exit_code, refused.stderr) == (2, (
         f"error: 1 DNS record(s) were changed by hand since `dns switch to new`: dns www.example.org A #3 was deleted,"
         f" and #{made} made in its place holds {HAND} (before the run: {OLD}); the undo would overwrite them — nothing"
-        " was changed; check them in Linode, then run `golive rollback --force` to put them back as before the run"
+        " was changed; check them in Linode, then run `golive rollback --yes --force` to put them back as before the run"
         " anyway (what they hold now is written to the journal)\n"))
     assert zone(emulator) == before
     # the dry run shows the whole plan, then is refused as the rollback is: a rehearsal script read exit 0 here
-    assert (planned.exit_code, planned.stderr) == (2, refused.stderr)
+    assert (planned.exit_code, planned.stderr) == (2, refused.stderr.replace(" --yes --force", " --force"))
     forced = cli("rollback", "--yes", "--force")
     assert forced.exit_code == 0, forced.stderr
     assert (f"    ! dns www.example.org A #3: was deleted, and #{made} made in its place holds {HAND}, set by someone"
@@ -93,7 +93,7 @@ def test_a_record_deleted_between_the_plan_and_the_undo_is_left_and_named(dns_pr
     assert code == 4, out + err
     assert (f"  by hand: check dns www.example.org A #3 in Linode: it was deleted, and #{made[0]} made in its place"
             f" holds {HAND}, set by hand since the run; set it back to {OLD} if it should be, or run `golive rollback"
-            " --force`") in err.splitlines(), err
+            " --yes --force`") in err.splitlines(), err
     assert www_a(emulator) == [(made[0], HAND)]  # not a second www A
     assert {(r["name"], r["type"]): r["target"] for r in zone(emulator) if (r["name"], r["type"]) != ("www", "A")
             and r["type"] in ("A", "AAAA")} == {("", "A"): OLD, ("", "AAAA"): OLD6, ("www", "AAAA"): OLD6}

@@ -406,7 +406,7 @@ def test_a_rollback_with_the_linode_api_down_is_one_line_and_names_the_api(dns_p
     assert first.startswith("error: undo of step 1 (dns switch to new) of run "), first
     assert f"failed: cannot reach the Linode API at {emulator.url} (read record " in first, first
     assert first.endswith("): connection refused — check [linode].api_url and the network; nothing was changed by this"
-                          " call — do the manual steps listed, then `golive rollback` again"), first
+                          " call — do the manual steps listed, then `golive rollback --yes` again"), first
     assert "  by hand: in the Linode DNS manager, set record #1 ((apex) A) back to target 203.0.113.10" in failed.stderr
     assert "HTTPConnectionPool" not in failed.stderr
 
@@ -535,7 +535,7 @@ def test_a_rollback_with_a_bad_or_read_only_token_changes_and_marks_nothing(dns_
     assert (read_only.exit_code, read_only.stderr) == (1, (
         "error: the Linode token may not change DNS records (its scopes: domains:read_only); the undo of `dns switch"
         " to new` would change 3 record(s) — nothing was changed; put a token with the domains:read_write scope in"
-        " [linode].token (env:GOLIVE_TEST_LINODE_TOKEN), then run `golive rollback` again\n"))
+        " [linode].token (env:GOLIVE_TEST_LINODE_TOKEN), then run `golive rollback --yes` again\n"))
     assert "by hand" not in bad.stderr + read_only.stderr
     assert zone(emulator) == switched
     assert _journal_states(dns_project) == journaled  # (no rollback run, no step marked undo_failed)

@@ -186,7 +186,7 @@ def test_the_undo_of_an_unfreeze_ends_the_sessions_opened_meanwhile_or_fails_nam
         f" session(s) that role {owner} cannot end: postgres (superuser): psql, pid {a}, client not visible to {owner};"
         f" nothing was changed — end them by hand (as a superuser: SELECT pg_terminate_backend(pid) for pid {a}), or"
         " freeze as a superuser (the role of source.url) — a superuser's session only a superuser can end — do the"
-        " manual steps listed, then `golive rollback` again",
+        " manual steps listed, then `golive rollback --yes` again",
         f"  by hand: make the old application frozen again: on the source server, as the owner of database {name}, run"
         f' `ALTER DATABASE "{name}" SET default_transaction_read_only = on;` and end its open sessions']
     assert cli("freeze", "status").stdout == "freeze: off (postgres)\n"

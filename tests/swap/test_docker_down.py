@@ -80,7 +80,7 @@ def test_a_rollback_with_docker_unreachable_points_apache_back_first_and_a_later
     assert lines == [
         f"error: undo of step 1 (swap to the idle colour) of run {swap_run} failed: blue serves again through the"
         f" proxy, but {down}: green ({env.green}) was not removed — start dockerd, or fix [containers].docker_url —"
-        " do the manual steps listed, then `golive rollback` again",
+        " do the manual steps listed, then `golive rollback --yes` again",
         f"  by hand: `docker rm -f {env.green}` once Docker answers: the green container this swap started (blue"
         " serves again)"], failed.stderr
     blue = f"http://127.0.0.1:{env.blue_port}"
@@ -116,7 +116,7 @@ def test_a_rollback_with_docker_unreachable_leaves_the_proxy_when_the_old_colour
         f" failed: the Docker daemon at {_dead(tmp_path)} does not answer (DockerException), and blue ({env.blue})"
         f" answers /healthz on 127.0.0.1:{env.blue_port} with nothing (ConnectError): the proxy was left on green;"
         " nothing was changed — start dockerd, or fix [containers].docker_url; then `golive rollback` again — do the"
-        " manual steps listed, then `golive rollback` again"), error
+        " manual steps listed, then `golive rollback --yes` again"), error
     assert env.apache.upstream_file.read_text() == upstream
     assert failed.stderr.splitlines()[1].startswith(f"  by hand: make sure the blue container {env.blue} runs")
     env.write_config()
@@ -136,7 +136,7 @@ def test_undoing_a_prepare_with_docker_unreachable_names_the_container_to_remove
     assert failed.stderr.splitlines()[0].endswith(
         f" failed: the Docker daemon at {_dead(tmp_path)} does not answer (DockerException): green ({env.green}),"
         " prepared and not live, was not removed — start dockerd, or fix [containers].docker_url — do the manual"
-        " steps listed, then `golive rollback` again"), failed.stderr
+        " steps listed, then `golive rollback --yes` again"), failed.stderr
     assert failed.stderr.splitlines()[1:] == [
         f"  by hand: `docker rm -f {env.green}` once Docker answers: the green container golive prepared (it is not"
         " live)"]
@@ -159,7 +159,7 @@ def test_undoing_a_finalize_with_docker_unreachable_touches_nothing_and_a_later_
     assert failed.stderr.splitlines()[0].endswith(
         f" failed: the Docker daemon at {_dead(tmp_path)} does not answer (DockerException): blue ({env.blue}) was not"
         " made again; the live colour was not touched — start dockerd, or fix [containers].docker_url — do the"
-        " manual steps listed, then `golive rollback` again"), failed.stderr
+        " manual steps listed, then `golive rollback --yes` again"), failed.stderr
     env.write_config()
     assert cli("rollback", "--yes").exit_code == 0  # blue made again
     result = under_load(env, lambda: cli("rollback", "--yes"))

@@ -362,7 +362,7 @@ def test_an_interrupted_data_rollback_says_to_finish_it_with_restore_data(dirfin
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     # a plain `golive rollback` (what it said before) finishes it without restoring the data, exit 0
-    assert err.rstrip().endswith("— run `golive rollback --restore-data` again to finish it"), err
+    assert err.rstrip().endswith("— run `golive rollback --restore-data --yes` again to finish it"), err
     finished = cli("rollback", "--yes", "--restore-data")
     assert finished.exit_code == 0, finished.stderr
     assert dirfinal.count("auth_user") == 0
