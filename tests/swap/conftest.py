@@ -16,6 +16,7 @@ import pytest
 
 from golive.sandbox.apache import MODULES
 from golive.sandbox.bluegreen import BlueGreen, build_images
+from golive.sandbox.images import build_image
 from tests.conftest import docker_available, require_real
 
 
@@ -114,3 +115,12 @@ def odd_images(docker_client: Any, images: dict[str, str]) -> Iterator[dict[str,
     yield tags
     for tag in tags.values():
         docker_client.images.remove(tag, force=True)
+
+
+@pytest.fixture
+def v3(docker_client: Any, images: dict[str, str]) -> Iterator[str]:
+    """A third release (version "v3"), for swaps past green."""
+    tag = images["blue"].split(":")[0] + "-v3:v3"
+    build_image(docker_client, tag, "v3")
+    yield tag
+    docker_client.images.remove(tag, force=True)

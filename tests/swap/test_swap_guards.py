@@ -17,7 +17,6 @@ import socket
 import ssl
 import subprocess
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,18 +25,9 @@ import pytest
 from golive.sandbox.apache import MODULES, upstream_header
 from golive.sandbox.bluegreen import BlueGreen as SwapEnv
 from golive.sandbox.bluegreen import free_port
-from golive.sandbox.images import build_image
 from tests.swap.test_swap import blue_live, failed_swap, under_load
 
 SITE = "site.example.test"
-
-
-@pytest.fixture
-def v3(docker_client: Any, images: dict[str, str]) -> Iterator[str]:
-    tag = images["blue"].split(":")[0] + "-guards:v3"
-    build_image(docker_client, tag, "v3")
-    yield tag
-    docker_client.images.remove(tag, force=True)
 
 
 def _no_upstream_header(env: SwapEnv) -> None:

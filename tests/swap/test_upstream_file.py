@@ -7,22 +7,8 @@ and its by-hand lines named the wrong port and the two-line text."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
-import pytest
-
 from golive.sandbox.bluegreen import BlueGreen as SwapEnv
-from golive.sandbox.images import build_image
 from tests.swap.test_swap import under_load
-
-
-@pytest.fixture
-def v3(docker_client: Any, images: dict[str, str]) -> Iterator[str]:
-    tag = images["blue"].split(":")[0] + "-v3:v3"
-    build_image(docker_client, tag, "v3")
-    yield tag
-    docker_client.images.remove(tag, force=True)
 
 
 def _line(env: SwapEnv, port: int) -> str:

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -51,15 +52,22 @@ def fill(folder: Path, spare: int = 512 * 1024) -> Path:
     return filler
 
 
-def test_a_restore_held_up_by_a_lock_is_cancelled_naming_the_holder(tmp_path: Path, pg_cluster: PostgresCluster) -> None:
+def _a_restore_held_up(tmp_path: Path, pg_cluster: PostgresCluster) -> tuple[str, Any, psycopg.Connection[Any]]:
+    """A target with a backup of its empty `note` table, two rows written since, and an application session in
+    the middle of a transaction that read `note`: its lock blocks the restore's DROP. (url, backup, that session)"""
     url = pg_cluster.create_database(f"backup_{uuid.uuid4().hex[:8]}")
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE TABLE note (id int PRIMARY KEY)")
     backup = dump(url, tmp_path)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("INSERT INTO note VALUES (1), (2)")
-    holder = psycopg.connect(url, application_name="django-web")  # mid-transaction: its lock blocks the DROP
+    holder = psycopg.connect(url, application_name="django-web")
     holder.execute("SELECT count(*) FROM note")
+    return url, backup, holder
+
+
+def test_a_restore_held_up_by_a_lock_is_cancelled_naming_the_holder(tmp_path: Path, pg_cluster: PostgresCluster) -> None:
+    url, backup, holder = _a_restore_held_up(tmp_path, pg_cluster)
     try:
         with pytest.raises(GoliveError) as stopped:
             restore(url, backup.path, lock_timeout=1)
@@ -79,14 +87,7 @@ def test_the_server_bounds_a_restores_wait_for_a_lock_while_golive_is_stopped(
         tmp_path: Path, pg_cluster: PostgresCluster) -> None:
     """A golive stopped (Ctrl-Z, a hung machine) or killed cannot cancel its restore's wait: the server bounds it
     (pg_restore's script sets lock_timeout to 0; golive turns that into the session's own, from PGOPTIONS)."""
-    url = pg_cluster.create_database(f"backup_{uuid.uuid4().hex[:8]}")
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("CREATE TABLE note (id int PRIMARY KEY)")
-    backup = dump(url, tmp_path)
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("INSERT INTO note VALUES (1), (2)")
-    holder = psycopg.connect(url, application_name="django-web")
-    holder.execute("SELECT count(*) FROM note")
+    url, backup, holder = _a_restore_held_up(tmp_path, pg_cluster)
     golive = subprocess.Popen([sys.executable, "-c", "import sys; from golive.sync.backup import restore;"
                                f" restore({url!r}, __import__('pathlib').Path({str(backup.path)!r}), 1)"],
                               stderr=subprocess.PIPE, text=True)
