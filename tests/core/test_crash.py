@@ -151,6 +151,16 @@ def test_failed_undo_exits_4_and_names_the_manual_action(project: Path, golive_p
                        " undo record (`golive history --json` shows it)",
                        "  by hand: then run `golive rollback --yes` again to undo the 1 older step(s)"]
     assert (project / "x.txt").exists()  # it stopped at the failure: older steps wait for the operator
+    # kept with the run: printed once on a terminal that may have gone (history and the report showed none)
+    runs = json.loads(golive_proc("history", "--json", cwd=project).stdout)["runs"]
+    target = next(r for r in runs if r["command"] == "t")
+    shown = golive_proc("history", target["id"], cwd=project).stdout.splitlines()
+    rollback = next(r for r in runs if r["command"] == "rollback")["id"]
+    assert [line for line in shown if line.startswith("  by hand:")] == [
+        f"  by hand: rollback {rollback}: {line.removeprefix('  by hand: ')}" for line in err[1:]]
+    report = project / "r.md"
+    assert golive_proc("report", rollback, "-o", str(report), cwd=project).returncode == 0
+    assert all(line.removeprefix("  by hand: ") in report.read_text() for line in err[1:])
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])  # (SIGHUP lets the step finish: test_hangup.py)

@@ -84,6 +84,7 @@ def history(
     # what the operator had to be told (where data was kept, what to do), by the run and by its rollbacks
     for r, said in [(found, events), *((c, journal.events(c.id)) for c in journal.children(run))]:
         for e in said:
-            if e["kind"] == "log" and e["phase"] == "notice":
-                a.say(f"  ! {'' if r is found else f'rollback {r.id}: '}[{e['seq']}] {e['message']}")
+            if e["kind"] == "log" and e["phase"] in ("notice", "manual"):
+                by = "" if r is found else f"rollback {r.id}: "
+                a.say(f"  ! {by}[{e['seq']}] {e['message']}" if e["phase"] == "notice" else f"  by hand: {by}{e['message']}")
     a.done({"run": doc, "steps": [s.as_dict() for s in steps], "events": events})

@@ -102,6 +102,12 @@ class Runner:
                                    message=data.get("message"), data=data, ts=event["ts"])
         self.view(redact(event))  # type: ignore[arg-type]
 
+    def _journal_manual(self, run_id: str, manual: list[str]) -> None:
+        """A failed undo's `by hand:` lines, kept with the run (`history`, `report`): printed once on stderr, they
+        were lost with the terminal — at 2 a.m., often the one that dropped."""
+        for line in manual:
+            self.journal.event(run_id, "log", seq=self.ctx.seq or None, phase="manual", message=REDACTOR(line))
+
     def _log(self, phase: str, message: str) -> None:
         self._emit("log", self.ctx.seq or None, phase=phase, message=REDACTOR(message))
 
@@ -237,6 +243,7 @@ class Runner:
                 from None
         except UndoFailed as undo_exc:
             with _shielded():
+                self._journal_manual(run_id, undo_exc.manual)
                 self.journal.finish_run(run_id, "partially_rolled_back", reason)
             self._emit("run.done", status="partially_rolled_back")
             raise UndoFailed(f"step {p.step.title} failed ({reason}) and {undo_exc.message}",
@@ -309,6 +316,7 @@ class Runner:
             raise
         except UndoFailed as exc:
             with _shielded():
+                self._journal_manual(self._run_id, exc.manual)
                 self.journal.finish_run(self._run_id, "failed", exc.message)
                 self.journal.finish_run(run.id, "partially_rolled_back", exc.message, rolled_back=True)
             self._emit("run.done", status="failed")
