@@ -154,9 +154,8 @@ def test_a_rollback_refuses_to_overwrite_a_record_changed_since_the_run_unless_f
         assert (refused.exit_code, refused.stderr) == (2, (
             "error: 1 DNS record(s) were changed by hand since `dns switch to new`: dns www.example.org A #3 holds"
             f" 192.0.2.99 (before the run: {OLD}); the undo would overwrite them — nothing was changed; check them in"
-            f" Linode, then run `golive {' '.join(command)}{' --yes' if command == ['rollback'] else ''} --force` to put"
-            " them back as before the run anyway (what"
-            " they hold now is written to the journal)\n"))
+            f" Linode, then run `golive {' '.join(command)} --yes --force` to put them back as before the run anyway"
+            " (what they hold now is written to the journal)\n"))
         assert targets(emulator) == {("", "A"): NEW, ("www", "A"): "192.0.2.99", ("www", "AAAA"): NEW6}
     forced = cli("rollback", "--yes", "--force")
     assert forced.exit_code == 0, forced.stderr

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from golive.cli.groups import help_of
-from golive.cli.options import DryRun, Json, Yes, app_of, one_of
+from golive.cli.options import DryRun, Json, Yes, app_of, command_again, one_of
 
 app = typer.Typer(help=help_of("dns"), add_completion=False,
                   no_args_is_help=True)
@@ -185,7 +185,8 @@ def revert(
         raise GoliveError("no applied DNS switch in the journal: nothing to revert",
                           hint="`golive dns show` shows where the records point")
     run, seq = found
-    runner = a.runner({"force": force, "dry_run": dry_run, "again": "golive dns revert"})
+    again = command_again(ctx, f"dns revert{' --yes' if yes else ''}{' --json' if json else ''}")
+    runner = a.runner({"force": force, "dry_run": dry_run, "again": again})
     what = f"revert of dns switch (run {run.id}, step {seq})"
     if dry_run:
         show_plan(a, what, runner.rollback_plan(run, {seq}))
@@ -193,7 +194,7 @@ def revert(
         return
     a.lock()
     outcome = runner.rollback(run, confirm=lambda p: a.confirm(what, p, yes), only={seq},
-                              again="golive dns revert" + (" --force" if force else ""))
+                              again=again + (" --force" if force else ""))
     a.say(f"reverted the dns switch of run {run.id}")
     if a.json:
         a.emit_json({"event": "result", "ok": True, "target": run.id, **outcome.as_dict()})

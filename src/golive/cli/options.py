@@ -40,3 +40,16 @@ def one_of(*allowed: str) -> Callable[[str | None], str | None]:
         return value
 
     return check
+
+
+def command_again(ctx: typer.Context, rest: str) -> str:
+    """The command a hint tells the operator to run again: ``golive [-c CONFIG] <rest>``, ``rest`` with the options
+    given (`--yes`, `--json`: run as written by a script, it must not stop at a prompt). A config named on the
+    command line is named again (one from GOLIVE_CONFIG is still in the environment; the default needs none)."""
+    import shlex
+
+    root = ctx.find_root()
+    config, source = root.params.get("config"), root.get_parameter_source("config")
+    if config is None or getattr(source, "name", None) != "COMMANDLINE":  # (click's ParameterSource, or typer's copy)
+        return f"golive {rest}"
+    return f"golive -c {shlex.quote(str(config))} {rest}"

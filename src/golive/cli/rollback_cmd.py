@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from golive.cli.options import DryRun, Json, Yes, a_value, app_of
+from golive.cli.options import DryRun, Json, Yes, a_value, app_of, command_again
 
 if TYPE_CHECKING:
     from golive.core.journal import RunRow
@@ -45,12 +45,12 @@ def rollback(
         a.lock()
     given = _given(restore_data, yes, json)
     if through:
-        _through(a, _command(ctx, f"rollback --through {through}{given}"), through, restore_data, dry_run, yes, force)
+        _through(a, command_again(ctx, f"rollback --through {through}{given}"), through, restore_data, dry_run, yes, force)
         return
     target = a.journal.run(run) if run else a.journal.latest_undoable_run()
     if run and target is None:
         raise UsageError(f"no run {run} in the journal", hint="`golive history` lists the runs")
-    again = _command(ctx, f"rollback{f' --run {run}' if run else ''}{given}")
+    again = command_again(ctx, f"rollback{f' --run {run}' if run else ''}{given}")
     options = {"restore_data": restore_data, **_dns_options(again, force, dry_run)}
     runner = a.runner(options)
     if target is None or not runner.undoable(target.id):
@@ -118,18 +118,6 @@ def _given(restore_data: bool, yes: bool, json: bool) -> str:
     """The options given that the command to run again carries, as the user would type them (--force is added where
     it is named: a refusal's hint says "`<again> --force`"; an interruption's or a failure's gets it when given)."""
     return f"{' --restore-data' if restore_data else ''}{' --yes' if yes else ''}{' --json' if json else ''}"
-
-
-def _command(ctx: typer.Context, rest: str) -> str:
-    """``golive [-c CONFIG] <rest>``: a config named on the command line is named again (one from GOLIVE_CONFIG
-    is still in the environment; the default needs none)."""
-    import shlex
-
-    root = ctx.find_root()
-    config, source = root.params.get("config"), root.get_parameter_source("config")
-    if config is None or getattr(source, "name", None) != "COMMANDLINE":  # (click's ParameterSource, or typer's copy)
-        return f"golive {rest}"
-    return f"golive -c {shlex.quote(str(config))} {rest}"
 
 
 def _dns_options(again: str, force: bool, dry_run: bool) -> dict[str, Any]:
