@@ -130,3 +130,23 @@ def test_map_mode_against_a_site_that_ignores_the_map_is_caught_and_undone(swap_
     assert result.bodies() == ["blue"] and result.failures == 0
     assert unused.read_text() == f"upstream http://127.0.0.1:{env.blue_port}\n"  # put back by the undo
     assert env.container(env.green) is None
+
+
+def test_a_map_rollback_with_apache_stopped_says_apache_answers_nothing(swap_env_map: SwapEnv, cli) -> None:
+    """Map mode switches without Apache: with Apache stopped the undo wrote the map, waited confirm_timeout and
+    failed "through the proxy, /version answers nothing, not 'blue'", no word of Apache; now it asks whether
+    Apache runs, and the map already points back at blue for when it does."""
+    env = swap_env_map
+    env.write_config(proxy_extra="confirm_timeout = 1\n")
+    assert cli("swap", "--yes").exit_code == 0
+    env.apache.stop()
+    try:
+        failed = cli("rollback", "--yes")
+    finally:
+        env.apache.start(f"http://127.0.0.1:{env.blue_port}")
+    assert failed.exit_code == 4, failed.stderr
+    first = failed.stderr.splitlines()[0]
+    assert f"failed: through the proxy, {env.apache.url}/version answers nothing (" in first, first
+    assert ") after 1s ([proxy].confirm_timeout), so blue could not be confirmed: is Apache running? — start Apache" \
+           " (it reads the upstream golive wrote: blue)" in first, first
+    assert f"127.0.0.1:{env.blue_port}" in env.apache.upstream_file.read_text()

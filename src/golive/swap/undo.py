@@ -544,7 +544,11 @@ def _confirm_back(ctx: StepContext, host_port: int, color: str) -> None:
         time.sleep(0.1)
     if served is not None and served.rstrip("/") != _url(host_port):
         raise proxy.not_switched(path, served, f"{color} on 127.0.0.1:{host_port}")
-    said = repr(answer.strip()) if 200 <= now < 300 and by_version else str(now or "nothing")
+    if not now:  # (no answer at all: Apache itself is down — in map mode nothing golive runs would start it)
+        raise GoliveError(f"through the proxy, {url} answers nothing ({answer}) after {waited}"
+                          f" ([proxy].confirm_timeout), so {color} could not be confirmed: is Apache running?",
+                          hint=f"start Apache (it reads the upstream golive wrote: {color}), check that {url} answers")
+    said = repr(answer.strip()) if 200 <= now < 300 and by_version else str(now)
     wanted = repr(body.strip()) if by_version else str(status or "nothing")
     raise GoliveError(f"through the proxy, {path} answers {said}, not {wanted} from {color} on 127.0.0.1:{host_port},"
                       f" after {waited} ([proxy].confirm_timeout)", hint="check the proxy's error log")
