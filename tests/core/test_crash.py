@@ -234,3 +234,19 @@ def test_a_killed_run_rolled_back_later_keeps_its_own_time_and_says_it_was_kille
     assert [line.split(" | ")[2] for line in timeline] == ["killed", "undo"], timeline
     assert "- killed mid-apply: these changes were planned; which of them were made before its process ended is not" \
         " known (its undo put back whatever was)" in text
+
+
+def test_status_while_a_run_holds_the_lock_does_not_offer_a_rollback_of_it(project: Path, golive_proc) -> None:
+    """During a rollback (or any run) status said "rollback: would undo 2 step(s) of run X" — of the very run being
+    undone, with the lock held."""
+    seed(project)
+    proc = start_paused(project, "3:mid:hold")
+    try:
+        status = golive_proc("status", cwd=project).stdout
+        assert "lock:      held — " in status, status
+        assert "would undo" not in status
+        assert "applied step(s); a run holds the lock now (above): ask again once it ends" in status, status
+    finally:
+        (project / "paused").unlink()
+        proc.wait(timeout=30)
+    assert "rollback:  would undo 5 step(s)" in golive_proc("status", cwd=project).stdout

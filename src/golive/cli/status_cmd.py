@@ -88,7 +88,11 @@ def status(ctx: typer.Context, json: Json = False) -> None:
         from golive.core.journal import UNDOABLE
 
         n = len([s for s in a.journal.steps(undoable.id) if s.status in UNDOABLE])
-        a.say(f"rollback:  would undo {n} step(s) of run {undoable.id} (`golive rollback`)")
+        if lock.state == "held":  # (a run or a rollback is under way: it may be undoing these very steps)
+            a.say(f"rollback:  run {undoable.id} has {n} applied step(s); a run holds the lock now (above): ask again"
+                  " once it ends")
+        else:
+            a.say(f"rollback:  would undo {n} step(s) of run {undoable.id} (`golive rollback`)")
     sync = parts.get("sync")
     if sync is not None:  # (the journal is read here, in the thread that opened it)
         from golive.sync.status import rollback_backup
