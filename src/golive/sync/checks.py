@@ -74,25 +74,33 @@ def check_violations(target: Any, table: TableMap, key_sql: str) -> list[str]:
     "new row … violates check constraint", naming no row. The rows found are taken out of the staging table, so
     the merge goes on and the other tables' problems are found too (the run stops before its commit). A
     constraint on a column this sync does not write is left to the merge (its value is the target's, not staged)."""
-    problems = []
+    problems, broken = [], []
     order = ", ".join(f"s.{ident(k)}" for k in table.target_key)
     for name, expression, columns in target.execute(_CHECKS, (ident(table.target),)).fetchall():
         if not columns or not set(columns) <= set(table.target_columns):
             continue
-        shown = " || ', ' || ".join(f"'{c}=' || coalesce(s.{ident(c)}::text, 'NULL')" for c in columns)
-        rows = target.execute(f"SELECT {key_sql}, {shown} FROM golive_stage s WHERE ({expression}) IS FALSE"
+        rows = target.execute(f"SELECT {key_sql}, {_shown(columns)} FROM golive_stage s WHERE ({expression}) IS FALSE"
                               f" ORDER BY {order} LIMIT 6").fetchall()
         if rows:
             keys = "; ".join(f"{key} ({values})" for key, values in rows[:5]) + ("; …" if len(rows) > 5 else "")
             problems.append(f"table {table.target}, column {', '.join(columns)}: rows with key {keys} break the"
                             f" target's check constraint {name}: CHECK {expression}")
-            target.execute(f"DELETE FROM golive_stage s WHERE ({expression}) IS FALSE")
+            broken.append(expression)
+    if broken:  # (after every constraint was asked: taken out at once, one broken constraint hid the others)
+        target.execute(f"DELETE FROM golive_stage s WHERE {' OR '.join(f'({e}) IS FALSE' for e in broken)}")
     return problems
+
+
+def _shown(columns: list[str], alias: str = "s") -> str:
+    """SQL: ``column=value, …`` of a row, for a message (NULL as NULL; a quote in a column's name is a quote)."""
+    return " || ', ' || ".join("'" + c.replace("'", "''") + f"=' || coalesce({alias}.{ident(c)}::text, 'NULL')"
+                               for c in columns)
 
 
 UNIQUE_INDEXES = """
 SELECT c.relname, array(SELECT a.attname FROM unnest(i.indkey) WITH ORDINALITY AS k(n, o)
-                        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n ORDER BY k.o)
+                        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n ORDER BY k.o),
+       i.indimmediate
 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
 WHERE i.indrelid = %s::regclass AND i.indisunique AND NOT i.indisprimary AND i.indpred IS NULL AND i.indexprs IS NULL
 ORDER BY i.indexrelid
@@ -111,12 +119,12 @@ def unique_clashes(target: Any, table: TableMap, key_sql: str, gone: set[Any], i
         return problems  # (into an empty table the merge inserts in one statement, and says which value: merge.py)
     key_o = key_sql.replace("s.", "o.")
     same_key = " AND ".join(f"x.{ident(k)} = o.{ident(k)}" for k in table.target_key)
-    for index, columns in target.execute(UNIQUE_INDEXES, (ident(table.target),)).fetchall():
+    for index, columns, _ in target.execute(UNIQUE_INDEXES, (ident(table.target),)).fetchall():
         if not set(columns) <= set(table.target_columns) or set(columns) <= set(table.target_key) or \
                 (len(columns) == 1 and columns[0] in table.unique_ci):
-            continue
+            continue  # (a deferrable one too: it must hold at the commit)
         staged = ", ".join(f"s.{ident(c)}" for c in columns)
-        values = " || ', ' || ".join(f"'{c}=' || s.{ident(c)}::text" for c in columns)
+        values = _shown(columns)
         present = " AND ".join(f"s.{ident(c)} IS NOT NULL" for c in columns)
         for keys, shown in target.execute(
                 f"SELECT string_agg({key_sql}, ', ' ORDER BY {key_sql}), min({values}) FROM golive_stage s WHERE {present}"
@@ -124,13 +132,13 @@ def unique_clashes(target: Any, table: TableMap, key_sql: str, gone: set[Any], i
             problems.append(f"table {table.target}: source rows with key {keys} have the same {shown}, which the"
                             f" target's unique index {index} allows once")
         held = ", ".join(f"o.{ident(c)}" for c in columns)
-        staying = ""
-        if gone:
-            staying = f" AND NOT {'o.' + ident(table.target_key[0]) if int_key else key_o} = ANY(%(gone)s)"
-        for key, holder, shown in target.execute(
-                f"SELECT {key_sql}, {key_o}, {values} FROM golive_stage s JOIN {ident(table.target)} o ON ({held}) ="
-                f" ({staged}) WHERE NOT EXISTS (SELECT 1 FROM golive_stage x WHERE {same_key}){staying}"
-                f" ORDER BY 1 LIMIT 5", {"gone": sorted(gone)} if gone else None).fetchall():
+        query = (f"SELECT {key_sql}, {key_o}, {values} FROM golive_stage s JOIN {ident(table.target)} o ON ({held}) ="
+                 f" ({staged}) WHERE NOT EXISTS (SELECT 1 FROM golive_stage x WHERE {same_key})")
+        if gone:  # (with a parameter: a "%" in a column's name is written "%%")
+            query = query.replace("%", "%%") + \
+                f" AND NOT {'o.' + ident(table.target_key[0]) if int_key else key_o} = ANY(%(gone)s)"
+        for key, holder, shown in target.execute(query + " ORDER BY 1 LIMIT 5",
+                                                 {"gone": sorted(gone)} if gone else None).fetchall():
             mine = (int(holder) if int_key else holder) in synced
             whose = f"synced row {holder}, whose source row has it too" if mine else \
                 f"row {holder}, which golive did not sync (made in the new application)"
@@ -159,13 +167,14 @@ def collisions(target: Any, table: TableMap, key_sql: str, gone: set[Any] | None
     icu = target.execute("SELECT EXISTS (SELECT 1 FROM pg_collation WHERE collname = 'und-x-icu')").fetchone()[0]
     fold = "lower(v COLLATE \"und-x-icu\")" if icu else "lower(v)"
     for column in table.unique_ci:
-        rows = target.execute(
-            f"SELECT {fold}, array_agg(k ORDER BY k), array_agg(v ORDER BY k), array_agg(staged ORDER BY k) FROM ("
-            f" SELECT {key_sql} AS k, s.{ident(column)}::text AS v, true AS staged FROM golive_stage s"
-            f" UNION ALL SELECT {key_t}, t.{ident(column)}::text, false FROM {ident(table.target)} t"
-            f" WHERE NOT EXISTS (SELECT 1 FROM golive_stage s WHERE {same_key}){staying}) AS x"
-            f" WHERE v IS NOT NULL AND v <> '' GROUP BY {fold} HAVING count(*) > 1 ORDER BY 1 LIMIT 5",
-            {"gone": sorted(gone)} if gone else None).fetchall()
+        head = (f"SELECT {fold}, array_agg(k ORDER BY k), array_agg(v ORDER BY k), array_agg(staged ORDER BY k) FROM ("
+                f" SELECT {key_sql} AS k, s.{ident(column)}::text AS v, true AS staged FROM golive_stage s"
+                f" UNION ALL SELECT {key_t}, t.{ident(column)}::text, false FROM {ident(table.target)} t"
+                f" WHERE NOT EXISTS (SELECT 1 FROM golive_stage s WHERE {same_key})")
+        tail = f") AS x WHERE v IS NOT NULL AND v <> '' GROUP BY {fold} HAVING count(*) > 1 ORDER BY 1 LIMIT 5"
+        if gone:  # (with a parameter: a "%" in a column's name is written "%%")
+            head, tail = head.replace("%", "%%"), tail.replace("%", "%%")
+        rows = target.execute(head + staying + tail, {"gone": sorted(gone)} if gone else None).fetchall()
         for _, keys, values, staged in rows:
             which = "; ".join(f"{k}={v}" + ("" if fresh or (int(k) if int_key else k) in synced else
                                              " (a row golive did not sync: made in the new application)")

@@ -75,15 +75,18 @@ def _update(target: Any, table: TableMap, update: str, settable: list[str], typn
     tgt, key_s = ident(table.target), key_sql("s", table.target_key, typnames)
     same_key = " AND ".join(f"t.{ident(k)} = s.{ident(k)}" for k in table.target_key)
     after: dict[str, set[str]] = {}  # a row that takes a value: the rows holding it now
-    for _, columns in target.execute(UNIQUE_INDEXES, (tgt,)).fetchall():
-        if not set(columns) <= set(settable):
-            continue
+    typed: dict[str, tuple[Any, ...]] = {}  # its key's text: the key's values (a row at a time goes by the index)
+    key_columns = ", ".join(f"s.{ident(k)}" for k in table.target_key)
+    for _, columns, immediate in target.execute(UNIQUE_INDEXES, (tgt,)).fetchall():
+        if not immediate or not set(columns) <= set(settable):
+            continue  # (a deferrable one is checked at the commit: the sync runs with its constraints deferred)
         new, now, held = (", ".join(f"{alias}.{ident(c)}" for c in columns) for alias in ("s", "t", "o"))
         key_o = key_sql("o", table.target_key, typnames)
-        for taker, holder in target.execute(
-                f"SELECT {key_s}, {key_o} FROM {tgt} t JOIN golive_stage s ON {same_key} JOIN {tgt} o ON ({held}) ="
-                f" ({new}) WHERE ROW({new}) IS DISTINCT FROM ROW({now}) AND {key_o} <> {key_s}").fetchall():
+        for taker, holder, *values in target.execute(
+                f"SELECT {key_s}, {key_o}, {key_columns} FROM {tgt} t JOIN golive_stage s ON {same_key} JOIN {tgt} o ON"
+                f" ({held}) = ({new}) WHERE ROW({new}) IS DISTINCT FROM ROW({now}) AND {key_o} <> {key_s}").fetchall():
             after.setdefault(taker, set()).add(holder)
+            typed[taker] = tuple(values)
     if not after:
         return int(target.execute(update).rowcount)
     try:
@@ -99,8 +102,12 @@ def _update(target: Any, table: TableMap, update: str, settable: list[str], typn
         ) from None
     escaped = update.replace("%", "%%")
     updated = int(target.execute(escaped + f" AND NOT {key_s} = ANY(%s)", (order,)).rowcount)
+    # a row at a time, each found by the key's index on both sides (a shift of 20,000 positions scanned the
+    # staging table once a row: 46 s)
+    target.execute(f"CREATE INDEX ON golive_stage ({', '.join(ident(k) for k in table.target_key)})")
+    one = escaped + "".join(f" AND s.{ident(k)} = %s" for k in table.target_key)
     for key in order:
-        updated += target.execute(escaped + f" AND {key_s} = %s", (key,)).rowcount
+        updated += target.execute(one, typed[key]).rowcount
     return updated
 
 
