@@ -109,13 +109,17 @@ def test_rollback_run_of_a_swap_under_a_newer_swap_is_refused_and_through_takes_
     again = cli("swap", "--image", env.images["green-hc"], "--yes", "--json")  # (another build: the third release)
     assert again.exit_code == 0, again.stderr
     second = json.loads(again.stdout.splitlines()[-1])["run"]
+    from golive.cli.application import App
+    from golive.steps.files import WriteFile
+
+    later = App(env.project / "golive.toml").runner().run("z", [WriteFile(path=str(env.project / "z.txt"), content="z\n")])
     ids = {env.blue: env.container(env.blue).id, env.green: env.container(env.green).id}
-    refused = cli("rollback", "--run", first, "--yes")
+    refused = cli("rollback", "--run", first, "--yes")  # (its hint named `golive rollback`: that undid run z)
     assert (refused.exit_code, refused.stderr) == (1, (
         f"error: run {first} (swap) cannot be rolled back before run {second} (swap), which came after it and still"
         " has applied swap steps: its undo would switch to a colour that run has changed since; nothing was changed"
-        f" — roll back run {second} first (`golive rollback`), or both at once: `golive rollback --through {first}"
-        " --yes`\n"))
+        f" — roll back run {second} first (`golive rollback --run {second} --yes`), or every run back to {first} at"
+        f" once (`golive rollback --through {first} --yes`: that undoes {later.run_id} (z) too)\n"))
     assert {name: env.container(name).id for name in ids} == ids
     back = under_load(env, lambda: cli("rollback", "--through", first, "--yes"))
     assert back.bodies()[-1] == "blue"

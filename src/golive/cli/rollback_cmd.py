@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -62,7 +63,7 @@ def rollback(
             a.emit_json(NOTHING)
         return
     if run:
-        _not_over_newer(a, runner, target, given)
+        _not_over_newer(a, target, lambda rest: command_again(ctx, rest + given))
     planned = runner.rollback_plan(target)
     what = f"rollback of run {target.id} ({target.command})"
     if dry_run:
@@ -89,7 +90,7 @@ NOTHING = {"event": "result", "ok": True, "run": None, "status": "nothing to do"
            "targets": [], "rollbacks": [], "steps": [], "notices": []}
 
 
-def _not_over_newer(a: Any, runner: Any, target: RunRow, given: str) -> None:
+def _not_over_newer(a: Any, target: RunRow, again: Callable[[str], str]) -> None:
     """``--run`` for a swap (or a finalize) older than another run that still has applied swap steps: refused.
     Its undo puts back the colour the run left — a newer swap or prepare has changed what that colour holds since:
     the undo switched to the other release and removed the newer swap's way back. (A DNS lowering's undo puts back
@@ -102,16 +103,22 @@ def _not_over_newer(a: Any, runner: Any, target: RunRow, given: str) -> None:
 
     if not kinds(target.id) & {"swap.swap", "swap.finalize"}:
         return
+    between = []  # the newer runs with applied steps, newest first: what --through would undo too
     for newer in a.journal.runs(10_000):  # newest first
         if newer.id == target.id:
             return
-        if any(kind.startswith("swap.") for kind in kinds(newer.id)):
+        applied = kinds(newer.id)
+        if applied:
+            between.append(newer)
+        if any(kind.startswith("swap.") for kind in applied):
+            others = [f"{r.id} ({r.command})" for r in between if r is not newer]
             raise GoliveError(
                 f"run {target.id} ({target.command}) cannot be rolled back before run {newer.id} ({newer.command}),"
                 " which came after it and still has applied swap steps: its undo would switch to a colour that run"
                 " has changed since; nothing was changed",
-                hint=f"roll back run {newer.id} first (`golive rollback`), or both at once: `golive rollback --through"
-                     f" {target.id}{given}`")
+                hint=f"roll back run {newer.id} first (`{again(f'rollback --run {newer.id}')}`), or every run back to"
+                     f" {target.id} at once (`{again(f'rollback --through {target.id}')}`"
+                     + (f": that undoes {', '.join(others)} too" if others else "") + ")")
 
 
 def _given(restore_data: bool, yes: bool, json: bool) -> str:
