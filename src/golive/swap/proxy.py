@@ -205,7 +205,9 @@ class ProxyGateway:
 
     def _command(self, what: str, command: list[str]) -> None:
         try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+            # (its own session: a hung-up terminal's SIGHUP, sent to golive's whole process group, killed the
+            # reload golive was letting finish)
+            done = subprocess.run(command, capture_output=True, text=True, timeout=60, start_new_session=True)
         except (OSError, subprocess.TimeoutExpired) as exc:
             said = f"proxy {what} `{' '.join(command)}` could not run: {exc}"
             if what == "reload":  # (as a reload that failed: what Apache runs is for the public URL to tell)

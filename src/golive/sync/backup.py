@@ -104,7 +104,7 @@ def _run(command: list[str], env: dict[str, str], what: str, into: Path | None =
     # umask 077: what pg_dump and pg_restore write (every password hash of the site) is the owner's alone,
     # also while it is written
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=3600, umask=0o077,
-                          preexec_fn=_dies_with_golive())
+                          preexec_fn=_dies_with_golive(), start_new_session=True)  # (not the terminal's SIGHUP)
     if done.returncode != 0:
         lines = done.stderr.strip().splitlines()
         said = _said(lines)
@@ -374,7 +374,7 @@ def restore(url: str, path: Path, lock_timeout: float = 30.0) -> None:
                                  "-c", CARRY, "-c", "DROP SCHEMA IF EXISTS golive CASCADE", "-f", script.name,
                                  "-c", CARRY_NOTED, "-c", RESTORE_MARK, "-d", conninfo],
                                 env=env, stdout=subprocess.DEVNULL, stderr=errors, text=True,
-                                preexec_fn=_dies_with_golive())
+                                preexec_fn=_dies_with_golive(), start_new_session=True)
         try:
             blockers, cancelled = _watch(watch, proc, name, lock_timeout + (_MARGIN if bounded else 0.0))
         finally:
