@@ -8,7 +8,8 @@ events. Everything comes from the journal, which holds no secrets; the text is r
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -124,12 +125,16 @@ def _md(run: RunRow, steps: list[StepRow], spans: list[Span], events: list[dict[
     return REDACTOR("\n".join(lines) + "\n")
 
 
-def render_report(journal: Journal, run_id: str, fmt: str) -> str:
+def render_report(journal: Journal, run_id: str, fmt: str, crashed: Callable[[RunRow], bool] | None = None) -> str:
+    """``crashed``: whether a run the journal says is running has lost its process (the report says so, as
+    `golive status` and `history` do; it said "running" until the run was rolled back)."""
     if fmt not in FORMATS:
         raise UsageError(f"unknown report format {fmt!r}", hint=f"use one of: {', '.join(FORMATS)}")
     run = journal.run(run_id)
     if run is None:
         raise UsageError(f"no run {run_id} in the journal", hint="`golive history` lists the runs")
+    if crashed is not None and crashed(run):
+        run = replace(run, status="crashed (its process is gone: `golive rollback` undoes what it applied)")
     spans = timeline(journal, run)
     if fmt == "svg":
         return REDACTOR(_svg(run, spans))

@@ -86,6 +86,8 @@ def test_external_sigkill_while_paused_inside_a_step(project: Path, golive_proc)
     assert " crashed " in golive_proc("history", cwd=project).stdout.splitlines()[-1]
     shown = golive_proc("history", run["id"], cwd=project).stdout.splitlines()[0]
     assert shown.startswith(f"run {run['id']}: crashrun — crashed (its process is gone: `golive rollback` undoes")
+    report = golive_proc("report", run["id"], "-o", "-", cwd=project).stdout  # (it said "status: **running**")
+    assert "- status: **crashed (its process is gone: `golive rollback` undoes what it applied)**" in report, report
     import sqlite3  # a rollback killed in the middle of step 3's undo: it still counts as a step to undo
 
     with sqlite3.connect(project / ".golive" / "journal.db") as journal:

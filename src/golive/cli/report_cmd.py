@@ -28,7 +28,10 @@ def report(
 
         raise UsageError("-o - and --json both write to stdout", hint="write the report to a file (-o PATH, or the"
                          " default) and --json names it, or drop --json to read the report on stdout")
-    text = render_report(a.journal, run, fmt)
+    from golive.core.lock import Lock
+
+    lock = Lock(a.config.state_dir).status()  # (a run the journal says is running, its process gone: crashed)
+    text = render_report(a.journal, run, fmt, crashed=lambda r: lock.crashed(r.status, r.host, r.pid))
     if to_stdout:
         typer.echo(text, nl=False)
         return
