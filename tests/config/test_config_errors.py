@@ -199,4 +199,6 @@ def test_strict_check_fails_on_what_would_stop_a_command_later_for_scripts(proje
         " --strict)"))
     doc = json.loads(cli("config", "check", "--strict", "--json").stdout)
     assert (doc["ok"], doc["exit_code"]) == (False, 1)
+    assert doc["error"]["warnings"] == [  # (the failing run's --json had dropped them)
+        "linode.token = 'env:GOLIVE_TEST_NOT_SET' does not resolve here (not set); commands that need it will stop"]
     assert cli("config", "check", "--strict", env={"GOLIVE_TEST_NOT_SET": "tok"}).exit_code == 0

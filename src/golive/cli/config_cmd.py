@@ -11,6 +11,7 @@ import typer
 
 from golive.cli.groups import help_of
 from golive.cli.options import Json, app_of
+from golive.errors import CheckFailed
 
 app = typer.Typer(help=help_of("config"), add_completion=False, no_args_is_help=True)
 
@@ -58,12 +59,21 @@ def check(ctx: typer.Context, json: Json = False, strict: Strict = False) -> Non
     _literals(a, config)
     _sqlite_source(a, config)
     if strict and a.warned:
-        from golive.errors import CheckFailed
-
-        raise CheckFailed(f"config check --strict: {len(a.warned)} warning(s); the first: {a.warned[0]}",
-                          hint="fix what the warnings name (or check without --strict)")
+        raise _Warned(a.warned)
     a.done({"valid": True, "path": str(config.path), "sections": sections, "secrets": refs, "mapping": mapping,
             "warnings": a.warned})
+
+
+class _Warned(CheckFailed):
+    """`config check --strict` with warnings: its --json error lists them all, as the check's result would."""
+
+    def __init__(self, warned: list[str]) -> None:
+        super().__init__(f"config check --strict: {len(warned)} warning(s); the first: {warned[0]}",
+                         hint="fix what the warnings name (or check without --strict)")
+        self.warned = warned
+
+    def to_dict(self) -> dict[str, object]:
+        return {**super().to_dict(), "type": "CheckFailed", "warnings": self.warned}
 
 
 def _mapping(config: Any) -> str | None:
