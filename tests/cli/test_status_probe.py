@@ -129,3 +129,13 @@ def test_rich_makes_no_emoji_of_what_golive_prints(project: Path, cli) -> None:
     shown = cli("-c", "x:ok:y.toml", "status")
     assert (shown.exit_code, shown.stderr) == (
         2, "error: no config file at x:ok:y.toml — run `golive init` to write one, or pass -c PATH\n")
+
+
+def test_a_table_cell_is_shown_as_written_not_read_as_markup(project: Path, cli) -> None:
+    """`history RUN` showed "fix .reload_command": rich took `[proxy]` in a cell for markup and dropped it."""
+    from golive.cli.application import App
+    from golive.steps.files import WriteFile
+
+    run = App(project / "golive.toml").runner().run("t", [WriteFile(path=str(project / "[proxy].txt"), content="x\n")])
+    shown = cli("history", str(run.run_id))
+    assert f"write {project}/[proxy].txt" in shown.stdout, shown.stdout

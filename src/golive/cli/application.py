@@ -91,6 +91,7 @@ class App:
     def table(self, columns: list[str], rows: list[list[str]], title: str | None = None) -> None:
         from rich import box
         from rich.table import Table
+        from rich.text import Text
 
         if self.json:
             return
@@ -107,8 +108,8 @@ class App:
             return
         table = Table(*columns, title=title if self.tty else None, box=box.SIMPLE_HEAD if self.tty else None,
                       show_edge=False, pad_edge=False, header_style="bold" if self.tty else "")
-        for row in rows:
-            table.add_row(*row)
+        for row in rows:  # (as text: "[proxy].reload_command" in a cell was taken for markup and dropped)
+            table.add_row(*(Text(value) for value in row))
         if title and not self.tty:
             self.say(title)
         self.out.print(table)
