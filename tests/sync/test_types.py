@@ -358,3 +358,24 @@ def test_every_broken_check_constraint_is_named_at_once_and_a_quote_in_a_column_
         " CHECK (kind = ANY (ARRAY['a'::text, 'b'::text]))",
         "table te, column name: rows with key 1 (name=toolongname) break the target's check constraint te_name_check:"
         " CHECK (char_length(name) <= 5)"]
+
+
+def test_a_chain_under_an_expression_index_is_one_line_that_does_not_only_blame_the_new_application(
+        tmp_path: Path, pg_cluster) -> None:
+    """Under Django's UniqueConstraint(Lower("name")) (an expression index golive's checks do not read), a rename
+    in a chain failed the merge with a hint that only blamed "a row made in the new application"."""
+    source, url, mapping = sqlite_pair(
+        tmp_path, pg_cluster, "CREATE TABLE tl (id INTEGER PRIMARY KEY, name TEXT, version INTEGER)",
+        "INSERT INTO tl VALUES (?, ?, ?)", [(1, "alice", 1), (2, "bob", 1)],
+        "CREATE TABLE tl (id bigint PRIMARY KEY, name text); CREATE UNIQUE INDEX tl_lower ON tl (lower(name))",
+        '[[table]]\nsource = "tl"\ntarget = "tl"\nkey = "id"\nchanged = "version"\n[table.columns]\nid = "id"\n'
+        'name = "name"\n')
+    engine(source, url, mapping).run(mapping.tables)
+    db = sqlite3.connect(source)  # (an exchange: whichever row PostgreSQL updates first takes a value still held)
+    db.execute("UPDATE tl SET name = CASE id WHEN 1 THEN 'Bob' ELSE 'Alice' END, version = 2")
+    db.commit()
+    db.close()
+    with pytest.raises(GoliveError) as stopped:
+        engine(source, url, mapping).run(mapping.tables)
+    assert "a synced row would take a value another row of the target already holds" in stopped.value.message
+    assert "another synced row gives it up in this same sync (renames in a chain)" in (stopped.value.hint or "")

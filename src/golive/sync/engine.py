@@ -252,9 +252,12 @@ class SyncEngine:
             detail = (exc.diag.message_detail or "").rstrip(".")
             raise GoliveError(f"{self._at}: a synced row would take a value another row of the target already holds"
                               f" ({detail}: {exc.diag.constraint_name}); nothing was written",
-                              hint="a row made in the new application has it (golive never overwrites those): change"
-                                   " or delete that row in the new database, or the source row, then run again")\
-                from None
+                              hint="a row made in the new application has it (golive never overwrites those), or —"
+                                   " under a unique index on an expression or with a WHERE (Django's"
+                                   " UniqueConstraint(Lower(…)) or a conditional one), which golive's checks do not"
+                                   " read — another synced row gives it up in this same sync (renames in a chain):"
+                                   " change or delete that row in the new database, or the source row, then run"
+                                   " again") from None
         except psycopg.errors.CheckViolation as exc:  # a check on a column the sync does not write (the pre-check's
             # are found by row before the merge): the row's value there is the target's own
             raise GoliveError(f"{self._at}: the target refused a synced row: {exc.diag.message_primary}; nothing was"
