@@ -25,6 +25,7 @@ import pytest
 from golive.sandbox.apache import MODULES, upstream_header
 from golive.sandbox.bluegreen import BlueGreen as SwapEnv
 from golive.sandbox.bluegreen import free_port
+from tests.conftest import require_real
 from tests.swap.test_swap import blue_live, failed_swap, under_load
 
 SITE = "site.example.test"
@@ -214,8 +215,7 @@ def test_the_probe_checks_the_certificate_for_public_host_and_names_a_tls_failur
 
 def _serve_tls(env: SwapEnv, tls: dict[str, Path]) -> str:
     """The sandbox Apache also on an https port (mod_ssl), with the certificate for SITE."""
-    if not (MODULES / "mod_ssl.so").exists():
-        pytest.skip("no mod_ssl")
+    require_real("Apache's mod_ssl", (MODULES / "mod_ssl.so").exists())  # (Debian's apache2 ships it)
     port = free_port()
     with env.apache.conf.open("a") as conf:
         conf.write(f"LoadModule ssl_module {MODULES}/mod_ssl.so\nListen 127.0.0.1:{port} https\n"
