@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from golive.cli.groups import help_of
-from golive.cli.options import DryRun, Json, Yes, app_of, command_again, one_of
+from golive.cli.options import DryRun, Json, Yes, app_of, command_again, given_options, one_of
 
 app = typer.Typer(help=help_of("dns"), add_completion=False,
                   no_args_is_help=True)
@@ -185,7 +185,7 @@ def revert(
         raise GoliveError("no applied DNS switch in the journal: nothing to revert",
                           hint="`golive dns show` shows where the records point")
     run, seq = found
-    again = command_again(ctx, f"dns revert{' --yes' if yes else ''}{' --json' if json else ''}")
+    again = command_again(ctx, "dns revert" + given_options(yes, json))
     runner = a.runner({"force": force, "dry_run": dry_run, "again": again})
     what = f"revert of dns switch (run {run.id}, step {seq})"
     if dry_run:

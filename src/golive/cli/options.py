@@ -53,3 +53,9 @@ def command_again(ctx: typer.Context, rest: str) -> str:
     if config is None or getattr(source, "name", None) != "COMMANDLINE":  # (click's ParameterSource, or typer's copy)
         return f"golive {rest}"
     return f"golive -c {shlex.quote(str(config))} {rest}"
+
+
+def given_options(yes: bool, json: bool, *, restore_data: bool = False) -> str:
+    """The options given that the command to run again carries, as the user would type them (--force is added where
+    it is named: a refusal's hint says "`<again> --force`"; an interruption's or a failure's gets it when given)."""
+    return f"{' --restore-data' if restore_data else ''}{' --yes' if yes else ''}{' --json' if json else ''}"

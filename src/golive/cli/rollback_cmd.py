@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from golive.cli.options import DryRun, Json, Yes, a_value, app_of, command_again
+from golive.cli.options import DryRun, Json, Yes, a_value, app_of, command_again, given_options
 
 if TYPE_CHECKING:
     from golive.core.journal import RunRow
@@ -44,7 +44,7 @@ def rollback(
         raise UsageError("--run and --through cannot be given together", hint="--run undoes one run; --through a series")
     if not dry_run:
         a.lock()
-    given = _given(restore_data, yes, json)
+    given = given_options(yes, json, restore_data=restore_data)
     if through:
         _through(a, command_again(ctx, f"rollback --through {through}{given}"), through, restore_data, dry_run, yes, force)
         return
@@ -91,17 +91,20 @@ NOTHING = {"event": "result", "ok": True, "run": None, "status": "nothing to do"
 
 
 def _not_over_newer(a: Any, target: RunRow, again: Callable[[str], str]) -> None:
-    """``--run`` for a swap (or a finalize) older than another run that still has applied swap steps: refused.
-    Its undo puts back the colour the run left — a newer swap or prepare has changed what that colour holds since:
-    the undo switched to the other release and removed the newer swap's way back. (A DNS lowering's undo puts back
-    only its own TTLs, and a prepare's undo refuses by itself while the swap to it stands: those go as they are.)"""
+    """``--run`` for a run whose steps must be undone after newer runs' steps of some kinds (a step's
+    ``undone_after``: a swap's undo switches to the colour it left, which a newer swap or prepare has changed), while
+    such a newer run still has them applied: refused, naming it. (A DNS lowering's undo puts back only its own TTLs,
+    and a prepare's undo refuses by itself while the swap to it stands: those declare nothing and go as they are.)"""
     from golive.core.journal import UNDOABLE
+    from golive.core.step import step_class
     from golive.errors import GoliveError
 
     def kinds(run_id: str) -> set[str]:
         return {s.kind for s in a.journal.steps(run_id) if s.status in UNDOABLE}
 
-    if not kinds(target.id) & {"swap.swap", "swap.finalize"}:
+    blocking = {(kind, step_class(mine).undone_after_why) for mine in kinds(target.id)
+                for kind in step_class(mine).undone_after}
+    if not blocking:
         return
     between = []  # the newer runs with applied steps, newest first: what --through would undo too
     for newer in a.journal.runs(10_000):  # newest first
@@ -110,21 +113,16 @@ def _not_over_newer(a: Any, target: RunRow, again: Callable[[str], str]) -> None
         applied = kinds(newer.id)
         if applied:
             between.append(newer)
-        if any(kind.startswith("swap.") for kind in applied):
+        why = next((reason for kind, reason in sorted(blocking) if kind in applied), None)
+        if why is not None:
+            parts = sorted({kind.split(".")[0] for kind, _ in blocking if kind in applied})
             others = [f"{r.id} ({r.command})" for r in between if r is not newer]
             raise GoliveError(
                 f"run {target.id} ({target.command}) cannot be rolled back before run {newer.id} ({newer.command}),"
-                " which came after it and still has applied swap steps: its undo would switch to a colour that run"
-                " has changed since; nothing was changed",
+                f" which came after it and still has applied {', '.join(parts)} steps: {why}; nothing was changed",
                 hint=f"roll back run {newer.id} first (`{again(f'rollback --run {newer.id}')}`), or every run back to"
                      f" {target.id} at once (`{again(f'rollback --through {target.id}')}`"
                      + (f": that undoes {', '.join(others)} too" if others else "") + ")")
-
-
-def _given(restore_data: bool, yes: bool, json: bool) -> str:
-    """The options given that the command to run again carries, as the user would type them (--force is added where
-    it is named: a refusal's hint says "`<again> --force`"; an interruption's or a failure's gets it when given)."""
-    return f"{' --restore-data' if restore_data else ''}{' --yes' if yes else ''}{' --json' if json else ''}"
 
 
 def _dns_options(again: str, force: bool, dry_run: bool) -> dict[str, Any]:

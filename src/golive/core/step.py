@@ -29,13 +29,17 @@ from golive.errors import GoliveError
 if TYPE_CHECKING:
     from golive.config.models import GoliveConfig
 
-__all__ = ["STEP_KINDS", "Gateways", "Step", "StepContext", "build_step", "register_step"]
+__all__ = ["STEP_KINDS", "Gateways", "Step", "StepContext", "build_step", "register_step", "step_class"]
 
 Record = dict[str, Any]
 
 
 class Step:
     kind: ClassVar[str] = "step"
+    # the step kinds a newer run's applied steps of which must be undone before this step's undo (it puts back a
+    # state they have changed since), and why, for `rollback --run`'s refusal; --through undoes them in order
+    undone_after: ClassVar[tuple[str, ...]] = ()
+    undone_after_why: ClassVar[str] = ""
 
     def __init__(self, **params: Any) -> None:
         self.params: dict[str, Any] = params
@@ -90,6 +94,12 @@ def register_step(kind: str, target: str) -> None:
 
 
 def build_step(kind: str, params: dict[str, Any]) -> Step:
+    step: Step = step_class(kind)(**params)
+    return step
+
+
+def step_class(kind: str) -> type[Step]:
+    """The class of a step ``kind`` (its module imported), without making a step."""
     from golive.errors import JournalError
 
     target = STEP_KINDS.get(kind)
@@ -99,9 +109,8 @@ def build_step(kind: str, params: dict[str, Any]) -> Step:
             hint="run the golive version that wrote the journal",
         )
     module, _, name = target.partition(":")
-    cls = getattr(importlib.import_module(module), name)
-    step: Step = cls(**params)
-    return step
+    cls: type[Step] = getattr(importlib.import_module(module), name)
+    return cls
 
 
 # name -> "module:factory"; a factory takes the config and returns the gateway object.

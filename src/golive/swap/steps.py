@@ -202,11 +202,16 @@ class _SwapBase(Step):
                                   f" {expected.strip()!r} from 127.0.0.1:{host_port}, {waited}", hint=hint)
 
 
+SWAP_KINDS: tuple[str, ...] = ("swap.swap", "swap.prepare", "swap.finalize")
+
+
 class Swap(_SwapBase):
     """Start the idle colour from the image, prove it, point the proxy at it."""
 
     kind = "swap.swap"
     switches = True  # (Prepare: the same up to the health check, then no switch)
+    undone_after = SWAP_KINDS  # (its undo switches to the colour it left: a newer swap or prepare changed it)
+    undone_after_why = "its undo would switch to a colour that run has changed since"
 
     def __init__(self, to: str | None = None, image: str | None = None) -> None:
         super().__init__(to=to, image=image)
@@ -498,6 +503,7 @@ class Prepare(Swap):
 
     kind = "swap.prepare"
     switches = False
+    undone_after = ()  # (its undo refuses by itself while the swap to it stands, naming it)
 
     @property
     def title(self) -> str:
@@ -526,6 +532,8 @@ class Finalize(_SwapBase):
     """After the bake time: stop and remove the old colour. Undo recreates it from the recorded image."""
 
     kind = "swap.finalize"
+    undone_after = SWAP_KINDS  # (its undo makes the old colour again: a newer swap may have put another there)
+    undone_after_why = "its undo would switch to a colour that run has changed since"
 
     def __init__(self) -> None:
         super().__init__()
