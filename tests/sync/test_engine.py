@@ -984,6 +984,30 @@ def test_a_source_table_in_another_schema_is_named_schema_dot_table(tmp_path: Pa
     assert (result.inserted, result.verified) == (2, True)
 
 
+def test_a_percent_sign_in_a_postgresql_sources_query_or_column_is_sent_as_written(tmp_path: Path, pg_cluster) -> None:
+    """A query's `LIKE 'x%'` or a source column named `rate%` stopped the sync with psycopg's "only '%s', '%b', '%t'
+    are allowed as placeholders" and a traceback: golive's statements on the source take parameters."""
+    source_url, url, _, name = pg_pair(
+        tmp_path, pg_cluster, 'CREATE TABLE price (id bigint PRIMARY KEY, label text, "rate%" int, stamp timestamptz)',
+        "INSERT INTO price SELECT i, 'x' || i, i, now() FROM generate_series(1, 20) i", ["id"])
+    pg_cluster.psql('ALTER TABLE price RENAME COLUMN "rate%" TO rate', url.rsplit("/", 1)[1])
+    (tmp_path / "mapping.toml").write_text(
+        '[[table]]\nquery = "SELECT * FROM price WHERE label LIKE \'x%\' AND label NOT LIKE \'%7\'"\ntarget = "price"\n'
+        'key = "id"\nchanged = "stamp"\n[table.columns]\nid = "id"\nlabel = "label"\nrate = "rate%"\nstamp = "stamp"\n')
+    mapping = load_mapping(tmp_path / "mapping.toml")
+    [first] = SyncEngine(source_url, url, mapping).run(mapping.tables)
+    assert (first.inserted, first.verified) == (18, True)  # (x7 and x17 left out by the query)
+    pg_cluster.psql("""UPDATE price SET label = 'x33', "rate%" = 99, stamp = now() + interval '1 second' WHERE id = 3;"""
+                    " UPDATE price SET label = 'x17', stamp = now() + interval '1 second' WHERE id = 4", name)
+    [again] = SyncEngine(source_url, url, mapping).run(mapping.tables)
+    assert (again.mode, again.updated, again.deleted, again.verified) == ("incremental", 1, 1, True)
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT label, rate FROM price WHERE id IN (3, 4) ORDER BY id").fetchall() == [("x33", 99)]
+    for deep in (False, True):
+        [checked] = SyncEngine(source_url, url, mapping).verify_only(mapping.tables, deep=deep)
+        assert checked.verified
+
+
 def test_a_connection_lost_during_a_commit_that_went_through_is_a_sync_that_was_written(tmp_path: Path) -> None:
     """The target's session ended while its COMMIT waited for a synchronous standby: the transaction had committed
     locally, but the sync said "whether the sync was written is not known" and the run was rolled back — "the system

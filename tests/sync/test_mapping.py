@@ -64,6 +64,13 @@ USERS = '[[table]]\nsource = "u"\ntarget = "t"\nkey = "id"\n[table.columns]\nid 
     (USERS.replace('key = "id"', 'key = ["id", "id"]'), ":4: table t: key names id twice — list each key column once"),
     ('[[table]]\nquery = """\nSELECT id FROM u;\nSELECT 2\n"""\ntarget = "t"\nkey = "id"\n[table.columns]\nid = "id"\n',
      ":2: table t: query holds more than one statement (a ';' before its end) — give one SELECT"),
+    # the target's statements take parameters, and psycopg reads a `%` in a name as one: said here, not mid-sync
+    (USERS + '"rate%" = "rate"\n', ":7: table t: column rate%: golive cannot write to a name holding `%` — rename it in"
+     " the new database (in Django, the field's db_column or db_table)"),
+    (USERS + '[table.defaults]\n"100%" = true\n', ":8: table t: column 100%: golive cannot write to a name holding `%`"
+     " — rename it in the new database (in Django, the field's db_column or db_table)"),
+    (USERS.replace('target = "t"', 'target = "t%"'), ":3: table t%: golive cannot write to a name holding `%` —"
+     " rename it in the new database (in Django, the field's db_column or db_table)"),
 ])
 def test_mapping_errors_name_table_column_and_line(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "mapping.toml"

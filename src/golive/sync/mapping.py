@@ -147,6 +147,12 @@ At = Callable[..., str]  # (a key path under this [[table]]) -> "mapping.toml:LI
 
 
 def _table(spec: TableSpec, options: Options, at: At) -> TableMap:
+    for name, where in [(spec.target, at("target"))] + [(c, at("columns", c)) for c in spec.columns] + \
+            [(d, at("defaults", d)) for d in spec.defaults]:
+        if "%" in name:  # (golive's statements on the target take parameters: psycopg would read it as one)
+            what = "table" if name == spec.target and where == at("target") else f"table {spec.target}: column"
+            raise ConfigError(f"{where}: {what} {name}: golive cannot write to a name holding `%`",
+                              hint="rename it in the new database (in Django, the field's db_column or db_table)")
     columns = []
     for target, value in spec.columns.items():
         col = ColumnSpec(**{"from": value}) if isinstance(value, str) else value

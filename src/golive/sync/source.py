@@ -40,6 +40,16 @@ def ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+_PG_PARAM = "\x00golive-param\x00"  # golive's own placeholder in a PostgreSQL source's statements (see _pg_sql)
+
+
+def _pg_sql(sql: str) -> str:
+    """A statement for a PostgreSQL source as psycopg takes it with parameters (every one goes with them, if only
+    ``()``): a ``%`` of the mapping's own — a query's ``LIKE 'a%'``, a column named ``rate%`` — doubled, so it is
+    not read as a placeholder; golive's placeholders made ``%s``."""
+    return sql.replace("%", "%%").replace(_PG_PARAM, "%s")
+
+
 def table_ident(name: str) -> str:
     """A PostgreSQL source table's name as SQL: ``schema.table`` is a table in another schema, each part taken as
     written (``Legacy.Items``: "Legacy"."Items")."""
@@ -122,7 +132,7 @@ class Source:
 
     @property
     def placeholder(self) -> str:
-        return "?" if self.sqlite is not None else "%s"
+        return "?" if self.sqlite is not None else _PG_PARAM
 
     def _origin(self, table: TableMap) -> str:
         if not table.source:
@@ -142,7 +152,7 @@ class Source:
         else:
             with self.pg.cursor(name="golive_read") as cur:
                 cur.itersize = 5000
-                cur.execute(sql, params)
+                cur.execute(_pg_sql(sql), params)
                 yield from cur
 
     def scalar(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
@@ -162,7 +172,7 @@ class Source:
                 found = [d[0] for d in self.sqlite.execute(f"SELECT * FROM {self._origin(table)} LIMIT 0").description]
             else:
                 with self.pg.transaction(), self.pg.cursor() as cur:  # (a savepoint: an error keeps the snapshot)
-                    cur.execute(f"SELECT * FROM {self._origin(table)} LIMIT 0")
+                    cur.execute(_pg_sql(f"SELECT * FROM {self._origin(table)} LIMIT 0"), ())
                     found = [d.name for d in cur.description or []]
                     kinds = {d.name: d.type_code for d in cur.description or []}
         except Exception as exc:  # no such table, or a query that does not run
@@ -198,7 +208,7 @@ class Source:
                 row = next(self._query(sql))
             else:
                 with self.pg.transaction(), self.pg.cursor() as cur:  # (a savepoint: an error keeps the snapshot)
-                    row = dict(cur.execute(sql).fetchone() or {"n": 0, "s": None})
+                    row = dict(cur.execute(_pg_sql(sql), ()).fetchone() or {"n": 0, "s": None})
         except Exception as exc:  # (SQLite: "integer overflow"; PostgreSQL: sum(text) does not exist)
             if "locked" in str(exc) or "interrupt" in str(exc):
                 raise
@@ -251,7 +261,7 @@ class Source:
 
         with self.pg.cursor(name="golive_batches", row_factory=tuple_row) as cur:
             cur.itersize = size
-            cur.execute(sql, tuple(params))
+            cur.execute(_pg_sql(sql), tuple(params))
             while batch := cur.fetchmany(size):
                 yield batch
 
@@ -276,11 +286,11 @@ class Source:
 
         key = ident(table.key[0])
         cols = ", ".join(ident(c) for c in table.source_columns)
-        where = f" WHERE {key} = ANY(%s)" if keys is not None else ""
+        where = f" WHERE {key} = ANY({_PG_PARAM})" if keys is not None else ""
         with self.pg.cursor(name="golive_digests", row_factory=tuple_row) as cur:
             cur.itersize = size
-            cur.execute(f"SELECT {key}, hashtextextended(ROW({cols})::text, 0) FROM {self._origin(table)}{where}"
-                        f" ORDER BY {key}", (keys,) if keys is not None else ())
+            cur.execute(_pg_sql(f"SELECT {key}, hashtextextended(ROW({cols})::text, 0) FROM {self._origin(table)}{where}"
+                                f" ORDER BY {key}"), (keys,) if keys is not None else ())
             while batch := cur.fetchmany(size):
                 yield batch
 
