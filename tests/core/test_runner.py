@@ -251,6 +251,9 @@ def test_a_through_rollback_whose_undo_fails_names_the_same_command_to_finish_it
     failed = cli("rollback", "--through", runs[0], "--yes")
     assert failed.exit_code == 4
     assert f"— do the manual steps listed, then `golive rollback --through {runs[0]} --yes` again\n" in failed.stderr
+    # the older run still to undo is named too (the by-hand lines counted the failing run's own steps only: none)
+    assert f"  by hand: then run `golive rollback --through {runs[0]} --yes` again to undo the 1 older step(s) (1 of" \
+           " them in 1 older run(s))" in failed.stderr.splitlines(), failed.stderr
 
 
 @pytest.mark.parametrize(("record", "said", "code"), [

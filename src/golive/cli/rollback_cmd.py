@@ -176,8 +176,11 @@ def _through(a: Any, again: str, first: str, restore_data: bool, dry_run: bool, 
     forced = again + (" --force" if force else "")
     try:
         with finishing():
-            for run, planned in plans:
-                outcomes.append(a.runner(options).rollback(run, again=forced, under_way=bool(outcomes)).as_dict())
+            for at, (run, planned) in enumerate(plans):
+                later = plans[at + 1:]  # (what a failure in this run leaves for the same command besides)
+                outcomes.append(a.runner(options).rollback(
+                    run, again=forced, under_way=bool(outcomes),
+                    older=(sum(len(p) for _, p in later), len(later))).as_dict())
                 a.say(f"rolled back {len(planned)} step(s) of run {run.id} ({run.command})")
             if a.json:  # (`run`, `status`, `steps` as every run's result: the last rollback run's id, all the steps)
                 ids = [run.id for run in runs]

@@ -91,6 +91,7 @@ class Runner:
         self.view = view or (lambda event: None)
         self._run_id: str | None = None
         self._again = "golive rollback"  # the command that finishes an undo left half done (named in its hints)
+        self._older = (0, 0)  # the steps and runs a `rollback --through` undoes after the run being undone
         ctx.log_sink = self._log
 
     # -- events ----------------------------------------------------------------------------------
@@ -285,18 +286,19 @@ class Runner:
         return planned
 
     def rollback(self, run: RunRow, *, confirm: Confirm | None = None, only: set[int] | None = None,
-                 again: str = "golive rollback", under_way: bool = False) -> RunOutcome:
+                 again: str = "golive rollback", under_way: bool = False, older: tuple[int, int] = (0, 0)) -> RunOutcome:
         """Undo the run's applied steps newest first (``only``: just those step numbers). ``again``: the command
         that finishes it if it is interrupted (its options too: a plain rollback would finish a data rollback
         without restoring the data). ``under_way``: this run is part of a rollback that has already undone others
         (`rollback --through`, inside ``finishing``): the output gone since does not stop it before this run either,
-        as it would not stop one undo in the middle of a run."""
+        as it would not stop one undo in the middle of a run. ``older``: the steps and runs that rollback undoes after
+        this one (what a failure here leaves to ``again`` besides this run's older steps)."""
         planned = self.rollback_plan(run, only)
         if confirm is not None:
             confirm(planned)
         if not under_way:
             _not_if_gone("rollback")
-        self._again = again
+        self._again, self._older = again, older
         with _shielded():
             self._run_id = self.journal.start_run("rollback", {"target": run.id}, [], parent=run.id)
         self._emit("run.start", command="rollback", target=run.id, steps=len(planned))
@@ -335,8 +337,11 @@ class Runner:
             try:
                 self._undo_one(row, step)
             except UndoFailed as exc:
-                left = [f"then run `{self._again}` again to undo the {len(rows) - done - 1} older step(s)"]
-                raise UndoFailed(exc.message, manual=exc.manual + (left if done + 1 < len(rows) else []),
+                steps, runs = self._older
+                here = len(rows) - done - 1
+                left = f"then run `{self._again}` again to undo the {here + steps} older step(s)" + \
+                    (f" ({steps} of them in {runs} older run(s))" if runs else "")
+                raise UndoFailed(exc.message, manual=exc.manual + ([left] if here + steps else []),
                                  hint=exc.hint) from None
         return len(rows)
 
