@@ -140,3 +140,29 @@ def test_a_restore_that_committed_just_before_golive_was_killed_is_said_so(dirfi
             f" committed: the target holds the data of the backup {backup.name}; what users wrote before it was kept"
             " first, in the newest folder of ") in after.stdout
     assert dirfinal.count("auth_user") == 0
+
+
+def test_a_golive_killed_while_keeping_what_a_restore_replaces_leaves_no_folder_that_passes_for_kept(
+        dirfinal: Dir, cli) -> None:
+    """A kill -9 while golive wrote <state_dir>/reconcile/<stamp>/ (what the restore would replace) left a folder
+    of the rows written since, with no summary: one an operator would read as what was kept, though nothing was
+    restored. It is written as <stamp>.partial now, named once complete, and the next rollback removes it."""
+    assert cli("sync", "--yes").exit_code == 0
+    with psycopg.connect(dirfinal.target_url, autocommit=True) as app:  # a user's write since the sync
+        app.execute("INSERT INTO directory_family (id, name) VALUES (801, 'y')")
+    reconcile = dirfinal.project / ".golive" / "reconcile"
+    killed = subprocess.run([sys.executable, "-m", "golive", "rollback", "--restore-data", "--yes"],
+                            cwd=dirfinal.project, env={**os.environ, "NO_COLOR": "1", "GOLIVE_FAULT": "sync.run:keep:kill"},
+                            capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    [left] = reconcile.iterdir()  # (the rows written, no summary yet)
+    assert left.name.endswith(".partial") and (left / "public.directory_family.ndjson").exists()
+    assert not (left / "summary.json").exists()
+    assert dirfinal.count("directory_family WHERE id = 801") == 1  # (nothing restored)
+    done = cli("rollback", "--restore-data", "--yes")
+    assert done.exit_code == 0, done.stderr
+    [folder] = reconcile.iterdir()  # (the killed one's half folder gone)
+    assert not folder.name.endswith(".partial") and (folder / "summary.json").exists()
+    assert '{"id":801,"name":"y"}' in (folder / "public.directory_family.ndjson").read_text()
+    assert "kept before the restore: " in done.stdout and str(folder) in done.stdout.replace("\n", "")
+    assert dirfinal.count("directory_family WHERE id = 801") == 0  # (restored: the row is in the kept folder)

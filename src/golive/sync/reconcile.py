@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -111,17 +112,23 @@ class Kept:
 
 
 def keep(url: str, backup_snapshot: str | None, sync_xact: int | None, keys: dict[str, tuple[str, ...]],
-         root: Path, lock_timeout: float = 30.0, dump: bool = True, dumps_kept: int | None = None) -> Kept:
+         root: Path, lock_timeout: float = 30.0, dump: bool = True, dumps_kept: int | None = None,
+         checkpoint: Callable[[], None] = lambda: None) -> Kept:
     """Write what a restore of the backup would lose into a new folder under ``root``. ``keys``: each
     synced target table's key columns (for the deleted synced keys). Without ``dump`` (a rollback that
     leaves the data: the rows only, for reconciliation) no folder is left when there is nothing to keep.
     ``dumps_kept``: only the newest so many ``before-restore.dump`` files stay (drills restore often); the
-    row files always do."""
-    directory = root / datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
+    row files always do. ``checkpoint``: called with the rows written, before the deleted keys and the summary
+    (a drill's fault point). The folder is written as ``<stamp>.partial`` and gets its name once complete: one that a
+    killed golive left half written goes with the next call (the run lock is held: no other is being written)."""
+    for left in root.glob("*.partial"):
+        shutil.rmtree(left, ignore_errors=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
+    directory = root / f"{stamp}.partial"
     kept = Kept(directory, told_apart=backup_snapshot is not None, dumped=dump)
     try:
         directory.mkdir(parents=True, mode=0o700)
-        _keep(url, backup_snapshot, sync_xact, keys, kept, directory, lock_timeout, dump)
+        _keep(url, backup_snapshot, sync_xact, keys, kept, directory, lock_timeout, dump, checkpoint)
         if not dump and not kept.written and not kept.deleted:
             shutil.rmtree(directory)
             kept.directory = None
@@ -129,6 +136,7 @@ def keep(url: str, backup_snapshot: str | None, sync_xact: int | None, keys: dic
         summary = {"backup_snapshot": backup_snapshot, "sync_transaction": sync_xact, "written": kept.written,
                    "deleted": kept.deleted, "sync_rows_included": backup_snapshot is not None and sync_xact is None}
         _write(directory / "summary.json", [json.dumps(summary, indent=2)])
+        kept.directory = directory.rename(root / stamp)
     except BaseException as exc:  # (nothing is restored then, the rows stay in the target: a half-written folder misleads)
         shutil.rmtree(directory, ignore_errors=True)
         if isinstance(exc, OSError) and no_space(exc):
@@ -149,7 +157,7 @@ def _told_apart(folder: Path) -> bool:
 
 
 def _keep(url: str, backup_snapshot: str | None, sync_xact: int | None, keys: dict[str, tuple[str, ...]], kept: Kept,
-          directory: Path, lock_timeout: float, dump: bool) -> None:
+          directory: Path, lock_timeout: float, dump: bool, checkpoint: Callable[[], None]) -> None:
     with snapshot(url, lock_timeout) as (conn, exported, _):
         if dump:
             dump_in(url, exported, directory / "before-restore.dump", lock_timeout, full=directory.parent)
@@ -161,6 +169,7 @@ def _keep(url: str, backup_snapshot: str | None, sync_xact: int | None, keys: di
                 written = _written(conn, schema, table, backup_snapshot, sync_xact, writers, rewritten, directory)
                 if written:
                     kept.written[f"{schema}.{table}"] = written
+        checkpoint()
         kept.deleted = _deleted(conn, keys, directory)
 
 

@@ -336,7 +336,8 @@ class Sync(Step):
                 else:
                     ctx.log("undo", "writes to the target held off: new sessions read-only, open ones ended")
                 kept = keep(url, record.get("backup_snapshot"), record.get("sync_transaction"), _key_columns(config),
-                            config.state_dir / "reconcile", wait, dumps_kept=config.require("target").backup_keep)
+                            config.state_dir / "reconcile", wait, dumps_kept=config.require("target").backup_keep,
+                            checkpoint=lambda: ctx.checkpoint("keep"))
                 ctx.notice(f"kept before the restore: {kept.describe()}")
                 ctx.log("undo", f"restore the target from {backup}")
                 ctx.checkpoint("restore")
