@@ -79,6 +79,54 @@ def test_files_under_a_linked_folder_are_copied_and_a_loop_is_made_again_not_fol
     assert (again.unchanged, again.copied) == (2, 0)
 
 
+def test_a_link_to_a_file_outside_the_media_folder_stops_the_sync_naming_it(tmp_path: Path) -> None:
+    """A link to a file elsewhere (a 0600 key) is not copied into the new site, nor silently left out (a row's
+    path found in `from` would be missing in `to`): the sync stops before copying anything, naming the link and
+    its target, and the plan says so first. Links to files inside the folders walked work as before."""
+    source, destination, manifest = tmp_path / "old_media", tmp_path / "new_media", tmp_path / "manifest.json"
+    (source / "photos").mkdir(parents=True)
+    (source / "photos" / "a.jpg").write_bytes(b"A")
+    (source / "photos" / "latest.jpg").symlink_to("a.jpg")
+    (tmp_path / "bigdisk" / "uploads").mkdir(parents=True)
+    (tmp_path / "bigdisk" / "uploads" / "b.jpg").write_bytes(b"B")
+    (source / "uploads").symlink_to(tmp_path / "bigdisk" / "uploads")  # followed: its files are copied anyway
+    (source / "photos" / "b.jpg").symlink_to(tmp_path / "bigdisk" / "uploads" / "b.jpg")
+    (tmp_path / "secret").mkdir()
+    (tmp_path / "secret" / "key").write_bytes(b"-----BEGIN PRIVATE KEY-----")
+    (tmp_path / "secret" / "key").chmod(0o600)
+    (source / "photos" / "key.jpg").symlink_to("../../secret/key")
+    (source / "photos" / "z.jpg").write_bytes(b"Z")
+
+    for attempt in (lambda: sync_media(source, destination, manifest), lambda: media.pending(source, destination, manifest)):
+        with pytest.raises(GoliveError) as stopped:
+            attempt()
+        assert stopped.value.message == (f"1 media file(s) in {source} link to a file outside it (and the folders it"
+                                         f" links to): photos/key.jpg -> {tmp_path / 'secret' / 'key'}; golive copies"
+                                         " no such file, nothing was copied")
+        assert stopped.value.hint == ("if the old site serves it, put a copy of the file in the link's place"
+                                      ' (`cp --remove-destination "$(readlink -f LINK)" LINK`); else remove the link;'
+                                      " then run the sync again")
+    assert not destination.exists() and not manifest.exists()
+
+    (source / "photos" / "key.jpg").unlink()
+    result = sync_media(source, destination, manifest)
+    assert (result.files, result.copied) == (5, 5)
+    assert tree(destination) == {"photos/a.jpg": b"A", "photos/b.jpg": b"B", "photos/latest.jpg": b"A",
+                                 "photos/z.jpg": b"Z", "uploads/b.jpg": b"B"}
+
+
+def test_the_plan_names_a_link_to_a_file_outside_the_media_folder(dirfinal: Dir, cli, tmp_path: Path) -> None:
+    static = tmp_path / "flask-static"
+    photos_for(dirfinal, static)
+    (tmp_path / "id_ed25519").write_bytes(b"-----BEGIN OPENSSH PRIVATE KEY-----")
+    (static / "photos" / "2.jpg").symlink_to(tmp_path / "id_ed25519")
+    planned = cli("sync", "--dry-run")
+    assert planned.exit_code == 1
+    assert (f"1 media file(s) in {static} link to a file outside it (and the folders it links to): photos/2.jpg ->"
+            f" {tmp_path / 'id_ed25519'}; golive copies no such file, nothing was copied") in planned.stderr
+    assert not (tmp_path / "django-media").exists()
+
+
 def test_a_file_edited_in_the_destination_stops_the_sync_before_anything_is_copied(tmp_path: Path) -> None:
     source, destination, manifest = tmp_path / "old_media", tmp_path / "new_media", tmp_path / "manifest.json"
     source.mkdir()

@@ -4,7 +4,10 @@ The files are those the old application's web server serves: links to folders ar
 on another disk), and a link to a folder it is inside of (a loop) is not followed but made again in the
 destination, pointing at the same folder there; so every path that is a file under ``from`` is a file
 under ``to`` once the copy is done, and a row's media path found in ``from`` is there for the new
-application too. A link to a folder *above* ``from`` is named and left out (it would copy that folder).
+application too. A link to a folder *above* ``from`` is named and left out (it would copy that folder). A
+link to a *file* outside ``from`` and the folders it links to (a key file elsewhere) stops the sync before
+anything is copied, naming the link and its target: the web server may not serve it, golive's user can
+read it, and skipping it would leave a row's media path found in ``from`` missing from ``to``.
 
 A file is copied when the destination lacks it or holds other bytes; a source file whose size and
 mtime match the manifest is not hashed again, nor is its copy when its size and mtime are those
@@ -73,11 +76,15 @@ class Tree:
 
 
 def walk(source: Path) -> Tree:
-    """The files under ``source`` as a web server serves them: links to folders followed, loops not."""
+    """The files under ``source`` as a web server serves them: links to folders followed, loops not; a link
+    to a file outside the folders walked is a named error."""
     tree, top = Tree(), source.stat()
     outside = {(s.st_dev, s.st_ino) for s in (p.stat() for p in source.resolve().parents)}
+    walked: set[str] = set()  # (the folders' real paths)
+    links: list[tuple[str, str]] = []  # (a link to a file, the file it ends at)
 
     def visit(folder: Path, rel: str, inside: dict[tuple[int, int], str]) -> None:
+        walked.add(os.path.realpath(folder))
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError as exc:
@@ -96,9 +103,24 @@ def walk(source: Path) -> Tree:
                     visit(Path(entry.path), name + "/", {**inside, at: name})
             elif entry.is_file():
                 tree.files.append((name, Path(entry.path)))
+                if entry.is_symlink():
+                    links.append((name, os.path.realpath(entry.path)))
 
     visit(source, "", {(top.st_dev, top.st_ino): ""})
+    outward = [(name, target) for name, target in links if os.path.dirname(target) not in walked]
+    if outward:
+        raise _outward(source, outward)
     return tree
+
+
+def _outward(source: Path, links: list[tuple[str, str]]) -> GoliveError:
+    shown = ", ".join(f"{name} -> {target}" for name, target in links[:5])
+    more = f", … ({len(links)} in all)" if len(links) > 5 else ""
+    return GoliveError(f"{len(links)} media file(s) in {source} link to a file outside it (and the folders it links"
+                       f" to): {shown}{more}; golive copies no such file, nothing was copied",
+                       hint="if the old site serves it, put a copy of the file in the link's place (`cp"
+                            " --remove-destination \"$(readlink -f LINK)\" LINK`); else remove the link; then run"
+                            " the sync again")
 
 
 TRIES = 3  # copies of a source file that changes while it is copied, before the sync stops
