@@ -97,7 +97,8 @@ def test_a_link_to_a_file_outside_the_media_folder_stops_the_sync_naming_it(tmp_
     (source / "photos" / "key.jpg").symlink_to("../../secret/key")
     (source / "photos" / "z.jpg").write_bytes(b"Z")
 
-    for attempt in (lambda: sync_media(source, destination, manifest), lambda: media.pending(source, destination, manifest)):
+    for attempt in (lambda: sync_media(source, destination, manifest), lambda: media.pending(source, destination, manifest),
+                    lambda: media.verify_media(source, destination, manifest)):
         with pytest.raises(GoliveError) as stopped:
             attempt()
         assert stopped.value.message == (f"1 media file(s) in {source} link to a file outside it (and the folders it"

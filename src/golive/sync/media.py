@@ -9,11 +9,21 @@ link to a *file* outside ``from`` and the folders it links to (a key file elsewh
 anything is copied, naming the link and its target: the web server may not serve it, golive's user can
 read it, and skipping it would leave a row's media path found in ``from`` missing from ``to``.
 
-A file is copied when the destination lacks it or holds other bytes; a source file whose size and
-mtime match the manifest is not hashed again, nor is its copy when its size and mtime are those
-recorded when it was last verified (a quick check, as rsync's: an incremental sync of a large folder
-reads only what changed). Every copy is read back and its sha256 checked before it is renamed into place;
-a source file that changes while it is copied is copied again, and named if it keeps changing.
+A file is copied when the destination lacks it or holds other bytes. An incremental sync trusts the stat:
+a source file whose size, mtime and ctime match the manifest is not hashed again, nor is its copy when
+its size, mtime and ctime are those recorded when it was last verified (a quick check, as git's index: an
+incremental sync of a large folder reads only what changed). The ctime is what catches a file replaced by
+one of the same size and mtime (``cp -p``, ``rsync -a``, ``tar x`` set the mtime back, not the ctime);
+a manifest written before golive recorded it is trusted on size and mtime until the next sync records it.
+``full`` trusts nothing: every source file and every copy is read and hashed again. Every copy is read
+back and its sha256 checked before it is renamed into place; a source file that changes while it is
+copied is copied again, and named if it keeps changing. Only bytes are carried: a file's mode is copied
+with it (``copystat``), a later ``chmod`` in ``from`` is not (nor is a deletion) — owners are not carried,
+so modes do not mean the same in the new site, and a mode fixed by hand in ``to`` for the new
+application's user must not be undone by each sync.
+
+:func:`verify_media` (``--verify-only``) compares without writing: every file under ``from`` against its
+copy, by the stat as recorded (bytes read only where it moved), or with ``deep`` by the bytes of both sides.
 
 A destination file holding neither the source's bytes nor those golive last put there (the manifest) is
 someone else's — edited by hand in the new site, or never copied by golive — and is treated as a row the
@@ -42,7 +52,7 @@ from pathlib import Path, PurePosixPath
 from golive.errors import ConfigError, GoliveError
 from golive.private import open_private
 
-__all__ = ["MediaResult", "MediaUndo", "pending", "sha256", "sync_media", "walk"]
+__all__ = ["MediaCheck", "MediaResult", "MediaUndo", "pending", "sha256", "sync_media", "verify_media", "walk"]
 
 
 @dataclass
@@ -168,9 +178,9 @@ def _load(manifest_path: Path) -> dict[str, dict[str, object]]:
 
 def pending(source: Path, destination: Path, manifest_path: Path) -> tuple[int, int, list[str]]:
     """For a plan, in one walk: the files in ``source``; how many of them are not in the manifest as they are
-    now (new, or changed since the last copy: by ``stat`` alone); and the files in ``destination`` a sync would
-    stop at (changed since golive copied them, or never golive's), told apart as the sync does — only files with
-    one there already that is not golive's copy as last verified are read."""
+    now (new, or changed since the last copy: by ``stat`` alone, as an incremental sync tells); and the files
+    in ``destination`` a sync would stop at (changed since golive copied them, or never golive's), told apart
+    as the sync does — only files with one there already that is not golive's copy as last verified are read."""
     if not source.is_dir():
         raise ConfigError(f"[[sync.media]] from {source} does not exist",
                           hint="set from to the old application's media folder")
@@ -179,7 +189,7 @@ def pending(source: Path, destination: Path, manifest_path: Path) -> tuple[int, 
     fresh, theirs = 0, []
     for rel, path in files:
         stat, known = path.stat(), manifest.get(rel) or {}
-        fresh += (known.get("size"), known.get("mtime_ns")) != (stat.st_size, stat.st_mtime_ns)
+        fresh += not _same(stat, known)
         there = _there(destination / rel, rel, destination)
         if there is not None and _verdict(_file(rel, path, destination, known, there), known) == "theirs":
             theirs.append(rel)
@@ -287,19 +297,29 @@ class _File:
     there: os.stat_result | None  # the destination's (None: it has none)
 
 
-def _file(rel: str, src: Path, destination: Path, known: dict[str, object], there: os.stat_result | None) -> _File:
-    """One source file and its place in the destination; its bytes are read only if changed since the manifest."""
+def _same(stat: os.stat_result, known: dict[str, object], side: str = "") -> bool:
+    """Whether a file's stat is the one the manifest recorded for that ``side`` (``""``: the source; ``"dst_"``:
+    its copy) — size, mtime and ctime, the ctime only once recorded (an older golive's manifest)."""
+    recorded = (known.get(f"{side}size"), known.get(f"{side}mtime_ns"), known.get(f"{side}ctime_ns", stat.st_ctime_ns))
+    return "sha256" in known and recorded == (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+
+
+def _file(rel: str, src: Path, destination: Path, known: dict[str, object], there: os.stat_result | None,
+          trust: bool = True) -> _File:
+    """One source file and its place in the destination; its bytes are read only if changed since the manifest
+    (always, unless ``trust``)."""
     stat = src.stat()
-    same_source = known.get("size") == stat.st_size and known.get("mtime_ns") == stat.st_mtime_ns
-    return _File(rel, src, destination / rel, stat, str(known["sha256"]) if same_source else sha256(src), there)
+    digest = str(known["sha256"]) if trust and _same(stat, known) else sha256(src)
+    return _File(rel, src, destination / rel, stat, digest, there)
 
 
-def _verdict(f: _File, known: dict[str, object]) -> str:
-    """'unchanged', 'copy' (new, or golive's own copy of an older version) or 'theirs' (someone else's bytes)."""
+def _verdict(f: _File, known: dict[str, object], trust: bool = True) -> str:
+    """'unchanged', 'copy' (new, or golive's own copy of an older version) or 'theirs' (someone else's bytes);
+    the copy's bytes are read unless its stat is the one last verified and ``trust``."""
     there = f.there
     if there is None:
         return "copy"
-    if "sha256" in known and (there.st_size, there.st_mtime_ns) == (known.get("dst_size"), known.get("dst_mtime_ns")):
+    if trust and _same(there, known, "dst_"):
         return "unchanged" if known["sha256"] == f.digest else "copy"  # golive's copy as last verified: not read
     if not known and there.st_size != f.stat.st_size:
         return "theirs"  # (never golive's, and other bytes: not read)
@@ -337,9 +357,12 @@ def _conflicts(theirs: list[str], destination: Path) -> GoliveError:
 
 def sync_media(source: Path, destination: Path, manifest_path: Path,
                progress: Callable[[int, int], None] | None = None, *, source_wins: bool = False,
-               kept: Path | None = None, undo: MediaUndo | None = None) -> MediaResult:
+               kept: Path | None = None, undo: MediaUndo | None = None, full: bool = False) -> MediaResult:
     """Copy ``source`` into ``destination``; ``progress(files done, files in all)`` as it goes. Everything is
-    looked at before anything is written; what is replaced or added is recorded in ``undo``."""
+    looked at before anything is written; what is replaced or added is recorded in ``undo``. Incremental
+    (``full`` false): a file whose stat on both sides is the one the manifest recorded (size, mtime, ctime)
+    is trusted, not read. ``full``: every source file and every copy is hashed again, and what differs copied
+    (or, someone else's, stops the sync as always)."""
     if not source.is_dir():
         raise GoliveError(f"media folder {source} does not exist", hint="check [[sync.media]] from")
     manifest, tree = _load(manifest_path), walk(source)
@@ -348,8 +371,8 @@ def sync_media(source: Path, destination: Path, manifest_path: Path,
     links, todo, theirs = _check_links(tree, destination, result), [], []
     for rel, src in tree.files:
         known = manifest.get(rel) or {}
-        f = _file(rel, src, destination, known, _there(destination / rel, rel, destination))
-        verdict = _verdict(f, known)
+        f = _file(rel, src, destination, known, _there(destination / rel, rel, destination), trust=not full)
+        verdict = _verdict(f, known, trust=not full)
         if verdict == "unchanged":
             manifest[rel] = _entry(f)
             result.unchanged += 1
@@ -369,6 +392,67 @@ def sync_media(source: Path, destination: Path, manifest_path: Path,
     manifest_path.parent.mkdir(parents=True, exist_ok=True)
     manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True))
     return result
+
+
+@dataclass
+class MediaCheck:
+    """A media folder against its copy, nothing written (``--verify-only``): each file under ``from`` must be
+    in ``to`` with the same bytes, each loop made again there."""
+    folder: str
+    deep: bool = False  # both sides' bytes read; else each side's stat against the manifest, bytes where it moved
+    files: int = 0
+    read: int = 0  # files whose bytes were read on either side
+    differ: list[str] = field(default_factory=list)  # "path (how)": the files in path order, then the links
+
+    @property
+    def verified(self) -> bool:
+        return not self.differ
+
+    @property
+    def checked(self) -> str:
+        return "every file, both sides" if self.deep else f"stat, {self.read} file(s) read"
+
+    def as_dict(self) -> dict[str, object]:
+        return {**asdict(self), "checked": self.checked, "verified": self.verified}
+
+
+def verify_media(source: Path, destination: Path, manifest_path: Path, deep: bool = False,
+                 progress: Callable[[int, int], None] | None = None) -> MediaCheck:
+    """``source`` against ``destination`` as they are now. Quick: a side whose stat is the one the manifest
+    recorded (as an incremental sync trusts it) has the bytes recorded, the other side is read; ``deep``: the
+    bytes of both sides, every file. Files only in ``destination`` are not differences (golive deletes nothing)."""
+    if not source.is_dir():
+        raise GoliveError(f"media folder {source} does not exist", hint="check [[sync.media]] from")
+    manifest, tree = _load(manifest_path), walk(source)
+    check, count = MediaCheck(str(source), deep, len(tree.files)), _counter(progress, len(tree.files))
+    for rel, src in tree.files:
+        how = _differs(src, destination / rel, manifest.get(rel) or {}, check, trust=not deep)
+        check.differ += [f"{rel} ({how})"] if how else []
+        count()
+    for rel, folder in tree.loops:
+        dst = destination / rel
+        if not (dst.is_symlink() and os.readlink(dst) == os.path.relpath(destination / folder, dst.parent)):
+            check.differ.append(f"{rel} (its link to {folder or '.'} not made again in to)")
+    return check
+
+
+def _differs(src: Path, dst: Path, known: dict[str, object], check: MediaCheck, trust: bool) -> str | None:
+    """How the copy ``dst`` differs from ``src``; None when it holds the same bytes."""
+    try:
+        there = dst.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return "missing in to"
+    if not stat_mode.S_ISREG(there.st_mode):
+        return "not a file in to"
+    trusted = (trust and _same(src.stat(), known), trust and _same(there, known, "dst_"))
+    ours = str(known["sha256"]) if "sha256" in known else None
+    in_from, in_to = (ours if ok else sha256(path) for ok, path in zip(trusted, (src, dst), strict=True))
+    check.read += not all(trusted)
+    if in_from == in_to:
+        return None
+    if in_to == ours:
+        return "changed in from since the last sync"
+    return "changed in to since golive copied it" if in_from == ours else "other bytes in to, not golive's copy"
 
 
 def _copy_one(f: _File, other: bool, destination: Path, kept: Path, undo: MediaUndo | None,
@@ -399,8 +483,8 @@ def _make_links(links: list[tuple[Path, str]], undo: MediaUndo | None) -> None:
 def _entry(f: _File) -> dict[str, object]:
     """The manifest's entry: the source as copied, and the copy as verified."""
     there = f.there or f.dst.stat()
-    return {"size": f.stat.st_size, "mtime_ns": f.stat.st_mtime_ns, "sha256": f.digest,
-            "dst_size": there.st_size, "dst_mtime_ns": there.st_mtime_ns}
+    return {"size": f.stat.st_size, "mtime_ns": f.stat.st_mtime_ns, "ctime_ns": f.stat.st_ctime_ns, "sha256": f.digest,
+            "dst_size": there.st_size, "dst_mtime_ns": there.st_mtime_ns, "dst_ctime_ns": there.st_ctime_ns}
 
 
 def _counter(progress: Callable[[int, int], None] | None, total: int) -> Callable[[], None]:
