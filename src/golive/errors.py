@@ -46,16 +46,18 @@ class GoliveError(Exception):
 
     exit_code = 1
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, hint: str | None = None, details: list[str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.details = list(details or [])  # each thing at fault, when the one line names only the first
 
     def __str__(self) -> str:
         return f"{self.message} — {self.hint}" if self.hint else self.message
 
     def to_dict(self) -> dict[str, object]:
-        return {"type": type(self).__name__, "message": self.message, "hint": self.hint}
+        return {"type": type(self).__name__, "message": self.message, "hint": self.hint} | \
+            ({"details": self.details} if self.details else {})
 
 
 class UsageError(GoliveError):
@@ -103,10 +105,11 @@ class StepFailed(GoliveError):
 
     exit_code = 1
 
-    def __init__(self, step: str, cause: BaseException | str, *, hint: str | None = None) -> None:
+    def __init__(self, step: str, cause: BaseException | str, *, hint: str | None = None,
+                 details: list[str] | None = None) -> None:
         self.step = step
         self.cause = cause
-        super().__init__(f"step {step} failed: {cause}", hint=hint)
+        super().__init__(f"step {step} failed: {cause}", hint=hint, details=details)
 
 
 class LockHeld(GoliveError):

@@ -171,7 +171,18 @@ def test_a_rejected_row_stops_the_sync_before_anything_is_written(dirfinal: Dir,
     assert allowed.exit_code == 1
     assert allowed.stderr.startswith("error: step sync all tables failed: 2 pre-check problem(s); first: table"
                                      " directory_entry, column owner_id: rows with key 6, 36 point at auth_user rows"
-                                     " that do not exist (orphans) — ")
+                                     " that do not exist (orphans) (all listed below) — ")
+    assert allowed.stderr.splitlines()[1:] == [  # every problem, not the first alone (each a sync attempt to find)
+        "  - table directory_entry, column owner_id: rows with key 6, 36 point at auth_user rows that do not exist"
+        " (orphans)",
+        "  - table directory_score, column user_id: rows with key 24, 44 point at auth_user rows that do not exist"
+        " (orphans)"]
+    run = json.loads(cli("history", "--json").stdout)["runs"][0]["id"]
+    shown = cli("history", run)
+    assert "  - [1] table directory_score, column user_id: rows with key 24, 44 point at auth_user rows that do not" \
+           " exist (orphans)" in shown.stdout.splitlines(), shown.stdout
+    failed = json.loads(cli("sync", "--yes", "--max-rejects", "1", "--json").stdout.splitlines()[-1])
+    assert failed["error"]["details"] == [line.removeprefix("  - ") for line in allowed.stderr.splitlines()[1:]]
     assert dirfinal.count("auth_user") == 0  # one transaction: nothing of it was committed
     dirfinal.source_sql("UPDATE user SET active = 0 WHERE id = 7")
     assert cli("sync", "--yes").exit_code == 0
@@ -534,7 +545,7 @@ def test_emails_equal_but_for_case_are_caught_before_commit(dirfinal: Dir, cli) 
     assert result.exit_code == 1
     db = sqlite3.connect(dirfinal.source)
     email = db.execute("SELECT lower(email) FROM user WHERE id = 2").fetchone()[0]
-    assert (f"first: table auth_user, column email: values equal but for case: 2={email}; 5={email}"
+    assert (f"first: table auth_user, column email: the same value once transformed: 2={email}; 5={email}"
             in result.stderr)
     assert dirfinal.count("auth_user") == 0
 
@@ -634,10 +645,16 @@ def test_a_source_row_never_overwrites_a_row_made_in_the_new_app(dirfinal: Dir, 
                      " VALUES (700, 1, 3, 'new site', now())")
     dirfinal.source_sql("INSERT INTO score (id, user_id, points, reason, created_at)"
                         " VALUES (700, 2, 9, 'old site', '2024-03-01 10:00:00')")
+    plan = cli("sync", "--dry-run")  # said before the freeze window, not found in it
+    assert plan.exit_code == 0, plan.stderr
+    assert "rows made there hold keys the source has too (id 700): the sync stops on them — delete them there or" \
+           " give them other keys first" in " ".join(plan.stdout.split()), plan.stdout
     result = cli("sync", "--yes")
     assert result.exit_code == 1
     assert ("first: table directory_score: rows with key 700 exist in the target but were not synced by golive"
-            " (made in the new application?); golive never overwrites them" in result.stderr)
+            " (made in the new application?); golive never overwrites them: delete them there or give them other keys"
+            " (rows made in the new database after a rehearsal take the keys the old application hands out next)"
+            in result.stderr)
     with psycopg.connect(dirfinal.target_url) as conn:
         assert conn.execute("SELECT reason FROM directory_score WHERE id = 700").fetchone() == ("new site",)
 

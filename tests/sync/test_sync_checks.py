@@ -66,9 +66,10 @@ def test_a_value_a_row_of_the_new_application_holds_is_named_not_a_raw_constrain
     stopped = cli("sync", "--yes")
     assert stopped.exit_code == 1
     assert stopped.stderr.startswith(
-        "error: step sync all tables failed: 1 pre-check problem(s); first: table auth_user, column username: values"
-        " equal but for case: 4=taken; 9001=taken (a row golive did not sync: made in the new application) — fix the"
-        " source data (or the mapping); nothing was written — rolled back 1 step(s)"), stopped.stderr
+        "error: step sync all tables failed: 1 pre-check problem(s); first: table auth_user, column username: the"
+        " same value once transformed: 4=taken; 9001=taken (a row golive did not sync, made in the new application:"
+        " change the value there or in the source) — fix each where it says: the source data, the mapping, or rows"
+        " made in the new database; nothing was written — rolled back 1 step(s)"), stopped.stderr
 
 
 def test_usernames_equal_but_for_the_case_of_a_letter_beyond_ascii_are_caught(dirfinal: Dir, cli) -> None:

@@ -249,7 +249,7 @@ def test_rows_breaking_a_check_constraint_of_the_target_are_named_by_key_before_
         sync.run(mapping.tables)
     assert stopped.value.message == (
         "2 pre-check problem(s); first: table ts, column score: rows with key 2 (score=-3); 5 (score=-1) break the"
-        " target's check constraint ts_score_check: CHECK (score >= 0)")
+        " target's check constraint ts_score_check: CHECK (score >= 0) (all listed below)")
     assert sync.problems[1] == ("table tn, column n: rows with key 2 (n=13) break the target's check constraint"
                                 " tn_n_check: CHECK (n <> 13)")
     with psycopg.connect(url) as conn:
@@ -304,7 +304,11 @@ def test_values_a_unique_index_of_the_target_allows_once_are_named_by_row_before
         "table tu: source row 1 has email=b@x.org, which the target's unique index tu_email_key allows once: synced"
         " row 2, whose source row has it too",
         "table tu: source row 4 has email=new@x.org, which the target's unique index tu_email_key allows once: row"
-        " 100, which golive did not sync (made in the new application)"], again.value.message
+        " 100, which golive did not sync (made in the new application: change the value there or in the source)"], \
+        again.value.message
+    assert again.value.details == sync.problems  # (every one, not the first alone)
+    assert again.value.message.startswith("3 pre-check problem(s); first: table tu: source rows with key 3, 5 have")
+    assert again.value.message.endswith(" allows once (all listed below)")
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT id, email FROM tu ORDER BY id").fetchall() == [
             (1, "a@x.org"), (2, "b@x.org"), (3, "c@x.org"), (4, None), (5, None), (100, "new@x.org")]

@@ -84,7 +84,8 @@ def history(
     # what the operator had to be told (where data was kept, what to do), by the run and by its rollbacks
     for r, said in [(found, events), *((c, journal.events(c.id)) for c in journal.children(run))]:
         for e in said:
-            if e["kind"] == "log" and e["phase"] in ("notice", "manual"):
+            if e["kind"] == "log" and e["phase"] in ("notice", "manual", "detail"):
                 by = "" if r is found else f"rollback {r.id}: "
-                a.say(f"  ! {by}[{e['seq']}] {e['message']}" if e["phase"] == "notice" else f"  by hand: {by}{e['message']}")
+                a.say(f"  by hand: {by}{e['message']}" if e["phase"] == "manual" else
+                      f"  {'!' if e['phase'] == 'notice' else '-'} {by}[{e['seq']}] {e['message']}")
     a.done({"run": doc, "steps": [s.as_dict() for s in steps], "events": events})

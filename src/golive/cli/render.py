@@ -95,7 +95,8 @@ def run_view(app: App) -> _View:
 
 
 def render_error(app: App, exc: BaseException) -> int:
-    """Print one line (plus the manual steps of a failed undo); return the exit code."""
+    """Print one line (plus each thing at fault when there are several, and the manual steps of a failed undo);
+    return the exit code."""
     if isinstance(exc, GoliveError):
         code, text = exc.exit_code, REDACTOR(str(exc))
         manual = exc.manual if isinstance(exc, UndoFailed) else []
@@ -108,6 +109,8 @@ def render_error(app: App, exc: BaseException) -> int:
     if app.verbose:
         app.stderr.write(REDACTOR("".join(traceback.format_exception(exc))))
     app.err.print(f"error: {text}", style="bold red", markup=False, highlight=False)
+    for item in exc.details if isinstance(exc, GoliveError) else []:
+        app.err.print(f"  - {REDACTOR(item)}", markup=False, highlight=False)
     for item in manual:
         app.err.print(f"  by hand: {REDACTOR(item)}", markup=False, highlight=False)
     if app.json:

@@ -213,17 +213,20 @@ class Runner:
         run_id = self._run_id or ""
         cause = exc.cause if isinstance(exc, StepFailed) else exc
         reason = REDACTOR(cause) if isinstance(cause, str) else first_line(cause)
+        details = [REDACTOR(d) for d in exc.details] if isinstance(exc, GoliveError) else []
         row = next(r for r in self.journal.steps(run_id) if r.seq == p.seq)
         with _shielded():
             if row.before is None:
                 self.journal.step_status(run_id, p.seq, "failed", reason)
             else:
                 self.journal.step_error(run_id, p.seq, reason)
-        self._emit("step.failed", p.seq, title=p.step.title, error=reason)
+        self._emit("step.failed", p.seq, title=p.step.title, error=reason, **({"details": details} if details else {}))
+        for line in details:  # (each thing at fault, kept with the run: `history`, `report`)
+            self._log("detail", line)
         if not auto_rollback:
             with _shielded():
                 self.journal.finish_run(run_id, "failed", reason)
-            raise StepFailed(p.step.title, reason,
+            raise StepFailed(p.step.title, reason, details=details,
                              hint=f"nothing was undone (--no-rollback); undo with `golive rollback` (run {run_id})")
         try:
             with finishing():
@@ -252,7 +255,8 @@ class Runner:
         with _shielded():
             self.journal.finish_run(run_id, "rolled_back", reason)
         self._emit("run.done", status="rolled_back")
-        raise StepFailed(p.step.title, reason, hint=f"rolled back {undone} step(s); the system is as it was before run {run_id}")
+        raise StepFailed(p.step.title, reason, details=details,
+                         hint=f"rolled back {undone} step(s); the system is as it was before run {run_id}")
 
     # -- undoing ---------------------------------------------------------------------------------
     def undoable(self, run_id: str, only: set[int] | None = None) -> list[StepRow]:

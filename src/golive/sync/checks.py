@@ -141,7 +141,8 @@ def unique_clashes(target: Any, table: TableMap, key_sql: str, gone: set[Any], i
                                                  {"gone": sorted(gone)} if gone else None).fetchall():
             mine = (int(holder) if int_key else holder) in synced
             whose = f"synced row {holder}, whose source row has it too" if mine else \
-                f"row {holder}, which golive did not sync (made in the new application)"
+                f"row {holder}, which golive did not sync (made in the new application: change the value there or in" \
+                " the source)"
             problems.append(f"table {table.target}: source row {key} has {shown}, which the target's unique index"
                             f" {index} allows once: {whose}")
     return problems
@@ -176,10 +177,13 @@ def collisions(target: Any, table: TableMap, key_sql: str, gone: set[Any] | None
             head, tail = head.replace("%", "%%"), tail.replace("%", "%%")
         rows = target.execute(head + staying + tail, {"gone": sorted(gone)} if gone else None).fetchall()
         for _, keys, values, staged in rows:
-            which = "; ".join(f"{k}={v}" + ("" if fresh or (int(k) if int_key else k) in synced else
-                                             " (a row golive did not sync: made in the new application)")
-                              for k, v, fresh in zip(keys, values, staged, strict=True))
-            problems.append(f"table {table.target}, column {column}: values equal but for case: {which}")
+            theirs = [not fresh and (int(k) if int_key else k) not in synced for k, fresh in zip(keys, staged, strict=True)]
+            which = "; ".join(f"{k}={v}" + (" (a row golive did not sync, made in the new application: change the"
+                                             " value there or in the source)" if made else "")
+                              for k, v, made in zip(keys, values, theirs, strict=True))
+            # (the very same value: the mapping's transforms made it so — `lower`, `strip`, `nfkc`)
+            alike = "the same value once transformed" if len(set(values)) == 1 else "values equal but for case"
+            problems.append(f"table {table.target}, column {column}: {alike}: {which}")
     return problems
 
 
@@ -207,4 +211,5 @@ def foreign_rows(target: Any, table: TableMap, new_keys: set[Any], int_key: bool
         return []
     keys = ", ".join(str(r[0]).replace("\x1f", ",") for r in rows[:5]) + (", …" if len(rows) > 5 else "")
     return [f"table {table.target}: rows with key {keys} exist in the target but were not synced by golive"
-            " (made in the new application?); golive never overwrites them"]
+            " (made in the new application?); golive never overwrites them: delete them there or give them other keys"
+            " (rows made in the new database after a rehearsal take the keys the old application hands out next)"]

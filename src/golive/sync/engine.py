@@ -344,8 +344,13 @@ class SyncEngine:
         return types
 
     def _problems_error(self) -> GoliveError:
-        return GoliveError(f"{len(self.problems)} pre-check problem(s); first: {self.problems[0]}",
-                           hint="fix the source data (or the mapping); nothing was written")
+        """Every problem found (listed under the line): on the night, each one shown only after the one before it
+        was fixed would cost a sync attempt — and a backup — apiece."""
+        count = len(self.problems)
+        return GoliveError(f"{count} pre-check problem(s); first: {self.problems[0]}" + (" (all listed below)" if count > 1
+                                                                                         else ""),
+                           hint="fix each where it says: the source data, the mapping, or rows made in the new"
+                                " database; nothing was written", details=self.problems if count > 1 else None)
 
     def _stop_if_rejected(self) -> None:
         if self.reject_file is not None and self.rejects:

@@ -65,6 +65,33 @@ def _written_by_others(conn: Any, tables: list[TableMap]) -> dict[str, int]:
     return counts
 
 
+def _made_there(conn: Any, source: Any, table: TableMap, types: dict[str, Any]) -> list[int]:
+    """For the plan: keys the source holds that rows made in the new database hold too (a tester's row after the
+    rehearsal took the id the old application hands out next) — the sync stops on them; at most 6, in order. Only
+    for a table keyed by one integer column that golive tracks, among the rows it did not write (usually few)."""
+    from golive.sync import conflicts, state
+    from golive.sync.engine import _int_key
+    from golive.sync.source import ident
+    from golive.sync.verify import as_int_key
+
+    track = conflicts.tracking(conn)
+    if track is None or not _int_key(table, types):
+        return []
+    before = state.load(conn, table.target, int_key=True)
+    if before is None:
+        return []
+    where, params = track.condition(track.carried(conn, table.target))
+    key = ident(table.target_key[0])
+    theirs = [k for (k,) in conn.execute(f"SELECT t.{key} FROM {ident(table.target)} t{where} ORDER BY 1", params)
+              if k not in before.keys][:1000]
+    if not theirs:
+        return []
+    found: list[int] = []
+    for batch in source.batches(table, columns=ident(table.key[0]), ranges=[(k, k + 1) for k in theirs]):
+        found += (as_int_key(row[0]) for row in batch)
+    return sorted(found)[:6]
+
+
 def _config(ctx: StepContext) -> GoliveConfig:
     if ctx.config is None:
         raise ConfigError("sync needs a config with [source], [target] and [sync]")
@@ -112,26 +139,31 @@ class Sync(Step):
                 raise held_error()
             if read_only(target):
                 raise read_only_error()
-            for t in tables:  # a table not migrated yet, a column renamed: said here, not after the prompt
-                engine.target_types(target, t)
-            parents_first(target, tables)
+            types = {t.target: engine.target_types(target, t) for t in tables}  # a table not migrated yet, a column
+            parents_first(target, tables)  # renamed: said here, not after the prompt
             if state.exists(target):
                 last = {row[0]: row[1:] for row in target.execute(
                     "SELECT target, synced_count, mode, synced_at, watermark FROM golive.sync_state")}
                 others = _written_by_others(target, [t for t in tables if t.target in last])
-        changes = []
-        with unlocked(engine.source_url), contextlib.closing(Source(engine.source_url)) as source:
-            for t in tables:
-                source.check(t)
-                count, mode, when, watermark = last.get(t.target, (None, None, None, None))
-                before = None if mode is None else \
-                    f"{count if count is not None else '?'} rows synced ({mode}, {when:%Y-%m-%d %H:%M:%S %Z})"
-                how = "incremental" if before is not None and t.changed and watermark is not None and \
-                    not self.params.get("full") else "full"
-                written = f", {others[t.target]} row(s) written in the new database since golive's syncs (a sync" \
-                    " stops before overwriting a mapped column one of them changed)" if others.get(t.target) else ""
-                changes.append(Change(f"table {t.label()}", before + written if before else before,
-                                      f"{source.count(t)} source rows, {how}, verified"))
+            changes = []
+            with unlocked(engine.source_url), contextlib.closing(Source(engine.source_url)) as source:
+                for t in tables:
+                    source.check(t)
+                    count, mode, when, watermark = last.get(t.target, (None, None, None, None))
+                    before = None if mode is None else \
+                        f"{count if count is not None else '?'} rows synced ({mode}, {when:%Y-%m-%d %H:%M:%S %Z})"
+                    how = "incremental" if before is not None and t.changed and watermark is not None and \
+                        not self.params.get("full") else "full"
+                    written = f", {others[t.target]} row(s) written in the new database since golive's syncs (a" \
+                        " sync stops before overwriting a mapped column one of them changed)" if others.get(t.target) \
+                        else ""
+                    clash = _made_there(target, source, t, types[t.target]) if others.get(t.target) else []
+                    if clash:  # (found before the freeze window, not in it)
+                        shown = ", ".join(map(str, clash[:5])) + (", …" if len(clash) > 5 else "")
+                        written += f"; rows made there hold keys the source has too ({t.target_key[0]} {shown}): the" \
+                            " sync stops on them — delete them there or give them other keys first"
+                    changes.append(Change(f"table {t.label()}", before + written if before else before,
+                                          f"{source.count(t)} source rows, {how}, verified"))
         config = _config(ctx)
         for i, pair in enumerate(config.sync.media if config.sync else []):  # (copied first, by the run)
             manifest = config.state_dir / f"media-manifest-{i}.json"
