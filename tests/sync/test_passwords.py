@@ -54,8 +54,11 @@ def test_formats_without_a_django_equivalent() -> None:
             werkzeug_to_django(stored)
         unusable = werkzeug_to_django(stored, unknown="unusable")
         assert unusable.startswith("!") and not check_password("pw", unusable)
+        # the same every time (it was drawn at random: each sync rewrote it, and --verify-only --deep always failed)
+        assert werkzeug_to_django(stored, unknown="unusable") == unusable and len(unusable) == 41
     for empty in (None, ""):
-        assert werkzeug_to_django(empty).startswith("!")
+        assert werkzeug_to_django(empty).startswith("!") and werkzeug_to_django(empty) == werkzeug_to_django(empty)
+        assert not check_password("", werkzeug_to_django(empty))
     assert [hash_format(v) for v in ("pbkdf2:sha256:1$a$0f", "scrypt:16384:8:1$a$0f", None, "md5$x$y")] == [
         "pbkdf2:sha256", "scrypt", "empty", "unknown:md5"]
 
@@ -177,6 +180,12 @@ def test_a_user_whose_scrypt_hash_is_over_maxmem_is_made_unusable_and_counted_by
     counts = next(line for line in synced.lines if "auth_user: password hashes by format: " in line)
     assert counts.endswith("password hashes by format: pbkdf2:sha256 20, scrypt 9, scrypt (over maxmem) 1"), counts
     assert not login(dirfinal, "heavy", "pw-heavy")  # (it raised ValueError: memory limit exceeded in authenticate)
+    # its unusable password is the same each time: a full sync leaves it be, a deep verification agrees (it was
+    # drawn at random: rewritten by every full sync, and `--verify-only --deep` failed on it, exit 1)
+    deep = cli("sync", "--verify-only", "--deep")
+    assert deep.exit_code == 0, deep.stdout + deep.stderr
+    again = json.loads(cli("sync", "--yes", "--full", "--json").stdout.splitlines()[-1])
+    assert [t["updated"] for t in again["tables"] if t["table"] == "auth_user"] == [0]
 
 
 SECRETS = {4: "hunter2secret", 5: "5f4dcc3b5aa765d61d8327deb882cf99", 6: "plain$$hunter2secret",

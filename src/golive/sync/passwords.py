@@ -16,8 +16,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
-import secrets
 
 __all__ = ["DJANGO_SCRYPT_MAXMEM", "PasswordReject", "hash_format", "scrypt_memory", "werkzeug_to_django"]
 
@@ -104,8 +104,13 @@ def _method(value: str) -> str | None:
     return head if dollar and head in _LEGACY | _DJANGO else None
 
 
-def _unusable() -> str:
-    return "!" + secrets.token_urlsafe(30)
+def _unusable(value: object) -> str:
+    """Django's unusable password (``!`` and 40 characters, as ``make_password(None)``), derived from the stored
+    value instead of drawn at random: the same on every sync, so a sync does not rewrite it each time and
+    verification (``--verify-only --deep`` transforms the rows again) agrees. A one-way digest: it tells nothing
+    of the value, and no password checks against it."""
+    digest = hashlib.sha256(b"golive unusable password\0" + repr(value).encode("utf-8", "surrogatepass")).digest()
+    return "!" + base64.urlsafe_b64encode(digest).decode("ascii")[:40]
 
 
 def _b64(hex_digest: str) -> str:
@@ -116,7 +121,7 @@ def werkzeug_to_django(value: str | None, unknown: str = "reject", maxmem: int =
     """Convert one stored hash. ``unknown``: "reject" (raise PasswordReject) or "unusable". ``maxmem``: the
     Django project's scrypt hasher's (a hash needing more could never be checked)."""
     if not value:
-        return _unusable()
+        return _unusable(value)
     match = _PBKDF2.match(value) if isinstance(value, str) else None  # (SQLite holds whatever it was given)
     if match:
         return f"pbkdf2_{match['digest']}${match['iterations']}${match['salt']}${_b64(match['hex'])}"
@@ -125,5 +130,5 @@ def werkzeug_to_django(value: str | None, unknown: str = "reject", maxmem: int =
     if match and problem is None:
         return f"scrypt${match['n']}${match['salt']}${match['r']}${match['p']}${_b64(match['hex'])}"
     if unknown == "unusable":
-        return _unusable()
+        return _unusable(value)
     raise PasswordReject(problem or f"password hash format {hash_format(value)!r} has no Django equivalent")
