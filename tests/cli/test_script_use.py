@@ -267,3 +267,37 @@ def test_tables_naming_no_table_is_a_usage_error_not_every_table(project: Path, 
     said = cli("sync", "--tables", tables, "--dry-run")
     assert (said.exit_code, said.stderr) == (2, f"error: --tables {tables!r} names no table — name one or more tables,"
                                                 " comma-separated, or leave --tables out to sync every table\n")
+
+
+def test_a_config_named_with_c_is_named_in_every_command_golive_tells_the_operator_to_run(project: Path, cli) -> None:
+    """Hints, `by hand:` lines and status named plain `golive rollback`: an operator with a staging and a production
+    config who pasted one rolled back whatever ./golive.toml was (or got "no config file")."""
+    (project / "prod site").mkdir()
+    config = project / "prod site" / "golive.toml"
+    (project / "golive.toml").rename(config)
+    run_id = applied_run_at(config)
+    shown = cli("-c", str(config), "status")
+    assert f"rollback:  would undo 1 step(s) of run {run_id} (`golive -c '{config}' rollback`)" in shown.lines, shown
+    missing = cli("-c", str(config), "history", "nope")
+    assert missing.stderr == f"error: no run nope in the journal — `golive -c '{config}' history` lists the runs\n"
+    doc = json.loads(cli("--config", str(config), "history", "nope", "--json").stdout)
+    assert doc["error"]["hint"] == f"`golive -c '{config}' history` lists the runs"
+    # from GOLIVE_CONFIG it is still in the environment: named nowhere; one named already is not named twice
+    assert cli("history", "nope", env={"GOLIVE_CONFIG": str(config)}).stderr == \
+        "error: no run nope in the journal — `golive history` lists the runs\n"
+    assert App(config, named=True).commands("run `golive -c x rollback` or `golive status`") == \
+        f"run `golive -c x rollback` or `golive -c '{config}' status`"
+
+
+def applied_run_at(config: Path) -> str:
+    outcome = App(config).runner().run("test", [WriteFile(path=str(config.parent / "f.txt"), content="1\n")])
+    assert outcome.run_id is not None
+    return outcome.run_id
+
+
+def test_json_without_yes_is_refused_saying_json_does_not_ask(project: Path, cli) -> None:
+    """On a terminal, `--json` without `--yes` said "there is no terminal to ask"."""
+    applied_run(project)
+    refused = cli("rollback", "--json")
+    assert refused.exit_code == 2
+    assert json.loads(refused.stdout)["error"]["message"].endswith("needs confirmation, and --json does not ask")

@@ -128,7 +128,7 @@ def test_rich_makes_no_emoji_of_what_golive_prints(project: Path, cli) -> None:
     """`--image TSW:ok` printed "TSW🆗 no such image": rich's emoji codes were on for golive's own text."""
     shown = cli("-c", "x:ok:y.toml", "status")
     assert (shown.exit_code, shown.stderr) == (
-        2, "error: no config file at x:ok:y.toml — run `golive init` to write one, or pass -c PATH\n")
+        2, "error: no config file at x:ok:y.toml — run `golive -c x:ok:y.toml init` to write one, or pass -c PATH\n")
 
 
 def test_a_table_cell_is_shown_as_written_not_read_as_markup(project: Path, cli) -> None:

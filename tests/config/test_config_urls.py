@@ -63,7 +63,7 @@ def test_a_relative_sqlite_source_is_the_file_beside_the_config(
     shown = cli("-c", str(config), "config", "show")
     assert f'url = "sqlite:///{project}/old.db"' in shown.lines
     assert cli("-c", str(config), "config", "check").stderr == (
-        f"warning: source.url: {project}/old.db does not exist; `golive sync` will stop\n")
+        f"warning: source.url: {project}/old.db does not exist; `golive -c {config} sync` will stop\n")
     config.write_text(config.read_text().replace('"sqlite:///old.db"', '"env:GOLIVE_TEST_SOURCE"'))
     monkeypatch.setenv("GOLIVE_TEST_SOURCE", "sqlite:///old.db")
     assert load_config(config).source.url.resolve(url=True) == f"sqlite:///{project}/old.db"

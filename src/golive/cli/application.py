@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import sys
 from collections.abc import Callable
 from functools import cached_property
@@ -26,10 +28,16 @@ if TYPE_CHECKING:
 
 __all__ = ["App"]
 
+_NAMED = re.compile(r"`golive (?!-c |--config)")  # a golive command in backquotes that names no config yet
+
 
 class App:
-    def __init__(self, config_path: Path, verbose: bool = False) -> None:
+    def __init__(self, config_path: Path, verbose: bool = False, named: bool = False) -> None:
         self.config_path = config_path
+        # a config named on the command line (-c) is named in every golive command a line tells the operator to
+        # run: pasted without it, `golive rollback` undoes the run of whatever ./golive.toml is (GOLIVE_CONFIG,
+        # the other way to name one, is still in the environment)
+        self._named = f"-c {shlex.quote(str(config_path))} " if named else ""
         self.verbose = verbose or os.environ.get("GOLIVE_DEBUG") == "1"
         self.json = False
         self.notices: list[str] = []  # what runs said the operator must see (`notices` in a --json result)
@@ -71,10 +79,16 @@ class App:
         return Console(file=self.stderr, highlight=False, emoji=False, no_color=not tty,  # type: ignore[arg-type]
                        width=None if tty else 1000, soft_wrap=not tty, force_terminal=tty or None)
 
+    def commands(self, text: str) -> str:
+        """``text`` with the config named on the command line (-c) in each golive command it names in backquotes."""
+        if not self._named:
+            return text
+        return _NAMED.sub(lambda m: f"`golive {self._named}", text)
+
     def say(self, text: str, style: str | None = None) -> None:
         """A line for humans; silent under --json."""
         if not self.json:  # (masked like every --json document: a URL's password in a status line, say)
-            self.out.print(REDACTOR(text), style=style if self.tty else None, markup=False)
+            self.out.print(REDACTOR(self.commands(text)), style=style if self.tty else None, markup=False)
 
     def emit_json(self, doc: dict[str, Any]) -> None:
         self.stdout.write(json.dumps(redact(doc), default=str, sort_keys=False) + "\n")
@@ -171,7 +185,7 @@ class App:
                 self.warn(f"could not tidy {folder}: {exc}")
 
     def warn(self, text: str) -> None:
-        text = REDACTOR(text)
+        text = REDACTOR(self.commands(text))
         self.warned.append(text)
         self.err.print(f"warning: {text}", style="yellow", markup=False)
 
@@ -220,7 +234,10 @@ class App:
         """Ask before a plan already shown; unless --yes. No TTY and no --yes is a usage error (exit 2)."""
         if yes:
             return
-        if self.json or sys.stdin is None or not sys.stdin.isatty():  # (None: started with stdin closed)
+        if self.json:  # (its answer would be a line of the JSON output)
+            raise UsageError(f"{what} needs confirmation, and --json does not ask",
+                             hint="review it with --dry-run, then pass --yes")
+        if sys.stdin is None or not sys.stdin.isatty():  # (None: started with stdin closed)
             raise UsageError(f"{what} needs confirmation and there is no terminal to ask",
                              hint="review it with --dry-run, then pass --yes")
         try:

@@ -192,7 +192,8 @@ def root(
     from golive.core.interrupts import forget
 
     forget()  # (a command run in-process after one whose output went away starts afresh)
-    ctx.obj = App(config, verbose)
+    source = ctx.get_parameter_source("config")
+    ctx.obj = App(config, verbose, named=getattr(source, "name", None) == "COMMANDLINE")
 
 
 app.command("init")(init_cmd.init)

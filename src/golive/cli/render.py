@@ -108,12 +108,15 @@ def render_error(app: App, exc: BaseException) -> int:
             text += " (run with -v for the traceback)"
     if app.verbose:
         app.stderr.write(REDACTOR("".join(traceback.format_exception(exc))))
-    app.err.print(f"error: {text}", style="bold red", markup=False, highlight=False)
-    for item in exc.details if isinstance(exc, GoliveError) else []:
-        app.err.print(f"  - {REDACTOR(item)}", markup=False, highlight=False)
+    details = exc.details if isinstance(exc, GoliveError) else []
+    app.err.print(f"error: {app.commands(text)}", style="bold red", markup=False, highlight=False)
+    for item in details:
+        app.err.print(f"  - {REDACTOR(app.commands(item))}", markup=False, highlight=False)
     for item in manual:
-        app.err.print(f"  by hand: {REDACTOR(item)}", markup=False, highlight=False)
-    if app.json:
+        app.err.print(f"  by hand: {REDACTOR(app.commands(item))}", markup=False, highlight=False)
+    if app.json:  # (the commands it names with the config given, as on the terminal)
+        doc = {k: app.commands(v) if isinstance(v, str) else [app.commands(i) if isinstance(i, str) else i for i in v]
+               if isinstance(v, list) else v for k, v in doc.items()}
         app.emit_json({"ok": False, "error": doc, "exit_code": code})
     return code
 
