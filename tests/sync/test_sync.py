@@ -592,6 +592,22 @@ def test_media_copied_with_manifest_incrementally_and_referenced_files_checked(d
     assert planned.lines[-1] == f"      media {photos} -> {published}: copied before -> 30 file(s), 1 new or changed, verified"
     second = json.loads(cli("sync", "--yes", "--json").lines[-1])["media"]
     assert [(m["copied"], m["unchanged"], m["bytes_copied"]) for m in second] == [(1, 29, 9)]
+    # a photo replaced by one of the same size and mtime (cp -p, rsync -a): --verify-only names it (it checked no
+    # media at all), and a full sync copies it
+    seven = photos / "photos" / "7.jpg"
+    stamp = seven.stat()
+    seven.write_bytes(bytes([8]) * 107)
+    os.utime(seven, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    for deep in ([], ["--deep"]):
+        differs = cli("sync", "--verify-only", *deep)
+        assert differs.exit_code == 1, differs.stdout + differs.stderr
+        assert "no: photos/7.jpg (changed in from since the last sync)" in differs.stdout, differs.stdout
+        doc = json.loads(cli("sync", "--verify-only", *deep, "--json").stdout)
+        assert [m["differ"] for m in doc["error"]["media"]] == [["photos/7.jpg (changed in from since the last sync)"]]
+    assert cli("sync", "--yes", "--full").exit_code == 0
+    assert (published / "photos" / "7.jpg").read_bytes() == bytes([8]) * 107
+    verified = json.loads(cli("sync", "--verify-only", "--deep", "--json").stdout)
+    assert [(m["files"], m["verified"]) for m in verified["media"]] == [(30, True)]
     (photos / "photos" / "11.jpg").unlink()
     missing = cli("sync", "--yes", "--full")
     assert missing.exit_code == 1

@@ -24,6 +24,11 @@ def _row(r: Any) -> list[str]:
             f"{r.seconds:.2f}", verified]
 
 
+def _media_row(m: Any) -> list[str]:
+    shown = ", ".join(m.differ[:3]) + (f", … ({len(m.differ)} in all; --json lists them)" if len(m.differ) > 3 else "")
+    return [m.folder, str(m.files), m.checked, "yes" if m.verified else f"no: {shown}"]
+
+
 def _progress(a: Any) -> tuple[Any, Any]:
     """A bar per table: rows copied of the source's, rows/s, ETA; then the merge and verify phases by name.
     A bar per media folder too, in files."""
@@ -53,14 +58,15 @@ class _Differ(CheckFailed):
     """A failed --verify-only: under --json its error document carries every table's verification (as a failed
     undo's carries its manual steps), the one document of the command."""
 
-    def __init__(self, tables: list[dict[str, Any]]) -> None:
-        super().__init__("source and target differ", hint="the VERIFIED column names the first differing keys;"
+    def __init__(self, tables: list[dict[str, Any]], media: list[dict[str, Any]]) -> None:
+        super().__init__("source and target differ", hint="the VERIFIED column names the first differing keys"
+                         " (and media files: `golive sync` copies those changed in from);"
                          " before the cutover, rows testers changed in the new site (a login upgrades a password"
                          " hash) come back from the old one with `golive sync --yes --full --source-wins`")
-        self.tables = tables
+        self.tables, self.media = tables, media
 
     def to_dict(self) -> dict[str, object]:
-        return {**super().to_dict(), "type": "CheckFailed", "tables": self.tables}
+        return {**super().to_dict(), "type": "CheckFailed", "tables": self.tables, "media": self.media}
 
 
 def _unfrozen_warning(a: Any) -> None:
@@ -122,15 +128,24 @@ def sync(
 
         raise UsageError("--deep goes with --verify-only", hint="golive sync --verify-only --deep")
     if verify_only:
+        from golive.sync.media import verify_media
+
         bar, update = _progress(a)
         engine, selected = engine_for(a.config, {"tables": names, "progress": update})
+        pairs = a.config.sync.media if a.config.sync else []
         with bar:
             results = engine.verify_only(selected, deep=deep)
+            media = [verify_media(a.config.resolve(m.from_), a.config.resolve(m.to),
+                                  a.config.state_dir / f"media-manifest-{i}.json", deep=deep,
+                                  progress=update and (lambda done, total, m=m: update(f"media {m.from_}", done, total)))
+                     for i, m in enumerate(pairs)]
         a.table(["TABLE", "SOURCE ROWS", "CHECKED", "VERIFIED"], [[r.table, str(r.read), r.checked, _row(r)[-1]]
                                                                   for r in results])
-        if not all(r.verified for r in results):
-            raise _Differ([r.as_dict() for r in results])
-        a.done({"verified": True, "tables": [r.as_dict() for r in results]})
+        if media:
+            a.table(["MEDIA", "FILES", "CHECKED", "VERIFIED"], [_media_row(m) for m in media])
+        if not all(r.verified for r in results) or not all(m.verified for m in media):
+            raise _Differ([r.as_dict() for r in results], [m.as_dict() for m in media])
+        a.done({"verified": True, "tables": [r.as_dict() for r in results], "media": [m.as_dict() for m in media]})
         return
     _unfrozen_warning(a)
     bar, update = _progress(a)

@@ -243,7 +243,8 @@ class Sync(Step):
             undo.append(MediaUndo(saved, kept=folder))
             result = sync_media(config.resolve(pair.from_), config.resolve(pair.to),
                                 config.state_dir / f"media-manifest-{i}.json", progress,
-                                source_wins=bool(ctx.options.get("source_wins")), kept=folder, undo=undo[-1])
+                                source_wins=bool(ctx.options.get("source_wins")), kept=folder, undo=undo[-1],
+                                full=bool(self.params.get("full")))
             ctx.log("apply", f"media {pair.from_} -> {pair.to}: {result.files} file(s), {result.copied} copied"
                     f" ({result.bytes_copied} bytes), {result.unchanged} unchanged, verified")
             for note in result.notes:
