@@ -99,6 +99,12 @@ def test_transforms() -> None:
         resolve_transform("bool")("maybe")
     to_utc = resolve_transform("to_utc", source_timezone="Europe/Vienna")
     assert to_utc("2024-07-01 12:00:00").isoformat() == "2024-07-01T10:00:00+00:00"
+    # a "no date" placeholder east of UTC is before year 1 there: a reject naming it (it was an OverflowError that
+    # stopped the whole sync blaming the transform, which --max-rejects could not let through)
+    with pytest.raises(Reject, match=r"^'0001-01-01 00:00:00' in Europe/Vienna is out of range in UTC \(years 1 to 9999\)$"):
+        to_utc("0001-01-01 00:00:00")
+    with pytest.raises(Reject, match="out of range in UTC"):
+        resolve_transform("to_utc", source_timezone="America/New_York")("9999-12-31 23:59:00")
     assert resolve_transform("json")('{"a": 1}') == {"a": 1}
     assert resolve_transform("null_if_empty")("") is None
     assert resolve_transform("golive.sync.passwords:hash_format")("scrypt:16384:8:1$a$0f") == "scrypt"

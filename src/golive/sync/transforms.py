@@ -191,7 +191,10 @@ def to_utc(source_timezone: str) -> Transform:
         moment = parse_datetime(value)
         if moment.tzinfo is None:  # naive: read in the source's time zone
             moment = moment.replace(tzinfo=zone)
-        converted: datetime = moment.astimezone(UTC)
+        try:
+            converted: datetime = moment.astimezone(UTC)
+        except OverflowError:  # (0001-01-01 00:00 east of UTC, a "no date" placeholder: before year 1 in UTC)
+            raise Reject(f"{value!r} in {moment.tzinfo} is out of range in UTC (years 1 to 9999)") from None
         return converted
 
     return convert
