@@ -93,6 +93,24 @@ def test_a_custom_transform_that_is_no_function_stops_the_load(tmp_path: Path, m
     assert caught.value.exit_code == 2
 
 
+def test_a_custom_transform_beside_the_mapping_is_found_from_any_working_directory(tmp_path: Path) -> None:
+    """With the installed `golive` command (no working directory on the path), `mytx:clean` beside mapping.toml was
+    "No module named 'mytx'" (exit 2); `python -m golive` from the project folder found it."""
+    import subprocess
+    import sys
+
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    project.mkdir()
+    elsewhere.mkdir()
+    (project / "golive_test_beside.py").write_text("def clean(value):\n    return value.strip().lower()\n")
+    (project / "mapping.toml").write_text(USERS + 'name = { from = "name", transform = "golive_test_beside:clean" }\n')
+    code = ("import sys; from pathlib import Path; from golive.sync.mapping import load_mapping;"
+            f" m = load_mapping(Path({str(project / 'mapping.toml')!r}));"
+            " print(m.tables[0].columns[1].transform('  Ana '))")
+    shown = subprocess.run([sys.executable, "-P", "-c", code], cwd=elsewhere, capture_output=True, text=True, timeout=60)
+    assert (shown.returncode, shown.stdout) == (0, "ana\n"), shown.stderr
+
+
 def test_transforms() -> None:
     assert [resolve_transform("bool")(v) for v in (1, "0", "t", "False", None)] == [True, False, True, False, None]
     with pytest.raises(Reject, match="'maybe' is not a boolean"):

@@ -6,6 +6,7 @@ Errors name the table (by its target) and the column, with the line in the file.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -309,6 +310,11 @@ def load_mapping(path: Path) -> Mapping:
         return where
 
     _one_entry_per_target(list(spec.table), at)
+    # a custom transform's module beside mapping.toml is found however golive was started (`python -m golive` has
+    # the working directory on the path, the installed `golive` command does not)
+    beside = str(path.resolve().parent)
+    if beside not in sys.path:
+        sys.path.append(beside)
     return Mapping(tuple(_table(t, spec.options, at(i)) for i, t in enumerate(spec.table)), spec.options)
 
 
