@@ -572,8 +572,11 @@ class SyncEngine:
         if int_key and key_sum is not None and staged.total - len(new) == len(synced) and \
                 key_sum - sum(new) == _key_sum(synced):
             return set()
+        read = 0  # (a key read twice — a query that repeats rows — is said here too: the rows read were not all)
         if int_key:
-            keys: set[Any] = {as_int_key(key[0]) for key in source.keys(table)}
+            listed = [as_int_key(key[0]) for key in source.keys(table)]
+            keys: set[Any] = set(listed)
+            read = len(listed)
         else:  # (as the target's types read them, as staged keys are: a date-time's text is not its key)
             kinds = [types[c] for c in table.target_key]
             keys = set()
@@ -581,6 +584,9 @@ class SyncEngine:
                 fitted = [fit_column(list(values), kind, self.zone, lambda row, reason: None) if kind.binary
                           else list(values) for values, kind in zip(zip(*batch, strict=True), kinds, strict=True)]
                 keys.update("\x1f".join(map(canonical, parts)) for parts in zip(*fitted, strict=True))
+                read += len(batch)
+        if read != len(keys):
+            raise _twice(table, source)
         unread = keys.difference(synced) - new
         if unread:
             raise _Unread(table, sorted(unread))

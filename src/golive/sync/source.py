@@ -96,6 +96,7 @@ class Source:
         self.tolerant = False  # reading text that is not valid UTF-8 (see tolerate_invalid_text)
         self.lenient_dates = False  # reading dates Python cannot hold as their text (see tolerate_unreadable_dates)
         self._dotted: dict[str, str] = {}  # a PostgreSQL source's dotted table names as SQL (see _origin)
+        self._cursors = 0  # the server-side cursors opened (each named apart)
         self.sqlite: sqlite3.Connection | None = None
         self.pg: Any = None
         if url.startswith("sqlite:///"):
@@ -259,7 +260,9 @@ class Source:
             return
         from psycopg.rows import tuple_row
 
-        with self.pg.cursor(name="golive_batches", row_factory=tuple_row) as cur:
+        self._cursors += 1  # (its own name: a read begun while another is open — the keys read again to name a key
+        # the rows had twice — was "cursor golive_batches already exists")
+        with self.pg.cursor(name=f"golive_batches_{self._cursors}", row_factory=tuple_row) as cur:
             cur.itersize = size
             cur.execute(_pg_sql(sql), tuple(params))
             while batch := cur.fetchmany(size):
