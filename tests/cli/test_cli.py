@@ -192,6 +192,15 @@ def test_config_check_loads_the_mapping_a_sync_section_names(project: Path, cli)
     valid = cli("config", "check", "--json")
     assert valid.exit_code == 0, valid.stderr
     assert json.loads(valid.stdout)["mapping"] == f"{project}/mapping.toml"
+    # media paths (`files`) with no [[sync.media]] folder: nothing checks or copies them — said, not silent
+    (project / "mapping.toml").write_text(users.format("user").replace('key = "id"', 'key = "id"\nfiles = ["photo"]')
+                                          + 'photo = "photo"\n')
+    said = "mapping: table people: files = ['photo'] names media paths, but no [[sync.media]] folder is configured:" \
+           " they are not checked and no file is copied"
+    warned = cli("config", "check", "--strict", "--json")
+    assert warned.exit_code == 1 and json.loads(warned.stdout)["error"]["warnings"] == [said], warned.stdout
+    config.write_text(config.read_text() + f'[[sync.media]]\nfrom = "{project}"\nto = "{project}/media"\n')
+    assert cli("config", "check", "--strict").exit_code == 0
 
 
 def test_status_on_a_fresh_project(project: Path, cli) -> None:

@@ -43,7 +43,8 @@ def check(ctx: typer.Context, json: Json = False, strict: Strict = False) -> Non
     --strict)."""
     a = app_of(ctx, json)
     config = a.config
-    mapping = _mapping(config)
+    app_warnings: list[str] = []
+    mapping = _mapping(config, app_warnings)
     sections = [name for name in type(config).model_fields
                 if name not in ("base_dir", "path") and getattr(config, name) is not None]
     problems = {key: _problem(ref, key) for key, ref in _secret_refs(config)}
@@ -58,6 +59,8 @@ def check(ctx: typer.Context, json: Json = False, strict: Strict = False) -> Non
     _env_file(a, config)
     _literals(a, config)
     _sqlite_source(a, config)
+    for line in app_warnings:
+        a.warn(line)
     if strict and a.warned:
         raise _Warned(a.warned)
     a.done({"valid": True, "path": str(config.path), "sections": sections, "secrets": refs, "mapping": mapping,
@@ -76,15 +79,16 @@ class _Warned(CheckFailed):
         return {**super().to_dict(), "type": "CheckFailed", "warnings": self.warned}
 
 
-def _mapping(config: Any) -> str | None:
+def _mapping(config: Any, app_warnings: list[str]) -> str | None:
     """[sync].mapping loads as `golive sync` loads it (keys, transforms, one entry per target; no database): its
     first error is the check's, exit 2."""
-    from golive.sync.mapping import load_mapping
+    from golive.sync.mapping import load_mapping, unchecked_files
 
     if config.sync is None:
         return None
     path = config.resolve(config.sync.mapping)
-    load_mapping(path)
+    for line in unchecked_files(load_mapping(path), len(config.sync.media)):
+        app_warnings.append(f"mapping: {line}")
     return str(path)
 
 

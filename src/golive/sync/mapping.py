@@ -338,3 +338,12 @@ def _invalid(path: Path, text: str, data: dict[str, Any], exc: ValidationError) 
                 if not (isinstance(p, str) and (p.startswith(("function-", "union[")) or p == "ColumnSpec")))
     line = _line_of(loc, locate_lines(text))
     return ConfigError(f"{path}:{line or '?'}: {_dotted(loc)}{table(loc)}: {_message({**err, 'loc': loc}, MappingSpec)}")
+
+
+def unchecked_files(mapping: Mapping, media_folders: int) -> list[str]:
+    """Warnings for a mapping whose tables name ``files`` columns when no ``[[sync.media]]`` folder is configured:
+    their paths are checked against none, and no file reaches the new site."""
+    if media_folders:
+        return []
+    return [f"table {t.target}: files = {list(t.files)} names media paths, but no [[sync.media]] folder is configured:"
+            " they are not checked and no file is copied" for t in mapping.tables if t.files]
