@@ -269,7 +269,8 @@ def test_a_rollback_says_when_an_older_run_still_has_steps_to_undo(project: Path
     app = App(project / "golive.toml")
     newer = app.runner().run("test", [WriteFile(path=str(project / "g.txt"), content="g\n")]).run_id
     first = cli("rollback", "--yes", "--json")
-    assert first.stderr == f"warning: run {older} (test) still has applied steps: `golive rollback` again undoes them\n"
+    assert first.stderr == (f"warning: run {older} (test) still has applied steps: `golive rollback` again would undo"
+                            " that test too (`golive rollback --dry-run` shows what it puts back)\n")
     assert json.loads(first.lines[-1])["target"] == newer and json.loads(first.lines[-1])["still_undoable"] == older
     second = cli("rollback", "--yes")
     assert second.exit_code == 0 and second.stderr == ""  # the last one: nothing more to say

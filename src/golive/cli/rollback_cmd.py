@@ -77,7 +77,9 @@ def rollback(
     a.say(f"rolled back {len(planned)} step(s) of run {target.id}")
     older = a.journal.latest_undoable_run()
     if older is not None:  # (an interrupted run, then the same command run again: the first still has its steps)
-        a.warn(f"run {older.id} ({older.command}) still has applied steps: `golive rollback` again undoes them")
+        # (what that would do, not an invitation: undoing a `freeze off` freezes the old application again)
+        a.warn(f"run {older.id} ({older.command}) still has applied steps: `golive rollback` again would undo that"
+               f" {older.command} too (`golive rollback --dry-run` shows what it puts back)")
     if not a.json:
         return
     a.emit_json({"event": "result", "ok": True, "rolled_back": [target.id], "target": target.id, **outcome.as_dict(),
