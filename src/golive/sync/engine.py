@@ -736,12 +736,13 @@ class SyncEngine:
 
     @staticmethod
     def _verdict(result: TableResult, differing: list[Any], rejected: set[Any], rejects: list[dict[str, Any]]) -> None:
-        """The keys that differ, first those of source rows that cannot be carried over (a transform or the
-        target's type rejects them: the target cannot hold them as the source has them), with the reason."""
+        """The keys that differ, then those of source rows that cannot be carried over (a transform or the
+        target's type rejects them: the target cannot hold them as the source has them), with the reason — the
+        real differences first: rejects are often known and allowed (--max-rejects), and listed first they hid them."""
         shown = [str(k).replace("\x1f", ",") for k in differing]
         if rejects:
             out = {str(k).replace("\x1f", ",") for k in rejected}
-            shown = [f"{r['key']} ({r['column']}: {r['reason']})" for r in rejects] + [k for k in shown if k not in out]
+            shown = [k for k in shown if k not in out] + [f"{r['key']} ({r['column']}: {r['reason']})" for r in rejects]
         result.rejected = len(rejects)
         result.verified, result.mismatched_keys = not shown, shown[:20]
 
