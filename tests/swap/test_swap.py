@@ -421,8 +421,10 @@ def test_an_adopted_container_comes_back_with_its_volumes_networks_and_settings(
         assert cli("rollback", "--yes").exit_code == 0  # undo finalize: blue made again, as it was
         after = env.container(env.blue).attrs
         assert after["Id"] != before["Id"]
-        for key in ("User", "Labels", "Entrypoint", "Cmd", "WorkingDir", "ExposedPorts", "Healthcheck"):
+        for key in ("User", "Entrypoint", "Cmd", "WorkingDir", "ExposedPorts", "Healthcheck"):
             assert after["Config"][key] == before["Config"][key], key  # (the healthcheck's password too)
+        # its labels, and golive's naming the image it was started from (its Config.Image is the build's id now)
+        assert after["Config"]["Labels"] == {**before["Config"]["Labels"], "golive.ref": env.images["blue"]}
         journal = (env.project / ".golive" / "journal.db").read_bytes()
         assert b"hc-pw-3311" not in journal and b"***" not in journal  # nothing of the spec in the journal
         for key in ("Binds", "PortBindings", "RestartPolicy", "NetworkMode"):

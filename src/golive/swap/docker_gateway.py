@@ -24,6 +24,9 @@ PING_TIMEOUT = 10.0  # s: a daemon that takes the connection and never answers (
 # s an undo's Docker call waits for its answer (the SDK's own 60 s: a rollback that sat a minute in silence on a hung
 # daemon before putting the site back): inspecting, starting, creating or removing a container answers in far less
 UNDO_TIMEOUT = 10.0
+# the label naming the image reference a container made again from its build (image id) was started from: its
+# Config.Image is that id then, and `golive status` and the plans would show "sha256:…" for an adopted colour
+REF_LABEL = "golive.ref"
 
 
 def from_config(config: GoliveConfig) -> DockerGateway:
@@ -181,6 +184,8 @@ class DockerGateway:
         config = attrs.get("Config") or {}
         host = attrs.get("HostConfig") or {}
         networks = (attrs.get("NetworkSettings") or {}).get("Networks") or {}
+        labels, image = config.get("Labels") or {}, config.get("Image")
+        made_again = str(image or "").startswith("sha256:")  # (made from its build by an undo: recreate)
         return {
             # everything to create it again as it was (volumes, networks and their aliases, command, user,
             # limits…); its environment is kept out of the journal (golive.swap.kept)
@@ -188,8 +193,9 @@ class DockerGateway:
             "networks": {name: {k: e.get(k) for k in ("Aliases", "IPAMConfig", "Links") if e.get(k)}
                          for name, e in networks.items()},
             # image: the reference it was started from (a tag may move on to a newer build); image_id: the build
-            "name": name, "id": c.id, "image": config.get("Image"), "image_id": attrs.get("Image"), "status": c.status,
-            "running": c.status == "running", "labels": config.get("Labels") or {}, "env": config.get("Env") or [],
+            "name": name, "id": c.id, "image": labels.get(REF_LABEL, image) if made_again else image,
+            "image_id": attrs.get("Image"), "status": c.status, "made_again": made_again,
+            "running": c.status == "running", "labels": labels, "env": config.get("Env") or [],
             "ports": host.get("PortBindings") or {}, "restart": (host.get("RestartPolicy") or {}).get("Name") or "",
             "health": ((attrs.get("State") or {}).get("Health") or {}).get("Status"),
         }
@@ -245,22 +251,26 @@ class DockerGateway:
         build = record.get("image_id") or record["image"]
         if record.get("image_id") and self.local_image(build) is None:
             raise BuildGone(record)
+        labels = dict(record["labels"])
+        if build != record["image"] and not str(record["image"]).startswith("sha256:"):
+            labels[REF_LABEL] = record["image"]  # (its Config.Image is the build's id now: the label names it)
         if "config" in spec:
-            self._create_as_was(record["name"], spec, build, record["running"])
+            self._create_as_was(record["name"], spec, build, record["running"], labels)
             return
         container = self.client.containers.create(  # (a record of an older golive: what it kept)
-            build, name=record["name"], environment=spec.get("env") or [], labels=record["labels"], ports=ports,
+            build, name=record["name"], environment=spec.get("env") or [], labels=labels, ports=ports,
             restart_policy={"Name": record["restart"]} if record["restart"] else None)
         if record["running"]:
             container.start()
 
-    def _create_as_was(self, name: str, spec: dict[str, Any], build: str, running: bool) -> None:
+    def _create_as_was(self, name: str, spec: dict[str, Any], build: str, running: bool,
+                       labels: dict[str, str]) -> None:
         """The Engine API's own create, with the recorded Config and HostConfig; the first network at
         create (the API takes one there), the others connected after, each with its aliases."""
         networks: dict[str, dict[str, Any]] = spec.get("networks") or {}
         mode = spec["host_config"].get("NetworkMode") or "default"
         first = mode if mode in networks else next(iter(networks), None)
-        body = {**spec["config"], "Env": spec["env"], "Image": build, "HostConfig": spec["host_config"],
+        body = {**spec["config"], "Env": spec["env"], "Image": build, "Labels": labels, "HostConfig": spec["host_config"],
                 "NetworkingConfig": {"EndpointsConfig": {first: networks[first]} if first else {}}}
         created = self.client.api.create_container_from_config(body, name)
         for name, endpoint in networks.items():

@@ -130,6 +130,14 @@ def _was_prepared(container: dict[str, Any] | None, color: str, image: str, buil
                 and container["labels"].get("golive.color") == color and container["labels"].get("golive.image") == image)
 
 
+def _kept_as(container: dict[str, Any] | None) -> str:
+    """Why the idle colour's container, running the build asked for, is there: prepared by `swap --prepare`, or made
+    again from its recorded build by a rollback (a finalize's undo: the old colour as it ran, with its labels)."""
+    if container and container.get("made_again"):
+        return "made again from its build by `golive rollback`"
+    return "prepared (`swap --prepare`)"
+
+
 def _publishes(container: dict[str, Any], port: int) -> bool:
     """``container`` publishes host port ``port`` (its port bindings, whatever host address)."""
     return any(str(b.get("HostPort")) == str(port) for bindings in (container.get("ports") or {}).values()
@@ -250,10 +258,12 @@ class Swap(_SwapBase):
         built = f"{found.removeprefix('sha256:')[:12]}" if found else "not on this host: pulled first"
         after = f"running {image} ({built}) on 127.0.0.1:{target.host_port}"
         if _prepared(existing, idle, image, found, _spec_hash(c, target.host_port, env)):
-            before = after = f"{after}, prepared (`swap --prepare`): kept"
+            before = after = f"{after}, {_kept_as(existing)}: kept"
         elif _was_prepared(existing, idle, image, found):
-            after += (", created again: the prepared container was made with another configuration (env, volumes,"
-                      " networks or ports changed since `swap --prepare`)")
+            which, since = ("container `golive rollback` made again", "it was first started") if existing and \
+                existing.get("made_again") else ("prepared container", "`swap --prepare`")
+            after += (f", created again: the {which} was made with another configuration (env, volumes, networks or"
+                      f" ports changed since {since})")
         changes = [Change(f"container {target.name} ({idle})", before, after)]
         self._not_the_live_one(ctx, live, idle, existing)
         self._proxy_answers(ctx, live, idle)
@@ -380,7 +390,8 @@ class Swap(_SwapBase):
         use_docker = docker.has_healthcheck(image)  # (asked before the start: the health wait has a deadline)
         spec = _spec_hash(c, idle.host_port, env)
         if _prepared(before["idle_container"], before["idle"], image, found, spec):
-            ctx.log("apply", f"container {idle.name}: prepared with {image}, running: kept")
+            how = "made again by `golive rollback` from" if before["idle_container"].get("made_again") else "prepared with"
+            ctx.log("apply", f"container {idle.name}: {how} {image}, running: kept")
         else:
             docker.remove(idle.name)  # an old idle container: not live, replaced by the new release
             if port_in_use(idle.host_port):

@@ -19,7 +19,7 @@ from golive.core.step import Record, StepContext
 from golive.errors import GoliveError, UndoFailed
 from golive.swap.docker_gateway import short
 from golive.swap.kept import spec_of
-from golive.swap.steps import Finalize, Swap, _containers, _url, live_color
+from golive.swap.steps import Finalize, Prepare, Swap, _containers, _url, live_color
 
 if TYPE_CHECKING:
     from golive.swap.docker_gateway import DockerGateway
@@ -233,7 +233,7 @@ def _previous_back(ctx: StepContext, record: Record, switches: bool = True) -> l
     paused or removed since the run), or make the recorded one again in place of another container someone ran
     under its name: the plan says so, and from which build."""
     kept: dict[str, Any] | None = record.get("live_container")
-    if not kept or kept["name"] in _made_again(ctx):
+    if not switches or not kept or kept["name"] in _made_again(ctx):  # (a prepare's undo leaves the live colour be)
         return []
     try:
         now = _docker(ctx).container(kept["name"])
@@ -251,17 +251,58 @@ def _previous_back(ctx: StepContext, record: Record, switches: bool = True) -> l
 
 
 def _idle_back(ctx: StepContext, changes: list[Change], record: Record) -> list[Change]:
-    """The idle colour's container as it was before the swap — unless its build is gone: then the plan says it
-    is not made again (made from its tag, it would be another build)."""
+    """The idle colour's container as the undo leaves it (:func:`_restore_idle`), from what is there now (or what
+    the undos ahead of this one leave): the one the step started removed, the one there before made again —
+    unless its build is gone: then the plan says it is not made again (made from its tag, it would be another
+    build). One already gone is nothing to remove; one that is not golive's for this colour is left as it is."""
     was: dict[str, Any] | None = record.get("idle_container")
+    name = _containers(ctx).color(record["idle"]).name
+    what = f"container {name} ({record['idle']})"
     try:
-        if was is None or not _build_gone(ctx, was):
-            return changes
+        touched, now = _left_ahead(ctx, name)
+        now = now if touched else _docker(ctx).container(name)
+        gone = was is not None and _build_gone(ctx, was)
     except GoliveError:  # (Docker not answering: the undo says more)
         return changes
-    what = f"container {was['name']} ({record['idle']})"
-    note = f" (the one there before: {_build(was)} is no longer on this host, not made again)"
-    return [Change(c.what + note, c.before, None) if c.what == what else c for c in changes]
+    note = f" (the one there before: {_build(was)} is no longer on this host, not made again)" if gone and was else ""
+    if now is not None and not _started_by_step(now, record):  # (left as it is)
+        if any(c.what == what and c.action == "noop" for c in changes):  # (a prepared container the swap kept)
+            return changes
+        shown = f"{now['status']} {now['image']}"
+        return [Change(what, shown, shown) if c.what == what else c for c in changes]
+    if now is None:  # (nothing to remove: the one there before made again, if it is gone too)
+        after = None if was is None or gone else f"{was['status']} {was['image']}"
+        return [Change(what + note, None, after) if c.what == what else c for c in changes]
+    return [Change(c.what + note, c.before, None if gone else c.after) if c.what == what else c for c in changes]
+
+
+def _started_by_step(now: dict[str, Any], record: Record) -> bool:
+    """``now``, the idle colour's container, is one the undo removes: golive's for this colour, and not the one
+    there before the step (a prepared container a swap only kept)."""
+    was: dict[str, Any] | None = record.get("idle_container")
+    return _golive_labels(now)[0] == record["idle"] and not (was and was.get("id") == now.get("id"))
+
+
+def _left_ahead(ctx: StepContext, name: str) -> tuple[bool, dict[str, Any] | None]:
+    """(True, what) when an undo planned ahead of this one in the same rollback (`rollback --through`) leaves the
+    container named ``name`` as ``what`` (its record; None: no container), the last of them to touch it; else
+    (False, None): it stays as Docker has it now. A swap's or prepare's undo leaves its idle colour as it was before
+    the step (a build gone: none), a swap's leaves its previous colour running, a finalize's makes its old one again."""
+    from golive.core.runner import UNDONE_FIRST
+
+    c, touched, left = _containers(ctx), False, None
+    for p in ctx.options.get(UNDONE_FIRST, []):
+        r = p.record
+        if not r:
+            continue
+        if p.step.kind in (Swap.kind, Prepare.kind) and c.color(r["idle"]).name == name:
+            was = r.get("idle_container")
+            touched, left = True, None if was is None or _build_gone(ctx, was) else was
+        elif p.step.kind == Swap.kind and c.color(r["live"]).name == name and r.get("live_container"):
+            touched, left = True, {**r["live_container"], "status": "running", "running": True}
+        elif p.step.kind == Finalize.kind and r.get("container") and r["container"]["name"] == name:
+            touched, left = True, r["container"]
+    return touched, left
 
 
 def undo_swap(ctx: StepContext, record: Record) -> None:
@@ -634,14 +675,17 @@ def prepare_manual(record: Record) -> list[str]:
 # -- finalize ------------------------------------------------------------------------------------------------------
 def finalize_undo_plan(ctx: StepContext, changes: list[Change], record: Record) -> list[Change]:
     """The old colour made again from the build it ran (its tag may have moved on to the release being rolled
-    back: the plan said "create running <tag>"), or started again if an earlier undo made it and could not."""
+    back: the plan said "create running <tag>"), or started again (unpaused) if an earlier undo made it and could
+    not; another container someone put under its name is left as it is (the swap's undo replaces it). With
+    `rollback --through`, from what the undos ahead of it leave (a newer prepare's removes its container)."""
     saved: dict[str, Any] | None = record.get("container")
     if saved is None:
         return [c.inverse() for c in changes]
     what = changes[0].what if changes else f"container {saved['name']} ({record['old']})"
     with _briefly(ctx):
-        try:
-            now = _docker(ctx).container(saved["name"])
+        try:  # (`rollback --through`: as the undos ahead of it leave it — a newer prepare's removes its container)
+            touched, now = _left_ahead(ctx, saved["name"])
+            now = now if touched else _docker(ctx).container(saved["name"])
         except GoliveError:  # (Docker not answering: the undo says more)
             now = None
     was = f"{saved['status']} {_build(saved)}"
@@ -658,7 +702,9 @@ def finalize_undo_plan(ctx: StepContext, changes: list[Change], record: Record) 
                                    f" {saved['image']} as it is now")
         return [Change(what, None, was)]
     shown = f"{now['status']} {now['image']}"
-    return [Change(what, shown, was if saved["running"] and not now["running"] else shown)]
+    if not (saved["running"] and not now["running"] and _is_recorded(now, saved)):  # (another one: left as it is)
+        return [Change(what, shown, shown)]
+    return [Change(what, shown, f"running {_build(saved)}" + (", unpaused" if now["status"] == "paused" else ""))]
 
 
 def undo_finalize(ctx: StepContext, record: Record) -> None:
@@ -684,7 +730,7 @@ def _old_back(ctx: StepContext, saved: dict[str, Any]) -> None:
     if now is None:
         ctx.log("undo", f"container {saved['name']}: recreate from {_build(saved)}")
         _docker(ctx).recreate(saved, spec_of(ctx.state_dir, saved))
-    elif saved["running"] and not now["running"]:  # (an undo that created it, then failed to start it; paused)
+    elif saved["running"] and not now["running"] and _is_recorded(now, saved):  # (made, not started; paused)
         ctx.log("undo", f"container {saved['name']}: {'unpause' if now['status'] == 'paused' else 'start again'}")
         _docker(ctx).start(saved["name"])
 
