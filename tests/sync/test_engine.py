@@ -1099,3 +1099,32 @@ def test_a_table_whose_name_has_a_dot_is_still_that_table(tmp_path: Path, pg_clu
                     VALUES (1, 'one'), (2, 'two')""", name)
     [again] = SyncEngine(source_url, url, mapping).run(mapping.tables)
     assert (again.inserted, again.verified) == (2, True)
+
+
+def test_a_wal_source_on_a_mount_golive_cannot_write_says_why(tmp_path: Path) -> None:
+    """A SQLite source in WAL mode (as the README recommends) whose -shm file is not there and cannot be made (a
+    read-only mount, a folder of another user) was "cannot be read: unable to open database file — check
+    [source].url: it must name the old application's SQLite file": a right URL blamed."""
+    import subprocess
+
+    from golive.sync.source import Source
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)], check=True)
+    try:
+        db = sqlite3.connect(folder / "flask.db")
+        db.execute("PRAGMA journal_mode=wal")
+        db.execute("CREATE TABLE t (x)")
+        db.commit()
+        db.close()  # (the last connection: -wal and -shm go with it)
+        assert sorted(p.name for p in folder.iterdir()) == ["flask.db"]
+        subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
+        with pytest.raises(GoliveError) as caught:
+            Source(f"sqlite:///{folder}/flask.db")
+        assert caught.value.message.endswith(" — it is in WAL mode, and SQLite must create flask.db-shm beside it to"
+                                             " read it, which it cannot here"), caught.value.message
+        assert caught.value.hint == (f"run golive as a user that may write to {folder} (the old application's), on a"
+                                     " writable mount of it")
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)

@@ -85,6 +85,16 @@ def _as_text_if_unreadable(inner: type) -> type:
 _STAMP_TYPES = {1114, 1184, 1082, 20, 21, 23, 1700, 700, 701}
 
 
+def _wal(path: Path) -> bool:
+    """Whether the SQLite file is in WAL mode (its header's read and write versions are 2)."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(20)
+    except OSError:
+        return False
+    return head.startswith(b"SQLite format 3\0") and head[18:20] == b"\x02\x02"
+
+
 def _type_name(conn: Any, oid: int | None) -> str:
     info = conn.adapters.types.get(oid) if oid is not None else None
     return info.name if info is not None else f"oid {oid}"
@@ -116,6 +126,13 @@ class Source:
                 self.sqlite.close()
                 if "database is locked" in str(exc):
                     raise _locked(url) from None
+                if _wal(path) and not path.with_name(path.name + "-shm").exists():
+                    # (WAL: even a reader makes the -shm file when none is there: a folder this user may not write
+                    # to, or a read-only mount, is "attempt to write a readonly database" or "unable to open")
+                    raise GoliveError(f"source database {path} cannot be read: {exc} — it is in WAL mode, and SQLite"
+                                      f" must create {path.name}-shm beside it to read it, which it cannot here",
+                                      hint=f"run golive as a user that may write to {path.parent} (the old"
+                                           " application's), on a writable mount of it") from None
                 raise GoliveError(f"source database {path} cannot be read: {exc}",
                                   hint="check [source].url: it must name the old application's SQLite file") from None
         else:
