@@ -61,6 +61,11 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
+def _id_parts() -> tuple[str, int]:
+    """A new run's id before the clash check: the time to the second, and 16 random bits (a test pins them)."""
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S"), int(uuid.uuid4().hex[:4], 16)
+
+
 def _dump(value: Any) -> str:
     return json.dumps(redact(value, RECORD_SHORTEST), sort_keys=True, default=str)
 
@@ -176,8 +181,8 @@ class Journal:
     @_writes
     def start_run(self, command: str, args: dict[str, Any], steps: list[tuple[str, str, dict[str, Any]]],
                   parent: str | None = None) -> str:
-        run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:4]
         with self._tx():
+            run_id = self._free_id()
             self.db.execute(
                 "INSERT INTO runs (id, command, args, user, host, pid, parent, status, started_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?)",
@@ -190,6 +195,17 @@ class Journal:
                     (run_id, seq, kind, title, _dump(params)),
                 )
         return run_id
+
+    def _free_id(self) -> str:
+        """``YYYYmmdd-HHMMSS-xxxx``: the random part, or the next one free that second (``rollback --through`` starts
+        several runs a second; a clash was an IntegrityError between two of its undos). Inside the write
+        transaction: no other process can take it meanwhile."""
+        stamp, first = _id_parts()
+        taken = {row[0] for row in self.db.execute("SELECT id FROM runs WHERE id LIKE ?", (f"{stamp}-%",))}
+        for n in range(0x10000):
+            if (run_id := f"{stamp}-{(first + n) % 0x10000:04x}") not in taken:
+                return run_id
+        raise JournalError(f"journal {self.path}: every run id of {stamp} is taken", hint="run the command again")
 
     @_writes
     def claim_run(self, run_id: str) -> None:
