@@ -27,11 +27,13 @@ def history(
     json: Json = False,
 ) -> None:
     """List recent runs, or show one run's steps, changes, timings and events."""
+    from golive.core.journal import Journal
     from golive.core.lock import Lock
     from golive.errors import UsageError
 
     a = app_of(ctx, json)
-    journal = a.journal
+    # read-only: the journal of a full or read-only disk is what the operator needs to read then
+    journal = Journal(a.config.state_dir / "journal.db", read_only=True)
     lock = Lock(a.config.state_dir).status()
 
     def shown(r: RunRow) -> tuple[str, dict[str, Any]]:

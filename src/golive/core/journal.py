@@ -6,6 +6,14 @@ rollback after a crash possible. Everything written passes the redactor: no secr
 
 Step status: pending -> applying -> applied | failed; then undoing -> undone | undo_failed.
 Run status: running -> succeeded | failed | rolled_back | interrupted | partially_rolled_back.
+
+Commands that only read (``history``, ``report``, ``status``) open it with ``read_only=True``, so that a full or
+read-only state dir does not blind them: SQLite's ``mode=ro`` first, which reads what the WAL holds and shares the
+locks of a live writer, but needs the ``-shm`` file (it maps it, creating it when missing); failing that — a full
+disk cannot grow the ``-shm``, a read-only one cannot create it — nobody can be writing (a writer needs the same
+``-shm``), so when the WAL holds nothing the file alone is the journal and is opened ``immutable`` (no locks, no
+``-shm``), and when the WAL holds transactions (a crashed run's) both are copied to a temporary folder and read
+there: ``immutable`` would not read the WAL, and so would lose the crashed run's last steps.
 """
 
 from __future__ import annotations
@@ -15,11 +23,13 @@ import getpass
 import json
 import os
 import re
+import shutil
 import socket
 import sqlite3
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +40,7 @@ from golive.secrets import RECORD_SHORTEST, redact
 
 _T = TypeVar("_T")
 
-__all__ = ["KILLED", "SCHEMA_VERSION", "Journal", "RunRow", "StepRow", "now_iso"]
+__all__ = ["KILLED", "SCHEMA_VERSION", "Journal", "RunRow", "StepRow", "now_iso", "write_hint"]
 
 SCHEMA_VERSION = 1
 UNDOABLE = ("applying", "applied", "undoing", "undo_failed")
@@ -64,6 +74,28 @@ def now_iso() -> str:
 def _id_parts() -> tuple[str, int]:
     """A new run's id before the clash check: the time to the second, and 16 random bits (a test pins them)."""
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S"), int(uuid.uuid4().hex[:4], 16)
+
+
+def _mount_point(path: Path) -> Path:
+    path = Path(os.path.abspath(path))
+    while not os.path.ismount(path) and path != path.parent:
+        path = path.parent
+    return path
+
+
+def write_hint(folder: Path, started: bool = True) -> str:
+    """What to do when the state dir cannot be written: on a read-only file system, say so (free space would not
+    help); else where, how much room is left (``state_write_hint``). ``started``: a run may have applied steps."""
+    try:
+        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only = False
+    if not read_only:
+        return state_write_hint(folder, started)
+    then = ("`golive status` shows where the run stopped and `golive rollback` undoes what it applied" if started else
+            "run the command again")
+    return (f"{folder} is on a read-only file system: remount it read-write (mount -o remount,rw"
+            f" {_mount_point(folder)}) or set [project].state_dir to a folder you may write, then {then}")
 
 
 def _dump(value: Any) -> str:
@@ -122,14 +154,19 @@ def _writes(method: Callable[..., _T]) -> Callable[..., _T]:
             return method(self, *args, **kwargs)
         except sqlite3.OperationalError as exc:
             raise JournalWriteError(f"cannot write the journal {self.path}: {exc}",
-                                    hint=state_write_hint(self.path.parent)) from exc
+                                    hint=write_hint(self.path.parent)) from exc
 
     return write
 
 
 class Journal:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+        """``read_only``: for commands that only read; nothing is created, and a full or read-only disk is no
+        obstacle (the module's docstring says how). A journal not there yet reads as an empty one."""
         self.path = path
+        if read_only:
+            self._open_reader()
+            return
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:  # (a path through a file, a folder golive may not write)
@@ -142,22 +179,78 @@ class Journal:
             self._migrate()
         except sqlite3.OperationalError as exc:  # (a full disk, a read-only folder: the journal is not at fault)
             raise JournalWriteError(f"cannot open the journal {path}: {exc}",
-                                    hint=state_write_hint(path.parent, started=False)) from exc
+                                    hint=write_hint(path.parent, started=False)) from exc
         except sqlite3.DatabaseError as exc:
-            raise JournalError(
-                f"journal {path} is unreadable: {exc}",
-                hint="move it aside (history is lost) or restore it from a backup",
-            ) from exc
-        os.chmod(path, 0o600)
+            raise self._unreadable(exc) from exc
+        try:
+            if path.stat().st_mode & 0o777 != 0o600:
+                os.chmod(path, 0o600)
+        except OSError as exc:  # (a read-only file system, which SQLite's open may not have noticed)
+            self.db.close()
+            raise JournalWriteError(f"cannot open the journal {path}: {exc.strerror or exc}",
+                                    hint=write_hint(path.parent, started=False)) from None
 
-    def _migrate(self) -> None:
+    def _unreadable(self, exc: Exception) -> JournalError:
+        return JournalError(f"journal {self.path} is unreadable: {exc}",
+                            hint="move it aside (history is lost) or restore it from a backup")
+
+    def _open_reader(self) -> None:
+        try:
+            if not self.path.is_file():
+                self.db = self._empty()
+                return
+            try:
+                self.db = self._connect("mode=ro")
+            except sqlite3.OperationalError as exc:
+                if "locked" in str(exc):  # (a writer's lock outlasting the timeout: no reason to read around it)
+                    raise
+                wal = self.path.with_name(self.path.name + "-wal")
+                self.db = self._copied() if wal.is_file() and wal.stat().st_size else self._connect("immutable=1")
+            self._migrate(write=False)
+        except (sqlite3.OperationalError, OSError) as exc:
+            raise JournalError(f"cannot read the journal {self.path}: {exc}",
+                               hint=f"check {self.path.parent} (`ls -l`, `df -h`) and its permissions") from exc
+        except sqlite3.DatabaseError as exc:
+            raise self._unreadable(exc) from exc
+
+    def _connect(self, mode: str) -> sqlite3.Connection:
+        db = sqlite3.connect(f"{Path(os.path.abspath(self.path)).as_uri()}?{mode}", uri=True, isolation_level=None,
+                             timeout=30)
+        try:
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()  # (opening is lazy: the -shm is mapped here)
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _copied(self) -> sqlite3.Connection:
+        """The journal and its WAL copied elsewhere and read there into memory (SQLite applies the WAL to the copy)."""
+        memory = sqlite3.connect(":memory:", isolation_level=None)
+        with tempfile.TemporaryDirectory(prefix="golive-journal-") as folder:
+            copy = Path(folder) / self.path.name
+            for suffix in ("", "-wal"):
+                shutil.copyfile(f"{self.path}{suffix}", f"{copy}{suffix}")
+            with closing(sqlite3.connect(copy)) as db:
+                db.backup(memory)
+        return memory
+
+    @staticmethod
+    def _empty() -> sqlite3.Connection:
+        db = sqlite3.connect(":memory:", isolation_level=None)
+        db.executescript(_SCHEMA)
+        return db
+
+    def _migrate(self, write: bool = True) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise JournalError(
                 f"journal {self.path} has schema v{version}, newer than this golive understands (v{SCHEMA_VERSION})",
                 hint="upgrade golive (pip install -U golive) to read it",
             )
-        if version == 0:
+        if version == 0 and not write:  # (an empty file: no run yet)
+            self.db.close()
+            self.db = self._empty()
+        elif version == 0:
             with self._tx():
                 if self.db.execute("PRAGMA user_version").fetchone()[0] == 0:  # another process may have won
                     for statement in filter(str.strip, _SCHEMA.split(";")):
@@ -364,3 +457,4 @@ class Journal:
             f" WHERE EXISTS (SELECT 1 FROM steps s WHERE s.run_id = r.id AND s.status IN ({marks}))"
             " ORDER BY r.started_at DESC, r.rowid DESC LIMIT 1", UNDOABLE).fetchone()
         return self._run(row) if row else None
+

@@ -10,6 +10,7 @@ refused, and ``golive lock release --force`` clears it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import getpass
 import json
@@ -20,8 +21,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from golive.core.journal import now_iso
-from golive.errors import ConfigError, JournalWriteError, LockHeld, state_write_hint
+from golive.core.journal import now_iso, write_hint
+from golive.errors import ConfigError, JournalWriteError, LockHeld
 
 # how long a run retries a lock that is taken: `status` tests the flock by taking it for a moment, and a run
 # starting just then must not be refused as if another run held it
@@ -87,14 +88,16 @@ class Lock:
             raise ConfigError(f"cannot make the state dir {self.path.parent}: {exc.strerror or exc}",
                               hint="fix [project].state_dir, or that folder's permissions") from None
 
-    def _open(self) -> IO[str]:
+    def _open(self, read_only: bool = False) -> IO[str]:
+        """``read_only``: to look (``status``), which a read-only file system allows: ``flock`` needs no write access."""
         self._make_dir()
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = os.open(self.path, os.O_RDONLY if read_only else os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
-            raise ConfigError(f"cannot open the run lock {self.path}: {exc.strerror or exc}",
-                              hint="fix [project].state_dir, or that folder's permissions") from None
-        return os.fdopen(fd, "r+")
+            hint = write_hint(self.path.parent, started=False) if exc.errno == errno.EROFS else \
+                "fix [project].state_dir, or that folder's permissions"
+            raise ConfigError(f"cannot open the run lock {self.path}: {exc.strerror or exc}", hint=hint) from None
+        return os.fdopen(fd, "r" if read_only else "r+")
 
     def acquire(self, command: str) -> None:
         fh = self._open()
@@ -129,7 +132,7 @@ class Lock:
             with contextlib.suppress(OSError):
                 fh.close()
             raise JournalWriteError(f"cannot write the run lock {self.path}: {exc.strerror or exc}; nothing was"
-                                    " changed", hint=state_write_hint(self.path.parent, started=False)) from None
+                                    " changed", hint=write_hint(self.path.parent, started=False)) from None
         self._fh = fh
 
     def release(self) -> None:
@@ -152,7 +155,7 @@ class Lock:
         if not self.path.exists():
             self._make_dir()  # (a state dir that cannot exist is no free lock: the run would stop on it)
             return LockState("free", None)
-        with self._open() as fh:
+        with self._open(read_only=True) as fh:
             holder = self._read(fh)
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
