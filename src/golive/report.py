@@ -94,17 +94,41 @@ def _svg(run: RunRow, spans: list[Span]) -> str:
     return "\n".join(out) + "\n"
 
 
-def _md(run: RunRow, steps: list[StepRow], spans: list[Span], events: list[dict[str, Any]]) -> str:
+def _undos(journal: Journal, run: RunRow) -> tuple[str, list[str]]:
+    """A `golive rollback` run's part of the report (its own steps are none): the runs it rolled back, and each
+    undo it did."""
+    targets = [f"{t} ({found.command})" if (found := journal.run(t)) else t for t in journal.targets(run)]
+    lines = ["## Steps undone", ""]
+    for undo in journal.undos(run.id):
+        took = (_t(undo.finished_at) - _t(undo.started_at)).total_seconds() if undo.finished_at else None
+        lines.append(f"### [{undo.seq}] {undo.title} (run {undo.run}) — "
+                     + {"undone": "undone", "failed": "undo failed"}.get(undo.result, "not finished"))
+        lines.append(f"- started: {undo.started_at}, " + (f"took {took:.3f}s" if took is not None else
+                                                           "never ended: its rollback stopped in the middle of it"))
+        if undo.error:
+            lines.append(f"- error: {undo.error}")
+        lines.append("")
+    return f"- rolled back: run {', '.join(targets)}" if targets else "- rolled back: (no run named)", lines
+
+
+def _md(run: RunRow, steps: list[StepRow], spans: list[Span], events: list[dict[str, Any]],
+        undos: tuple[str, list[str]] | None = None) -> str:
     lines = [f"# golive run {run.id}", "",
              f"- command: `{run.command}`", f"- status: **{run.status}**",
              f"- by: {run.user}@{run.host} (pid {run.pid})",
              f"- started: {run.started_at}", f"- finished: {run.finished_at or '-'}"]
     if run.error:
         lines.append(f"- error: {run.error}")
+    if undos is not None:
+        lines.append(undos[0])
     lines += ["", "## Timeline", "", "| # | step | what | starts at | took |", "|---|---|---|---|---|"]
     for span in sorted(spans, key=lambda s: (s.start, s.seq)):
         lines.append(f"| {span.seq} | {span.title} | {span.kind} | +{span.start:.3f}s | {span.end - span.start:.3f}s |")
-    lines += ["", "## Steps", ""]
+    lines.append("")
+    if undos is not None:  # (a rollback run: the undos it did are its steps)
+        lines += undos[1]
+    else:
+        lines += ["## Steps", ""]
     for step in steps:
         lines.append(f"### [{step.seq}] {step.title} — {step.status}")
         for change in step.changes or []:
@@ -134,13 +158,16 @@ def render_report(journal: Journal, run_id: str, fmt: str, crashed: Callable[[Ru
     if run is None:
         raise UsageError(f"no run {run_id} in the journal", hint="`golive history` lists the runs")
     if crashed is not None and crashed(run):
-        run = replace(run, status="crashed (its process is gone: `golive rollback` undoes what it applied)")
+        again = run.args.get("again") if isinstance(run.args.get("again"), str) else "golive rollback"
+        run = replace(run, status=f"crashed (its process is gone: `{again}` finishes it)" if run.command == "rollback"
+                      else "crashed (its process is gone: `golive rollback` undoes what it applied)")
     spans = timeline(journal, run)
     if fmt == "svg":
         return REDACTOR(_svg(run, spans))
     # the run's events, then those of every `golive rollback` aimed at it (what the undo did and said)
     events = [*journal.events(run_id), *({**e, "rollback": c.id} for c in journal.children(run_id) for e in journal.events(c.id))]
-    markdown = _md(run, journal.steps(run_id), spans, events)
+    steps = journal.steps(run_id)
+    markdown = _md(run, steps, spans, events, _undos(journal, run) if run.command == "rollback" and not steps else None)
     if fmt == "md":
         return markdown
     body = html.escape(markdown)

@@ -111,3 +111,44 @@ def test_a_rollback_later_leaves_the_apply_as_it_was(project: Path, cli) -> None
     import json
 
     assert json.loads(step.stdout)["steps"][0]["error"] is None
+
+
+def test_a_rollback_runs_report_names_the_run_it_rolled_back_and_lists_its_undos(project: Path, cli) -> None:
+    """A rollback run's report had an empty "Steps" section and did not say which run it rolled back."""
+    seed(project)
+    crashrun(project, "3:after:kill")
+    assert cli("rollback", "--yes").exit_code == 0
+    journal = App(project / "golive.toml").journal
+    rollback, run = journal.runs()[:2]
+    lines = cli("report", rollback.id, "-o", "-").lines
+    assert lines[:8] == [f"# golive run {rollback.id}", "", "- command: `rollback`", "- status: **succeeded**",
+                         f"- by: {rollback.user}@{rollback.host} (pid {rollback.pid})", f"- started: {rollback.started_at}",
+                         f"- finished: {rollback.finished_at}", f"- rolled back: run {run.id} (crashrun)"]
+    at = lines.index("## Steps undone")
+    undos = [(line, lines[i + 1].split(", ")[1].split()[0]) for i, line in enumerate(lines[at:], start=at)
+             if line.startswith("### ")]
+    assert [line for line, _ in undos] == [f"### [3] remove {project}/c.txt (run {run.id}) — undone",
+                                           f"### [2] write {project}/b.txt (run {run.id}) — undone",
+                                           f"### [1] write {project}/a.txt (run {run.id}) — undone"]
+    assert all(took == "took" for _, took in undos), undos
+    assert "## Steps" not in lines
+    svg = cli("report", rollback.id, "--format", "svg", "-o", "-").stdout
+    assert svg.count('fill="#1565c0"><title>undo ') == 3
+
+
+def test_a_rollback_runs_report_says_which_undo_failed_and_why(project: Path, cli) -> None:
+    (project / "sub").mkdir()
+    (project / "sub" / "y.txt").write_text("y: old\n")
+    app = App(project / "golive.toml")
+    app.runner().run("t", [WriteFile(path=str(project / "sub" / "y.txt"), content="y\n")])
+    run_id = app.journal.runs()[0].id
+    (project / "sub" / "y.txt").unlink()  # the folder replaced by a file: the undo cannot put y.txt back
+    (project / "sub").rmdir()
+    (project / "sub").write_text("not a directory")
+    assert cli("rollback", "--yes").exit_code == 4
+    rollback = App(project / "golive.toml").journal.runs()[0]
+    lines = cli("report", rollback.id, "-o", "-").lines
+    assert f"- rolled back: run {run_id} (t)" in lines
+    at = lines.index(f"### [1] write {project}/sub/y.txt (run {run_id}) — undo failed")
+    assert lines[at + 1].startswith("- started: ") and ", took " in lines[at + 1]
+    assert lines[at + 2].startswith("- error: ") and "Not a directory" in lines[at + 2], lines[at + 2]

@@ -23,6 +23,7 @@ import getpass
 import json
 import os
 import re
+import shlex
 import shutil
 import socket
 import sqlite3
@@ -30,7 +31,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -40,7 +41,7 @@ from golive.secrets import RECORD_SHORTEST, redact
 
 _T = TypeVar("_T")
 
-__all__ = ["KILLED", "SCHEMA_VERSION", "Journal", "RunRow", "StepRow", "now_iso", "write_hint"]
+__all__ = ["KILLED", "SCHEMA_VERSION", "Journal", "RunRow", "StepRow", "Undo", "now_iso", "write_hint"]
 
 SCHEMA_VERSION = 1
 UNDOABLE = ("applying", "applied", "undoing", "undo_failed")
@@ -142,6 +143,43 @@ class StepRow:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Undo:
+    """One undo a run did, from its undo.* events: a `golive rollback` run's of another run's step, a failed run's
+    of its own. ``result``: undone | failed | unfinished (its run was killed or interrupted in the middle of it)."""
+    run: str  # the run whose step it undid
+    seq: int
+    title: str
+    result: str
+    started_at: str
+    finished_at: str | None = None
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Unfinished:
+    """A `golive rollback --through RUN` that stopped before its end: ``rollback``, its newest rollback run; ``again``,
+    the command as given, which finishes it; ``left``, the runs back to RUN still with applied steps, newest first,
+    and ``steps``, how many."""
+    rollback: RunRow
+    through: str
+    again: str
+    left: list[RunRow]
+    steps: int
+
+
+def _through_of(again: object) -> str | None:
+    """The RUN of ``--through RUN`` in a rollback run's command (its ``again`` arg), if it has one."""
+    try:
+        words = shlex.split(again) if isinstance(again, str) else []
+    except ValueError:
+        return None
+    return next((words[i + 1] for i, word in enumerate(words[:-1]) if word == "--through"), None)
 
 
 def _writes(method: Callable[..., _T]) -> Callable[..., _T]:
@@ -458,3 +496,42 @@ class Journal:
             " ORDER BY r.started_at DESC, r.rowid DESC LIMIT 1", UNDOABLE).fetchone()
         return self._run(row) if row else None
 
+    def undos(self, run_id: str) -> list[Undo]:
+        """The undos ``run_id`` did, in the order it began them."""
+        out: list[Undo] = []
+        begun: dict[int, int] = {}
+        for event in self.events(run_id):
+            data = event["data"] if isinstance(event["data"], dict) else {}
+            if event["kind"] == "undo.start":
+                begun[event["seq"]] = len(out)
+                out.append(Undo(data.get("target_run") or run_id, event["seq"], data.get("title", ""), "unfinished",
+                                event["ts"]))
+            elif event["kind"] in ("undo.done", "undo.failed") and event["seq"] in begun:
+                at = begun.pop(event["seq"])
+                out[at] = replace(out[at], result="undone" if event["kind"] == "undo.done" else "failed",
+                                  finished_at=event["ts"], error=data.get("error"))
+        return out
+
+    def targets(self, run: RunRow) -> list[str]:
+        """The runs a `golive rollback` run rolled back (the one it was started for, and any it undid steps of)."""
+        named = [run.args["target"]] if isinstance(run.args.get("target"), str) else []
+        return list(dict.fromkeys([*named, *(u.run for u in self.undos(run.id))]))
+
+    def unfinished_through(self) -> Unfinished | None:
+        """The `rollback --through RUN` that stopped before its end (killed, interrupted, an undo failed), if the
+        newest runs are its rollback runs (a run of another command since: its intent no longer holds) and runs
+        back to RUN still have applied steps. Its rollback runs journal the command as given (``again``)."""
+        runs = self.runs(10_000)  # newest first
+        newest = next((r for r in runs if r.command != "rollback" or _through_of(r.args.get("again"))), None)
+        through = _through_of(newest.args.get("again")) if newest is not None else None
+        if newest is None or through is None or self.run(through) is None:
+            return None
+        left, steps = [], 0
+        for run in runs:
+            n = sum(s.status in UNDOABLE for s in self.steps(run.id))
+            if n:
+                left.append(run)
+                steps += n
+            if run.id == through:
+                return Unfinished(newest, through, str(newest.args["again"]), left, steps) if left else None
+        return None
