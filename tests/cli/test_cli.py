@@ -210,7 +210,7 @@ def test_status_on_a_fresh_project(project: Path, cli) -> None:
     doc = json.loads(cli("status", "--json").stdout)
     assert doc == {"ok": True, "config": "golive.toml", "state_dir": f"{project}/.golive",
                    "lock": {"state": "free", "holder": None}, "last_run": None, "rollback_would_undo": None,
-                   "parts": {}, "state": {}}
+                   "rollback_command": None, "parts": {}, "state": {}}
 
 
 def test_history_and_status_after_a_run(project: Path, cli) -> None:

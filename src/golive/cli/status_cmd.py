@@ -61,18 +61,23 @@ def _failed(error: str) -> Part:
 
 def status(ctx: typer.Context, json: Json = False) -> None:
     """What is live now and what is in flight: the lock, the last run, what a rollback would undo."""
+    from golive.core.journal import Journal
     from golive.core.lock import Lock
 
     a = app_of(ctx, json)
     config = a.config
     lock = Lock(config.state_dir).status()
-    runs = a.journal.runs(1)
+    journal = Journal(config.state_dir / "journal.db", read_only=True)  # (a full or read-only disk: still read)
+    runs = journal.runs(1)
     last = runs[0] if runs else None
-    undoable = a.journal.latest_undoable_run()
+    undoable = journal.latest_undoable_run()
+    unfinished = journal.unfinished_through()  # (a `rollback --through` that stopped: its command finishes it)
     parts = _parts(config)
+    again = unfinished.again if unfinished else "golive rollback" if undoable else None
     doc: dict[str, Any] = {"config": str(config.path), "state_dir": str(config.state_dir),
                            "lock": lock.as_dict(), "last_run": last.as_dict() if last else None,
                            "rollback_would_undo": undoable.id if undoable else None,
+                           "rollback_command": a.commands(f"`{again}`")[1:-1] if again else None,
                            "parts": {name: part.shown for name, part in parts.items()}}
     a.say(f"config:    {config.path}")
     a.say(f"state:     {config.state_dir}")
@@ -87,17 +92,20 @@ def status(ctx: typer.Context, json: Json = False) -> None:
     if undoable is not None:
         from golive.core.journal import UNDOABLE
 
-        n = len([s for s in a.journal.steps(undoable.id) if s.status in UNDOABLE])
+        n = len([s for s in journal.steps(undoable.id) if s.status in UNDOABLE])
         if lock.state == "held":  # (a run or a rollback is under way: it may be undoing these very steps)
             a.say(f"rollback:  run {undoable.id} has {n} applied step(s); a run holds the lock now (above): ask again"
                   " once it ends")
+        elif unfinished is not None:
+            a.say(f"rollback:  would undo {unfinished.steps} step(s) of {len(unfinished.left)} run(s), back to run"
+                  f" {unfinished.through} (`{unfinished.again}`: it stopped before its end)")
         else:
             a.say(f"rollback:  would undo {n} step(s) of run {undoable.id} (`golive rollback`)")
     sync = parts.get("sync")
     if sync is not None:  # (the journal is read here, in the thread that opened it)
         from golive.sync.status import rollback_backup
 
-        sync.shown["backup"] = backup = rollback_backup(a.journal)
+        sync.shown["backup"] = backup = rollback_backup(journal)
         if "error" not in sync.state:
             sync.state["backup"] = None if backup == "none" else backup
     for part, info in doc["parts"].items():

@@ -304,7 +304,7 @@ class Runner:
             _not_if_gone("rollback")
         self._again, self._older = again, older
         with _shielded():
-            self._run_id = self.journal.start_run("rollback", {"target": run.id}, [], parent=run.id)
+            self._run_id = self.journal.start_run("rollback", {"target": run.id, "again": again}, [], parent=run.id)
         self._emit("run.start", command="rollback", target=run.id, steps=len(planned))
         try:
             with interrupts(), finishing():
