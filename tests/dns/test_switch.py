@@ -70,8 +70,9 @@ def test_switch_read_back_verify_with_delay_then_revert_exactly(dns_project: Pat
     old = cli("dns", "verify", "--expect", "old", "--timeout", "10")
     assert old.exit_code == 0
     again = cli("dns", "revert", "--yes")
-    assert (again.exit_code, again.stderr) == (
-        1, "error: no applied DNS switch in the journal: nothing to revert — `golive dns show` shows where the records point\n")
+    assert (again.exit_code, again.stdout, again.stderr) == (
+        0, "nothing to revert: no applied DNS switch in the journal (`golive dns show` shows where the records point)\n",
+        "")
     no_token_anywhere(dns_project, switched.stdout, switched.stderr, verified.stdout, reverted.stdout)
 
 
@@ -221,8 +222,10 @@ def test_plan_is_refused_as_the_switch_is_while_resolvers_hold_the_long_ttl(dns_
     assert " UTC from 3600s: resolvers may hold the old answer until " in soon.stderr
     shown = cli("dns", "plan", "--no-ttl-wait")
     assert shown.exit_code == 0, shown.stderr
-    assert shown.lines[2:] == [f"      dns example.org A #1: {OLD} -> {NEW}", f"      dns www.example.org A #3: {OLD} -> {NEW}",
-                               f"      dns www.example.org AAAA #4: {OLD6} -> {NEW6}"]
+    assert shown.lines[2:-1] == [f"      dns example.org A #1: {OLD} -> {NEW}",
+                                 f"      dns www.example.org A #3: {OLD} -> {NEW}",
+                                 f"      dns www.example.org AAAA #4: {OLD6} -> {NEW6}"]
+    assert shown.lines[-1].startswith("earliest safe switch: ") and shown.lines[-1].endswith(" UTC from 3600s)")
 
 
 def test_lower_ttl_never_raises_a_shorter_ttl_nor_asks_for_one_linode_would_round(dns_project: Path,
@@ -394,21 +397,6 @@ def test_addresses_are_compared_as_addresses_not_as_text(dns_project: Path, emul
     assert targets(emulator)[("www", "AAAA")] == NEW6
     verified = cli("dns", "verify", "--timeout", "3")
     assert verified.exit_code == 0, verified.stderr
-
-
-def test_a_rollback_with_the_linode_api_down_is_one_line_and_names_the_api(dns_project: Path, emulator: LinodeEmulator,
-                                                                           cli) -> None:
-    assert cli("dns", "switch", "--yes", "--no-ttl-wait").exit_code == 0
-    emulator.stop()  # (the connection is refused from here on)
-    failed = cli("rollback", "--yes")
-    assert failed.exit_code == 4
-    first = failed.stderr.splitlines()[0]
-    assert first.startswith("error: undo of step 1 (dns switch to new) of run "), first
-    assert f"failed: cannot reach the Linode API at {emulator.url} (read record " in first, first
-    assert first.endswith("): connection refused — check [linode].api_url and the network; nothing was changed by this"
-                          " call — do the manual steps listed, then `golive rollback --yes` again"), first
-    assert "  by hand: in the Linode DNS manager, set record #1 ((apex) A) back to target 203.0.113.10" in failed.stderr
-    assert "HTTPConnectionPool" not in failed.stderr
 
 
 def test_the_rollback_plan_shows_a_record_already_put_back_as_unchanged(dns_project: Path, emulator: LinodeEmulator,
@@ -602,27 +590,18 @@ def test_a_record_added_while_golive_pages_a_big_zone_is_read_again(dns_project:
 
 def test_the_by_hand_lines_of_a_failed_undo_name_only_what_is_not_back(dns_project: Path, emulator: LinodeEmulator,
                                                                        cli) -> None:
-    """www A's PUT is carried out and then answered 500, every time: the switch puts the apex back, its undo's PUT of
-    www A fails. The by-hand lines listed every record with `TTL 3600` (no switch_ttl: the switch never sets a TTL),
-    the apex too, which was back already. They are read from the records now: nothing but what is not back."""
-    emulator.edit(lambda s: s["faults"].update(rules=[{"method": "PUT", "path": "/records/3$", "status": 500,
-                                                      "processed": True}]))
-    failed = cli("dns", "switch", "--yes", "--no-ttl-wait")
-    assert failed.exit_code == 4, failed.stderr
-    by_hand = [line for line in failed.stderr.splitlines() if line.startswith("  by hand: ")]
-    assert by_hand == ["  by hand: none: every record of `dns switch to new` reads back as before it (`golive dns"
-                       " show`); run the rollback again to clear its journal entry"], failed.stderr
-    assert targets(emulator) == {("", "A"): OLD, ("www", "A"): OLD, ("www", "AAAA"): OLD6}
-
-    def www_new(state: dict[str, Any]) -> None:  # www A on new again, and its PUT failing before it is carried out
-        next(r for r in state["domains"][0]["records"] if r["id"] == 3)["target"] = NEW
-        state["faults"]["rules"] = [{"method": "PUT", "path": "/records/3$", "status": 500}]
-
-    emulator.edit(www_new)
+    """The rollback's PUT of www A fails (500) before it is carried out: the by-hand lines listed every record with
+    `TTL 3600` (no switch_ttl: the switch never sets a TTL), the ones already back too. They are read from the records
+    now: nothing but what is not back. (A failure that leaves every record back is no failed undo:
+    tests/dns/test_api_unanswered.py.)"""
+    assert cli("dns", "switch", "--yes", "--no-ttl-wait").exit_code == 0
+    emulator.edit(lambda s: s["faults"].update(rules=[{"method": "PUT", "path": "/records/3$", "status": 500}]))
     again = cli("rollback", "--yes")
     assert again.exit_code == 4, again.stderr
-    assert [line for line in again.stderr.splitlines() if line.startswith("  by hand: ")] == [
+    assert [line for line in again.stderr.splitlines() if line.startswith("  by hand: ")] == [  # (not www AAAA: back)
+        f"  by hand: in the Linode DNS manager, set record #1 ((apex) A) back to target {OLD}",
         f"  by hand: in the Linode DNS manager, set record #3 (www A) back to target {OLD}"], again.stderr
+    assert targets(emulator) == {("", "A"): NEW, ("www", "A"): NEW, ("www", "AAAA"): OLD6}
 
 
 def test_status_of_a_half_switched_zone_is_not_ok_and_says_what_to_do(dns_project: Path, emulator: LinodeEmulator,
@@ -682,3 +661,46 @@ def test_a_switch_record_edited_into_an_empty_object_is_one_line_naming_the_run_
     assert refused.stderr.startswith(f"error: journal: run {run} step 1 (") and \
         "its record cannot be read back (KeyError: 'domain_id'); nothing was undone — `golive history" in refused.stderr, \
         refused.stderr
+
+
+def test_a_revert_with_nothing_to_revert_is_nothing_to_do(dns_project: Path, cli) -> None:
+    """`dns revert` with no switch in the journal exited 1 while `golive rollback` with nothing to do exits 0: a
+    drill's clean-up that runs it twice broke. Exit 0, and under --json a result as rollback's nothing-to-do."""
+    for args in ([], ["--dry-run"]):
+        result = cli("dns", "revert", "--yes", "--json", *args)
+        assert (result.exit_code, result.stderr) == (0, ""), result
+        assert [json.loads(line) for line in result.lines] == [
+            {"event": "result", "ok": True, "target": None, "run": None, "status": "nothing to do", "steps": [],
+             "notices": []}]
+
+
+def test_the_earliest_safe_switch_is_in_the_json_of_lower_ttl_and_plan(dns_project: Path, emulator: LinodeEmulator,
+                                                                       cli) -> None:
+    """`dns lower-ttl --json` left out the earliest safe switch time its human output prints; `dns plan --json` (and
+    the refusal of a switch for the TTL wait) gave it nowhere either. ISO UTC, `earliest_switch`; null until known."""
+    from datetime import UTC, datetime, timedelta
+
+    long_ttl = cli("dns", "plan", "--json")
+    assert long_ttl.exit_code == 2
+    assert json.loads(long_ttl.stdout)["error"]["earliest_switch"] is None  # (not lowered yet: not known)
+    before = datetime.now(UTC)
+    lowered = cli("dns", "lower-ttl", "--yes", "--json")
+    assert lowered.exit_code == 0, lowered.stderr
+    result = json.loads(lowered.lines[-1])
+    at = datetime.fromisoformat(result["earliest_switch"])
+    assert result["event"] == "result" and at.utcoffset() == timedelta(0)
+    assert before + timedelta(seconds=3600) - timedelta(seconds=1) <= at <= datetime.now(UTC) + timedelta(seconds=3600)
+    refused = cli("dns", "plan", "--json")
+    assert refused.exit_code == 2
+    waited = datetime.fromisoformat(json.loads(refused.stdout)["error"]["earliest_switch"])
+    assert abs(waited - at) <= timedelta(seconds=1)  # (the lowering's finish, a moment before the line was made)
+    shown = cli("dns", "plan", "--no-ttl-wait", "--json")
+    assert shown.exit_code == 0, shown.stderr
+    assert datetime.fromisoformat(json.loads(shown.stdout)["earliest_switch"]) == waited
+    again = cli("dns", "lower-ttl", "--yes", "--json")  # (every TTL short already: no run, the first one's wait)
+    assert (json.loads(again.lines[-1])["run"], json.loads(again.lines[-1])["earliest_switch"]) == (
+        None, waited.isoformat())
+    human = cli("dns", "lower-ttl", "--yes")
+    assert human.lines[-1] == (f"earliest safe switch: {waited:%Y-%m-%d %H:%M:%S} UTC (the lowering at"
+                               f" {waited - timedelta(seconds=3600):%H:%M:%S} UTC from 3600s: resolvers may hold those"
+                               " answers until then)"), human.stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -67,8 +68,23 @@ def _switch(a: Any, to: str, force: bool, no_ttl_wait: bool) -> Any:
 def plan(ctx: typer.Context, to: To = "new", force: Force = False, no_ttl_wait: NoTtlWait = False,
          json: Json = False) -> None:
     """Show the changes a switch would make; touch nothing. Refused as `dns switch --dry-run` is (the TTL wait)."""
+    from golive.cli.render import show_plan
+    from golive.dns.ttl import effective, last_lowered
+
     a = app_of(ctx, json)
-    a.execute("dns switch", f"dns switch to {to}", [_switch(a, to, force, no_ttl_wait)], yes=False, dry_run=True)
+    planned = a.runner().plan([_switch(a, to, force, no_ttl_wait)])
+    show_plan(a, f"dns switch to {to}", planned)
+    # when resolvers may have the new answer: known once the TTLs are short, from the lowering whose wait ends last (a
+    # plan refused for it says when in its error, under --json as `earliest_switch` too)
+    dns, _, records, zone_ttl = _records(a)
+    lowered = last_lowered(a.journal)
+    if lowered is not None and any(effective(r["ttl_sec"], zone_ttl) > dns.cutover_ttl for r in records):
+        lowered = None
+    if lowered is not None:
+        a.say(f"earliest safe switch: {lowered.safe_at:%Y-%m-%d %H:%M:%S} UTC (the lowering at {lowered.at:%H:%M:%S}"
+              f" UTC from {lowered.old_ttl}s)")
+    a.done({"dry_run": True, "steps": [p.as_dict() for p in planned],
+            "earliest_switch": lowered.safe_at.isoformat(timespec="seconds") if lowered else None})
 
 
 @app.command("lower-ttl")
@@ -78,6 +94,7 @@ def lower_ttl(
     dry_run: DryRun = False, yes: Yes = False, json: Json = False,
 ) -> None:
     """Lower the records' TTL ahead of the switch, and print the earliest safe switch time (now + the old TTL)."""
+    from golive.core.journal import now_iso
     from golive.dns.steps import LowerTtl
     from golive.dns.ttl import effective, ttl_problem
 
@@ -89,17 +106,38 @@ def lower_ttl(
 
         raise UsageError(f"--ttl {value}: {ttl_problem(value)}", hint="pick one of them")
     old_ttl = max(effective(r["ttl_sec"], zone_ttl) for r in records)
-    outcome = a.execute("dns lower-ttl", f"dns lower TTL to {value}", [LowerTtl(ttl=value)], yes=yes, dry_run=dry_run)
-    if outcome is not None and outcome.run_id is not None:  # (lowered now: the wait starts now)
-        from golive.dns.ttl import last_lowered
+    since = now_iso()  # (a run journaled since, by this process, is this command's lowering)
 
-        safe = datetime.now(UTC) + timedelta(seconds=old_ttl)
-        earlier = last_lowered(a.journal)  # (an earlier lowering from a longer TTL may end later)
-        if earlier is not None and earlier.safe_at > safe:
-            a.say(f"earliest safe switch: {earlier.safe_at:%Y-%m-%d %H:%M:%S} UTC (the lowering at"
-                  f" {earlier.at:%H:%M:%S} UTC from {earlier.old_ttl}s: resolvers may hold those answers until then)")
-        else:
-            a.say(f"earliest safe switch: {safe:%Y-%m-%d %H:%M:%S} UTC (now + the old TTL of {old_ttl}s)")
+    def result() -> dict[str, Any]:  # (--json: the time the human line gives, ISO UTC; null when none)
+        found = _earliest_after_lowering(a, old_ttl, since)
+        return {"earliest_switch": found[0].isoformat(timespec="seconds") if found else None}
+
+    outcome = a.execute("dns lower-ttl", f"dns lower TTL to {value}", [LowerTtl(ttl=value)], yes=yes, dry_run=dry_run,
+                        result=result)
+    found = _earliest_after_lowering(a, old_ttl, since) if outcome is not None and not a.json else None
+    if found is not None:
+        a.say(f"earliest safe switch: {found[0]:%Y-%m-%d %H:%M:%S} UTC ({found[1]})")
+
+
+def _earliest_after_lowering(a: Any, old_ttl: int, since: str) -> tuple[datetime, str] | None:
+    """The earliest safe switch after `dns lower-ttl` and why: now + the old TTL when this command lowered a TTL (an
+    earlier lowering from a longer TTL may end later); when it found every TTL short already, the wait an earlier
+    lowering started, if it is still running. None: nothing to wait for."""
+    from golive.dns.ttl import last_lowered
+
+    newest = next(iter(a.journal.runs(1)), None)
+    made = newest is not None and newest.command == "dns lower-ttl" and newest.started_at >= since \
+        and newest.pid == os.getpid() and newest.status == "succeeded"
+    now, earlier = datetime.now(UTC), last_lowered(a.journal)
+    if made:
+        safe = now + timedelta(seconds=old_ttl)
+        if earlier is None or earlier.safe_at <= safe:
+            return safe, f"now + the old TTL of {old_ttl}s"
+    elif earlier is None or earlier.safe_at <= now:
+        return None
+    assert earlier is not None
+    return earlier.safe_at, (f"the lowering at {earlier.at:%H:%M:%S} UTC from {earlier.old_ttl}s: resolvers may hold"
+                             " those answers until then")
 
 
 @app.command("switch")
@@ -175,15 +213,17 @@ def revert(
 
     A record someone changed by hand since the switch is not overwritten without --force."""
     from golive.cli.render import show_plan
-    from golive.errors import GoliveError
 
     a = app_of(ctx, json)
     found = next(((run, step.seq) for run in a.journal.runs(500) for step in a.journal.steps(run.id)
                   if step.kind == "dns.switch" and step.status in ("applied", "applying", "undoing", "undo_failed")),
                  None)
-    if found is None:
-        raise GoliveError("no applied DNS switch in the journal: nothing to revert",
-                          hint="`golive dns show` shows where the records point")
+    if found is None:  # (as `golive rollback` with nothing to do: a drill's clean-up may run it twice)
+        a.say("nothing to revert: no applied DNS switch in the journal (`golive dns show` shows where the records"
+              " point)")
+        if a.json:
+            a.emit_json(NOTHING_TO_REVERT)
+        return
     run, seq = found
     again = command_again(ctx, "dns revert" + given_options(yes, json))
     runner = a.runner({"force": force, "dry_run": dry_run, "again": again})
@@ -197,4 +237,10 @@ def revert(
                               again=again + (" --force" if force else ""))
     a.say(f"reverted the dns switch of run {run.id}")
     if a.json:
-        a.emit_json({"event": "result", "ok": True, "target": run.id, **outcome.as_dict()})
+        a.emit_json({"event": "result", "ok": True, "target": run.id, **outcome.as_dict(), "notices": a.notices})
+
+
+# the result when there is no switch to revert: the keys a revert's result has (no run was made: `run` is null, as
+# `golive rollback`'s with nothing to roll back)
+NOTHING_TO_REVERT = {"event": "result", "ok": True, "target": None, "run": None, "status": "nothing to do", "steps": [],
+                     "notices": []}

@@ -49,9 +49,12 @@ class LinodeDns:
         self.api_url, self.timeout = api_url, timeout
         self.token_ref = token_ref  # (the token's reference, env:NAME or file:PATH, named by an error; never the token)
         self.scopes: set[str] | None = None  # the token's OAuth scopes, as the last answer said (X-OAuth-Scopes)
-        self.on_wait: Callable[[str], None] | None = None  # told each rate-limit wait before it starts
+        # told each rate-limit wait before it starts, and each update whose answer was lost but which was made
+        self.on_wait: Callable[[str], None] | None = None
         self._what = ""  # the call in flight (named in the wait's message)
-        self.writes = 0  # PUTs and POSTs sent (or about to be): none, and nothing was changed through this gateway
+        # PUTs and POSTs that may have been carried out (sent, or about to be; not one refused before it reached the
+        # API): none, and nothing was changed through this gateway
+        self.writes = 0
         self._zone_ttls: dict[int, int] = {}  # domain id -> its ttl_sec, as the domain's lookup read it
         dns = self
         self.client = LinodeClient(token, base_url=api_url, retry=retries > 0, retry_max=retries,
@@ -116,8 +119,7 @@ class LinodeDns:
         an answer lost after it was sent (a read timeout, a dropped connection, a 408/5xx) raises
         :class:`OutcomeUnknown`: the record may or may not have been made."""
         from linode_api4.errors import ApiError
-        from requests.exceptions import ConnectionError as RequestsConnectionError
-        from requests.exceptions import ConnectTimeout, ReadTimeout, RequestException
+        from requests.exceptions import RequestException
 
         self._what = what
         try:
@@ -133,10 +135,9 @@ class LinodeDns:
                       "connection refused" if "Connection refused" in text else
                       "the connection timed out" if "timed out" in text else type(exc).__name__)
             message = f"cannot reach the Linode API at {self.api_url} ({what}): {reason}"
-            sent = isinstance(exc, ReadTimeout) or (isinstance(exc, RequestsConnectionError) and not isinstance(
-                exc, ConnectTimeout) and "Connection refused" not in text and "NewConnectionError" not in text)
-            if unsure and sent:
+            if unsure and _sent(exc):
                 raise OutcomeUnknown(message, hint="check [linode].api_url and the network") from None
+            # (a write whose answer was lost never gets here: update() reads it back, create() raises OutcomeUnknown)
             raise GoliveError(message, hint="check [linode].api_url and the network; nothing was changed by this call") \
                 from None
 
@@ -208,6 +209,7 @@ class LinodeDns:
         already as asked, raise :class:`RecordChanged` instead of overwriting someone else's change."""
         from linode_api4 import DomainRecord
         from linode_api4.errors import ApiError
+        from requests.exceptions import RequestException
 
         def load() -> Any:
             try:
@@ -227,8 +229,7 @@ class LinodeDns:
                 for key, value in values.items():
                     setattr(record, key, value)
                 try:
-                    self.writes += 1
-                    record.save()
+                    self._write(record.save)
                 except ApiError as exc:
                     if exc.status != 429 or attempt == self.retries:
                         raise
@@ -236,10 +237,48 @@ class LinodeDns:
                     self._waiting(wait)
                     time.sleep(wait)
                     continue
+                except RequestException as exc:
+                    if not _sent(exc):
+                        raise
+                    return self._lost(domain_id, record_id, values, exc)
                 return _fields(load())  # read back
             raise AssertionError("unreachable")
 
         return dict(self._call(f"update record {record_id}", save))
+
+    def _write(self, send: Callable[[], Any]) -> Any:
+        """A PUT or POST, counted in ``writes`` unless it never reached the API (a refused connection)."""
+        from requests.exceptions import RequestException
+
+        self.writes += 1
+        try:
+            return send()
+        except RequestException as exc:
+            if not _sent(exc):
+                self.writes -= 1
+            raise
+
+    def _lost(self, domain_id: int, record_id: int, values: dict[str, Any], exc: Exception) -> dict[str, Any]:
+        """A PUT was sent and its answer lost (no answer within the timeout, the connection dropped): Linode may have
+        carried it out. The record is read back: holding ``values``, the update was made (said, and returned); else
+        an error saying what the read-back found."""
+        reason = f"no answer within {self.timeout:g}s ([linode].timeout)" if "timed out" in str(exc) else \
+            f"the connection was lost ({type(exc).__name__})"
+        what = f"the Linode API at {self.api_url} gave no answer to update record {record_id}: {reason}"
+        try:
+            now = self.record(domain_id, record_id)
+        except GoliveError as again:
+            raise GoliveError(f"{what}; the change may have been made, and reading the record back failed too:"
+                              f" {again.message}", hint="check [linode].api_url and the network, then the record"
+                              " (`golive dns show`)") from None
+        if now is not None and all(now.get(k) == v for k, v in values.items()):
+            if self.on_wait is not None:
+                self.on_wait(f"{what}; read back, it holds {_shown(values)}: the change was made")
+            return {k: now.get(k) for k in FIELDS}
+        holds = "it was deleted" if now is None else f"it holds {_shown({k: now.get(k) for k in values})} still"
+        raise GoliveError(f"{what}; the change may have been made: read back right after, {holds} (Linode may yet"
+                          " carry it out)", hint="check [linode].api_url and the network, then the record (`golive dns"
+                                                 " show`)")
 
     def _waiting(self, seconds: float) -> None:
         if self.on_wait is not None:
@@ -259,9 +298,8 @@ class LinodeDns:
             if (found := self.find(domain_id, body)) is not None:
                 return found  # made by an earlier attempt whose answer was lost, or by someone else
             try:
-                self.writes += 1
-                return dict(self._call("create record", self.client.post, f"/domains/{domain_id}/records", data=body,
-                                       unsure=True))
+                return dict(self._call("create record", self._write, lambda: self.client.post(
+                    f"/domains/{domain_id}/records", data=body), unsure=True))
             except OutcomeUnknown:
                 if attempt == attempts:
                     if (found := self.find(domain_id, body)) is not None:
@@ -281,6 +319,21 @@ class RecordChanged(GoliveError):
     def __init__(self, message: str, *, record: dict[str, Any] | None) -> None:
         super().__init__(message)
         self.record = record
+
+
+def _sent(exc: Exception) -> bool:
+    """Whether a request that failed without an answer reached the API (a read timeout, a dropped connection): then
+    it may have been carried out. A refused connection, or one never made (a connect timeout, no route), was not."""
+    from requests.exceptions import ConnectionError as RequestsConnectionError
+    from requests.exceptions import ConnectTimeout, ReadTimeout
+
+    text = str(exc)
+    return isinstance(exc, ReadTimeout) or (isinstance(exc, RequestsConnectionError) and not isinstance(
+        exc, ConnectTimeout) and "Connection refused" not in text and "NewConnectionError" not in text)
+
+
+def _shown(values: dict[str, Any]) -> str:
+    return str(values["target"]) if set(values) == {"target"} else " ".join(f"{k}={v}" for k, v in values.items())
 
 
 def _retry_after(exc: Any, default: float) -> float:

@@ -102,12 +102,14 @@ class _RecordsStep(Step):
             want = self.desired(ctx, record, before.get("zone_ttl"))
             if all(record[k] == v for k, v in want.items()):
                 continue
-            ctx.log("apply", f"{_label(self._dns(ctx), record)}: {_compact({k: record[k] for k in want})} ->"
-                    f" {_compact(want)}")
             try:
                 found, after = self._update(ctx, domain_id, record, want)
             except GoliveError as exc:
                 self._stop(ctx, domain_id, record, want, exc, changed, fields, done)
+            # (said once Linode has confirmed it: a change logged before its PUT showed in `history` and the report
+            # though a rate-limit wait and an interrupt meant it was never made)
+            ctx.log("apply", f"{_label(self._dns(ctx), record)}: {_compact({k: found[k] for k in want})} ->"
+                    f" {_compact({k: after.get(k) for k in want})}")
             changed.append(found)
             fields[str(record["id"])] = list(want)
             done[str(record["id"])] = {k: after.get(k) for k in want}
@@ -131,11 +133,12 @@ class _RecordsStep(Step):
             now = exc.record
             if now is None or not self.params.get("force"):
                 raise
+        found = {**record, **now}
+        after = gateway.update(domain_id, record["id"], want, expect={k: now.get(k) for k in want})
         ctx.notice(f"{_label(self._dns(ctx), record)}: changed by someone else during the step, to"
                    f" {_compact({k: now.get(k) for k in want})}; overwritten with {_compact(want)} (--force); its undo"
                    " puts that back")
-        found = {**record, **now}
-        return found, gateway.update(domain_id, record["id"], want, expect={k: now.get(k) for k in want})
+        return found, after
 
     def _stop(self, ctx: StepContext, domain_id: int, record: dict[str, Any], want: dict[str, Any], exc: GoliveError,
               changed: list[dict[str, Any]], fields: dict[str, list[str]], done: dict[str, dict[str, Any]]) -> NoReturn:
@@ -228,15 +231,17 @@ class Switch(_RecordsStep):
     def refuse(self, dns: Dns, records: list[dict[str, Any]], zone_ttl: int) -> None:
         from datetime import UTC, datetime
 
-        from golive.dns.ttl import Lowered, wait_reason
+        from golive.dns.ttl import Lowered, TtlWait, effective, wait_reason
 
         if not self.params.get("ttl_wait"):
             return
         lowered = self.params.get("lowered")
         last = Lowered(datetime.fromisoformat(lowered["at"]), int(lowered["old_ttl"])) if lowered else None
-        reason = wait_reason(records, zone_ttl, dns.cutover_ttl, last, datetime.now(UTC))
-        if reason is not None:
-            raise UnsafePlan(reason[0], hint=reason[1])
+        now = datetime.now(UTC)
+        reason = wait_reason(records, zone_ttl, dns.cutover_ttl, last, now)
+        if reason is not None:  # (when the wait ends is known once the TTLs are short: the last lowering's end)
+            short = all(effective(r.get("ttl_sec"), zone_ttl) <= dns.cutover_ttl for r in records)
+            raise TtlWait(reason[0], hint=reason[1], earliest_switch=last.safe_at if last and short else None)
 
     @property
     def title(self) -> str:

@@ -12,10 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from golive.errors import UnsafePlan
+
 if TYPE_CHECKING:
     from golive.core.journal import Journal
 
-__all__ = ["ALLOWED_TTLS", "DEFAULT_TTL", "Lowered", "effective", "last_lowered", "ttl_problem", "wait_reason"]
+__all__ = ["ALLOWED_TTLS", "DEFAULT_TTL", "Lowered", "TtlWait", "effective", "last_lowered", "ttl_problem",
+           "wait_reason"]
 
 DEFAULT_TTL = 86400  # a domain's ttl_sec 0: Linode's default (a record's 0 is the domain's ttl_sec)
 # the TTLs Linode keeps; any other value is rounded up to the next (../shared/linode/README.md)
@@ -70,6 +73,19 @@ def last_lowered(journal: Journal, runs: int = 500) -> Lowered | None:
                 if lowered:  # (one that found every TTL already short changed nothing to wait for)
                     found.append(Lowered(datetime.fromisoformat(at), max(lowered)))
     return max(found, key=lambda lowered: lowered.safe_at, default=None)
+
+
+class TtlWait(UnsafePlan):
+    """A switch refused while resolvers may hold the old answer; ``earliest_switch``: when they no longer may (None:
+    not known yet — the TTL is not lowered), in a --json error as ISO UTC."""
+
+    def __init__(self, message: str, *, hint: str, earliest_switch: datetime | None) -> None:
+        super().__init__(message, hint=hint)
+        self.earliest_switch = earliest_switch
+
+    def to_dict(self) -> dict[str, object]:
+        at = self.earliest_switch
+        return {**super().to_dict(), "earliest_switch": at.isoformat(timespec="seconds") if at else None}
 
 
 def wait_reason(records: list[dict[str, Any]], zone_ttl: int, cutover_ttl: int, lowered: Lowered | None,

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from golive.core.change import Change
-from golive.core.step import Record, Step, StepContext
+from golive.core.runner import NothingChanged
+from golive.core.step import Record, StepContext
 from golive.dns.steps import AGAIN, DRY_RUN, FORCE, REFUSED, _compact, _label, _owned, _RecordsStep
 from golive.errors import ConfigError, GoliveError, UndoFailed, UnsafePlan
 
@@ -112,18 +113,19 @@ def _restore_one(step: _RecordsStep, ctx: StepContext, domain_id: int, record: d
     if not diff:
         return None
     shown = _compact({k: now.get(k) for k in diff})
-    if _theirs(record, now, owned, left):
-        if not force:
-            return _Left(label, record, shown, _compact(diff), replaced=state)
-        ctx.notice(f"{label}: {state}{shown}, set by someone else since the run, overwritten with {_compact(diff)}"
-                   " (--force)")
-    ctx.log("undo", f"{label}: {state}{shown} -> {_compact(diff)}")
+    theirs = _theirs(record, now, owned, left)
+    if theirs and not force:
+        return _Left(label, record, shown, _compact(diff), replaced=state)
     try:
         gateway.update(domain_id, now["id"], diff, expect=None if force else {k: now.get(k) for k in diff})
     except RecordChanged as exc:  # (changed while the undo waited to put it back: a rate limit)
         if exc.record is None:
             return _Left(label, record, "", _compact(diff), deleted=True)
         return _Left(label, record, _compact({k: exc.record.get(k) for k in diff}), _compact(diff), replaced=state)
+    if theirs:  # (said, as the change itself, once Linode has confirmed it)
+        ctx.notice(f"{label}: {state}{shown}, set by someone else since the run, overwritten with {_compact(diff)}"
+                   " (--force)")
+    ctx.log("undo", f"{label}: {state}{shown} -> {_compact(diff)}")
     return None
 
 
@@ -131,19 +133,21 @@ def undo(step: _RecordsStep, ctx: StepContext, record: Record) -> None:
     """Put back what the step changed. A record someone else changed since is overwritten only with
     ``ctx.options["force"]`` (`rollback --force`); else it is left so, and — when the step had finished, so
     golive surely changed it — the undo fails naming it (the rollback's plan refuses first, this is the race)."""
-    from golive.core.runner import NothingChanged
-
     force, writes = bool(ctx.options.get(FORCE)), step._gateway(ctx).writes
     try:
         left = put_back(step, ctx, record["domain_id"], record["records"], record.get("fields"), record, force=force)
     except UndoFailed:
         raise
-    except ConfigError as exc:
-        if step._gateway(ctx).writes == writes:  # (a bad token, met before any write: not a failed undo)
-            raise NothingChanged(exc.message, hint=exc.hint) from None
-        raise UndoFailed(exc.message, manual=_by_hand(step, ctx, record), hint=exc.hint) from None
-    except GoliveError as exc:  # (the by-hand lines: what is really not back, not every field the step may set)
-        raise UndoFailed(exc.message, manual=_by_hand(step, ctx, record), hint=exc.hint) from None
+    except GoliveError as exc:
+        if step._gateway(ctx).writes == writes:  # (met before any write — a bad token, the API down —: not a failed
+            # undo; the step stays as it was for the next rollback, and nothing is to be done by hand)
+            raise (NothingChanged if isinstance(exc, ConfigError) else NotReached)(exc.message, hint=exc.hint) \
+                from None
+        manual = _by_hand(step, ctx, record)  # (what is really not back, not every field the step may set)
+        if manual is None:  # (the failure was after the last record was back, or its answer lost: the undo is done)
+            ctx.notice(f"{exc.message}; every record of `{step.title}` reads back as before it all the same: undone")
+            return
+        raise UndoFailed(exc.message, manual=manual, hint=exc.hint) from None
     if not left:
         return
     if "fields" not in record:  # (killed or failed half way: golive may never have set them)
@@ -157,9 +161,18 @@ def undo(step: _RecordsStep, ctx: StepContext, record: Record) -> None:
                              f" should be, or run `{again} --force`" for k in left])
 
 
-def _by_hand(step: _RecordsStep, ctx: StepContext, record: Record) -> list[str]:
+class NotReached(NothingChanged):
+    """The undo could not read or write a record (the Linode API unreachable, or failing) before it changed
+    anything: the step stays as it was, not undo_failed, and no by-hand lines; exit 1, as the same error anywhere
+    else (a bad token is :class:`NothingChanged`'s exit 2)."""
+
+    exit_code = 1
+
+
+def _by_hand(step: _RecordsStep, ctx: StepContext, record: Record) -> list[str] | None:
     """What to put back by hand after a failed undo: each record that does not hold its value before the step, read
-    now (all that the step may have set when it cannot be read), and only the fields the step set (or would set)."""
+    now (all that the step may have set when it cannot be read), and only the fields the step set (or would set).
+    None: every record was read, and holds its value before the step."""
     gateway, lines = step._gateway(ctx), []
     for before in record.get("records", []):
         owned = _owned(record.get("fields"), before, step.may_set)
@@ -175,8 +188,7 @@ def _by_hand(step: _RecordsStep, ctx: StepContext, record: Record) -> list[str]:
             lines.append(f"in the Linode DNS manager, {'make' if now is None else 'set'} record #{before['id']}"
                          f" ({before['name'] or '(apex)'} {before['type']}) {'again with' if now is None else 'back to'}"
                          f" {shown}")
-    return lines or [f"none: every record of `{step.title}` reads back as before it (`golive dns show`); run the"
-                     " rollback again to clear its journal entry"]
+    return lines or None
 
 
 def undo_plan(step: _RecordsStep, ctx: StepContext, changes: list[Change], record: Record) -> list[Change]:
@@ -189,8 +201,8 @@ def undo_plan(step: _RecordsStep, ctx: StepContext, changes: list[Change], recor
         listed = step._gateway(ctx).records(record["domain_id"])
     except ConfigError:  # (a bad token: the rollback cannot work with it; nothing is changed or marked failed)
         raise
-    except GoliveError:  # (the API unreachable: what the journal says; the undo itself will say more)
-        return Step.undo_plan(step, ctx, changes, record)
+    except GoliveError as exc:  # (the API unreachable or failing: stop before anything is changed or marked)
+        return _unread(step, ctx, changes, exc)
     now = _as_left(ctx, record["domain_id"], {r["id"]: r for r in listed})
     dns, force = step._dns(ctx), bool(ctx.options.get(FORCE))
     out, theirs, claimed = [], [], set[int]()
@@ -253,6 +265,18 @@ def undo_plan(step: _RecordsStep, ctx: StepContext, changes: list[Change], recor
                                      " them back as before the run anyway (what they hold now is written to the"
                                      " journal)"))
     return out
+
+
+def _unread(step: _RecordsStep, ctx: StepContext, changes: list[Change], exc: GoliveError) -> list[Change]:
+    """The records could not be read for the plan: the undo could not check them for changes by hand, nor, most
+    likely, put them back (an undo failing half way, exit 4, by-hand lines for every record, the run marked partially
+    rolled back). The rollback stops before it changes anything; a dry run shows what the journal says, marked."""
+    fix = (exc.hint or "").split("; nothing was changed")[0] or "check [linode].api_url and the network"
+    again = ctx.options.get(AGAIN, "golive rollback")
+    _refuse(ctx, GoliveError(f"the DNS records of `{step.title}` could not be read: {exc.message}",
+                             hint=f"nothing was changed; {fix}, and run `{again}` again when the Linode API answers"))
+    return [Change(f"{c.what} (could not be read: as the run left it, not checked for changes by hand)", c.after,
+                   c.before) for c in changes]
 
 
 def _refuse(ctx: StepContext, error: GoliveError) -> None:

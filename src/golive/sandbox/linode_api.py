@@ -45,9 +45,11 @@ def new_state(tokens: dict[str, list[str]] | None = None) -> dict[str, Any]:
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, reason: str, field: str | None = None, headers: dict[str, str] | None = None):
+    def __init__(self, status: int, reason: str, field: str | None = None, headers: dict[str, str] | None = None,
+                 delay: float = 0.0):
         super().__init__(reason)
         self.status, self.reason, self.field, self.headers = status, reason, field, headers or {}
+        self.delay = delay  # (an injected fault's: seconds the emulator waits before it answers)
 
     def body(self) -> dict[str, Any]:
         error: dict[str, Any] = {"reason": self.reason}
