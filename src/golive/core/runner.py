@@ -56,7 +56,8 @@ class RunOutcome:
 
 class NothingChanged(ConfigError):
     """An undo met a configuration error (a bad token) before it changed anything: the step stays as it was, not
-    undo_failed, and no by-hand lines (exit 2, as the same error anywhere else)."""
+    undo_failed, and no by-hand lines (exit 2, as the same error anywhere else; a subclass may say otherwise — the
+    Linode API not reached, exit 1)."""
 
 
 class _Stopped(KeyboardInterrupt):
@@ -243,7 +244,7 @@ class Runner:
             with _shielded():
                 self.journal.finish_run(run_id, "failed", reason)
             self._emit("run.done", status="failed")
-            raise NothingChanged(f"step {p.step.title} failed ({reason}) and {stopped.message}", hint=stopped.hint) \
+            raise type(stopped)(f"step {p.step.title} failed ({reason}) and {stopped.message}", hint=stopped.hint) \
                 from None
         except UndoFailed as undo_exc:
             with _shielded():
@@ -362,7 +363,7 @@ class Runner:
         except JournalError:
             raise
         except NothingChanged as exc:  # (the step says it changed nothing: it is not marked undo_failed)
-            raise NothingChanged(f"the undo of step {row.seq} ({step.title}) of run {run_id} stopped before changing"
+            raise type(exc)(f"the undo of step {row.seq} ({step.title}) of run {run_id} stopped before changing"
                                  f" anything: {exc.message}", hint=f"{exc.hint or 'fix it'}; then `{self._again}`"
                                  " undoes the run") from None
         except Exception as exc:
