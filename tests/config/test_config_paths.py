@@ -25,5 +25,7 @@ def test_a_tilde_in_a_path_is_the_home_folder(project: Path, cli, monkeypatch: p
     assert loaded.resolve(loaded.source.freeze.flag_file) == home / "MAINTENANCE"
     assert loaded.source.url == f"sqlite:///{home}/old.db"
     assert loaded.linode.token.resolve() == "tok-home-secret-1"
-    assert cli("status").exit_code == 0
+    assert cli("status").exit_code == 0  # (it only reads: the journal is made by the first run)
+    assert cli("freeze", "on", "--yes").exit_code == 0, "a run"
     assert (home / "state" / "journal.db").is_file() and not (project / "~").exists()
+    assert (home / "MAINTENANCE").is_file()
