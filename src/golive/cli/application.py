@@ -142,6 +142,14 @@ class App:
 
         return Journal(self.config.state_dir / "journal.db")
 
+    @cached_property
+    def journal_read(self) -> Journal:
+        """The journal for a command that only reads it (``history``, ``report``, ``status``): opened read-only, so a
+        full or read-only state dir still reads, and nothing is created."""
+        from golive.core.journal import Journal
+
+        return Journal(self.config.state_dir / "journal.db", read_only=True)
+
     def lock(self) -> Lock:
         from golive.core.lock import Lock
 

@@ -75,11 +75,13 @@ def plan(ctx: typer.Context, to: To = "new", force: Force = False, no_ttl_wait: 
     planned = a.runner().plan([_switch(a, to, force, no_ttl_wait)])
     show_plan(a, f"dns switch to {to}", planned)
     # when resolvers may have the new answer: known once the TTLs are short, from the lowering whose wait ends last (a
-    # plan refused for it says when in its error, under --json as `earliest_switch` too)
-    dns, _, records, zone_ttl = _records(a)
+    # plan refused for it says when in its error, under --json as `earliest_switch` too; one the wait let through has
+    # every TTL short: the records are read again only when the wait was skipped)
     lowered = last_lowered(a.journal)
-    if lowered is not None and any(effective(r["ttl_sec"], zone_ttl) > dns.cutover_ttl for r in records):
-        lowered = None
+    if lowered is not None and no_ttl_wait:
+        dns, _, records, zone_ttl = _records(a)
+        if any(effective(r["ttl_sec"], zone_ttl) > dns.cutover_ttl for r in records):
+            lowered = None
     if lowered is not None:
         a.say(f"earliest safe switch: {lowered.safe_at:%Y-%m-%d %H:%M:%S} UTC (the lowering at {lowered.at:%H:%M:%S}"
               f" UTC from {lowered.old_ttl}s)")

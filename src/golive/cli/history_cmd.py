@@ -35,12 +35,10 @@ def history(
     json: Json = False,
 ) -> None:
     """List recent runs, or show one run's steps, changes, timings and events."""
-    from golive.core.journal import Journal
     from golive.core.lock import Lock
 
     a = app_of(ctx, json)
-    # read-only: the journal of a full or read-only disk is what the operator needs to read then
-    journal = Journal(a.config.state_dir / "journal.db", read_only=True)
+    journal = a.journal_read  # (the journal of a full or read-only disk is what the operator needs to read then)
     lock = Lock(a.config.state_dir).status()
     if run is None:
         _list(a, journal, lock, limit)

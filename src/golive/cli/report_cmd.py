@@ -28,11 +28,10 @@ def report(
 
         raise UsageError("-o - and --json both write to stdout", hint="write the report to a file (-o PATH, or the"
                          " default) and --json names it, or drop --json to read the report on stdout")
-    from golive.core.journal import Journal
     from golive.core.lock import Lock
 
     lock = Lock(a.config.state_dir).status()  # (a run the journal says is running, its process gone: crashed)
-    journal = Journal(a.config.state_dir / "journal.db", read_only=True)  # (a full or read-only disk: still read)
+    journal = a.journal_read  # (a full or read-only disk: still read)
     text = render_report(journal, run, fmt, crashed=lambda r: lock.crashed(r.status, r.host, r.pid))
     if to_stdout:
         typer.echo(text, nl=False)

@@ -61,13 +61,12 @@ def _failed(error: str) -> Part:
 
 def status(ctx: typer.Context, json: Json = False) -> None:
     """What is live now and what is in flight: the lock, the last run, what a rollback would undo."""
-    from golive.core.journal import Journal
     from golive.core.lock import Lock
 
     a = app_of(ctx, json)
     config = a.config
     lock = Lock(config.state_dir).status()
-    journal = Journal(config.state_dir / "journal.db", read_only=True)  # (a full or read-only disk: still read)
+    journal = a.journal_read  # (a full or read-only disk: still read)
     runs = journal.runs(1)
     last = runs[0] if runs else None
     undoable = journal.latest_undoable_run()
